@@ -1,0 +1,10 @@
+//! The Kafka wire protocol as Sluice speaks it: bytes in, typed values out.
+//!
+//! This crate is sans-I/O: no sockets, no files, no async runtime. The broker, the
+//! client and the mirror all share it.
+//!
+//! - [`record`]: the RecordBatch v2 format (magic 2) that producers send and the log
+//!   stores verbatim, with its compression codecs.
+#![forbid(unsafe_code)]
+
+pub mod record;
