@@ -5,6 +5,8 @@
 //!
 //! - [`record`]: the RecordBatch v2 format (magic 2) that producers send and the log
 //!   stores verbatim, with its compression codecs.
+//! - [`varint`]: zig-zag and unsigned variable-length integers.
 #![forbid(unsafe_code)]
 
 pub mod record;
+pub mod varint;
