@@ -21,7 +21,12 @@
 //!
 //! All integers are big-endian. A batch occupies `batchLength + 12` bytes.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+use super::compression::{self, Compression, CompressionError};
+use super::record::{BatchRecords, RecordError};
 
 /// Size of the fixed batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -192,7 +197,8 @@ impl<'a> RecordBatch<'a> {
     }
     /// Offset of the last record: `base_offset + last_offset_delta`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        // Wrapping: the fields are wire data and must not panic on overflow.
+        self.base_offset().wrapping_add(i64::from(self.last_offset_delta()))
     }
     /// The `batchLength` field.
     pub fn batch_length(&self) -> i32 {
@@ -257,6 +263,32 @@ impl<'a> RecordBatch<'a> {
     /// The records section (compressed as a whole when the codec is not 0).
     pub fn records_section(&self) -> &'a [u8] {
         &self.bytes[HEADER_LEN..]
+    }
+
+    /// The compression codec named by the attributes.
+    ///
+    /// # Errors
+    /// [`CompressionError::UnknownCodec`] for codec ids 5–7.
+    pub fn compression(&self) -> Result<Compression, CompressionError> {
+        Compression::from_id(self.compression_id())
+    }
+
+    /// The batch's records, decompressed when the batch is compressed.
+    ///
+    /// An uncompressed section is borrowed, not copied, and `limit` does not apply to
+    /// it; a compressed one is inflated into a new buffer of at most `limit` bytes
+    /// (pass the consumer's `fetch.max.bytes` or the broker's `max.message.bytes`).
+    /// Records are decoded lazily by the iterator, so a malformed record surfaces there.
+    ///
+    /// # Errors
+    /// [`RecordError::Compression`] for an unknown codec, corrupt compressed data or
+    /// output past `limit`.
+    pub fn records(&self, limit: usize) -> Result<BatchRecords<'a>, RecordError> {
+        let section = match self.compression()? {
+            Compression::None => Cow::Borrowed(self.records_section()),
+            codec => Cow::Owned(compression::decompress(codec, self.records_section(), limit)?),
+        };
+        Ok(BatchRecords::new(self, section))
     }
 }
 

@@ -1,0 +1,358 @@
+//! The four Kafka compression codecs, with decompression bounded by a caller's limit.
+//!
+//! A compressed batch compresses its whole records section (everything after
+//! `recordsCount`) as one unit. The codec is in bits 0–2 of the batch attributes.
+//!
+//! | id | codec  | written as                                   | read                          |
+//! |----|--------|----------------------------------------------|-------------------------------|
+//! | 0  | none   | raw records                                  | raw records                   |
+//! | 1  | gzip   | one gzip member, level 6 (zlib's default)    | gzip, concatenated members    |
+//! | 2  | snappy | one raw snappy block (as librdkafka does)    | raw, or xerial framing (Java) |
+//! | 3  | lz4    | LZ4 frame, 64 KiB independent blocks         | any LZ4 frame                 |
+//! | 4  | zstd   | one zstd frame, level 3, content size in it  | zstd frames                   |
+//!
+//! Writers pick what every client can read: the Java client's LZ4 reader decodes each
+//! block on its own and knows block sizes up to 4 MiB only, so lz4 frames use independent
+//! 64 KiB blocks; raw snappy is what librdkafka writes and what the Java client's
+//! `SnappyInputStream` falls back to when the xerial header is absent.
+//!
+//! Invariant: [`decompress`] never produces, and never allocates for, more than `limit`
+//! bytes of output (plus codec-internal state bounded by the formats: lz4 blocks of at
+//! most 8 MiB, a zstd window of at most 8 MiB or `limit`).
+
+mod snappy;
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// gzip level: zlib's default, which is what Kafka's `compression.gzip.level=-1` means.
+const GZIP_LEVEL: u32 = 6;
+/// zstd level: Kafka's and librdkafka's default.
+const ZSTD_LEVEL: i32 = 3;
+/// Smallest zstd window (2^23 = 8 MiB) accepted whatever the limit: what zstd levels up
+/// to 19 use, so data from any producer at a standard level decodes.
+const ZSTD_MIN_WINDOW_LOG: u32 = 23;
+/// zstd's own default cap on the window (128 MiB), also zstd-jni's.
+const ZSTD_MAX_WINDOW_LOG: u32 = 27;
+
+/// A Kafka compression codec, as stored in bits 0–2 of a batch's attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// No compression (id 0).
+    #[default]
+    None,
+    /// gzip (id 1).
+    Gzip,
+    /// Snappy (id 2).
+    Snappy,
+    /// LZ4 frame format (id 3).
+    Lz4,
+    /// Zstandard (id 4), Kafka 2.1+ (KIP-110).
+    Zstd,
+}
+
+impl Compression {
+    /// Every codec, in id order.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    /// The codec's id in batch attributes.
+    pub fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    /// The codec with attribute id `id`.
+    ///
+    /// # Errors
+    /// [`CompressionError::UnknownCodec`] for ids 5–7 (and anything larger).
+    pub fn from_id(id: u8) -> Result<Self, CompressionError> {
+        Ok(match id {
+            0 => Compression::None,
+            1 => Compression::Gzip,
+            2 => Compression::Snappy,
+            3 => Compression::Lz4,
+            4 => Compression::Zstd,
+            _ => return Err(CompressionError::UnknownCodec { id }),
+        })
+    }
+
+    /// The name Kafka's `compression.type` setting uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Compression {
+    type Err = UnknownCompressionName;
+
+    /// Parses a `compression.type` value (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Compression::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownCompressionName { name: s.to_owned() })
+    }
+}
+
+/// A `compression.type` value that names no codec.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown compression type {name:?} (expected none, gzip, snappy, lz4 or zstd)")]
+pub struct UnknownCompressionName {
+    /// The value given.
+    pub name: String,
+}
+
+/// Why compressed bytes could not be decompressed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CompressionError {
+    /// Attribute bits name a codec Kafka does not define.
+    #[error("compression codec id {id} is not defined (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd)")]
+    UnknownCodec {
+        /// The id found.
+        id: u8,
+    },
+    /// The output would exceed the caller's limit (a decompression bomb or a too-small
+    /// limit).
+    #[error("{codec} data inflates past the limit of {limit} bytes")]
+    LimitExceeded {
+        /// The codec.
+        codec: Compression,
+        /// The limit.
+        limit: usize,
+    },
+    /// The input is not valid data for the codec.
+    #[error("{codec} data is corrupt: {source}")]
+    Corrupt {
+        /// The codec.
+        codec: Compression,
+        /// The codec library's description.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Compresses `input` with `codec` into a new buffer.
+pub fn compress(codec: Compression, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    compress_into(codec, input, &mut out);
+    out
+}
+
+/// Compresses `input` with `codec`, appending to `out` (the builder appends to a header).
+pub fn compress_into(codec: Compression, input: &[u8], out: &mut Vec<u8>) {
+    match codec {
+        Compression::None => out.extend_from_slice(input),
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
+            enc.write_all(input).expect("invariant: writing to a Vec cannot fail");
+            enc.finish().expect("invariant: writing to a Vec cannot fail");
+        }
+        Compression::Snappy => snappy::compress_raw_into(input, out),
+        Compression::Lz4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, out);
+            enc.write_all(input).expect("invariant: writing to a Vec cannot fail");
+            enc.finish().expect("invariant: writing to a Vec cannot fail");
+        }
+        Compression::Zstd => {
+            // Write straight into the spare capacity after the existing bytes.
+            out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+            let start = out.len() as u64;
+            let mut cursor = io::Cursor::new(std::mem::take(out));
+            cursor.set_position(start);
+            zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                .and_then(|mut c| c.compress_to_buffer(input, &mut cursor))
+                .expect("invariant: level 3 is valid and the buffer holds compress_bound bytes");
+            *out = cursor.into_inner();
+        }
+    }
+}
+
+/// Decompresses `input`, failing instead of producing more than `limit` bytes.
+///
+/// # Errors
+/// [`CompressionError::LimitExceeded`] past `limit`; [`CompressionError::Corrupt`] when
+/// the codec rejects the input.
+pub fn decompress(
+    codec: Compression,
+    input: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, CompressionError> {
+    match codec {
+        Compression::None => {
+            if input.len() > limit {
+                return Err(CompressionError::LimitExceeded { codec, limit });
+            }
+            Ok(input.to_vec())
+        }
+        Compression::Gzip => {
+            // The Java client's GZIPInputStream reads concatenated members too.
+            read_bounded(codec, flate2::read::MultiGzDecoder::new(input), input.len(), limit)
+        }
+        Compression::Snappy => snappy::decompress(input, limit),
+        Compression::Lz4 => {
+            read_bounded(codec, lz4_flex::frame::FrameDecoder::new(input), input.len(), limit)
+        }
+        Compression::Zstd => decompress_zstd(input, limit),
+    }
+}
+
+fn decompress_zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionError> {
+    let codec = Compression::Zstd;
+    let corrupt = |source| CompressionError::Corrupt { codec, source };
+    // A frame that states its size too large is refused before anything is allocated.
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(input) {
+        if size > limit as u64 {
+            return Err(CompressionError::LimitExceeded { codec, limit });
+        }
+    }
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(corrupt)?;
+    // The window is allocated as the frame header asks: cap it by what the limit needs.
+    let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
+    let window_log = needed.clamp(ZSTD_MIN_WINDOW_LOG, ZSTD_MAX_WINDOW_LOG);
+    decoder.window_log_max(window_log).map_err(corrupt)?;
+    read_bounded(codec, decoder, input.len(), limit)
+}
+
+/// Reads `reader` to its end, failing once it yields more than `limit` bytes.
+fn read_bounded(
+    codec: Compression,
+    reader: impl Read,
+    input_len: usize,
+    limit: usize,
+) -> Result<Vec<u8>, CompressionError> {
+    // Records compress a few times over; start there and let the Vec grow, so a small
+    // batch never reserves the whole limit.
+    let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(limit));
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|source| CompressionError::Corrupt { codec, source })?;
+    if out.len() > limit {
+        return Err(CompressionError::LimitExceeded { codec, limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<u8> {
+        (0..20_000u32)
+            .flat_map(|i| format!("{{\"id\":{i},\"name\":\"user-{}\"}}", i % 97).into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn every_codec_round_trips() {
+        let input = sample();
+        for codec in Compression::ALL {
+            let packed = compress(codec, &input);
+            if codec != Compression::None {
+                assert!(packed.len() < input.len() / 2, "{codec} should shrink json");
+            }
+            assert_eq!(decompress(codec, &packed, input.len()).unwrap(), input, "{codec}");
+            assert_eq!(Compression::from_id(codec.id()).unwrap(), codec);
+            assert_eq!(codec.name().parse::<Compression>().unwrap(), codec);
+        }
+        assert!(matches!(Compression::from_id(5), Err(CompressionError::UnknownCodec { id: 5 })));
+        assert!("brotli".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn compress_into_appends() {
+        for codec in Compression::ALL {
+            let mut out = b"header".to_vec();
+            compress_into(codec, b"some bytes some bytes", &mut out);
+            assert_eq!(&out[..6], b"header");
+            assert_eq!(decompress(codec, &out[6..], 100).unwrap(), b"some bytes some bytes");
+        }
+    }
+
+    #[test]
+    fn inflating_past_the_limit_is_an_error() {
+        // 4 MiB of zeros compress to almost nothing: a bomb against a 256 KiB limit.
+        let zeros = vec![0u8; 4 << 20];
+        for codec in Compression::ALL {
+            let packed = compress(codec, &zeros);
+            let err = decompress(codec, &packed, 256 << 10).unwrap_err();
+            assert!(
+                matches!(err, CompressionError::LimitExceeded { limit, .. } if limit == 256 << 10),
+                "{codec}: {err}"
+            );
+            // Exactly at the limit is fine.
+            assert_eq!(decompress(codec, &packed[..], zeros.len()).unwrap().len(), zeros.len());
+        }
+    }
+
+    #[test]
+    fn lz4_frames_use_what_the_java_reader_supports() {
+        let packed = compress(Compression::Lz4, &sample());
+        assert_eq!(&packed[..4], &[0x04, 0x22, 0x4d, 0x18], "lz4 frame magic");
+        let flg = packed[4];
+        assert_eq!(flg >> 6, 1, "frame version 01");
+        assert_ne!(flg & 0x20, 0, "independent blocks");
+        assert_eq!((packed[5] >> 4) & 0x07, 4, "64 KiB max block size");
+    }
+
+    #[test]
+    fn corrupt_input_is_a_typed_error() {
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let mut packed = compress(codec, &sample());
+            let mid = packed.len() / 2;
+            packed.truncate(mid);
+            let err = decompress(codec, &packed, 10 << 20).unwrap_err();
+            assert!(matches!(err, CompressionError::Corrupt { .. }), "{codec}: {err}");
+            assert!(err.to_string().starts_with(codec.name()), "{err}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_any_bytes(input in proptest::collection::vec(any::<u8>(), 0..4096), id in 0u8..5) {
+            let codec = Compression::from_id(id).unwrap();
+            let packed = compress(codec, &input);
+            prop_assert_eq!(decompress(codec, &packed, input.len()).unwrap(), input);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..512), id in 0u8..5) {
+            let codec = Compression::from_id(id).unwrap();
+            if let Ok(out) = decompress(codec, &input, 4096) {
+                prop_assert!(out.len() <= 4096);
+            }
+        }
+    }
+}
