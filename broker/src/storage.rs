@@ -1,1 +1,195 @@
-//! The partition log.
+//! The partition log: Kafka's on-disk layout, mmap-backed appends, sparse indexes,
+//! crash recovery and retention.
+//!
+//! ```text
+//! <data_dir>/<topic>-<partition>/00000000000000000000.log        record batches, verbatim
+//!                                00000000000000000000.index      offset -> position
+//!                                00000000000000000000.timeindex  timestamp -> offset
+//!                                log-start-offset                 checkpoint (crc32)
+//!                                .clean-shutdown                  marker of a clean close
+//! ```
+//!
+//! Invariants that the whole module keeps:
+//! - One writer per partition ([`PartitionLog::append`] serialises on a mutex); readers
+//!   never take that mutex and see only published bytes: a segment's published size and
+//!   the log end offset are stored with release ordering after the bytes are in place.
+//! - A byte of a mapping is stored to only after [`io::FileIo::reserve`] backed it with a
+//!   disk block, so a full disk is an error value, never SIGBUS.
+//! - After a failed sync the log is poisoned: appends answer [`StorageError::Poisoned`],
+//!   reads go on.
+//!
+//! The module is synchronous: no async runtime inside. `unsafe` and `nix` are confined to
+//! [`sys`].
+
+mod index;
+pub mod io;
+mod partition_log;
+mod recovery;
+mod segment;
+pub(crate) mod sys;
+#[doc(hidden)]
+pub mod testing;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_protocol::record::BatchError;
+use thiserror::Error;
+
+pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
+pub use sys::sendfile;
+
+/// Per-partition settings, named after Kafka's topic configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: a segment rolls before it would grow past this.
+    pub segment_bytes: u64,
+    /// `segment.index.bytes`: capacity of each index file.
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: log bytes between two offset index entries.
+    pub index_interval_bytes: u64,
+    /// `segment.ms`: a non-empty segment older than this rolls on the next append.
+    pub segment_ms: i64,
+    /// `retention.ms`: sealed segments whose newest record is older are deleted (-1: never).
+    pub retention_ms: i64,
+    /// `retention.bytes`: oldest sealed segments go while the log is larger (-1: no limit).
+    pub retention_bytes: i64,
+    /// `flush.messages`: sync after this many unflushed records; 1 makes every append
+    /// durable before it returns (group commit). `u64::MAX`: leave it to the page cache.
+    pub flush_messages: u64,
+    /// `flush.ms`: [`PartitionLog::flush_if_due`] syncs data older than this (-1: never).
+    pub flush_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_index_bytes: 10 << 20,
+            index_interval_bytes: 4096,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            flush_messages: u64::MAX,
+            flush_ms: -1,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Whether appends wait until their bytes are on disk.
+    pub fn is_durable(&self) -> bool {
+        self.flush_messages == 1
+    }
+}
+
+/// A byte range of a segment file: what the broker hands to `sendfile(2)`.
+///
+/// It holds the file open, so a segment deleted by retention stays readable through it.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The segment's `.log` file.
+    pub file: Arc<File>,
+    /// Start of the first batch in the file.
+    pub position: u64,
+    /// Length: whole batches only.
+    pub len: u64,
+}
+
+impl FileSlice {
+    /// Reads the bytes with `pread` (tests and tools; the fetch path uses sendfile).
+    ///
+    /// # Errors
+    /// The read error.
+    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; self.len as usize];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf)
+    }
+}
+
+/// What went wrong in the storage engine.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An operating-system call failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A sync failed earlier; the partition refuses writes until it is reopened.
+    #[error("partition {} is poisoned by an earlier failed sync", path.display())]
+    Poisoned {
+        /// The partition directory.
+        path: PathBuf,
+    },
+    /// A record set that is not a sequence of valid v2 batches.
+    #[error("invalid record batch at byte {position} of the record set: {source}")]
+    InvalidBatch {
+        /// Where in the appended bytes the bad batch starts.
+        position: usize,
+        /// What is wrong with it.
+        source: BatchError,
+    },
+    /// A read or delete at an offset outside `[log start offset, log end offset]`.
+    #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: i64,
+        /// First offset still in the log.
+        log_start_offset: i64,
+        /// Offset the next record will get.
+        log_end_offset: i64,
+    },
+    /// An index file has no room for another entry.
+    #[error("index {} is full", path.display())]
+    IndexFull {
+        /// The index file.
+        path: PathBuf,
+    },
+    /// A file in the partition directory that the engine cannot make sense of.
+    #[error("{}: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The partition was closed.
+    #[error("partition {} is closed", path.display())]
+    Closed {
+        /// The partition directory.
+        path: PathBuf,
+    },
+}
+
+impl StorageError {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+        StorageError::Io { op, path: path.to_owned(), source }
+    }
+
+    /// Whether this is the disk being full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StorageError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+    }
+}
+
+/// File name of a segment file: the base offset in 20 digits and an extension.
+pub(crate) fn segment_file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+/// Current wall-clock time in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

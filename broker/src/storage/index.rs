@@ -1,0 +1,351 @@
+//! Sparse, memory-mapped indexes of one segment: `.index` (offset → file position) and
+//! `.timeindex` (timestamp → offset).
+//!
+//! ```text
+//! .index      entry = relative offset u32 BE · file position u32 BE         (8 bytes)
+//! .timeindex  entry = timestamp i64 BE · relative offset u32 BE             (12 bytes)
+//! ```
+//!
+//! Offsets are relative to the segment's base offset. In both files the entries are
+//! strictly increasing in every field, which is what makes binary search valid and what
+//! recovery uses to tell written entries from the zero-filled preallocated tail.
+//!
+//! The single writer stores entry `n` and then publishes `n + 1` (release); readers load
+//! the count (acquire) and look only at entries below it.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::io::FileIo;
+use super::sys::MmapRegion;
+use super::StorageError;
+
+/// Disk blocks are reserved for index files this many bytes at a time.
+const RESERVE_CHUNK: u64 = 64 * 1024;
+
+/// One fixed-size index entry.
+pub(crate) trait IndexEntry: Copy + std::fmt::Debug {
+    /// Encoded size in bytes.
+    const SIZE: usize;
+    /// Decodes an entry from exactly `SIZE` bytes.
+    fn decode(bytes: &[u8]) -> Self;
+    /// Encodes into exactly `SIZE` bytes.
+    fn encode(&self, out: &mut [u8]);
+    /// Whether `self` may follow `prev` (every field strictly increasing).
+    fn follows(&self, prev: &Self) -> bool;
+}
+
+/// `.index` entry: the batch starting at `position` has base offset `base + relative_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OffsetEntry {
+    pub relative_offset: u32,
+    pub position: u32,
+}
+
+impl IndexEntry for OffsetEntry {
+    const SIZE: usize = 8;
+    fn decode(b: &[u8]) -> Self {
+        OffsetEntry {
+            relative_offset: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            position: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.relative_offset.to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
+    }
+    fn follows(&self, prev: &Self) -> bool {
+        self.relative_offset > prev.relative_offset && self.position > prev.position
+    }
+}
+
+/// `.timeindex` entry: no record before `base + relative_offset`'s batch (inclusive) has a
+/// timestamp above `timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeEntry {
+    pub timestamp: i64,
+    pub relative_offset: u32,
+}
+
+impl IndexEntry for TimeEntry {
+    const SIZE: usize = 12;
+    fn decode(b: &[u8]) -> Self {
+        TimeEntry {
+            timestamp: i64::from_be_bytes(b[..8].try_into().expect("invariant: 12-byte entry")),
+            relative_offset: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        }
+    }
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+    fn follows(&self, prev: &Self) -> bool {
+        self.timestamp > prev.timestamp && self.relative_offset > prev.relative_offset
+    }
+}
+
+/// A sparse index file, mapped whole.
+#[derive(Debug)]
+pub(crate) struct SparseIndex<E: IndexEntry> {
+    path: PathBuf,
+    file: File,
+    map: MmapRegion,
+    /// Published entries.
+    entries: AtomicUsize,
+    /// Bytes backed by reserved blocks (writer only; atomic for `Sync`).
+    reserved: AtomicU64,
+    _entry: std::marker::PhantomData<E>,
+}
+
+/// The `.index` file of a segment.
+pub(crate) type OffsetIndex = SparseIndex<OffsetEntry>;
+/// The `.timeindex` file of a segment.
+pub(crate) type TimeIndex = SparseIndex<TimeEntry>;
+
+/// How to count the entries of an index file when opening it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EntryCount {
+    /// The file was trimmed on a clean close: every entry in it is valid.
+    Trimmed,
+    /// After a crash: count the strictly increasing prefix, stop at the zero tail.
+    Scan,
+}
+
+impl<E: IndexEntry> SparseIndex<E> {
+    /// Opens (or creates) the index at `path`, sized to hold `capacity_bytes` of entries
+    /// (a multiple of the entry size; an existing larger file keeps its length).
+    pub(crate) fn open(
+        path: &Path,
+        capacity_bytes: u64,
+        count: EntryCount,
+    ) -> Result<Self, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StorageError::io("open index", path, e))?;
+        let on_disk = file.metadata().map_err(|e| StorageError::io("stat index", path, e))?.len();
+        let on_disk = on_disk - on_disk % E::SIZE as u64;
+        let capacity = (capacity_bytes - capacity_bytes % E::SIZE as u64).max(on_disk);
+        if capacity > on_disk {
+            file.set_len(capacity).map_err(|e| StorageError::io("extend index", path, e))?;
+        }
+        let map = MmapRegion::map(&file, capacity as usize)
+            .map_err(|e| StorageError::io("map index", path, e))?;
+        let index = SparseIndex {
+            path: path.to_owned(),
+            file,
+            map,
+            entries: AtomicUsize::new(0),
+            reserved: AtomicU64::new(on_disk),
+            _entry: std::marker::PhantomData,
+        };
+        let n = match count {
+            EntryCount::Trimmed => on_disk as usize / E::SIZE,
+            EntryCount::Scan => index.increasing_prefix(on_disk as usize / E::SIZE),
+        };
+        index.entries.store(n, Ordering::Release);
+        Ok(index)
+    }
+
+    fn increasing_prefix(&self, max: usize) -> usize {
+        let mut n = 0;
+        let mut prev: Option<E> = None;
+        while n < max {
+            let e = self.read(n);
+            if let Some(p) = prev {
+                if !e.follows(&p) {
+                    break;
+                }
+            }
+            prev = Some(e);
+            n += 1;
+        }
+        n
+    }
+
+    fn read(&self, i: usize) -> E {
+        E::decode(self.map.slice(i * E::SIZE, E::SIZE))
+    }
+
+    /// Published entry count.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    /// Whether no more entries fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.lacks_room_for(1)
+    }
+
+    /// The published entry `i`.
+    pub(crate) fn get(&self, i: usize) -> Option<E> {
+        (i < self.len()).then(|| self.read(i))
+    }
+
+    /// The last published entry.
+    pub(crate) fn last(&self) -> Option<E> {
+        self.len().checked_sub(1).map(|i| self.read(i))
+    }
+
+    /// The last entry whose key is at most `target` (keys ascend with the index).
+    pub(crate) fn floor<K: Ord>(&self, target: K, key: impl Fn(&E) -> K) -> Option<E> {
+        let n = self.len();
+        // Invariant of the loop: entries below `lo` have key <= target, from `hi` on > target.
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key(&self.read(mid)) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1).map(|i| self.read(i))
+    }
+
+    /// Appends an entry (the single writer only). Blocks are reserved first, so a full
+    /// disk fails here without touching the mapping.
+    pub(crate) fn append(&self, entry: E, io: &dyn FileIo) -> Result<(), StorageError> {
+        let n = self.len();
+        let end = ((n + 1) * E::SIZE) as u64;
+        if end > self.map.len() as u64 {
+            return Err(StorageError::IndexFull { path: self.path.clone() });
+        }
+        self.reserve(end, io)?;
+        let mut buf = [0u8; 16];
+        entry.encode(&mut buf[..E::SIZE]);
+        self.map.write_at(n * E::SIZE, &buf[..E::SIZE]);
+        self.entries.store(n + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes sure `end` bytes are backed by blocks.
+    pub(crate) fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        if end <= reserved {
+            return Ok(());
+        }
+        let new_end = (end.div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK).min(self.map.len() as u64);
+        io.reserve(&self.file, reserved, new_end - reserved)
+            .map_err(|e| StorageError::io("reserve index blocks", &self.path, e))?;
+        self.reserved.store(new_end, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Forgets entries from `n` on (recovery, before the segment is readable). The bytes
+    /// are zeroed so that a later crash cannot resurrect them.
+    pub(crate) fn truncate(&self, n: usize) {
+        let len = self.len();
+        if n < len {
+            self.map.write_at(n * E::SIZE, &vec![0u8; (len - n) * E::SIZE]);
+            self.entries.store(n, Ordering::Release);
+        }
+    }
+
+    /// Cuts the file to its entries (sealing or clean close).
+    pub(crate) fn trim(&self) -> Result<(), StorageError> {
+        let len = (self.len() * E::SIZE) as u64;
+        self.file.set_len(len).map_err(|e| StorageError::io("trim index", &self.path, e))
+    }
+
+    /// Whether `more` entries would not fit.
+    pub(crate) fn lacks_room_for(&self, more: usize) -> bool {
+        (self.len() + more) * E::SIZE > self.map.len()
+    }
+
+    /// Path of the index file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::io::RealIo;
+
+    fn offset_index(dir: &Path, entries: &[(u32, u32)]) -> OffsetIndex {
+        let idx = OffsetIndex::open(&dir.join("i.index"), 8 * 100, EntryCount::Scan).unwrap();
+        for &(r, p) in entries {
+            idx.append(OffsetEntry { relative_offset: r, position: p }, &RealIo).unwrap();
+        }
+        idx
+    }
+
+    fn floor_pos(idx: &OffsetIndex, rel: u32) -> Option<u32> {
+        idx.floor(rel, |e| e.relative_offset).map(|e| e.position)
+    }
+
+    #[test]
+    fn floor_on_empty_index_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = offset_index(dir.path(), &[]);
+        assert_eq!(floor_pos(&idx, 0), None);
+        assert_eq!(floor_pos(&idx, u32::MAX), None);
+    }
+
+    #[test]
+    fn floor_first_last_and_between_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = offset_index(dir.path(), &[(10, 4096), (20, 8192), (30, 12288)]);
+        assert_eq!(floor_pos(&idx, 9), None, "before the first entry");
+        assert_eq!(floor_pos(&idx, 10), Some(4096), "exactly the first");
+        assert_eq!(floor_pos(&idx, 15), Some(4096), "between first and second");
+        assert_eq!(floor_pos(&idx, 20), Some(8192));
+        assert_eq!(floor_pos(&idx, 29), Some(8192));
+        assert_eq!(floor_pos(&idx, 30), Some(12288), "exactly the last");
+        assert_eq!(floor_pos(&idx, 1_000_000), Some(12288), "after the last");
+    }
+
+    #[test]
+    fn full_index_refuses_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = OffsetIndex::open(&dir.path().join("f.index"), 16, EntryCount::Scan).unwrap();
+        idx.append(OffsetEntry { relative_offset: 1, position: 1 }, &RealIo).unwrap();
+        assert!(!idx.is_full());
+        idx.append(OffsetEntry { relative_offset: 2, position: 2 }, &RealIo).unwrap();
+        assert!(idx.is_full());
+        assert!(matches!(
+            idx.append(OffsetEntry { relative_offset: 3, position: 3 }, &RealIo),
+            Err(StorageError::IndexFull { .. })
+        ));
+    }
+
+    #[test]
+    fn reopen_after_trim_and_after_crash_counts_the_same_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.index");
+        {
+            let idx = offset_index(dir.path(), &[(1, 100), (5, 5000), (9, 9000)]);
+            assert_eq!(idx.path(), path);
+            // Crash: no trim, the zero-filled tail stays in the file.
+        }
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan).unwrap();
+        assert_eq!(idx.len(), 3);
+        idx.trim().unwrap();
+        drop(idx);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Trimmed).unwrap();
+        assert_eq!(idx.len(), 3);
+        assert_eq!(idx.last(), Some(OffsetEntry { relative_offset: 9, position: 9000 }));
+        idx.truncate(1);
+        assert_eq!(idx.len(), 1);
+        assert_eq!(idx.get(1), None);
+    }
+
+    #[test]
+    fn time_index_floor_by_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = TimeIndex::open(&dir.path().join("t.timeindex"), 1200, EntryCount::Scan).unwrap();
+        for (ts, rel) in [(1000i64, 0u32), (2000, 5), (3000, 9)] {
+            idx.append(TimeEntry { timestamp: ts, relative_offset: rel }, &RealIo).unwrap();
+        }
+        assert_eq!(idx.floor(999, |e| e.timestamp), None);
+        assert_eq!(idx.floor(2500, |e| e.timestamp).map(|e| e.relative_offset), Some(5));
+        assert_eq!(idx.floor(i64::MAX, |e| e.timestamp).map(|e| e.relative_offset), Some(9));
+    }
+}

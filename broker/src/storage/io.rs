@@ -1,0 +1,92 @@
+//! The narrow interface through which the log reserves disk blocks and syncs data.
+//!
+//! Appends never call `write(2)`: they copy into a mapping. The operations that can fail
+//! on the write path are reserving blocks ahead of the copy (a full disk fails here,
+//! before any byte is touched) and syncing (msync/fdatasync). Routing both through
+//! [`FileIo`] lets tests fail the Nth one and check that the log reports the error,
+//! stays readable and never serves a partial batch.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::sys::{self, MmapRegion};
+
+/// Block reservation and data sync, the fallible steps of an append.
+pub trait FileIo: Send + Sync + fmt::Debug {
+    /// Backs `offset..offset+len` of `file` with disk blocks (fallocate).
+    ///
+    /// # Errors
+    /// The I/O error, typically `ENOSPC`.
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
+
+    /// Writes the mapped range back to disk and waits.
+    ///
+    /// # Errors
+    /// The I/O error; the log poisons itself and never retries (the kernel may already
+    /// have dropped the dirty pages, so a retry could report success for lost data).
+    fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()>;
+}
+
+/// The real thing: fallocate and msync.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealIo;
+
+impl FileIo for RealIo {
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        sys::reserve(file, offset, len)
+    }
+
+    fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()> {
+        region.sync_range(pos, len)
+    }
+}
+
+/// Real I/O that fails the Nth reservation or the Nth sync (counting from 1), for tests.
+#[derive(Debug, Default)]
+pub struct FaultyIo {
+    fail_reserve_at: AtomicU64,
+    fail_sync_at: AtomicU64,
+    reserves: AtomicU64,
+    syncs: AtomicU64,
+}
+
+impl FaultyIo {
+    /// A `FaultyIo` that fails nothing until told to.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Makes the `n`th reservation from now fail with `ENOSPC` (0 = never).
+    pub fn fail_nth_reserve(&self, n: u64) {
+        let now = self.reserves.load(Ordering::SeqCst);
+        self.fail_reserve_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
+    }
+    /// Makes the `n`th sync from now fail with `EIO` (0 = never).
+    pub fn fail_nth_sync(&self, n: u64) {
+        let now = self.syncs.load(Ordering::SeqCst);
+        self.fail_sync_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
+    }
+    /// Reservations made so far.
+    pub fn reserves(&self) -> u64 {
+        self.reserves.load(Ordering::SeqCst)
+    }
+}
+
+impl FileIo for FaultyIo {
+    fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
+        let n = self.reserves.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_reserve_at.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        sys::reserve(file, offset, len)
+    }
+
+    fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()> {
+        let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_sync_at.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        region.sync_range(pos, len)
+    }
+}

@@ -1,0 +1,656 @@
+//! [`PartitionLog`]: one partition's ordered list of segments, its offsets and the
+//! operations on them (append, read, time lookup, flush, retention, close).
+//!
+//! Append path: validate every batch of the record set (length, magic 2, CRC-32C,
+//! counts) before taking the writer lock → roll if the set does not fit → reserve blocks
+//! → one memcpy into the mapped active segment → patch base offsets in place → publish
+//! the log end offset → in durable mode wait for a (shared) sync.
+//!
+//! Readers take a snapshot of the segment list (an `Arc` clone under a read lock that
+//! only roll and retention ever write) and never touch the writer lock.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+
+use sluice_protocol::record::{batch, RecordBatch};
+
+use super::io::{FileIo, RealIo};
+use super::segment::{BatchMeta, Role, Segment};
+use super::{now_ms, FileSlice, LogConfig, StorageError};
+
+const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+const LOG_START_CHECKPOINT: &str = "log-start-offset";
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// Offset given to the last record.
+    pub last_offset: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// The result of a read.
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    /// Whole batches starting with the one that holds the requested offset; `None` when
+    /// the offset is the log end offset (nothing to read yet).
+    pub slice: Option<FileSlice>,
+    /// Offset after the last published record, loaded after the slice was cut, so it
+    /// covers every batch in it.
+    pub high_watermark: i64,
+    /// First offset still readable.
+    pub log_start_offset: i64,
+}
+
+/// A batch found by timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Base offset of the first batch whose max timestamp is at or after the target.
+    pub offset: i64,
+    /// That batch's max timestamp.
+    pub timestamp: i64,
+}
+
+#[derive(Debug)]
+struct Writer {
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct FlushState {
+    running: bool,
+    flushed_offset: i64,
+    last_flush_ms: i64,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    io: Arc<dyn FileIo>,
+    segments: RwLock<Arc<Vec<Arc<Segment>>>>,
+    writer: Mutex<Writer>,
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+    flush: Mutex<FlushState>,
+    flushed: Condvar,
+    poisoned: AtomicBool,
+}
+
+impl PartitionLog {
+    /// Opens the partition in `dir`, creating it when absent, and recovers it when it was
+    /// not closed cleanly.
+    ///
+    /// # Errors
+    /// I/O errors, and files that cannot be made sense of.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
+        Self::open_with_io(dir, config, Arc::new(RealIo))
+    }
+
+    /// [`Self::open`] with a given [`FileIo`] (fault injection in tests).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_with_io(
+        dir: &Path,
+        config: LogConfig,
+        io: Arc<dyn FileIo>,
+    ) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io("create partition dir", dir, e))?;
+        let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = marker.exists();
+        let bases = segment_bases(dir)?;
+        let checkpoint = read_log_start(dir)?;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            let path = dir.join(super::segment_file_name(base, "log"));
+            let last = i + 1 == bases.len();
+            let role = if last { active_role(&config, 0) } else { Role::Sealed };
+            // Sealed segments were trimmed before their successor was created, so only
+            // the last segment can hold a torn tail after a crash.
+            let trusted = clean || !last;
+            let segment =
+                Segment::open(dir, &path, base, role, trusted, config.index_interval_bytes)?;
+            if !trusted {
+                tracing::info!(segment = %path.display(), next_offset = segment.next_offset(), "recovered segment");
+            }
+            segments.push(Arc::new(segment));
+        }
+        if segments.is_empty() {
+            let base = checkpoint.unwrap_or(0);
+            let (cap, idx) = capacities(&config, 0);
+            segments.push(Arc::new(Segment::create(
+                dir,
+                base,
+                cap,
+                idx,
+                config.index_interval_bytes,
+            )?));
+        }
+        let log_end_offset =
+            segments.last().expect("invariant: at least one segment").next_offset();
+        let first_base = segments[0].base_offset();
+        let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
+        if clean {
+            fs::remove_file(&marker).map_err(|e| StorageError::io("remove marker", &marker, e))?;
+        }
+        Ok(PartitionLog {
+            dir: dir.to_owned(),
+            config: RwLock::new(config),
+            io,
+            segments: RwLock::new(Arc::new(segments)),
+            writer: Mutex::new(Writer { closed: false }),
+            log_end_offset: AtomicI64::new(log_end_offset),
+            log_start_offset: AtomicI64::new(log_start_offset),
+            flush: Mutex::new(FlushState {
+                running: false,
+                flushed_offset: log_end_offset,
+                last_flush_ms: now_ms(),
+            }),
+            flushed: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+        })
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+    /// Offset below which consumers may read: on a single node, the log end offset.
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+    /// Offset up to which data is known to be on disk.
+    pub fn flushed_offset(&self) -> i64 {
+        lock(&self.flush).flushed_offset
+    }
+    /// Bytes of log data in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments().iter().map(|s| s.size()).sum()
+    }
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments().iter().map(|s| s.base_offset()).collect()
+    }
+    /// Whether a failed sync has poisoned the partition.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+    /// The partition's current settings.
+    pub fn config(&self) -> LogConfig {
+        self.config.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+    /// Replaces the settings (AlterConfigs); they apply from the next append or roll.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    fn segments(&self) -> Arc<Vec<Arc<Segment>>> {
+        Arc::clone(&self.segments.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn active(&self) -> Arc<Segment> {
+        Arc::clone(self.segments().last().expect("invariant: at least one segment"))
+    }
+
+    /// Appends a record set (one or more v2 batches, as a producer sends it), assigning
+    /// offsets from the log end offset.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidBatch`] before anything is written; I/O errors (a full disk
+    /// among them) leave the log as it was; [`StorageError::Poisoned`] after a failed sync.
+    pub fn append(&self, records: &[u8]) -> Result<AppendInfo, StorageError> {
+        let batches = validate(records)?;
+        let config = self.config();
+        let mut writer = lock(&self.writer);
+        if writer.closed {
+            return Err(StorageError::Closed { path: self.dir.clone() });
+        }
+        if self.is_poisoned() {
+            return Err(StorageError::Poisoned { path: self.dir.clone() });
+        }
+        let mut active = self.active();
+        let len = records.len() as u64;
+        let entries = batches.len().min((len / config.index_interval_bytes.max(1)) as usize + 1);
+        let expired = active.rolling_base_ms() >= 0
+            && now_ms().saturating_sub(active.rolling_base_ms()) >= config.segment_ms;
+        let full = active.size() + len > active.capacity()
+            || active.size() + len > config.segment_bytes
+            || active.index_lacks_room(entries);
+        if (active.size() > 0 && (full || expired)) || active.capacity() < len {
+            active = self.roll(&mut writer, &config, len)?;
+        }
+        let base_offset = active.next_offset();
+        let next = active.append(
+            records,
+            &batches,
+            base_offset,
+            config.index_interval_bytes,
+            self.io.as_ref(),
+            &self.log_end_offset,
+        )?;
+        drop(writer);
+        let unflushed = next - lock(&self.flush).flushed_offset;
+        if unflushed > 0 && unflushed as u64 >= config.flush_messages {
+            self.sync_to(next)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset (or, when the
+    /// active segment is empty but too small for `min_capacity`, recreates it larger).
+    fn roll(
+        &self,
+        _writer: &mut MutexGuard<'_, Writer>,
+        config: &LogConfig,
+        min_capacity: u64,
+    ) -> Result<Arc<Segment>, StorageError> {
+        let old = self.active();
+        let segments = self.segments();
+        let mut next: Vec<Arc<Segment>> = segments[..segments.len() - 1].to_vec();
+        if old.size() > 0 {
+            if config.flush_messages != u64::MAX || config.flush_ms >= 0 {
+                let synced = old.sync(self.io.as_ref());
+                if let Err(e) = synced {
+                    self.poison(&e);
+                    return Err(e);
+                }
+                let mut flush = lock(&self.flush);
+                flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
+            }
+            old.seal(self.io.as_ref())?;
+            let sealed = Segment::open(
+                &self.dir,
+                old.log_path(),
+                old.base_offset(),
+                Role::Sealed,
+                true,
+                config.index_interval_bytes,
+            )?;
+            next.push(Arc::new(sealed));
+        }
+        let (cap, idx) = capacities(config, min_capacity);
+        let active = Arc::new(Segment::create(
+            &self.dir,
+            old.next_offset(),
+            cap,
+            idx,
+            config.index_interval_bytes,
+        )?);
+        next.push(Arc::clone(&active));
+        *self.segments.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        tracing::debug!(partition = %self.dir.display(), base_offset = active.base_offset(), "rolled segment");
+        Ok(active)
+    }
+
+    fn poison(&self, error: &StorageError) {
+        tracing::error!(partition = %self.dir.display(), %error, "sync failed: partition refuses writes");
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Waits until every record below `offset` is on disk. Appends that arrive while a
+    /// sync runs wait for the next one and share it (group commit).
+    ///
+    /// # Errors
+    /// [`StorageError::Poisoned`] once a sync has failed; the failing sync's own error to
+    /// the caller that ran it.
+    pub fn sync_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut state = lock(&self.flush);
+        loop {
+            if self.is_poisoned() {
+                return Err(StorageError::Poisoned { path: self.dir.clone() });
+            }
+            if state.flushed_offset >= offset {
+                return Ok(());
+            }
+            if state.running {
+                state = self.flushed.wait(state).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            state.running = true;
+            drop(state);
+            let result = self.sync_active();
+            state = lock(&self.flush);
+            state.running = false;
+            match result {
+                Ok(target) => {
+                    state.flushed_offset = state.flushed_offset.max(target);
+                    state.last_flush_ms = now_ms();
+                    self.flushed.notify_all();
+                }
+                Err(e) => {
+                    self.poison(&e);
+                    self.flushed.notify_all();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Syncs the active segment; returns the offset it covers. Earlier segments were
+    /// synced when they rolled.
+    fn sync_active(&self) -> Result<i64, StorageError> {
+        let (segment, target) = {
+            let _writer = lock(&self.writer);
+            let segment = self.active();
+            let target = segment.next_offset();
+            (segment, target)
+        };
+        segment.sync(self.io.as_ref())?;
+        Ok(target)
+    }
+
+    /// Syncs everything appended so far.
+    ///
+    /// # Errors
+    /// As [`Self::sync_to`].
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.sync_to(self.log_end_offset())
+    }
+
+    /// The background flusher's tick: syncs when `flush.messages` records or `flush.ms`
+    /// of time have accumulated since the last sync.
+    ///
+    /// # Errors
+    /// As [`Self::sync_to`].
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        let config = self.config();
+        let leo = self.log_end_offset();
+        let (unflushed, since) = {
+            let state = lock(&self.flush);
+            (leo - state.flushed_offset, now_ms - state.last_flush_ms)
+        };
+        let due = unflushed > 0
+            && (unflushed as u64 >= config.flush_messages
+                || (config.flush_ms >= 0 && since >= config.flush_ms));
+        if due {
+            self.sync_to(leo)?;
+        }
+        Ok(())
+    }
+
+    /// Reads whole batches starting at the batch that holds `offset`, up to `max_bytes`
+    /// but at least one batch, from one segment.
+    ///
+    /// # Errors
+    /// [`StorageError::OffsetOutOfRange`] for offsets below the log start offset or past
+    /// the log end offset.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadInfo, StorageError> {
+        let log_start_offset = self.log_start_offset();
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let segments = self.segments();
+        let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let mut slice = None;
+        for segment in &segments[first..] {
+            let size = segment.size();
+            if let Some(b) = segment.find_batch(offset, size) {
+                slice = Some(segment.slice_from(b, max_bytes, size));
+                break;
+            }
+        }
+        Ok(ReadInfo { slice, high_watermark: self.high_watermark(), log_start_offset })
+    }
+
+    /// The first batch whose max timestamp is at or after `timestamp` (Kafka's
+    /// ListOffsets by time works at this granularity before it looks inside the batch).
+    pub fn lookup_by_timestamp(&self, timestamp: i64) -> Option<TimestampOffset> {
+        let log_start = self.log_start_offset();
+        for segment in self.segments().iter() {
+            let size = segment.size();
+            if let Some(b) = segment.find_by_timestamp(timestamp, size) {
+                if b.last_offset < log_start {
+                    continue;
+                }
+                return Some(TimestampOffset {
+                    offset: b.base_offset.max(log_start),
+                    timestamp: b.max_timestamp,
+                });
+            }
+        }
+        None
+    }
+
+    /// The batch with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734).
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let segments = self.segments();
+        let best =
+            segments.iter().filter(|s| s.max_timestamp() >= 0).max_by_key(|s| s.max_timestamp())?;
+        let size = best.size();
+        best.find_by_timestamp(best.max_timestamp(), size)
+            .map(|b| TimestampOffset { offset: b.base_offset, timestamp: b.max_timestamp })
+    }
+
+    /// Deletes sealed segments past `retention.ms` or `retention.bytes`, and those wholly
+    /// below the log start offset; advances the log start offset. Returns how many went.
+    ///
+    /// # Errors
+    /// I/O errors removing files or writing the checkpoint.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        self.delete_segments(Some((&self.config(), now_ms)))
+    }
+
+    /// Deletes the oldest sealed segments that are wholly below the log start offset or,
+    /// given a config and the time, past its retention limits.
+    fn delete_segments(&self, retention: Option<(&LogConfig, i64)>) -> Result<usize, StorageError> {
+        let (retention_ms, retention_bytes, now_ms) = match retention {
+            Some((c, now)) => (c.retention_ms, c.retention_bytes, now),
+            None => (-1, -1, 0),
+        };
+        let _writer = lock(&self.writer);
+        let segments = self.segments();
+        let sealed = segments.len() - 1;
+        let mut total: i64 = segments.iter().map(|s| s.size() as i64).sum();
+        let log_start = self.log_start_offset();
+        let mut drop = 0;
+        while drop < sealed {
+            let s = &segments[drop];
+            let by_time = retention_ms >= 0
+                && s.max_timestamp() >= 0
+                && now_ms.saturating_sub(s.max_timestamp()) > retention_ms;
+            let by_size = retention_bytes >= 0 && total - s.size() as i64 >= retention_bytes;
+            let by_start = segments[drop + 1].base_offset() <= log_start;
+            if !(by_time || by_size || by_start) {
+                break;
+            }
+            total -= s.size() as i64;
+            drop += 1;
+        }
+        if drop == 0 {
+            return Ok(0);
+        }
+        let kept = Arc::new(segments[drop..].to_vec());
+        let new_start = log_start.max(kept[0].base_offset());
+        if new_start != log_start {
+            write_log_start(&self.dir, new_start)?;
+            self.log_start_offset.store(new_start, Ordering::Release);
+        }
+        *self.segments.write().unwrap_or_else(PoisonError::into_inner) = kept;
+        for s in &segments[..drop] {
+            tracing::info!(segment = %s.log_path().display(), "deleting segment (retention)");
+            s.delete_files()?;
+        }
+        Ok(drop)
+    }
+
+    /// Moves the log start offset to `offset` (DeleteRecords); whole segments below it
+    /// are deleted. Returns the new log start offset.
+    ///
+    /// # Errors
+    /// [`StorageError::OffsetOutOfRange`] past the high watermark; I/O errors.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
+        let hw = self.high_watermark();
+        if offset < 0 || offset > hw {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: hw,
+            });
+        }
+        {
+            let _writer = lock(&self.writer);
+            if offset > self.log_start_offset() {
+                write_log_start(&self.dir, offset)?;
+                self.log_start_offset.store(offset, Ordering::Release);
+            }
+        }
+        self.delete_segments(None)?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Closes cleanly: syncs, trims the active segment and its indexes to their data and
+    /// writes the clean-shutdown marker, so the next open skips recovery. Appends after
+    /// this fail with [`StorageError::Closed`].
+    ///
+    /// # Errors
+    /// I/O errors; the marker is then not written and the next open recovers.
+    pub fn close(&self) -> Result<(), StorageError> {
+        let mut writer = lock(&self.writer);
+        if writer.closed {
+            return Ok(());
+        }
+        writer.closed = true;
+        if self.is_poisoned() {
+            return Err(StorageError::Poisoned { path: self.dir.clone() });
+        }
+        let active = self.active();
+        active.sync(self.io.as_ref())?;
+        active.seal(self.io.as_ref())?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
+        fs::write(&marker, b"").map_err(|e| StorageError::io("write marker", &marker, e))?;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a storage lock leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn capacities(config: &LogConfig, min_capacity: u64) -> (u64, u64) {
+    (config.segment_bytes.max(min_capacity).min(u32::MAX as u64), config.segment_index_bytes)
+}
+
+fn active_role(config: &LogConfig, min_capacity: u64) -> Role {
+    let (capacity, index_capacity) = capacities(config, min_capacity);
+    Role::Active { capacity, index_capacity }
+}
+
+/// Checks every batch of a record set and notes what the append needs from each.
+fn validate(records: &[u8]) -> Result<Vec<BatchMeta>, StorageError> {
+    let mut batches = Vec::new();
+    let mut pos = 0;
+    while pos < records.len() {
+        let b = RecordBatch::parse_verified(&records[pos..])
+            .map_err(|source| StorageError::InvalidBatch { position: pos, source })?;
+        batches.push(BatchMeta {
+            offset_in_set: pos,
+            size: b.size(),
+            last_offset_delta: b.last_offset_delta(),
+            max_timestamp: b.max_timestamp(),
+        });
+        pos += b.size();
+    }
+    if batches.is_empty() {
+        return Err(StorageError::InvalidBatch {
+            position: 0,
+            source: sluice_protocol::record::BatchError::Truncated {
+                needed: batch::HEADER_LEN,
+                available: 0,
+            },
+        });
+    }
+    Ok(batches)
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
+/// operations (temporary checkpoint files, index files without a log).
+fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io("list partition dir", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list partition dir", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((stem, ext)) = name.split_once('.') else { continue };
+        let parsed = (stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten();
+        match (parsed, ext) {
+            (Some(base), "log") => bases.push(base),
+            (Some(base), "index" | "timeindex") => indexes.push((base, entry.path())),
+            (None, "tmp") | (_, "tmp") => {
+                let _ = fs::remove_file(entry.path());
+            }
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    Ok(bases)
+}
+
+fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(LOG_START_CHECKPOINT);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io("read checkpoint", &path, e)),
+    };
+    let corrupt =
+        |reason: &str| StorageError::Corrupt { path: path.clone(), reason: reason.into() };
+    let mut parts = text.split_whitespace();
+    let (Some("v1"), Some(offset), Some(crc)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(corrupt("checkpoint is not `v1 <offset> <crc>`"));
+    };
+    let offset: i64 = offset.parse().map_err(|_| corrupt("checkpoint offset is not a number"))?;
+    if format!("{:08x}", crc32fast::hash(&offset.to_be_bytes())) != crc {
+        return Err(corrupt("checkpoint crc does not match"));
+    }
+    Ok(Some(offset))
+}
+
+fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
+    use std::io::Write;
+    let path = dir.join(LOG_START_CHECKPOINT);
+    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
+    let text = format!("v1 {offset} {:08x}\n", crc32fast::hash(&offset.to_be_bytes()));
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| StorageError::io("write checkpoint", &path, e))
+}
+
+#[cfg(test)]
+#[path = "partition_log_tests.rs"]
+mod tests;

@@ -1,0 +1,146 @@
+//! Scanning a segment's bytes for whole, valid batches: what recovery runs after a crash
+//! and what opening a segment runs over the few kilobytes after its last index entry.
+//!
+//! A scan stops at the first byte that does not start a valid batch: a zero length (the
+//! preallocated, never written tail), a torn batch that runs past the data, a wrong magic,
+//! a CRC mismatch, or a base offset that goes backwards. Everything before that byte is
+//! the log; everything from it on is cut.
+
+use sluice_protocol::record::{BatchError, RecordBatch};
+
+/// One valid batch found by a scan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScannedBatch {
+    pub position: usize,
+    pub size: usize,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// Why a scan stopped before the end of the bytes it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// Zeros: the preallocated tail that no append reached.
+    ZeroTail,
+    /// Bytes that do not form a valid batch.
+    Invalid(BatchError),
+    /// A valid batch whose base offset is below the next expected offset (stale bytes).
+    OffsetRegression { found: i64, expected: i64 },
+}
+
+/// Where a scan ended.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanEnd {
+    /// End of the last valid batch.
+    pub valid_end: usize,
+    /// Offset after the last valid batch.
+    pub next_offset: i64,
+    /// `None` when the scan consumed every byte.
+    pub stopped: Option<StopReason>,
+}
+
+/// Walks the batches in `bytes[start..]`, calling `on_batch` for each valid one, and
+/// verifying the CRC-32C of each when `verify_crc` is set.
+pub(crate) fn scan(
+    bytes: &[u8],
+    start: usize,
+    expected_offset: i64,
+    verify_crc: bool,
+    mut on_batch: impl FnMut(&ScannedBatch),
+) -> ScanEnd {
+    let mut pos = start;
+    let mut next_offset = expected_offset;
+    let stopped = loop {
+        let rest = &bytes[pos..];
+        if rest.is_empty() {
+            break None;
+        }
+        if rest.len() >= 12 && rest[8..12] == [0, 0, 0, 0] {
+            break Some(StopReason::ZeroTail);
+        }
+        let parsed =
+            if verify_crc { RecordBatch::parse_verified(rest) } else { RecordBatch::parse(rest) };
+        let batch = match parsed {
+            Ok(b) => b,
+            Err(e) if rest.iter().all(|&b| b == 0) => {
+                let _ = e;
+                break Some(StopReason::ZeroTail);
+            }
+            Err(e) => break Some(StopReason::Invalid(e)),
+        };
+        if batch.base_offset() < next_offset {
+            break Some(StopReason::OffsetRegression {
+                found: batch.base_offset(),
+                expected: next_offset,
+            });
+        }
+        let scanned = ScannedBatch {
+            position: pos,
+            size: batch.size(),
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            max_timestamp: batch.max_timestamp(),
+        };
+        on_batch(&scanned);
+        next_offset = scanned.last_offset + 1;
+        pos += scanned.size;
+    };
+    ScanEnd { valid_end: pos, next_offset, stopped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::segment::tests::batch;
+
+    fn log_of(batches: &[Vec<u8>]) -> Vec<u8> {
+        batches.concat()
+    }
+
+    #[test]
+    fn scans_every_valid_batch() {
+        let log = log_of(&[batch(0, 3, 10), batch(3, 2, 20)]);
+        let mut seen = vec![];
+        let end = scan(&log, 0, 0, true, |b| seen.push((b.base_offset, b.last_offset)));
+        assert_eq!(seen, vec![(0, 2), (3, 4)]);
+        assert_eq!(end.valid_end, log.len());
+        assert_eq!(end.next_offset, 5);
+        assert_eq!(end.stopped, None);
+    }
+
+    #[test]
+    fn stops_at_the_zero_tail() {
+        let mut log = log_of(&[batch(0, 1, 10)]);
+        let good = log.len();
+        log.extend_from_slice(&[0u8; 100]);
+        let end = scan(&log, 0, 0, true, |_| {});
+        assert_eq!(end.valid_end, good);
+        assert_eq!(end.stopped, Some(StopReason::ZeroTail));
+    }
+
+    #[test]
+    fn stops_at_a_torn_or_corrupt_batch() {
+        let first = batch(0, 1, 10);
+        let mut log = log_of(&[first.clone(), batch(1, 1, 10)]);
+        log.truncate(log.len() - 3);
+        let end = scan(&log, 0, 0, true, |_| {});
+        assert_eq!(end.valid_end, first.len());
+        assert!(matches!(end.stopped, Some(StopReason::Invalid(BatchError::Truncated { .. }))));
+
+        let mut log = log_of(&[first.clone(), batch(1, 1, 10)]);
+        let last = log.len() - 1;
+        log[last] ^= 0xff;
+        let end = scan(&log, 0, 0, true, |_| {});
+        assert_eq!(end.valid_end, first.len());
+        assert!(matches!(end.stopped, Some(StopReason::Invalid(BatchError::CrcMismatch { .. }))));
+    }
+
+    #[test]
+    fn stops_at_stale_offsets() {
+        let log = log_of(&[batch(5, 2, 10), batch(3, 1, 10)]);
+        let end = scan(&log, 0, 5, true, |_| {});
+        assert_eq!(end.next_offset, 7);
+        assert_eq!(end.stopped, Some(StopReason::OffsetRegression { found: 3, expected: 7 }));
+    }
+}

@@ -1,0 +1,551 @@
+//! One segment of a partition log: a `.log` file of batches and its two sparse indexes.
+//!
+//! The active segment is mapped at its full capacity (`segment.bytes`, or more for a
+//! single record set larger than that) with the file extended sparsely to match; blocks
+//! are reserved in growing chunks just ahead of the write position. A sealed segment's
+//! files are trimmed to their data and it is mapped at exactly that size.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sluice_protocol::record::batch::{self, RecordBatch};
+
+use super::index::{EntryCount, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use super::io::FileIo;
+use super::recovery::{self, StopReason};
+use super::sys::{self, MmapRegion};
+use super::{segment_file_name, FileSlice, StorageError};
+
+/// Smallest and largest block reservation ahead of the write position. The chunk grows
+/// with the segment, so an idle partition holds 64 KiB and a busy one at most 16 MiB.
+const MIN_RESERVE: u64 = 64 * 1024;
+const MAX_RESERVE: u64 = 16 << 20;
+
+/// How a segment is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The segment appends go to, mapped at `capacity` bytes.
+    Active { capacity: u64, index_capacity: u64 },
+    /// Read-only from now on; files trimmed.
+    Sealed,
+}
+
+/// What an append writes: the position, size and header facts of each batch in a record
+/// set, taken when the set was validated.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchMeta {
+    pub offset_in_set: usize,
+    pub size: usize,
+    pub last_offset_delta: i32,
+    pub max_timestamp: i64,
+}
+
+/// A batch header found in a segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchPosition {
+    pub position: u64,
+    pub size: u64,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+/// A segment: the `.log` file, mapped, and its indexes.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: Arc<File>,
+    map: MmapRegion,
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Published bytes: readers look below this only.
+    size: AtomicU64,
+    /// Offset after the last published batch.
+    next_offset: AtomicI64,
+    /// Largest batch max timestamp published, and the offset of that batch (-1: none).
+    max_timestamp: AtomicI64,
+    offset_of_max_timestamp: AtomicI64,
+    /// What `segment.ms` counts from: the wall-clock time of the first append since the
+    /// segment was created or opened. Kafka counts from the first record's timestamp,
+    /// which rolls a segment per append when producers (or a mirror) send old timestamps.
+    rolling_base_ms: AtomicI64,
+    // Writer-only state, atomic only so that `Segment` is `Sync`.
+    reserved: AtomicU64,
+    bytes_since_index: AtomicU64,
+    synced_size: AtomicU64,
+}
+
+impl Segment {
+    /// Creates a new, empty active segment.
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        capacity: u64,
+        index_capacity: u64,
+        index_interval: u64,
+    ) -> Result<Segment, StorageError> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        // A leftover file of a crashed roll would hold stale bytes: start from nothing.
+        for ext in ["log", "index", "timeindex"] {
+            let p = dir.join(segment_file_name(base_offset, ext));
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|e| StorageError::io("remove stale", &p, e))?;
+            }
+        }
+        let role = Role::Active { capacity, index_capacity };
+        Self::open(dir, &log_path, base_offset, role, true, index_interval)
+    }
+
+    /// Opens an existing segment. `clean` says its files were trimmed by a clean close
+    /// (or by sealing); otherwise the index tail is checked against the log and the log
+    /// is scanned from the last good index entry, cutting at the first invalid byte.
+    pub(crate) fn open(
+        dir: &Path,
+        log_path: &Path,
+        base_offset: i64,
+        role: Role,
+        clean: bool,
+        index_interval: u64,
+    ) -> Result<Segment, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(matches!(role, Role::Active { .. }))
+            .truncate(false)
+            .open(log_path)
+            .map_err(|e| StorageError::io("open segment", log_path, e))?;
+        let file_len =
+            file.metadata().map_err(|e| StorageError::io("stat segment", log_path, e))?.len();
+        let (capacity, index_capacity) = match role {
+            Role::Active { capacity, index_capacity } => (capacity.max(file_len), index_capacity),
+            Role::Sealed => (file_len, 0),
+        };
+        if capacity > u32::MAX as u64 {
+            return Err(StorageError::Corrupt {
+                path: log_path.to_owned(),
+                reason: format!("segment of {capacity} bytes exceeds the 4 GiB index range"),
+            });
+        }
+        if capacity > file_len {
+            file.set_len(capacity).map_err(|e| StorageError::io("size segment", log_path, e))?;
+        }
+        let map = MmapRegion::map(&file, capacity as usize)
+            .map_err(|e| StorageError::io("map segment", log_path, e))?;
+        let count = if clean { EntryCount::Trimmed } else { EntryCount::Scan };
+        let index = OffsetIndex::open(
+            &dir.join(segment_file_name(base_offset, "index")),
+            index_capacity,
+            count,
+        )?;
+        let time_index = TimeIndex::open(
+            &dir.join(segment_file_name(base_offset, "timeindex")),
+            index_capacity,
+            count,
+        )?;
+        let segment = Segment {
+            base_offset,
+            log_path: log_path.to_owned(),
+            file: Arc::new(file),
+            map,
+            index,
+            time_index,
+            size: AtomicU64::new(0),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(-1),
+            offset_of_max_timestamp: AtomicI64::new(-1),
+            rolling_base_ms: AtomicI64::new(-1),
+            reserved: AtomicU64::new(0),
+            bytes_since_index: AtomicU64::new(0),
+            synced_size: AtomicU64::new(0),
+        };
+        segment.load(
+            file_len as usize,
+            clean,
+            matches!(role, Role::Active { .. }),
+            index_interval,
+        )?;
+        Ok(segment)
+    }
+
+    /// Finds the end of the data after opening: walks the batches after the last good
+    /// index entry, rebuilds index entries past it when not clean, and cuts the tail.
+    fn load(
+        &self,
+        file_len: usize,
+        clean: bool,
+        active: bool,
+        index_interval: u64,
+    ) -> Result<(), StorageError> {
+        let bytes = self.map.slice(0, file_len);
+        if !clean {
+            // An index entry must point at a valid batch with the offset it names;
+            // entries written ahead of data that never reached the disk are dropped.
+            while let Some(e) = self.index.last() {
+                let ok =
+                    RecordBatch::parse_verified(bytes.get(e.position as usize..).unwrap_or(&[]))
+                        .is_ok_and(|b| {
+                            b.base_offset() == self.base_offset + i64::from(e.relative_offset)
+                        });
+                if ok {
+                    break;
+                }
+                self.index.truncate(self.index.len() - 1);
+            }
+        }
+        let start = self.index.last().unwrap_or(OffsetEntry { relative_offset: 0, position: 0 });
+        if !clean {
+            let keep = (0..self.time_index.len())
+                .take_while(|&i| {
+                    self.time_index
+                        .get(i)
+                        .is_some_and(|t| t.relative_offset < start.relative_offset)
+                })
+                .count();
+            self.time_index.truncate(keep);
+        }
+        if let Some(t) = self.time_index.last() {
+            self.max_timestamp.store(t.timestamp, Ordering::Relaxed);
+            self.offset_of_max_timestamp
+                .store(self.base_offset + i64::from(t.relative_offset), Ordering::Relaxed);
+        }
+        let mut rebuilt: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
+        let mut since = 0u64;
+        let end = recovery::scan(
+            bytes,
+            start.position as usize,
+            self.base_offset + i64::from(start.relative_offset),
+            true,
+            |b| {
+                let first = b.position == start.position as usize;
+                if !clean && !first && since >= index_interval {
+                    let time = self.pending_time_entry();
+                    rebuilt.push((
+                        OffsetEntry {
+                            relative_offset: (b.base_offset - self.base_offset) as u32,
+                            position: b.position as u32,
+                        },
+                        time,
+                    ));
+                    since = 0;
+                }
+                since += b.size as u64;
+                self.note_timestamp(b.max_timestamp, b.base_offset);
+            },
+        );
+        // Recovery rewrites index entries from the walk; sealed clean segments keep theirs.
+        // Blocks for them are reserved with the real I/O: recovery runs before any fault
+        // a test injects into appends.
+        for (entry, time) in rebuilt {
+            if let Some(t) = time {
+                self.time_index.append(t, &super::io::RealIo)?;
+            }
+            self.index.append(entry, &super::io::RealIo)?;
+        }
+        if let Some(reason) = &end.stopped {
+            let cut = file_len - end.valid_end;
+            if matches!(reason, StopReason::ZeroTail) {
+                tracing::debug!(segment = %self.log_path.display(), position = end.valid_end, "end of data before preallocated tail");
+            } else {
+                tracing::warn!(
+                    segment = %self.log_path.display(),
+                    position = end.valid_end,
+                    bytes_cut = cut,
+                    reason = ?reason,
+                    "truncating log at first invalid batch"
+                );
+            }
+            // Zero what was cut (a hole costs no blocks), so that a later crash cannot
+            // make stale batches reappear after new ones.
+            sys::punch_hole(&self.file, end.valid_end as u64, cut as u64)
+                .map_err(|e| StorageError::io("cut segment tail", &self.log_path, e))?;
+            if !active {
+                self.file
+                    .set_len(end.valid_end as u64)
+                    .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
+            }
+        }
+        if end.valid_end > 0 {
+            self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
+        }
+        self.bytes_since_index.store(since, Ordering::Relaxed);
+        self.reserved.store(end.valid_end as u64, Ordering::Relaxed);
+        self.synced_size.store(end.valid_end as u64, Ordering::Relaxed);
+        self.next_offset.store(end.next_offset, Ordering::Release);
+        self.size.store(end.valid_end as u64, Ordering::Release);
+        Ok(())
+    }
+
+    fn note_timestamp(&self, max_timestamp: i64, base_offset: i64) {
+        if max_timestamp > self.max_timestamp.load(Ordering::Relaxed) {
+            self.max_timestamp.store(max_timestamp, Ordering::Relaxed);
+            self.offset_of_max_timestamp.store(base_offset, Ordering::Relaxed);
+        }
+    }
+
+    /// A time index entry for the largest timestamp so far, if it grew since the last one.
+    fn pending_time_entry(&self) -> Option<TimeEntry> {
+        let ts = self.max_timestamp.load(Ordering::Relaxed);
+        let last = self.time_index.last();
+        let entry = TimeEntry {
+            timestamp: ts,
+            relative_offset: (self.offset_of_max_timestamp.load(Ordering::Relaxed)
+                - self.base_offset) as u32,
+        };
+        match last {
+            _ if ts < 0 => None,
+            Some(l) if !entry.follows_entry(&l) => None,
+            _ => Some(entry),
+        }
+    }
+
+    /// Base offset: the offset of its first record and its file name.
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+    /// Published size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+    /// Offset after the last published batch.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+    /// Largest timestamp of any batch in the segment, or -1.
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.load(Ordering::Relaxed)
+    }
+    /// Start of `segment.ms`, or -1 when the segment is empty.
+    pub(crate) fn rolling_base_ms(&self) -> i64 {
+        self.rolling_base_ms.load(Ordering::Relaxed)
+    }
+    /// Capacity of the mapping.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.map.len() as u64
+    }
+    /// Whether either index lacks room for `entries` more entries.
+    pub(crate) fn index_lacks_room(&self, entries: usize) -> bool {
+        self.index.lacks_room_for(entries) || self.time_index.lacks_room_for(entries)
+    }
+
+    /// Appends a validated record set whose first record gets `first_offset`: reserves
+    /// blocks (failing before any byte is stored), copies the set into the mapping with
+    /// one memcpy, patches each batch's base offset and leader epoch in place, adds index
+    /// entries, then publishes. Returns the offset after the set.
+    ///
+    /// The caller holds the partition's writer lock and has checked that it fits.
+    pub(crate) fn append(
+        &self,
+        records: &[u8],
+        batches: &[BatchMeta],
+        first_offset: i64,
+        index_interval: u64,
+        io: &dyn FileIo,
+        log_end_offset: &AtomicI64,
+    ) -> Result<i64, StorageError> {
+        let pos = self.size.load(Ordering::Relaxed);
+        let end = pos + records.len() as u64;
+        debug_assert!(end <= self.capacity());
+        self.reserve(end, io)?;
+        self.index.reserve(((self.index.len() + batches.len()) * 8) as u64, io)?;
+        self.time_index.reserve(((self.time_index.len() + batches.len()) * 12) as u64, io)?;
+
+        self.map.write_at(pos as usize, records);
+        let mut offset = first_offset;
+        let mut since = self.bytes_since_index.load(Ordering::Relaxed);
+        let mut entries: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
+        for b in batches {
+            let at = pos as usize + b.offset_in_set;
+            let header = self.map.slice_mut(at, batch::HEADER_LEN);
+            batch::set_base_offset(header, offset);
+            // A single node is leader for ever: epoch 0, which clients' truncation
+            // detection (OffsetForLeaderEpoch) accepts as long as it never changes.
+            batch::set_partition_leader_epoch(header, 0);
+            if since >= index_interval {
+                entries.push((
+                    OffsetEntry {
+                        relative_offset: (offset - self.base_offset) as u32,
+                        position: at as u32,
+                    },
+                    self.pending_time_entry(),
+                ));
+                since = 0;
+            }
+            since += b.size as u64;
+            self.note_timestamp(b.max_timestamp, offset);
+            offset += i64::from(b.last_offset_delta) + 1;
+        }
+        if pos == 0 {
+            self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
+        }
+        self.bytes_since_index.store(since, Ordering::Relaxed);
+        // Offsets before size: a reader that sees the new size (acquire) and then loads
+        // the log end offset finds it covering every batch below that size.
+        self.next_offset.store(offset, Ordering::Release);
+        log_end_offset.store(offset, Ordering::Release);
+        self.size.store(end, Ordering::Release);
+        // Entries go in after the data is published: a reader that sees an entry always
+        // finds its batch. Room and blocks were checked above, so these cannot fail.
+        for (entry, time) in entries {
+            if let Some(t) = time {
+                self.time_index.append(t, io)?;
+            }
+            self.index.append(entry, io)?;
+        }
+        Ok(offset)
+    }
+
+    /// Backs the log up to `end` with blocks, reserving a chunk that grows with the
+    /// segment, and faults the chunk's pages in so the copy does not fault per page.
+    fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        if end <= reserved {
+            return Ok(());
+        }
+        let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
+        let new_end = (end + chunk).min(self.capacity()).max(end);
+        io.reserve(&self.file, reserved, new_end - reserved)
+            .map_err(|e| StorageError::io("reserve segment blocks", &self.log_path, e))?;
+        self.map.prefault(reserved as usize, (new_end - reserved) as usize);
+        self.reserved.store(new_end, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Syncs published bytes not yet synced. Returns the size that is now durable.
+    pub(crate) fn sync(&self, io: &dyn FileIo) -> Result<u64, StorageError> {
+        let size = self.size();
+        let synced = self.synced_size.load(Ordering::Relaxed);
+        if size > synced {
+            io.sync(&self.map, synced as usize, (size - synced) as usize)
+                .map_err(|e| StorageError::io("sync segment", &self.log_path, e))?;
+            self.synced_size.fetch_max(size, Ordering::Relaxed);
+        }
+        Ok(size)
+    }
+
+    /// Prepares the segment to be read-only: a final time index entry, then the files
+    /// trimmed to their data. The caller has synced it and reopens it as `Role::Sealed`.
+    pub(crate) fn seal(&self, io: &dyn FileIo) -> Result<(), StorageError> {
+        if let Some(t) = self.pending_time_entry() {
+            if !self.time_index.is_full() {
+                self.time_index.append(t, io)?;
+            }
+        }
+        self.index.trim()?;
+        self.time_index.trim()?;
+        self.file
+            .set_len(self.size())
+            .map_err(|e| StorageError::io("trim segment", &self.log_path, e))
+    }
+
+    /// The batch header at `position`, if a whole batch is published there.
+    pub(crate) fn batch_at(&self, position: u64, size: u64) -> Option<BatchPosition> {
+        if position >= size {
+            return None;
+        }
+        let bytes = self.map.slice(position as usize, (size - position) as usize);
+        let b = RecordBatch::parse(bytes).ok()?;
+        Some(BatchPosition {
+            position,
+            size: b.size() as u64,
+            base_offset: b.base_offset(),
+            last_offset: b.last_offset(),
+            max_timestamp: b.max_timestamp(),
+        })
+    }
+
+    /// The first published batch whose last offset is at least `offset`.
+    pub(crate) fn find_batch(&self, offset: i64, size: u64) -> Option<BatchPosition> {
+        let rel = (offset - self.base_offset).clamp(0, u32::MAX as i64) as u32;
+        let mut pos =
+            self.index.floor(rel, |e| e.relative_offset).map_or(0, |e| u64::from(e.position));
+        if pos >= size {
+            pos = 0;
+        }
+        while let Some(b) = self.batch_at(pos, size) {
+            if b.last_offset >= offset {
+                return Some(b);
+            }
+            pos += b.size;
+        }
+        None
+    }
+
+    /// Whole batches from `start` (a batch boundary) up to `max_bytes`, at least one.
+    pub(crate) fn slice_from(&self, start: BatchPosition, max_bytes: u64, size: u64) -> FileSlice {
+        let limit = start.position.saturating_add(max_bytes);
+        let mut end = start.position + start.size;
+        if end < limit {
+            // Jump to the last indexed batch that starts before the limit, then walk.
+            if let Some(e) = self.index.floor(limit.min(u32::MAX as u64) as u32, |e| e.position) {
+                let p = u64::from(e.position);
+                if p > end && p < size {
+                    end = p;
+                }
+            }
+            while let Some(b) = self.batch_at(end, size) {
+                if end + b.size > limit {
+                    break;
+                }
+                end += b.size;
+            }
+        }
+        FileSlice {
+            file: Arc::clone(&self.file),
+            position: start.position,
+            len: end - start.position,
+        }
+    }
+
+    /// The first batch whose max timestamp is at or after `timestamp`.
+    pub(crate) fn find_by_timestamp(&self, timestamp: i64, size: u64) -> Option<BatchPosition> {
+        if self.max_timestamp() < timestamp {
+            return None;
+        }
+        // Every batch up to the one holding a time entry's offset has timestamps at most
+        // the entry's: start from the last entry that is still below the target.
+        let from = self
+            .time_index
+            .floor(timestamp.saturating_sub(1), |t| t.timestamp)
+            .map_or(self.base_offset, |t| self.base_offset + i64::from(t.relative_offset));
+        let mut b = self.find_batch(from, size)?;
+        loop {
+            if b.max_timestamp >= timestamp {
+                return Some(b);
+            }
+            b = self.batch_at(b.position + b.size, size)?;
+        }
+    }
+
+    /// Path of the `.log` file.
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Removes the segment's files. Readers that hold the segment or a slice of it keep
+    /// reading: the open descriptor and the mapping outlive the directory entry.
+    pub(crate) fn delete_files(&self) -> Result<(), StorageError> {
+        for path in [self.log_path.as_path(), self.index.path(), self.time_index.path()] {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("delete segment", path, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TimeEntry {
+    fn follows_entry(&self, prev: &TimeEntry) -> bool {
+        use super::index::IndexEntry;
+        self.follows(prev)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    pub(crate) use crate::storage::testing::batch;
+}

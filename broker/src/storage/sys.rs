@@ -1,0 +1,206 @@
+//! The one place where storage touches `unsafe` code and `nix`: memory maps, block
+//! reservation, data sync and `sendfile(2)`.
+//!
+//! Everything else in the storage engine sees safe wrappers whose contracts are stated
+//! here. The central hazard is SIGBUS: a store into a mapped page that has no disk block
+//! behind it kills the process when the disk is full, and a load past the end of a file
+//! that was truncated under the mapping does the same. Two rules keep both away:
+//! writers store only into ranges that [`reserve`] has backed with real blocks, and
+//! readers load only below a published size that never exceeds the file's length.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
+
+/// A shared, writable mapping of a whole file (or of its first `len` bytes).
+///
+/// Writes go through [`MmapRegion::write_at`], reads through [`MmapRegion::slice`]; the
+/// caller keeps the two apart (the single writer stores only past the published size,
+/// readers load only below it), so no byte is read while it is written.
+#[derive(Debug)]
+pub struct MmapRegion {
+    map: MmapRaw,
+    len: usize,
+}
+
+impl MmapRegion {
+    /// Maps the first `len` bytes of `file` shared, read-write. The file must be at
+    /// least `len` bytes long.
+    pub(crate) fn map(file: &File, len: usize) -> io::Result<Self> {
+        let map = MmapOptions::new().len(len).map_raw(file)?;
+        Ok(MmapRegion { map, len })
+    }
+
+    /// Length of the mapping.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `data` into the mapping at `pos`.
+    ///
+    /// # Panics
+    /// If `pos + data.len()` exceeds the mapping: that is a bug in the caller's bounds.
+    ///
+    /// The caller must have reserved real blocks for the range (see [`reserve`]) and must
+    /// be the only writer; readers must not look at the range until it is published.
+    pub(crate) fn write_at(&self, pos: usize, data: &[u8]) {
+        let end = pos.checked_add(data.len()).expect("invariant: write range overflows");
+        assert!(end <= self.len, "invariant: write past mapping end ({end} > {})", self.len);
+        // SAFETY: the range is inside the mapping (checked above). The single writer
+        // writes only past the published size, which readers never cross, so no reference
+        // to these bytes exists; the blocks were reserved, so the store cannot SIGBUS on a
+        // full disk.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(pos),
+                data.len(),
+            );
+        }
+    }
+
+    /// Borrows `len` bytes at `pos`.
+    ///
+    /// # Panics
+    /// If the range exceeds the mapping.
+    ///
+    /// The caller passes only published ranges: they are never written again while the
+    /// mapping lives (the writer appends strictly after them) and lie inside the file.
+    pub(crate) fn slice(&self, pos: usize, len: usize) -> &[u8] {
+        let end = pos.checked_add(len).expect("invariant: read range overflows");
+        assert!(end <= self.len, "invariant: read past mapping end ({end} > {})", self.len);
+        // SAFETY: the range is inside the mapping and published: no one writes it while
+        // this borrow lives, and it is below the file's length, so loads cannot SIGBUS.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) }
+    }
+
+    /// Mutably borrows published bytes for an in-place patch by the single writer,
+    /// before they are published (base offset, leader epoch).
+    ///
+    /// # Panics
+    /// If the range exceeds the mapping.
+    #[expect(clippy::mut_from_ref, reason = "the writer owns unpublished bytes exclusively")]
+    pub(crate) fn slice_mut(&self, pos: usize, len: usize) -> &mut [u8] {
+        let end = pos.checked_add(len).expect("invariant: patch range overflows");
+        assert!(end <= self.len, "invariant: patch past mapping end ({end} > {})", self.len);
+        // SAFETY: only the single writer calls this, on bytes it has written but not yet
+        // published, so no other reference to them exists.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) }
+    }
+
+    /// Writes the pages in `pos..pos+len` back to disk and waits (msync MS_SYNC).
+    pub(crate) fn sync_range(&self, pos: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(pos, len)
+    }
+
+    /// Faults in the pages of a freshly reserved range for writing, so appends copy
+    /// into present pages instead of taking one page fault per 4 KiB. Best effort: a
+    /// kernel without MADV_POPULATE_WRITE simply faults lazily.
+    pub(crate) fn prefault(&self, pos: usize, len: usize) {
+        if len > 0 && pos + len <= self.len {
+            let _ = self.map.advise_range(Advice::PopulateWrite, pos, len);
+        }
+    }
+}
+
+// SAFETY: the mapping is plain memory; concurrent access is governed by the publish
+// protocol documented on `MmapRegion` (one writer past the published size, readers below).
+unsafe impl Sync for MmapRegion {}
+// SAFETY: as above; the mapping is not tied to the creating thread.
+unsafe impl Send for MmapRegion {}
+
+/// Backs `offset..offset+len` of `file` with real disk blocks without changing its size.
+///
+/// Falls back to writing zeros where the file system has no `fallocate`.
+///
+/// # Errors
+/// `ENOSPC` (and other I/O errors) when the blocks cannot be had.
+pub(crate) fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use nix::fcntl::{fallocate, FallocateFlags};
+    let (Ok(off), Ok(l)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "reservation out of range"));
+    };
+    match fallocate(file.as_raw_fd(), FallocateFlags::FALLOC_FL_KEEP_SIZE, off, l) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EOPNOTSUPP) => write_zeros(file, offset, len),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+/// Releases the blocks of `offset..offset+len` and makes the range read as zeros, without
+/// changing the file's size. Where the file system cannot punch holes, writes zeros.
+///
+/// # Errors
+/// The I/O error.
+pub(crate) fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use nix::fcntl::{fallocate, FallocateFlags};
+    if len == 0 {
+        return Ok(());
+    }
+    let (Ok(off), Ok(l)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "hole out of range"));
+    };
+    let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    match fallocate(file.as_raw_fd(), flags, off, l) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EOPNOTSUPP) => write_zeros(file, offset, len),
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+fn write_zeros(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = [0u8; 64 * 1024];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], offset + done)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Copies `len` bytes of `file` at `offset` to the socket `out` inside the kernel.
+///
+/// Returns the bytes sent, which may be fewer than asked (a non-blocking socket that is
+/// full answers `WouldBlock`).
+///
+/// # Errors
+/// The `sendfile(2)` error.
+pub fn sendfile(out: impl AsFd, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+    let mut off = i64::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset out of range"))?;
+    nix::sys::sendfile::sendfile64(out, file.as_fd(), Some(&mut off), len).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_then_read_through_the_mapping() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("m"))
+            .unwrap();
+        file.set_len(1 << 20).unwrap();
+        reserve(&file, 0, 1 << 16).unwrap();
+        let region = MmapRegion::map(&file, 1 << 20).unwrap();
+        region.prefault(0, 1 << 16);
+        region.write_at(100, b"sluice");
+        assert_eq!(region.slice(100, 6), b"sluice");
+        region.sync_range(0, 4096).unwrap();
+        let mut buf = [0u8; 6];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut buf, 100).unwrap();
+        assert_eq!(&buf, b"sluice");
+    }
+}
