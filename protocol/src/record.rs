@@ -45,3 +45,6 @@ pub use batch::{BatchError, RecordBatch};
 pub use builder::{BatchBuilder, BuildError};
 pub use compression::{Compression, CompressionError};
 pub use record::{BatchRecords, Header, Headers, Record, RecordError, Records};
+
+#[cfg(test)]
+mod tests;
