@@ -8,5 +8,12 @@
 //! - [`varint`]: zig-zag and unsigned variable-length integers.
 #![forbid(unsafe_code)]
 
+pub mod api_key;
+pub mod error_code;
+pub mod frame;
+pub mod header;
+pub mod messages;
 pub mod record;
 pub mod varint;
+
+pub use kafka_protocol;

@@ -1,0 +1,307 @@
+//! A walk over a request body that checks every length and array count against the bytes
+//! left, before kafka-protocol decodes it.
+//!
+//! Why: kafka-protocol 0.15.1 decodes arrays with `Vec::with_capacity(count)`, the count
+//! read straight off the wire (`types::Array` and `types::CompactArray` in its
+//! `protocol/types.rs`; still so in 0.18). An 8-byte Metadata body with a topic count of
+//! `0x7fff_ffff` asks for ~150 GiB up front; the allocator fails and Rust aborts the whole
+//! broker (allocation failure is not a panic that could be caught). Upstream has open pull
+//! requests for this (kafka-protocol-rs #152, #161, #200), none released.
+//!
+//! The fix here, without patching the crate: [`walk_request`] reads the body the way
+//! kafka-protocol's decoder will (same fields, same order, same version conditions: the
+//! walkers in `shape/requests.rs` and `shape/responses.rs` are generated from its decoders
+//! by `shape/generate.py`),
+//! and rejects any array whose count is larger than the bytes left. Every array element
+//! takes at least one byte on the wire, so no valid message is rejected, and after a
+//! successful walk each `with_capacity` is bounded by the real number of elements. The
+//! walk allocates nothing and only touches length prefixes, so it costs little even for a
+//! 1 MiB Produce (see `benches/benches/protocol.rs`).
+//!
+//! What remains is the inherent cost of decoding into structs: an element of a few wire
+//! bytes becomes a struct of tens of bytes (the hostile-input tests measure the worst
+//! ratio). The frame size limit ([`crate::frame::FrameDecoder`]) bounds that.
+
+mod requests;
+mod responses;
+
+use thiserror::Error;
+
+use crate::api_key::ApiKey;
+
+/// Result of walking one field or struct.
+pub(super) type Walked = Result<(), ShapeError>;
+
+/// Why a body's shape was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ShapeError {
+    /// The body ends inside a field.
+    #[error("body ends at byte {at}: the field there needs {needed} bytes, {remaining} left")]
+    Truncated {
+        /// Offset of the field in the body.
+        at: usize,
+        /// Bytes the field needs.
+        needed: u64,
+        /// Bytes left in the body.
+        remaining: usize,
+    },
+    /// An array claims more elements than there are bytes left.
+    #[error("array at byte {at} claims {count} elements but only {remaining} bytes are left")]
+    ArrayTooLong {
+        /// Offset of the count in the body.
+        at: usize,
+        /// The count as read.
+        count: u64,
+        /// Bytes left after the count.
+        remaining: usize,
+    },
+    /// A string, bytes or array length below -1.
+    #[error("negative length {len} at byte {at}")]
+    NegativeLength {
+        /// Offset of the length in the body.
+        at: usize,
+        /// The length as read.
+        len: i32,
+    },
+    /// A field (or tagged field) that this version does not have.
+    #[error("field at byte {at} is not valid in version {version}")]
+    InvalidForVersion {
+        /// Offset in the body.
+        at: usize,
+        /// The message version.
+        version: i16,
+    },
+    /// Sluice has no walker for this API.
+    #[error("no shape known for {api_key:?}")]
+    UnknownApi {
+        /// The API.
+        api_key: ApiKey,
+    },
+}
+
+/// Walks the body of a request for `api_key` at `version`; returns how many bytes the
+/// message spans (trailing bytes after it are not looked at).
+///
+/// # Errors
+///
+/// A [`ShapeError`] naming the first field that is truncated, negative or over-long.
+pub fn walk_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
+    walk_with(requests::walker(api_key), api_key, version, body)
+}
+
+/// Walks the body of a response, as [`walk_request`] does a request.
+///
+/// # Errors
+///
+/// A [`ShapeError`] naming the first field that is truncated, negative or over-long.
+pub fn walk_response(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
+    walk_with(responses::walker(api_key), api_key, version, body)
+}
+
+fn walk_with(
+    walker: Option<fn(&mut Walker<'_>, i16) -> Walked>,
+    api_key: ApiKey,
+    version: i16,
+    body: &[u8],
+) -> Result<usize, ShapeError> {
+    let walker = walker.ok_or(ShapeError::UnknownApi { api_key })?;
+    let mut w = Walker { buf: body, pos: 0 };
+    walker(&mut w, version)?;
+    Ok(w.pos)
+}
+
+/// A cursor over a body that reads length prefixes the way kafka-protocol's `types` do.
+pub(super) struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Walker<'_> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Skips `n` bytes (a field's contents).
+    pub(super) fn skip(&mut self, n: usize) -> Walked {
+        if n > self.remaining() {
+            return Err(ShapeError::Truncated {
+                at: self.pos,
+                needed: n as u64,
+                remaining: self.remaining(),
+            });
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Skips a fixed-size field (integers, booleans, UUIDs).
+    pub(super) fn fixed(&mut self, n: usize) -> Walked {
+        self.skip(n)
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], ShapeError> {
+        let at = self.pos;
+        self.skip(N)?;
+        let mut out = [0; N];
+        out.copy_from_slice(&self.buf[at..at + N]);
+        Ok(out)
+    }
+
+    /// Reads an unsigned varint exactly as kafka-protocol's `UnsignedVarInt` does: at most
+    /// five bytes, high bits of the fifth silently dropped.
+    pub(super) fn uvarint(&mut self) -> Result<u32, ShapeError> {
+        let mut value = 0_u32;
+        for i in 0..5 {
+            let [b] = self.take::<1>()?;
+            value |= u32::from(b & 0x7f) << (i * 7);
+            if b < 0x80 {
+                break;
+            }
+        }
+        Ok(value)
+    }
+
+    /// Skips a nullable length prefixed content whose length is a signed integer.
+    fn signed_len(&mut self, at: usize, len: i32) -> Walked {
+        match len {
+            -1 => Ok(()),
+            n if n >= 0 => self.skip(n as usize),
+            len => Err(ShapeError::NegativeLength { at, len }),
+        }
+    }
+
+    /// Skips a `STRING` / `NULLABLE_STRING` (i16 length, -1 = null).
+    pub(super) fn string(&mut self) -> Walked {
+        let at = self.pos;
+        let len = i16::from_be_bytes(self.take()?);
+        self.signed_len(at, len.into())
+    }
+
+    /// Skips a `COMPACT_STRING` / `COMPACT_NULLABLE_STRING` (uvarint length + 1, 0 = null).
+    pub(super) fn compact_string(&mut self) -> Walked {
+        match self.uvarint()? {
+            0 => Ok(()),
+            n => self.skip((n - 1) as usize),
+        }
+    }
+
+    /// Skips `BYTES` / `NULLABLE_BYTES` / `RECORDS` (i32 length, -1 = null).
+    pub(super) fn bytes(&mut self) -> Walked {
+        let at = self.pos;
+        let len = i32::from_be_bytes(self.take()?);
+        self.signed_len(at, len)
+    }
+
+    /// Skips `COMPACT_BYTES` / `COMPACT_RECORDS` (uvarint length + 1, 0 = null).
+    pub(super) fn compact_bytes(&mut self) -> Walked {
+        self.compact_string()
+    }
+
+    /// Walks an `ARRAY` (i32 count, -1 = null) of elements walked by `element`.
+    pub(super) fn array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
+        let at = self.pos;
+        match i32::from_be_bytes(self.take()?) {
+            -1 => Ok(()),
+            n if n >= 0 => self.elements(at, n as u64, element),
+            len => Err(ShapeError::NegativeLength { at, len }),
+        }
+    }
+
+    /// Walks a `COMPACT_ARRAY` (uvarint count + 1, 0 = null).
+    pub(super) fn compact_array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
+        let at = self.pos;
+        match self.uvarint()? {
+            0 => Ok(()),
+            n => self.elements(at, u64::from(n - 1), element),
+        }
+    }
+
+    /// The check this module exists for: a count is bounded by the bytes left, because
+    /// every element takes at least one byte.
+    fn elements(
+        &mut self,
+        at: usize,
+        count: u64,
+        mut element: impl FnMut(&mut Self) -> Walked,
+    ) -> Walked {
+        if count > self.remaining() as u64 {
+            return Err(ShapeError::ArrayTooLong { at, count, remaining: self.remaining() });
+        }
+        for _ in 0..count {
+            element(self)?;
+        }
+        Ok(())
+    }
+
+    /// Skips a tagged-field section none of whose tags this struct knows.
+    pub(super) fn unknown_tagged_fields(&mut self) -> Walked {
+        let count = self.uvarint()?;
+        for _ in 0..count {
+            self.uvarint()?;
+            let size = self.uvarint()?;
+            self.skip(size as usize)?;
+        }
+        Ok(())
+    }
+
+    /// The error for a field kafka-protocol rejects in this version.
+    pub(super) fn invalid(&self, version: i16) -> ShapeError {
+        ShapeError::InvalidForVersion { at: self.pos, version }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_array_count_is_rejected() {
+        // Metadata v0: topics ARRAY with count i32::MAX and nothing behind it.
+        let body = [0x7f, 0xff, 0xff, 0xff, 0];
+        assert_eq!(
+            walk_request(ApiKey::Metadata, 0, &body),
+            Err(ShapeError::ArrayTooLong { at: 0, count: i32::MAX as u64, remaining: 1 })
+        );
+        // Metadata v9: COMPACT_ARRAY with count u32::MAX - 1.
+        let body = [0xff, 0xff, 0xff, 0xff, 0x0f, 0];
+        assert!(matches!(
+            walk_request(ApiKey::Metadata, 9, &body),
+            Err(ShapeError::ArrayTooLong { count: 0xffff_fffe, .. })
+        ));
+    }
+
+    #[test]
+    fn valid_bodies_span_their_length() {
+        // Metadata v1, null topics (all topics).
+        assert_eq!(walk_request(ApiKey::Metadata, 1, &[0xff, 0xff, 0xff, 0xff]), Ok(4));
+        // Metadata v4: one topic "ab", allow_auto_topic_creation.
+        let body = [0, 0, 0, 1, 0, 2, b'a', b'b', 1];
+        assert_eq!(walk_request(ApiKey::Metadata, 4, &body), Ok(9));
+        // ApiVersions v0 has no fields.
+        assert_eq!(walk_request(ApiKey::ApiVersions, 0, &[]), Ok(0));
+    }
+
+    #[test]
+    fn truncation_and_negative_lengths() {
+        assert!(matches!(
+            walk_request(ApiKey::Metadata, 4, &[0, 0, 0, 1, 0, 9, b'a']),
+            Err(ShapeError::Truncated { at: 6, needed: 9, remaining: 1 })
+        ));
+        assert!(matches!(
+            walk_request(ApiKey::Metadata, 4, &[0, 0, 0, 1, 0xff, 0xfe]),
+            Err(ShapeError::NegativeLength { at: 4, len: -2 })
+        ));
+        assert_eq!(
+            walk_request(ApiKey::LeaderAndIsr, 0, &[]),
+            Err(ShapeError::UnknownApi { api_key: ApiKey::LeaderAndIsr })
+        );
+    }
+
+    #[test]
+    fn uvarint_matches_kafka_protocol_on_overlong_input() {
+        let mut w = Walker { buf: &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0 };
+        assert_eq!(w.uvarint(), Ok(u32::MAX));
+        assert_eq!(w.pos, 5, "stops after five bytes like kafka-protocol");
+    }
+}
