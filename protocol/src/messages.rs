@@ -7,8 +7,9 @@
 //! versions and tagged fields match Kafka without Sluice maintaining ~50 request and
 //! response layouts by hand. 0.15.1 carries Kafka 3.9's schemas (Produce ≤ 11, Fetch ≤ 17,
 //! Metadata ≤ 12); 0.16 and later follow Kafka 4.0 and dropped the pre-4.0 versions
-//! (Produce v0–v2, JoinGroup v0–v1, ...) that librdkafka, kafka-python and Java 3.x
-//! clients still send or check for, so they cannot be used here.
+//! (0.18 decodes Produce 3–13, Fetch 4–18), while librdkafka up to 2.11 checks for
+//! Produce v0 and old clients still send it: Sluice must at least decode those requests to
+//! answer them with UNSUPPORTED_VERSION in their own version.
 //!
 //! Its decoders are generic over a `ByteBuf`. For [`bytes::Bytes`] that trait splits
 //! (`Bytes::split_to`) instead of copying, so every `Bytes` and string field of a decoded
@@ -159,6 +160,15 @@ macro_rules! messages {
                     $( Self::$api(m) => m.encode(out, version), )*
                 }
                 .map_err(|e| format!("{e:#}"))
+            }
+
+            /// The all-defaults request of `api_key`.
+            #[cfg(test)]
+            fn default_for(api_key: ApiKey) -> Option<Self> {
+                Some(match api_key {
+                    $( ApiKey::$api => Self::$api($request::default()), )*
+                    _ => return None,
+                })
             }
         }
 

@@ -99,16 +99,47 @@ pub fn walk_response(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize
     walk_with(responses::walker(api_key), api_key, version, body)
 }
 
-fn walk_with(
-    walker: Option<fn(&mut Walker<'_>, i16) -> Walked>,
+fn walk_with<'a>(
+    walker: Option<fn(&mut Walker<'a>, i16) -> Walked>,
     api_key: ApiKey,
     version: i16,
-    body: &[u8],
+    body: &'a [u8],
 ) -> Result<usize, ShapeError> {
     let walker = walker.ok_or(ShapeError::UnknownApi { api_key })?;
     let mut w = Walker { buf: body, pos: 0 };
     walker(&mut w, version)?;
     Ok(w.pos)
+}
+
+/// The field kinds of Kafka's wire format, as the generated walkers visit them.
+///
+/// [`Walker`] reads and checks; tests implement it to *write* random valid messages from
+/// the same generated code.
+pub(super) trait Visitor {
+    /// A fixed-size field (integers, UUIDs) of `n` bytes.
+    fn fixed(&mut self, n: usize) -> Walked;
+    /// A `BOOLEAN` (one byte).
+    fn boolean(&mut self) -> Walked;
+    /// A `STRING` / `NULLABLE_STRING` (i16 length, -1 = null).
+    fn string(&mut self) -> Walked;
+    /// A `COMPACT_STRING` / `COMPACT_NULLABLE_STRING` (uvarint length + 1, 0 = null).
+    fn compact_string(&mut self) -> Walked;
+    /// `BYTES` / `NULLABLE_BYTES` / `RECORDS` (i32 length, -1 = null).
+    fn bytes(&mut self) -> Walked;
+    /// `COMPACT_BYTES` / `COMPACT_RECORDS` (uvarint length + 1, 0 = null).
+    fn compact_bytes(&mut self) -> Walked;
+    /// An `UNSIGNED_VARINT`; returns its value.
+    fn uvarint(&mut self) -> Result<u32, ShapeError>;
+    /// The contents of an unknown tagged field, `n` bytes.
+    fn skip(&mut self, n: usize) -> Walked;
+    /// An `ARRAY` (i32 count, -1 = null) of elements visited by `element`.
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked;
+    /// A `COMPACT_ARRAY` (uvarint count + 1, 0 = null).
+    fn compact_array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked;
+    /// A tagged-field section none of whose tags the struct knows.
+    fn unknown_tagged_fields(&mut self) -> Walked;
+    /// The error for a field kafka-protocol rejects in this version.
+    fn invalid(&self, version: i16) -> ShapeError;
 }
 
 /// A cursor over a body that reads length prefixes the way kafka-protocol's `types` do.
@@ -122,24 +153,6 @@ impl Walker<'_> {
         self.buf.len() - self.pos
     }
 
-    /// Skips `n` bytes (a field's contents).
-    pub(super) fn skip(&mut self, n: usize) -> Walked {
-        if n > self.remaining() {
-            return Err(ShapeError::Truncated {
-                at: self.pos,
-                needed: n as u64,
-                remaining: self.remaining(),
-            });
-        }
-        self.pos += n;
-        Ok(())
-    }
-
-    /// Skips a fixed-size field (integers, booleans, UUIDs).
-    pub(super) fn fixed(&mut self, n: usize) -> Walked {
-        self.skip(n)
-    }
-
     fn take<const N: usize>(&mut self) -> Result<[u8; N], ShapeError> {
         let at = self.pos;
         self.skip(N)?;
@@ -148,72 +161,12 @@ impl Walker<'_> {
         Ok(out)
     }
 
-    /// Reads an unsigned varint exactly as kafka-protocol's `UnsignedVarInt` does: at most
-    /// five bytes, high bits of the fifth silently dropped.
-    pub(super) fn uvarint(&mut self) -> Result<u32, ShapeError> {
-        let mut value = 0_u32;
-        for i in 0..5 {
-            let [b] = self.take::<1>()?;
-            value |= u32::from(b & 0x7f) << (i * 7);
-            if b < 0x80 {
-                break;
-            }
-        }
-        Ok(value)
-    }
-
-    /// Skips a nullable length prefixed content whose length is a signed integer.
+    /// Skips length-prefixed content whose length is signed (-1 = null).
     fn signed_len(&mut self, at: usize, len: i32) -> Walked {
         match len {
             -1 => Ok(()),
             n if n >= 0 => self.skip(n as usize),
             len => Err(ShapeError::NegativeLength { at, len }),
-        }
-    }
-
-    /// Skips a `STRING` / `NULLABLE_STRING` (i16 length, -1 = null).
-    pub(super) fn string(&mut self) -> Walked {
-        let at = self.pos;
-        let len = i16::from_be_bytes(self.take()?);
-        self.signed_len(at, len.into())
-    }
-
-    /// Skips a `COMPACT_STRING` / `COMPACT_NULLABLE_STRING` (uvarint length + 1, 0 = null).
-    pub(super) fn compact_string(&mut self) -> Walked {
-        match self.uvarint()? {
-            0 => Ok(()),
-            n => self.skip((n - 1) as usize),
-        }
-    }
-
-    /// Skips `BYTES` / `NULLABLE_BYTES` / `RECORDS` (i32 length, -1 = null).
-    pub(super) fn bytes(&mut self) -> Walked {
-        let at = self.pos;
-        let len = i32::from_be_bytes(self.take()?);
-        self.signed_len(at, len)
-    }
-
-    /// Skips `COMPACT_BYTES` / `COMPACT_RECORDS` (uvarint length + 1, 0 = null).
-    pub(super) fn compact_bytes(&mut self) -> Walked {
-        self.compact_string()
-    }
-
-    /// Walks an `ARRAY` (i32 count, -1 = null) of elements walked by `element`.
-    pub(super) fn array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
-        let at = self.pos;
-        match i32::from_be_bytes(self.take()?) {
-            -1 => Ok(()),
-            n if n >= 0 => self.elements(at, n as u64, element),
-            len => Err(ShapeError::NegativeLength { at, len }),
-        }
-    }
-
-    /// Walks a `COMPACT_ARRAY` (uvarint count + 1, 0 = null).
-    pub(super) fn compact_array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
-        let at = self.pos;
-        match self.uvarint()? {
-            0 => Ok(()),
-            n => self.elements(at, u64::from(n - 1), element),
         }
     }
 
@@ -233,9 +186,84 @@ impl Walker<'_> {
         }
         Ok(())
     }
+}
 
-    /// Skips a tagged-field section none of whose tags this struct knows.
-    pub(super) fn unknown_tagged_fields(&mut self) -> Walked {
+impl Visitor for Walker<'_> {
+    fn fixed(&mut self, n: usize) -> Walked {
+        self.skip(n)
+    }
+
+    fn boolean(&mut self) -> Walked {
+        self.skip(1)
+    }
+
+    fn string(&mut self) -> Walked {
+        let at = self.pos;
+        let len = i16::from_be_bytes(self.take()?);
+        self.signed_len(at, len.into())
+    }
+
+    fn compact_string(&mut self) -> Walked {
+        match self.uvarint()? {
+            0 => Ok(()),
+            n => self.skip((n - 1) as usize),
+        }
+    }
+
+    fn bytes(&mut self) -> Walked {
+        let at = self.pos;
+        let len = i32::from_be_bytes(self.take()?);
+        self.signed_len(at, len)
+    }
+
+    fn compact_bytes(&mut self) -> Walked {
+        self.compact_string()
+    }
+
+    /// Reads an unsigned varint exactly as kafka-protocol's `UnsignedVarInt` does: at most
+    /// five bytes, high bits of the fifth silently dropped.
+    fn uvarint(&mut self) -> Result<u32, ShapeError> {
+        let mut value = 0_u32;
+        for i in 0..5 {
+            let [b] = self.take::<1>()?;
+            value |= u32::from(b & 0x7f) << (i * 7);
+            if b < 0x80 {
+                break;
+            }
+        }
+        Ok(value)
+    }
+
+    fn skip(&mut self, n: usize) -> Walked {
+        if n > self.remaining() {
+            return Err(ShapeError::Truncated {
+                at: self.pos,
+                needed: n as u64,
+                remaining: self.remaining(),
+            });
+        }
+        self.pos += n;
+        Ok(())
+    }
+
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
+        let at = self.pos;
+        match i32::from_be_bytes(self.take()?) {
+            -1 => Ok(()),
+            n if n >= 0 => self.elements(at, n as u64, element),
+            len => Err(ShapeError::NegativeLength { at, len }),
+        }
+    }
+
+    fn compact_array(&mut self, element: impl FnMut(&mut Self) -> Walked) -> Walked {
+        let at = self.pos;
+        match self.uvarint()? {
+            0 => Ok(()),
+            n => self.elements(at, u64::from(n - 1), element),
+        }
+    }
+
+    fn unknown_tagged_fields(&mut self) -> Walked {
         let count = self.uvarint()?;
         for _ in 0..count {
             self.uvarint()?;
@@ -245,63 +273,10 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// The error for a field kafka-protocol rejects in this version.
-    pub(super) fn invalid(&self, version: i16) -> ShapeError {
+    fn invalid(&self, version: i16) -> ShapeError {
         ShapeError::InvalidForVersion { at: self.pos, version }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_array_count_is_rejected() {
-        // Metadata v0: topics ARRAY with count i32::MAX and nothing behind it.
-        let body = [0x7f, 0xff, 0xff, 0xff, 0];
-        assert_eq!(
-            walk_request(ApiKey::Metadata, 0, &body),
-            Err(ShapeError::ArrayTooLong { at: 0, count: i32::MAX as u64, remaining: 1 })
-        );
-        // Metadata v9: COMPACT_ARRAY with count u32::MAX - 1.
-        let body = [0xff, 0xff, 0xff, 0xff, 0x0f, 0];
-        assert!(matches!(
-            walk_request(ApiKey::Metadata, 9, &body),
-            Err(ShapeError::ArrayTooLong { count: 0xffff_fffe, .. })
-        ));
-    }
-
-    #[test]
-    fn valid_bodies_span_their_length() {
-        // Metadata v1, null topics (all topics).
-        assert_eq!(walk_request(ApiKey::Metadata, 1, &[0xff, 0xff, 0xff, 0xff]), Ok(4));
-        // Metadata v4: one topic "ab", allow_auto_topic_creation.
-        let body = [0, 0, 0, 1, 0, 2, b'a', b'b', 1];
-        assert_eq!(walk_request(ApiKey::Metadata, 4, &body), Ok(9));
-        // ApiVersions v0 has no fields.
-        assert_eq!(walk_request(ApiKey::ApiVersions, 0, &[]), Ok(0));
-    }
-
-    #[test]
-    fn truncation_and_negative_lengths() {
-        assert!(matches!(
-            walk_request(ApiKey::Metadata, 4, &[0, 0, 0, 1, 0, 9, b'a']),
-            Err(ShapeError::Truncated { at: 6, needed: 9, remaining: 1 })
-        ));
-        assert!(matches!(
-            walk_request(ApiKey::Metadata, 4, &[0, 0, 0, 1, 0xff, 0xfe]),
-            Err(ShapeError::NegativeLength { at: 4, len: -2 })
-        ));
-        assert_eq!(
-            walk_request(ApiKey::LeaderAndIsr, 0, &[]),
-            Err(ShapeError::UnknownApi { api_key: ApiKey::LeaderAndIsr })
-        );
-    }
-
-    #[test]
-    fn uvarint_matches_kafka_protocol_on_overlong_input() {
-        let mut w = Walker { buf: &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0 };
-        assert_eq!(w.uvarint(), Ok(u32::MAX));
-        assert_eq!(w.pos, 5, "stops after five bytes like kafka-protocol");
-    }
-}
+mod tests;

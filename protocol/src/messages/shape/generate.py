@@ -7,7 +7,7 @@ a few bytes can ask for hundreds of GiB and abort the process. `shape.rs` walks 
 first and rejects any array count larger than the bytes left. To walk exactly the fields
 kafka-protocol will read, this script translates kafka-protocol's own `impl Decodable`
 blocks, line by line, into walker functions: every `types::X.decode(buf)?` becomes the
-matching `Walker` call, defaults are dropped, everything else (version conditions, tagged
+matching `Visitor` call, defaults are dropped, everything else (version conditions, tagged
 field loops) is kept as it is.
 
 Run it again only when the kafka-protocol pin changes:
@@ -61,7 +61,6 @@ APIS = [
 
 FIXED = {
     "Int8": 1,
-    "Boolean": 1,
     "Int16": 2,
     "UInt16": 2,
     "Int32": 4,
@@ -72,6 +71,7 @@ FIXED = {
     "Uuid": 16,
 }
 VARIABLE = {
+    "Boolean": "w.boolean()",
     "String": "w.string()",
     "CompactString": "w.compact_string()",
     "Bytes": "w.bytes()",
@@ -120,7 +120,7 @@ def element_struct(rust_type):
 
 
 def walk_call(expr, struct_fields, field):
-    """Translate a kafka-protocol decoder expression into a Walker call."""
+    """Translate a kafka-protocol decoder expression into a Visitor call."""
     m = re.fullmatch(r"types::(\w+)", expr)
     if m and m.group(1) in FIXED:
         return f"w.fixed({FIXED[m.group(1)]})"
@@ -240,7 +240,7 @@ def translate(struct, body, struct_fields):
             out.append(line)
         i += 1
     name = snake(struct)
-    header = f"    pub(super) fn {name}(w: &mut Walker<'_>, version: i16) -> Walked {{"
+    header = f"    pub(super) fn {name}<W: Visitor>(w: &mut W, version: i16) -> Walked {{"
     body = [x[4:] if x.startswith("    ") else x for x in out]
     return "\n".join([f"    /// Walks `{struct}`.", header] + body + ["    }"])
 
@@ -253,11 +253,11 @@ def main():
     print("//! edit by hand. Each function walks the fields of one struct in the order, and under")
     print("//! the version conditions, that kafka-protocol's `Decodable::decode` reads them.")
     print()
-    print("use super::{Walked, Walker};")
+    print("use super::{Visitor, Walked};")
     print("use crate::api_key::ApiKey;")
     print()
     print(f"/// The walker for the top-level {kind} struct of `api_key`, if Sluice serves it.")
-    print("pub(super) fn walker(api_key: ApiKey) -> Option<fn(&mut Walker<'_>, i16) -> Walked> {")
+    print("pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> Walked> {")
     print("    Some(match api_key {")
     for api in APIS:
         camel = "".join(part.capitalize() for part in api.split("_"))
@@ -275,7 +275,7 @@ def main():
         print()
         print(f"/// `{module}.rs`.")
         print(f"pub(super) mod {module} {{")
-        print("    use super::{Walked, Walker};")
+        print("    use super::{Visitor, Walked};")
         print()
         print("\n\n".join(fns))
         print("}")

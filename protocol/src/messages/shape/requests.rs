@@ -2,11 +2,11 @@
 //! edit by hand. Each function walks the fields of one struct in the order, and under
 //! the version conditions, that kafka-protocol's `Decodable::decode` reads them.
 
-use super::{Walked, Walker};
+use super::{Visitor, Walked};
 use crate::api_key::ApiKey;
 
 /// The walker for the top-level request struct of `api_key`, if Sluice serves it.
-pub(super) fn walker(api_key: ApiKey) -> Option<fn(&mut Walker<'_>, i16) -> Walked> {
+pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> Walked> {
     Some(match api_key {
         ApiKey::Produce => produce_request::produce_request,
         ApiKey::Fetch => fetch_request::fetch_request,
@@ -43,10 +43,10 @@ pub(super) fn walker(api_key: ApiKey) -> Option<fn(&mut Walker<'_>, i16) -> Walk
 
 /// `produce_request.rs`.
 pub(super) mod produce_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `PartitionProduceData`.
-    pub(super) fn partition_produce_data(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn partition_produce_data<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -63,7 +63,7 @@ pub(super) mod produce_request {
     }
 
     /// Walks `ProduceRequest`.
-    pub(super) fn produce_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn produce_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -88,7 +88,7 @@ pub(super) mod produce_request {
     }
 
     /// Walks `TopicProduceData`.
-    pub(super) fn topic_produce_data(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn topic_produce_data<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -111,10 +111,10 @@ pub(super) mod produce_request {
 
 /// `fetch_request.rs`.
 pub(super) mod fetch_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `FetchPartition`.
-    pub(super) fn fetch_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn fetch_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -153,7 +153,7 @@ pub(super) mod fetch_request {
     }
 
     /// Walks `FetchRequest`.
-    pub(super) fn fetch_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn fetch_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -219,7 +219,7 @@ pub(super) mod fetch_request {
     }
 
     /// Walks `FetchTopic`.
-    pub(super) fn fetch_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn fetch_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -245,7 +245,7 @@ pub(super) mod fetch_request {
     }
 
     /// Walks `ForgottenTopic`.
-    pub(super) fn forgotten_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn forgotten_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -273,7 +273,7 @@ pub(super) mod fetch_request {
     }
 
     /// Walks `ReplicaState`.
-    pub(super) fn replica_state(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn replica_state<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -292,10 +292,10 @@ pub(super) mod fetch_request {
 
 /// `list_offsets_request.rs`.
 pub(super) mod list_offsets_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ListOffsetsPartition`.
-    pub(super) fn list_offsets_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -314,7 +314,7 @@ pub(super) mod list_offsets_request {
     }
 
     /// Walks `ListOffsetsRequest`.
-    pub(super) fn list_offsets_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -334,7 +334,7 @@ pub(super) mod list_offsets_request {
     }
 
     /// Walks `ListOffsetsTopic`.
-    pub(super) fn list_offsets_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -357,10 +357,10 @@ pub(super) mod list_offsets_request {
 
 /// `metadata_request.rs`.
 pub(super) mod metadata_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `MetadataRequest`.
-    pub(super) fn metadata_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -370,13 +370,13 @@ pub(super) mod metadata_request {
             w.array(|w| metadata_request_topic(w, version))?; // topics
         }
         if version >= 4 {
-            w.fixed(1)?; // allow_auto_topic_creation
+            w.boolean()?; // allow_auto_topic_creation
         }
         if (8..=10).contains(&version) {
-            w.fixed(1)?; // include_cluster_authorized_operations
+            w.boolean()?; // include_cluster_authorized_operations
         }
         if version >= 8 {
-            w.fixed(1)?; // include_topic_authorized_operations
+            w.boolean()?; // include_topic_authorized_operations
         }
         if version >= 9 {
             w.unknown_tagged_fields()?;
@@ -385,7 +385,7 @@ pub(super) mod metadata_request {
     }
 
     /// Walks `MetadataRequestTopic`.
-    pub(super) fn metadata_request_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_request_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -406,10 +406,10 @@ pub(super) mod metadata_request {
 
 /// `offset_commit_request.rs`.
 pub(super) mod offset_commit_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetCommitRequest`.
-    pub(super) fn offset_commit_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -450,7 +450,7 @@ pub(super) mod offset_commit_request {
     }
 
     /// Walks `OffsetCommitRequestPartition`.
-    pub(super) fn offset_commit_request_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_request_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -474,7 +474,7 @@ pub(super) mod offset_commit_request {
     }
 
     /// Walks `OffsetCommitRequestTopic`.
-    pub(super) fn offset_commit_request_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_request_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -497,10 +497,10 @@ pub(super) mod offset_commit_request {
 
 /// `offset_fetch_request.rs`.
 pub(super) mod offset_fetch_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetFetchRequest`.
-    pub(super) fn offset_fetch_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -522,7 +522,7 @@ pub(super) mod offset_fetch_request {
             w.compact_array(|w| offset_fetch_request_group(w, version))?; // groups
         }
         if version >= 7 {
-            w.fixed(1)?; // require_stable
+            w.boolean()?; // require_stable
         }
         if version >= 6 {
             w.unknown_tagged_fields()?;
@@ -531,7 +531,7 @@ pub(super) mod offset_fetch_request {
     }
 
     /// Walks `OffsetFetchRequestGroup`.
-    pub(super) fn offset_fetch_request_group(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_request_group<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -554,7 +554,7 @@ pub(super) mod offset_fetch_request {
     }
 
     /// Walks `OffsetFetchRequestTopic`.
-    pub(super) fn offset_fetch_request_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_request_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -579,7 +579,7 @@ pub(super) mod offset_fetch_request {
     }
 
     /// Walks `OffsetFetchRequestTopics`.
-    pub(super) fn offset_fetch_request_topics(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_request_topics<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -598,10 +598,10 @@ pub(super) mod offset_fetch_request {
 
 /// `find_coordinator_request.rs`.
 pub(super) mod find_coordinator_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `FindCoordinatorRequest`.
-    pub(super) fn find_coordinator_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn find_coordinator_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -627,10 +627,10 @@ pub(super) mod find_coordinator_request {
 
 /// `join_group_request.rs`.
 pub(super) mod join_group_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `JoinGroupRequest`.
-    pub(super) fn join_group_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn join_group_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -675,7 +675,7 @@ pub(super) mod join_group_request {
     }
 
     /// Walks `JoinGroupRequestProtocol`.
-    pub(super) fn join_group_request_protocol(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn join_group_request_protocol<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -698,10 +698,10 @@ pub(super) mod join_group_request {
 
 /// `heartbeat_request.rs`.
 pub(super) mod heartbeat_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `HeartbeatRequest`.
-    pub(super) fn heartbeat_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn heartbeat_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -732,10 +732,10 @@ pub(super) mod heartbeat_request {
 
 /// `leave_group_request.rs`.
 pub(super) mod leave_group_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `LeaveGroupRequest`.
-    pub(super) fn leave_group_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn leave_group_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -761,7 +761,7 @@ pub(super) mod leave_group_request {
     }
 
     /// Walks `MemberIdentity`.
-    pub(super) fn member_identity(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn member_identity<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -791,10 +791,10 @@ pub(super) mod leave_group_request {
 
 /// `sync_group_request.rs`.
 pub(super) mod sync_group_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SyncGroupRequest`.
-    pub(super) fn sync_group_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sync_group_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -834,7 +834,7 @@ pub(super) mod sync_group_request {
     }
 
     /// Walks `SyncGroupRequestAssignment`.
-    pub(super) fn sync_group_request_assignment(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sync_group_request_assignment<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -857,10 +857,10 @@ pub(super) mod sync_group_request {
 
 /// `describe_groups_request.rs`.
 pub(super) mod describe_groups_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeGroupsRequest`.
-    pub(super) fn describe_groups_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_groups_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -870,7 +870,7 @@ pub(super) mod describe_groups_request {
             w.array(|w| w.string())?; // groups
         }
         if version >= 3 {
-            w.fixed(1)?; // include_authorized_operations
+            w.boolean()?; // include_authorized_operations
         }
         if version >= 5 {
             w.unknown_tagged_fields()?;
@@ -881,10 +881,10 @@ pub(super) mod describe_groups_request {
 
 /// `list_groups_request.rs`.
 pub(super) mod list_groups_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ListGroupsRequest`.
-    pub(super) fn list_groups_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_groups_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -903,10 +903,10 @@ pub(super) mod list_groups_request {
 
 /// `sasl_handshake_request.rs`.
 pub(super) mod sasl_handshake_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SaslHandshakeRequest`.
-    pub(super) fn sasl_handshake_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sasl_handshake_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -917,10 +917,10 @@ pub(super) mod sasl_handshake_request {
 
 /// `api_versions_request.rs`.
 pub(super) mod api_versions_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ApiVersionsRequest`.
-    pub(super) fn api_versions_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn api_versions_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -939,10 +939,10 @@ pub(super) mod api_versions_request {
 
 /// `create_topics_request.rs`.
 pub(super) mod create_topics_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `CreatableReplicaAssignment`.
-    pub(super) fn creatable_replica_assignment(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn creatable_replica_assignment<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -959,7 +959,7 @@ pub(super) mod create_topics_request {
     }
 
     /// Walks `CreatableTopic`.
-    pub(super) fn creatable_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn creatable_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -987,7 +987,7 @@ pub(super) mod create_topics_request {
     }
 
     /// Walks `CreatableTopicConfig`.
-    pub(super) fn creatable_topic_config(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn creatable_topic_config<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1008,7 +1008,7 @@ pub(super) mod create_topics_request {
     }
 
     /// Walks `CreateTopicsRequest`.
-    pub(super) fn create_topics_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_topics_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1019,7 +1019,7 @@ pub(super) mod create_topics_request {
         }
         w.fixed(4)?; // timeout_ms
         if version >= 1 {
-            w.fixed(1)?; // validate_only
+            w.boolean()?; // validate_only
         }
         if version >= 5 {
             w.unknown_tagged_fields()?;
@@ -1030,10 +1030,10 @@ pub(super) mod create_topics_request {
 
 /// `delete_topics_request.rs`.
 pub(super) mod delete_topics_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeleteTopicState`.
-    pub(super) fn delete_topic_state(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_topic_state<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1050,7 +1050,7 @@ pub(super) mod delete_topics_request {
     }
 
     /// Walks `DeleteTopicsRequest`.
-    pub(super) fn delete_topics_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_topics_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1074,10 +1074,10 @@ pub(super) mod delete_topics_request {
 
 /// `delete_records_request.rs`.
 pub(super) mod delete_records_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeleteRecordsPartition`.
-    pub(super) fn delete_records_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1090,7 +1090,7 @@ pub(super) mod delete_records_request {
     }
 
     /// Walks `DeleteRecordsRequest`.
-    pub(super) fn delete_records_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1107,7 +1107,7 @@ pub(super) mod delete_records_request {
     }
 
     /// Walks `DeleteRecordsTopic`.
-    pub(super) fn delete_records_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1130,10 +1130,10 @@ pub(super) mod delete_records_request {
 
 /// `init_producer_id_request.rs`.
 pub(super) mod init_producer_id_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `InitProducerIdRequest`.
-    pub(super) fn init_producer_id_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn init_producer_id_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1158,10 +1158,10 @@ pub(super) mod init_producer_id_request {
 
 /// `describe_configs_request.rs`.
 pub(super) mod describe_configs_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeConfigsRequest`.
-    pub(super) fn describe_configs_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1171,10 +1171,10 @@ pub(super) mod describe_configs_request {
             w.array(|w| describe_configs_resource(w, version))?; // resources
         }
         if version >= 1 {
-            w.fixed(1)?; // include_synonyms
+            w.boolean()?; // include_synonyms
         }
         if version >= 3 {
-            w.fixed(1)?; // include_documentation
+            w.boolean()?; // include_documentation
         }
         if version >= 4 {
             w.unknown_tagged_fields()?;
@@ -1183,7 +1183,7 @@ pub(super) mod describe_configs_request {
     }
 
     /// Walks `DescribeConfigsResource`.
-    pub(super) fn describe_configs_resource(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_resource<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1207,10 +1207,10 @@ pub(super) mod describe_configs_request {
 
 /// `alter_configs_request.rs`.
 pub(super) mod alter_configs_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `AlterConfigsRequest`.
-    pub(super) fn alter_configs_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1219,7 +1219,7 @@ pub(super) mod alter_configs_request {
         } else {
             w.array(|w| alter_configs_resource(w, version))?; // resources
         }
-        w.fixed(1)?; // validate_only
+        w.boolean()?; // validate_only
         if version >= 2 {
             w.unknown_tagged_fields()?;
         }
@@ -1227,7 +1227,7 @@ pub(super) mod alter_configs_request {
     }
 
     /// Walks `AlterConfigsResource`.
-    pub(super) fn alter_configs_resource(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_resource<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1249,7 +1249,7 @@ pub(super) mod alter_configs_request {
     }
 
     /// Walks `AlterableConfig`.
-    pub(super) fn alterable_config(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alterable_config<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1272,10 +1272,10 @@ pub(super) mod alter_configs_request {
 
 /// `sasl_authenticate_request.rs`.
 pub(super) mod sasl_authenticate_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SaslAuthenticateRequest`.
-    pub(super) fn sasl_authenticate_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sasl_authenticate_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1293,10 +1293,10 @@ pub(super) mod sasl_authenticate_request {
 
 /// `create_partitions_request.rs`.
 pub(super) mod create_partitions_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `CreatePartitionsAssignment`.
-    pub(super) fn create_partitions_assignment(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_partitions_assignment<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=3).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1312,7 +1312,7 @@ pub(super) mod create_partitions_request {
     }
 
     /// Walks `CreatePartitionsRequest`.
-    pub(super) fn create_partitions_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_partitions_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=3).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1322,7 +1322,7 @@ pub(super) mod create_partitions_request {
             w.array(|w| create_partitions_topic(w, version))?; // topics
         }
         w.fixed(4)?; // timeout_ms
-        w.fixed(1)?; // validate_only
+        w.boolean()?; // validate_only
         if version >= 2 {
             w.unknown_tagged_fields()?;
         }
@@ -1330,7 +1330,7 @@ pub(super) mod create_partitions_request {
     }
 
     /// Walks `CreatePartitionsTopic`.
-    pub(super) fn create_partitions_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_partitions_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=3).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1354,10 +1354,10 @@ pub(super) mod create_partitions_request {
 
 /// `delete_groups_request.rs`.
 pub(super) mod delete_groups_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeleteGroupsRequest`.
-    pub(super) fn delete_groups_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_groups_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1375,10 +1375,10 @@ pub(super) mod delete_groups_request {
 
 /// `incremental_alter_configs_request.rs`.
 pub(super) mod incremental_alter_configs_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `AlterConfigsResource`.
-    pub(super) fn alter_configs_resource(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_resource<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1400,7 +1400,7 @@ pub(super) mod incremental_alter_configs_request {
     }
 
     /// Walks `AlterableConfig`.
-    pub(super) fn alterable_config(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alterable_config<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1422,7 +1422,7 @@ pub(super) mod incremental_alter_configs_request {
     }
 
     /// Walks `IncrementalAlterConfigsRequest`.
-    pub(super) fn incremental_alter_configs_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn incremental_alter_configs_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1431,7 +1431,7 @@ pub(super) mod incremental_alter_configs_request {
         } else {
             w.array(|w| alter_configs_resource(w, version))?; // resources
         }
-        w.fixed(1)?; // validate_only
+        w.boolean()?; // validate_only
         if version >= 1 {
             w.unknown_tagged_fields()?;
         }
@@ -1441,10 +1441,10 @@ pub(super) mod incremental_alter_configs_request {
 
 /// `offset_delete_request.rs`.
 pub(super) mod offset_delete_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetDeleteRequest`.
-    pub(super) fn offset_delete_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1454,7 +1454,7 @@ pub(super) mod offset_delete_request {
     }
 
     /// Walks `OffsetDeleteRequestPartition`.
-    pub(super) fn offset_delete_request_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_request_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1463,7 +1463,7 @@ pub(super) mod offset_delete_request {
     }
 
     /// Walks `OffsetDeleteRequestTopic`.
-    pub(super) fn offset_delete_request_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_request_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1475,14 +1475,14 @@ pub(super) mod offset_delete_request {
 
 /// `describe_cluster_request.rs`.
 pub(super) mod describe_cluster_request {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeClusterRequest`.
-    pub(super) fn describe_cluster_request(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_cluster_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
-        w.fixed(1)?; // include_cluster_authorized_operations
+        w.boolean()?; // include_cluster_authorized_operations
         if version >= 1 {
             w.fixed(1)?; // endpoint_type
         }

@@ -2,11 +2,11 @@
 //! edit by hand. Each function walks the fields of one struct in the order, and under
 //! the version conditions, that kafka-protocol's `Decodable::decode` reads them.
 
-use super::{Walked, Walker};
+use super::{Visitor, Walked};
 use crate::api_key::ApiKey;
 
 /// The walker for the top-level response struct of `api_key`, if Sluice serves it.
-pub(super) fn walker(api_key: ApiKey) -> Option<fn(&mut Walker<'_>, i16) -> Walked> {
+pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> Walked> {
     Some(match api_key {
         ApiKey::Produce => produce_response::produce_response,
         ApiKey::Fetch => fetch_response::fetch_response,
@@ -43,10 +43,10 @@ pub(super) fn walker(api_key: ApiKey) -> Option<fn(&mut Walker<'_>, i16) -> Walk
 
 /// `produce_response.rs`.
 pub(super) mod produce_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `BatchIndexAndErrorMessage`.
-    pub(super) fn batch_index_and_error_message(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn batch_index_and_error_message<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -67,7 +67,7 @@ pub(super) mod produce_response {
     }
 
     /// Walks `LeaderIdAndEpoch`.
-    pub(super) fn leader_id_and_epoch(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn leader_id_and_epoch<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -84,7 +84,7 @@ pub(super) mod produce_response {
     }
 
     /// Walks `NodeEndpoint`.
-    pub(super) fn node_endpoint(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn node_endpoint<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -107,7 +107,7 @@ pub(super) mod produce_response {
     }
 
     /// Walks `PartitionProduceResponse`.
-    pub(super) fn partition_produce_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn partition_produce_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -158,7 +158,7 @@ pub(super) mod produce_response {
     }
 
     /// Walks `ProduceResponse`.
-    pub(super) fn produce_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn produce_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -193,7 +193,7 @@ pub(super) mod produce_response {
     }
 
     /// Walks `TopicProduceResponse`.
-    pub(super) fn topic_produce_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn topic_produce_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=11).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -216,10 +216,10 @@ pub(super) mod produce_response {
 
 /// `fetch_response.rs`.
 pub(super) mod fetch_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `AbortedTransaction`.
-    pub(super) fn aborted_transaction(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn aborted_transaction<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -236,7 +236,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `EpochEndOffset`.
-    pub(super) fn epoch_end_offset(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn epoch_end_offset<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -253,7 +253,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `FetchResponse`.
-    pub(super) fn fetch_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn fetch_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -294,7 +294,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `FetchableTopicResponse`.
-    pub(super) fn fetchable_topic_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn fetchable_topic_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -320,7 +320,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `LeaderIdAndEpoch`.
-    pub(super) fn leader_id_and_epoch(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn leader_id_and_epoch<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -337,7 +337,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `NodeEndpoint`.
-    pub(super) fn node_endpoint(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn node_endpoint<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -360,7 +360,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `PartitionData`.
-    pub(super) fn partition_data(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn partition_data<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -413,7 +413,7 @@ pub(super) mod fetch_response {
     }
 
     /// Walks `SnapshotId`.
-    pub(super) fn snapshot_id(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn snapshot_id<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=17).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -428,10 +428,10 @@ pub(super) mod fetch_response {
 
 /// `list_offsets_response.rs`.
 pub(super) mod list_offsets_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ListOffsetsPartitionResponse`.
-    pub(super) fn list_offsets_partition_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_partition_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -456,7 +456,7 @@ pub(super) mod list_offsets_response {
     }
 
     /// Walks `ListOffsetsResponse`.
-    pub(super) fn list_offsets_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -475,7 +475,7 @@ pub(super) mod list_offsets_response {
     }
 
     /// Walks `ListOffsetsTopicResponse`.
-    pub(super) fn list_offsets_topic_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_offsets_topic_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -498,10 +498,10 @@ pub(super) mod list_offsets_response {
 
 /// `metadata_response.rs`.
 pub(super) mod metadata_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `MetadataResponse`.
-    pub(super) fn metadata_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -538,7 +538,7 @@ pub(super) mod metadata_response {
     }
 
     /// Walks `MetadataResponseBroker`.
-    pub(super) fn metadata_response_broker(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_response_broker<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -563,7 +563,7 @@ pub(super) mod metadata_response {
     }
 
     /// Walks `MetadataResponsePartition`.
-    pub(super) fn metadata_response_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_response_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -597,7 +597,7 @@ pub(super) mod metadata_response {
     }
 
     /// Walks `MetadataResponseTopic`.
-    pub(super) fn metadata_response_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn metadata_response_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=12).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -611,7 +611,7 @@ pub(super) mod metadata_response {
             w.fixed(16)?; // topic_id
         }
         if version >= 1 {
-            w.fixed(1)?; // is_internal
+            w.boolean()?; // is_internal
         }
         if version >= 9 {
             w.compact_array(|w| metadata_response_partition(w, version))?; // partitions
@@ -630,10 +630,10 @@ pub(super) mod metadata_response {
 
 /// `offset_commit_response.rs`.
 pub(super) mod offset_commit_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetCommitResponse`.
-    pub(super) fn offset_commit_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -652,7 +652,7 @@ pub(super) mod offset_commit_response {
     }
 
     /// Walks `OffsetCommitResponsePartition`.
-    pub(super) fn offset_commit_response_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_response_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -665,7 +665,7 @@ pub(super) mod offset_commit_response {
     }
 
     /// Walks `OffsetCommitResponseTopic`.
-    pub(super) fn offset_commit_response_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_commit_response_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -688,10 +688,10 @@ pub(super) mod offset_commit_response {
 
 /// `offset_fetch_response.rs`.
 pub(super) mod offset_fetch_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetFetchResponse`.
-    pub(super) fn offset_fetch_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -718,7 +718,7 @@ pub(super) mod offset_fetch_response {
     }
 
     /// Walks `OffsetFetchResponseGroup`.
-    pub(super) fn offset_fetch_response_group(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response_group<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -738,7 +738,7 @@ pub(super) mod offset_fetch_response {
     }
 
     /// Walks `OffsetFetchResponsePartition`.
-    pub(super) fn offset_fetch_response_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -768,7 +768,7 @@ pub(super) mod offset_fetch_response {
     }
 
     /// Walks `OffsetFetchResponsePartitions`.
-    pub(super) fn offset_fetch_response_partitions(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response_partitions<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -794,7 +794,7 @@ pub(super) mod offset_fetch_response {
     }
 
     /// Walks `OffsetFetchResponseTopic`.
-    pub(super) fn offset_fetch_response_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -820,7 +820,7 @@ pub(super) mod offset_fetch_response {
     }
 
     /// Walks `OffsetFetchResponseTopics`.
-    pub(super) fn offset_fetch_response_topics(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_fetch_response_topics<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -839,10 +839,10 @@ pub(super) mod offset_fetch_response {
 
 /// `find_coordinator_response.rs`.
 pub(super) mod find_coordinator_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `Coordinator`.
-    pub(super) fn coordinator(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn coordinator<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -871,7 +871,7 @@ pub(super) mod find_coordinator_response {
     }
 
     /// Walks `FindCoordinatorResponse`.
-    pub(super) fn find_coordinator_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn find_coordinator_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -913,10 +913,10 @@ pub(super) mod find_coordinator_response {
 
 /// `join_group_response.rs`.
 pub(super) mod join_group_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `JoinGroupResponse`.
-    pub(super) fn join_group_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn join_group_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -939,7 +939,7 @@ pub(super) mod join_group_response {
             w.string()?; // leader
         }
         if version >= 9 {
-            w.fixed(1)?; // skip_assignment
+            w.boolean()?; // skip_assignment
         }
         if version >= 6 {
             w.compact_string()?; // member_id
@@ -958,7 +958,7 @@ pub(super) mod join_group_response {
     }
 
     /// Walks `JoinGroupResponseMember`.
-    pub(super) fn join_group_response_member(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn join_group_response_member<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=9).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -988,10 +988,10 @@ pub(super) mod join_group_response {
 
 /// `heartbeat_response.rs`.
 pub(super) mod heartbeat_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `HeartbeatResponse`.
-    pub(super) fn heartbeat_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn heartbeat_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1008,10 +1008,10 @@ pub(super) mod heartbeat_response {
 
 /// `leave_group_response.rs`.
 pub(super) mod leave_group_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `LeaveGroupResponse`.
-    pub(super) fn leave_group_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn leave_group_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1033,7 +1033,7 @@ pub(super) mod leave_group_response {
     }
 
     /// Walks `MemberResponse`.
-    pub(super) fn member_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn member_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1063,10 +1063,10 @@ pub(super) mod leave_group_response {
 
 /// `sync_group_response.rs`.
 pub(super) mod sync_group_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SyncGroupResponse`.
-    pub(super) fn sync_group_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sync_group_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1094,10 +1094,10 @@ pub(super) mod sync_group_response {
 
 /// `describe_groups_response.rs`.
 pub(super) mod describe_groups_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeGroupsResponse`.
-    pub(super) fn describe_groups_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_groups_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1116,7 +1116,7 @@ pub(super) mod describe_groups_response {
     }
 
     /// Walks `DescribedGroup`.
-    pub(super) fn described_group(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn described_group<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1156,7 +1156,7 @@ pub(super) mod describe_groups_response {
     }
 
     /// Walks `DescribedGroupMember`.
-    pub(super) fn described_group_member(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn described_group_member<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1201,10 +1201,10 @@ pub(super) mod describe_groups_response {
 
 /// `list_groups_response.rs`.
 pub(super) mod list_groups_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ListGroupsResponse`.
-    pub(super) fn list_groups_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn list_groups_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1224,7 +1224,7 @@ pub(super) mod list_groups_response {
     }
 
     /// Walks `ListedGroup`.
-    pub(super) fn listed_group(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn listed_group<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1253,10 +1253,10 @@ pub(super) mod list_groups_response {
 
 /// `sasl_handshake_response.rs`.
 pub(super) mod sasl_handshake_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SaslHandshakeResponse`.
-    pub(super) fn sasl_handshake_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sasl_handshake_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1268,10 +1268,10 @@ pub(super) mod sasl_handshake_response {
 
 /// `api_versions_response.rs`.
 pub(super) mod api_versions_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `ApiVersion`.
-    pub(super) fn api_version(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn api_version<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1285,7 +1285,7 @@ pub(super) mod api_versions_response {
     }
 
     /// Walks `ApiVersionsResponse`.
-    pub(super) fn api_versions_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn api_versions_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1316,7 +1316,7 @@ pub(super) mod api_versions_response {
                         // finalized_features
                     }
                     3 => {
-                        w.fixed(1)?; // zk_migration_ready
+                        w.boolean()?; // zk_migration_ready
                     }
                     _ => {
                         w.skip(size as usize)?;
@@ -1328,7 +1328,7 @@ pub(super) mod api_versions_response {
     }
 
     /// Walks `FinalizedFeatureKey`.
-    pub(super) fn finalized_feature_key(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn finalized_feature_key<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1348,7 +1348,7 @@ pub(super) mod api_versions_response {
     }
 
     /// Walks `SupportedFeatureKey`.
-    pub(super) fn supported_feature_key(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn supported_feature_key<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1370,10 +1370,10 @@ pub(super) mod api_versions_response {
 
 /// `create_topics_response.rs`.
 pub(super) mod create_topics_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `CreatableTopicConfigs`.
-    pub(super) fn creatable_topic_configs(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn creatable_topic_configs<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1384,13 +1384,13 @@ pub(super) mod create_topics_response {
             w.compact_string()?; // value
         }
         if version >= 5 {
-            w.fixed(1)?; // read_only
+            w.boolean()?; // read_only
         }
         if version >= 5 {
             w.fixed(1)?; // config_source
         }
         if version >= 5 {
-            w.fixed(1)?; // is_sensitive
+            w.boolean()?; // is_sensitive
         }
         if version >= 5 {
             w.unknown_tagged_fields()?;
@@ -1399,7 +1399,7 @@ pub(super) mod create_topics_response {
     }
 
     /// Walks `CreatableTopicResult`.
-    pub(super) fn creatable_topic_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn creatable_topic_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1447,7 +1447,7 @@ pub(super) mod create_topics_response {
     }
 
     /// Walks `CreateTopicsResponse`.
-    pub(super) fn create_topics_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_topics_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=7).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1468,10 +1468,10 @@ pub(super) mod create_topics_response {
 
 /// `delete_topics_response.rs`.
 pub(super) mod delete_topics_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeletableTopicResult`.
-    pub(super) fn deletable_topic_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn deletable_topic_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1494,7 +1494,7 @@ pub(super) mod delete_topics_response {
     }
 
     /// Walks `DeleteTopicsResponse`.
-    pub(super) fn delete_topics_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_topics_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=6).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1515,10 +1515,10 @@ pub(super) mod delete_topics_response {
 
 /// `delete_records_response.rs`.
 pub(super) mod delete_records_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeleteRecordsPartitionResult`.
-    pub(super) fn delete_records_partition_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_partition_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1532,7 +1532,7 @@ pub(super) mod delete_records_response {
     }
 
     /// Walks `DeleteRecordsResponse`.
-    pub(super) fn delete_records_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1549,7 +1549,7 @@ pub(super) mod delete_records_response {
     }
 
     /// Walks `DeleteRecordsTopicResult`.
-    pub(super) fn delete_records_topic_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_records_topic_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1572,10 +1572,10 @@ pub(super) mod delete_records_response {
 
 /// `init_producer_id_response.rs`.
 pub(super) mod init_producer_id_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `InitProducerIdResponse`.
-    pub(super) fn init_producer_id_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn init_producer_id_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=5).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1592,10 +1592,10 @@ pub(super) mod init_producer_id_response {
 
 /// `describe_configs_response.rs`.
 pub(super) mod describe_configs_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeConfigsResourceResult`.
-    pub(super) fn describe_configs_resource_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_resource_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1609,14 +1609,14 @@ pub(super) mod describe_configs_response {
         } else {
             w.string()?; // value
         }
-        w.fixed(1)?; // read_only
+        w.boolean()?; // read_only
         if version == 0 {
-            w.fixed(1)?; // is_default
+            w.boolean()?; // is_default
         }
         if version >= 1 {
             w.fixed(1)?; // config_source
         }
-        w.fixed(1)?; // is_sensitive
+        w.boolean()?; // is_sensitive
         if version >= 1 {
             if version >= 4 {
                 w.compact_array(|w| describe_configs_synonym(w, version))?; // synonyms
@@ -1641,7 +1641,7 @@ pub(super) mod describe_configs_response {
     }
 
     /// Walks `DescribeConfigsResponse`.
-    pub(super) fn describe_configs_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1658,7 +1658,7 @@ pub(super) mod describe_configs_response {
     }
 
     /// Walks `DescribeConfigsResult`.
-    pub(super) fn describe_configs_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1686,7 +1686,7 @@ pub(super) mod describe_configs_response {
     }
 
     /// Walks `DescribeConfigsSynonym`.
-    pub(super) fn describe_configs_synonym(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_configs_synonym<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=4).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1716,10 +1716,10 @@ pub(super) mod describe_configs_response {
 
 /// `alter_configs_response.rs`.
 pub(super) mod alter_configs_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `AlterConfigsResourceResponse`.
-    pub(super) fn alter_configs_resource_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_resource_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1742,7 +1742,7 @@ pub(super) mod alter_configs_response {
     }
 
     /// Walks `AlterConfigsResponse`.
-    pub(super) fn alter_configs_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1761,10 +1761,10 @@ pub(super) mod alter_configs_response {
 
 /// `sasl_authenticate_response.rs`.
 pub(super) mod sasl_authenticate_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `SaslAuthenticateResponse`.
-    pub(super) fn sasl_authenticate_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn sasl_authenticate_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1791,10 +1791,10 @@ pub(super) mod sasl_authenticate_response {
 
 /// `create_partitions_response.rs`.
 pub(super) mod create_partitions_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `CreatePartitionsResponse`.
-    pub(super) fn create_partitions_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_partitions_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=3).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1811,7 +1811,7 @@ pub(super) mod create_partitions_response {
     }
 
     /// Walks `CreatePartitionsTopicResult`.
-    pub(super) fn create_partitions_topic_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn create_partitions_topic_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=3).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1835,10 +1835,10 @@ pub(super) mod create_partitions_response {
 
 /// `delete_groups_response.rs`.
 pub(super) mod delete_groups_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DeletableGroupResult`.
-    pub(super) fn deletable_group_result(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn deletable_group_result<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1855,7 +1855,7 @@ pub(super) mod delete_groups_response {
     }
 
     /// Walks `DeleteGroupsResponse`.
-    pub(super) fn delete_groups_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn delete_groups_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=2).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1874,10 +1874,10 @@ pub(super) mod delete_groups_response {
 
 /// `incremental_alter_configs_response.rs`.
 pub(super) mod incremental_alter_configs_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `AlterConfigsResourceResponse`.
-    pub(super) fn alter_configs_resource_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn alter_configs_resource_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1900,7 +1900,10 @@ pub(super) mod incremental_alter_configs_response {
     }
 
     /// Walks `IncrementalAlterConfigsResponse`.
-    pub(super) fn incremental_alter_configs_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn incremental_alter_configs_response<W: Visitor>(
+        w: &mut W,
+        version: i16,
+    ) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1919,10 +1922,10 @@ pub(super) mod incremental_alter_configs_response {
 
 /// `offset_delete_response.rs`.
 pub(super) mod offset_delete_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `OffsetDeleteResponse`.
-    pub(super) fn offset_delete_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1933,7 +1936,7 @@ pub(super) mod offset_delete_response {
     }
 
     /// Walks `OffsetDeleteResponsePartition`.
-    pub(super) fn offset_delete_response_partition(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_response_partition<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1943,7 +1946,7 @@ pub(super) mod offset_delete_response {
     }
 
     /// Walks `OffsetDeleteResponseTopic`.
-    pub(super) fn offset_delete_response_topic(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn offset_delete_response_topic<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if version != 0 {
             return Err(w.invalid(version));
         }
@@ -1955,10 +1958,10 @@ pub(super) mod offset_delete_response {
 
 /// `describe_cluster_response.rs`.
 pub(super) mod describe_cluster_response {
-    use super::{Walked, Walker};
+    use super::{Visitor, Walked};
 
     /// Walks `DescribeClusterBroker`.
-    pub(super) fn describe_cluster_broker(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_cluster_broker<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
@@ -1971,7 +1974,7 @@ pub(super) mod describe_cluster_response {
     }
 
     /// Walks `DescribeClusterResponse`.
-    pub(super) fn describe_cluster_response(w: &mut Walker<'_>, version: i16) -> Walked {
+    pub(super) fn describe_cluster_response<W: Visitor>(w: &mut W, version: i16) -> Walked {
         if !(0..=1).contains(&version) {
             return Err(w.invalid(version));
         }
