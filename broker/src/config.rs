@@ -1,0 +1,437 @@
+//! The broker's validated configuration, read from Kafka's broker property names.
+//!
+//! Sources, later ones winning: built-in defaults (Kafka's, except where noted) → the
+//! `--config` properties file → command-line flags. Unknown keys are reported at start;
+//! keys Kafka has but a single node does not need are accepted and listed as ignored; an
+//! invalid value is an error that stops the start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::storage::LogConfig;
+
+/// A configuration problem, reported before the broker starts.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The properties file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A setting has a value that is not valid for it.
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        /// The property name.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
+}
+
+/// Timestamps a topic stores: as the producer set them, or the broker's append time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// `CreateTime`: the producer's timestamp.
+    CreateTime,
+    /// `LogAppendTime`: the broker overwrites it on append.
+    LogAppendTime,
+}
+
+/// Broker settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `listeners`: where the Kafka port listens.
+    pub listen: SocketAddr,
+    /// `advertised.listeners`: host and port clients are told to connect to.
+    pub advertised_host: String,
+    /// Port part of the advertised listener.
+    pub advertised_port: u16,
+    /// `log.dirs`: where partitions live.
+    pub data_dir: PathBuf,
+    /// `node.id` (or `broker.id`).
+    pub node_id: i32,
+    /// Where the Prometheus-style metrics endpoint listens, if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `num.partitions`: partitions of an auto-created topic.
+    pub num_partitions: i32,
+    /// `message.max.bytes`: largest record batch a topic accepts unless it overrides it.
+    pub message_max_bytes: i32,
+    /// `log.message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// Topic defaults for the log (`log.segment.bytes`, `log.retention.*`, ...).
+    pub log: LogConfig,
+    /// `socket.request.max.bytes`: frames above this are refused before they are read.
+    pub socket_request_max_bytes: usize,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// `queued.max.requests`, per connection here: requests read ahead of responses.
+    pub max_in_flight_requests: usize,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle_ms: u64,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`: how often `flush.ms` is checked.
+    pub flush_scheduler_interval_ms: u64,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `offsets.retention.minutes`, in milliseconds.
+    pub offsets_retention_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            data_dir: PathBuf::from("./data"),
+            node_id: 0,
+            metrics: None,
+            auto_create_topics: true,
+            num_partitions: 1,
+            message_max_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+            log: LogConfig::default(),
+            socket_request_max_bytes: 104_857_600,
+            max_connections: 10_000,
+            max_in_flight_requests: 500,
+            connections_max_idle_ms: 600_000,
+            retention_check_interval_ms: 300_000,
+            flush_scheduler_interval_ms: 1000,
+            group_initial_rebalance_delay_ms: 3000,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Kafka broker settings that mean nothing for a single node without TLS or ZooKeeper;
+/// accepted so that an operator's existing file works.
+const IGNORED: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "default.replication.factor",
+    "min.insync.replicas",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "log.cleaner.enable",
+    "log.cleanup.policy",
+    "delete.topic.enable",
+    "unclean.leader.election.enable",
+    "compression.type",
+];
+
+/// Parses a Java properties file: `key=value`, `key: value` or `key value`, `#` and `!`
+/// comments, backslash line continuations and escapes.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut logical = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            continue;
+        }
+        let trailing = line.chars().rev().take_while(|&c| c == '\\').count();
+        if trailing % 2 == 1 {
+            logical.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        logical.push_str(line);
+        let entry = std::mem::take(&mut logical);
+        let split = entry.find(['=', ':', ' ', '\t']).unwrap_or(entry.len());
+        let key = entry[..split].trim();
+        let rest = entry[split..].trim_start();
+        let value = rest.strip_prefix(['=', ':']).unwrap_or(rest).trim();
+        if !key.is_empty() {
+            out.insert(unescape(key), unescape(value));
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+fn number<T: std::str::FromStr + PartialOrd + Copy>(
+    key: &str,
+    value: &str,
+    min: T,
+) -> Result<T, ConfigError> {
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(invalid(key, value, "expected a number in range")),
+    }
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+/// `PLAINTEXT://host:port[,...]` → the first PLAINTEXT (or unnamed) listener's host, port.
+fn listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let first = value
+        .split(',')
+        .map(str::trim)
+        .find(|l| !l.contains("://") || l.to_ascii_uppercase().starts_with("PLAINTEXT://"))
+        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
+    let hostport = first.split_once("://").map_or(first, |(_, hp)| hp);
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected host:port"))?;
+    let port = port.parse().map_err(|_| invalid(key, value, "port is not a number"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
+}
+
+/// Parses `host:port` (a flag value).
+///
+/// # Errors
+/// When it is not `host:port`.
+pub fn host_port(value: &str) -> Result<(String, u16), ConfigError> {
+    listener("address", value)
+}
+
+fn socket_addr(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    let host = if host.is_empty() || host == "0.0.0.0" { "0.0.0.0" } else { host };
+    let host = if host == "localhost" { "127.0.0.1" } else { host };
+    format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|_| invalid(key, &format!("{host}:{port}"), "expected an IP address and port"))
+}
+
+impl Config {
+    /// Applies Kafka broker properties on top of `self`, returning the keys that were
+    /// not recognised (the caller logs them).
+    ///
+    /// # Errors
+    /// The first invalid value.
+    pub fn apply_properties(
+        &mut self,
+        props: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut unknown = Vec::new();
+        let mut listeners_set = false;
+        for (key, value) in props {
+            let k = key.as_str();
+            let v = value.as_str();
+            match k {
+                "listeners" => {
+                    let (host, port) = listener(k, v)?;
+                    self.listen = socket_addr(k, &host, port)?;
+                    listeners_set = true;
+                }
+                "advertised.listeners" => {}
+                "log.dirs" | "log.dir" => {
+                    let first = v.split(',').next().unwrap_or("").trim();
+                    if first.is_empty() {
+                        return Err(invalid(k, v, "expected a directory"));
+                    }
+                    self.data_dir = PathBuf::from(first);
+                }
+                "node.id" | "broker.id" => self.node_id = number(k, v, 0)?,
+                "auto.create.topics.enable" => self.auto_create_topics = boolean(k, v)?,
+                "num.partitions" => self.num_partitions = number(k, v, 1)?,
+                "message.max.bytes" => self.message_max_bytes = number(k, v, 0)?,
+                "log.message.timestamp.type" => {
+                    self.timestamp_type = match v {
+                        "CreateTime" => TimestampType::CreateTime,
+                        "LogAppendTime" => TimestampType::LogAppendTime,
+                        _ => return Err(invalid(k, v, "expected CreateTime or LogAppendTime")),
+                    }
+                }
+                "log.segment.bytes" => self.log.segment_bytes = number(k, v, 14)?,
+                "log.index.size.max.bytes" => self.log.segment_index_bytes = number(k, v, 4)?,
+                "log.index.interval.bytes" => self.log.index_interval_bytes = number(k, v, 0)?,
+                "log.roll.ms" => self.log.segment_ms = number(k, v, 1)?,
+                "log.roll.hours" if !props.contains_key("log.roll.ms") => {
+                    self.log.segment_ms = number::<i64>(k, v, 1)? * 3_600_000
+                }
+                "log.roll.hours" => {}
+                "log.retention.ms" => self.log.retention_ms = number(k, v, -1)?,
+                "log.retention.minutes" if !props.contains_key("log.retention.ms") => {
+                    self.log.retention_ms = minutes(number::<i64>(k, v, -1)?, 60_000)
+                }
+                "log.retention.hours"
+                    if !props.contains_key("log.retention.ms")
+                        && !props.contains_key("log.retention.minutes") =>
+                {
+                    self.log.retention_ms = minutes(number::<i64>(k, v, -1)?, 3_600_000)
+                }
+                "log.retention.minutes" | "log.retention.hours" => {}
+                "log.retention.bytes" => self.log.retention_bytes = number(k, v, -1)?,
+                "log.flush.interval.messages" => self.log.flush_messages = number(k, v, 1)?,
+                "log.flush.interval.ms" => self.log.flush_ms = number(k, v, 0)?,
+                "log.flush.scheduler.interval.ms" => {
+                    self.flush_scheduler_interval_ms = number(k, v, 1)?
+                }
+                "log.retention.check.interval.ms" => {
+                    self.retention_check_interval_ms = number(k, v, 1)?
+                }
+                "socket.request.max.bytes" => self.socket_request_max_bytes = number(k, v, 1024)?,
+                "max.connections" => self.max_connections = number(k, v, 1)?,
+                "queued.max.requests" => self.max_in_flight_requests = number(k, v, 1)?,
+                "connections.max.idle.ms" => self.connections_max_idle_ms = number(k, v, 1)?,
+                "group.initial.rebalance.delay.ms" => {
+                    self.group_initial_rebalance_delay_ms = number(k, v, 0)?
+                }
+                "offsets.retention.minutes" => {
+                    self.offsets_retention_ms = number::<i64>(k, v, 1)? * 60_000
+                }
+                k if IGNORED.contains(&k) || k.starts_with("zookeeper.") || k.starts_with("ssl.") => {
+                    tracing::info!(key = k, "setting has no effect on a single node; ignored");
+                }
+                _ => unknown.push(key.clone()),
+            }
+        }
+        match props.get("advertised.listeners") {
+            Some(v) => {
+                let (host, port) = listener("advertised.listeners", v)?;
+                self.advertised_host = host;
+                self.advertised_port = port;
+            }
+            None if listeners_set => self.advertise_listen_address(),
+            None => {}
+        }
+        Ok(unknown)
+    }
+
+    /// Advertises the listen address (unless it is the wildcard, which clients cannot
+    /// connect to: then the host stays as it was).
+    pub fn advertise_listen_address(&mut self) {
+        if !self.listen.ip().is_unspecified() {
+            self.advertised_host = self.listen.ip().to_string();
+        }
+        self.advertised_port = self.listen.port();
+    }
+
+    /// Reads a properties file and applies it.
+    ///
+    /// # Errors
+    /// Unreadable file or invalid value.
+    pub fn apply_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        self.apply_properties(&parse_properties(&text))
+    }
+}
+
+fn minutes(n: i64, unit: i64) -> i64 {
+    if n < 0 {
+        -1
+    } else {
+        n.saturating_mul(unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_java_properties() {
+        let text = "# comment\n! also\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dirs : /tmp/a,/tmp/b\n\
+                    num.partitions 3\nlong.value = one\\\n   two\n";
+        let p = parse_properties(text);
+        assert_eq!(p["listeners"], "PLAINTEXT://127.0.0.1:19092");
+        assert_eq!(p["log.dirs"], "/tmp/a,/tmp/b");
+        assert_eq!(p["num.partitions"], "3");
+        assert_eq!(p["long.value"], "onetwo");
+    }
+
+    #[test]
+    fn applies_kafka_broker_properties() {
+        let props = parse_properties(
+            "listeners=PLAINTEXT://127.0.0.1:19092\nlog.dirs=/var/sluice\nnum.partitions=6\n\
+             log.retention.hours=1\nlog.segment.bytes=1048576\nlog.flush.interval.messages=1\n\
+             auto.create.topics.enable=false\nnum.network.threads=3\nsome.typo=1\n",
+        );
+        let mut c = Config::default();
+        let unknown = c.apply_properties(&props).unwrap();
+        assert_eq!(unknown, vec!["some.typo".to_string()]);
+        assert_eq!(c.listen, "127.0.0.1:19092".parse().unwrap());
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 19092));
+        assert_eq!(c.data_dir, PathBuf::from("/var/sluice"));
+        assert_eq!(c.num_partitions, 6);
+        assert_eq!(c.log.retention_ms, 3_600_000);
+        assert_eq!(c.log.segment_bytes, 1 << 20);
+        assert!(c.log.is_durable());
+        assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn retention_ms_wins_over_hours_and_minus_one_means_forever() {
+        let props = parse_properties("log.retention.hours=5\nlog.retention.ms=-1\n");
+        let mut c = Config::default();
+        c.apply_properties(&props).unwrap();
+        assert_eq!(c.log.retention_ms, -1);
+    }
+
+    #[test]
+    fn invalid_values_are_errors_naming_the_key() {
+        for text in ["num.partitions=zero", "num.partitions=0", "listeners=SSL://x:1", "auto.create.topics.enable=yes"] {
+            let mut c = Config::default();
+            let err = c.apply_properties(&parse_properties(text)).unwrap_err();
+            let key = text.split('=').next().unwrap();
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn advertised_listener_is_separate_from_the_bind_address() {
+        let props = parse_properties(
+            "listeners=PLAINTEXT://0.0.0.0:9092\nadvertised.listeners=PLAINTEXT://broker.local:9093\n",
+        );
+        let mut c = Config::default();
+        c.apply_properties(&props).unwrap();
+        assert!(c.listen.ip().is_unspecified());
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.local", 9093));
+    }
+}

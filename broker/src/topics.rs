@@ -1,0 +1,677 @@
+//! The topic catalog: names, topic ids, partition counts and per-topic config overrides,
+//! durable in `<data_dir>/topics.catalog`, and the open partitions of every topic.
+//!
+//! ```text
+//! topics.catalog   sluice-topics v1
+//!                  <name> TAB <topic id> TAB <partitions> TAB <key=value&key=value> (%-escaped)
+//!                  crc <crc32 of the lines above, hex>
+//! ```
+//!
+//! The file is rewritten whole (temporary file, fsync, rename, directory fsync) on every
+//! change; topics change rarely. Partition directories are `<name>-<index>`, as Kafka's.
+//! A deleted topic's directories are renamed to `<name>-<index>.<id>-delete` first and
+//! removed afterwards, so a crash in between leaves nothing that looks like a partition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::config::{Config, TimestampType};
+use crate::partition::Partition;
+use crate::storage::{LogConfig, PartitionLog, StorageError};
+
+const CATALOG: &str = "topics.catalog";
+const HEADER: &str = "sluice-topics v1";
+/// Longest legal topic name (Kafka's limit).
+pub const MAX_TOPIC_NAME: usize = 249;
+
+/// Why a topic operation failed; mapped to Kafka error codes in `error.rs`.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// Name empty, too long, `.`/`..`, or with characters outside `[a-zA-Z0-9._-]`.
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A topic with this name exists.
+    #[error("topic {0} already exists")]
+    AlreadyExists(String),
+    /// No such topic.
+    #[error("topic {0} does not exist")]
+    Unknown(String),
+    /// A partition count below 1 (or not above the current one, when adding).
+    #[error("invalid partition count {count} for topic {topic}: {reason}")]
+    InvalidPartitions {
+        /// The topic.
+        topic: String,
+        /// The requested count.
+        count: i32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A replication factor other than 1 (or -1, the default) on a single node.
+    #[error("replication factor {0} is not possible on a single node")]
+    InvalidReplicationFactor(i16),
+    /// An unknown topic config or a bad value.
+    #[error("invalid config {key}={value:?}: {reason}")]
+    InvalidConfig {
+        /// The config name.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A topic: its id, partitions and config overrides.
+#[derive(Debug)]
+pub struct Topic {
+    /// The topic name.
+    pub name: String,
+    /// The topic id (Metadata v10+, Fetch v13+).
+    pub id: Uuid,
+    /// Partitions, by index.
+    pub partitions: Vec<Arc<Partition>>,
+    /// Topic-level config overrides (Kafka topic config names).
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl Topic {
+    /// The partition with this index.
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// Broker-wide defaults a topic's effective config starts from.
+#[derive(Debug, Clone)]
+pub struct TopicDefaults {
+    /// The log settings.
+    pub log: LogConfig,
+    /// `message.max.bytes`.
+    pub max_message_bytes: i32,
+    /// `log.message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+}
+
+impl TopicDefaults {
+    /// The defaults a broker config implies.
+    pub fn from_config(c: &Config) -> Self {
+        TopicDefaults {
+            log: c.log.clone(),
+            max_message_bytes: c.message_max_bytes,
+            timestamp_type: c.timestamp_type,
+        }
+    }
+}
+
+/// A topic's settings after overrides.
+#[derive(Debug, Clone)]
+pub struct EffectiveConfig {
+    /// Log settings.
+    pub log: LogConfig,
+    /// `max.message.bytes`.
+    pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `cleanup.policy`.
+    pub cleanup_policy: String,
+}
+
+/// Topic config names Sluice knows, in DescribeConfigs order.
+pub const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "min.insync.replicas",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.ms",
+];
+
+fn bad(key: &str, value: &str, reason: &str) -> TopicError {
+    TopicError::InvalidConfig { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+fn num<T: std::str::FromStr + PartialOrd>(key: &str, value: &str, min: T) -> Result<T, TopicError> {
+    match value.parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(bad(key, value, "not a number in range")),
+    }
+}
+
+/// Applies topic overrides to the broker defaults, validating each.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`] for an unknown name or a bad value.
+pub fn effective(
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let mut c = EffectiveConfig {
+        log: defaults.log.clone(),
+        max_message_bytes: defaults.max_message_bytes,
+        timestamp_type: defaults.timestamp_type,
+        cleanup_policy: "delete".into(),
+    };
+    for (k, v) in overrides {
+        let (k, v) = (k.as_str(), v.as_str());
+        match k {
+            "cleanup.policy" => match v {
+                "delete" | "compact" | "compact,delete" | "delete,compact" => {
+                    c.cleanup_policy = v.into()
+                }
+                _ => return Err(bad(k, v, "expected delete or compact")),
+            },
+            "compression.type" if v == "producer" => {}
+            "compression.type" => {
+                return Err(bad(k, v, "batches are stored as produced: only `producer`"))
+            }
+            "flush.messages" => c.log.flush_messages = num(k, v, 1)?,
+            "flush.ms" => c.log.flush_ms = num(k, v, 0)?,
+            "index.interval.bytes" => c.log.index_interval_bytes = num(k, v, 0)?,
+            "max.message.bytes" => c.max_message_bytes = num(k, v, 0)?,
+            "message.timestamp.type" => {
+                c.timestamp_type = match v {
+                    "CreateTime" => TimestampType::CreateTime,
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    _ => return Err(bad(k, v, "expected CreateTime or LogAppendTime")),
+                }
+            }
+            "min.insync.replicas" if v == "1" => {}
+            "min.insync.replicas" => return Err(bad(k, v, "a single node has one replica")),
+            "retention.bytes" => c.log.retention_bytes = num(k, v, -1)?,
+            "retention.ms" => c.log.retention_ms = num(k, v, -1)?,
+            "segment.bytes" => c.log.segment_bytes = num::<u64>(k, v, 14)?.min(u32::MAX as u64),
+            "segment.index.bytes" => c.log.segment_index_bytes = num(k, v, 4)?,
+            "segment.ms" => c.log.segment_ms = num(k, v, 1)?,
+            _ => return Err(bad(k, v, "unknown topic config")),
+        }
+    }
+    Ok(c)
+}
+
+/// Value of a topic config as DescribeConfigs reports it (override or default).
+pub fn config_value(c: &EffectiveConfig, key: &str) -> String {
+    let l = &c.log;
+    match key {
+        "cleanup.policy" => c.cleanup_policy.clone(),
+        "compression.type" => "producer".into(),
+        "flush.messages" => {
+            if l.flush_messages == u64::MAX { i64::MAX.to_string() } else { l.flush_messages.to_string() }
+        }
+        "flush.ms" => if l.flush_ms < 0 { i64::MAX.to_string() } else { l.flush_ms.to_string() },
+        "index.interval.bytes" => l.index_interval_bytes.to_string(),
+        "max.message.bytes" => c.max_message_bytes.to_string(),
+        "message.timestamp.type" => match c.timestamp_type {
+            TimestampType::CreateTime => "CreateTime".into(),
+            TimestampType::LogAppendTime => "LogAppendTime".into(),
+        },
+        "min.insync.replicas" => "1".into(),
+        "retention.bytes" => l.retention_bytes.to_string(),
+        "retention.ms" => l.retention_ms.to_string(),
+        "segment.bytes" => l.segment_bytes.to_string(),
+        "segment.index.bytes" => l.segment_index_bytes.to_string(),
+        "segment.ms" => l.segment_ms.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Checks a topic name against Kafka's rules.
+///
+/// # Errors
+/// [`TopicError::InvalidName`].
+pub fn validate_name(name: &str) -> Result<(), TopicError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name == "." || name == ".." {
+        "`.` and `..` are not allowed"
+    } else if name.len() > MAX_TOPIC_NAME {
+        "longer than 249 characters"
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        "only ASCII letters, digits, `.`, `_` and `-` are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(TopicError::InvalidName { name: name.into(), reason })
+}
+
+#[derive(Debug, Default)]
+struct Catalog {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, String>,
+}
+
+/// Every topic of the broker.
+#[derive(Debug)]
+pub struct Topics {
+    data_dir: PathBuf,
+    defaults: TopicDefaults,
+    catalog: RwLock<Catalog>,
+    /// Serialises changes (create, delete, alter) and catalog writes.
+    change: Mutex<()>,
+}
+
+impl Topics {
+    /// Loads the catalog and opens (recovering where needed) every partition.
+    ///
+    /// # Errors
+    /// An unreadable or corrupt catalog, or a partition that cannot be opened.
+    pub fn load(data_dir: &Path, defaults: TopicDefaults) -> Result<Self, TopicError> {
+        fs::create_dir_all(data_dir).map_err(|e| StorageError::io("create data dir", data_dir, e))?;
+        remove_deleted_dirs(data_dir);
+        let topics = Topics {
+            data_dir: data_dir.to_owned(),
+            defaults,
+            catalog: RwLock::new(Catalog::default()),
+            change: Mutex::new(()),
+        };
+        for (name, id, count, overrides) in read_catalog(data_dir)? {
+            let config = effective(&topics.defaults, &overrides)?;
+            let partitions = topics.open_partitions(&name, 0, count, &config.log)?;
+            topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
+        }
+        Ok(topics)
+    }
+
+    fn insert(&self, topic: Arc<Topic>) {
+        let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+        c.by_id.insert(topic.id, topic.name.clone());
+        c.by_name.insert(topic.name.clone(), topic);
+    }
+
+    fn open_partitions(
+        &self,
+        name: &str,
+        from: i32,
+        to: i32,
+        log: &LogConfig,
+    ) -> Result<Vec<Arc<Partition>>, TopicError> {
+        (from..to)
+            .map(|i| {
+                let dir = self.data_dir.join(format!("{name}-{i}"));
+                Ok(Arc::new(Partition::new(name, i, PartitionLog::open(&dir, log.clone())?)))
+            })
+            .collect()
+    }
+
+    /// The topic with this name.
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.catalog.read().unwrap_or_else(PoisonError::into_inner).by_name.get(name).cloned()
+    }
+
+    /// The topic with this id.
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        let c = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
+        c.by_id.get(&id).and_then(|n| c.by_name.get(n)).cloned()
+    }
+
+    /// All topics, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Topic>> {
+        let c = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
+        let mut v: Vec<_> = c.by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Broker-wide defaults.
+    pub fn defaults(&self) -> &TopicDefaults {
+        &self.defaults
+    }
+
+    /// The effective config of a topic.
+    pub fn effective_config(&self, topic: &Topic) -> EffectiveConfig {
+        effective(&self.defaults, &topic.overrides)
+            .expect("invariant: overrides were validated when stored")
+    }
+
+    /// Creates a topic (or, with `validate_only`, checks that it could be created).
+    ///
+    /// # Errors
+    /// Invalid name, count, replication factor or config; an existing topic; I/O.
+    pub fn create(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, TopicError> {
+        validate_name(name)?;
+        if partitions < 1 {
+            return Err(TopicError::InvalidPartitions {
+                topic: name.into(),
+                count: partitions,
+                reason: "must be at least 1",
+            });
+        }
+        if replication_factor != 1 && replication_factor != -1 {
+            return Err(TopicError::InvalidReplicationFactor(replication_factor));
+        }
+        let config = effective(&self.defaults, &overrides)?;
+        let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.get(name).is_some() {
+            return Err(TopicError::AlreadyExists(name.into()));
+        }
+        let id = new_topic_id();
+        if validate_only {
+            return Ok(Arc::new(Topic { name: name.into(), id, partitions: vec![], overrides }));
+        }
+        let parts = self.open_partitions(name, 0, partitions, &config.log)?;
+        let topic = Arc::new(Topic { name: name.into(), id, partitions: parts, overrides });
+        self.insert(Arc::clone(&topic));
+        self.persist()?;
+        tracing::info!(topic = name, partitions, %id, "created topic");
+        Ok(topic)
+    }
+
+    /// Deletes a topic: removed from the catalog, its logs closed and its directories
+    /// removed. Fetches holding slices of its segments finish reading them.
+    ///
+    /// # Errors
+    /// Unknown topic; I/O writing the catalog.
+    pub fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
+        let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = {
+            let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+            let topic = c.by_name.remove(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
+            c.by_id.remove(&topic.id);
+            topic
+        };
+        self.persist()?;
+        for p in &topic.partitions {
+            let _ = p.log().close();
+            let dir = p.log().dir().to_owned();
+            let gone = dir.with_file_name(format!(
+                "{}.{}-delete",
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("partition"),
+                topic.id.simple()
+            ));
+            if fs::rename(&dir, &gone).is_ok() {
+                if let Err(e) = fs::remove_dir_all(&gone) {
+                    tracing::warn!(dir = %gone.display(), error = %e, "could not remove deleted partition");
+                }
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Raises a topic's partition count (CreatePartitions).
+    ///
+    /// # Errors
+    /// Unknown topic; a count not above the current one; I/O.
+    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(TopicError::InvalidPartitions {
+                topic: name.into(),
+                count,
+                reason: "must be more than the current partition count",
+            });
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let config = self.effective_config(&topic);
+        let mut partitions = topic.partitions.clone();
+        partitions.extend(self.open_partitions(name, current, count, &config.log)?);
+        self.insert(Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions,
+            overrides: topic.overrides.clone(),
+        }));
+        self.persist()?;
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs semantics: the given set is the
+    /// whole new set) and applies them to its partitions.
+    ///
+    /// # Errors
+    /// Unknown topic, invalid config, I/O.
+    pub fn set_overrides(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let config = effective(&self.defaults, &overrides)?;
+        let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
+        if validate_only {
+            return Ok(());
+        }
+        for p in &topic.partitions {
+            p.log().set_config(config.log.clone());
+        }
+        self.insert(Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.clone(),
+            overrides,
+        }));
+        self.persist()?;
+        Ok(())
+    }
+
+    /// Closes every partition cleanly (graceful shutdown).
+    pub fn close_all(&self) {
+        for topic in self.list() {
+            for p in &topic.partitions {
+                if let Err(e) = p.log().close() {
+                    tracing::error!(partition = %p.log().dir().display(), error = %e, "clean close failed");
+                }
+            }
+        }
+    }
+
+    fn persist(&self) -> Result<(), TopicError> {
+        let mut body = String::new();
+        body.push_str(HEADER);
+        body.push('\n');
+        for t in self.list() {
+            let cfg: Vec<String> =
+                t.overrides.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect();
+            let _ = writeln!(body, "{}\t{}\t{}\t{}", t.name, t.id, t.partitions.len(), cfg.join("&"));
+        }
+        let crc = crc32fast::hash(body.as_bytes());
+        let _ = writeln!(body, "crc {crc:08x}");
+        let path = self.data_dir.join(CATALOG);
+        let tmp = self.data_dir.join(format!("{CATALOG}.tmp"));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(body.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            fs::File::open(&self.data_dir)?.sync_all()
+        };
+        write().map_err(|e| TopicError::Storage(StorageError::io("write topic catalog", &path, e)))
+    }
+}
+
+type CatalogEntry = (String, Uuid, i32, BTreeMap<String, String>);
+
+fn read_catalog(data_dir: &Path) -> Result<Vec<CatalogEntry>, TopicError> {
+    let path = data_dir.join(CATALOG);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(StorageError::io("read topic catalog", &path, e).into()),
+    };
+    let corrupt = |reason: String| -> TopicError {
+        StorageError::Corrupt { path: path.clone(), reason }.into()
+    };
+    let Some(crc_at) = text.rfind("crc ") else { return Err(corrupt("no crc line".into())) };
+    let (body, crc_line) = text.split_at(crc_at);
+    let stored = crc_line.trim().trim_start_matches("crc ");
+    if format!("{:08x}", crc32fast::hash(body.as_bytes())) != stored {
+        return Err(corrupt("crc does not match".into()));
+    }
+    let mut lines = body.lines();
+    if lines.next() != Some(HEADER) {
+        return Err(corrupt("unknown catalog version".into()));
+    }
+    let mut out = vec![];
+    for line in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [name, id, count, cfg] = f[..] else { return Err(corrupt(format!("bad line {line:?}"))) };
+        let id = Uuid::parse_str(id).map_err(|_| corrupt(format!("bad topic id {id:?}")))?;
+        let count = count.parse().map_err(|_| corrupt(format!("bad partition count {count:?}")))?;
+        let mut overrides = BTreeMap::new();
+        for kv in cfg.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or_else(|| corrupt(format!("bad config {kv:?}")))?;
+            overrides.insert(unescape(k), unescape(v));
+        }
+        out.push((name.to_string(), id, count, overrides));
+    }
+    Ok(out)
+}
+
+fn remove_deleted_dirs(data_dir: &Path) {
+    let Ok(entries) = fs::read_dir(data_dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(|n| n.ends_with("-delete")) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A random (v4) topic id that avoids the ids Kafka reserves (zero and one).
+fn new_topic_id() -> Uuid {
+    loop {
+        let id = Uuid::new_v4();
+        if id.as_u128() > 1 {
+            return id;
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b',') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> TopicDefaults {
+        TopicDefaults::from_config(&Config::default())
+    }
+
+    #[test]
+    fn topics_survive_a_reload_with_ids_counts_and_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, deleted_dir);
+        {
+            let topics = Topics::load(dir.path(), defaults()).unwrap();
+            let mut cfg = BTreeMap::new();
+            cfg.insert("retention.ms".to_string(), "1000".to_string());
+            cfg.insert("message.timestamp.type".to_string(), "LogAppendTime".to_string());
+            id = topics.create("orders", 3, 1, cfg, false).unwrap().id;
+            topics.create("gone", 1, -1, BTreeMap::new(), false).unwrap();
+            topics.add_partitions("orders", 5, false).unwrap();
+            topics.delete("gone").unwrap();
+            deleted_dir = dir.path().join("gone-0");
+            topics.close_all();
+        }
+        assert!(!deleted_dir.exists());
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        let t = topics.get("orders").unwrap();
+        assert_eq!(t.id, id);
+        assert_eq!(t.partitions.len(), 5);
+        assert_eq!(topics.get_by_id(id).unwrap().name, "orders");
+        let eff = topics.effective_config(&t);
+        assert_eq!(eff.log.retention_ms, 1000);
+        assert_eq!(eff.timestamp_type, TimestampType::LogAppendTime);
+        assert!(topics.get("gone").is_none());
+    }
+
+    #[test]
+    fn invalid_requests_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        assert!(matches!(topics.create("a/b", 1, 1, BTreeMap::new(), false), Err(TopicError::InvalidName { .. })));
+        assert!(matches!(topics.create("..", 1, 1, BTreeMap::new(), false), Err(TopicError::InvalidName { .. })));
+        assert!(matches!(topics.create("t", 0, 1, BTreeMap::new(), false), Err(TopicError::InvalidPartitions { .. })));
+        assert!(matches!(topics.create("t", 1, 3, BTreeMap::new(), false), Err(TopicError::InvalidReplicationFactor(3))));
+        let mut cfg = BTreeMap::new();
+        cfg.insert("retention.ms".to_string(), "soon".to_string());
+        assert!(matches!(topics.create("t", 1, 1, cfg, false), Err(TopicError::InvalidConfig { .. })));
+        topics.create("t", 1, 1, BTreeMap::new(), true).unwrap();
+        assert!(topics.get("t").is_none(), "validate-only creates nothing");
+        topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        assert!(matches!(topics.create("t", 1, 1, BTreeMap::new(), false), Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(topics.add_partitions("t", 1, false), Err(TopicError::InvalidPartitions { .. })));
+    }
+
+    #[test]
+    fn a_corrupt_catalog_is_an_error_not_an_empty_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let topics = Topics::load(dir.path(), defaults()).unwrap();
+            topics.create("x", 1, 1, BTreeMap::new(), false).unwrap();
+        }
+        let path = dir.path().join(CATALOG);
+        let text = fs::read_to_string(&path).unwrap().replace("\tx\t", "\ty\t").replace("x\t", "z\t");
+        fs::write(&path, text).unwrap();
+        assert!(Topics::load(dir.path(), defaults()).is_err());
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        for s in ["plain", "a=b&c%d", "tab\there", "ünïcode"] {
+            assert_eq!(unescape(&escape(s)), s);
+        }
+    }
+}
