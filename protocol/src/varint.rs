@@ -127,11 +127,14 @@ pub fn get_varlong(buf: &[u8]) -> Result<(i64, usize), VarintError> {
 /// [`VarintError`] when `buf` ends early or the encoding exceeds 32 bits.
 #[inline]
 pub fn get_unsigned_varint(buf: &[u8]) -> Result<(u32, usize), VarintError> {
-    // Most lengths and deltas in a batch fit in one byte: keep that path short.
-    if let Some(&b) = buf.first() {
-        if b < 0x80 {
-            return Ok((u32::from(b), 1));
+    // Lengths and deltas in a batch almost always fit in one or two bytes: decode those
+    // without the general loop (this is the record iterator's hot path).
+    match *buf {
+        [b0, ..] if b0 < 0x80 => return Ok((u32::from(b0), 1)),
+        [b0, b1, ..] if b1 < 0x80 => {
+            return Ok((u32::from(b0 & 0x7f) | u32::from(b1) << 7, 2));
         }
+        _ => {}
     }
     let (value, len) = get_unsigned(buf, MAX_VARINT_LEN)?;
     // The 5th byte may carry only the top 4 bits of a u32.
@@ -146,15 +149,17 @@ pub fn get_unsigned_varint(buf: &[u8]) -> Result<(u32, usize), VarintError> {
 /// [`VarintError`] when `buf` ends early or the encoding exceeds 64 bits.
 #[inline]
 pub fn get_unsigned_varlong(buf: &[u8]) -> Result<(u64, usize), VarintError> {
-    if let Some(&b) = buf.first() {
-        if b < 0x80 {
-            return Ok((u64::from(b), 1));
+    match *buf {
+        [b0, ..] if b0 < 0x80 => return Ok((u64::from(b0), 1)),
+        [b0, b1, ..] if b1 < 0x80 => {
+            return Ok((u64::from(b0 & 0x7f) | u64::from(b1) << 7, 2));
         }
+        _ => {}
     }
     get_unsigned(buf, MAX_VARLONG_LEN)
 }
 
-#[inline]
+#[inline(never)]
 fn get_unsigned(buf: &[u8], max_len: usize) -> Result<(u64, usize), VarintError> {
     let mut value: u64 = 0;
     for (i, &b) in buf.iter().take(max_len).enumerate() {

@@ -163,10 +163,10 @@ impl<'a> Iterator for Headers<'a> {
         }
         // Record::parse walked these exact bytes with the same checks, so a failure here
         // would be a bug; stop instead of panicking on it.
-        let mut cursor = Cursor { buf: self.buf, pos: 0, index: 0 };
+        let mut cursor = Cursor { rest: self.buf, index: 0 };
         let key = cursor.bytes("header key length", false).ok()?.unwrap_or_default();
         let value = cursor.bytes("header value length", true).ok()?;
-        self.buf = &self.buf[cursor.pos..];
+        self.buf = cursor.rest;
         self.remaining -= 1;
         Some(Header { key, value })
     }
@@ -183,8 +183,7 @@ impl ExactSizeIterator for Headers<'_> {}
 /// Yields `Err` once on the first malformed record, then stops.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
     count: u32,
     index: u32,
     failed: bool,
@@ -194,7 +193,7 @@ impl<'a> Records<'a> {
     /// Iterates `count` records in `section` (the bytes after a batch header, or their
     /// decompressed form).
     pub fn new(section: &'a [u8], count: u32) -> Self {
-        Records { buf: section, pos: 0, count, index: 0, failed: false }
+        Records { rest: section, count, index: 0, failed: false }
     }
 
     /// Records not yet yielded, by the declared count.
@@ -212,19 +211,18 @@ impl<'a> Iterator for Records<'a> {
             return None;
         }
         if self.index == self.count {
-            if self.pos == self.buf.len() {
+            if self.rest.is_empty() {
                 return None;
             }
             self.failed = true;
             return Some(Err(RecordError::TrailingBytes {
                 count: self.count,
-                remaining: self.buf.len() - self.pos,
+                remaining: self.rest.len(),
             }));
         }
-        let rest = &self.buf[self.pos..];
-        match parse_record(rest, self.index) {
-            Ok((record, used)) => {
-                self.pos += used;
+        match parse_record(self.rest, self.index) {
+            Ok((record, rest)) => {
+                self.rest = rest;
                 self.index += 1;
                 Some(Ok(record))
             }
@@ -320,24 +318,17 @@ impl<'s> IntoIterator for &'s BatchRecords<'_> {
     }
 }
 
-/// Parses the record at the start of `buf`; returns it and the bytes it occupies.
-fn parse_record(buf: &[u8], index: u32) -> Result<(Record<'_>, usize), RecordError> {
-    let (length, prefix) = varint::get_varint(buf).map_err(|source| RecordError::Varint {
-        index,
-        field: "record length",
-        source,
-    })?;
-    let declared = usize::try_from(length).map_err(|_| RecordError::InvalidLength {
-        index,
-        field: "record length",
-        value: i64::from(length),
-    })?;
-    let available = buf.len() - prefix;
-    if declared > available {
-        return Err(RecordError::Truncated { index, field: "record", needed: declared, available });
-    }
-    let body = &buf[prefix..prefix + declared];
-    let mut c = Cursor { buf: body, pos: 0, index };
+/// Parses the record at the start of `buf`; returns it and the bytes after it.
+#[inline]
+fn parse_record(buf: &[u8], index: u32) -> Result<(Record<'_>, &[u8]), RecordError> {
+    let mut c = Cursor { rest: buf, index };
+    let length = c.varint("record length")?;
+    let declared =
+        usize::try_from(length).map_err(|_| invalid(index, "record length", i64::from(length)))?;
+    let Some((body, after)) = c.rest.split_at_checked(declared) else {
+        return Err(truncated(index, "record", declared, c.rest.len()));
+    };
+    c.rest = body;
 
     let attributes = c.byte("attributes")? as i8;
     let timestamp_delta = c.varlong("timestamp delta")?;
@@ -345,97 +336,108 @@ fn parse_record(buf: &[u8], index: u32) -> Result<(Record<'_>, usize), RecordErr
     let key = c.bytes("key length", true)?;
     let value = c.bytes("value length", true)?;
     let header_count = c.varint("header count")?;
-    let header_count = u32::try_from(header_count).map_err(|_| RecordError::InvalidLength {
-        index,
-        field: "header count",
-        value: i64::from(header_count),
-    })?;
-    let headers_start = c.pos;
-    // Walk the headers once here so that Headers can be infallible. Each header takes at
-    // least two bytes, so the count is bounded by the record length.
+    let header_count = u32::try_from(header_count)
+        .map_err(|_| invalid(index, "header count", i64::from(header_count)))?;
+    // The headers run to the end of the body (checked below). Walk them once here so
+    // that Headers can be infallible; each takes at least two bytes, so the count is
+    // bounded by the record length.
+    let headers = c.rest;
     for _ in 0..header_count {
         c.bytes("header key length", false)?;
         c.bytes("header value length", true)?;
     }
-    let headers = &body[headers_start..c.pos];
-    if c.pos != declared {
-        return Err(RecordError::LengthMismatch { index, declared, used: c.pos });
+    if !c.rest.is_empty() {
+        let used = declared - c.rest.len();
+        return Err(RecordError::LengthMismatch { index, declared, used });
     }
     let record =
         Record { attributes, timestamp_delta, offset_delta, key, value, header_count, headers };
-    Ok((record, prefix + declared))
+    Ok((record, after))
 }
 
-/// A bounds-checked reader over one record's bytes.
+/// A bounds-checked reader over one record's bytes: `rest` shrinks as fields are read.
+///
+/// The happy path is inlined into the record loop; errors are built in cold functions so
+/// they do not bloat it.
 struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+    rest: &'a [u8],
     index: u32,
 }
 
 impl<'a> Cursor<'a> {
-    #[inline]
+    #[inline(always)]
     fn byte(&mut self, field: &'static str) -> Result<u8, RecordError> {
-        let Some(&b) = self.buf.get(self.pos) else {
-            return Err(RecordError::Truncated {
-                index: self.index,
-                field,
-                needed: 1,
-                available: 0,
-            });
-        };
-        self.pos += 1;
-        Ok(b)
+        match self.rest.split_first() {
+            Some((&b, rest)) => {
+                self.rest = rest;
+                Ok(b)
+            }
+            None => Err(truncated(self.index, field, 1, 0)),
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, field: &'static str) -> Result<i32, RecordError> {
-        let (v, n) = varint::get_varint(&self.buf[self.pos..])
-            .map_err(|source| RecordError::Varint { index: self.index, field, source })?;
-        self.pos += n;
-        Ok(v)
+        match varint::get_varint(self.rest) {
+            Ok((v, n)) => {
+                self.rest = self.rest.get(n..).unwrap_or_default();
+                Ok(v)
+            }
+            Err(source) => Err(bad_varint(self.index, field, source)),
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn varlong(&mut self, field: &'static str) -> Result<i64, RecordError> {
-        let (v, n) = varint::get_varlong(&self.buf[self.pos..])
-            .map_err(|source| RecordError::Varint { index: self.index, field, source })?;
-        self.pos += n;
-        Ok(v)
+        match varint::get_varlong(self.rest) {
+            Ok((v, n)) => {
+                self.rest = self.rest.get(n..).unwrap_or_default();
+                Ok(v)
+            }
+            Err(source) => Err(bad_varint(self.index, field, source)),
+        }
     }
 
     /// A varint length then that many bytes; -1 is null when `nullable`.
-    #[inline]
+    #[inline(always)]
     fn bytes(
         &mut self,
         field: &'static str,
         nullable: bool,
     ) -> Result<Option<&'a [u8]>, RecordError> {
         let len = self.varint(field)?;
-        if len < 0 {
+        let Ok(len) = usize::try_from(len) else {
             if len == -1 && nullable {
                 return Ok(None);
             }
-            return Err(RecordError::InvalidLength {
-                index: self.index,
-                field,
-                value: i64::from(len),
-            });
+            return Err(invalid(self.index, field, i64::from(len)));
+        };
+        match self.rest.split_at_checked(len) {
+            Some((bytes, rest)) => {
+                self.rest = rest;
+                Ok(Some(bytes))
+            }
+            None => Err(truncated(self.index, field, len, self.rest.len())),
         }
-        let len = len as usize;
-        let available = self.buf.len() - self.pos;
-        if len > available {
-            return Err(RecordError::Truncated {
-                index: self.index,
-                field,
-                needed: len,
-                available,
-            });
-        }
-        let bytes = &self.buf[self.pos..self.pos + len];
-        self.pos += len;
-        Ok(Some(bytes))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn truncated(index: u32, field: &'static str, needed: usize, available: usize) -> RecordError {
+    RecordError::Truncated { index, field, needed, available }
+}
+
+#[cold]
+#[inline(never)]
+fn bad_varint(index: u32, field: &'static str, source: VarintError) -> RecordError {
+    RecordError::Varint { index, field, source }
+}
+
+#[cold]
+#[inline(never)]
+fn invalid(index: u32, field: &'static str, value: i64) -> RecordError {
+    RecordError::InvalidLength { index, field, value }
 }
 
 #[cfg(test)]
