@@ -24,6 +24,7 @@
 mod index;
 pub mod io;
 mod partition_log;
+mod pretouch;
 mod recovery;
 mod segment;
 pub(crate) mod sys;

@@ -43,7 +43,8 @@ impl FileIo for RealIo {
     }
 }
 
-/// Real I/O that fails the Nth reservation or the Nth sync (counting from 1), for tests.
+/// Real I/O that fails reservations from the Nth on (a disk that stays full until
+/// [`FaultyIo::heal`]) or the Nth sync (counting from 1), for tests.
 #[derive(Debug, Default)]
 pub struct FaultyIo {
     fail_reserve_at: AtomicU64,
@@ -57,8 +58,8 @@ impl FaultyIo {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Makes the `n`th reservation from now fail with `ENOSPC` (0 = never).
-    pub fn fail_nth_reserve(&self, n: u64) {
+    /// Makes the `n`th reservation from now, and every one after it, fail with `ENOSPC`.
+    pub fn fail_reserves_from(&self, n: u64) {
         let now = self.reserves.load(Ordering::SeqCst);
         self.fail_reserve_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
     }
@@ -66,6 +67,10 @@ impl FaultyIo {
     pub fn fail_nth_sync(&self, n: u64) {
         let now = self.syncs.load(Ordering::SeqCst);
         self.fail_sync_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
+    }
+    /// Space is back: reservations succeed again.
+    pub fn heal(&self) {
+        self.fail_reserve_at.store(0, Ordering::SeqCst);
     }
     /// Reservations made so far.
     pub fn reserves(&self) -> u64 {
@@ -76,7 +81,8 @@ impl FaultyIo {
 impl FileIo for FaultyIo {
     fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()> {
         let n = self.reserves.fetch_add(1, Ordering::SeqCst) + 1;
-        if n == self.fail_reserve_at.load(Ordering::SeqCst) {
+        let from = self.fail_reserve_at.load(Ordering::SeqCst);
+        if from != 0 && n >= from {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         sys::reserve(file, offset, len)

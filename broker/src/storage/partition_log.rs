@@ -244,6 +244,9 @@ impl PartitionLog {
             &self.log_end_offset,
         )?;
         drop(writer);
+        if active.wants_pretouch() && !super::pretouch::request(&active, &self.io) {
+            active.pretouch_dropped();
+        }
         let unflushed = next - lock(&self.flush).flushed_offset;
         if unflushed > 0 && unflushed as u64 >= config.flush_messages {
             self.sync_to(next)?;

@@ -293,8 +293,8 @@ fn a_failed_reservation_fails_the_append_and_leaves_the_log_intact() {
     let io = Arc::new(FaultyIo::new());
     let log = PartitionLog::open_with_io(dir.path(), small_config(), io.clone()).unwrap();
     log.append(&batch(0, 1, 100)).unwrap();
-    // Force the next append to need blocks, then fail the reservation: disk full.
-    io.fail_nth_reserve(1);
+    // The disk fills up: every reservation from now on fails.
+    io.fail_reserves_from(1);
     let mut failed = false;
     for _ in 0..2000 {
         match log.append(&batch(0, 1, 1000)) {
@@ -310,6 +310,7 @@ fn a_failed_reservation_fails_the_append_and_leaves_the_log_intact() {
     let before = log.log_end_offset();
     assert_eq!(read_all(&log).len() as i64, before);
     // Space came back: appends go on from the same offset.
+    io.heal();
     let next = log.append(&batch(0, 1, 10)).unwrap();
     assert_eq!(next.base_offset, before);
 }

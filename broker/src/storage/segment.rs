@@ -7,8 +7,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sluice_protocol::record::batch::{self, RecordBatch};
 
@@ -22,6 +22,9 @@ use super::{segment_file_name, FileSlice, StorageError};
 /// with the segment, so an idle partition holds 64 KiB and a busy one at most 16 MiB.
 const MIN_RESERVE: u64 = 64 * 1024;
 const MAX_RESERVE: u64 = 16 << 20;
+/// The pre-toucher keeps up to this much reserved and faulted in ahead of the writer, and
+/// is asked for more once less than half of it is left.
+const AHEAD: u64 = 32 << 20;
 
 /// How a segment is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +75,12 @@ pub(crate) struct Segment {
     /// segment was created or opened. Kafka counts from the first record's timestamp,
     /// which rolls a segment per append when producers (or a mirror) send old timestamps.
     rolling_base_ms: AtomicI64,
-    // Writer-only state, atomic only so that `Segment` is `Sync`.
+    /// Bytes backed by reserved blocks and faulted in. Grown by the writer or by the
+    /// pre-toucher, under `reserving`; read lock-free on the append fast path.
     reserved: AtomicU64,
+    reserving: Mutex<()>,
+    pretouch_pending: AtomicBool,
+    // Writer-only state, atomic only so that `Segment` is `Sync`.
     bytes_since_index: AtomicU64,
     synced_size: AtomicU64,
 }
@@ -158,6 +165,8 @@ impl Segment {
             offset_of_max_timestamp: AtomicI64::new(-1),
             rolling_base_ms: AtomicI64::new(-1),
             reserved: AtomicU64::new(0),
+            reserving: Mutex::new(()),
+            pretouch_pending: AtomicBool::new(false),
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
         };
@@ -271,7 +280,7 @@ impl Segment {
             self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
         }
         self.bytes_since_index.store(since, Ordering::Relaxed);
-        self.reserved.store(end.valid_end as u64, Ordering::Relaxed);
+        self.reserved.store(end.valid_end as u64, Ordering::Release);
         self.synced_size.store(end.valid_end as u64, Ordering::Relaxed);
         self.next_offset.store(end.next_offset, Ordering::Release);
         self.size.store(end.valid_end as u64, Ordering::Release);
@@ -399,18 +408,54 @@ impl Segment {
 
     /// Backs the log up to `end` with blocks, reserving a chunk that grows with the
     /// segment, and faults the chunk's pages in so the copy does not fault per page.
+    /// Usually the pre-toucher got there first and this is one atomic load.
     fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
-        let reserved = self.reserved.load(Ordering::Relaxed);
+        if end <= self.reserved.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _reserving = self.reserving.lock().unwrap_or_else(PoisonError::into_inner);
+        let reserved = self.reserved.load(Ordering::Acquire);
         if end <= reserved {
             return Ok(());
         }
         let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
         let new_end = (end + chunk).min(self.capacity()).max(end);
-        io.reserve(&self.file, reserved, new_end - reserved)
+        self.extend_reservation(reserved, new_end, io)
+    }
+
+    fn extend_reservation(&self, from: u64, to: u64, io: &dyn FileIo) -> Result<(), StorageError> {
+        io.reserve(&self.file, from, to - from)
             .map_err(|e| StorageError::io("reserve segment blocks", &self.log_path, e))?;
-        self.map.prefault(reserved as usize, (new_end - reserved) as usize);
-        self.reserved.store(new_end, Ordering::Relaxed);
+        self.map.prefault(from as usize, (to - from) as usize);
+        self.reserved.store(to, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether the writer is close enough to the reserved end to ask the pre-toucher for
+    /// more (and no request is outstanding). Marks a request as outstanding.
+    pub(crate) fn wants_pretouch(&self) -> bool {
+        let ahead = self.reserved.load(Ordering::Acquire).saturating_sub(self.size());
+        let room = self.capacity().saturating_sub(self.reserved.load(Ordering::Acquire));
+        room > 0 && ahead < AHEAD / 2 && !self.pretouch_pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// Forgets an outstanding pre-touch request that could not be queued.
+    pub(crate) fn pretouch_dropped(&self) {
+        self.pretouch_pending.store(false, Ordering::Release);
+    }
+
+    /// The pre-toucher's work: reserve and fault in up to [`AHEAD`] past the write
+    /// position. Errors are left for the writer to meet (and report) itself.
+    pub(crate) fn reserve_ahead(&self, io: &dyn FileIo) {
+        {
+            let _reserving = self.reserving.lock().unwrap_or_else(PoisonError::into_inner);
+            let reserved = self.reserved.load(Ordering::Acquire);
+            let target = (self.size() + AHEAD).min(self.capacity());
+            if target > reserved {
+                let _ = self.extend_reservation(reserved, target, io);
+            }
+        }
+        self.pretouch_pending.store(false, Ordering::Release);
     }
 
     /// Syncs published bytes not yet synced. Returns the size that is now durable.
