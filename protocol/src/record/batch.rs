@@ -330,6 +330,64 @@ pub fn update_crc(buf: &mut [u8]) {
     buf[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Iterates the batches of a record set: a produce request's or fetch response's
+/// `records` bytes, which hold whole batches back to back.
+///
+/// A fetch response may end with a partial batch (the broker cut it at `max_bytes`);
+/// iteration stops before it and [`Batches::remainder`] reports its bytes. A produce
+/// request must have none. CRCs are not checked here: call
+/// [`RecordBatch::verify_crc`] on each batch.
+pub fn batches(records: &[u8]) -> Batches<'_> {
+    Batches { rest: records, failed: false }
+}
+
+/// Iterator over the batches of a record set; see [`batches`].
+#[derive(Debug, Clone)]
+pub struct Batches<'a> {
+    rest: &'a [u8],
+    failed: bool,
+}
+
+impl<'a> Batches<'a> {
+    /// Bytes not yielded: after the end, those of a trailing partial batch (0 when the
+    /// record set ended on a batch boundary).
+    pub fn remainder(&self) -> &'a [u8] {
+        self.rest
+    }
+}
+
+impl<'a> Iterator for Batches<'a> {
+    type Item = Result<RecordBatch<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.rest.is_empty() {
+            return None;
+        }
+        let size = match total_size(self.rest) {
+            Ok(Some(size)) if size <= self.rest.len() => size,
+            // Fewer bytes than the batch declares: a partial trailing batch.
+            Ok(_) => return None,
+            Err(e) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+        };
+        let (bytes, rest) = self.rest.split_at(size);
+        match RecordBatch::parse(bytes) {
+            Ok(batch) => {
+                self.rest = rest;
+                Some(Ok(batch))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for Batches<'_> {}
+
 fn field<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
     buf[at..at + N].try_into().expect("invariant: callers checked the header length")
 }
@@ -391,6 +449,26 @@ mod tests {
         b[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&10i32.to_be_bytes());
         assert_eq!(RecordBatch::parse(&b), Err(BatchError::InvalidLength { length: 10 }));
         assert_eq!(total_size(&[0u8; 5]), Ok(None));
+    }
+
+    #[test]
+    fn iterates_a_record_set_and_stops_before_a_partial_batch() {
+        let mut set = sample(b"one", 1);
+        set.extend(sample(b"second", 2));
+        let whole = set.len();
+        set.extend(&sample(b"third", 1)[..20]);
+        let mut it = batches(&set);
+        assert_eq!(it.next().unwrap().unwrap().records_count(), 1);
+        assert_eq!(it.next().unwrap().unwrap().records_count(), 2);
+        assert!(it.next().is_none());
+        assert_eq!(it.remainder().len(), set.len() - whole);
+        assert_eq!(batches(&set[..whole]).count(), 2);
+
+        let mut bad = sample(b"x", 1);
+        bad[MAGIC] = 0;
+        let mut it = batches(&bad);
+        assert_eq!(it.next(), Some(Err(BatchError::UnsupportedMagic { magic: 0 })));
+        assert!(it.next().is_none());
     }
 
     #[test]

@@ -145,6 +145,30 @@ impl<'a> Record<'a> {
     pub fn headers(&self) -> Headers<'a> {
         Headers { buf: self.headers, remaining: self.header_count }
     }
+
+    /// In a control batch, what this record marks: its key is a version (i16) and a
+    /// type (i16). `None` when the key is not at least 4 bytes.
+    pub fn control_type(&self) -> Option<ControlType> {
+        let key = self.key?;
+        let (_version, rest) = key.split_first_chunk::<2>()?;
+        let kind = i16::from_be_bytes(*rest.first_chunk::<2>()?);
+        Some(match kind {
+            0 => ControlType::Abort,
+            1 => ControlType::Commit,
+            other => ControlType::Other(other),
+        })
+    }
+}
+
+/// The type in a control record's key (Kafka's `ControlRecordType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlType {
+    /// A transaction was aborted: read_committed consumers drop its records.
+    Abort,
+    /// A transaction was committed.
+    Commit,
+    /// Another type (KRaft's leader change and snapshot markers, or newer ones).
+    Other(i16),
 }
 
 /// Iterator over the headers of one [`Record`].
@@ -502,6 +526,18 @@ mod tests {
             [Header { key: b"h", value: Some(b"x") }, Header { key: b"n", value: None }]
         );
         assert_eq!(headers[0].key_str(), Some("h"));
+    }
+
+    #[test]
+    fn control_records_name_their_type() {
+        let commit = encode(0, 0, Some(&[0, 0, 0, 1]), Some(&[0, 0, 0, 0, 0, 0]), &[]);
+        let r = Records::new(&commit, 1).next().unwrap().unwrap();
+        assert_eq!(r.control_type(), Some(ControlType::Commit));
+        let abort = encode(0, 0, Some(&[0, 0, 0, 0]), None, &[]);
+        let r = Records::new(&abort, 1).next().unwrap().unwrap();
+        assert_eq!(r.control_type(), Some(ControlType::Abort));
+        let short = encode(0, 0, Some(&[0, 0, 0]), None, &[]);
+        assert_eq!(Records::new(&short, 1).next().unwrap().unwrap().control_type(), None);
     }
 
     #[test]

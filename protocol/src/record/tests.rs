@@ -251,11 +251,17 @@ proptest! {
 /// every iterator ends.
 fn exercise(bytes: &[u8], count: u32) {
     let _ = batch::total_size(bytes);
+    let mut set = batch::batches(bytes);
+    for b in set.by_ref().flatten() {
+        assert!(b.size() >= HEADER_LEN);
+    }
+    assert!(set.remainder().len() <= bytes.len());
     if let Ok(b) = RecordBatch::parse(bytes) {
         let _ = (b.verify_crc(), b.last_offset(), b.compression());
         if let Ok(records) = b.records(64 << 10) {
             for r in records.iter().flatten() {
                 let _ = (records.offset(&r), records.timestamp(&r), r.headers().count());
+                let _ = r.control_type();
             }
         }
     }
