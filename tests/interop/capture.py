@@ -11,13 +11,16 @@ prefix, to
 
     protocol/tests/fixtures/<api>_v<version>_<client>.bin
 
-and copied into protocol/fuzz/corpus/{header,request}/ as fuzz seeds.
+and copied into protocol/fuzz/corpus/{header,request}/ as fuzz seeds, with seeds derived
+from them for the frame target (size-prefixed frames) and the batch target (the record
+sets of captured Produce requests, plus the record_batch_*.bin fixtures).
 
 Clients driven: kafka-python (producer, group consumer), confluent-kafka / librdkafka
 (producer, group consumer) and kcat (its own librdkafka: metadata, produce, consume).
 
     python3 tests/interop/capture.py            # writes the fixtures
     python3 tests/interop/capture.py --list     # only prints what was captured
+    python3 tests/interop/capture.py --seeds    # only re-derives fuzz seeds from fixtures
 
 The fake broker is no broker: it stores nothing and serves no records. Requests the
 real broker would answer differently later in a client's life (retries, Fetch with
@@ -353,10 +356,36 @@ def kcat_clients(addr):
     run("-C", "-t", TOPIC, "-p", "0", "-o", "beginning", "-e")
 
 
+def write_seeds():
+    """Fuzz seeds for every target, from the fixtures on disk."""
+    frames = sorted(FIXTURES.glob("*_v*_*.bin"))
+    for target in ("header", "request", "frame", "batch"):
+        (CORPUS / target).mkdir(parents=True, exist_ok=True)
+    for path in frames:
+        frame = path.read_bytes()
+        for target in ("header", "request"):
+            (CORPUS / target / path.name).write_bytes(frame)
+        # frame target: max-size selector 3 (1 MiB), read size 1 + 7, then two frames.
+        prefixed = struct.pack(">i", len(frame)) + frame
+        (CORPUS / "frame" / path.name).write_bytes(b"\x03\x07" + prefixed * 2)
+        api_key, version, _, body = parse_header(frame)
+        if api_key == 0:
+            request = ProduceRequest.decode(body, version=version)
+            for topic in request.topic_data:
+                for partition in topic.partition_data:
+                    (CORPUS / "batch" / path.name).write_bytes(bytes(partition.records))
+    for path in FIXTURES.glob("record_batch_*.bin"):
+        shutil.copy(path, CORPUS / "batch" / path.name)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--list", action="store_true", help="print, do not write")
+    parser.add_argument("--seeds", action="store_true", help="only write fuzz seeds")
     args = parser.parse_args()
+    if args.seeds:
+        write_seeds()
+        return
 
     recorder = Recorder()
     broker = FakeBroker(0)
@@ -378,9 +407,8 @@ def main():
         print(f"{name:45} {len(frame):6} bytes")
         if not args.list:
             (FIXTURES / name).write_bytes(frame)
-            for target in ("header", "request"):
-                (CORPUS / target).mkdir(parents=True, exist_ok=True)
-                (CORPUS / target / name).write_bytes(frame)
+    if not args.list:
+        write_seeds()
 
 
 if __name__ == "__main__":
