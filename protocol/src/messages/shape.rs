@@ -64,6 +64,16 @@ pub enum ShapeError {
         /// The length as read.
         len: i32,
     },
+    /// A tagged field number above `i32::MAX`. Kafka's tags are non-negative int32s;
+    /// kafka-protocol would store this one under a negative key that its encoder then
+    /// counts but does not write, so it is refused here.
+    #[error("tag {tag} at byte {at} is above i32::MAX")]
+    InvalidTag {
+        /// Offset of the tag in the body.
+        at: usize,
+        /// The tag as read.
+        tag: u32,
+    },
     /// A field (or tagged field) that this version does not have.
     #[error("field at byte {at} is not valid in version {version}")]
     InvalidForVersion {
@@ -130,6 +140,8 @@ pub(super) trait Visitor {
     fn compact_bytes(&mut self) -> Walked;
     /// An `UNSIGNED_VARINT`; returns its value.
     fn uvarint(&mut self) -> Result<u32, ShapeError>;
+    /// A tagged field's tag number (an `UNSIGNED_VARINT`); returns it.
+    fn tag(&mut self) -> Result<u32, ShapeError>;
     /// The contents of an unknown tagged field, `n` bytes.
     fn skip(&mut self, n: usize) -> Walked;
     /// An `ARRAY` (i32 count, -1 = null) of elements visited by `element`.
@@ -234,6 +246,15 @@ impl Visitor for Walker<'_> {
         Ok(value)
     }
 
+    fn tag(&mut self) -> Result<u32, ShapeError> {
+        let at = self.pos;
+        let tag = self.uvarint()?;
+        if tag > i32::MAX as u32 {
+            return Err(ShapeError::InvalidTag { at, tag });
+        }
+        Ok(tag)
+    }
+
     fn skip(&mut self, n: usize) -> Walked {
         if n > self.remaining() {
             return Err(ShapeError::Truncated {
@@ -266,7 +287,7 @@ impl Visitor for Walker<'_> {
     fn unknown_tagged_fields(&mut self) -> Walked {
         let count = self.uvarint()?;
         for _ in 0..count {
-            self.uvarint()?;
+            self.tag()?;
             let size = self.uvarint()?;
             self.skip(size as usize)?;
         }

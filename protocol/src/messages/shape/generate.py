@@ -219,7 +219,7 @@ def translate(struct, body, struct_fields):
         elif s.startswith("bail!("):
             out.append(f"{indent}return Err(w.invalid(version));")
         elif s == "let tag: u32 = types::UnsignedVarInt.decode(buf)?;":
-            out.append(f"{indent}let tag = w.uvarint()?;")
+            out.append(f"{indent}let tag = w.tag()?;")
         elif s == "let size: u32 = types::UnsignedVarInt.decode(buf)?;":
             out.append(f"{indent}let size = w.uvarint()?;")
         elif s == "let unknown_value = buf.try_get_bytes(size as usize)?;":

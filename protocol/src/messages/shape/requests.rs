@@ -133,7 +133,7 @@ pub(super) mod fetch_request {
         if version >= 12 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -196,7 +196,7 @@ pub(super) mod fetch_request {
         if version >= 12 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {

@@ -138,7 +138,7 @@ pub(super) mod produce_response {
         if version >= 9 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -173,7 +173,7 @@ pub(super) mod produce_response {
         if version >= 9 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -274,7 +274,7 @@ pub(super) mod fetch_response {
         if version >= 12 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -391,7 +391,7 @@ pub(super) mod fetch_response {
         if version >= 12 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -1301,7 +1301,7 @@ pub(super) mod api_versions_response {
         if version >= 3 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {
@@ -1431,7 +1431,7 @@ pub(super) mod create_topics_response {
         if version >= 5 {
             let num_tagged_fields = w.uvarint()?;
             for _ in 0..num_tagged_fields {
-                let tag = w.uvarint()?;
+                let tag = w.tag()?;
                 let size = w.uvarint()?;
                 match tag {
                     0 => {

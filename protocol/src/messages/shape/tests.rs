@@ -62,6 +62,21 @@ fn truncation_and_negative_lengths() {
 }
 
 #[test]
+fn tags_above_i32_max_are_refused() {
+    // InitProducerId v4 (flexible): transactional_id null, timeout, producer id, epoch,
+    // then one tagged field numbered 2^32 - 1.
+    let mut body = vec![0, 0, 0, 0, 0x6e, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+    body.extend_from_slice(&[1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+    assert_eq!(
+        walk_request(ApiKey::InitProducerId, 4, &body),
+        Err(ShapeError::InvalidTag { at: 16, tag: u32::MAX })
+    );
+    let last = body.len() - 2;
+    body[last] = 0x07; // 2^31 - 1: the largest valid tag
+    assert_eq!(walk_request(ApiKey::InitProducerId, 4, &body), Ok(body.len()));
+}
+
+#[test]
 fn uvarint_matches_kafka_protocol_on_overlong_input() {
     let mut w = Walker { buf: &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0 };
     assert_eq!(w.uvarint(), Ok(u32::MAX));
@@ -177,6 +192,10 @@ impl Visitor for Writer {
     fn uvarint(&mut self) -> Result<u32, ShapeError> {
         self.put_uvarint(0);
         Ok(0)
+    }
+
+    fn tag(&mut self) -> Result<u32, ShapeError> {
+        unreachable!("tag counts written by `uvarint` are zero")
     }
 
     fn skip(&mut self, n: usize) -> Walked {
