@@ -1,11 +1,12 @@
-//! Replays the fuzz corpus and any saved crash artifacts through the fuzz target bodies,
+//! Replays the fuzz corpus (and any local crash artifacts) through the fuzz target bodies,
 //! on stable Rust, in every `cargo test`.
 //!
 //! The bodies live in `protocol/fuzz/src/lib.rs` (the cargo-fuzz project, outside the
 //! workspace) and are included here by path, so the libFuzzer binaries and this test run
-//! the same assertions. Seeds come from `tests/interop/capture.py`; inputs libFuzzer
-//! finds worth keeping can be copied into `corpus/<target>/`, and crash reproducers into
-//! `artifacts/<target>/`, where this test keeps them as regressions.
+//! the same assertions. Seeds come from `tests/interop/capture.py`. libFuzzer writes
+//! crashes to `artifacts/<target>/` (git-ignored; replayed here while they exist); once
+//! fixed, a crash input is committed as `corpus/<target>/regression-<what>` so it stays
+//! a regression test.
 
 #[path = "../fuzz/src/lib.rs"]
 mod targets;

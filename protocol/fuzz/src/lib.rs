@@ -3,7 +3,8 @@
 //! Each function takes one fuzzer input, runs a decoder on it and asserts what must hold
 //! for any input (a panic is a finding). The libFuzzer binaries in `fuzz_targets/` call
 //! them, and so does `protocol/tests/fuzz_corpus.rs`, which replays `corpus/<target>/`
-//! and `artifacts/<target>/` on stable Rust in every `cargo test`:
+//! (seeds and `regression-*` inputs from past crashes) and any local `artifacts/<target>/`
+//! on stable Rust in every `cargo test`:
 //!
 //! - [`frame`]: the frame decoder over an input split into random-sized socket reads;
 //! - [`header`]: the request header decoder;
