@@ -73,11 +73,12 @@ pub fn config_from(args: &Args) -> Result<(Config, Vec<String>), ConfigError> {
     }
     if let Some(m) = &args.metrics {
         let (host, port) = host_port(m)?;
-        config.metrics = Some(format!("{host}:{port}").parse().map_err(|_| ConfigError::Invalid {
-            key: "--metrics".into(),
-            value: m.clone(),
-            reason: "expected an IP address and port".into(),
-        })?);
+        config.metrics =
+            Some(format!("{host}:{port}").parse().map_err(|_| ConfigError::Invalid {
+                key: "--metrics".into(),
+                value: m.clone(),
+                reason: "expected an IP address and port".into(),
+            })?);
     }
     if let Some(n) = args.num_partitions {
         if n < 1 {

@@ -152,7 +152,8 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut logical = String::new();
     for raw in text.lines() {
         let line = raw.trim_start();
-        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
             continue;
         }
         let trailing = line.chars().rev().take_while(|&c| c == '\\').count();
@@ -222,9 +223,8 @@ fn listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
         .find(|l| !l.contains("://") || l.to_ascii_uppercase().starts_with("PLAINTEXT://"))
         .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://host:port"))?;
     let hostport = first.split_once("://").map_or(first, |(_, hp)| hp);
-    let (host, port) = hostport
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, value, "expected host:port"))?;
+    let (host, port) =
+        hostport.rsplit_once(':').ok_or_else(|| invalid(key, value, "expected host:port"))?;
     let port = port.parse().map_err(|_| invalid(key, value, "port is not a number"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok((host.to_string(), port))
@@ -325,7 +325,10 @@ impl Config {
                 "offsets.retention.minutes" => {
                     self.offsets_retention_ms = number::<i64>(k, v, 1)? * 60_000
                 }
-                k if IGNORED.contains(&k) || k.starts_with("zookeeper.") || k.starts_with("ssl.") => {
+                k if IGNORED.contains(&k)
+                    || k.starts_with("zookeeper.")
+                    || k.starts_with("ssl.") =>
+                {
                     tracing::info!(key = k, "setting has no effect on a single node; ignored");
                 }
                 _ => unknown.push(key.clone()),
@@ -377,7 +380,8 @@ mod tests {
 
     #[test]
     fn parses_java_properties() {
-        let text = "# comment\n! also\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dirs : /tmp/a,/tmp/b\n\
+        let text =
+            "# comment\n! also\nlisteners=PLAINTEXT://127.0.0.1:19092\nlog.dirs : /tmp/a,/tmp/b\n\
                     num.partitions 3\nlong.value = one\\\n   two\n";
         let p = parse_properties(text);
         assert_eq!(p["listeners"], "PLAINTEXT://127.0.0.1:19092");
@@ -416,7 +420,12 @@ mod tests {
 
     #[test]
     fn invalid_values_are_errors_naming_the_key() {
-        for text in ["num.partitions=zero", "num.partitions=0", "listeners=SSL://x:1", "auto.create.topics.enable=yes"] {
+        for text in [
+            "num.partitions=zero",
+            "num.partitions=0",
+            "listeners=SSL://x:1",
+            "auto.create.topics.enable=yes",
+        ] {
             let mut c = Config::default();
             let err = c.apply_properties(&parse_properties(text)).unwrap_err();
             let key = text.split('=').next().unwrap();

@@ -1,11 +1,21 @@
 //! `sluiced`, the Sluice broker: a single-node log broker that speaks the Kafka protocol.
 //!
-//! - [`storage`]: the partition log (segments, indexes, recovery, retention).
-//! - [`topics`] and [`partition`]: the topic catalog and the async face of each log.
-//! - [`config`] and [`cli`]: Kafka's broker property names, flags, validation.
+//! The module map follows the request path: [`server`] (accept loop, limits, shutdown)
+//! → [`connection`] (the only module that touches a socket) → [`dispatch`] (one `match`
+//! on the API) → [`api`] (one module per Kafka API) → [`partition`] (the async face of a
+//! log) → [`storage`] (the synchronous partition log). [`topics`] is the durable topic
+//! catalog; [`config`] and [`cli`] turn Kafka's property names and flags into a validated
+//! [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place.
 
+pub mod api;
+pub mod broker;
 pub mod cli;
 pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod error;
+pub mod metrics;
 pub mod partition;
+pub mod server;
 pub mod storage;
 pub mod topics;

@@ -1,1 +1,46 @@
-fn main() {}
+//! `sluiced`: parse flags, read the config, open the data directory, serve until
+//! SIGINT or SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use sluice_broker::{broker::Broker, cli, server};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = cli::Args::parse();
+    let (config, unknown) = cli::config_from(&args)?;
+    for key in unknown {
+        tracing::warn!(key, "unknown setting ignored");
+    }
+    let listen = config.listen;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(on_signal(shutdown.clone()));
+    tracing::info!(listen = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "sluiced ready");
+    server::run(broker, listener, shutdown).await;
+    Ok(())
+}
+
+async fn on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("signal received");
+    shutdown.cancel();
+}

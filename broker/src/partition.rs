@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::storage::{AppendInfo, PartitionLog, ReadInfo, StorageError};
+use crate::storage::{AppendInfo, PartitionLog, ReadInfo, StorageError, ValidRecords};
 
 /// One partition of a topic.
 #[derive(Debug)]
@@ -25,7 +25,12 @@ pub struct Partition {
 impl Partition {
     /// Wraps an opened log.
     pub fn new(topic: &str, index: i32, log: PartitionLog) -> Self {
-        Partition { topic: topic.to_owned(), index, log: Arc::new(log), waiters: Mutex::new(Vec::new()) }
+        Partition {
+            topic: topic.to_owned(),
+            index,
+            log: Arc::new(log),
+            waiters: Mutex::new(Vec::new()),
+        }
     }
 
     /// The topic name.
@@ -45,9 +50,9 @@ impl Partition {
     ///
     /// # Errors
     /// The storage error.
-    pub async fn append(&self, records: Bytes) -> Result<AppendInfo, StorageError> {
+    pub async fn append(&self, records: ValidRecords<Bytes>) -> Result<AppendInfo, StorageError> {
         let log = Arc::clone(&self.log);
-        let result = tokio::task::spawn_blocking(move || log.append(&records))
+        let result = tokio::task::spawn_blocking(move || log.append_valid(&records))
             .await
             .unwrap_or_else(|e| {
                 Err(StorageError::Io {
@@ -96,7 +101,8 @@ impl Partition {
     }
 
     fn wake(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(PoisonError::into_inner));
+        let waiters =
+            std::mem::take(&mut *self.waiters.lock().unwrap_or_else(PoisonError::into_inner));
         for w in waiters {
             w.notify_one();
         }

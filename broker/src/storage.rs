@@ -38,7 +38,7 @@ use std::sync::Arc;
 use sluice_protocol::record::BatchError;
 use thiserror::Error;
 
-pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
+pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset, ValidRecords};
 pub use sys::sendfile;
 
 /// Per-partition settings, named after Kafka's topic configs.

@@ -217,9 +217,19 @@ pub fn config_value(c: &EffectiveConfig, key: &str) -> String {
         "cleanup.policy" => c.cleanup_policy.clone(),
         "compression.type" => "producer".into(),
         "flush.messages" => {
-            if l.flush_messages == u64::MAX { i64::MAX.to_string() } else { l.flush_messages.to_string() }
+            if l.flush_messages == u64::MAX {
+                i64::MAX.to_string()
+            } else {
+                l.flush_messages.to_string()
+            }
         }
-        "flush.ms" => if l.flush_ms < 0 { i64::MAX.to_string() } else { l.flush_ms.to_string() },
+        "flush.ms" => {
+            if l.flush_ms < 0 {
+                i64::MAX.to_string()
+            } else {
+                l.flush_ms.to_string()
+            }
+        }
         "index.interval.bytes" => l.index_interval_bytes.to_string(),
         "max.message.bytes" => c.max_message_bytes.to_string(),
         "message.timestamp.type" => match c.timestamp_type {
@@ -277,7 +287,8 @@ impl Topics {
     /// # Errors
     /// An unreadable or corrupt catalog, or a partition that cannot be opened.
     pub fn load(data_dir: &Path, defaults: TopicDefaults) -> Result<Self, TopicError> {
-        fs::create_dir_all(data_dir).map_err(|e| StorageError::io("create data dir", data_dir, e))?;
+        fs::create_dir_all(data_dir)
+            .map_err(|e| StorageError::io("create data dir", data_dir, e))?;
         remove_deleted_dirs(data_dir);
         let topics = Topics {
             data_dir: data_dir.to_owned(),
@@ -420,7 +431,12 @@ impl Topics {
     ///
     /// # Errors
     /// Unknown topic; a count not above the current one; I/O.
-    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         let current = topic.partitions.len() as i32;
@@ -495,7 +511,8 @@ impl Topics {
         for t in self.list() {
             let cfg: Vec<String> =
                 t.overrides.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect();
-            let _ = writeln!(body, "{}\t{}\t{}\t{}", t.name, t.id, t.partitions.len(), cfg.join("&"));
+            let _ =
+                writeln!(body, "{}\t{}\t{}\t{}", t.name, t.id, t.partitions.len(), cfg.join("&"));
         }
         let crc = crc32fast::hash(body.as_bytes());
         let _ = writeln!(body, "crc {crc:08x}");
@@ -538,7 +555,9 @@ fn read_catalog(data_dir: &Path) -> Result<Vec<CatalogEntry>, TopicError> {
     let mut out = vec![];
     for line in lines {
         let f: Vec<&str> = line.split('\t').collect();
-        let [name, id, count, cfg] = f[..] else { return Err(corrupt(format!("bad line {line:?}"))) };
+        let [name, id, count, cfg] = f[..] else {
+            return Err(corrupt(format!("bad line {line:?}")));
+        };
         let id = Uuid::parse_str(id).map_err(|_| corrupt(format!("bad topic id {id:?}")))?;
         let count = count.parse().map_err(|_| corrupt(format!("bad partition count {count:?}")))?;
         let mut overrides = BTreeMap::new();
@@ -641,18 +660,39 @@ mod tests {
     fn invalid_requests_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let topics = Topics::load(dir.path(), defaults()).unwrap();
-        assert!(matches!(topics.create("a/b", 1, 1, BTreeMap::new(), false), Err(TopicError::InvalidName { .. })));
-        assert!(matches!(topics.create("..", 1, 1, BTreeMap::new(), false), Err(TopicError::InvalidName { .. })));
-        assert!(matches!(topics.create("t", 0, 1, BTreeMap::new(), false), Err(TopicError::InvalidPartitions { .. })));
-        assert!(matches!(topics.create("t", 1, 3, BTreeMap::new(), false), Err(TopicError::InvalidReplicationFactor(3))));
+        assert!(matches!(
+            topics.create("a/b", 1, 1, BTreeMap::new(), false),
+            Err(TopicError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            topics.create("..", 1, 1, BTreeMap::new(), false),
+            Err(TopicError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            topics.create("t", 0, 1, BTreeMap::new(), false),
+            Err(TopicError::InvalidPartitions { .. })
+        ));
+        assert!(matches!(
+            topics.create("t", 1, 3, BTreeMap::new(), false),
+            Err(TopicError::InvalidReplicationFactor(3))
+        ));
         let mut cfg = BTreeMap::new();
         cfg.insert("retention.ms".to_string(), "soon".to_string());
-        assert!(matches!(topics.create("t", 1, 1, cfg, false), Err(TopicError::InvalidConfig { .. })));
+        assert!(matches!(
+            topics.create("t", 1, 1, cfg, false),
+            Err(TopicError::InvalidConfig { .. })
+        ));
         topics.create("t", 1, 1, BTreeMap::new(), true).unwrap();
         assert!(topics.get("t").is_none(), "validate-only creates nothing");
         topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
-        assert!(matches!(topics.create("t", 1, 1, BTreeMap::new(), false), Err(TopicError::AlreadyExists(_))));
-        assert!(matches!(topics.add_partitions("t", 1, false), Err(TopicError::InvalidPartitions { .. })));
+        assert!(matches!(
+            topics.create("t", 1, 1, BTreeMap::new(), false),
+            Err(TopicError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            topics.add_partitions("t", 1, false),
+            Err(TopicError::InvalidPartitions { .. })
+        ));
     }
 
     #[test]
@@ -663,7 +703,8 @@ mod tests {
             topics.create("x", 1, 1, BTreeMap::new(), false).unwrap();
         }
         let path = dir.path().join(CATALOG);
-        let text = fs::read_to_string(&path).unwrap().replace("\tx\t", "\ty\t").replace("x\t", "z\t");
+        let text =
+            fs::read_to_string(&path).unwrap().replace("\tx\t", "\ty\t").replace("x\t", "z\t");
         fs::write(&path, text).unwrap();
         assert!(Topics::load(dir.path(), defaults()).is_err());
     }

@@ -87,7 +87,8 @@ fn sigkill_during_durable_appends_keeps_every_acknowledged_batch() {
             let bytes = log.read(offset, 1 << 20).unwrap().slice.unwrap().read_to_vec().unwrap();
             let mut pos = 0;
             while pos < bytes.len() {
-                let b = RecordBatch::parse_verified(&bytes[pos..]).expect("no corrupt batch served");
+                let b =
+                    RecordBatch::parse_verified(&bytes[pos..]).expect("no corrupt batch served");
                 assert_eq!(b.base_offset(), offset);
                 offset = b.last_offset() + 1;
                 pos += b.size();

@@ -214,7 +214,19 @@ impl PartitionLog {
     /// [`StorageError::InvalidBatch`] before anything is written; I/O errors (a full disk
     /// among them) leave the log as it was; [`StorageError::Poisoned`] after a failed sync.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, StorageError> {
-        let batches = validate(records)?;
+        self.append_valid(&ValidRecords::new(records)?)
+    }
+
+    /// Appends a record set that was already checked; see [`Self::append`].
+    ///
+    /// # Errors
+    /// As [`Self::append`], less the validation.
+    pub fn append_valid<B: AsRef<[u8]>>(
+        &self,
+        valid: &ValidRecords<B>,
+    ) -> Result<AppendInfo, StorageError> {
+        let records = valid.bytes.as_ref();
+        let batches = &valid.batches;
         let config = self.config();
         let mut writer = lock(&self.writer);
         if writer.closed {
@@ -237,7 +249,7 @@ impl PartitionLog {
         let base_offset = active.next_offset();
         let next = active.append(
             records,
-            &batches,
+            batches,
             base_offset,
             config.index_interval_bytes,
             self.io.as_ref(),
@@ -563,31 +575,69 @@ fn active_role(config: &LogConfig, min_capacity: u64) -> Role {
     Role::Active { capacity, index_capacity }
 }
 
-/// Checks every batch of a record set and notes what the append needs from each.
-fn validate(records: &[u8]) -> Result<Vec<BatchMeta>, StorageError> {
-    let mut batches = Vec::new();
-    let mut pos = 0;
-    while pos < records.len() {
-        let b = RecordBatch::parse_verified(&records[pos..])
-            .map_err(|source| StorageError::InvalidBatch { position: pos, source })?;
-        batches.push(BatchMeta {
-            offset_in_set: pos,
-            size: b.size(),
-            last_offset_delta: b.last_offset_delta(),
-            max_timestamp: b.max_timestamp(),
-        });
-        pos += b.size();
+/// A record set whose every batch passed the checks an append needs (length, magic 2,
+/// CRC-32C, counts), with what the append needs from each batch. The broker builds it
+/// once, looks at the batches for its own checks, and appends it: one CRC pass per byte.
+#[derive(Debug, Clone)]
+pub struct ValidRecords<B> {
+    bytes: B,
+    batches: Vec<BatchMeta>,
+}
+
+impl<B: AsRef<[u8]>> ValidRecords<B> {
+    /// Checks every batch of `bytes`.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidBatch`] naming the first bad batch; an empty set is invalid.
+    pub fn new(bytes: B) -> Result<Self, StorageError> {
+        let records = bytes.as_ref();
+        let mut batches = Vec::new();
+        let mut pos = 0;
+        while pos < records.len() {
+            let b = RecordBatch::parse_verified(&records[pos..])
+                .map_err(|source| StorageError::InvalidBatch { position: pos, source })?;
+            batches.push(BatchMeta {
+                offset_in_set: pos,
+                size: b.size(),
+                last_offset_delta: b.last_offset_delta(),
+                max_timestamp: b.max_timestamp(),
+            });
+            pos += b.size();
+        }
+        if batches.is_empty() {
+            return Err(StorageError::InvalidBatch {
+                position: 0,
+                source: sluice_protocol::record::BatchError::Truncated {
+                    needed: batch::HEADER_LEN,
+                    available: 0,
+                },
+            });
+        }
+        Ok(ValidRecords { bytes, batches })
     }
-    if batches.is_empty() {
-        return Err(StorageError::InvalidBatch {
-            position: 0,
-            source: sluice_protocol::record::BatchError::Truncated {
-                needed: batch::HEADER_LEN,
-                available: 0,
-            },
-        });
+
+    /// The batches, as header views.
+    pub fn batches(&self) -> impl Iterator<Item = RecordBatch<'_>> {
+        self.batches.iter().map(|m| {
+            RecordBatch::parse(&self.bytes.as_ref()[m.offset_in_set..])
+                .expect("invariant: checked when the set was made")
+        })
     }
-    Ok(batches)
+
+    /// Total bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.as_ref().len()
+    }
+
+    /// Whether the set is empty (never: an empty set is invalid).
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Records in the set, by offset count (`lastOffsetDelta + 1` summed).
+    pub fn offset_count(&self) -> i64 {
+        self.batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum()
+    }
 }
 
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted

@@ -1,0 +1,63 @@
+//! Request handlers, one module per Kafka API, and [`Reply`], what a handler returns.
+//!
+//! Handlers never touch the socket: they return a reply that the connection writes.
+
+pub mod api_versions;
+pub mod fetch;
+pub mod metadata;
+pub mod produce;
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::header::{RequestHeader, ResponseHeader};
+use sluice_protocol::messages::Response;
+
+use crate::storage::FileSlice;
+
+/// A piece of a response frame.
+#[derive(Debug)]
+pub enum Part {
+    /// Bytes built in memory (sizes, headers, small bodies).
+    Bytes(Bytes),
+    /// Record bytes that go from the segment file to the socket with sendfile(2).
+    File(FileSlice),
+}
+
+/// A whole response frame, size prefix included, as parts written in order.
+#[derive(Debug)]
+pub struct Reply {
+    /// The parts.
+    pub parts: Vec<Part>,
+}
+
+impl Reply {
+    /// A reply made of one encoded message.
+    ///
+    /// # Errors
+    /// The encoder's refusal (a field this version does not have): a broker bug, which
+    /// the connection logs before closing.
+    pub fn message(
+        request: &RequestHeader,
+        version: i16,
+        response: &Response,
+    ) -> Result<Reply, sluice_protocol::messages::EncodeError> {
+        let mut buf = BytesMut::new();
+        response.encode_frame(ResponseHeader::for_request(request), version, &mut buf)?;
+        Ok(Reply { parts: vec![Part::Bytes(buf.freeze())] })
+    }
+
+    /// Total bytes of the frame.
+    pub fn len(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Bytes(b) => b.len() as u64,
+                Part::File(f) => f.len,
+            })
+            .sum()
+    }
+
+    /// Whether the reply has no bytes (never, for a well-formed one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,89 @@
+//! Routes a request frame to its handler: the one `match` on the API.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_protocol::api_key::ApiKey;
+use sluice_protocol::header::RequestHeader;
+use sluice_protocol::messages::{DecodeError, Request, Response};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, Reply};
+use crate::broker::Broker;
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Write this reply.
+    Reply(Reply),
+    /// Write nothing (Produce with acks=0).
+    NoReply,
+    /// Close the connection, logging why: the frame could not be understood.
+    Close(String),
+}
+
+/// Handles one request frame.
+pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationToken) -> Outcome {
+    let (header, body) = match RequestHeader::decode(frame) {
+        Ok(h) => h,
+        Err(e) => return Outcome::Close(format!("unreadable request header: {e}")),
+    };
+    broker.metrics.request(header.api_key as i16);
+    if header.api_key == ApiKey::ApiVersions {
+        // Any version, even one this broker does not know: KIP-511's v0 fallback.
+        return encoded(api::api_versions::handle(&header));
+    }
+    let request = match Request::decode(&header, body) {
+        Ok(r) => r,
+        Err(e @ (DecodeError::UnsupportedVersion { .. } | DecodeError::UnsupportedApi { .. })) => {
+            // No response layout exists for a version the broker does not know, so it
+            // cannot answer in the request's version: Kafka closes the connection too.
+            return Outcome::Close(format!("{e} (correlation id {})", header.correlation_id));
+        }
+        Err(e) => return Outcome::Close(format!("malformed request: {e}")),
+    };
+    let version = header.api_version;
+    let response = match request {
+        Request::Produce(r) => match api::produce::handle(broker, r, version).await {
+            Some(resp) => Response::Produce(resp),
+            None => return Outcome::NoReply,
+        },
+        Request::Fetch(r) => {
+            return Outcome::Reply(api::fetch::handle(broker, &header, r, shutdown).await)
+        }
+        Request::Metadata(r) => {
+            blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
+                .await
+        }
+        other => {
+            return Outcome::Close(format!(
+                "{:?} is not served yet (correlation id {})",
+                other.api_key(),
+                header.correlation_id
+            ))
+        }
+    };
+    encoded(Reply::message(&header, version, &response))
+}
+
+fn encoded(r: Result<Reply, sluice_protocol::messages::EncodeError>) -> Outcome {
+    match r {
+        Ok(reply) => Outcome::Reply(reply),
+        Err(e) => {
+            tracing::error!(error = %e, "response did not encode: this is a broker bug");
+            Outcome::Close(format!("response did not encode: {e}"))
+        }
+    }
+}
+
+/// Runs a handler that may touch the disk (topic creation, deletion) on a blocking thread.
+async fn blocking<F>(broker: &Arc<Broker>, f: F) -> Response
+where
+    F: FnOnce(&Broker) -> Response + Send + 'static,
+{
+    let b = Arc::clone(broker);
+    match tokio::task::spawn_blocking(move || f(&b)).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

@@ -1,0 +1,40 @@
+//! The one place where the broker's internal errors become Kafka error codes.
+
+use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::record::BatchError;
+
+use crate::storage::StorageError;
+use crate::topics::TopicError;
+
+/// The Kafka error code for a storage error.
+pub fn storage_error_code(e: &StorageError) -> ErrorCode {
+    match e {
+        StorageError::InvalidBatch { source, .. } => batch_error_code(source),
+        StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+        StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        // A full disk, a failed sync, a poisoned partition: the log cannot take writes.
+        _ => ErrorCode::KAFKA_STORAGE_ERROR,
+    }
+}
+
+/// The Kafka error code for a record batch that fails its checks.
+pub fn batch_error_code(e: &BatchError) -> ErrorCode {
+    match e {
+        BatchError::UnsupportedMagic { .. } => ErrorCode::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+        BatchError::InvalidCount { .. } => ErrorCode::INVALID_RECORD,
+        _ => ErrorCode::CORRUPT_MESSAGE,
+    }
+}
+
+/// The Kafka error code for a topic operation's error.
+pub fn topic_error_code(e: &TopicError) -> ErrorCode {
+    match e {
+        TopicError::InvalidName { .. } => ErrorCode::INVALID_TOPIC_EXCEPTION,
+        TopicError::AlreadyExists(_) => ErrorCode::TOPIC_ALREADY_EXISTS,
+        TopicError::Unknown(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        TopicError::InvalidPartitions { .. } => ErrorCode::INVALID_PARTITIONS,
+        TopicError::InvalidReplicationFactor(_) => ErrorCode::INVALID_REPLICATION_FACTOR,
+        TopicError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
+        TopicError::Storage(s) => storage_error_code(s),
+    }
+}
