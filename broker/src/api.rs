@@ -4,6 +4,7 @@
 
 pub mod api_versions;
 pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 

@@ -55,6 +55,12 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
                 .await
         }
+        Request::ListOffsets(r) => {
+            blocking(broker, move |b| {
+                Response::ListOffsets(api::list_offsets::handle(b, r, version))
+            })
+            .await
+        }
         other => {
             return Outcome::Close(format!(
                 "{:?} is not served yet (correlation id {})",

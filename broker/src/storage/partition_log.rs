@@ -48,12 +48,14 @@ pub struct ReadInfo {
 }
 
 /// A batch found by timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TimestampOffset {
     /// Base offset of the first batch whose max timestamp is at or after the target.
     pub offset: i64,
     /// That batch's max timestamp.
     pub timestamp: i64,
+    /// The batch, so the caller can find the exact record inside it.
+    pub batch: FileSlice,
 }
 
 #[derive(Debug)]
@@ -444,6 +446,7 @@ impl PartitionLog {
                 return Some(TimestampOffset {
                     offset: b.base_offset.max(log_start),
                     timestamp: b.max_timestamp,
+                    batch: segment.slice_of(&b),
                 });
             }
         }
@@ -456,8 +459,11 @@ impl PartitionLog {
         let best =
             segments.iter().filter(|s| s.max_timestamp() >= 0).max_by_key(|s| s.max_timestamp())?;
         let size = best.size();
-        best.find_by_timestamp(best.max_timestamp(), size)
-            .map(|b| TimestampOffset { offset: b.base_offset, timestamp: b.max_timestamp })
+        best.find_by_timestamp(best.max_timestamp(), size).map(|b| TimestampOffset {
+            offset: b.base_offset,
+            timestamp: b.max_timestamp,
+            batch: best.slice_of(&b),
+        })
     }
 
     /// Deletes sealed segments past `retention.ms` or `retention.bytes`, and those wholly

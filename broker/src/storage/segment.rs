@@ -544,6 +544,11 @@ impl Segment {
         }
     }
 
+    /// The bytes of one batch found in this segment.
+    pub(crate) fn slice_of(&self, b: &BatchPosition) -> FileSlice {
+        FileSlice { file: Arc::clone(&self.file), position: b.position, len: b.size }
+    }
+
     /// The first batch whose max timestamp is at or after `timestamp`.
     pub(crate) fn find_by_timestamp(&self, timestamp: i64, size: u64) -> Option<BatchPosition> {
         if self.max_timestamp() < timestamp {
