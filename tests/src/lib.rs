@@ -1,1 +1,222 @@
-//! Helpers for the end-to-end tests: start the real `sluiced` binary on a free port.
+//! Harness for the end-to-end tests: starts the real `sluiced` binary on a free port
+//! with a temporary data directory, and speaks the Kafka protocol to it over raw TCP.
+//!
+//! The binary is `target/<profile>/sluiced` next to the test executable (build it first:
+//! `cargo build --bins`), or whatever `SLUICED` names.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::api_key::ApiKey;
+use sluice_protocol::header::{RequestHeader, ResponseHeader};
+use sluice_protocol::messages::{Request, Response};
+
+/// Path of the `sluiced` binary under test.
+pub fn sluiced_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLUICED") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test binary> -> target/<profile>/sluiced
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("sluiced");
+    assert!(bin.exists(), "{} not found: run `cargo build --bins` first", bin.display());
+    bin
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running broker process, killed when dropped.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    /// Where the metrics endpoint listens.
+    pub metrics: SocketAddr,
+    extra: Vec<String>,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl BrokerProcess {
+    /// Starts a broker with a fresh data directory and extra flags.
+    pub fn start(extra: &[&str]) -> BrokerProcess {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut b = BrokerProcess {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            _tmp: Some(tmp),
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let port = free_port();
+        let metrics_port = free_port();
+        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        self.metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(sluiced_path())
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--metrics")
+            .arg(self.metrics.to_string())
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sluiced");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sluiced exited at start with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "sluiced did not start listening: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The broker's log output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// `host:port` for client configs.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit; panics if it does not exit cleanly.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "sluiced exited with {status}: {}", self.log());
+                return;
+            }
+            assert!(Instant::now() < deadline, "sluiced ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Starts the broker again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill it first");
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Reads a counter from the metrics endpoint.
+    pub fn metric(&self, name: &str) -> u64 {
+        let mut s = TcpStream::connect(self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A raw Kafka protocol connection.
+#[derive(Debug)]
+pub struct RawClient {
+    /// The socket.
+    pub stream: TcpStream,
+    correlation: i32,
+}
+
+impl RawClient {
+    /// Connects with a 10 s read timeout.
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        RawClient { stream, correlation: 0 }
+    }
+
+    /// Sends a request and reads its response.
+    pub fn call(&mut self, version: i16, request: Request) -> Response {
+        self.send(version, &request);
+        self.receive(request.api_key(), version)
+    }
+
+    /// Sends a request without reading the response.
+    pub fn send(&mut self, version: i16, request: &Request) {
+        self.correlation += 1;
+        let header = RequestHeader::new(
+            request.api_key(),
+            version,
+            self.correlation,
+            Some(StrBytes::from_static_str("sluice-tests")),
+        );
+        let mut buf = BytesMut::new();
+        request.encode_frame(&header, &mut buf).unwrap();
+        self.stream.write_all(&buf).unwrap();
+    }
+
+    /// Reads the response to the last request sent.
+    pub fn receive(&mut self, api_key: ApiKey, version: i16) -> Response {
+        let frame = self.read_frame().expect("a response frame");
+        let header = RequestHeader::new(api_key, version, self.correlation, None);
+        let (rh, body) =
+            ResponseHeader::decode(frame, ResponseHeader::for_request(&header).header_version)
+                .unwrap();
+        assert_eq!(rh.correlation_id, self.correlation, "responses come in request order");
+        Response::decode(api_key, version, body).unwrap()
+    }
+
+    /// Reads one size-prefixed frame; `None` at end of stream.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame).ok()?;
+        Some(Bytes::from(frame))
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: each starts the real `sluiced` binary on a free port with a
+//! temporary data directory. All of them compile into this one test binary.
+
+mod bad_input;
+mod client;
+mod interop;
+mod restart;
+mod serving;

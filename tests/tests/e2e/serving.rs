@@ -1,0 +1,129 @@
+//! Produce and fetch over raw TCP: offsets, codecs, long polling, sendfile, errors.
+
+use std::time::{Duration, Instant};
+
+use sluice_protocol::messages::{Request, Response};
+use sluice_protocol::record::Compression;
+use sluice_tests::{BrokerProcess, RawClient};
+
+use crate::client::{batch, ensure_topic, fetch, fetch_all, fetch_request, produce, split, values};
+
+#[test]
+fn produce_then_fetch_every_codec_with_offsets() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "codecs");
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    let mut expected = vec![];
+    for (i, codec) in codecs.into_iter().enumerate() {
+        let (err, base) = produce(&mut c, "codecs", batch(&format!("{codec:?}"), 10, codec), 1);
+        assert_eq!((err, base), (0, i as i64 * 10), "{codec:?}");
+        expected.extend((0..10).map(|j| (i as i64 * 10 + j, format!("{codec:?}-{j}"))));
+    }
+    assert_eq!(fetch_all(&mut c, "codecs"), expected);
+    // A fetch in the middle of a batch starts at the batch that holds the offset.
+    let (_, _, records) = fetch(&mut c, "codecs", 15);
+    assert_eq!(values(&records)[0].0, 10);
+}
+
+#[test]
+fn fetched_record_bytes_go_out_with_sendfile() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "zero-copy");
+    for _ in 0..20 {
+        produce(&mut c, "zero-copy", batch("x", 1000, Compression::None), 1);
+    }
+    let before_copied = broker.metric("sluice_response_copied_bytes_total");
+    let mut fetched = 0u64;
+    let mut offset = 0;
+    while offset < 20_000 {
+        let (_, _, records) = fetch(&mut c, "zero-copy", offset);
+        fetched += records.len() as u64;
+        offset = values(&records).last().unwrap().0 + 1;
+    }
+    let sent = broker.metric("sluice_fetch_sendfile_bytes_total");
+    let copied = broker.metric("sluice_response_copied_bytes_total") - before_copied;
+    assert!(sent >= fetched, "record bytes through sendfile: {sent} < {fetched}");
+    assert!(copied < fetched / 50, "user-space copies {copied} bytes for {fetched} record bytes");
+}
+
+#[test]
+fn a_long_polling_fetch_wakes_when_data_arrives() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "poll");
+    let addr = broker.addr;
+    let producer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut p = RawClient::connect(addr);
+        produce(&mut p, "poll", batch("late", 1, Compression::None), 1);
+        Instant::now()
+    });
+    let start = Instant::now();
+    let Response::Fetch(r) = c.call(12, Request::Fetch(fetch_request("poll", 0, 10_000, 1))) else {
+        panic!()
+    };
+    let woke = Instant::now();
+    let produced = producer.join().unwrap();
+    let (err, _, records) = split(&r);
+    assert_eq!(err, 0);
+    assert_eq!(values(&records), vec![(0, "late-0".to_string())]);
+    assert!(woke.duration_since(start) < Duration::from_secs(1), "waited {:?}", woke - start);
+    assert!(woke.saturating_duration_since(produced) < Duration::from_millis(200));
+    // And with nothing to read it waits max_wait_ms, then answers empty.
+    let start = Instant::now();
+    let Response::Fetch(r) = c.call(12, Request::Fetch(fetch_request("poll", 1, 300, 1))) else {
+        panic!()
+    };
+    assert!(start.elapsed() >= Duration::from_millis(290));
+    assert!(split(&r).2.is_empty());
+}
+
+#[test]
+fn produce_errors_are_kafka_error_codes() {
+    let broker = BrokerProcess::start(&["--auto-create-topics", "false"]);
+    let mut c = RawClient::connect(broker.addr);
+    // Unknown topic, no auto-creation.
+    assert_eq!(produce(&mut c, "nope", batch("a", 1, Compression::None), 1).0, 3);
+    // A corrupt batch: CORRUPT_MESSAGE, and nothing is stored.
+    let created = crate::client::create_request("t", 1);
+    let _ = c.call(7, Request::CreateTopics(created));
+    let mut bad = batch("a", 3, Compression::None).to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x55;
+    assert_eq!(produce(&mut c, "t", bad.into(), 1).0, 2);
+    let (err, hw, _) = fetch(&mut c, "t", 0);
+    assert_eq!((err, hw), (0, 0));
+    // Offsets past the end: OFFSET_OUT_OF_RANGE.
+    assert_eq!(fetch(&mut c, "t", 5).0, 1);
+    // acks=0 gets no response at all: the next request's response is the next frame.
+    let mut p = kafka_protocol::messages::ProduceRequest::default();
+    p.acks = 0;
+    let mut pd = kafka_protocol::messages::produce_request::PartitionProduceData::default();
+    pd.records = Some(batch("z", 1, Compression::None));
+    let mut td = kafka_protocol::messages::produce_request::TopicProduceData::default();
+    td.name = crate::client::name("t");
+    td.partition_data = vec![pd];
+    p.topic_data = vec![td];
+    c.send(9, &Request::Produce(p));
+    let (err, hw, _) = fetch(&mut c, "t", 0);
+    assert_eq!((err, hw), (0, 1));
+    // Produce v2 (message format v1 era): UNSUPPORTED_VERSION per partition.
+    let mut p = kafka_protocol::messages::ProduceRequest::default();
+    p.acks = 1;
+    let mut pd = kafka_protocol::messages::produce_request::PartitionProduceData::default();
+    pd.records = Some(batch("old", 1, Compression::None));
+    let mut td = kafka_protocol::messages::produce_request::TopicProduceData::default();
+    td.name = crate::client::name("t");
+    td.partition_data = vec![pd];
+    p.topic_data = vec![td];
+    let r = crate::client::produce_response(&mut c, 2, p);
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 35);
+}
