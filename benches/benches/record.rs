@@ -175,6 +175,13 @@ fn codecs(c: &mut Criterion) {
         group.bench_function(format!("sluice (ratio {ratio:.1})"), |b| {
             b.iter(|| compression::decompress(codec, black_box(&packed), size).expect("valid"))
         });
+        if codec == Compression::Zstd {
+            // As the Java client and librdkafka write it: streamed, without a content size.
+            let streamed = zstd::stream::encode_all(section, 3).expect("vec write");
+            group.bench_function("sluice (streamed frame)", |b| {
+                b.iter(|| compression::decompress(codec, black_box(&streamed), size).expect("ok"))
+            });
+        }
         group.finish();
     }
 }
