@@ -3,6 +3,8 @@
 //! Handlers never touch the socket: they return a reply that the connection writes.
 
 pub mod api_versions;
+pub mod create_topics;
+pub mod describe_configs;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;

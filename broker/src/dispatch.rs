@@ -61,6 +61,18 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             })
             .await
         }
+        Request::CreateTopics(r) => {
+            blocking(broker, move |b| {
+                Response::CreateTopics(api::create_topics::handle(b, r, version))
+            })
+            .await
+        }
+        Request::DescribeConfigs(r) => {
+            blocking(broker, move |b| {
+                Response::DescribeConfigs(api::describe_configs::handle(b, r, version))
+            })
+            .await
+        }
         other => {
             return Outcome::Close(format!(
                 "{:?} is not served yet (correlation id {})",

@@ -1,0 +1,418 @@
+//! DescribeConfigs: the effective configs of a topic, or of this broker.
+//!
+//! - TOPIC (resource type 2): every name in [`TOPIC_CONFIGS`] with its effective value. An
+//!   override reports source DYNAMIC_TOPIC_CONFIG (1); otherwise the value comes from the
+//!   broker and reports DEFAULT_CONFIG (5), or STATIC_BROKER_CONFIG (4) when the broker's
+//!   config file changed it from the built-in default, as Kafka's `ConfigHelper` does.
+//!   Synonyms (v1+, when asked) list the override, then the broker property it falls back
+//!   to (`retention.ms` → `log.retention.ms`), then the built-in default, in Kafka's order
+//!   of precedence.
+//! - BROKER (resource type 4) with this node's id, or the empty name Kafka uses for the
+//!   cluster-wide default: the broker settings clients look at. Every one is read-only:
+//!   Sluice has no dynamic broker configs.
+//! - Other resource types get INVALID_REQUEST, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
+//!
+//! `configuration_keys` null or empty means every config. `is_default` exists only in v0,
+//! which is not served; `config_type` and `documentation` start at v3.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::error_code::ErrorCode;
+
+use crate::broker::Broker;
+use crate::config::{Config, TimestampType};
+use crate::topics::{
+    config_value, effective, EffectiveConfig, Topic, TopicDefaults, TOPIC_CONFIGS,
+};
+
+/// ConfigResource type of a topic.
+pub const RESOURCE_TOPIC: i8 = 2;
+/// ConfigResource type of a broker.
+pub const RESOURCE_BROKER: i8 = 4;
+
+/// ConfigSource: a topic override.
+pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+/// ConfigSource: set in the broker's config file (or flags).
+pub const STATIC_BROKER_CONFIG: i8 = 4;
+/// ConfigSource: the built-in default.
+pub const DEFAULT_CONFIG: i8 = 5;
+
+// Kafka's ConfigType values (DescribeConfigs v3+).
+const BOOLEAN: i8 = 1;
+const STRING: i8 = 2;
+const INT: i8 = 3;
+const LONG: i8 = 5;
+const LIST: i8 = 7;
+
+/// Per topic config: the broker property it falls back to, its type, and a short doc.
+const TOPIC_CONFIG_INFO: &[(&str, &str, i8, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy", LIST, "delete or compact old segments"),
+    ("compression.type", "compression.type", STRING, "batches are stored as produced"),
+    ("flush.messages", "log.flush.interval.messages", LONG, "records between forced syncs"),
+    ("flush.ms", "log.flush.interval.ms", LONG, "milliseconds between forced syncs"),
+    ("index.interval.bytes", "log.index.interval.bytes", INT, "log bytes per index entry"),
+    ("max.message.bytes", "message.max.bytes", INT, "largest record batch accepted"),
+    ("message.timestamp.type", "log.message.timestamp.type", STRING, "CreateTime or LogAppendTime"),
+    ("min.insync.replicas", "min.insync.replicas", INT, "always 1 on a single node"),
+    ("retention.bytes", "log.retention.bytes", LONG, "size limit per partition, -1: none"),
+    ("retention.ms", "log.retention.ms", LONG, "age limit of old segments, -1: none"),
+    ("segment.bytes", "log.segment.bytes", INT, "size at which a segment rolls"),
+    ("segment.index.bytes", "log.index.size.max.bytes", INT, "capacity of each index file"),
+    ("segment.ms", "log.roll.ms", LONG, "age at which a segment rolls"),
+];
+
+/// One config as DescribeConfigs (and CreateTopics v5+) reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The config name.
+    pub name: &'static str,
+    /// Its effective value.
+    pub value: String,
+    /// Where the value comes from (a ConfigSource value).
+    pub source: i8,
+    /// Whether it can be altered at run time.
+    pub read_only: bool,
+    /// Kafka's ConfigType (0 unknown).
+    pub config_type: i8,
+    /// A one-line description.
+    pub doc: &'static str,
+    /// (name, value, source), highest precedence first; the first is this entry itself.
+    pub synonyms: Vec<(&'static str, String, i8)>,
+}
+
+/// Answers DescribeConfigs. Runs on a blocking thread (it reads the topic catalog).
+pub fn handle(
+    broker: &Broker,
+    request: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let mut response = DescribeConfigsResponse::default();
+    for resource in request.resources {
+        let mut out = DescribeConfigsResult::default();
+        out.resource_type = resource.resource_type;
+        out.resource_name = resource.resource_name.clone();
+        let name = resource.resource_name.as_str();
+        let described = match resource.resource_type {
+            RESOURCE_TOPIC => match broker.topics.get(name) {
+                Some(topic) => Ok(topic_configs(broker, &topic)),
+                None => Err((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("topic {name:?} does not exist"),
+                )),
+            },
+            RESOURCE_BROKER => check_broker_name(broker, name)
+                .map(|()| broker_configs(&broker.config))
+                .map_err(|m| (ErrorCode::INVALID_REQUEST, m)),
+            t => Err((ErrorCode::INVALID_REQUEST, format!("unsupported resource type {t}"))),
+        };
+        match described {
+            Ok(configs) => {
+                out.error_message = None;
+                let keys = resource.configuration_keys.filter(|k| !k.is_empty());
+                out.configs = configs
+                    .into_iter()
+                    .filter(|d| {
+                        keys.as_ref().is_none_or(|k| k.iter().any(|k| k.as_str() == d.name))
+                    })
+                    .map(|d| {
+                        entry(d, version, request.include_synonyms, request.include_documentation)
+                    })
+                    .collect();
+            }
+            Err((code, message)) => {
+                out.error_code = code.code();
+                out.error_message = Some(StrBytes::from_string(message));
+            }
+        }
+        response.results.push(out);
+    }
+    response
+}
+
+/// Checks that a BROKER resource names this node (or is empty, the cluster default).
+///
+/// # Errors
+/// The message for INVALID_REQUEST, as Kafka words it.
+pub fn check_broker_name(broker: &Broker, name: &str) -> Result<(), String> {
+    let node = broker.config.node_id;
+    if name.is_empty() || name.parse::<i32>().is_ok_and(|id| id == node) {
+        Ok(())
+    } else {
+        Err(format!("unexpected broker id, expected {node} or empty string, but received {name:?}"))
+    }
+}
+
+fn entry(
+    d: Described,
+    version: i16,
+    synonyms: bool,
+    documentation: bool,
+) -> DescribeConfigsResourceResult {
+    let mut e = DescribeConfigsResourceResult::default();
+    e.name = StrBytes::from_static_str(d.name);
+    e.value = Some(StrBytes::from_string(d.value));
+    e.read_only = d.read_only;
+    // v0 (is_default instead of config_source) is below the served range.
+    e.config_source = d.source;
+    if synonyms {
+        e.synonyms = d
+            .synonyms
+            .into_iter()
+            .map(|(name, value, source)| {
+                let mut s = DescribeConfigsSynonym::default();
+                s.name = StrBytes::from_static_str(name);
+                s.value = Some(StrBytes::from_string(value));
+                s.source = source;
+                s
+            })
+            .collect();
+    }
+    if version >= 3 {
+        e.config_type = d.config_type;
+        e.documentation = documentation.then(|| StrBytes::from_static_str(d.doc));
+    }
+    e
+}
+
+/// Every topic config of `topic` in [`TOPIC_CONFIGS`] order, with sources and synonyms.
+pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
+    let actual = broker.topics.effective_config(topic);
+    let defaults = no_overrides(broker.topics.defaults());
+    let builtin = no_overrides(&TopicDefaults::from_config(&Config::default()));
+    TOPIC_CONFIGS
+        .iter()
+        .map(|&name| {
+            let (broker_name, config_type, doc) = topic_config_info(name);
+            let default_value = config_value(&defaults, name);
+            let builtin_value = config_value(&builtin, name);
+            let mut synonyms = vec![];
+            if topic.overrides.contains_key(name) {
+                synonyms.push((name, config_value(&actual, name), DYNAMIC_TOPIC_CONFIG));
+            }
+            if default_value != builtin_value {
+                synonyms.push((broker_name, default_value, STATIC_BROKER_CONFIG));
+            }
+            synonyms.push((broker_name, builtin_value, DEFAULT_CONFIG));
+            Described {
+                name,
+                value: config_value(&actual, name),
+                source: synonyms[0].2,
+                read_only: false,
+                config_type,
+                doc,
+                synonyms,
+            }
+        })
+        .collect()
+}
+
+/// (broker property, ConfigType, doc) of a topic config.
+fn topic_config_info(name: &str) -> (&'static str, i8, &'static str) {
+    TOPIC_CONFIG_INFO
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map_or(("", 0, ""), |&(_, broker, config_type, doc)| (broker, config_type, doc))
+}
+
+/// Whether a topic config is a list (`cleanup.policy`): only lists take APPEND and SUBTRACT.
+pub fn is_list_config(name: &str) -> bool {
+    topic_config_info(name).1 == LIST
+}
+
+/// The effective config a topic without overrides gets.
+pub fn no_overrides(defaults: &TopicDefaults) -> EffectiveConfig {
+    effective(defaults, &BTreeMap::new()).expect("invariant: an empty override set is valid")
+}
+
+/// The broker settings DescribeConfigs reports, all read-only.
+pub fn broker_configs(config: &Config) -> Vec<Described> {
+    let builtin = broker_values(&Config::default());
+    broker_values(config)
+        .into_iter()
+        .zip(builtin)
+        .map(|((name, value, config_type, doc), (_, builtin_value, ..))| {
+            let source = if value == builtin_value { DEFAULT_CONFIG } else { STATIC_BROKER_CONFIG };
+            let mut synonyms = vec![(name, value.clone(), source)];
+            if source == STATIC_BROKER_CONFIG {
+                synonyms.push((name, builtin_value, DEFAULT_CONFIG));
+            }
+            Described { name, value, source, read_only: true, config_type, doc, synonyms }
+        })
+        .collect()
+}
+
+fn broker_values(c: &Config) -> Vec<(&'static str, String, i8, &'static str)> {
+    let l = &c.log;
+    let flush_messages = if l.flush_messages == u64::MAX {
+        i64::MAX.to_string()
+    } else {
+        l.flush_messages.to_string()
+    };
+    let timestamp_type = match c.timestamp_type {
+        TimestampType::CreateTime => "CreateTime",
+        TimestampType::LogAppendTime => "LogAppendTime",
+    };
+    let advertised = if c.advertised_host.contains(':') {
+        format!("PLAINTEXT://[{}]:{}", c.advertised_host, c.advertised_port)
+    } else {
+        format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port)
+    };
+    vec![
+        ("node.id", c.node_id.to_string(), INT, "this broker's id"),
+        ("listeners", format!("PLAINTEXT://{}", c.listen), LIST, "where the broker listens"),
+        ("advertised.listeners", advertised, LIST, "where clients are told to connect"),
+        ("log.dirs", c.data_dir.display().to_string(), LIST, "where partitions live"),
+        ("num.partitions", c.num_partitions.to_string(), INT, "partitions of a new topic"),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            BOOLEAN,
+            "create unknown topics on metadata requests",
+        ),
+        ("message.max.bytes", c.message_max_bytes.to_string(), INT, "largest record batch"),
+        ("log.segment.bytes", l.segment_bytes.to_string(), INT, "size at which a segment rolls"),
+        ("log.roll.ms", l.segment_ms.to_string(), LONG, "age at which a segment rolls"),
+        ("log.retention.ms", l.retention_ms.to_string(), LONG, "age limit of old segments"),
+        ("log.retention.bytes", l.retention_bytes.to_string(), LONG, "size limit per partition"),
+        ("log.flush.interval.messages", flush_messages, LONG, "records between forced syncs"),
+        (
+            "log.message.timestamp.type",
+            timestamp_type.to_owned(),
+            STRING,
+            "CreateTime or LogAppendTime",
+        ),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            INT,
+            "largest request accepted",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::BytesMut;
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use sluice_protocol::api_key::{support, ApiKey};
+    use sluice_protocol::messages::Response;
+
+    use super::*;
+
+    fn broker() -> (tempfile::TempDir, Arc<Broker>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        (dir, Broker::open(config).unwrap())
+    }
+
+    fn resource(resource_type: i8, name: &str, keys: Option<&[&str]>) -> DescribeConfigsResource {
+        let mut r = DescribeConfigsResource::default();
+        r.resource_type = resource_type;
+        r.resource_name = StrBytes::from_string(name.to_owned());
+        r.configuration_keys =
+            keys.map(|k| k.iter().map(|k| StrBytes::from_string((*k).to_owned())).collect());
+        r
+    }
+
+    fn request(resources: Vec<DescribeConfigsResource>) -> DescribeConfigsRequest {
+        let mut r = DescribeConfigsRequest::default();
+        r.resources = resources;
+        r.include_synonyms = true;
+        r.include_documentation = true;
+        r
+    }
+
+    fn value<'a>(r: &'a DescribeConfigsResult, name: &str) -> &'a DescribeConfigsResourceResult {
+        r.configs.iter().find(|c| c.name.as_str() == name).unwrap()
+    }
+
+    #[test]
+    fn every_topic_config_has_info() {
+        for name in TOPIC_CONFIGS {
+            assert!(!topic_config_info(name).0.is_empty(), "{name}");
+        }
+        assert!(is_list_config("cleanup.policy"));
+        assert!(!is_list_config("retention.ms"));
+    }
+
+    #[test]
+    fn topic_overrides_and_defaults_are_told_apart() {
+        let (_dir, broker) = broker();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("retention.ms".to_owned(), "1000".to_owned());
+        broker.topics.create("t", 1, 1, overrides, false).unwrap();
+        let response = handle(
+            &broker,
+            request(vec![
+                resource(RESOURCE_TOPIC, "t", None),
+                resource(RESOURCE_TOPIC, "t", Some(&["segment.bytes", "no.such"])),
+                resource(RESOURCE_TOPIC, "missing", None),
+                resource(RESOURCE_BROKER, "0", None),
+                resource(RESOURCE_BROKER, "7", None),
+                resource(8, "0", None),
+            ]),
+            4,
+        );
+        let r = &response.results;
+        assert_eq!(r[0].error_code, 0);
+        assert_eq!(r[0].error_message, None);
+        assert_eq!(r[0].configs.len(), TOPIC_CONFIGS.len());
+        let retention = value(&r[0], "retention.ms");
+        assert_eq!(retention.value.as_deref(), Some("1000"));
+        assert_eq!(retention.config_source, DYNAMIC_TOPIC_CONFIG);
+        assert_eq!(retention.config_type, LONG);
+        assert_eq!(retention.synonyms.len(), 2);
+        assert_eq!(retention.synonyms[1].name.as_str(), "log.retention.ms");
+        let segment = value(&r[0], "segment.bytes");
+        assert_eq!(segment.value.as_deref(), Some("1073741824"));
+        assert_eq!(segment.config_source, DEFAULT_CONFIG);
+        assert!(!segment.read_only);
+        assert_eq!(r[1].configs.len(), 1, "filtered by configuration_keys");
+        assert_eq!(r[2].error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code());
+        assert_eq!(r[3].error_code, 0);
+        let dirs = value(&r[3], "log.dirs");
+        assert_eq!(dirs.config_source, STATIC_BROKER_CONFIG, "the test changed log.dirs");
+        assert!(dirs.read_only);
+        assert_eq!(value(&r[3], "num.partitions").config_source, DEFAULT_CONFIG);
+        assert_eq!(r[4].error_code, ErrorCode::INVALID_REQUEST.code());
+        assert_eq!(r[5].error_code, ErrorCode::INVALID_REQUEST.code());
+    }
+
+    #[test]
+    fn a_changed_broker_default_is_a_static_broker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        config.log.retention_ms = 5000;
+        let broker = Broker::open(config).unwrap();
+        broker.topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        let topic = broker.topics.get("t").unwrap();
+        let d = topic_configs(&broker, &topic);
+        let retention = d.iter().find(|d| d.name == "retention.ms").unwrap();
+        assert_eq!(retention.value, "5000");
+        assert_eq!(retention.source, STATIC_BROKER_CONFIG);
+        assert_eq!(retention.synonyms.last().unwrap().2, DEFAULT_CONFIG);
+    }
+
+    #[test]
+    fn responses_encode_at_every_advertised_version() {
+        let (_dir, broker) = broker();
+        broker.topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        let s = support(ApiKey::DescribeConfigs).unwrap();
+        for version in s.advertised.min..=s.advertised.max {
+            let req = request(vec![
+                resource(RESOURCE_TOPIC, "t", None),
+                resource(RESOURCE_BROKER, "", None),
+                resource(RESOURCE_TOPIC, "missing", None),
+            ]);
+            let response = Response::DescribeConfigs(handle(&broker, req, version));
+            response.encode(version, &mut BytesMut::new()).unwrap();
+        }
+    }
+}
