@@ -12,6 +12,8 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::InvalidBatch { source, .. } => batch_error_code(source),
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
         StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
         // A full disk, a failed sync, a poisoned partition: the log cannot take writes.
         _ => ErrorCode::KAFKA_STORAGE_ERROR,
     }

@@ -25,6 +25,7 @@ mod index;
 pub mod io;
 mod partition_log;
 mod pretouch;
+mod producer_state;
 mod recovery;
 mod segment;
 pub(crate) mod sys;
@@ -162,6 +163,26 @@ pub enum StorageError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A batch of an idempotent producer whose sequence does not follow the last one.
+    #[error("producer {producer_id}: sequence {found}, expected {expected}")]
+    OutOfOrderSequence {
+        /// The producer id.
+        producer_id: i64,
+        /// The sequence that would follow (-1: none could).
+        expected: i32,
+        /// The batch's first sequence.
+        found: i32,
+    },
+    /// A batch from a producer epoch older than the partition has seen.
+    #[error("producer {producer_id}: epoch {found} is fenced by epoch {current}")]
+    InvalidProducerEpoch {
+        /// The producer id.
+        producer_id: i64,
+        /// The newest epoch seen.
+        current: i16,
+        /// The batch's epoch.
+        found: i16,
     },
     /// The partition was closed.
     #[error("partition {} is closed", path.display())]

@@ -17,6 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use sluice_protocol::record::{batch, RecordBatch};
 
 use super::io::{FileIo, RealIo};
+use super::producer_state::{Check, IdempotentBatch, ProducerState};
 use super::segment::{BatchMeta, Role, Segment};
 use super::{now_ms, FileSlice, LogConfig, StorageError};
 
@@ -61,6 +62,8 @@ pub struct TimestampOffset {
 #[derive(Debug)]
 struct Writer {
     closed: bool,
+    /// Idempotent producers' state; changes only with the appends it checks.
+    producers: ProducerState,
 }
 
 #[derive(Debug)]
@@ -139,6 +142,7 @@ impl PartitionLog {
             segments.last().expect("invariant: at least one segment").next_offset();
         let first_base = segments[0].base_offset();
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
+        let producers = rebuild_producers(dir, &segments, log_end_offset);
         if clean {
             fs::remove_file(&marker).map_err(|e| StorageError::io("remove marker", &marker, e))?;
         }
@@ -147,7 +151,7 @@ impl PartitionLog {
             config: RwLock::new(config),
             io,
             segments: RwLock::new(Arc::new(segments)),
-            writer: Mutex::new(Writer { closed: false }),
+            writer: Mutex::new(Writer { closed: false, producers }),
             log_end_offset: AtomicI64::new(log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
             flush: Mutex::new(FlushState {
@@ -249,6 +253,22 @@ impl PartitionLog {
             active = self.roll(&mut writer, &config, len)?;
         }
         let base_offset = active.next_offset();
+        let staged = match check_producers(&writer.producers, batches, base_offset)? {
+            Staged::Append(staged) => staged,
+            Staged::Duplicate(first, last) => {
+                drop(writer);
+                // The original may not be durable yet: a retry is acknowledged on the
+                // same terms as the first attempt.
+                if config.flush_messages != u64::MAX {
+                    self.sync_to(last + 1)?;
+                }
+                return Ok(AppendInfo {
+                    base_offset: first,
+                    last_offset: last,
+                    log_start_offset: self.log_start_offset(),
+                });
+            }
+        };
         let next = active.append(
             records,
             batches,
@@ -257,6 +277,9 @@ impl PartitionLog {
             self.io.as_ref(),
             &self.log_end_offset,
         )?;
+        if let Some(staged) = staged {
+            writer.producers.commit(staged);
+        }
         drop(writer);
         if active.wants_pretouch() && !super::pretouch::request(&active, &self.io) {
             active.pretouch_dropped();
@@ -276,7 +299,7 @@ impl PartitionLog {
     /// active segment is empty but too small for `min_capacity`, recreates it larger).
     fn roll(
         &self,
-        _writer: &mut MutexGuard<'_, Writer>,
+        writer: &mut MutexGuard<'_, Writer>,
         config: &LogConfig,
         min_capacity: u64,
     ) -> Result<Arc<Segment>, StorageError> {
@@ -314,6 +337,13 @@ impl PartitionLog {
         )?);
         next.push(Arc::clone(&active));
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        // The snapshot at the new segment's base bounds the replay after a crash to the
+        // active segment.
+        let producers = &mut writer.producers;
+        producers.expire(now_ms());
+        if producers.len() > 0 {
+            producers.write_snapshot(&self.dir, active.base_offset())?;
+        }
         tracing::debug!(partition = %self.dir.display(), base_offset = active.base_offset(), "rolled segment");
         Ok(active)
     }
@@ -561,6 +591,10 @@ impl PartitionLog {
         let active = self.active();
         active.sync(self.io.as_ref())?;
         active.seal(self.io.as_ref())?;
+        writer.producers.expire(now_ms());
+        if writer.producers.len() > 0 {
+            writer.producers.write_snapshot(&self.dir, active.next_offset())?;
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         fs::write(&marker, b"").map_err(|e| StorageError::io("write marker", &marker, e))?;
         Ok(())
@@ -607,6 +641,10 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
                 size: b.size(),
                 last_offset_delta: b.last_offset_delta(),
                 max_timestamp: b.max_timestamp(),
+                producer_id: b.producer_id(),
+                producer_epoch: b.producer_epoch(),
+                base_sequence: b.base_sequence(),
+                records_count: b.records_count(),
             });
             pos += b.size();
         }
@@ -708,6 +746,86 @@ fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
         fs::rename(&tmp, &path)
     };
     write().map_err(|e| StorageError::io("write checkpoint", &path, e))
+}
+
+/// The result of checking a record set's idempotent batches.
+enum Staged {
+    /// Write it; the staged producer state goes in once it is written.
+    Append(Option<ProducerState>),
+    /// Every batch is a retry of batches already at these offsets.
+    Duplicate(i64, i64),
+}
+
+fn check_producers(
+    producers: &ProducerState,
+    batches: &[BatchMeta],
+    base_offset: i64,
+) -> Result<Staged, StorageError> {
+    let mut staged: Option<ProducerState> = None;
+    let mut duplicates: Option<(i64, i64)> = None;
+    let mut offset = base_offset;
+    for (i, m) in batches.iter().enumerate() {
+        let last = offset + i64::from(m.last_offset_delta);
+        if m.producer_id >= 0 && m.base_sequence >= 0 {
+            let b = IdempotentBatch {
+                producer_id: m.producer_id,
+                epoch: m.producer_epoch,
+                first_seq: m.base_sequence,
+                record_count: m.records_count,
+                max_timestamp: m.max_timestamp,
+            };
+            let scratch = staged.get_or_insert_with(ProducerState::default);
+            match producers.check_staged(scratch, &b)? {
+                Check::Append if duplicates.is_none() => producers.stage(scratch, &b, offset, last),
+                Check::Duplicate { first_offset, last_offset }
+                    if i == 0 || duplicates.is_some() =>
+                {
+                    let first = duplicates.map_or(first_offset, |d| d.0);
+                    duplicates = Some((first, last_offset));
+                }
+                _ => {
+                    // A set that mixes retried and new batches: no producer sends one.
+                    return Err(StorageError::OutOfOrderSequence {
+                        producer_id: m.producer_id,
+                        expected: -1,
+                        found: m.base_sequence,
+                    });
+                }
+            }
+        } else if duplicates.is_some() {
+            return Err(StorageError::OutOfOrderSequence {
+                producer_id: -1,
+                expected: -1,
+                found: -1,
+            });
+        }
+        offset = last + 1;
+    }
+    Ok(match duplicates {
+        Some((first, last)) => Staged::Duplicate(first, last),
+        None => Staged::Append(staged),
+    })
+}
+
+/// Loads the newest producer snapshot and replays the batch headers after it.
+fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_end_offset: i64) -> ProducerState {
+    let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset);
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    for segment in &segments[first..] {
+        segment.for_each_batch_from(from, |b| {
+            if b.producer_id() >= 0 && b.base_sequence() >= 0 && b.base_offset() >= from {
+                let ib = IdempotentBatch {
+                    producer_id: b.producer_id(),
+                    epoch: b.producer_epoch(),
+                    first_seq: b.base_sequence(),
+                    record_count: b.records_count(),
+                    max_timestamp: b.max_timestamp(),
+                };
+                state.update(&ib, b.base_offset(), b.last_offset());
+            }
+        });
+    }
+    state
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use sluice_protocol::record::RecordBatch;
 
 use super::*;
 use crate::storage::io::FaultyIo;
-use crate::storage::testing::{batch, batch_at_time};
+use crate::storage::testing::{batch, batch_at_time, idempotent_batch};
 
 fn small_config() -> LogConfig {
     LogConfig {
@@ -371,6 +371,66 @@ fn flush_if_due_follows_flush_messages_and_flush_ms() {
         log.append(&batch(0, 1, 10)).unwrap();
     }
     assert_eq!(log.flushed_offset(), 15, "flush.messages reached inside append");
+}
+
+#[test]
+fn a_retried_idempotent_batch_is_answered_with_its_offsets_and_not_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    log.append(&batch(0, 2, 10)).unwrap();
+    let first = log.append(&idempotent_batch(42, 0, 0, 3)).unwrap();
+    let second = log.append(&idempotent_batch(42, 0, 3, 2)).unwrap();
+    assert_eq!((first.base_offset, second.base_offset), (2, 5));
+    let retry = log.append(&idempotent_batch(42, 0, 0, 3)).unwrap();
+    assert_eq!((retry.base_offset, retry.last_offset), (2, 4));
+    assert_eq!(log.log_end_offset(), 7, "nothing written for the retry");
+    // A gap, and a stale epoch.
+    assert!(matches!(
+        log.append(&idempotent_batch(42, 0, 9, 1)),
+        Err(StorageError::OutOfOrderSequence { expected: 5, .. })
+    ));
+    log.append(&idempotent_batch(42, 1, 0, 1)).unwrap();
+    assert!(matches!(
+        log.append(&idempotent_batch(42, 0, 5, 1)),
+        Err(StorageError::InvalidProducerEpoch { .. })
+    ));
+    // Two batches of one producer in one record set are checked in order.
+    let mut set = idempotent_batch(7, 0, 0, 2);
+    set.extend(idempotent_batch(7, 0, 2, 2));
+    assert_eq!(log.append(&set).unwrap().base_offset, 8);
+    let mut gap = idempotent_batch(8, 0, 0, 2);
+    gap.extend(idempotent_batch(8, 0, 5, 2));
+    assert!(log.append(&gap).is_err());
+    assert_eq!(log.log_end_offset(), 12, "a set with a bad batch writes nothing");
+}
+
+#[test]
+fn producer_state_survives_clean_and_unclean_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+        // Enough to roll a few segments, so a snapshot is written at each roll.
+        for seq in 0..60 {
+            log.append(&idempotent_batch(5, 0, seq * 2, 2)).unwrap();
+            log.append(&batch(0, 1, 1000)).unwrap();
+        }
+        assert!(log.segment_base_offsets().len() > 2);
+        log.close().unwrap();
+    }
+    {
+        let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+        let retry = log.append(&idempotent_batch(5, 0, 118, 2)).unwrap();
+        assert_eq!(retry.base_offset, 177, "the last batch is known after a clean reopen");
+        log.append(&idempotent_batch(5, 0, 120, 2)).unwrap();
+        // dropped without close: crash
+    }
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    let retry = log.append(&idempotent_batch(5, 0, 120, 2)).unwrap();
+    assert_eq!(retry.base_offset, 180, "rebuilt from the log tail after a crash");
+    assert!(matches!(
+        log.append(&idempotent_batch(5, 0, 125, 1)),
+        Err(StorageError::OutOfOrderSequence { expected: 122, .. })
+    ));
 }
 
 #[derive(Debug, Clone)]

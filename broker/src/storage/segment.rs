@@ -43,6 +43,10 @@ pub(crate) struct BatchMeta {
     pub size: usize,
     pub last_offset_delta: i32,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
 }
 
 /// A batch header found in a segment.
@@ -483,6 +487,21 @@ impl Segment {
         self.file
             .set_len(self.size())
             .map_err(|e| StorageError::io("trim segment", &self.log_path, e))
+    }
+
+    /// Calls `f` with every published batch from the one holding `offset` on.
+    pub(crate) fn for_each_batch_from(&self, offset: i64, mut f: impl FnMut(&RecordBatch<'_>)) {
+        let size = self.size();
+        let Some(first) = self.find_batch(offset, size) else { return };
+        let mut pos = first.position;
+        while pos < size {
+            let Ok(b) = RecordBatch::parse(self.map.slice(pos as usize, (size - pos) as usize))
+            else {
+                return;
+            };
+            f(&b);
+            pos += b.size() as u64;
+        }
     }
 
     /// The batch header at `position`, if a whole batch is published there.

@@ -31,3 +31,13 @@ pub fn batch_at_time(base_offset: i64, count: i32, payload: usize, max_timestamp
     batch::update_crc(&mut b);
     b
 }
+
+/// A valid v2 batch from an idempotent producer.
+pub fn idempotent_batch(producer_id: i64, epoch: i16, base_sequence: i32, count: i32) -> Vec<u8> {
+    let mut b = batch(0, count, 20);
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+    batch::update_crc(&mut b);
+    b
+}
