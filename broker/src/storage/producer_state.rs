@@ -179,10 +179,10 @@ impl ProducerState {
         first: i64,
         last: i64,
     ) {
-        if !staged.producers.contains_key(&b.producer_id) {
-            if let Some(e) = self.producers.get(&b.producer_id) {
-                staged.producers.insert(b.producer_id, e.clone());
-            }
+        if let (std::collections::hash_map::Entry::Vacant(slot), Some(e)) =
+            (staged.producers.entry(b.producer_id), self.producers.get(&b.producer_id))
+        {
+            slot.insert(e.clone());
         }
         staged.update(b, first, last);
     }
