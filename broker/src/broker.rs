@@ -19,6 +19,8 @@ pub struct Broker {
     pub metrics: Metrics,
     /// Kafka's cluster id (22 characters of base64url), kept in `meta.properties`.
     pub cluster_id: String,
+    /// Producer id allocation for idempotent producers.
+    pub producer_ids: crate::producer_ids::ProducerIds,
 }
 
 impl Broker {
@@ -30,7 +32,8 @@ impl Broker {
         std::fs::create_dir_all(&config.data_dir)?;
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
-        Ok(Arc::new(Broker { config, topics, metrics: Metrics::default(), cluster_id }))
+        let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
+        Ok(Arc::new(Broker { config, topics, metrics: Metrics::default(), cluster_id, producer_ids }))
     }
 
     /// The topic, created with the broker defaults if auto-creation is on and `create`.

@@ -55,6 +55,10 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
                 .await
         }
+        Request::InitProducerId(r) => {
+            blocking(broker, move |b| Response::InitProducerId(api::init_producer_id::handle(b, r)))
+                .await
+        }
         Request::ListOffsets(r) => {
             blocking(broker, move |b| {
                 Response::ListOffsets(api::list_offsets::handle(b, r, version))

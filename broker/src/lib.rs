@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod error;
 pub mod metrics;
 pub mod partition;
+pub mod producer_ids;
 pub mod server;
 pub mod storage;
 pub mod topics;
