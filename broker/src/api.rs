@@ -3,7 +3,9 @@
 //! Handlers never touch the socket: they return a reply that the connection writes.
 
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_topics;
 pub mod describe_configs;
 pub mod fetch;
 pub mod init_producer_id;

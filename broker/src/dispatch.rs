@@ -71,6 +71,18 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             })
             .await
         }
+        Request::DeleteTopics(r) => {
+            blocking(broker, move |b| {
+                Response::DeleteTopics(api::delete_topics::handle(b, r, version))
+            })
+            .await
+        }
+        Request::CreatePartitions(r) => {
+            blocking(broker, move |b| {
+                Response::CreatePartitions(api::create_partitions::handle(b, r, version))
+            })
+            .await
+        }
         Request::DescribeConfigs(r) => {
             blocking(broker, move |b| {
                 Response::DescribeConfigs(api::describe_configs::handle(b, r, version))
