@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod client;
+mod idempotence;
 mod interop;
 mod restart;
 mod serving;
