@@ -33,7 +33,13 @@ impl Broker {
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
         let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
-        Ok(Arc::new(Broker { config, topics, metrics: Metrics::default(), cluster_id, producer_ids }))
+        Ok(Arc::new(Broker {
+            config,
+            topics,
+            metrics: Metrics::default(),
+            cluster_id,
+            producer_ids,
+        }))
     }
 
     /// The topic, created with the broker defaults if auto-creation is on and `create`.

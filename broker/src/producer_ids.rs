@@ -28,7 +28,10 @@ impl ProducerIds {
         let path = data_dir.join(FILE);
         let end = match fs::read_to_string(&path) {
             Ok(t) => t.trim().parse::<i64>().map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a number", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not a number", path.display()),
+                )
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),

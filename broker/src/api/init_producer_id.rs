@@ -20,7 +20,10 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
         response.error_code = ErrorCode::INVALID_REQUEST.code();
         return response;
     }
-    if request.producer_id.0 >= 0 && request.producer_epoch >= 0 && request.producer_epoch < i16::MAX - 1 {
+    if request.producer_id.0 >= 0
+        && request.producer_epoch >= 0
+        && request.producer_epoch < i16::MAX - 1
+    {
         response.producer_id = request.producer_id;
         response.producer_epoch = request.producer_epoch + 1;
         return response;
