@@ -55,6 +55,8 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
                 .await
         }
+        Request::SaslHandshake(r) => Response::SaslHandshake(api::sasl::handshake(r)),
+        Request::SaslAuthenticate(r) => Response::SaslAuthenticate(api::sasl::authenticate(r)),
         Request::InitProducerId(r) => {
             blocking(broker, move |b| Response::InitProducerId(api::init_producer_id::handle(b, r)))
                 .await
