@@ -91,6 +91,19 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             })
             .await
         }
+        Request::AlterConfigs(r) => {
+            blocking(broker, move |b| {
+                Response::AlterConfigs(api::alter_configs::handle(b, r, version))
+            })
+            .await
+        }
+        Request::IncrementalAlterConfigs(r) => {
+            blocking(broker, move |b| {
+                let response = api::incremental_alter_configs::handle(b, r, version);
+                Response::IncrementalAlterConfigs(response)
+            })
+            .await
+        }
         other => {
             return Outcome::Close(format!(
                 "{:?} is not served yet (correlation id {})",

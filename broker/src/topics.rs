@@ -528,6 +528,37 @@ impl Topics {
         };
         write().map_err(|e| TopicError::Storage(StorageError::io("write topic catalog", &path, e)))
     }
+
+    /// Changes a topic's overrides with `f` (IncrementalAlterConfigs): `f` gets the current
+    /// set and returns the new one, under the change lock, so that concurrent changes to
+    /// different keys are not lost.
+    ///
+    /// # Errors
+    /// Unknown topic, `f`'s error, an invalid config, I/O.
+    pub fn update_overrides(
+        &self,
+        name: &str,
+        validate_only: bool,
+        f: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, TopicError>,
+    ) -> Result<(), TopicError> {
+        let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
+        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
+        let overrides = f(&topic.overrides)?;
+        let config = effective(&self.defaults, &overrides)?;
+        if validate_only {
+            return Ok(());
+        }
+        for p in &topic.partitions {
+            p.log().set_config(config.log.clone());
+        }
+        self.insert(Arc::new(Topic {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions: topic.partitions.clone(),
+            overrides,
+        }));
+        self.persist()
+    }
 }
 
 type CatalogEntry = (String, Uuid, i32, BTreeMap<String, String>);

@@ -26,8 +26,9 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::config::{Config, TimestampType};
+use crate::error::topic_error_code;
 use crate::topics::{
-    config_value, effective, EffectiveConfig, Topic, TopicDefaults, TOPIC_CONFIGS,
+    config_value, effective, validate_name, EffectiveConfig, Topic, TopicDefaults, TOPIC_CONFIGS,
 };
 
 /// ConfigResource type of a topic.
@@ -98,9 +99,10 @@ pub fn handle(
         out.resource_name = resource.resource_name.clone();
         let name = resource.resource_name.as_str();
         let described = match resource.resource_type {
-            RESOURCE_TOPIC => match broker.topics.get(name) {
-                Some(topic) => Ok(topic_configs(broker, &topic)),
-                None => Err((
+            RESOURCE_TOPIC => match (validate_name(name), broker.topics.get(name)) {
+                (Err(e), _) => Err((topic_error_code(&e), e.to_string())),
+                (Ok(()), Some(topic)) => Ok(topic_configs(broker, &topic)),
+                (Ok(()), None) => Err((
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("topic {name:?} does not exist"),
                 )),
@@ -354,6 +356,7 @@ mod tests {
                 resource(RESOURCE_TOPIC, "t", None),
                 resource(RESOURCE_TOPIC, "t", Some(&["segment.bytes", "no.such"])),
                 resource(RESOURCE_TOPIC, "missing", None),
+                resource(RESOURCE_TOPIC, "bad/name", None),
                 resource(RESOURCE_BROKER, "0", None),
                 resource(RESOURCE_BROKER, "7", None),
                 resource(8, "0", None),
@@ -376,13 +379,14 @@ mod tests {
         assert!(!segment.read_only);
         assert_eq!(r[1].configs.len(), 1, "filtered by configuration_keys");
         assert_eq!(r[2].error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code());
-        assert_eq!(r[3].error_code, 0);
-        let dirs = value(&r[3], "log.dirs");
+        assert_eq!(r[3].error_code, ErrorCode::INVALID_TOPIC_EXCEPTION.code());
+        assert_eq!(r[4].error_code, 0);
+        let dirs = value(&r[4], "log.dirs");
         assert_eq!(dirs.config_source, STATIC_BROKER_CONFIG, "the test changed log.dirs");
         assert!(dirs.read_only);
-        assert_eq!(value(&r[3], "num.partitions").config_source, DEFAULT_CONFIG);
-        assert_eq!(r[4].error_code, ErrorCode::INVALID_REQUEST.code());
+        assert_eq!(value(&r[4], "num.partitions").config_source, DEFAULT_CONFIG);
         assert_eq!(r[5].error_code, ErrorCode::INVALID_REQUEST.code());
+        assert_eq!(r[6].error_code, ErrorCode::INVALID_REQUEST.code());
     }
 
     #[test]
