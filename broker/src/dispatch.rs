@@ -85,6 +85,12 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             })
             .await
         }
+        Request::DeleteRecords(r) => {
+            blocking(broker, move |b| {
+                Response::DeleteRecords(api::delete_records::handle(b, r, version))
+            })
+            .await
+        }
         Request::DescribeConfigs(r) => {
             blocking(broker, move |b| {
                 Response::DescribeConfigs(api::describe_configs::handle(b, r, version))
@@ -101,6 +107,12 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             blocking(broker, move |b| {
                 let response = api::incremental_alter_configs::handle(b, r, version);
                 Response::IncrementalAlterConfigs(response)
+            })
+            .await
+        }
+        Request::DescribeCluster(r) => {
+            blocking(broker, move |b| {
+                Response::DescribeCluster(api::describe_cluster::handle(b, r, version))
             })
             .await
         }
