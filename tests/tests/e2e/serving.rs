@@ -127,3 +127,35 @@ fn produce_errors_are_kafka_error_codes() {
     let r = crate::client::produce_response(&mut c, 2, p);
     assert_eq!(r.responses[0].partition_responses[0].error_code, 35);
 }
+
+#[test]
+fn topic_configs_log_append_time_and_max_message_bytes() {
+    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+    use kafka_protocol::protocol::StrBytes;
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    let mut req = crate::client::create_request("stamped", 1);
+    let mut cfg = CreatableTopicConfig::default();
+    cfg.name = StrBytes::from_static_str("message.timestamp.type");
+    cfg.value = Some(StrBytes::from_static_str("LogAppendTime"));
+    req.topics[0].configs = vec![cfg];
+    let mut small = crate::client::create_request("small", 1).topics.remove(0);
+    let mut cfg = CreatableTopicConfig::default();
+    cfg.name = StrBytes::from_static_str("max.message.bytes");
+    cfg.value = Some(StrBytes::from_static_str("1000"));
+    small.configs = vec![cfg];
+    req.topics.push(small);
+    let Response::CreateTopics(r) = c.call(7, Request::CreateTopics(req)) else { panic!() };
+    assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
+
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert_eq!(produce(&mut c, "stamped", batch("t", 3, Compression::Zstd), 1).0, 0);
+    let (_, _, records) = fetch(&mut c, "stamped", 0);
+    let b = sluice_protocol::record::RecordBatch::parse_verified(&records).expect("crc recomputed");
+    assert!(b.is_log_append_time());
+    assert!(b.max_timestamp() >= before && b.max_timestamp() < before + 60_000, "stamped by the broker");
+    assert_eq!(values(&records).len(), 3);
+
+    assert_eq!(produce(&mut c, "small", batch("y", 200, Compression::None), 1).0, 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(produce(&mut c, "small", batch("y", 2, Compression::None), 1).0, 0);
+}

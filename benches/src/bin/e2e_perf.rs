@@ -1,0 +1,274 @@
+//! The end-to-end perf harness: starts `target/release/sluiced` on a free port with a
+//! temporary data directory and drives it over loopback with librdkafka (the `rdkafka`
+//! crate), 100-byte records, one partition.
+//!
+//! ```text
+//! cargo build --release --bin sluiced
+//! cargo run --release -p sluice-benches --features librdkafka --bin e2e_perf [-- RECORDS]
+//! ```
+//!
+//! It reports, each next to the loopback TCP throughput measured in the same run (a plain
+//! socket copy, the ceiling):
+//! - produce: records/s, MB/s, broker CPU seconds per million records (from /proc);
+//! - consume from the beginning: the same;
+//! - end-to-end latency at 10,000 records/s with the default `fetch.wait.max.ms` (500):
+//!   p50 / p99 / p99.9;
+//! - durable mode (`log.flush.interval.messages=1`): 8 concurrent producers.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const RECORD: usize = 100;
+
+fn main() {
+    let records: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
+    println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    let loopback = loopback_mb_per_s(2 << 30);
+    println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
+
+    let broker = Broker::start(&[]);
+    let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
+    report("produce acks=1", records, secs, cpu, loopback);
+    let (secs, cpu) = consume(&broker.bootstrap, "perf", records, &broker);
+    report("consume from beginning", records, secs, cpu, loopback);
+    latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
+    drop(broker);
+
+    let durable = Broker::start(&["--override", "log.flush.interval.messages=1"]);
+    let per = records / 8;
+    let start = Instant::now();
+    let cpu0 = durable.cpu_seconds();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| produce(&durable.bootstrap, "durable", per, 5, -1, &durable));
+        }
+    });
+    let secs = start.elapsed().as_secs_f64();
+    report("durable, 8 producers, acks=all", per * 8, secs, durable.cpu_seconds() - cpu0, loopback);
+}
+
+fn report(what: &str, records: u64, secs: f64, cpu: f64, loopback: f64) {
+    let rate = records as f64 / secs;
+    let mb = rate * RECORD as f64 / 1e6;
+    println!(
+        "{what}: {rate:.0} records/s, {mb:.1} MB/s ({:.3} of loopback), broker CPU {:.3} s per million records",
+        mb / loopback,
+        cpu / (records as f64 / 1e6)
+    );
+}
+
+struct Broker {
+    child: Child,
+    bootstrap: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    fn start(extra: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let bin = std::env::var_os("SLUICED").map(PathBuf::from).unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().join("sluiced")
+        });
+        let child = Command::new(&bin)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display()));
+        let bootstrap = format!("127.0.0.1:{port}");
+        while TcpStream::connect(&bootstrap).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, bootstrap, _dir: dir }
+    }
+
+    /// utime + stime of the broker process, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn producer(bootstrap: &str, linger_ms: u32, acks: i32) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", linger_ms.to_string())
+        .set("batch.size", "1000000")
+        .set("acks", acks.to_string())
+        .set("compression.type", "none")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `n` records; returns (seconds, broker CPU seconds).
+fn produce(bootstrap: &str, topic: &str, n: u64, linger_ms: u32, acks: i32, broker: &Broker) -> (f64, f64) {
+    let p = producer(bootstrap, linger_ms, acks);
+    // Metadata first, so the timed loop does not include topic creation.
+    p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; RECORD][..]).partition(0)).ok();
+    p.flush(Duration::from_secs(10)).unwrap();
+    let payload = [b'x'; RECORD];
+    let cpu0 = broker.cpu_seconds();
+    let start = Instant::now();
+    for _ in 0..n {
+        loop {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0)) {
+                Ok(()) => break,
+                Err((_, _)) => {
+                    p.poll(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(120)).unwrap();
+    (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0)
+}
+
+fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "perf")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let cpu0 = broker.cpu_seconds();
+    let start = Instant::now();
+    let mut got = 0u64;
+    while got < n {
+        if let Some(m) = c.poll(Duration::from_secs(5)) {
+            m.expect("consume");
+            got += 1;
+        }
+    }
+    (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0)
+}
+
+/// Produces `rate` records/s for `dur` with linger 0 while a consumer with default
+/// settings reads them; each record carries its send time.
+fn latency(bootstrap: &str, rate: u64, dur: Duration) {
+    let topic = "latency";
+    let p = producer(bootstrap, 0, 1);
+    p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; 16][..]).partition(0)).ok();
+    p.flush(Duration::from_secs(10)).unwrap();
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "latency")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::End).unwrap();
+    c.assign(&tpl).unwrap();
+    let _ = c.poll(Duration::from_millis(500));
+    let epoch = Instant::now();
+    let epoch = Arc::new(epoch);
+    let e2 = Arc::clone(&epoch);
+    let total = rate * dur.as_secs();
+    let sender = std::thread::spawn(move || {
+        let interval = Duration::from_secs_f64(1.0 / rate as f64);
+        for i in 0..total {
+            let due = *e2 + interval * i as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            let mut payload = [0u8; RECORD];
+            let sent = e2.elapsed().as_nanos() as u64;
+            payload[..8].copy_from_slice(&sent.to_le_bytes());
+            while p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0)).is_err() {
+                p.poll(Duration::from_millis(1));
+            }
+            p.poll(Duration::ZERO);
+        }
+        p.flush(Duration::from_secs(10)).unwrap();
+    });
+    let mut lat = Vec::with_capacity(total as usize);
+    while (lat.len() as u64) < total {
+        if let Some(Ok(m)) = c.poll(Duration::from_secs(5)) {
+            let payload = m.payload().unwrap();
+            if payload.len() == RECORD {
+                let sent = u64::from_le_bytes(payload[..8].try_into().unwrap());
+                lat.push(epoch.elapsed().as_nanos() as u64 - sent);
+            }
+        } else if sender.is_finished() {
+            break;
+        }
+    }
+    sender.join().unwrap();
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1e6;
+    println!(
+        "end-to-end latency at {rate} records/s ({} records): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(0.999)
+    );
+}
+
+/// Copies `bytes` through a loopback TCP connection; MB/s.
+fn loopback_mb_per_s(bytes: usize) -> f64 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        while total < bytes {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            total += n;
+        }
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    let buf = vec![7u8; 1 << 20];
+    let start = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        s.write_all(&buf).unwrap();
+        sent += buf.len();
+    }
+    reader.join().unwrap();
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown cpu".into())
+}
