@@ -3,7 +3,8 @@
 //! - `append/*`: `PartitionLog::append` of 1 KiB, 16 KiB and 1 MiB batches, against a
 //!   memcpy of the same bytes into a large pre-faulted buffer (the ceiling for a copy
 //!   into memory) and against plain `write(2)` appends to a file (the alternative design).
-//! - `lookup/random_offset`: `read` of a random offset in a 1 GiB partition (1 KiB batches).
+//! - `lookup/random_offset_1GiB`: `read` of the batch holding a random offset in a 1 GiB
+//!   partition of 1 KiB batches; `..._read_1MiB`: the same with a 1 MiB fetch limit.
 //! - `recovery/scan`: opening a segment after a crash, with its index deleted, so the
 //!   whole log is scanned and every CRC checked.
 //!
@@ -103,7 +104,16 @@ fn lookup(c: &mut Criterion) {
     let leo = log.log_end_offset();
     let mut group = c.benchmark_group("lookup");
     let mut rng = rand::thread_rng();
+    // The lookup itself: find the batch holding the offset (index binary search, then a
+    // walk of at most index.interval.bytes of headers) and return it.
     group.bench_function("random_offset_1GiB", |b| {
+        b.iter(|| {
+            let offset = rng.gen_range(0..leo);
+            black_box(log.read(offset, 1).unwrap());
+        })
+    });
+    // What a fetch asks: up to 1 MiB of whole batches from there.
+    group.bench_function("random_offset_1GiB_read_1MiB", |b| {
         b.iter(|| {
             let offset = rng.gen_range(0..leo);
             black_box(log.read(offset, 1 << 20).unwrap());
