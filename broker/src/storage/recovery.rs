@@ -63,10 +63,8 @@ pub(crate) fn scan(
             if verify_crc { RecordBatch::parse_verified(rest) } else { RecordBatch::parse(rest) };
         let batch = match parsed {
             Ok(b) => b,
-            Err(e) if rest.iter().all(|&b| b == 0) => {
-                let _ = e;
-                break Some(StopReason::ZeroTail);
-            }
+            // A short tail of zeros (under 12 bytes) is unwritten space too.
+            Err(_) if rest.iter().all(|&b| b == 0) => break Some(StopReason::ZeroTail),
             Err(e) => break Some(StopReason::Invalid(e)),
         };
         if batch.base_offset() < next_offset {
