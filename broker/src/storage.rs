@@ -31,6 +31,7 @@ mod segment;
 pub(crate) mod sys;
 #[doc(hidden)]
 pub mod testing;
+mod valid_records;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

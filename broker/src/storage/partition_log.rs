@@ -14,11 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
-use sluice_protocol::record::{batch, RecordBatch};
-
 use super::io::{FileIo, RealIo};
-use super::producer_state::{Check, IdempotentBatch, ProducerState};
-use super::segment::{BatchMeta, Role, Segment};
+use super::producer_state::{check_producers, rebuild_producers, ProducerState, Staged};
+use super::segment::{Role, Segment};
+pub use super::valid_records::ValidRecords;
 use super::{now_ms, FileSlice, LogConfig, StorageError};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
@@ -615,75 +614,6 @@ fn active_role(config: &LogConfig, min_capacity: u64) -> Role {
     Role::Active { capacity, index_capacity }
 }
 
-/// A record set whose every batch passed the checks an append needs (length, magic 2,
-/// CRC-32C, counts), with what the append needs from each batch. The broker builds it
-/// once, looks at the batches for its own checks, and appends it: one CRC pass per byte.
-#[derive(Debug, Clone)]
-pub struct ValidRecords<B> {
-    bytes: B,
-    batches: Vec<BatchMeta>,
-}
-
-impl<B: AsRef<[u8]>> ValidRecords<B> {
-    /// Checks every batch of `bytes`.
-    ///
-    /// # Errors
-    /// [`StorageError::InvalidBatch`] naming the first bad batch; an empty set is invalid.
-    pub fn new(bytes: B) -> Result<Self, StorageError> {
-        let records = bytes.as_ref();
-        let mut batches = Vec::new();
-        let mut pos = 0;
-        while pos < records.len() {
-            let b = RecordBatch::parse_verified(&records[pos..])
-                .map_err(|source| StorageError::InvalidBatch { position: pos, source })?;
-            batches.push(BatchMeta {
-                offset_in_set: pos,
-                size: b.size(),
-                last_offset_delta: b.last_offset_delta(),
-                max_timestamp: b.max_timestamp(),
-                producer_id: b.producer_id(),
-                producer_epoch: b.producer_epoch(),
-                base_sequence: b.base_sequence(),
-                records_count: b.records_count(),
-            });
-            pos += b.size();
-        }
-        if batches.is_empty() {
-            return Err(StorageError::InvalidBatch {
-                position: 0,
-                source: sluice_protocol::record::BatchError::Truncated {
-                    needed: batch::HEADER_LEN,
-                    available: 0,
-                },
-            });
-        }
-        Ok(ValidRecords { bytes, batches })
-    }
-
-    /// The batches, as header views.
-    pub fn batches(&self) -> impl Iterator<Item = RecordBatch<'_>> {
-        self.batches.iter().map(|m| {
-            RecordBatch::parse(&self.bytes.as_ref()[m.offset_in_set..])
-                .expect("invariant: checked when the set was made")
-        })
-    }
-
-    /// Total bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.as_ref().len()
-    }
-
-    /// Whether the set is empty (never: an empty set is invalid).
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
-
-    /// Records in the set, by offset count (`lastOffsetDelta + 1` summed).
-    pub fn offset_count(&self) -> i64 {
-        self.batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum()
-    }
-}
-
 /// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
 /// operations (temporary checkpoint files, index files without a log).
 fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
@@ -743,89 +673,11 @@ fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
-        fs::rename(&tmp, &path)
+        fs::rename(&tmp, &path)?;
+        // The rename is only durable once the directory is synced.
+        fs::File::open(dir)?.sync_all()
     };
     write().map_err(|e| StorageError::io("write checkpoint", &path, e))
-}
-
-/// The result of checking a record set's idempotent batches.
-enum Staged {
-    /// Write it; the staged producer state goes in once it is written.
-    Append(Option<ProducerState>),
-    /// Every batch is a retry of batches already at these offsets.
-    Duplicate(i64, i64),
-}
-
-fn check_producers(
-    producers: &ProducerState,
-    batches: &[BatchMeta],
-    base_offset: i64,
-) -> Result<Staged, StorageError> {
-    let mut staged: Option<ProducerState> = None;
-    let mut duplicates: Option<(i64, i64)> = None;
-    let mut offset = base_offset;
-    for (i, m) in batches.iter().enumerate() {
-        let last = offset + i64::from(m.last_offset_delta);
-        if m.producer_id >= 0 && m.base_sequence >= 0 {
-            let b = IdempotentBatch {
-                producer_id: m.producer_id,
-                epoch: m.producer_epoch,
-                first_seq: m.base_sequence,
-                record_count: m.records_count,
-                max_timestamp: m.max_timestamp,
-            };
-            let scratch = staged.get_or_insert_with(ProducerState::default);
-            match producers.check_staged(scratch, &b)? {
-                Check::Append if duplicates.is_none() => producers.stage(scratch, &b, offset, last),
-                Check::Duplicate { first_offset, last_offset }
-                    if i == 0 || duplicates.is_some() =>
-                {
-                    let first = duplicates.map_or(first_offset, |d| d.0);
-                    duplicates = Some((first, last_offset));
-                }
-                _ => {
-                    // A set that mixes retried and new batches: no producer sends one.
-                    return Err(StorageError::OutOfOrderSequence {
-                        producer_id: m.producer_id,
-                        expected: -1,
-                        found: m.base_sequence,
-                    });
-                }
-            }
-        } else if duplicates.is_some() {
-            return Err(StorageError::OutOfOrderSequence {
-                producer_id: -1,
-                expected: -1,
-                found: -1,
-            });
-        }
-        offset = last + 1;
-    }
-    Ok(match duplicates {
-        Some((first, last)) => Staged::Duplicate(first, last),
-        None => Staged::Append(staged),
-    })
-}
-
-/// Loads the newest producer snapshot and replays the batch headers after it.
-fn rebuild_producers(dir: &Path, segments: &[Arc<Segment>], log_end_offset: i64) -> ProducerState {
-    let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset);
-    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
-    for segment in &segments[first..] {
-        segment.for_each_batch_from(from, |b| {
-            if b.producer_id() >= 0 && b.base_sequence() >= 0 && b.base_offset() >= from {
-                let ib = IdempotentBatch {
-                    producer_id: b.producer_id(),
-                    epoch: b.producer_epoch(),
-                    first_seq: b.base_sequence(),
-                    record_count: b.records_count(),
-                    max_timestamp: b.max_timestamp(),
-                };
-                state.update(&ib, b.base_offset(), b.last_offset());
-            }
-        });
-    }
-    state
 }
 
 #[cfg(test)]

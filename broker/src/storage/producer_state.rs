@@ -26,6 +26,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use super::segment::{BatchMeta, Segment};
 use super::StorageError;
 
 /// Batches remembered per producer for duplicate detection.
@@ -306,6 +309,90 @@ fn parse(text: &str) -> Option<ProducerState> {
         state.producers.insert(id, ProducerEntry { epoch, last_timestamp, batches });
     }
     Some(state)
+}
+
+/// The result of checking a record set's idempotent batches.
+pub(crate) enum Staged {
+    /// Write it; the staged producer state goes in once it is written.
+    Append(Option<ProducerState>),
+    /// Every batch is a retry of batches already at these offsets.
+    Duplicate(i64, i64),
+}
+
+pub(crate) fn check_producers(
+    producers: &ProducerState,
+    batches: &[BatchMeta],
+    base_offset: i64,
+) -> Result<Staged, StorageError> {
+    let mut staged: Option<ProducerState> = None;
+    let mut duplicates: Option<(i64, i64)> = None;
+    let mut offset = base_offset;
+    for (i, m) in batches.iter().enumerate() {
+        let last = offset + i64::from(m.last_offset_delta);
+        if m.producer_id >= 0 && m.base_sequence >= 0 {
+            let b = IdempotentBatch {
+                producer_id: m.producer_id,
+                epoch: m.producer_epoch,
+                first_seq: m.base_sequence,
+                record_count: m.records_count,
+                max_timestamp: m.max_timestamp,
+            };
+            let scratch = staged.get_or_insert_with(ProducerState::default);
+            match producers.check_staged(scratch, &b)? {
+                Check::Append if duplicates.is_none() => producers.stage(scratch, &b, offset, last),
+                Check::Duplicate { first_offset, last_offset }
+                    if i == 0 || duplicates.is_some() =>
+                {
+                    let first = duplicates.map_or(first_offset, |d| d.0);
+                    duplicates = Some((first, last_offset));
+                }
+                _ => {
+                    // A set that mixes retried and new batches: no producer sends one.
+                    return Err(StorageError::OutOfOrderSequence {
+                        producer_id: m.producer_id,
+                        expected: -1,
+                        found: m.base_sequence,
+                    });
+                }
+            }
+        } else if duplicates.is_some() {
+            return Err(StorageError::OutOfOrderSequence {
+                producer_id: -1,
+                expected: -1,
+                found: -1,
+            });
+        }
+        offset = last + 1;
+    }
+    Ok(match duplicates {
+        Some((first, last)) => Staged::Duplicate(first, last),
+        None => Staged::Append(staged),
+    })
+}
+
+/// Loads the newest producer snapshot and replays the batch headers after it.
+pub(crate) fn rebuild_producers(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_end_offset: i64,
+) -> ProducerState {
+    let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset);
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    for segment in &segments[first..] {
+        segment.for_each_batch_from(from, |b| {
+            if b.producer_id() >= 0 && b.base_sequence() >= 0 && b.base_offset() >= from {
+                let ib = IdempotentBatch {
+                    producer_id: b.producer_id(),
+                    epoch: b.producer_epoch(),
+                    first_seq: b.base_sequence(),
+                    record_count: b.records_count(),
+                    max_timestamp: b.max_timestamp(),
+                };
+                state.update(&ib, b.base_offset(), b.last_offset());
+            }
+        });
+    }
+    state
 }
 
 #[cfg(test)]
