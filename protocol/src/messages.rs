@@ -18,6 +18,20 @@
 //! `produce_records_point_into_the_frame` pins this (the record set's pointer lies inside
 //! the frame's allocation).
 //!
+//! Measured with `cargo bench -p sluice-benches --bench protocol` (criterion, median of
+//! one run on this shared 2-core machine, so read the ratios, not the absolute numbers):
+//!
+//! | one Produce v9 frame with a 1 MiB record set | time |
+//! |---|---|
+//! | `RequestHeader::decode` + `Request::decode` from the frame's `Bytes` | 256 ns |
+//! | of which the shape walk (below) | 39 ns |
+//! | kafka-protocol's decode from `Bytes`, no walk | 137 ns |
+//! | kafka-protocol's decode from `&[u8]` (its `ByteBuf` copies) | 23.7 µs |
+//! | baseline: copying the 1 MiB record set into a new `Bytes` | 25.1 µs |
+//!
+//! Decoding from `Bytes` costs a constant ~100× less than one copy of the records and
+//! does not grow with their size; decoding from a slice costs one full copy.
+//!
 //! # Hostile array counts
 //!
 //! kafka-protocol 0.15.1 pre-allocates arrays with `Vec::with_capacity(count)` from the
