@@ -14,6 +14,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod error;
+pub mod group;
 pub mod metrics;
 pub mod partition;
 pub mod producer_ids;

@@ -1,0 +1,302 @@
+//! What the coordinator is asked and what it answers: one request and one reply type per
+//! Kafka API, with version differences already resolved by the handlers in `api/`.
+//! Bytes fields (member metadata, assignments) are views of the request frames, passed
+//! through untouched.
+
+use bytes::Bytes;
+use sluice_protocol::error_code::ErrorCode;
+
+use super::membership::{GroupState, Protocol};
+use super::state::{CommittedOffset, TopicPartition};
+
+/// A JoinGroup request, version differences already resolved by the handler.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Member id; empty on a first join.
+    pub member_id: String,
+    /// `group.instance.id` (v5+).
+    pub instance_id: Option<String>,
+    /// Client id from the request header.
+    pub client_id: String,
+    /// Client address.
+    pub client_host: String,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout (v0: the session timeout).
+    pub rebalance_timeout_ms: i32,
+    /// Protocol type (`consumer`).
+    pub protocol_type: String,
+    /// Protocols, most preferred first.
+    pub protocols: Vec<Protocol>,
+    /// v4+ without an instance id: a first join gets MEMBER_ID_REQUIRED (KIP-394).
+    pub require_known_member_id: bool,
+    /// v9+: a static leader rejoining a stable group may be told to skip the assignment.
+    pub supports_skip_assignment: bool,
+}
+
+/// A member as the leader's JoinGroup response lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinMember {
+    /// Member id.
+    pub member_id: String,
+    /// Instance id of a static member.
+    pub instance_id: Option<String>,
+    /// Its metadata for the selected protocol.
+    pub metadata: Bytes,
+}
+
+/// The answer to a JoinGroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinResult {
+    /// Error code.
+    pub error: ErrorCode,
+    /// Generation id (-1 on error).
+    pub generation: i32,
+    /// The group's protocol type.
+    pub protocol_type: Option<String>,
+    /// The selected protocol.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// The member's id (assigned on a first join).
+    pub member_id: String,
+    /// Every member, for the leader only.
+    pub members: Vec<JoinMember>,
+    /// v9: the leader must not run the assignor.
+    pub skip_assignment: bool,
+}
+
+impl JoinResult {
+    /// An error answer.
+    pub fn error(member_id: &str, error: ErrorCode) -> JoinResult {
+        JoinResult {
+            error,
+            generation: -1,
+            protocol_type: None,
+            protocol_name: None,
+            leader: String::new(),
+            member_id: member_id.to_owned(),
+            members: Vec::new(),
+            skip_assignment: false,
+        }
+    }
+}
+
+/// A SyncGroup request.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Generation the member believes in.
+    pub generation: i32,
+    /// Member id.
+    pub member_id: String,
+    /// Instance id of a static member.
+    pub instance_id: Option<String>,
+    /// v5+: must match the group's.
+    pub protocol_type: Option<String>,
+    /// v5+: must match the group's.
+    pub protocol_name: Option<String>,
+    /// The leader's assignment, member id → bytes.
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+/// The answer to a SyncGroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncResult {
+    /// Error code.
+    pub error: ErrorCode,
+    /// The group's protocol type (on success).
+    pub protocol_type: Option<String>,
+    /// The group's protocol (on success).
+    pub protocol_name: Option<String>,
+    /// This member's assignment, exactly as the leader sent it.
+    pub assignment: Bytes,
+}
+
+impl SyncResult {
+    /// An error answer.
+    pub fn error(error: ErrorCode) -> SyncResult {
+        SyncResult { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+    }
+}
+
+/// A Heartbeat request.
+#[derive(Debug, Clone)]
+pub struct HeartbeatRequest {
+    /// Group id.
+    pub group_id: String,
+    /// Generation.
+    pub generation: i32,
+    /// Member id.
+    pub member_id: String,
+    /// Instance id of a static member.
+    pub instance_id: Option<String>,
+}
+
+/// A member leaving (LeaveGroup v3+ names several).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeavingMember {
+    /// Member id; empty to remove a static member by instance id.
+    pub member_id: String,
+    /// Instance id.
+    pub instance_id: Option<String>,
+}
+
+/// The answer to a LeaveGroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaveResult {
+    /// Top-level error.
+    pub error: ErrorCode,
+    /// Per-member errors.
+    pub members: Vec<(LeavingMember, ErrorCode)>,
+}
+
+/// An offset to commit.
+#[derive(Debug, Clone)]
+pub struct OffsetToCommit {
+    /// Where.
+    pub partition: TopicPartition,
+    /// The offset.
+    pub offset: i64,
+    /// Leader epoch (v6+, else -1).
+    pub leader_epoch: i32,
+    /// Client metadata.
+    pub metadata: Option<String>,
+}
+
+/// An OffsetCommit request.
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    /// Group id (may be empty, as Kafka allows).
+    pub group_id: String,
+    /// Generation; -1 for a group that does not use group management.
+    pub generation: i32,
+    /// Member id; empty for simple commits.
+    pub member_id: String,
+    /// Instance id (v7+).
+    pub instance_id: Option<String>,
+    /// v2–v4 `retention_time_ms` (-1: the broker's retention).
+    pub retention_ms: i64,
+    /// The offsets.
+    pub offsets: Vec<OffsetToCommit>,
+}
+
+/// Offsets of one group, as OffsetFetch returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffsets {
+    /// Group id.
+    pub group_id: String,
+    /// Group-level error.
+    pub error: ErrorCode,
+    /// Each partition with its committed offset, if any.
+    pub offsets: Vec<(TopicPartition, Option<CommittedOffset>)>,
+}
+
+/// The answer to an OffsetDelete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteOffsetsResult {
+    /// Group-level error.
+    pub error: ErrorCode,
+    /// Per-partition errors.
+    pub partitions: Vec<(TopicPartition, ErrorCode)>,
+}
+
+/// A group as ListGroups lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol type, empty for groups that only commit offsets.
+    pub protocol_type: String,
+    /// State.
+    pub state: GroupState,
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Instance id.
+    pub instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata for the group's protocol (Stable groups only).
+    pub metadata: Bytes,
+    /// Assignment (Stable groups only).
+    pub assignment: Bytes,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// Error code.
+    pub error: ErrorCode,
+    /// Group id.
+    pub group_id: String,
+    /// State (`Dead` for an unknown group).
+    pub state: GroupState,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Selected protocol (Stable groups only).
+    pub protocol: String,
+    /// Members.
+    pub members: Vec<MemberDescription>,
+}
+
+/// A request to the coordinator.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Request {
+    /// JoinGroup.
+    Join(JoinRequest),
+    /// SyncGroup.
+    Sync(SyncRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup: group id and the members.
+    Leave(String, Vec<LeavingMember>),
+    /// OffsetCommit.
+    Commit(CommitRequest),
+    /// OffsetFetch: per group, the partitions (`None`: all of them).
+    FetchOffsets(Vec<(String, Option<Vec<TopicPartition>>)>),
+    /// OffsetDelete: group id and partitions.
+    DeleteOffsets(String, Vec<TopicPartition>),
+    /// ListGroups: states filter, types filter (empty: no filter).
+    List(Vec<String>, Vec<String>),
+    /// DescribeGroups.
+    Describe(Vec<String>),
+    /// DeleteGroups.
+    Delete(Vec<String>),
+}
+
+/// The coordinator's answer to a [`Request`], in the same variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// JoinGroup.
+    Join(JoinResult),
+    /// SyncGroup.
+    Sync(SyncResult),
+    /// Heartbeat.
+    Heartbeat(ErrorCode),
+    /// LeaveGroup.
+    Leave(LeaveResult),
+    /// OffsetCommit: per partition, in request order.
+    Commit(Vec<(TopicPartition, ErrorCode)>),
+    /// OffsetFetch.
+    FetchOffsets(Vec<GroupOffsets>),
+    /// OffsetDelete.
+    DeleteOffsets(DeleteOffsetsResult),
+    /// ListGroups: error and groups.
+    List(ErrorCode, Vec<GroupListing>),
+    /// DescribeGroups.
+    Describe(Vec<GroupDescription>),
+    /// DeleteGroups: per group.
+    Delete(Vec<(String, ErrorCode)>),
+}
