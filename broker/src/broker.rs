@@ -21,6 +21,8 @@ pub struct Broker {
     pub cluster_id: String,
     /// Producer id allocation for idempotent producers.
     pub producer_ids: crate::producer_ids::ProducerIds,
+    /// The consumer group coordinator (its task is started by the server).
+    pub groups: crate::group::GroupCoordinator,
 }
 
 impl Broker {
@@ -33,12 +35,14 @@ impl Broker {
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
         let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
+        let groups = crate::group::GroupCoordinator::new(&config);
         Ok(Arc::new(Broker {
             config,
             topics,
             metrics: Metrics::default(),
             cluster_id,
             producer_ids,
+            groups,
         }))
     }
 

@@ -116,6 +116,37 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             })
             .await
         }
+        Request::FindCoordinator(r) => {
+            Response::FindCoordinator(api::find_coordinator::handle(broker, r, version))
+        }
+        Request::JoinGroup(r) => {
+            Response::JoinGroup(api::join_group::handle(broker, &header, r, version).await)
+        }
+        Request::SyncGroup(r) => {
+            Response::SyncGroup(api::sync_group::handle(broker, r, version).await)
+        }
+        Request::Heartbeat(r) => Response::Heartbeat(api::heartbeat::handle(broker, r).await),
+        Request::LeaveGroup(r) => {
+            Response::LeaveGroup(api::leave_group::handle(broker, r, version).await)
+        }
+        Request::OffsetCommit(r) => {
+            Response::OffsetCommit(api::offset_commit::handle(broker, r, version).await)
+        }
+        Request::OffsetFetch(r) => {
+            Response::OffsetFetch(api::offset_fetch::handle(broker, r, version).await)
+        }
+        Request::OffsetDelete(r) => {
+            Response::OffsetDelete(api::offset_delete::handle(broker, r).await)
+        }
+        Request::ListGroups(r) => {
+            Response::ListGroups(api::list_groups::handle(broker, r, version).await)
+        }
+        Request::DescribeGroups(r) => {
+            Response::DescribeGroups(api::describe_groups::handle(broker, r, version).await)
+        }
+        Request::DeleteGroups(r) => {
+            Response::DeleteGroups(api::delete_groups::handle(broker, r).await)
+        }
         other => {
             return Outcome::Close(format!(
                 "{:?} is not served yet (correlation id {})",

@@ -1,8 +1,9 @@
 //! The accept loop, the broker's periodic tasks, and the ordered shutdown.
 //!
 //! Shutdown order, each step bounded: stop accepting → connections finish the request in
-//! flight (a long-polling fetch returns at once) → sync and cleanly close every partition
-//! (clean-shutdown markers) → return.
+//! flight (a long-polling fetch returns at once, a waiting JoinGroup/SyncGroup is answered)
+//! → the group coordinator writes what it holds and stops → sync and cleanly close every
+//! partition (clean-shutdown markers) → return.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
     let background = TaskTracker::new();
     background.spawn(retention_task(Arc::clone(&broker), shutdown.clone()));
     background.spawn(flush_task(Arc::clone(&broker), shutdown.clone()));
+    let (b, token) = (Arc::clone(&broker), shutdown.clone());
+    background.spawn(async move { b.groups.run(Arc::clone(&b), token).await });
     if let Some(addr) = broker.config.metrics {
         background.spawn(crate::metrics::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
@@ -60,6 +63,12 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
     connections.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait()).await.is_err() {
         tracing::warn!("connections still open after the drain timeout");
+    }
+    // After the connections, so their last commits are written; before the partitions
+    // close, so the coordinator's writes in hand reach the log.
+    tracing::info!("stopping the group coordinator");
+    if tokio::time::timeout(Duration::from_secs(5), broker.groups.stop()).await.is_err() {
+        tracing::warn!("group coordinator did not stop within 5 s");
     }
     background.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;

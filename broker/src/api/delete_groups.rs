@@ -1,0 +1,53 @@
+//! DeleteGroups: removes empty groups and their offsets (tombstones in
+//! `__consumer_offsets`); NON_EMPTY_GROUP for a group with members, GROUP_ID_NOT_FOUND
+//! for an unknown one.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::error_code::ErrorCode;
+
+use crate::broker::Broker;
+use crate::group::request::{Reply, Request};
+
+/// Answers a DeleteGroups request.
+pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let ids: Vec<String> = request.groups_names.iter().map(|g| g.0.to_string()).collect();
+    let results = match broker.groups.call(Request::Delete(ids.clone())).await {
+        Ok(Reply::Delete(r)) => r,
+        _ => ids.into_iter().map(|g| (g, ErrorCode::COORDINATOR_NOT_AVAILABLE)).collect(),
+    };
+    let mut out = DeleteGroupsResponse::default();
+    out.results = results
+        .into_iter()
+        .map(|(group, error)| {
+            let mut r = DeletableGroupResult::default();
+            r.group_id = GroupId(StrBytes::from(group));
+            r.error_code = error.code();
+            r
+        })
+        .collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use sluice_protocol::api_key::{support, ApiKey};
+    use sluice_protocol::messages::Response;
+
+    use super::*;
+
+    #[test]
+    fn responses_encode_at_every_advertised_version() {
+        let range = support(ApiKey::DeleteGroups).unwrap().advertised;
+        for version in range.min..=range.max {
+            let mut r = DeleteGroupsResponse::default();
+            let mut g = DeletableGroupResult::default();
+            g.group_id = GroupId(StrBytes::from_static_str("g"));
+            g.error_code = ErrorCode::NON_EMPTY_GROUP.code();
+            r.results.push(g);
+            Response::DeleteGroups(r).encode(version, &mut BytesMut::new()).unwrap();
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! FindCoordinator: this node coordinates every group. v4+ asks for several keys at once
+//! (KIP-699). Transaction coordinators (key type 1) are not available: Sluice has no
+//! transactions, and COORDINATOR_NOT_AVAILABLE is what a client retries or reports rather
+//! than misreading.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::error_code::ErrorCode;
+
+use crate::broker::Broker;
+
+/// Key type of a consumer group.
+const GROUP: i8 = 0;
+/// Key type of a transactional id.
+const TRANSACTION: i8 = 1;
+
+/// Answers a FindCoordinator request.
+pub fn handle(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let refusal = match request.key_type {
+        GROUP => None,
+        TRANSACTION => {
+            Some((ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"))
+        }
+        _ => Some((ErrorCode::INVALID_REQUEST, "unknown coordinator key type")),
+    };
+    let node = BrokerId(broker.config.node_id);
+    let host = StrBytes::from(broker.config.advertised_host.clone());
+    let port = i32::from(broker.config.advertised_port);
+    let mut response = FindCoordinatorResponse::default();
+    if version >= 4 {
+        response.coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let mut c = Coordinator::default();
+                c.key = key;
+                match refusal {
+                    None => (c.node_id, c.host, c.port) = (node, host.clone(), port),
+                    Some((error, message)) => {
+                        c.error_code = error.code();
+                        c.error_message = Some(StrBytes::from_static_str(message));
+                        (c.node_id, c.port) = (BrokerId(-1), -1);
+                    }
+                }
+                c
+            })
+            .collect();
+        return response;
+    }
+    match refusal {
+        None => (response.node_id, response.host, response.port) = (node, host, port),
+        Some((error, message)) => {
+            response.error_code = error.code();
+            if version >= 1 {
+                response.error_message = Some(StrBytes::from_static_str(message));
+            }
+            (response.node_id, response.port) = (BrokerId(-1), -1);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use sluice_protocol::api_key::{support, ApiKey};
+    use sluice_protocol::messages::Response;
+
+    use super::*;
+
+    fn broker() -> (tempfile::TempDir, std::sync::Arc<Broker>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config {
+            data_dir: dir.path().to_owned(),
+            node_id: 7,
+            ..Default::default()
+        };
+        (dir, Broker::open(config).unwrap())
+    }
+
+    #[test]
+    fn this_node_coordinates_groups_and_transactions_are_refused_at_every_version() {
+        let (_dir, broker) = broker();
+        let range = support(ApiKey::FindCoordinator).unwrap().advertised;
+        for version in range.min..=range.max {
+            for key_type in [GROUP, TRANSACTION] {
+                let mut request = FindCoordinatorRequest::default();
+                if version >= 4 {
+                    request.coordinator_keys = vec!["a".into(), "b".into()];
+                } else {
+                    request.key = "a".into();
+                }
+                if version >= 1 {
+                    request.key_type = key_type;
+                }
+                let r = handle(&broker, request, version);
+                let (node, error) = match r.coordinators.first() {
+                    Some(c) => {
+                        assert_eq!(r.coordinators.len(), 2);
+                        (c.node_id, c.error_code)
+                    }
+                    None => (r.node_id, r.error_code),
+                };
+                if version >= 1 && key_type == TRANSACTION {
+                    assert_eq!(error, ErrorCode::COORDINATOR_NOT_AVAILABLE.code());
+                } else {
+                    assert_eq!((node, error), (BrokerId(7), 0));
+                }
+                Response::FindCoordinator(r).encode(version, &mut BytesMut::new()).unwrap();
+            }
+        }
+    }
+}

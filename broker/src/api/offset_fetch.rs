@@ -1,0 +1,161 @@
+//! OffsetFetch: committed offsets with their metadata and leader epoch, -1 where none is
+//! committed. v2+ may ask for all of a group's offsets (null topics) and has a group
+//! error; v8+ asks for several groups at once (KIP-709). Served from v1.
+//!
+//! `require_stable` (v7+) needs nothing: without transactions no offset is pending.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::error_code::ErrorCode;
+
+use crate::broker::Broker;
+use crate::group::request::{GroupOffsets, Reply, Request};
+use crate::group::state::{CommittedOffset, TopicPartition};
+
+/// Answers an OffsetFetch request.
+pub async fn handle(
+    broker: &Broker,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
+    let groups: Vec<(String, Option<Vec<TopicPartition>>)> = if version >= 8 {
+        request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let partitions = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .flat_map(|t| partitions(&t.name.0, &t.partition_indexes))
+                        .collect()
+                });
+                (g.group_id.0.to_string(), partitions)
+            })
+            .collect()
+    } else {
+        let partitions = request.topics.map(|ts| {
+            ts.into_iter().flat_map(|t| partitions(&t.name.0, &t.partition_indexes)).collect()
+        });
+        vec![(request.group_id.0.to_string(), partitions)]
+    };
+    let asked: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    let answers = match broker.groups.call(Request::FetchOffsets(groups)).await {
+        Ok(Reply::FetchOffsets(a)) => a,
+        _ => asked
+            .into_iter()
+            .map(|group_id| GroupOffsets {
+                group_id,
+                error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                offsets: Vec::new(),
+            })
+            .collect(),
+    };
+    response(answers, version)
+}
+
+fn partitions(topic: &str, indexes: &[i32]) -> Vec<TopicPartition> {
+    indexes.iter().map(|&partition| TopicPartition { topic: topic.to_owned(), partition }).collect()
+}
+
+/// The response in `version`.
+pub fn response(answers: Vec<GroupOffsets>, version: i16) -> OffsetFetchResponse {
+    let mut out = OffsetFetchResponse::default();
+    if version >= 8 {
+        out.groups = answers
+            .into_iter()
+            .map(|g| {
+                let mut group = OffsetFetchResponseGroup::default();
+                group.group_id = GroupId(StrBytes::from(g.group_id));
+                group.error_code = g.error.code();
+                for (tp, o) in g.offsets {
+                    if group.topics.last().is_none_or(|t| t.name.0.as_str() != tp.topic) {
+                        let mut t = OffsetFetchResponseTopics::default();
+                        t.name = TopicName(StrBytes::from(tp.topic.clone()));
+                        group.topics.push(t);
+                    }
+                    let (offset, epoch, metadata) = committed(o);
+                    let mut p = OffsetFetchResponsePartitions::default();
+                    p.partition_index = tp.partition;
+                    (p.committed_offset, p.committed_leader_epoch, p.metadata) =
+                        (offset, epoch, metadata);
+                    group.topics.last_mut().expect("invariant: pushed above").partitions.push(p);
+                }
+                group
+            })
+            .collect();
+        return out;
+    }
+    let Some(g) = answers.into_iter().next() else { return out };
+    if version >= 2 {
+        out.error_code = g.error.code();
+    }
+    for (tp, o) in g.offsets {
+        if out.topics.last().is_none_or(|t| t.name.0.as_str() != tp.topic) {
+            let mut t = OffsetFetchResponseTopic::default();
+            t.name = TopicName(StrBytes::from(tp.topic.clone()));
+            out.topics.push(t);
+        }
+        let (offset, epoch, metadata) = committed(o);
+        let mut p = OffsetFetchResponsePartition::default();
+        p.partition_index = tp.partition;
+        p.committed_offset = offset;
+        if version >= 5 {
+            p.committed_leader_epoch = epoch;
+        }
+        p.metadata = metadata;
+        // v1 has no group error: it goes on every partition.
+        if version < 2 {
+            p.error_code = g.error.code();
+        }
+        out.topics.last_mut().expect("invariant: pushed above").partitions.push(p);
+    }
+    out
+}
+
+/// Offset, leader epoch and metadata as the response carries them (-1, -1, "" for none).
+fn committed(o: Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
+    match o {
+        Some(o) => (o.offset, o.leader_epoch, Some(o.metadata.into())),
+        None => (-1, -1, Some(StrBytes::default())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use sluice_protocol::api_key::{support, ApiKey};
+    use sluice_protocol::messages::Response;
+
+    use super::*;
+
+    #[test]
+    fn responses_encode_at_every_advertised_version() {
+        let tp = |t: &str, p| TopicPartition { topic: t.into(), partition: p };
+        let offset = CommittedOffset {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "m".into(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        };
+        let range = support(ApiKey::OffsetFetch).unwrap().advertised;
+        for version in range.min..=range.max {
+            let answers = vec![GroupOffsets {
+                group_id: "g".into(),
+                error: ErrorCode::NONE,
+                offsets: vec![
+                    (tp("a", 0), Some(offset.clone())),
+                    (tp("a", 1), None),
+                    (tp("b", 0), None),
+                ],
+            }];
+            let r = response(answers, version);
+            let topics = if version >= 8 { r.groups[0].topics.len() } else { r.topics.len() };
+            assert_eq!(topics, 2, "v{version}");
+            Response::OffsetFetch(r).encode(version, &mut BytesMut::new()).unwrap();
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The task that runs the coordinator: it owns the clock, the timers, the log writes and
+//! the reply channels, and feeds the state machine.
+//!
+//! ```text
+//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ Coordinator
+//!    ▲                                  │  ◀──────── outputs ─────────┘
+//!    └──────── oneshot reply ◀──────────┤  Reply     → the waiting handler
+//!                                       │  SetTimer  → the timer map (replace)
+//!                                       │  Write     → queue ─▶ one append at a time on a
+//!                                       │               blocking thread, many writes per
+//!                                       │               append (one sync in durable mode)
+//!                                       └─ when idle and the log is long: compaction
+//! ```
+//!
+//! Invariants: appends happen one at a time in the order the machine issued the writes,
+//! so completions come back in that order; a compaction starts only when the machine has
+//! no write in flight, so its snapshot is exactly the log's live state; every request
+//! gets its reply through its oneshot (a dropped receiver only means the client left).
+//!
+//! Shutdown: when the broker's shutdown token fires, waiting JoinGroups and SyncGroups
+//! are answered (NOT_COORDINATOR) so connections can drain; other requests are still
+//! served. [`Command::Stop`], sent after the connections drained, makes the driver finish
+//! the writes it has and exit before partitions are closed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_protocol::error_code::ErrorCode;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::request::{Reply, Request};
+use super::state::{Coordinator, GroupConfig, Input, LogRecord, Output, TimerKey, Token, WriteId};
+use super::store::{LoadStats, OffsetsLog};
+use crate::error::storage_error_code;
+use crate::storage::{now_ms, StorageError};
+
+/// Most bytes of records one append carries when writes queue up.
+const MAX_APPEND_BYTES: usize = 4 << 20;
+
+/// What the handle sends the driver.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// A request and where to send its reply.
+    Request(Request, oneshot::Sender<Reply>),
+    /// Finish the writes in hand and exit; acknowledged when done.
+    Stop(oneshot::Sender<()>),
+}
+
+/// A blocking job on the log and what to report when it ends.
+#[derive(Debug)]
+enum Job {
+    /// These writes, appended together.
+    Append(Vec<WriteId>),
+    /// A compaction that rewrote this many live records.
+    Compact(usize),
+}
+
+type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
+type Loaded = (Coordinator, Result<LoadStats, StorageError>);
+
+/// Timers by key (a later set replaces the deadline) and by deadline.
+#[derive(Debug, Default)]
+struct Timers {
+    by_key: HashMap<TimerKey, (i64, u64)>,
+    by_time: BTreeMap<(i64, u64), TimerKey>,
+    seq: u64,
+}
+
+impl Timers {
+    fn set(&mut self, key: TimerKey, at: i64) {
+        self.seq += 1;
+        if let Some(old) = self.by_key.insert(key.clone(), (at, self.seq)) {
+            self.by_time.remove(&old);
+        }
+        self.by_time.insert((at, self.seq), key);
+    }
+
+    fn next(&self) -> Option<i64> {
+        self.by_time.keys().next().map(|(at, _)| *at)
+    }
+
+    fn pop_due(&mut self, now: i64) -> Option<TimerKey> {
+        let (&(at, seq), _) = self.by_time.iter().next()?;
+        if at > now {
+            return None;
+        }
+        let key = self.by_time.remove(&(at, seq)).expect("invariant: just seen");
+        self.by_key.remove(&key);
+        Some(key)
+    }
+}
+
+struct Driver {
+    machine: Coordinator,
+    log: Arc<OffsetsLog>,
+    waiting: HashMap<Token, oneshot::Sender<Reply>>,
+    next_token: Token,
+    timers: Timers,
+    queue: VecDeque<(WriteId, Vec<LogRecord>)>,
+    compaction_min_records: i64,
+    compact_above: i64,
+    closing: bool,
+}
+
+/// Runs the coordinator until [`Command::Stop`] (or until every handle is gone).
+pub(super) async fn run(
+    log: Arc<OffsetsLog>,
+    config: GroupConfig,
+    compaction_min_records: i64,
+    mut commands: mpsc::Receiver<Command>,
+    shutdown: CancellationToken,
+) {
+    let seed = uuid::Uuid::new_v4().as_u128() as u64;
+    let mut d = Driver {
+        machine: Coordinator::new(config.clone(), seed),
+        log: Arc::clone(&log),
+        waiting: HashMap::new(),
+        next_token: 0,
+        timers: Timers::default(),
+        queue: VecDeque::new(),
+        compaction_min_records,
+        compact_above: compaction_min_records,
+        closing: false,
+    };
+    let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
+        let mut c = Coordinator::new(config, seed);
+        let stats = log.load_into(&mut c);
+        (c, stats)
+    }));
+    let mut job: Option<JobHandle> = None;
+    let mut stop: Option<oneshot::Sender<()>> = None;
+    let mut stopping = false;
+    loop {
+        if job.is_none() {
+            job = d.next_job(!stopping);
+        }
+        if stopping && job.is_none() {
+            break;
+        }
+        let next_timer = d.timers.next();
+        tokio::select! {
+            command = commands.recv(), if !stopping => match command {
+                Some(Command::Request(request, reply)) => d.request(request, reply),
+                Some(Command::Stop(done)) => {
+                    stop = Some(done);
+                    stopping = true;
+                }
+                None => stopping = true,
+            },
+            loaded = async {
+                match loader.as_mut() {
+                    Some(h) => h.await,
+                    None => pending().await,
+                }
+            } => {
+                loader = None;
+                d.loaded(loaded);
+            }
+            done = async {
+                match job.as_mut() {
+                    Some(h) => h.await,
+                    None => pending().await,
+                }
+            } => {
+                job = None;
+                let (finished, result) = done.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "__consumer_offsets write task failed");
+                    (Job::Append(Vec::new()), Err(ErrorCode::UNKNOWN_SERVER_ERROR))
+                });
+                d.job_done(finished, result);
+            }
+            () = sleep_until(next_timer) => d.fire_timers(),
+            () = shutdown.cancelled(), if !d.closing => {
+                d.closing = true;
+                d.step(Input::Shutdown);
+            }
+        }
+    }
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
+
+/// Sleeps until `at` (ms since the epoch); forever for `None`.
+async fn sleep_until(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let ms = (at - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        None => pending().await,
+    }
+}
+
+impl Driver {
+    fn step(&mut self, input: Input) {
+        let outputs = self.machine.step(input, now_ms());
+        self.apply(outputs);
+    }
+
+    fn apply(&mut self, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Reply(token, reply) => {
+                    if let Some(tx) = self.waiting.remove(&token) {
+                        // A closed receiver: the client went away; nothing to do.
+                        let _ = tx.send(reply);
+                    }
+                }
+                Output::SetTimer(key, at) => self.timers.set(key, at),
+                Output::Write(id, records) => self.queue.push_back((id, records)),
+            }
+        }
+    }
+
+    fn request(&mut self, request: Request, reply: oneshot::Sender<Reply>) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.waiting.insert(token, reply);
+        self.step(Input::Request(token, request));
+    }
+
+    fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
+        match loaded {
+            Ok((machine, Ok(stats))) => {
+                tracing::info!(
+                    records = stats.records,
+                    skipped = stats.skipped,
+                    live_records = machine.live_records(),
+                    "group coordinator loaded __consumer_offsets"
+                );
+                self.machine = machine;
+                let outputs = self.machine.finish_loading(now_ms());
+                self.apply(outputs);
+                if self.closing {
+                    self.step(Input::Shutdown);
+                }
+            }
+            // Serving without the log would hand out no offsets and make every consumer
+            // reset: stay unavailable (COORDINATOR_LOAD_IN_PROGRESS) instead.
+            Ok((_, Err(e))) => {
+                tracing::error!(error = %e, "cannot load __consumer_offsets; groups stay unavailable")
+            }
+            Err(e) => tracing::error!(error = %e, "loading __consumer_offsets failed"),
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = now_ms();
+        while let Some(key) = self.timers.pop_due(now) {
+            self.step(Input::Timer(key));
+        }
+    }
+
+    /// The next blocking job: queued writes first; else, when nothing is in flight and
+    /// the log has grown past its threshold, a compaction.
+    fn next_job(&mut self, may_compact: bool) -> Option<JobHandle> {
+        if !self.queue.is_empty() {
+            let mut ids = Vec::new();
+            let mut writes = Vec::new();
+            let mut bytes = 0;
+            while let Some((id, records)) = self.queue.pop_front() {
+                bytes += records
+                    .iter()
+                    .map(|r| r.key.len() + r.value.as_ref().map_or(0, |v| v.len()))
+                    .sum::<usize>();
+                ids.push(id);
+                writes.push(records);
+                if bytes >= MAX_APPEND_BYTES {
+                    break;
+                }
+            }
+            let log = Arc::clone(&self.log);
+            return Some(tokio::task::spawn_blocking(move || {
+                let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
+                (Job::Append(ids), result)
+            }));
+        }
+        let quiet = !self.machine.is_loading() && self.machine.writes_in_flight() == 0;
+        if !may_compact || !quiet || self.log.records() <= self.compact_above {
+            return None;
+        }
+        let live = self.machine.live_records();
+        let threshold = self.compaction_min_records.max(2 * live as i64);
+        if self.log.records() <= threshold {
+            self.compact_above = threshold;
+            return None;
+        }
+        let snapshot = self.machine.snapshot();
+        let log = Arc::clone(&self.log);
+        tracing::info!(records = log.records(), live, "compacting __consumer_offsets");
+        Some(tokio::task::spawn_blocking(move || {
+            let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
+                tracing::warn!(error = %e, "compacting __consumer_offsets failed");
+                storage_error_code(&e)
+            });
+            (Job::Compact(snapshot.len()), result)
+        }))
+    }
+
+    fn job_done(&mut self, job: Job, result: Result<(), ErrorCode>) {
+        match job {
+            Job::Append(ids) => {
+                for id in ids {
+                    self.step(Input::Written(id, result));
+                }
+            }
+            Job::Compact(live) => {
+                self.compact_above = match result {
+                    Ok(()) => self.compaction_min_records.max(2 * live as i64),
+                    // Try again after as many records again, not on every write.
+                    Err(_) => self.log.records() + self.compaction_min_records,
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_replace_and_pop_in_deadline_order() {
+        let mut t = Timers::default();
+        t.set(TimerKey::OffsetExpiry, 50);
+        t.set(TimerKey::Join("a".into()), 10);
+        t.set(TimerKey::Join("a".into()), 30);
+        t.set(TimerKey::Sync("b".into()), 20);
+        assert_eq!(t.next(), Some(20));
+        assert_eq!(t.pop_due(25), Some(TimerKey::Sync("b".into())));
+        assert_eq!(t.pop_due(25), None, "a's first deadline was replaced");
+        assert_eq!(t.pop_due(60), Some(TimerKey::Join("a".into())));
+        assert_eq!(t.pop_due(60), Some(TimerKey::OffsetExpiry));
+        assert_eq!(t.next(), None);
+    }
+}
