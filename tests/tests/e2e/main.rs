@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod client;
+mod groups;
 mod idempotence;
 mod interop;
 mod restart;
