@@ -323,6 +323,70 @@ impl Driver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::group::request::{CommitRequest, OffsetToCommit};
+    use crate::group::state::TopicPartition;
+    use crate::topics::{TopicDefaults, Topics};
+
+    fn commit(partition: i32, offset: i64) -> Request {
+        Request::Commit(CommitRequest {
+            group_id: format!("g{}", partition % 3),
+            generation: -1,
+            member_id: String::new(),
+            instance_id: None,
+            retention_ms: -1,
+            offsets: vec![OffsetToCommit {
+                partition: TopicPartition { topic: "t".into(), partition },
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        })
+    }
+
+    #[tokio::test]
+    async fn the_driver_compacts_a_long_log_and_stops_after_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = TopicDefaults::from_config(&Config::default());
+        let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
+        let log = Arc::new(OffsetsLog::open(&topics).unwrap());
+        let (tx, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(Arc::clone(&log), GroupConfig::default(), 50, rx, shutdown));
+        for offset in 0..400 {
+            // Until the (empty) log is loaded, commits are refused as Kafka does.
+            loop {
+                let (reply, answer) = oneshot::channel();
+                let request = commit((offset % 6) as i32, offset);
+                tx.send(Command::Request(request, reply)).await.unwrap();
+                match answer.await.unwrap() {
+                    Reply::Commit(r) if r[0].1 == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Reply::Commit(r) => {
+                        assert_eq!(r[0].1, ErrorCode::NONE);
+                        break;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Six live offsets: the log was rewritten whenever it passed 50 records.
+        assert!(log.records() <= 60, "{} records left", log.records());
+        let (done, stopped) = oneshot::channel();
+        tx.send(Command::Stop(done)).await.unwrap();
+        stopped.await.unwrap();
+        task.await.unwrap();
+        let mut reloaded = Coordinator::new(GroupConfig::default(), 1);
+        log.load_into(&mut reloaded).unwrap();
+        for partition in 0..6 {
+            let g = reloaded.group(&format!("g{}", partition % 3)).unwrap();
+            let tp = TopicPartition { topic: "t".into(), partition };
+            let last = (0..400).filter(|o| o % 6 == i64::from(partition)).max().unwrap();
+            assert_eq!(g.offsets[&tp].offset, last);
+        }
+        topics.close_all();
+    }
 
     #[test]
     fn timers_replace_and_pop_in_deadline_order() {
