@@ -16,6 +16,9 @@
 //! so completions come back in that order; a compaction starts only when the machine has
 //! no write in flight, so its snapshot is exactly the log's live state; every request
 //! gets its reply through its oneshot (a dropped receiver only means the client left).
+//! The command channel is bounded; the write queue holds at most one write per request in
+//! flight (a connection sends one at a time) plus timer-driven tombstones, so the
+//! connection limit bounds it.
 //!
 //! Shutdown: when the broker's shutdown token fires, waiting JoinGroups and SyncGroups
 //! are answered (NOT_COORDINATOR) so connections can drain; other requests are still
