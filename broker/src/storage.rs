@@ -1,4 +1,4 @@
-//! The partition log: Kafka's on-disk layout, mmap-backed appends, sparse indexes,
+//! The partition log: Kafka's on-disk layout, mmap-backed segments and sparse indexes,
 //! crash recovery and retention.
 //!
 //! ```text
@@ -14,7 +14,9 @@
 //!   never take that mutex and see only published bytes: a segment's published size and
 //!   the log end offset are stored with release ordering after the bytes are in place.
 //! - A byte of a mapping is stored to only after [`io::FileIo::reserve`] backed it with a
-//!   disk block, so a full disk is an error value, never SIGBUS.
+//!   disk block, so a full disk is an error value, never SIGBUS. Record batches go into
+//!   the segment file with pwritev(2), their base offsets patched on the way; readers see
+//!   them through the mapping (the same page cache) and through sendfile.
 //! - After a failed sync the log is poisoned: appends answer [`StorageError::Poisoned`],
 //!   reads go on.
 //!
@@ -24,7 +26,6 @@
 mod index;
 pub mod io;
 mod partition_log;
-mod pretouch;
 mod producer_state;
 mod recovery;
 mod segment;

@@ -36,13 +36,27 @@ fn main() {
     let loopback = loopback_mb_per_s(2 << 30);
     println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
 
+    // SLUICE_PERF_ONLY=produce|consume|latency|durable runs one phase (profiling).
+    let only = std::env::var("SLUICE_PERF_ONLY").ok();
+    let run = |phase: &str| {
+        only.as_deref().is_none_or(|o| o == phase || (o == "consume" && phase == "produce"))
+    };
     let broker = Broker::start(&[]);
-    let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
-    report("produce acks=1", records, secs, cpu, loopback);
-    let (secs, cpu) = consume(&broker.bootstrap, "perf", records, &broker);
-    report("consume from beginning", records, secs, cpu, loopback);
-    latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
+    if run("produce") {
+        let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
+        report("produce acks=1", records, secs, cpu, loopback);
+    }
+    if run("consume") {
+        let (secs, cpu) = consume(&broker.bootstrap, "perf", records, &broker);
+        report("consume from beginning", records, secs, cpu, loopback);
+    }
+    if run("latency") {
+        latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
+    }
     drop(broker);
+    if !run("durable") {
+        return;
+    }
 
     let durable = Broker::start(&["--override", "log.flush.interval.messages=1"]);
     let per = records / 8;
@@ -88,11 +102,14 @@ impl Broker {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display()));
+            .unwrap_or_else(|e| {
+                panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display())
+            });
         let bootstrap = format!("127.0.0.1:{port}");
         while TcpStream::connect(&bootstrap).is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
+        eprintln!("broker pid {}", child.id());
         Broker { child, bootstrap, _dir: dir }
     }
 
@@ -126,7 +143,14 @@ fn producer(bootstrap: &str, linger_ms: u32, acks: i32) -> BaseProducer {
 }
 
 /// Produces `n` records; returns (seconds, broker CPU seconds).
-fn produce(bootstrap: &str, topic: &str, n: u64, linger_ms: u32, acks: i32, broker: &Broker) -> (f64, f64) {
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    n: u64,
+    linger_ms: u32,
+    acks: i32,
+    broker: &Broker,
+) -> (f64, f64) {
     let p = producer(bootstrap, linger_ms, acks);
     // Metadata first, so the timed loop does not include topic creation.
     p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; RECORD][..]).partition(0)).ok();
@@ -205,7 +229,10 @@ fn latency(bootstrap: &str, rate: u64, dur: Duration) {
             let mut payload = [0u8; RECORD];
             let sent = e2.elapsed().as_nanos() as u64;
             payload[..8].copy_from_slice(&sent.to_le_bytes());
-            while p.send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0)).is_err() {
+            while p
+                .send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0))
+                .is_err()
+            {
                 p.poll(Duration::from_millis(1));
             }
             p.poll(Duration::ZERO);
@@ -269,6 +296,10 @@ fn num_cpus() -> usize {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into())
 }

@@ -6,13 +6,14 @@
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
 //!  -> topic checks: max.message.bytes per batch, no control or transactional batches
-//!  -> Partition::append on a blocking thread: one memcpy into the mapped segment, base
-//!     offsets patched in place, log end offset published, fetchers woken
+//!  -> Partition::append on a blocking thread: one pwritev into the segment file (the
+//!     kernel's copy into the page cache), base offsets patched in 16-byte heads on the
+//!     way, log end offset published, fetchers woken
 //!  -> acks 0: no response; acks 1/-1: the response (in durable mode after the sync)
 //! ```
 //!
-//! Copy budget: one memcpy of the record bytes (socket buffer -> frame is the read
-//! itself). LogAppendTime topics add one copy: the broker rewrites CRC-covered fields and
+//! Copy budget: one copy of the record bytes, frame -> page cache (socket buffer -> frame
+//! is the read itself). LogAppendTime topics add one copy: the broker rewrites CRC-covered fields and
 //! does so in a private buffer before the append.
 
 use bytes::Bytes;

@@ -20,7 +20,8 @@ pub fn handshake(_request: SaslHandshakeRequest) -> SaslHandshakeResponse {
 pub fn authenticate(_request: SaslAuthenticateRequest) -> SaslAuthenticateResponse {
     let mut r = SaslAuthenticateResponse::default();
     r.error_code = ErrorCode::ILLEGAL_SASL_STATE.code();
-    r.error_message = Some(StrBytes::from_static_str("this listener has no SASL mechanism enabled"));
+    r.error_message =
+        Some(StrBytes::from_static_str("this listener has no SASL mechanism enabled"));
     r
 }
 

@@ -1,14 +1,14 @@
-//! The narrow interface through which the log reserves disk blocks and syncs data.
+//! The narrow interface through which the log reserves disk blocks, writes record
+//! batches and syncs data.
 //!
-//! Appends never call `write(2)`: they copy into a mapping. The operations that can fail
-//! on the write path are reserving blocks ahead of the copy (a full disk fails here,
-//! before any byte is touched) and syncing (msync/fdatasync). Routing both through
-//! [`FileIo`] lets tests fail the Nth one and check that the log reports the error,
-//! stays readable and never serves a partial batch.
+//! The operations that can fail on the write path are reserving blocks ahead of the write
+//! (a full disk fails here, before any byte is written), the write itself, and syncing.
+//! Routing them through [`FileIo`] lets tests fail the Nth one and check that the log
+//! reports the error, stays readable and never serves a partial batch.
 
 use std::fmt;
 use std::fs::File;
-use std::io;
+use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sys::{self, MmapRegion};
@@ -20,6 +20,13 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     /// # Errors
     /// The I/O error, typically `ENOSPC`.
     fn reserve(&self, file: &File, offset: u64, len: u64) -> io::Result<()>;
+
+    /// Writes all of `bufs` at `offset` (pwritev).
+    ///
+    /// # Errors
+    /// The I/O error; a prefix may have been written (past the published size, where no
+    /// reader looks and the next append writes again).
+    fn write(&self, file: &File, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()>;
 
     /// Writes the mapped range back to disk and waits.
     ///
@@ -38,18 +45,24 @@ impl FileIo for RealIo {
         sys::reserve(file, offset, len)
     }
 
+    fn write(&self, file: &File, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        sys::pwrite_all(file, offset, bufs)
+    }
+
     fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()> {
         region.sync_range(pos, len)
     }
 }
 
 /// Real I/O that fails reservations from the Nth on (a disk that stays full until
-/// [`FaultyIo::heal`]) or the Nth sync (counting from 1), for tests.
+/// [`FaultyIo::heal`]), the Nth write, or the Nth sync (counting from 1), for tests.
 #[derive(Debug, Default)]
 pub struct FaultyIo {
     fail_reserve_at: AtomicU64,
+    fail_write_at: AtomicU64,
     fail_sync_at: AtomicU64,
     reserves: AtomicU64,
+    writes: AtomicU64,
     syncs: AtomicU64,
 }
 
@@ -62,6 +75,11 @@ impl FaultyIo {
     pub fn fail_reserves_from(&self, n: u64) {
         let now = self.reserves.load(Ordering::SeqCst);
         self.fail_reserve_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
+    }
+    /// Makes the `n`th write from now fail with `EIO` after writing half its bytes.
+    pub fn fail_nth_write(&self, n: u64) {
+        let now = self.writes.load(Ordering::SeqCst);
+        self.fail_write_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
     }
     /// Makes the `n`th sync from now fail with `EIO` (0 = never).
     pub fn fail_nth_sync(&self, n: u64) {
@@ -86,6 +104,19 @@ impl FileIo for FaultyIo {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         sys::reserve(file, offset, len)
+    }
+
+    fn write(&self, file: &File, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.fail_write_at.load(Ordering::SeqCst) {
+            // A torn write: the first half of the first buffer reaches the file.
+            if let Some(first) = bufs.first() {
+                let half = &first[..first.len() / 2];
+                sys::pwrite_all(file, offset, &mut [IoSlice::new(half)])?;
+            }
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        sys::pwrite_all(file, offset, bufs)
     }
 
     fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()> {

@@ -3,8 +3,9 @@
 //!
 //! Append path: validate every batch of the record set (length, magic 2, CRC-32C,
 //! counts) before taking the writer lock → roll if the set does not fit → reserve blocks
-//! → one memcpy into the mapped active segment → patch base offsets in place → publish
-//! the log end offset → in durable mode wait for a (shared) sync.
+//! → check idempotent producers' sequences → one pwritev of the set into the active
+//! segment with each batch's base offset patched in its 16-byte head → publish the log
+//! end offset → in durable mode wait for a (shared) sync.
 //!
 //! Readers take a snapshot of the segment list (an `Arc` clone under a read lock that
 //! only roll and retention ever write) and never touch the writer lock.
@@ -280,9 +281,6 @@ impl PartitionLog {
             writer.producers.commit(staged);
         }
         drop(writer);
-        if active.wants_pretouch() && !super::pretouch::request(&active, &self.io) {
-            active.pretouch_dropped();
-        }
         let unflushed = next - lock(&self.flush).flushed_offset;
         if unflushed > 0 && unflushed as u64 >= config.flush_messages {
             self.sync_to(next)?;

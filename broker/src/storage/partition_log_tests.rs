@@ -316,6 +316,25 @@ fn a_failed_reservation_fails_the_append_and_leaves_the_log_intact() {
 }
 
 #[test]
+fn a_torn_write_fails_the_append_and_no_partial_batch_is_ever_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::new());
+    let log = PartitionLog::open_with_io(dir.path(), small_config(), io.clone()).unwrap();
+    log.append(&batch(0, 2, 100)).unwrap();
+    io.fail_nth_write(1);
+    let err = log.append(&batch(0, 3, 500)).unwrap_err();
+    assert!(matches!(err, StorageError::Io { .. }), "{err}");
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(read_all(&log), vec![(0, 1)]);
+    assert!(log.read(2, 1000).unwrap().slice.is_none(), "the torn bytes are not published");
+    // The next append overwrites the torn bytes; a crash now recovers only whole batches.
+    assert_eq!(log.append(&batch(0, 1, 50)).unwrap().base_offset, 2);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(read_all(&log), vec![(0, 1), (2, 2)]);
+}
+
+#[test]
 fn a_failed_sync_poisons_the_partition_but_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let io = Arc::new(FaultyIo::new());

@@ -2,13 +2,15 @@
 //!
 //! The active segment is mapped at its full capacity (`segment.bytes`, or more for a
 //! single record set larger than that) with the file extended sparsely to match; blocks
-//! are reserved in growing chunks just ahead of the write position. A sealed segment's
+//! are reserved in growing chunks just ahead of the write position. Appends write with
+//! pwritev(2) (see [`Segment::append`] for why not a store into the mapping); readers
+//! look at published bytes through the mapping, which shares the page cache. A sealed segment's
 //! files are trimmed to their data and it is mapped at exactly that size.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sluice_protocol::record::batch::{self, RecordBatch};
 
@@ -22,9 +24,6 @@ use super::{segment_file_name, FileSlice, StorageError};
 /// with the segment, so an idle partition holds 64 KiB and a busy one at most 16 MiB.
 const MIN_RESERVE: u64 = 64 * 1024;
 const MAX_RESERVE: u64 = 16 << 20;
-/// The pre-toucher keeps up to this much reserved and faulted in ahead of the writer, and
-/// is asked for more once less than half of it is left.
-const AHEAD: u64 = 32 << 20;
 
 /// How a segment is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,11 +78,8 @@ pub(crate) struct Segment {
     /// segment was created or opened. Kafka counts from the first record's timestamp,
     /// which rolls a segment per append when producers (or a mirror) send old timestamps.
     rolling_base_ms: AtomicI64,
-    /// Bytes backed by reserved blocks and faulted in. Grown by the writer or by the
-    /// pre-toucher, under `reserving`; read lock-free on the append fast path.
+    /// Bytes backed by reserved blocks (writer only; atomic for `Sync`).
     reserved: AtomicU64,
-    reserving: Mutex<()>,
-    pretouch_pending: AtomicBool,
     // Writer-only state, atomic only so that `Segment` is `Sync`.
     bytes_since_index: AtomicU64,
     synced_size: AtomicU64,
@@ -169,8 +165,6 @@ impl Segment {
             offset_of_max_timestamp: AtomicI64::new(-1),
             rolling_base_ms: AtomicI64::new(-1),
             reserved: AtomicU64::new(0),
-            reserving: Mutex::new(()),
-            pretouch_pending: AtomicBool::new(false),
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
         };
@@ -365,17 +359,37 @@ impl Segment {
         self.index.reserve(((self.index.len() + batches.len()) * 8) as u64, io)?;
         self.time_index.reserve(((self.time_index.len() + batches.len()) * 12) as u64, io)?;
 
-        self.map.write_at(pos as usize, records);
+        // The set goes to the file with one pwritev: each batch's first 16 bytes (base
+        // offset, length, leader epoch) from a patched copy, the rest straight from the
+        // request frame. write(2) into the page cache costs one copy; a store into a fresh
+        // mapped page costs the kernel zeroing the page first, then the copy.
+        let mut offset = first_offset;
+        let mut heads: Vec<[u8; 16]> = Vec::with_capacity(batches.len());
+        for b in batches {
+            let mut head = [0u8; 16];
+            head.copy_from_slice(&records[b.offset_in_set..b.offset_in_set + 16]);
+            batch::set_base_offset(&mut head, offset);
+            // A single node is leader for ever: epoch 0, which clients' truncation
+            // detection (OffsetForLeaderEpoch) accepts as long as it never changes.
+            batch::set_partition_leader_epoch(&mut head, 0);
+            heads.push(head);
+            offset += i64::from(b.last_offset_delta) + 1;
+        }
+        let mut slices = Vec::with_capacity(batches.len() * 2);
+        for (b, head) in batches.iter().zip(&heads) {
+            slices.push(std::io::IoSlice::new(head));
+            slices.push(std::io::IoSlice::new(
+                &records[b.offset_in_set + 16..b.offset_in_set + b.size],
+            ));
+        }
+        io.write(&self.file, pos, &mut slices)
+            .map_err(|e| StorageError::io("write segment", &self.log_path, e))?;
+
         let mut offset = first_offset;
         let mut since = self.bytes_since_index.load(Ordering::Relaxed);
         let mut entries: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
         for b in batches {
             let at = pos as usize + b.offset_in_set;
-            let header = self.map.slice_mut(at, batch::HEADER_LEN);
-            batch::set_base_offset(header, offset);
-            // A single node is leader for ever: epoch 0, which clients' truncation
-            // detection (OffsetForLeaderEpoch) accepts as long as it never changes.
-            batch::set_partition_leader_epoch(header, 0);
             if since >= index_interval {
                 entries.push((
                     OffsetEntry {
@@ -411,13 +425,8 @@ impl Segment {
     }
 
     /// Backs the log up to `end` with blocks, reserving a chunk that grows with the
-    /// segment, and faults the chunk's pages in so the copy does not fault per page.
-    /// Usually the pre-toucher got there first and this is one atomic load.
+    /// segment, so a full disk fails the append before any byte is written.
     fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
-        if end <= self.reserved.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _reserving = self.reserving.lock().unwrap_or_else(PoisonError::into_inner);
         let reserved = self.reserved.load(Ordering::Acquire);
         if end <= reserved {
             return Ok(());
@@ -430,36 +439,8 @@ impl Segment {
     fn extend_reservation(&self, from: u64, to: u64, io: &dyn FileIo) -> Result<(), StorageError> {
         io.reserve(&self.file, from, to - from)
             .map_err(|e| StorageError::io("reserve segment blocks", &self.log_path, e))?;
-        self.map.prefault(from as usize, (to - from) as usize);
         self.reserved.store(to, Ordering::Release);
         Ok(())
-    }
-
-    /// Whether the writer is close enough to the reserved end to ask the pre-toucher for
-    /// more (and no request is outstanding). Marks a request as outstanding.
-    pub(crate) fn wants_pretouch(&self) -> bool {
-        let ahead = self.reserved.load(Ordering::Acquire).saturating_sub(self.size());
-        let room = self.capacity().saturating_sub(self.reserved.load(Ordering::Acquire));
-        room > 0 && ahead < AHEAD / 2 && !self.pretouch_pending.swap(true, Ordering::AcqRel)
-    }
-
-    /// Forgets an outstanding pre-touch request that could not be queued.
-    pub(crate) fn pretouch_dropped(&self) {
-        self.pretouch_pending.store(false, Ordering::Release);
-    }
-
-    /// The pre-toucher's work: reserve and fault in up to [`AHEAD`] past the write
-    /// position. Errors are left for the writer to meet (and report) itself.
-    pub(crate) fn reserve_ahead(&self, io: &dyn FileIo) {
-        {
-            let _reserving = self.reserving.lock().unwrap_or_else(PoisonError::into_inner);
-            let reserved = self.reserved.load(Ordering::Acquire);
-            let target = (self.size() + AHEAD).min(self.capacity());
-            if target > reserved {
-                let _ = self.extend_reservation(reserved, target, io);
-            }
-        }
-        self.pretouch_pending.store(false, Ordering::Release);
     }
 
     /// Syncs published bytes not yet synced. Returns the size that is now durable.

@@ -4,15 +4,16 @@
 //! Everything else in the storage engine sees safe wrappers whose contracts are stated
 //! here. The central hazard is SIGBUS: a store into a mapped page that has no disk block
 //! behind it kills the process when the disk is full, and a load past the end of a file
-//! that was truncated under the mapping does the same. Two rules keep both away:
-//! writers store only into ranges that [`reserve`] has backed with real blocks, and
-//! readers load only below a published size that never exceeds the file's length.
+//! that was truncated under the mapping does the same. Two rules keep both away: stores
+//! (index entries; log data goes in with pwritev) go only into ranges that [`reserve`] has
+//! backed with real blocks, and loads stay below a published size that never exceeds the
+//! file's length.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
+use memmap2::{MmapOptions, MmapRaw};
 
 /// A shared, writable mapping of a whole file (or of its first `len` bytes).
 ///
@@ -76,35 +77,12 @@ impl MmapRegion {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) }
     }
 
-    /// Mutably borrows published bytes for an in-place patch by the single writer,
-    /// before they are published (base offset, leader epoch).
-    ///
-    /// # Panics
-    /// If the range exceeds the mapping.
-    #[expect(clippy::mut_from_ref, reason = "the writer owns unpublished bytes exclusively")]
-    pub(crate) fn slice_mut(&self, pos: usize, len: usize) -> &mut [u8] {
-        let end = pos.checked_add(len).expect("invariant: patch range overflows");
-        assert!(end <= self.len, "invariant: patch past mapping end ({end} > {})", self.len);
-        // SAFETY: only the single writer calls this, on bytes it has written but not yet
-        // published, so no other reference to them exists.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) }
-    }
-
     /// Writes the pages in `pos..pos+len` back to disk and waits (msync MS_SYNC).
     pub(crate) fn sync_range(&self, pos: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());
         }
         self.map.flush_range(pos, len)
-    }
-
-    /// Faults in the pages of a freshly reserved range for writing, so appends copy
-    /// into present pages instead of taking one page fault per 4 KiB. Best effort: a
-    /// kernel without MADV_POPULATE_WRITE simply faults lazily.
-    pub(crate) fn prefault(&self, pos: usize, len: usize) {
-        if len > 0 && pos + len <= self.len {
-            let _ = self.map.advise_range(Advice::PopulateWrite, pos, len);
-        }
     }
 }
 
@@ -113,6 +91,31 @@ impl MmapRegion {
 unsafe impl Sync for MmapRegion {}
 // SAFETY: as above; the mapping is not tied to the creating thread.
 unsafe impl Send for MmapRegion {}
+
+/// Writes all of `bufs` to `file` at `offset` with pwritev(2), looping over short writes.
+///
+/// # Errors
+/// The first write error; bytes before it may have been written.
+pub(crate) fn pwrite_all(
+    file: &File,
+    mut offset: u64,
+    mut bufs: &mut [io::IoSlice<'_>],
+) -> io::Result<()> {
+    io::IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        let at = i64::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset out of range"))?;
+        // IOV_MAX is 1024 on Linux.
+        let n = nix::sys::uio::pwritev(file.as_fd(), &bufs[..bufs.len().min(1024)], at)
+            .map_err(io::Error::from)?;
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        offset += n as u64;
+        io::IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(())
+}
 
 /// Backs `offset..offset+len` of `file` with real disk blocks without changing its size.
 ///
@@ -195,7 +198,6 @@ mod tests {
         file.set_len(1 << 20).unwrap();
         reserve(&file, 0, 1 << 16).unwrap();
         let region = MmapRegion::map(&file, 1 << 20).unwrap();
-        region.prefault(0, 1 << 16);
         region.write_at(100, b"sluice");
         assert_eq!(region.slice(100, 6), b"sluice");
         region.sync_range(0, 4096).unwrap();

@@ -148,14 +148,23 @@ fn topic_configs_log_append_time_and_max_message_bytes() {
     let Response::CreateTopics(r) = c.call(7, Request::CreateTopics(req)) else { panic!() };
     assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
 
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64;
     assert_eq!(produce(&mut c, "stamped", batch("t", 3, Compression::Zstd), 1).0, 0);
     let (_, _, records) = fetch(&mut c, "stamped", 0);
     let b = sluice_protocol::record::RecordBatch::parse_verified(&records).expect("crc recomputed");
     assert!(b.is_log_append_time());
-    assert!(b.max_timestamp() >= before && b.max_timestamp() < before + 60_000, "stamped by the broker");
+    assert!(
+        b.max_timestamp() >= before && b.max_timestamp() < before + 60_000,
+        "stamped by the broker"
+    );
     assert_eq!(values(&records).len(), 3);
 
-    assert_eq!(produce(&mut c, "small", batch("y", 200, Compression::None), 1).0, 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        produce(&mut c, "small", batch("y", 200, Compression::None), 1).0,
+        10,
+        "MESSAGE_TOO_LARGE"
+    );
     assert_eq!(produce(&mut c, "small", batch("y", 2, Compression::None), 1).0, 0);
 }
