@@ -11,7 +11,7 @@
 //! The fix here, without patching the crate: [`walk_request`] reads the body the way
 //! kafka-protocol's decoder will (same fields, same order, same version conditions: the
 //! walkers in `shape/requests.rs` and `shape/responses.rs` are generated from its decoders
-//! by `shape/generate.py`),
+//! by `protocol/tools/generate_shape.py`),
 //! and rejects any array whose count is larger than the bytes left. Every array element
 //! takes at least one byte on the wire, so no valid message is rejected, and after a
 //! successful walk each `with_capacity` is bounded by the real number of elements. The
