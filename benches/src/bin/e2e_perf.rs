@@ -32,7 +32,7 @@ const RECORD: usize = 100;
 
 fn main() {
     let records: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
-    println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    println!("machine: {} cores, {}, cpu steal during the run: see `vmstat 1`", num_cpus(), cpu_model());
     let loopback = loopback_mb_per_s(2 << 30);
     println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
 
@@ -136,6 +136,7 @@ fn producer(bootstrap: &str, linger_ms: u32, acks: i32) -> BaseProducer {
         .set("batch.size", "1000000")
         .set("acks", acks.to_string())
         .set("compression.type", "none")
+        .set("socket.nagle.disable", std::env::var("SLUICE_PERF_NODELAY").unwrap_or("false".into()))
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "1000000")
         .create()
@@ -210,8 +211,10 @@ fn latency(bootstrap: &str, rate: u64, dur: Duration) {
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
+    // Start at the current end, resolved before the first record is sent.
+    let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::End).unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(high)).unwrap();
     c.assign(&tpl).unwrap();
     let _ = c.poll(Duration::from_millis(500));
     let epoch = Instant::now();
