@@ -27,6 +27,14 @@ use crate::storage::{LogConfig, PartitionLog, StorageError};
 
 const CATALOG: &str = "topics.catalog";
 const HEADER: &str = "sluice-topics v1";
+/// Topics the broker itself writes; clients may read them but not produce to them.
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// Whether `name` is one of the broker's internal topics.
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Longest legal topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
 

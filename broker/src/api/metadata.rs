@@ -80,7 +80,7 @@ fn describe(broker: &Broker, topic: &Topic, version: i16) -> MetadataResponseTop
         t.topic_id = topic.id;
     }
     if version >= 1 {
-        t.is_internal = topic.name.starts_with("__");
+        t.is_internal = crate::topics::is_internal(&topic.name);
     }
     t.partitions = topic
         .partitions

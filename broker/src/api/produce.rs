@@ -51,6 +51,9 @@ pub async fn handle(
                 Err((ErrorCode::UNSUPPORTED_VERSION, None))
             } else if !matches!(acks, -1..=1) {
                 Err((ErrorCode::INVALID_REQUIRED_ACKS, None))
+            } else if crate::topics::is_internal(&name) {
+                // Kafka refuses client writes to internal topics the same way.
+                Err((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{name} is internal"))))
             } else {
                 match (&found, &config) {
                     (Some(t), Some(cfg)) => match t.partition(data.index) {

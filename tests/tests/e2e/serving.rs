@@ -168,3 +168,27 @@ fn topic_configs_log_append_time_and_max_message_bytes() {
     );
     assert_eq!(produce(&mut c, "small", batch("y", 2, Compression::None), 1).0, 0);
 }
+
+#[test]
+fn clients_cannot_produce_to_the_offsets_topic() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    // The coordinator creates __consumer_offsets when it starts.
+    let mut tries = 0;
+    while broker_topic_missing(&mut c, "__consumer_offsets") {
+        tries += 1;
+        assert!(tries < 100, "__consumer_offsets never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(produce(&mut c, "__consumer_offsets", batch("x", 1, Compression::None), 1).0, 17);
+}
+
+fn broker_topic_missing(c: &mut RawClient, topic: &str) -> bool {
+    let mut m = kafka_protocol::messages::MetadataRequest::default();
+    let mut t = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default();
+    t.name = Some(crate::client::name(topic));
+    m.topics = Some(vec![t]);
+    m.allow_auto_topic_creation = false;
+    let Response::Metadata(r) = c.call(12, Request::Metadata(m)) else { panic!() };
+    r.topics[0].error_code != 0
+}
