@@ -73,7 +73,7 @@ pub async fn serve(
                 }
             }
         };
-        match dispatch::handle(&broker, frame, &shutdown).await {
+        match dispatch::handle(&broker, peer, frame, &shutdown).await {
             Outcome::Reply(reply) => {
                 if let Err(e) = write_reply(&mut stream, &reply, &broker).await {
                     tracing::debug!(%peer, error = %e, "write failed");

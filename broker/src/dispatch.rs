@@ -1,5 +1,6 @@
 //! Routes a request frame to its handler: the one `match` on the API.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,7 +24,12 @@ pub enum Outcome {
 }
 
 /// Handles one request frame.
-pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationToken) -> Outcome {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    frame: Bytes,
+    shutdown: &CancellationToken,
+) -> Outcome {
     let (header, body) = match RequestHeader::decode(frame) {
         Ok(h) => h,
         Err(e) => return Outcome::Close(format!("unreadable request header: {e}")),
@@ -120,7 +126,7 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes, shutdown: &CancellationT
             Response::FindCoordinator(api::find_coordinator::handle(broker, r, version))
         }
         Request::JoinGroup(r) => {
-            Response::JoinGroup(api::join_group::handle(broker, &header, r, version).await)
+            Response::JoinGroup(api::join_group::handle(broker, &header, peer, r, version).await)
         }
         Request::SyncGroup(r) => {
             Response::SyncGroup(api::sync_group::handle(broker, r, version).await)

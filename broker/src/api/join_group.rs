@@ -22,6 +22,7 @@ use crate::group::request::{JoinRequest, JoinResult, Reply, Request};
 pub async fn handle(
     broker: &Broker,
     header: &RequestHeader,
+    peer: std::net::SocketAddr,
     request: JoinGroupRequest,
     version: i16,
 ) -> JoinGroupResponse {
@@ -33,8 +34,8 @@ pub async fn handle(
         require_known_member_id: version >= 4 && instance_id.is_none(),
         instance_id,
         client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
-        // The peer address does not reach handlers yet.
-        client_host: String::new(),
+        // Kafka's form: "/" and the address, as InetAddress prints it.
+        client_host: format!("/{}", peer.ip()),
         session_timeout_ms: request.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {
             request.rebalance_timeout_ms

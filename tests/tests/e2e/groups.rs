@@ -297,6 +297,11 @@ fn group_apis_over_the_wire_at_lowest_and_highest_versions() {
         assert_eq!(d.groups[0].group_state.as_str(), "Stable");
         let member_b = d.groups[0].members.iter().find(|m| m.member_id.as_str() == mb).unwrap();
         assert_eq!(member_b.member_assignment.as_ref(), assignment);
+        assert_eq!(
+            member_b.client_host.as_str(),
+            "/127.0.0.1",
+            "the member's address, as Kafka prints it"
+        );
     }
 
     let mut r = DeleteGroupsRequest::default();
