@@ -32,7 +32,11 @@ const RECORD: usize = 100;
 
 fn main() {
     let records: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
-    println!("machine: {} cores, {}, cpu steal during the run: see `vmstat 1`", num_cpus(), cpu_model());
+    println!(
+        "machine: {} cores, {}, cpu steal during the run: see `vmstat 1`",
+        num_cpus(),
+        cpu_model()
+    );
     let loopback = loopback_mb_per_s(2 << 30);
     println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
 
