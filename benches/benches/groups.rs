@@ -44,9 +44,19 @@ const MEMBERS: usize = 50;
 fn main() {
     machine_join();
     machine_commits();
-    let bin = std::env::var_os("SLUICED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "target/release/sluiced".into());
+    let bin = std::env::var_os("SLUICED").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        // target/release/deps/groups-<hash> -> target/release/sluiced, wherever the
+        // bench runs from (cargo sets the package directory as the working directory).
+        let exe = std::env::current_exe().expect("bench executable path");
+        exe.parent()
+            .and_then(|d| d.parent())
+            .map_or_else(|| "target/release/sluiced".into(), |d| d.join("sluiced"))
+    });
+    // `cargo test --benches` runs this without `--bench`: only the quick state-machine
+    // part then, not minutes of load against a debug build.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     if !bin.exists() {
         println!("{} not found: skipping the broker measurements", bin.display());
         return;
