@@ -34,21 +34,13 @@ pub fn handle(
     request: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
-    let duplicates = duplicate_resources(
-        request.resources.iter().map(|r| (r.resource_type, r.resource_name.as_str())),
-    );
-    let mut reported = HashSet::new();
     let mut response = AlterConfigsResponse::default();
-    for resource in &request.resources {
-        let key = (resource.resource_type, resource.resource_name.to_string());
-        let outcome = if duplicates.contains(&key) {
-            if !reported.insert(key) {
-                continue;
-            }
-            Err((ErrorCode::INVALID_REQUEST, "duplicate resource".to_owned()))
-        } else {
-            alter(broker, resource, request.validate_only)
-        };
+    let outcomes = per_resource(
+        &request.resources,
+        |r| (r.resource_type, r.resource_name.as_str()),
+        |r| alter(broker, r, request.validate_only),
+    );
+    for (resource, outcome) in outcomes {
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
@@ -97,7 +89,32 @@ fn alter(
 }
 
 /// The (type, name) pairs that occur more than once.
-pub fn duplicate_resources<'a>(
+/// Runs `alter` once per distinct resource, in request order; a resource named more than
+/// once is not altered and gets one INVALID_REQUEST, as in Kafka's broker.
+pub fn per_resource<R>(
+    resources: &[R],
+    key: impl Fn(&R) -> (i8, &str),
+    mut alter: impl FnMut(&R) -> Result<(), Failure>,
+) -> Vec<(&R, Result<(), Failure>)> {
+    let duplicates = duplicate_resources(resources.iter().map(&key));
+    let mut reported = HashSet::new();
+    let mut out = Vec::with_capacity(resources.len());
+    for resource in resources {
+        let (t, name) = key(resource);
+        let outcome = if duplicates.contains(&(t, name.to_owned())) {
+            if !reported.insert((t, name.to_owned())) {
+                continue;
+            }
+            Err((ErrorCode::INVALID_REQUEST, "duplicate resource".to_owned()))
+        } else {
+            alter(resource)
+        };
+        out.push((resource, outcome));
+    }
+    out
+}
+
+fn duplicate_resources<'a>(
     resources: impl Iterator<Item = (i8, &'a str)>,
 ) -> HashSet<(i8, String)> {
     let mut seen: HashMap<(i8, &str), usize> = HashMap::new();

@@ -23,7 +23,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::api::alter_configs::{alter_broker, duplicate_resources, Failure};
+use crate::api::alter_configs::{alter_broker, per_resource, Failure};
 use crate::api::describe_configs::{is_list_config, no_overrides, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::Broker;
 use crate::error::topic_error_code;
@@ -40,21 +40,13 @@ pub fn handle(
     request: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let duplicates = duplicate_resources(
-        request.resources.iter().map(|r| (r.resource_type, r.resource_name.as_str())),
-    );
-    let mut reported = HashSet::new();
     let mut response = IncrementalAlterConfigsResponse::default();
-    for resource in &request.resources {
-        let key = (resource.resource_type, resource.resource_name.to_string());
-        let outcome = if duplicates.contains(&key) {
-            if !reported.insert(key) {
-                continue;
-            }
-            Err((ErrorCode::INVALID_REQUEST, "duplicate resource".to_owned()))
-        } else {
-            alter(broker, resource, request.validate_only)
-        };
+    let outcomes = per_resource(
+        &request.resources,
+        |r| (r.resource_type, r.resource_name.as_str()),
+        |r| alter(broker, r, request.validate_only),
+    );
+    for (resource, outcome) in outcomes {
         let mut out = AlterConfigsResourceResponse::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
