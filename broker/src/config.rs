@@ -75,6 +75,8 @@ pub struct Config {
     pub socket_request_max_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `queued.max.requests`, per connection here: requests read ahead of their responses.
+    pub queued_max_requests: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
     /// `log.retention.check.interval.ms`.
@@ -103,6 +105,7 @@ impl Default for Config {
             log: LogConfig::default(),
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
+            queued_max_requests: 500,
             connections_max_idle_ms: 600_000,
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1000,
@@ -140,9 +143,6 @@ const IGNORED: &[&str] = &[
     "delete.topic.enable",
     "unclean.leader.election.enable",
     "compression.type",
-    // A connection has one request in flight at a time (see connection.rs), so there is
-    // no queue of requests to bound.
-    "queued.max.requests",
 ];
 
 /// Parses a Java properties file: `key=value`, `key: value` or `key value`, `#` and `!`
@@ -317,6 +317,7 @@ impl Config {
                 }
                 "socket.request.max.bytes" => self.socket_request_max_bytes = number(k, v, 1024)?,
                 "max.connections" => self.max_connections = number(k, v, 1)?,
+                "queued.max.requests" => self.queued_max_requests = number(k, v, 1)?,
                 "connections.max.idle.ms" => self.connections_max_idle_ms = number(k, v, 1)?,
                 "group.initial.rebalance.delay.ms" => {
                     self.group_initial_rebalance_delay_ms = number(k, v, 0)?

@@ -1,13 +1,15 @@
 //! One client connection: the only code that touches a socket.
 //!
-//! Requests are handled one at a time in arrival order, as Kafka does (it mutes a
-//! channel while a request is in flight), so responses go out in request order and two
-//! pipelined produce requests to one partition append in the order they were sent.
-//! Clients pipeline anyway: their next frames wait in the socket buffer, and the read
-//! buffer holds at most one frame beyond what a read brings.
+//! Requests are pipelined: the connection reads the next frame while earlier requests
+//! wait (a fetch long-polling, a produce request waiting for its sync), at most
+//! `queued.max.requests` of them per connection, and writes the responses in request
+//! order. Each request's in-order part ([`dispatch::start`]) runs before the next frame is
+//! read, so two pipelined produce requests to one partition append in the order they were
+//! sent; only the waits overlap, each in its own task.
 //!
 //! A frame is refused before it is read into memory when its size prefix exceeds
-//! `socket.request.max.bytes`; an unreadable frame closes the connection with a log line.
+//! `socket.request.max.bytes`; an unreadable frame closes the connection with a log line,
+//! after the responses to the requests before it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,13 +21,33 @@ use std::time::Duration;
 use bytes::BytesMut;
 use sluice_protocol::frame::FrameDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{Part, Reply};
 use crate::broker::Broker;
-use crate::dispatch::{self, Outcome};
+use crate::dispatch::{self, Outcome, Pending};
 use crate::storage::{sendfile, FileSlice};
+
+/// A request on its way to the writer: its outcome, or the task computing it, and the
+/// in-flight permit it holds until its response is written.
+enum InFlight {
+    Ready(Outcome, OwnedSemaphorePermit),
+    Task(AbortOnDrop, OwnedSemaphorePermit),
+}
+
+/// A request's task, aborted if the connection ends before it is answered: nobody would
+/// read the response. (A produce request's sync runs in a task of its own and goes on.)
+struct AbortOnDrop(JoinHandle<Outcome>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Serves `stream` until the client leaves, an error, the idle timeout, or shutdown.
 pub async fn serve(
@@ -35,16 +57,44 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    // Cancelled when the writer stops (write error, a request that closes the connection),
+    // so the reader stops too.
+    let closed = CancellationToken::new();
+    tokio::join!(
+        read_requests(reader, peer, &broker, &shutdown, &closed, tx),
+        write_responses(writer, peer, &broker, &closed, rx),
+    );
+}
+
+/// Reads frames and runs each request's in-order part; hands the rest to the writer.
+async fn read_requests(
+    mut stream: ReadHalf<'_>,
+    peer: SocketAddr,
+    broker: &Arc<Broker>,
+    shutdown: &CancellationToken,
+    closed: &CancellationToken,
+    tx: mpsc::UnboundedSender<InFlight>,
+) {
     let decoder = FrameDecoder::new(broker.config.socket_request_max_bytes);
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let in_flight = Arc::new(Semaphore::new(broker.config.queued_max_requests));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
+        // Taken before the frame is read: at the limit the connection stops reading, and
+        // the client's further requests wait in the socket.
+        let permit = tokio::select! {
+            p = Arc::clone(&in_flight).acquire_owned() => p.expect("invariant: the semaphore is never closed"),
+            () = closed.cancelled() => return,
+        };
         let frame = loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => break frame,
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                    let reason = format!("bad frame: {e}");
+                    let _ = tx.send(InFlight::Ready(Outcome::Close(reason), permit));
                     return;
                 }
             }
@@ -54,6 +104,7 @@ pub async fn serve(
             let read = tokio::select! {
                 r = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => r,
                 () = shutdown.cancelled() => return,
+                () = closed.cancelled() => return,
             };
             match read {
                 Ok(Ok(0)) => {
@@ -68,14 +119,58 @@ pub async fn serve(
                     return;
                 }
                 Err(_) => {
+                    if in_flight.available_permits() + 1 < broker.config.queued_max_requests {
+                        // Requests are still being answered: not idle.
+                        continue;
+                    }
                     tracing::debug!(%peer, "closing idle connection");
                     return;
                 }
             }
         };
-        match dispatch::handle(&broker, peer, frame, &shutdown).await {
+        let item = match dispatch::start(broker, peer, frame, shutdown).await {
+            Pending::Ready(outcome) => {
+                let close = matches!(outcome, Outcome::Close(_));
+                let item = InFlight::Ready(outcome, permit);
+                if close {
+                    let _ = tx.send(item);
+                    return;
+                }
+                item
+            }
+            Pending::Later(rest) => InFlight::Task(AbortOnDrop(tokio::spawn(rest)), permit),
+        };
+        if tx.send(item).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes responses in request order until the reader is done and every answer is out,
+/// or a write fails, or a request closes the connection.
+async fn write_responses(
+    mut stream: WriteHalf<'_>,
+    peer: SocketAddr,
+    broker: &Broker,
+    closed: &CancellationToken,
+    mut rx: mpsc::UnboundedReceiver<InFlight>,
+) {
+    let _guard = closed.clone().drop_guard();
+    // Leaving drops the channel and with it every request not yet answered.
+    while let Some(item) = rx.recv().await {
+        let (outcome, permit) = match item {
+            InFlight::Ready(outcome, permit) => (outcome, permit),
+            InFlight::Task(mut task, permit) => match (&mut task.0).await {
+                Ok(outcome) => (outcome, permit),
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, "request task failed: this is a broker bug");
+                    return;
+                }
+            },
+        };
+        match outcome {
             Outcome::Reply(reply) => {
-                if let Err(e) = write_reply(&mut stream, &reply, &broker).await {
+                if let Err(e) = write_reply(&mut stream, &reply, broker).await {
                     tracing::debug!(%peer, error = %e, "write failed");
                     return;
                 }
@@ -86,10 +181,11 @@ pub async fn serve(
                 return;
             }
         }
+        drop(permit);
     }
 }
 
-async fn write_reply(stream: &mut TcpStream, reply: &Reply, broker: &Broker) -> io::Result<()> {
+async fn write_reply(stream: &mut WriteHalf<'_>, reply: &Reply, broker: &Broker) -> io::Result<()> {
     for part in &reply.parts {
         match part {
             Part::Bytes(b) => {
@@ -97,7 +193,7 @@ async fn write_reply(stream: &mut TcpStream, reply: &Reply, broker: &Broker) -> 
                 broker.metrics.copied_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
             }
             Part::File(slice) => {
-                send_file(stream, slice).await?;
+                send_file(stream.as_ref(), slice).await?;
                 broker.metrics.sendfile_bytes.fetch_add(slice.len, Ordering::Relaxed);
             }
         }

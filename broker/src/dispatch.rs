@@ -1,6 +1,15 @@
 //! Routes a request frame to its handler: the one `match` on the API.
+//!
+//! A request is handled in two parts. [`start`] runs in request order: the connection
+//! awaits it before it reads the next frame, so whatever changes state (an append, an
+//! offset commit, a topic creation) happens in the order the client sent it. What is left
+//! is a wait that may overlap with the next requests: a fetch's long poll, a produce
+//! request's wait for its sync. That part comes back as [`Pending::Later`], which the
+//! connection runs as its own task and answers in order.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,39 +32,87 @@ pub enum Outcome {
     Close(String),
 }
 
-/// Handles one request frame.
+/// A request after its in-order part.
+pub enum Pending {
+    /// The outcome is known.
+    Ready(Outcome),
+    /// The outcome waits for something that may take a while; run it concurrently with
+    /// the next requests.
+    Later(Pin<Box<dyn Future<Output = Outcome> + Send>>),
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pending::Ready(o) => f.debug_tuple("Ready").field(o).finish(),
+            Pending::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+/// Handles one request frame to the end (both parts, one after the other).
 pub async fn handle(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
     shutdown: &CancellationToken,
 ) -> Outcome {
+    match start(broker, peer, frame, shutdown).await {
+        Pending::Ready(outcome) => outcome,
+        Pending::Later(rest) => rest.await,
+    }
+}
+
+/// Runs the in-order part of one request frame.
+pub async fn start(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    frame: Bytes,
+    shutdown: &CancellationToken,
+) -> Pending {
     let (header, body) = match RequestHeader::decode(frame) {
         Ok(h) => h,
-        Err(e) => return Outcome::Close(format!("unreadable request header: {e}")),
+        Err(e) => return close(format!("unreadable request header: {e}")),
     };
     broker.metrics.request(header.api_key as i16);
     if header.api_key == ApiKey::ApiVersions {
         // Any version, even one this broker does not know: KIP-511's v0 fallback.
-        return encoded(api::api_versions::handle(&header));
+        return Pending::Ready(encoded(api::api_versions::handle(&header)));
     }
     let request = match Request::decode(&header, body) {
         Ok(r) => r,
         Err(e @ (DecodeError::UnsupportedVersion { .. } | DecodeError::UnsupportedApi { .. })) => {
             // No response layout exists for a version the broker does not know, so it
             // cannot answer in the request's version: Kafka closes the connection too.
-            return Outcome::Close(format!("{e} (correlation id {})", header.correlation_id));
+            return close(format!("{e} (correlation id {})", header.correlation_id));
         }
-        Err(e) => return Outcome::Close(format!("malformed request: {e}")),
+        Err(e) => return close(format!("malformed request: {e}")),
     };
     let version = header.api_version;
     let response = match request {
-        Request::Produce(r) => match api::produce::handle(broker, r, version).await {
-            Some(resp) => Response::Produce(resp),
-            None => return Outcome::NoReply,
-        },
+        Request::Produce(r) => {
+            let started = api::produce::start(broker, r, version).await;
+            if started.is_done() {
+                match started.finish().await {
+                    Some(resp) => Response::Produce(resp),
+                    None => return Pending::Ready(Outcome::NoReply),
+                }
+            } else {
+                return Pending::Later(Box::pin(async move {
+                    match started.finish().await {
+                        Some(resp) => {
+                            encoded(Reply::message(&header, version, &Response::Produce(resp)))
+                        }
+                        None => Outcome::NoReply,
+                    }
+                }));
+            }
+        }
         Request::Fetch(r) => {
-            return Outcome::Reply(api::fetch::handle(broker, &header, r, shutdown).await)
+            let (broker, shutdown) = (Arc::clone(broker), shutdown.clone());
+            return Pending::Later(Box::pin(async move {
+                Outcome::Reply(api::fetch::handle(&broker, &header, r, &shutdown).await)
+            }));
         }
         Request::Metadata(r) => {
             blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
@@ -154,14 +211,18 @@ pub async fn handle(
             Response::DeleteGroups(api::delete_groups::handle(broker, r).await)
         }
         other => {
-            return Outcome::Close(format!(
+            return close(format!(
                 "{:?} is not served yet (correlation id {})",
                 other.api_key(),
                 header.correlation_id
             ))
         }
     };
-    encoded(Reply::message(&header, version, &response))
+    Pending::Ready(encoded(Reply::message(&header, version, &response)))
+}
+
+fn close(reason: String) -> Pending {
+    Pending::Ready(Outcome::Close(reason))
 }
 
 fn encoded(r: Result<Reply, sluice_protocol::messages::EncodeError>) -> Outcome {

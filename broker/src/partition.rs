@@ -2,15 +2,17 @@
 //! the one adapter that hands blocking work to tokio's blocking threads, and the list of
 //! fetches long-polling it.
 //!
-//! Appends of more than 64 KiB, and every append that may wait for a sync (durable mode's
-//! group commit), run on blocking threads; small page-cache appends run inline. Reads run
-//! inline: they are an index binary search and a few header loads from the page cache, and
-//! return a file slice without copying.
+//! Appends of more than 64 KiB run on blocking threads; small appends run inline. Syncs
+//! (durable mode) run on a blocking thread apart from the append, and every request that
+//! waits meanwhile shares the next one: the async side of group commit. Reads run inline:
+//! they are an index binary search and a few header loads from the page cache, and return
+//! a file slice without copying.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::storage::{AppendInfo, PartitionLog, ReadInfo, StorageError, ValidRecords};
 
@@ -24,6 +26,15 @@ pub struct Partition {
     index: i32,
     log: Arc<PartitionLog>,
     waiters: Mutex<Vec<Arc<Notify>>>,
+    syncer: Arc<Syncer>,
+}
+
+/// The one sync in progress for a partition, and the news of each that ends.
+#[derive(Debug)]
+struct Syncer {
+    running: AtomicBool,
+    /// Bumped (with the flushed offset) whenever a sync ends, failed ones included.
+    ended: watch::Sender<i64>,
 }
 
 impl Partition {
@@ -34,6 +45,10 @@ impl Partition {
             index,
             log: Arc::new(log),
             waiters: Mutex::new(Vec::new()),
+            syncer: Arc::new(Syncer {
+                running: AtomicBool::new(false),
+                ended: watch::Sender::new(0),
+            }),
         }
     }
 
@@ -50,37 +65,75 @@ impl Partition {
         &self.log
     }
 
-    /// Appends a record set and wakes the fetches waiting here.
+    /// Appends a record set and wakes the fetches waiting here. Returns, with where the
+    /// records landed, the offset that must be synced before they are acknowledged
+    /// (durable mode): wait for it with [`Self::sync_to`].
     ///
-    /// A small set on a log that never syncs inside an append is written inline: a
-    /// pwritev of at most [`INLINE_APPEND_BYTES`] into the page cache takes microseconds,
-    /// less than the two thread switches of a hand-off. Larger sets, and every append
-    /// that may wait for a sync (`flush.messages`), go to a blocking thread.
+    /// A set of at most [`INLINE_APPEND_BYTES`] is written inline: a pwritev of that much
+    /// into the page cache takes microseconds, less than the two thread switches of a
+    /// hand-off. Larger sets go to a blocking thread.
     ///
     /// # Errors
     /// The storage error.
-    pub async fn append(&self, records: ValidRecords<Bytes>) -> Result<AppendInfo, StorageError> {
-        if records.len() <= INLINE_APPEND_BYTES && self.log.config().flush_messages == u64::MAX {
-            let result = self.log.append_valid(&records);
-            if result.is_ok() {
-                self.wake();
-            }
-            return result;
-        }
-        let log = Arc::clone(&self.log);
-        let result = tokio::task::spawn_blocking(move || log.append_valid(&records))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StorageError::Io {
-                    op: "append task",
-                    path: self.log.dir().to_owned(),
-                    source: std::io::Error::other(e.to_string()),
-                })
-            });
+    pub async fn append(
+        &self,
+        records: ValidRecords<Bytes>,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let result = if records.len() <= INLINE_APPEND_BYTES {
+            self.log.append_unsynced(&records)
+        } else {
+            let log = Arc::clone(&self.log);
+            tokio::task::spawn_blocking(move || log.append_unsynced(&records)).await.unwrap_or_else(
+                |e| {
+                    Err(StorageError::Io {
+                        op: "append task",
+                        path: self.log.dir().to_owned(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                },
+            )
+        };
         if result.is_ok() {
             self.wake();
         }
         result
+    }
+
+    /// Waits until every record below `offset` is on disk.
+    ///
+    /// At most one sync runs per partition, on a blocking thread; requests that arrive
+    /// meanwhile wait for it to end and then share the next, which covers everything
+    /// appended by then. The sync runs in its own task, so a waiter that goes away (its
+    /// connection closed) does not leave the partition without one.
+    ///
+    /// # Errors
+    /// [`StorageError::Poisoned`] once a sync has failed (the failure itself is logged).
+    pub async fn sync_to(&self, offset: i64) -> Result<(), StorageError> {
+        // Subscribed before the checks: a sync that ends after them still wakes this.
+        let mut ended = self.syncer.ended.subscribe();
+        loop {
+            if self.log.flushed_offset() >= offset {
+                return Ok(());
+            }
+            if self.log.is_poisoned() {
+                return Err(StorageError::Poisoned { path: self.log.dir().to_owned() });
+            }
+            if !self.syncer.running.swap(true, Ordering::AcqRel) {
+                let log = Arc::clone(&self.log);
+                let syncer = Arc::clone(&self.syncer);
+                tokio::spawn(async move {
+                    let l = Arc::clone(&log);
+                    // Errors poison the log, which every waiter sees on its next check.
+                    let _ = tokio::task::spawn_blocking(move || l.flush()).await;
+                    syncer.running.store(false, Ordering::Release);
+                    syncer.ended.send_replace(log.flushed_offset());
+                });
+            }
+            if ended.changed().await.is_err() {
+                // The sender lives as long as `self`; this is unreachable in practice.
+                return Err(StorageError::Closed { path: self.log.dir().to_owned() });
+            }
+        }
     }
 
     /// Appends a record set that the caller built in memory, synchronously (internal
@@ -122,5 +175,74 @@ impl Partition {
         for w in waiters {
             w.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::io::FaultyIo;
+    use crate::storage::testing::batch;
+    use crate::storage::LogConfig;
+
+    fn durable(dir: &std::path::Path, io: &Arc<FaultyIo>) -> Arc<Partition> {
+        let config = LogConfig { flush_messages: 1, ..LogConfig::default() };
+        let log = PartitionLog::open_with_io(dir, config, Arc::clone(io) as _).unwrap();
+        Arc::new(Partition::new("t", 0, log))
+    }
+
+    fn records(n: i32) -> ValidRecords<Bytes> {
+        ValidRecords::new(Bytes::from(batch(0, n, 100))).unwrap()
+    }
+
+    /// Appends in order, as a connection does, each acknowledgement waiting in its own task.
+    async fn append_and_wait(p: &Arc<Partition>, n: usize) -> Vec<Result<i64, StorageError>> {
+        let mut waits = Vec::new();
+        for _ in 0..n {
+            let (info, sync_to) = p.append(records(2)).await.unwrap();
+            let offset = sync_to.expect("durable mode asks for a sync");
+            assert_eq!(offset, info.last_offset + 1);
+            let p = Arc::clone(p);
+            waits.push(tokio::spawn(async move {
+                p.sync_to(offset).await?;
+                assert!(p.log().flushed_offset() >= offset, "acknowledged before the sync");
+                Ok(info.last_offset)
+            }));
+        }
+        let mut out = Vec::new();
+        for w in waits {
+            out.push(tokio::time::timeout(Duration::from_secs(10), w).await.unwrap().unwrap());
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_waiting_for_durability_share_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(FaultyIo::new());
+        io.slow_syncs(Duration::from_millis(5));
+        let p = durable(dir.path(), &io);
+        let done = append_and_wait(&p, 200).await;
+        let last: Vec<i64> = done.into_iter().map(Result::unwrap).collect();
+        assert_eq!(last, (0..200).map(|i| 2 * i + 1).collect::<Vec<_>>());
+        assert_eq!(p.log().flushed_offset(), 400);
+        // 200 appends in well under one 5 ms sync: a handful of syncs cover them all.
+        assert!(io.syncs() <= 10, "{} syncs for 200 appends", io.syncs());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_sync_fails_every_waiter_and_none_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(FaultyIo::new());
+        // Long enough that all 20 appends are in before the failure poisons the log.
+        io.slow_syncs(Duration::from_millis(100));
+        let p = durable(dir.path(), &io);
+        io.fail_nth_sync(1);
+        let done = append_and_wait(&p, 20).await;
+        assert!(done.iter().all(Result::is_err), "{done:?}");
+        assert!(p.log().is_poisoned());
+        assert!(matches!(p.append(records(1)).await, Err(StorageError::Poisoned { .. })));
     }
 }

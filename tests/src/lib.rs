@@ -186,8 +186,8 @@ impl RawClient {
         self.receive(request.api_key(), version)
     }
 
-    /// Sends a request without reading the response.
-    pub fn send(&mut self, version: i16, request: &Request) {
+    /// Sends a request without reading the response; returns its correlation id.
+    pub fn send(&mut self, version: i16, request: &Request) -> i32 {
         self.correlation += 1;
         let header = RequestHeader::new(
             request.api_key(),
@@ -198,16 +198,23 @@ impl RawClient {
         let mut buf = BytesMut::new();
         request.encode_frame(&header, &mut buf).unwrap();
         self.stream.write_all(&buf).unwrap();
+        self.correlation
     }
 
     /// Reads the response to the last request sent.
     pub fn receive(&mut self, api_key: ApiKey, version: i16) -> Response {
+        self.receive_for(api_key, version, self.correlation)
+    }
+
+    /// Reads the next response, which must answer request `correlation` (pipelined
+    /// requests are answered in the order they were sent).
+    pub fn receive_for(&mut self, api_key: ApiKey, version: i16, correlation: i32) -> Response {
         let frame = self.read_frame().expect("a response frame");
-        let header = RequestHeader::new(api_key, version, self.correlation, None);
+        let header = RequestHeader::new(api_key, version, correlation, None);
         let (rh, body) =
             ResponseHeader::decode(frame, ResponseHeader::for_request(&header).header_version)
                 .unwrap();
-        assert_eq!(rh.correlation_id, self.correlation, "responses come in request order");
+        assert_eq!(rh.correlation_id, correlation, "responses come in request order");
         Response::decode(api_key, version, body).unwrap()
     }
 

@@ -6,15 +6,23 @@
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
 //!  -> topic checks: max.message.bytes per batch, no control or transactional batches
-//!  -> Partition::append on a blocking thread: one pwritev into the segment file (the
-//!     kernel's copy into the page cache), base offsets patched in 16-byte heads on the
-//!     way, log end offset published, fetchers woken
-//!  -> acks 0: no response; acks 1/-1: the response (in durable mode after the sync)
+//!  -> Partition::append (inline up to 64 KiB, else on a blocking thread): one pwritev
+//!     into the segment file (the kernel's copy into the page cache), base offsets patched
+//!     in 16-byte heads on the way, log end offset published, fetchers woken
+//!  -> [`Started::finish`]: in durable mode, wait for the partition's group commit; the
+//!     connection meanwhile reads and appends the next request
+//!  -> acks 0: no response; acks 1/-1: the response
 //! ```
+//!
+//! The append runs in request order (the connection awaits [`start`] before it reads the
+//! next frame), so pipelined requests to one partition land in the order they were sent
+//! and idempotent sequence numbers stay in order; only the wait for the sync overlaps.
 //!
 //! Copy budget: one copy of the record bytes, frame -> page cache (socket buffer -> frame
 //! is the read itself). LogAppendTime topics add one copy: the broker rewrites CRC-covered fields and
 //! does so in a private buffer before the append.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -26,10 +34,46 @@ use sluice_protocol::record::batch;
 use crate::broker::Broker;
 use crate::config::TimestampType;
 use crate::error::{batch_error_code, storage_error_code};
+use crate::partition::Partition;
 use crate::storage::{now_ms, StorageError, ValidRecords};
 
 /// Lowest Produce version served: v0–v2 carry message formats v0/v1.
 const MIN_SERVED_VERSION: i16 = 3;
+
+/// A Produce request whose record sets are appended, and the syncs its acknowledgement
+/// waits for.
+#[derive(Debug)]
+pub struct Started {
+    acks: i16,
+    version: i16,
+    response: ProduceResponse,
+    /// (topic, partition) position in the response, the partition, the offset to sync.
+    syncs: Vec<(usize, usize, Arc<Partition>, i64)>,
+}
+
+impl Started {
+    /// Whether the response is final without waiting for a sync.
+    pub fn is_done(&self) -> bool {
+        self.syncs.is_empty()
+    }
+
+    /// Waits for the syncs; the response, or `None` for acks=0 (Kafka sends none then).
+    pub async fn finish(mut self) -> Option<ProduceResponse> {
+        for (t, p, partition, offset) in std::mem::take(&mut self.syncs) {
+            if let Err(e) = partition.sync_to(offset).await {
+                let r = &mut self.response.responses[t].partition_responses[p];
+                r.error_code = storage_error_code(&e).code();
+                r.base_offset = -1;
+                r.log_append_time_ms = -1;
+                r.log_start_offset = -1;
+                if self.version >= 8 {
+                    r.error_message = Some(StrBytes::from_string(e.to_string()));
+                }
+            }
+        }
+        (self.acks != 0).then_some(self.response)
+    }
+}
 
 /// Answers a Produce request; `None` for acks=0 (Kafka sends no response then).
 pub async fn handle(
@@ -37,8 +81,15 @@ pub async fn handle(
     request: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
+    start(broker, request, version).await.finish().await
+}
+
+/// Validates and appends every record set of a request, in order; the acknowledgement
+/// may still wait for syncs ([`Started::finish`]).
+pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> Started {
     let acks = request.acks;
     let mut response = ProduceResponse::default();
+    let mut syncs = Vec::new();
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
         let found = broker.topics.get(&name);
@@ -58,14 +109,19 @@ pub async fn handle(
                 match (&found, &config) {
                     (Some(t), Some(cfg)) => match t.partition(data.index) {
                         Some(partition) => {
-                            append(
+                            let appended = append(
                                 broker,
                                 partition,
                                 data.records,
                                 cfg.max_message_bytes,
                                 cfg.timestamp_type,
                             )
-                            .await
+                            .await;
+                            if let Ok(Appended { sync_to: Some(offset), .. }) = &appended {
+                                let at = (response.responses.len(), partitions.len());
+                                syncs.push((at.0, at.1, Arc::clone(partition), *offset));
+                            }
+                            appended
                         }
                         None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None)),
                     },
@@ -97,13 +153,14 @@ pub async fn handle(
         t.partition_responses = partitions;
         response.responses.push(t);
     }
-    (acks != 0).then_some(response)
+    Started { acks, version, response, syncs }
 }
 
 struct Appended {
     base_offset: i64,
     log_append_time: i64,
     log_start_offset: i64,
+    sync_to: Option<i64>,
 }
 
 async fn append(
@@ -166,12 +223,13 @@ async fn append(
         return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None));
     }
     match partition.append(valid).await {
-        Ok(info) => {
+        Ok((info, sync_to)) => {
             broker.metrics.produced_bytes.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
             Ok(Appended {
                 base_offset: info.base_offset,
                 log_append_time,
                 log_start_offset: info.log_start_offset,
+                sync_to,
             })
         }
         Err(e) => {

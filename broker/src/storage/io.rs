@@ -64,6 +64,7 @@ pub struct FaultyIo {
     reserves: AtomicU64,
     writes: AtomicU64,
     syncs: AtomicU64,
+    sync_delay_us: AtomicU64,
 }
 
 impl FaultyIo {
@@ -94,6 +95,14 @@ impl FaultyIo {
     pub fn reserves(&self) -> u64 {
         self.reserves.load(Ordering::SeqCst)
     }
+    /// Syncs started so far.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+    /// Makes every sync take at least `delay`, as a disk does (tmpfs syncs are free).
+    pub fn slow_syncs(&self, delay: std::time::Duration) {
+        self.sync_delay_us.store(delay.as_micros() as u64, Ordering::SeqCst);
+    }
 }
 
 impl FileIo for FaultyIo {
@@ -121,6 +130,10 @@ impl FileIo for FaultyIo {
 
     fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        let delay = self.sync_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+        }
         if n == self.fail_sync_at.load(Ordering::SeqCst) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }

@@ -231,6 +231,24 @@ impl PartitionLog {
         &self,
         valid: &ValidRecords<B>,
     ) -> Result<AppendInfo, StorageError> {
+        let (info, sync_to) = self.append_unsynced(valid)?;
+        if let Some(offset) = sync_to {
+            self.sync_to(offset)?;
+        }
+        Ok(info)
+    }
+
+    /// Appends without waiting for the sync that the flush policy asks for: returns the
+    /// offset the caller must see synced (with [`Self::sync_to`]) before it acknowledges
+    /// the records. A pipelined connection appends its next request while this one's
+    /// sync runs, and the syncs of many appends become one (group commit).
+    ///
+    /// # Errors
+    /// As [`Self::append_valid`], less the sync's.
+    pub fn append_unsynced<B: AsRef<[u8]>>(
+        &self,
+        valid: &ValidRecords<B>,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
         let records = valid.bytes.as_ref();
         let batches = &valid.batches;
         let config = self.config();
@@ -259,14 +277,13 @@ impl PartitionLog {
                 drop(writer);
                 // The original may not be durable yet: a retry is acknowledged on the
                 // same terms as the first attempt.
-                if config.flush_messages != u64::MAX {
-                    self.sync_to(last + 1)?;
-                }
-                return Ok(AppendInfo {
+                let sync_to = (config.flush_messages != u64::MAX).then_some(last + 1);
+                let info = AppendInfo {
                     base_offset: first,
                     last_offset: last,
                     log_start_offset: self.log_start_offset(),
-                });
+                };
+                return Ok((info, sync_to));
             }
         };
         let next = active.append(
@@ -282,14 +299,13 @@ impl PartitionLog {
         }
         drop(writer);
         let unflushed = next - lock(&self.flush).flushed_offset;
-        if unflushed > 0 && unflushed as u64 >= config.flush_messages {
-            self.sync_to(next)?;
-        }
-        Ok(AppendInfo {
+        let sync_to = (unflushed > 0 && unflushed as u64 >= config.flush_messages).then_some(next);
+        let info = AppendInfo {
             base_offset,
             last_offset: next - 1,
             log_start_offset: self.log_start_offset(),
-        })
+        };
+        Ok((info, sync_to))
     }
 
     /// Seals the active segment and starts a new one at the log end offset (or, when the

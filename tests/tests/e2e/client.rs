@@ -54,8 +54,16 @@ pub fn create_request(topic: &str, partitions: i32) -> CreateTopicsRequest {
 
 /// Produces one record set to partition 0; returns (error code, base offset).
 pub fn produce(c: &mut RawClient, topic: &str, records: Bytes, acks: i16) -> (i16, i64) {
+    let req = produce_request(topic, 0, records, acks);
+    let Response::Produce(r) = c.call(9, Request::Produce(req)) else { panic!("produce") };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+/// A request producing one record set to one partition.
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
     let mut p = PartitionProduceData::default();
-    p.index = 0;
+    p.index = partition;
     p.records = Some(records);
     let mut t = TopicProduceData::default();
     t.name = name(topic);
@@ -64,9 +72,7 @@ pub fn produce(c: &mut RawClient, topic: &str, records: Bytes, acks: i16) -> (i1
     req.acks = acks;
     req.timeout_ms = 10_000;
     req.topic_data = vec![t];
-    let Response::Produce(r) = c.call(9, Request::Produce(req)) else { panic!("produce") };
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    req
 }
 
 /// The produce response, for tests that look at more than one partition.

@@ -6,5 +6,6 @@ mod client;
 mod groups;
 mod idempotence;
 mod interop;
+mod pipelining;
 mod restart;
 mod serving;
