@@ -76,6 +76,18 @@ impl Metrics {
     }
 }
 
+/// Counters kept by the partition logs, summed over partitions.
+fn log_counters(broker: &Broker) -> String {
+    let syncs: u64 = broker
+        .topics
+        .list()
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.log().syncs())
+        .sum();
+    format!("sluice_log_syncs_total {syncs}\n")
+}
+
 /// Serves `GET /metrics` (any path, in fact) until shutdown.
 pub async fn serve(addr: SocketAddr, broker: Arc<Broker>, shutdown: CancellationToken) {
     let listener = match TcpListener::bind(addr).await {
@@ -91,7 +103,7 @@ pub async fn serve(addr: SocketAddr, broker: Arc<Broker>, shutdown: Cancellation
             r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
             () = shutdown.cancelled() => return,
         };
-        let body = broker.metrics.render();
+        let body = broker.metrics.render() + &log_counters(&broker);
         tokio::spawn(async move {
             let mut req = [0u8; 1024];
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut req))

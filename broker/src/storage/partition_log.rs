@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::io::{FileIo, RealIo};
@@ -86,6 +86,8 @@ pub struct PartitionLog {
     flush: Mutex<FlushState>,
     flushed: Condvar,
     poisoned: AtomicBool,
+    /// Data syncs done, for the metrics (records per sync shows group commit at work).
+    syncs: AtomicU64,
 }
 
 impl PartitionLog {
@@ -161,6 +163,7 @@ impl PartitionLog {
             }),
             flushed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            syncs: AtomicU64::new(0),
         })
     }
 
@@ -191,6 +194,10 @@ impl PartitionLog {
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments().iter().map(|s| s.base_offset()).collect()
+    }
+    /// Syncs of the active segment done so far (group commits and flusher ticks).
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
     /// Whether a failed sync has poisoned the partition.
     pub fn is_poisoned(&self) -> bool {
@@ -415,6 +422,7 @@ impl PartitionLog {
             (segment, target)
         };
         segment.sync(self.io.as_ref())?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(target)
     }
 
