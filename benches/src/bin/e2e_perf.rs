@@ -46,14 +46,33 @@ fn main() {
     let run = |phase: &str| {
         only.as_deref().is_none_or(|o| o == phase || (o == "consume" && phase == "produce"))
     };
+    if run("produce") {
+        // On this VM the first write to a page of memory the guest has not touched lately
+        // costs a fault in the host, several times the copy itself, so a first produce
+        // into fresh page cache measures the hypervisor. A broker that has run a while
+        // recycles page cache (retention deletes segments); the measured run below does
+        // the same: its pages were freed moments ago by the warm-up's removed data dir.
+        let warmup = Broker::start(&[]);
+        let (secs, cpu) = produce(&warmup.bootstrap, "warmup", records, 5, 1, &warmup);
+        report("produce acks=1, warm-up into fresh page cache", records, secs, cpu, loopback);
+    }
     let broker = Broker::start(&[]);
     if run("produce") {
         let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
         report("produce acks=1", records, secs, cpu, loopback);
     }
     if run("consume") {
-        let (secs, cpu) = consume(&broker.bootstrap, "perf", records, &broker);
+        let (secs, cpu, sent) = consume(&broker.bootstrap, "perf", records, &broker);
         report("consume from beginning", records, secs, cpu, loopback);
+        // The floor: the CPU of a bare sendfile(2) of the same bytes to a loopback reader
+        // (on loopback the sender's CPU also runs the receiver's TCP input path).
+        let raw = sendfile_cpu_seconds(sent);
+        println!(
+            "  bare sendfile of the same {:.0} MB: {:.3} s CPU per million records; broker / bare = {:.2}",
+            sent as f64 / 1e6,
+            raw / (records as f64 / 1e6),
+            cpu / raw
+        );
     }
     if run("latency") {
         latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
@@ -150,6 +169,8 @@ impl Broker {
             .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", &metrics, "--data-dir"])
             .arg(dir.path())
             .args(extra)
+            // Extra broker arguments for experiments, e.g. `--override queued.max.requests=1`.
+            .args(std::env::var("SLUICE_PERF_BROKER_ARGS").unwrap_or_default().split_whitespace())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -201,7 +222,10 @@ fn producer(bootstrap: &str, linger_ms: u32, acks: i32) -> BaseProducer {
         .set("queue.buffering.max.messages", "1000000")
         // The harness reads no delivery reports: librdkafka then skips building one per
         // record, client CPU this 2-core machine otherwise spends instead of the broker's.
-        .set("delivery.report.only.error", "true")
+        .set(
+            "delivery.report.only.error",
+            if std::env::var_os("SLUICE_PERF_ALL_REPORTS").is_some() { "false" } else { "true" },
+        )
         .create()
         .expect("producer")
 }
@@ -236,7 +260,9 @@ fn produce(
     (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0)
 }
 
-fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64) {
+/// Consumes `n` records from the beginning; returns (seconds, broker CPU seconds, record
+/// bytes the broker sent with sendfile).
+fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64, u64) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "perf")
@@ -244,12 +270,21 @@ fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64) 
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
         .set("queued.max.messages.kbytes", "1048576")
+        // librdkafka fetches again only when fewer than queued.min.messages (100,000 by
+        // default) are queued, else it backs off for fetch.queue.backoff.ms (1 s); one
+        // 10 MB fetch holds ~90,000 of these records, so the default leaves the consumer
+        // idle most of the time, waiting on its own backoff rather than on the broker.
+        .set("queued.min.messages", "1000000")
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
     c.assign(&tpl).unwrap();
     let cpu0 = broker.cpu_seconds();
+    let (fetches0, sent0) = (
+        broker.metric("sluice_requests_total{api_key=\"1\"}"),
+        broker.metric("sluice_fetch_sendfile_bytes_total"),
+    );
     let start = Instant::now();
     let mut got = 0u64;
     while got < n {
@@ -258,7 +293,47 @@ fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64) 
             got += 1;
         }
     }
-    (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0)
+    let (secs, cpu) = (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0);
+    let fetches = broker.metric("sluice_requests_total{api_key=\"1\"}") - fetches0;
+    let sent = broker.metric("sluice_fetch_sendfile_bytes_total") - sent0;
+    println!(
+        "  {fetches} fetch requests, {:.0} KB sent with sendfile per fetch",
+        sent as f64 / fetches.max(1) as f64 / 1e3
+    );
+    (secs, cpu, sent)
+}
+
+/// CPU seconds the sending thread spends in sendfile(2) moving `bytes` from a file in the
+/// page cache to a loopback TCP reader that discards them.
+fn sendfile_cpu_seconds(bytes: u64) -> f64 {
+    let chunk = 256u64 << 20;
+    let mut file = tempfile::tempfile().unwrap();
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..chunk >> 20 {
+        file.write_all(&block).unwrap();
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        while s.read(&mut buf).unwrap() > 0 {}
+    });
+    let s = TcpStream::connect(addr).unwrap();
+    let cpu0 = cpu_seconds_of("thread-self");
+    let mut left = bytes;
+    while left > 0 {
+        let mut pos = 0;
+        while pos < chunk.min(left) {
+            let want = (chunk.min(left) - pos) as usize;
+            pos += sluice_broker::storage::sendfile(&s, &file, pos, want).unwrap() as u64;
+        }
+        left -= pos;
+    }
+    let cpu = cpu_seconds_of("thread-self") - cpu0;
+    drop(s);
+    reader.join().unwrap();
+    cpu
 }
 
 /// Produces `rate` records/s for `dur` with linger 0 while a consumer with default
