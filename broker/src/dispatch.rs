@@ -18,6 +18,7 @@ use sluice_protocol::header::RequestHeader;
 use sluice_protocol::messages::{DecodeError, Request, Response};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::produce::Produced;
 use crate::api::{self, Reply};
 use crate::broker::Broker;
 
@@ -92,21 +93,17 @@ pub async fn start(
     let response = match request {
         Request::Produce(r) => {
             let started = api::produce::start(broker, r, version).await;
-            if started.is_done() {
-                match started.finish().await {
-                    Some(resp) => Response::Produce(resp),
-                    None => return Pending::Ready(Outcome::NoReply),
+            let answer = move |produced| match produced {
+                Produced::Response(r) => {
+                    encoded(Reply::message(&header, version, &Response::Produce(r)))
                 }
-            } else {
-                return Pending::Later(Box::pin(async move {
-                    match started.finish().await {
-                        Some(resp) => {
-                            encoded(Reply::message(&header, version, &Response::Produce(resp)))
-                        }
-                        None => Outcome::NoReply,
-                    }
-                }));
+                Produced::NoResponse => Outcome::NoReply,
+                Produced::Failed(reason) => Outcome::Close(reason),
+            };
+            if started.is_done() {
+                return Pending::Ready(answer(started.finish().await));
             }
+            return Pending::Later(Box::pin(async move { answer(started.finish().await) }));
         }
         Request::Fetch(r) => {
             let (broker, shutdown) = (Arc::clone(broker), shutdown.clone());

@@ -57,8 +57,8 @@ impl Started {
         self.syncs.is_empty()
     }
 
-    /// Waits for the syncs; the response, or `None` for acks=0 (Kafka sends none then).
-    pub async fn finish(mut self) -> Option<ProduceResponse> {
+    /// Waits for the syncs; what the client gets.
+    pub async fn finish(mut self) -> Produced {
         for (t, p, partition, offset) in std::mem::take(&mut self.syncs) {
             if let Err(e) = partition.sync_to(offset).await {
                 let r = &mut self.response.responses[t].partition_responses[p];
@@ -71,17 +71,32 @@ impl Started {
                 }
             }
         }
-        (self.acks != 0).then_some(self.response)
+        if self.acks != 0 {
+            return Produced::Response(self.response);
+        }
+        let failed = self.response.responses.iter().find_map(|t| {
+            let p = t.partition_responses.iter().find(|p| p.error_code != 0)?;
+            Some(format!(
+                "acks=0 produce to {}-{} failed with {}",
+                t.name.0,
+                p.index,
+                ErrorCode::from_code(p.error_code)
+            ))
+        });
+        failed.map_or(Produced::NoResponse, Produced::Failed)
     }
 }
 
-/// Answers a Produce request; `None` for acks=0 (Kafka sends no response then).
-pub async fn handle(
-    broker: &Broker,
-    request: ProduceRequest,
-    version: i16,
-) -> Option<ProduceResponse> {
-    start(broker, request, version).await.finish().await
+/// What a Produce request comes to.
+#[derive(Debug)]
+pub enum Produced {
+    /// acks 1 or -1: the response.
+    Response(ProduceResponse),
+    /// acks=0 and every record set appended: Kafka sends nothing.
+    NoResponse,
+    /// acks=0 and a record set refused: Kafka closes the connection, the only way such a
+    /// client learns of it (it then refreshes its metadata and reconnects).
+    Failed(String),
 }
 
 /// Validates and appends every record set of a request, in order; the acknowledgement

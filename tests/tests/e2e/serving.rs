@@ -126,6 +126,13 @@ fn produce_errors_are_kafka_error_codes() {
     p.topic_data = vec![td];
     let r = crate::client::produce_response(&mut c, 2, p);
     assert_eq!(r.responses[0].partition_responses[0].error_code, 35);
+    // acks=0 to a partition that does not exist: as Kafka does, the broker closes the
+    // connection, since a client that wants no response learns of a failure no other way.
+    let records = batch("lost", 1, Compression::None);
+    c.send(9, &Request::Produce(crate::client::produce_request("t", 7, records, 0)));
+    assert!(c.read_frame().is_none(), "connection closed");
+    let mut c = RawClient::connect(broker.addr);
+    assert_eq!(fetch(&mut c, "t", 0).1, 1, "nothing more stored");
 }
 
 #[test]
