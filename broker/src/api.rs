@@ -78,6 +78,17 @@ impl Reply {
             .sum()
     }
 
+    /// Bytes of the frame held in memory (file slices excluded).
+    pub fn in_memory_len(&self) -> u64 {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Bytes(b) => b.len() as u64,
+                Part::File(_) => 0,
+            })
+            .sum()
+    }
+
     /// Whether the reply has no bytes (never, for a well-formed one).
     pub fn is_empty(&self) -> bool {
         self.len() == 0

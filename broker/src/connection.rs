@@ -32,11 +32,23 @@ use crate::broker::Broker;
 use crate::dispatch::{self, Outcome, Pending};
 use crate::storage::{sendfile, FileSlice};
 
+/// Bytes of responses built in memory (not file slices) that one connection may hold
+/// while its client is slow to read them; past it the connection stops reading requests.
+/// A single larger response still goes out, alone.
+const BUFFERED_RESPONSE_KIB: u32 = 4096;
+
 /// A request on its way to the writer: its outcome, or the task computing it, and the
-/// in-flight permit it holds until its response is written.
-enum InFlight {
-    Ready(Outcome, OwnedSemaphorePermit),
-    Task(AbortOnDrop, OwnedSemaphorePermit),
+/// permits it holds until its response is written (one of `queued.max.requests`, and
+/// its size in [`BUFFERED_RESPONSE_KIB`]).
+struct InFlight {
+    answer: Answer,
+    request: OwnedSemaphorePermit,
+    buffered: Option<OwnedSemaphorePermit>,
+}
+
+enum Answer {
+    Ready(Outcome),
+    Task(AbortOnDrop),
 }
 
 /// A request's task, aborted if the connection ends before it is answered: nobody would
@@ -80,6 +92,7 @@ async fn read_requests(
     let decoder = FrameDecoder::new(broker.config.socket_request_max_bytes);
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let in_flight = Arc::new(Semaphore::new(broker.config.queued_max_requests));
+    let buffered = Arc::new(Semaphore::new(BUFFERED_RESPONSE_KIB as usize));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         // Taken before the frame is read: at the limit the connection stops reading, and
@@ -93,8 +106,8 @@ async fn read_requests(
                 Ok(Some(frame)) => break frame,
                 Ok(None) => {}
                 Err(e) => {
-                    let reason = format!("bad frame: {e}");
-                    let _ = tx.send(InFlight::Ready(Outcome::Close(reason), permit));
+                    let answer = Answer::Ready(Outcome::Close(format!("bad frame: {e}")));
+                    let _ = tx.send(InFlight { answer, request: permit, buffered: None });
                     return;
                 }
             }
@@ -128,19 +141,31 @@ async fn read_requests(
                 }
             }
         };
-        let item = match dispatch::start(broker, peer, frame, shutdown).await {
+        let (answer, close) = match dispatch::start(broker, peer, frame, shutdown).await {
             Pending::Ready(outcome) => {
                 let close = matches!(outcome, Outcome::Close(_));
-                let item = InFlight::Ready(outcome, permit);
-                if close {
-                    let _ = tx.send(item);
-                    return;
-                }
-                item
+                (Answer::Ready(outcome), close)
             }
-            Pending::Later(rest) => InFlight::Task(AbortOnDrop(tokio::spawn(rest)), permit),
+            Pending::Later(rest) => (Answer::Task(AbortOnDrop(tokio::spawn(rest))), false),
         };
-        if tx.send(item).is_err() {
+        let in_memory = match &answer {
+            Answer::Ready(Outcome::Reply(reply)) => reply.in_memory_len(),
+            _ => 0,
+        };
+        let kib = u32::try_from(in_memory.div_ceil(1024)).unwrap_or(u32::MAX);
+        let buffered = if kib == 0 {
+            None
+        } else {
+            // Waits while earlier responses fill the budget: a client that does not read
+            // its responses stops being read.
+            tokio::select! {
+                p = Arc::clone(&buffered).acquire_many_owned(kib.min(BUFFERED_RESPONSE_KIB)) => {
+                    Some(p.expect("invariant: the semaphore is never closed"))
+                }
+                () = closed.cancelled() => return,
+            }
+        };
+        if tx.send(InFlight { answer, request: permit, buffered }).is_err() || close {
             return;
         }
     }
@@ -158,10 +183,10 @@ async fn write_responses(
     let _guard = closed.clone().drop_guard();
     // Leaving drops the channel and with it every request not yet answered.
     while let Some(item) = rx.recv().await {
-        let (outcome, permit) = match item {
-            InFlight::Ready(outcome, permit) => (outcome, permit),
-            InFlight::Task(mut task, permit) => match (&mut task.0).await {
-                Ok(outcome) => (outcome, permit),
+        let outcome = match item.answer {
+            Answer::Ready(outcome) => outcome,
+            Answer::Task(mut task) => match (&mut task.0).await {
+                Ok(outcome) => outcome,
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "request task failed: this is a broker bug");
                     return;
@@ -181,7 +206,9 @@ async fn write_responses(
                 return;
             }
         }
-        drop(permit);
+        // Written: the item's permits go back, and the reader may go on.
+        drop(item.request);
+        drop(item.buffered);
     }
 }
 

@@ -60,6 +60,16 @@ fn main() {
     if run("produce") {
         let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
         report("produce acks=1", records, secs, cpu, loopback);
+        // The floor: the CPU of bare 1 MiB write(2)s of the same bytes into a new file on
+        // the same file system, i.e. the kernel's copy into new page-cache pages.
+        let bytes = broker.metric("sluice_produced_bytes_total");
+        let raw = write_cpu_seconds(bytes);
+        println!(
+            "  bare write(2) of the same {:.0} MB: {:.3} s CPU per million records; broker / bare = {:.2}",
+            bytes as f64 / 1e6,
+            raw / (records as f64 / 1e6),
+            cpu / raw
+        );
     }
     if run("consume") {
         let (secs, cpu, sent) = consume(&broker.bootstrap, "perf", records, &broker);
@@ -301,6 +311,20 @@ fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64, 
         sent as f64 / fetches.max(1) as f64 / 1e3
     );
     (secs, cpu, sent)
+}
+
+/// CPU seconds this thread spends writing `bytes` into a new file, 1 MiB per write(2).
+fn write_cpu_seconds(bytes: u64) -> f64 {
+    let mut file = tempfile::tempfile().unwrap();
+    let block = vec![b'x'; 1 << 20];
+    let cpu0 = cpu_seconds_of("thread-self");
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    cpu_seconds_of("thread-self") - cpu0
 }
 
 /// CPU seconds the sending thread spends in sendfile(2) moving `bytes` from a file in the

@@ -95,3 +95,44 @@ fn a_bad_frame_after_good_ones_closes_after_their_responses() {
     let mut again = RawClient::connect(broker.addr);
     assert_eq!(fetch_all(&mut again, "before-bad"), vec![(0, "ok-0".to_string())]);
 }
+
+#[test]
+fn a_client_that_does_not_read_its_responses_stops_being_read() {
+    // No request cap to speak of: the bound under test is on response bytes held.
+    let broker = BrokerProcess::start(&["--override", "queued.max.requests=100000"]);
+    let mut c = RawClient::connect(broker.addr);
+    let Response::CreateTopics(r) =
+        c.call(7, Request::CreateTopics(crate::client::create_request("wide", 500)))
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, 0);
+    // Each answer describes 500 partitions (~20 KB); 4,000 of them are ~80 MB, far more
+    // than the broker's budget plus what the sockets buffer.
+    let mut request = kafka_protocol::messages::MetadataRequest::default();
+    let mut topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default();
+    topic.name = Some(crate::client::name("wide"));
+    request.topics = Some(vec![topic]);
+    let metadata = Request::Metadata(request);
+    let handled = || broker.metric("sluice_requests_total{api_key=\"3\"}");
+    let before = handled();
+    let ids: Vec<i32> = (0..4000).map(|_| c.send(12, &metadata)).collect();
+    // Wait until the broker stops handling them (or has handled them all).
+    let mut read_ahead = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = handled() - before;
+        if now == read_ahead || now == 4000 {
+            break;
+        }
+        read_ahead = now;
+    }
+    let read_ahead = handled() - before;
+    assert!(read_ahead < 1500, "{read_ahead} requests handled while no response was read");
+    for id in ids {
+        let Response::Metadata(m) = c.receive_for(ApiKey::Metadata, 12, id) else { panic!() };
+        assert_eq!(m.topics[0].partitions.len(), 500);
+    }
+    assert_eq!(handled() - before, 4000);
+}
