@@ -51,19 +51,6 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// Handles one request frame to the end (both parts, one after the other).
-pub async fn handle(
-    broker: &Arc<Broker>,
-    peer: SocketAddr,
-    frame: Bytes,
-    shutdown: &CancellationToken,
-) -> Outcome {
-    match start(broker, peer, frame, shutdown).await {
-        Pending::Ready(outcome) => outcome,
-        Pending::Later(rest) => rest.await,
-    }
-}
-
 /// Runs the in-order part of one request frame.
 pub async fn start(
     broker: &Arc<Broker>,
