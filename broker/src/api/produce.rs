@@ -133,8 +133,8 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
                             )
                             .await;
                             if let Ok(Appended { sync_to: Some(offset), .. }) = &appended {
-                                let at = (response.responses.len(), partitions.len());
-                                syncs.push((at.0, at.1, Arc::clone(partition), *offset));
+                                let (t, p) = (response.responses.len(), partitions.len());
+                                syncs.push((t, p, Arc::clone(partition), *offset));
                             }
                             appended
                         }
