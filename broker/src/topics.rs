@@ -312,6 +312,13 @@ impl Topics {
         Ok(topics)
     }
 
+    fn remove(&self, name: &str) {
+        let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = c.by_name.remove(name) {
+            c.by_id.remove(&t.id);
+        }
+    }
+
     fn insert(&self, topic: Arc<Topic>) {
         let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
         c.by_id.insert(topic.id, topic.name.clone());
@@ -325,12 +332,30 @@ impl Topics {
         to: i32,
         log: &LogConfig,
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
-        (from..to)
-            .map(|i| {
-                let dir = self.data_dir.join(format!("{name}-{i}"));
-                Ok(Arc::new(Partition::new(name, i, PartitionLog::open(&dir, log.clone())?)))
-            })
-            .collect()
+        let mut opened = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0));
+        for i in from..to {
+            let dir = self.data_dir.join(format!("{name}-{i}"));
+            let existed = dir.exists();
+            match PartitionLog::open(&dir, log.clone()) {
+                Ok(l) => opened.push((Arc::new(Partition::new(name, i, l)), existed)),
+                Err(e) => {
+                    // Out of file descriptors or maps, say, part way through a large
+                    // topic: leave no directories behind that no catalog entry names.
+                    for (p, existed_before) in opened {
+                        if existed_before {
+                            let _ = p.log().close();
+                        } else {
+                            discard([p]);
+                        }
+                    }
+                    if !existed {
+                        let _ = fs::remove_dir_all(&dir);
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(opened.into_iter().map(|(p, _)| p).collect())
     }
 
     /// The topic with this name.
@@ -398,7 +423,12 @@ impl Topics {
         let parts = self.open_partitions(name, 0, partitions, &config.log)?;
         let topic = Arc::new(Topic { name: name.into(), id, partitions: parts, overrides });
         self.insert(Arc::clone(&topic));
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // Not in the catalog on disk, so not a topic: a restart would not know it.
+            self.remove(name);
+            discard(topic.partitions.iter().cloned());
+            return Err(e);
+        }
         tracing::info!(topic = name, partitions, %id, "created topic");
         Ok(topic)
     }
@@ -459,15 +489,20 @@ impl Topics {
             return Ok(());
         }
         let config = self.effective_config(&topic);
+        let added = self.open_partitions(name, current, count, &config.log)?;
         let mut partitions = topic.partitions.clone();
-        partitions.extend(self.open_partitions(name, current, count, &config.log)?);
+        partitions.extend(added.iter().cloned());
         self.insert(Arc::new(Topic {
             name: topic.name.clone(),
             id: topic.id,
             partitions,
             overrides: topic.overrides.clone(),
         }));
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            self.insert(topic);
+            discard(added);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -609,6 +644,14 @@ fn read_catalog(data_dir: &Path) -> Result<Vec<CatalogEntry>, TopicError> {
     Ok(out)
 }
 
+/// Closes partitions that never made it into the catalog and removes their directories.
+fn discard(partitions: impl IntoIterator<Item = Arc<Partition>>) {
+    for p in partitions {
+        let _ = p.log().close();
+        let _ = fs::remove_dir_all(p.log().dir());
+    }
+}
+
 fn remove_deleted_dirs(data_dir: &Path) {
     let Ok(entries) = fs::read_dir(data_dir) else { return };
     for e in entries.flatten() {
@@ -693,6 +736,43 @@ mod tests {
         assert_eq!(eff.log.retention_ms, 1000);
         assert_eq!(eff.timestamp_type, TimestampType::LogAppendTime);
         assert!(topics.get("gone").is_none());
+    }
+
+    #[test]
+    fn a_topic_that_fails_part_way_leaves_no_partition_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        // A file where partition 3's directory would go: its log cannot open.
+        fs::write(dir.path().join("t-3"), b"in the way").unwrap();
+        assert!(topics.create("t", 5, 1, BTreeMap::new(), false).is_err());
+        assert!(topics.get("t").is_none());
+        for i in 0..3 {
+            assert!(!dir.path().join(format!("t-{i}")).exists(), "t-{i} left behind");
+        }
+        assert_eq!(fs::read(dir.path().join("t-3")).unwrap(), b"in the way");
+        // The same for CreatePartitions.
+        topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
+        assert!(topics.add_partitions("t", 5, false).is_err());
+        assert_eq!(topics.get("t").unwrap().partitions.len(), 2);
+        assert!(!dir.path().join("t-2").exists());
+        assert!(dir.path().join("t-1").exists());
+    }
+
+    #[test]
+    fn a_topic_whose_catalog_write_fails_is_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        topics.create("kept", 1, 1, BTreeMap::new(), false).unwrap();
+        // A directory where the catalog's temporary file goes: the write fails.
+        fs::create_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
+        assert!(topics.create("t", 2, 1, BTreeMap::new(), false).is_err());
+        assert!(topics.get("t").is_none());
+        assert!(!dir.path().join("t-0").exists());
+        assert!(topics.add_partitions("kept", 3, false).is_err());
+        assert_eq!(topics.get("kept").unwrap().partitions.len(), 1);
+        assert!(!dir.path().join("kept-1").exists());
+        fs::remove_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
+        topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
     }
 
     #[test]
