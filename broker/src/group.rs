@@ -123,6 +123,15 @@ impl GroupCoordinator {
         rx.await.map_err(|_| GroupError::Stopped)
     }
 
+    /// Tells the coordinator that topics were deleted, so their committed offsets go.
+    /// Call it from a blocking thread (it waits while the coordinator's queue is full).
+    pub fn topics_deleted_blocking(&self, topics: Vec<String>) {
+        if !topics.is_empty() {
+            // A coordinator that is not running has no offsets to remove.
+            let _ = self.commands.blocking_send(Command::TopicsDeleted(topics));
+        }
+    }
+
     /// Makes the coordinator finish its writes and exit; returns once it has (at once if
     /// it is not running).
     pub async fn stop(&self) {

@@ -121,6 +121,13 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
         };
         response.responses.push(result);
     }
+    let deleted = response
+        .responses
+        .iter()
+        .filter(|r| r.error_code == 0)
+        .filter_map(|r| r.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    broker.groups.topics_deleted_blocking(deleted);
     response
 }
 

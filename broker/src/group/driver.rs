@@ -51,6 +51,8 @@ pub(super) enum Command {
     Request(Request, oneshot::Sender<Reply>),
     /// Finish the writes in hand and exit; acknowledged when done.
     Stop(oneshot::Sender<()>),
+    /// These topics were deleted ([`Input::TopicsDeleted`]).
+    TopicsDeleted(Vec<String>),
 }
 
 /// A blocking job on the log and what to report when it ends.
@@ -137,6 +139,8 @@ pub(super) async fn run(
     let mut job: Option<JobHandle> = None;
     let mut stop: Option<oneshot::Sender<()>> = None;
     let mut stopping = false;
+    // Topics deleted while the log loads: applied to the loaded state, not the placeholder.
+    let mut deleted_while_loading: Vec<String> = Vec::new();
     loop {
         if job.is_none() {
             job = d.next_job(!stopping);
@@ -148,6 +152,10 @@ pub(super) async fn run(
         tokio::select! {
             command = commands.recv(), if !stopping => match command {
                 Some(Command::Request(request, reply)) => d.request(request, reply),
+                Some(Command::TopicsDeleted(topics)) if loader.is_some() => {
+                    deleted_while_loading.extend(topics);
+                }
+                Some(Command::TopicsDeleted(topics)) => d.step(Input::TopicsDeleted(topics)),
                 Some(Command::Stop(done)) => {
                     stop = Some(done);
                     stopping = true;
@@ -162,6 +170,9 @@ pub(super) async fn run(
             } => {
                 loader = None;
                 d.loaded(loaded);
+                if !deleted_while_loading.is_empty() {
+                    d.step(Input::TopicsDeleted(std::mem::take(&mut deleted_while_loading)));
+                }
             }
             done = async {
                 match job.as_mut() {

@@ -226,6 +226,40 @@ impl Coordinator {
         }
     }
 
+    /// Removes every group's offsets for `topics`, those of commits still in flight
+    /// included (their records are in the log before the tombstones written here).
+    pub(super) fn topics_deleted(&mut self, topics: &[String]) {
+        let deleted = |tp: &TopicPartition| topics.contains(&tp.topic);
+        let ids: Vec<String> = self.groups.keys().cloned().collect();
+        for id in ids {
+            self.with_group(&id, |c, g| {
+                let mut doomed: BTreeSet<TopicPartition> =
+                    g.offsets.keys().filter(|tp| deleted(tp)).cloned().collect();
+                for w in c.writes.values() {
+                    if let PendingWrite::Commit { group, incarnation, offsets, .. } = w {
+                        if *group == g.id && *incarnation == g.incarnation {
+                            doomed.extend(offsets.iter().map(|(tp, _)| tp).filter(|tp| deleted(tp)).cloned());
+                        }
+                    }
+                }
+                if doomed.is_empty() {
+                    return;
+                }
+                for tp in &doomed {
+                    g.offsets.remove(tp);
+                }
+                c.cancel_commits(&g.id, g.incarnation, Some(&doomed));
+                tracing::info!(group = %g.id, partitions = doomed.len(), "removing offsets of deleted topics");
+                let records = doomed.iter().map(|tp| offset_record(&g.id, tp, None)).collect();
+                let pending = PendingWrite::Tombstones {
+                    group: Some((g.id.clone(), g.incarnation)),
+                    reply: None,
+                };
+                c.issue(Some(g), records, pending);
+            });
+        }
+    }
+
     /// Drops, from commits still in flight for this group, the partitions in `only` (all
     /// of them for `None`): their tombstones follow the commits in the log.
     fn cancel_commits(

@@ -123,6 +123,9 @@ pub enum Input {
     /// The broker is stopping: waiting JoinGroups and SyncGroups are answered with
     /// NOT_COORDINATOR, and new ones too, so connections can drain.
     Shutdown,
+    /// These topics were deleted: every group's committed offsets for them go, as in
+    /// Kafka, so a topic created again under the name starts without stale positions.
+    TopicsDeleted(Vec<String>),
 }
 
 /// What the driver must do.
@@ -223,6 +226,7 @@ impl Coordinator {
             Input::Timer(key) => self.timer(key, now),
             Input::Written(id, result) => self.written(id, result, now),
             Input::Shutdown => self.shutdown(),
+            Input::TopicsDeleted(topics) => self.topics_deleted(&topics),
         }
         std::mem::take(&mut self.out)
     }

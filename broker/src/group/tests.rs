@@ -848,3 +848,41 @@ fn member_ids_are_client_id_and_a_uuid() {
     let parsed = uuid::Uuid::parse_str(uuid).unwrap();
     assert_eq!(parsed.get_version_num(), 4);
 }
+
+#[test]
+fn offsets_of_deleted_topics_go_from_every_group_commits_in_flight_included() {
+    let mut h = Harness::default();
+    let (a, _, gen) = h.stable_pair("g");
+    let t = h.commit("g", &a, gen, &[("gone", 0, 5), ("kept", 0, 6)]);
+    h.commit_errors(t);
+    let t = h.commit("simple", "", -1, &[("gone", 1, 7)]);
+    h.commit_errors(t);
+    // A commit still being written when the topic goes.
+    h.auto_write = false;
+    let late = h.commit("g", &a, gen, &[("gone", 2, 8), ("kept", 1, 9)]);
+    h.step(Input::TopicsDeleted(vec!["gone".into()]));
+    h.complete_writes(Ok(()));
+    assert_eq!(h.commit_errors(late), [ErrorCode::NONE, ErrorCode::NONE]);
+    let offsets = |h: &mut Harness, group: &str| -> Vec<(String, i32, i64)> {
+        h.fetch(group, None)
+            .offsets
+            .into_iter()
+            .map(|(tp, o)| (tp.topic, tp.partition, o.unwrap().offset))
+            .collect()
+    };
+    assert_eq!(offsets(&mut h, "g"), [("kept".into(), 0, 6), ("kept".into(), 1, 9)]);
+    assert!(offsets(&mut h, "simple").is_empty());
+    // The log says the same: the tombstones come after the commits they cancel.
+    let mut from_log = Coordinator::new(GroupConfig::default(), 1);
+    for r in &h.log {
+        from_log.load(&r.key, r.value.as_deref()).unwrap();
+    }
+    let loaded = &from_log.group("g").unwrap().offsets;
+    assert_eq!(loaded, &h.c.group("g").unwrap().offsets);
+    assert!(from_log.group("simple").is_none_or(|g| g.offsets.is_empty()));
+    // A topic created again under the name takes new commits.
+    h.auto_write = true;
+    let t = h.commit("g", &a, gen, &[("gone", 0, 1)]);
+    h.commit_errors(t);
+    assert_eq!(offsets(&mut h, "g")[0], ("gone".into(), 0, 1));
+}

@@ -341,3 +341,40 @@ fn group_apis_over_the_wire_at_lowest_and_highest_versions() {
         assert_eq!(d.results[0].error_code, want, "deleted, then GROUP_ID_NOT_FOUND");
     }
 }
+
+fn fetch_committed(c: &mut RawClient) -> i64 {
+    let mut t = OffsetFetchRequestTopic::default();
+    t.name = TopicName(s("raw-topic"));
+    t.partition_indexes = vec![1];
+    let mut r = OffsetFetchRequest::default();
+    r.group_id = group("raw");
+    r.topics = Some(vec![t]);
+    let Response::OffsetFetch(f) = c.call(1, Request::OffsetFetch(r)) else { panic!() };
+    f.topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn deleting_a_topic_removes_its_committed_offsets() {
+    let mut broker = BrokerProcess::start(NO_DELAY);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "raw-topic");
+    assert_eq!(commit(&mut c, 2, -1, "", 40), 0);
+    assert_eq!(fetch_committed(&mut c), 40);
+    let mut d = DeleteTopicsRequest::default();
+    d.topic_names = vec![TopicName(s("raw-topic"))];
+    d.timeout_ms = 10_000;
+    let Response::DeleteTopics(r) = c.call(4, Request::DeleteTopics(d)) else { panic!() };
+    assert_eq!(r.responses[0].error_code, 0);
+    // Created again under the same name: a consumer of the group starts afresh, as in
+    // Kafka, instead of at offset 40 of a log that no longer exists.
+    ensure_topic(&mut c, "raw-topic");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fetch_committed(&mut c) != -1 {
+        assert!(std::time::Instant::now() < deadline, "the offset outlived its topic");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    broker.stop();
+    broker.restart();
+    let mut c = RawClient::connect(broker.addr);
+    assert_eq!(fetch_committed(&mut c), -1, "the removal is in __consumer_offsets too");
+}
