@@ -25,10 +25,17 @@
 //! What remains is the inherent cost of decoding into structs: an element of two wire
 //! bytes (an empty topic name) becomes a struct of 72 bytes. `protocol/tests/hostile.rs`
 //! measures 35× the frame size as the worst legitimate peak and checks 64× + 16 KiB for
-//! any input; the frame size limit ([`crate::frame::FrameDecoder`]) bounds the rest.
+//! any input. So that a 100 MiB frame cannot become 3.5 GiB of structs, a request may hold
+//! at most [`MAX_REQUEST_ELEMENTS`] array elements in all (no client sends more: that is a
+//! Metadata request naming a million topics); responses, which come from a broker the
+//! client chose, have no such cap.
 
 mod requests;
 mod responses;
+
+/// Array elements a request may hold, all arrays together: bounds what decoding it into
+/// structs can cost (~100 bytes an element at most) to ~100 MiB whatever the frame size.
+pub const MAX_REQUEST_ELEMENTS: u64 = 1 << 20;
 
 use thiserror::Error;
 
@@ -60,6 +67,15 @@ pub enum ShapeError {
         count: u64,
         /// Bytes left after the count.
         remaining: usize,
+    },
+    /// The arrays of a request hold more elements, all together, than
+    /// [`MAX_REQUEST_ELEMENTS`].
+    #[error("array at byte {at} takes the request past {limit} array elements")]
+    TooManyElements {
+        /// Offset of the count in the body.
+        at: usize,
+        /// The limit.
+        limit: u64,
     },
     /// A string, bytes or array length below -1.
     #[error("negative length {len} at byte {at}")]
@@ -102,7 +118,7 @@ pub enum ShapeError {
 ///
 /// A [`ShapeError`] naming the first field that is truncated, negative or over-long.
 pub fn walk_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
-    walk_with(requests::walker(api_key), api_key, version, body)
+    walk_with(requests::walker(api_key), api_key, version, body, MAX_REQUEST_ELEMENTS)
 }
 
 /// Walks the body of a response, as [`walk_request`] does a request.
@@ -111,7 +127,7 @@ pub fn walk_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize,
 ///
 /// A [`ShapeError`] naming the first field that is truncated, negative or over-long.
 pub fn walk_response(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize, ShapeError> {
-    walk_with(responses::walker(api_key), api_key, version, body)
+    walk_with(responses::walker(api_key), api_key, version, body, u64::MAX)
 }
 
 fn walk_with<'a>(
@@ -119,9 +135,10 @@ fn walk_with<'a>(
     api_key: ApiKey,
     version: i16,
     body: &'a [u8],
+    max_elements: u64,
 ) -> Result<usize, ShapeError> {
     let walker = walker.ok_or(ShapeError::UnknownApi { api_key })?;
-    let mut w = Walker { buf: body, pos: 0 };
+    let mut w = Walker { buf: body, pos: 0, elements_left: max_elements };
     walker(&mut w, version)?;
     Ok(w.pos)
 }
@@ -163,6 +180,8 @@ pub(super) trait Visitor {
 pub(super) struct Walker<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Array elements the message may still hold.
+    elements_left: u64,
 }
 
 impl Walker<'_> {
@@ -198,6 +217,10 @@ impl Walker<'_> {
         if count > self.remaining() as u64 {
             return Err(ShapeError::ArrayTooLong { at, count, remaining: self.remaining() });
         }
+        self.elements_left = self
+            .elements_left
+            .checked_sub(count)
+            .ok_or(ShapeError::TooManyElements { at, limit: MAX_REQUEST_ELEMENTS })?;
         for _ in 0..count {
             element(self)?;
         }

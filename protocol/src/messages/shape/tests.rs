@@ -77,8 +77,32 @@ fn tags_above_i32_max_are_refused() {
 }
 
 #[test]
+fn a_request_may_hold_a_million_array_elements_and_no_more() {
+    // Metadata v0: an array of topic names, each an empty string (two bytes).
+    let body = |topics: u32| {
+        let mut b = topics.to_be_bytes().to_vec();
+        b.resize(4 + 2 * topics as usize, 0);
+        b
+    };
+    let most = MAX_REQUEST_ELEMENTS as u32;
+    let ok = body(most);
+    assert_eq!(walk_request(ApiKey::Metadata, 0, &ok), Ok(ok.len()));
+    assert_eq!(
+        walk_request(ApiKey::Metadata, 0, &body(most + 1)),
+        Err(ShapeError::TooManyElements { at: 0, limit: MAX_REQUEST_ELEMENTS })
+    );
+    // Responses come from a broker the client chose: no cap. Metadata v0: no brokers,
+    // then topics of error code 0, an empty name and no partitions (eight bytes each).
+    let mut response = 0i32.to_be_bytes().to_vec();
+    response.extend_from_slice(&(most + 1).to_be_bytes());
+    response.resize(response.len() + 8 * (most as usize + 1), 0);
+    assert_eq!(walk_response(ApiKey::Metadata, 0, &response), Ok(response.len()));
+}
+
+#[test]
 fn uvarint_matches_kafka_protocol_on_overlong_input() {
-    let mut w = Walker { buf: &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0 };
+    let mut w =
+        Walker { buf: &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], pos: 0, elements_left: u64::MAX };
     assert_eq!(w.uvarint(), Ok(u32::MAX));
     assert_eq!(w.pos, 5, "stops after five bytes like kafka-protocol");
 }
