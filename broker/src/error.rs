@@ -33,6 +33,7 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
     match e {
         TopicError::InvalidName { .. } => ErrorCode::INVALID_TOPIC_EXCEPTION,
         TopicError::AlreadyExists(_) => ErrorCode::TOPIC_ALREADY_EXISTS,
+        TopicError::Collides { .. } => ErrorCode::INVALID_TOPIC_EXCEPTION,
         TopicError::Unknown(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
         TopicError::InvalidPartitions { .. } => ErrorCode::INVALID_PARTITIONS,
         TopicError::InvalidReplicationFactor(_) => ErrorCode::INVALID_REPLICATION_FACTOR,

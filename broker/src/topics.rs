@@ -53,6 +53,15 @@ pub enum TopicError {
     /// A topic with this name exists.
     #[error("topic {0} already exists")]
     AlreadyExists(String),
+    /// A topic exists whose name differs only by `.` versus `_` (Kafka refuses these:
+    /// the two would share metric names).
+    #[error("topic {name:?} collides with existing topic {existing:?}")]
+    Collides {
+        /// The name asked for.
+        name: String,
+        /// The existing topic.
+        existing: String,
+    },
     /// No such topic.
     #[error("topic {0} does not exist")]
     Unknown(String),
@@ -358,6 +367,17 @@ impl Topics {
         Ok(opened.into_iter().map(|(p, _)| p).collect())
     }
 
+    /// An existing topic whose name differs from `name` only by `.` versus `_`.
+    fn colliding(&self, name: &str) -> Option<String> {
+        if !name.contains(['.', '_']) {
+            return None;
+        }
+        let normal = |s: &str| s.replace('.', "_");
+        let wanted = normal(name);
+        let c = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
+        c.by_name.keys().find(|n| *n != name && normal(n) == wanted).cloned()
+    }
+
     /// The topic with this name.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.catalog.read().unwrap_or_else(PoisonError::into_inner).by_name.get(name).cloned()
@@ -415,6 +435,10 @@ impl Topics {
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.into()));
+        }
+        // Under the change lock, so two creations cannot both pass.
+        if let Some(existing) = self.colliding(name) {
+            return Err(TopicError::Collides { name: name.into(), existing });
         }
         let id = new_topic_id();
         if validate_only {
@@ -773,6 +797,33 @@ mod tests {
         assert!(!dir.path().join("kept-1").exists());
         fs::remove_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
         topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
+    }
+
+    #[test]
+    fn names_that_differ_only_by_dot_and_underscore_collide_even_when_created_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Arc::new(Topics::load(dir.path(), defaults()).unwrap());
+        for round in 0..20 {
+            let names = [format!("t.{round}"), format!("t_{round}")];
+            let created: Vec<bool> = std::thread::scope(|s| {
+                let tries: Vec<_> = names
+                    .iter()
+                    .map(|n| {
+                        let topics = Arc::clone(&topics);
+                        s.spawn(move || topics.create(n, 1, 1, BTreeMap::new(), false))
+                    })
+                    .collect();
+                tries
+                    .into_iter()
+                    .map(|t| match t.join().unwrap() {
+                        Ok(_) => true,
+                        Err(TopicError::Collides { .. }) => false,
+                        Err(e) => panic!("{e}"),
+                    })
+                    .collect()
+            });
+            assert_eq!(created.iter().filter(|c| **c).count(), 1, "round {round}: {created:?}");
+        }
     }
 
     #[test]

@@ -123,12 +123,6 @@ fn create(
     } else {
         (manual_partitions(broker, &topic)?, 1)
     };
-    if let Some(existing) = collision(broker, name) {
-        return Err((
-            ErrorCode::INVALID_TOPIC_EXCEPTION,
-            format!("topic {name:?} collides with existing topic {existing:?}"),
-        ));
-    }
     let overrides: BTreeMap<String, String> = topic
         .configs
         .into_iter()
@@ -168,21 +162,6 @@ fn manual_partitions(broker: &Broker, topic: &CreatableTopic) -> Result<i32, (Er
         return Err(bad("partitions must be numbered 0 to n-1, each once".to_owned()));
     }
     i32::try_from(indexes.len()).map_err(|_| bad("too many partitions".to_owned()))
-}
-
-/// An existing topic whose name differs from `name` only by `.` versus `_`.
-fn collision(broker: &Broker, name: &str) -> Option<String> {
-    if !name.contains(['.', '_']) {
-        return None;
-    }
-    let normal = |s: &str| s.replace('.', "_");
-    let wanted = normal(name);
-    broker
-        .topics
-        .list()
-        .into_iter()
-        .find(|t| t.name != name && normal(&t.name) == wanted)
-        .map(|t| t.name.clone())
 }
 
 #[cfg(test)]
