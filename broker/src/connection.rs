@@ -124,11 +124,16 @@ async fn read_requests(
                     if !buf.is_empty() {
                         tracing::debug!(%peer, bytes = buf.len(), "client left mid-frame");
                     }
+                    // The client closed the connection, as Kafka takes end of stream: the
+                    // requests it left waiting (a long poll, say) are dropped at once
+                    // rather than holding the connection until they time out.
+                    closed.cancel();
                     return;
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "read failed");
+                    closed.cancel();
                     return;
                 }
                 Err(_) => {
@@ -182,16 +187,29 @@ async fn write_responses(
 ) {
     let _guard = closed.clone().drop_guard();
     // Leaving drops the channel and with it every request not yet answered.
-    while let Some(item) = rx.recv().await {
+    loop {
+        let item = tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => return,
+            },
+            () = closed.cancelled() => return,
+        };
         let outcome = match item.answer {
             Answer::Ready(outcome) => outcome,
-            Answer::Task(mut task) => match (&mut task.0).await {
-                Ok(outcome) => outcome,
-                Err(e) => {
-                    tracing::error!(%peer, error = %e, "request task failed: this is a broker bug");
-                    return;
+            Answer::Task(mut task) => {
+                let done = tokio::select! {
+                    done = &mut task.0 => done,
+                    () = closed.cancelled() => return,
+                };
+                match done {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "request task failed: this is a broker bug");
+                        return;
+                    }
                 }
-            },
+            }
         };
         match outcome {
             Outcome::Reply(reply) => {

@@ -136,3 +136,22 @@ fn a_client_that_does_not_read_its_responses_stops_being_read() {
     }
     assert_eq!(handled() - before, 4000);
 }
+
+#[test]
+fn a_client_that_leaves_during_a_long_poll_frees_its_connection_at_once() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "left");
+    let open = || broker.metric("sluice_connections_open");
+    let before = open();
+    let mut leaving = RawClient::connect(broker.addr);
+    leaving.send(12, &Request::Fetch(fetch_request("left", 0, 30_000, 1)));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(open(), before + 1);
+    drop(leaving);
+    let start = Instant::now();
+    while open() > before {
+        assert!(start.elapsed() < Duration::from_secs(3), "the connection outlived its client");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
