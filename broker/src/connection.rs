@@ -71,8 +71,8 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let (reader, writer) = stream.split();
     let (tx, rx) = mpsc::unbounded_channel();
-    // Cancelled when the writer stops (write error, a request that closes the connection),
-    // so the reader stops too.
+    // Cancelled when the writer stops (write error, a request that closes the connection)
+    // or the client closes its end: then both sides stop, and requests still waiting go.
     let closed = CancellationToken::new();
     tokio::join!(
         read_requests(reader, peer, &broker, &shutdown, &closed, tx),
