@@ -77,6 +77,12 @@ pub struct Config {
     pub max_connections: usize,
     /// `queued.max.requests`, per connection here: requests read ahead of their responses.
     pub queued_max_requests: usize,
+    /// `socket.send.buffer.bytes`: SO_SNDBUF of client connections; -1 leaves the
+    /// kernel's autotuning on.
+    pub socket_send_buffer_bytes: i32,
+    /// `socket.receive.buffer.bytes`: SO_RCVBUF of client connections; -1 leaves the
+    /// kernel's autotuning on.
+    pub socket_receive_buffer_bytes: i32,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
     /// `log.retention.check.interval.ms`.
@@ -106,6 +112,10 @@ impl Default for Config {
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             queued_max_requests: 500,
+            // Kafka's default is 100 KiB for both; the kernel's autotuning does better on
+            // a modern Linux, so Sluice leaves it on unless told otherwise.
+            socket_send_buffer_bytes: -1,
+            socket_receive_buffer_bytes: -1,
             connections_max_idle_ms: 600_000,
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1000,
@@ -122,8 +132,6 @@ const IGNORED: &[&str] = &[
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
     "num.replica.fetchers",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
     "offsets.topic.replication.factor",
     "offsets.topic.num.partitions",
     "transaction.state.log.replication.factor",
@@ -204,6 +212,14 @@ fn number<T: std::str::FromStr + PartialOrd + Copy>(
     match value.trim().parse::<T>() {
         Ok(n) if n >= min => Ok(n),
         _ => Err(invalid(key, value, "expected a number in range")),
+    }
+}
+
+/// A socket buffer size: -1 (the kernel's default) or a positive byte count.
+fn buffer_size(key: &str, value: &str) -> Result<i32, ConfigError> {
+    match value.trim().parse::<i32>() {
+        Ok(n) if n == -1 || n > 0 => Ok(n),
+        _ => Err(invalid(key, value, "expected -1 or a positive number of bytes")),
     }
 }
 
@@ -318,6 +334,10 @@ impl Config {
                 "socket.request.max.bytes" => self.socket_request_max_bytes = number(k, v, 1024)?,
                 "max.connections" => self.max_connections = number(k, v, 1)?,
                 "queued.max.requests" => self.queued_max_requests = number(k, v, 1)?,
+                "socket.send.buffer.bytes" => self.socket_send_buffer_bytes = buffer_size(k, v)?,
+                "socket.receive.buffer.bytes" => {
+                    self.socket_receive_buffer_bytes = buffer_size(k, v)?
+                }
                 "connections.max.idle.ms" => self.connections_max_idle_ms = number(k, v, 1)?,
                 "group.initial.rebalance.delay.ms" => {
                     self.group_initial_rebalance_delay_ms = number(k, v, 0)?
@@ -425,12 +445,25 @@ mod tests {
             "num.partitions=0",
             "listeners=SSL://x:1",
             "auto.create.topics.enable=yes",
+            "socket.send.buffer.bytes=0",
+            "socket.receive.buffer.bytes=-2",
         ] {
             let mut c = Config::default();
             let err = c.apply_properties(&parse_properties(text)).unwrap_err();
             let key = text.split('=').next().unwrap();
             assert!(err.to_string().contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn socket_buffers_default_to_the_kernel_and_take_kafka_keys() {
+        let c = Config::default();
+        assert_eq!((c.socket_send_buffer_bytes, c.socket_receive_buffer_bytes), (-1, -1));
+        let mut c = Config::default();
+        let props =
+            parse_properties("socket.send.buffer.bytes=262144\nsocket.receive.buffer.bytes=-1\n");
+        assert!(c.apply_properties(&props).unwrap().is_empty());
+        assert_eq!((c.socket_send_buffer_bytes, c.socket_receive_buffer_bytes), (262_144, -1));
     }
 
     #[test]

@@ -23,9 +23,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let listen = config.listen;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        server::bind(&broker.config).with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "sluiced ready");

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,6 +18,25 @@ use crate::storage::now_ms;
 
 /// How long connections get to finish their in-flight request at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the client listener with the configured socket buffer sizes, which accepted
+/// connections inherit (SO_RCVBUF must be set before listen(2) for the window scale that
+/// a large receive buffer needs).
+///
+/// # Errors
+/// The socket, bind or listen error.
+pub fn bind(config: &crate::config::Config) -> std::io::Result<TcpListener> {
+    let socket = if config.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if let Ok(n) = u32::try_from(config.socket_send_buffer_bytes) {
+        socket.set_send_buffer_size(n)?;
+    }
+    if let Ok(n) = u32::try_from(config.socket_receive_buffer_bytes) {
+        socket.set_recv_buffer_size(n)?;
+    }
+    socket.bind(config.listen)?;
+    socket.listen(1024)
+}
 
 /// Serves clients on `listener` until `shutdown` is cancelled, then shuts down in order.
 pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {

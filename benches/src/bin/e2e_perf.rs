@@ -334,6 +334,7 @@ fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64, 
         broker.metric("sluice_requests_total{api_key=\"1\"}"),
         broker.metric("sluice_fetch_sendfile_bytes_total"),
     );
+    let client0 = own_cpu_seconds();
     let start = Instant::now();
     let mut got = 0u64;
     while got < n {
@@ -343,11 +344,13 @@ fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64, 
         }
     }
     let (secs, cpu) = (start.elapsed().as_secs_f64(), broker.cpu_seconds() - cpu0);
+    let client = own_cpu_seconds() - client0;
     let fetches = broker.metric("sluice_requests_total{api_key=\"1\"}") - fetches0;
     let sent = broker.metric("sluice_fetch_sendfile_bytes_total") - sent0;
     println!(
-        "  {fetches} fetch requests, {:.0} KB sent with sendfile per fetch",
-        sent as f64 / fetches.max(1) as f64 / 1e3
+        "  {fetches} fetch requests, {:.0} KB sent with sendfile per fetch; client CPU {:.3} s per million records",
+        sent as f64 / fetches.max(1) as f64 / 1e3,
+        client / (n as f64 / 1e6)
     );
     (secs, cpu, sent)
 }

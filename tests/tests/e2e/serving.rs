@@ -199,3 +199,18 @@ fn broker_topic_missing(c: &mut RawClient, topic: &str) -> bool {
     let Response::Metadata(r) = c.call(12, Request::Metadata(m)) else { panic!() };
     r.topics[0].error_code != 0
 }
+
+#[test]
+fn socket_buffer_settings_apply_to_client_connections() {
+    let broker = BrokerProcess::start(&[
+        "--override",
+        "socket.send.buffer.bytes=262144",
+        "--override",
+        "socket.receive.buffer.bytes=262144",
+    ]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "buffers");
+    let records = batch("b", 2000, Compression::None);
+    assert_eq!(produce(&mut c, "buffers", records, 1), (0, 0));
+    assert_eq!(fetch_all(&mut c, "buffers").len(), 2000);
+}
