@@ -33,8 +33,8 @@ pub struct Partition {
 #[derive(Debug)]
 struct Syncer {
     running: AtomicBool,
-    /// Bumped (with the flushed offset) whenever a sync ends, failed ones included.
-    ended: watch::Sender<i64>,
+    /// Bumped whenever a sync ends, failed ones included; the log holds the outcome.
+    ended: watch::Sender<()>,
 }
 
 impl Partition {
@@ -47,7 +47,7 @@ impl Partition {
             waiters: Mutex::new(Vec::new()),
             syncer: Arc::new(Syncer {
                 running: AtomicBool::new(false),
-                ended: watch::Sender::new(0),
+                ended: watch::Sender::new(()),
             }),
         }
     }
@@ -122,11 +122,10 @@ impl Partition {
                 let log = Arc::clone(&self.log);
                 let syncer = Arc::clone(&self.syncer);
                 tokio::spawn(async move {
-                    let l = Arc::clone(&log);
                     // Errors poison the log, which every waiter sees on its next check.
-                    let _ = tokio::task::spawn_blocking(move || l.flush()).await;
+                    let _ = tokio::task::spawn_blocking(move || log.flush()).await;
                     syncer.running.store(false, Ordering::Release);
-                    syncer.ended.send_replace(log.flushed_offset());
+                    syncer.ended.send_replace(());
                 });
             }
             if ended.changed().await.is_err() {

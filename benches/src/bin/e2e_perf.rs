@@ -103,9 +103,8 @@ fn main() {
     // Baseline in the same run: one request in flight per connection (Kafka's muting),
     // then pipelined. Twice each, alternating, since the first run on fresh page-cache
     // pages is slower on this VM whatever it runs.
-    for round in 0..2 {
+    for _ in 0..2 {
         for (label, limit) in [("serial (queued.max.requests=1)", "1"), ("pipelined", "500")] {
-            let _ = round;
             durable(records, label, limit, loopback);
         }
     }
