@@ -9,12 +9,21 @@
 //!
 //! It reports, each next to the loopback TCP throughput measured in the same run (a plain
 //! socket copy, the ceiling):
-//! - produce: records/s, MB/s, broker CPU seconds per million records (from /proc);
+//! - produce: records/s, MB/s, broker CPU seconds per million records (from /proc) and the
+//!   whole machine's: on loopback the receiver's TCP input runs on the sender's CPU, so a
+//!   change can move work between broker and client without saving any;
 //! - consume from the beginning: the same;
 //! - end-to-end latency at 10,000 records/s with the default `fetch.wait.max.ms` (500):
-//!   p50 / p99 / p99.9;
+//!   p50 / p99 / p99.9; then the same beside a 100 MB/s bulk producer, sent to the same
+//!   broker and, as the baseline, to a second one;
 //! - durable mode (`log.flush.interval.messages=1`): 8 concurrent producers, pipelined
 //!   and, as the baseline, with one request in flight per connection.
+//!
+//! `SLUICE_PERF_AB=1` instead compares two brokers in one run, for a change too small to
+//! see across runs on a shared machine: broker A is `SLUICED` with
+//! `SLUICE_PERF_BROKER_ARGS`, broker B is `SLUICED_B` (default: the same binary) with
+//! `SLUICE_PERF_B_ARGS`. Both run side by side; produce and consume alternate between them
+//! (A B, B A, ...), and the medians of each side are printed with their ratio B / A.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +32,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -41,6 +52,9 @@ fn main() {
     );
     let loopback = loopback_mb_per_s(2 << 30);
     println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
+    if std::env::var_os("SLUICE_PERF_AB").is_some() {
+        return ab(records, loopback);
+    }
 
     // SLUICE_PERF_ONLY=produce|consume|latency|durable runs one phase (profiling).
     let only = std::env::var("SLUICE_PERF_ONLY").ok();
@@ -95,6 +109,25 @@ fn main() {
             latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
         }
     }
+    if run("loaded") {
+        // The same, while another producer writes 1 MB batches at 100 MB/s: a slow append
+        // on the broker must not hold up the small ones. The baseline sends that load to a
+        // second broker process instead, which loads the machine's two cores alike but
+        // shares nothing inside the broker.
+        let other = Broker::start(&[]);
+        for (label, bulk_broker) in [("same broker", &broker), ("baseline: other broker", &other)] {
+            mark_steal();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let bulk = {
+                let (bootstrap, stop) = (bulk_broker.bootstrap.clone(), Arc::clone(&stop));
+                std::thread::spawn(move || bulk_load(&bootstrap, 1_000_000, &stop))
+            };
+            latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let sent = bulk.join().unwrap();
+            println!("  under load ({label}): {sent} records produced alongside");
+        }
+    }
     drop(broker);
     if !run("durable") {
         return;
@@ -107,6 +140,89 @@ fn main() {
         for (label, limit) in [("serial (queued.max.requests=1)", "1"), ("pipelined", "500")] {
             durable(records, label, limit, loopback);
         }
+    }
+}
+
+/// Runs the A/B comparison described in the module doc.
+fn ab(records: u64, loopback: f64) {
+    let env_args = |var: &str| -> Vec<String> {
+        std::env::var(var).unwrap_or_default().split_whitespace().map(String::from).collect()
+    };
+    let a = Broker::start_with(default_sluiced(), &env_args("SLUICE_PERF_BROKER_ARGS"));
+    let b_bin = std::env::var_os("SLUICED_B").map(PathBuf::from).unwrap_or_else(default_sluiced);
+    let b = Broker::start_with(b_bin, &env_args("SLUICE_PERF_B_ARGS"));
+    for broker in [&a, &b] {
+        produce(&broker.bootstrap, "warmup", records, 5, 1, broker);
+    }
+    // Per side: (produce broker CPU, consume broker CPU, consume whole-machine CPU), each
+    // in seconds per million records.
+    let mut figures: [Vec<[f64; 3]>; 2] = [vec![], vec![]];
+    let per_million = records as f64 / 1e6;
+    for round in 0..4 {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let (name, broker) = if side == 0 { ("A", &a) } else { ("B", &b) };
+            let topic = format!("ab{round}");
+            mark_steal();
+            let (secs, cpu) = produce(&broker.bootstrap, &topic, records, 5, 1, broker);
+            report(&format!("{name} produce"), records, secs, cpu, loopback);
+            mark_steal();
+            let (secs, consume_cpu, _) = consume(&broker.bootstrap, &topic, records, broker);
+            let machine = machine_busy_seconds();
+            report(&format!("{name} consume"), records, secs, consume_cpu, loopback);
+            figures[side].push([
+                cpu / per_million,
+                consume_cpu / per_million,
+                machine / per_million,
+            ]);
+            // Freed pages go back to the free lists while they are few (see the warm-up
+            // note in main): the next round writes into recycled page cache, as a broker
+            // whose retention deletes segments does, instead of into memory new to the VM.
+            delete_topic(&broker.bootstrap, &topic);
+        }
+    }
+    let median = |side: usize, i: usize| {
+        let mut v: Vec<f64> = figures[side].iter().map(|f| f[i]).collect();
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    for (i, what) in
+        ["produce, broker", "consume, broker", "consume, whole machine"].iter().enumerate()
+    {
+        let (ma, mb) = (median(0, i), median(1, i));
+        println!(
+            "median CPU s per million records, {what}: A {ma:.3}, B {mb:.3}, B / A = {:.2}",
+            mb / ma
+        );
+    }
+}
+
+/// Deletes `topic` with librdkafka's admin client.
+fn delete_topic(bootstrap: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let results = block_on(admin.delete_topics(&[topic], &AdminOptions::new())).expect("delete");
+    for result in results {
+        result.expect("delete topic");
+    }
+}
+
+/// Runs a future to completion on this thread (the admin client's futures need no runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
     }
 }
 
@@ -160,15 +276,16 @@ fn report(what: &str, records: u64, secs: f64, cpu: f64, loopback: f64) {
     let rate = records as f64 / secs;
     let mb = rate * RECORD as f64 / 1e6;
     println!(
-        "{what}: {rate:.0} records/s, {mb:.1} MB/s ({:.3} of loopback), broker CPU {:.3} s per million records, steal {:.1} %",
+        "{what}: {rate:.0} records/s, {mb:.1} MB/s ({:.3} of loopback), broker CPU {:.3} s per million records (whole machine {:.3}), steal {:.1} %",
         mb / loopback,
         cpu / (records as f64 / 1e6),
+        machine_busy_seconds() / (records as f64 / 1e6),
         steal_percent()
     );
 }
 
-/// (steal, total) jiffies of all CPUs, from /proc/stat.
-fn cpu_jiffies() -> (u64, u64) {
+/// (steal, total, busy) jiffies of all CPUs, from /proc/stat.
+fn cpu_jiffies() -> (u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let fields: Vec<u64> = stat
         .lines()
@@ -179,10 +296,11 @@ fn cpu_jiffies() -> (u64, u64) {
         .filter_map(|f| f.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal (guest time is inside user)
-    (fields.get(7).copied().unwrap_or(0), fields.iter().take(8).sum())
+    let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+    (at(7), fields.iter().take(8).sum(), at(0) + at(1) + at(2) + at(5) + at(6))
 }
 
-static STEAL_MARK: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+static STEAL_MARK: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
 
 /// Starts a phase: steal is reported from here.
 fn mark_steal() {
@@ -191,9 +309,18 @@ fn mark_steal() {
 
 /// Steal since the last mark, as a percentage of all CPU time.
 fn steal_percent() -> f64 {
-    let (steal0, total0) = *STEAL_MARK.lock().unwrap();
-    let (steal, total) = cpu_jiffies();
+    let (steal0, total0, _) = *STEAL_MARK.lock().unwrap();
+    let (steal, total, _) = cpu_jiffies();
     100.0 * (steal - steal0) as f64 / (total - total0).max(1) as f64
+}
+
+/// CPU seconds every process and interrupt on the machine used since the last mark: on
+/// loopback, TCP work moves between the broker's account and the client's, and this sum
+/// shows whether a change saved work or only moved it.
+fn machine_busy_seconds() -> f64 {
+    let (_, _, busy0) = *STEAL_MARK.lock().unwrap();
+    let (_, _, busy) = cpu_jiffies();
+    (busy - busy0) as f64 / 100.0
 }
 
 struct Broker {
@@ -205,20 +332,23 @@ struct Broker {
 
 impl Broker {
     fn start(extra: &[&str]) -> Broker {
+        // Extra broker arguments for experiments, e.g. `--override queued.max.requests=1`.
+        let env = std::env::var("SLUICE_PERF_BROKER_ARGS").unwrap_or_default();
+        let args: Vec<String> =
+            extra.iter().copied().chain(env.split_whitespace()).map(String::from).collect();
+        let bin = std::env::var_os("SLUICED").map(PathBuf::from).unwrap_or_else(default_sluiced);
+        Broker::start_with(bin, &args)
+    }
+
+    fn start_with(bin: PathBuf, args: &[String]) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (port, metrics_port) = (free(), free());
         let metrics = format!("127.0.0.1:{metrics_port}");
-        let bin = std::env::var_os("SLUICED").map(PathBuf::from).unwrap_or_else(|| {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().join("sluiced")
-        });
         let child = Command::new(&bin)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", &metrics, "--data-dir"])
             .arg(dir.path())
-            .args(extra)
-            // Extra broker arguments for experiments, e.g. `--override queued.max.requests=1`.
-            .args(std::env::var("SLUICE_PERF_BROKER_ARGS").unwrap_or_default().split_whitespace())
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -249,6 +379,11 @@ impl Broker {
     fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(&self.child.id().to_string())
     }
+}
+
+/// `sluiced` beside this binary in target/release.
+fn default_sluiced() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().join("sluiced")
 }
 
 impl Drop for Broker {
@@ -399,6 +534,29 @@ fn sendfile_cpu_seconds(bytes: u64) -> f64 {
     drop(s);
     reader.join().unwrap();
     cpu
+}
+
+/// Produces about `rate` records/s to topic "bulk" in 10 ms bursts until `stop`; returns
+/// the number of records sent.
+fn bulk_load(bootstrap: &str, rate: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    let p = producer(bootstrap, 5, 1);
+    let payload = [b'x'; RECORD];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            let record = BaseRecord::<(), [u8]>::to("bulk").payload(&payload[..]).partition(0);
+            if p.send(record).is_err() {
+                p.poll(Duration::from_millis(1));
+                continue;
+            }
+            sent += 1;
+        }
+        p.poll(Duration::from_millis(10));
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+    sent
 }
 
 /// Produces `rate` records/s for `dur` with linger 0 while a consumer with default
