@@ -68,13 +68,13 @@ fn main() {
         // recycles page cache (retention deletes segments); the measured run below does
         // the same: its pages were freed moments ago by the warm-up's removed data dir.
         let warmup = Broker::start(&[]);
-        mark_steal();
+        mark_phase();
         let (secs, cpu) = produce(&warmup.bootstrap, "warmup", records, 5, 1, &warmup);
         report("produce acks=1, warm-up into fresh page cache", records, secs, cpu, loopback);
     }
     let broker = Broker::start(&[]);
     if run("produce") {
-        mark_steal();
+        mark_phase();
         let (secs, cpu) = produce(&broker.bootstrap, "perf", records, 5, 1, &broker);
         report("produce acks=1", records, secs, cpu, loopback);
         // The floor: the CPU of bare 1 MiB write(2)s of the same bytes into a new file on
@@ -89,7 +89,7 @@ fn main() {
         );
     }
     if run("consume") {
-        mark_steal();
+        mark_phase();
         let (secs, cpu, sent) = consume(&broker.bootstrap, "perf", records, &broker);
         report("consume from beginning", records, secs, cpu, loopback);
         // The floor: the CPU of a bare sendfile(2) of the same bytes to a loopback reader
@@ -105,7 +105,7 @@ fn main() {
     if run("latency") {
         // Three runs: one 10 s run on a shared machine says little about a p99.
         for _ in 0..3 {
-            mark_steal();
+            mark_phase();
             latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
         }
     }
@@ -116,7 +116,7 @@ fn main() {
         // shares nothing inside the broker.
         let other = Broker::start(&[]);
         for (label, bulk_broker) in [("same broker", &broker), ("baseline: other broker", &other)] {
-            mark_steal();
+            mark_phase();
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let bulk = {
                 let (bootstrap, stop) = (bulk_broker.bootstrap.clone(), Arc::clone(&stop));
@@ -165,10 +165,10 @@ fn ab(records: u64, loopback: f64) {
         for side in order {
             let (name, broker) = if side == 0 { ("A", &a) } else { ("B", &b) };
             let topic = format!("ab{round}");
-            mark_steal();
+            mark_phase();
             let (secs, cpu) = produce(&broker.bootstrap, &topic, records, 5, 1, broker);
             report(&format!("{name} produce"), records, secs, cpu, loopback);
-            mark_steal();
+            mark_phase();
             let (secs, consume_cpu, _) = consume(&broker.bootstrap, &topic, records, broker);
             let machine = machine_busy_seconds();
             report(&format!("{name} consume"), records, secs, consume_cpu, loopback);
@@ -234,7 +234,7 @@ fn durable(records: u64, label: &str, queued_max_requests: &str, loopback: f64) 
     let broker =
         Broker::start(&["--override", "log.flush.interval.messages=1", "--override", &queued]);
     let per = records / 8;
-    mark_steal();
+    mark_phase();
     let start = Instant::now();
     let cpu0 = broker.cpu_seconds();
     let client0 = own_cpu_seconds();
@@ -302,16 +302,16 @@ fn cpu_jiffies() -> (u64, u64, u64) {
     (at(7), fields.iter().take(8).sum(), at(0) + at(1) + at(2) + at(5) + at(6))
 }
 
-static STEAL_MARK: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
+static PHASE_MARK: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
 
-/// Starts a phase: steal is reported from here.
-fn mark_steal() {
-    *STEAL_MARK.lock().unwrap() = cpu_jiffies();
+/// Starts a phase: steal and whole-machine CPU are reported from here.
+fn mark_phase() {
+    *PHASE_MARK.lock().unwrap() = cpu_jiffies();
 }
 
 /// Steal since the last mark, as a percentage of all CPU time.
 fn steal_percent() -> f64 {
-    let (steal0, total0, _) = *STEAL_MARK.lock().unwrap();
+    let (steal0, total0, _) = *PHASE_MARK.lock().unwrap();
     let (steal, total, _) = cpu_jiffies();
     100.0 * (steal - steal0) as f64 / (total - total0).max(1) as f64
 }
@@ -320,7 +320,7 @@ fn steal_percent() -> f64 {
 /// loopback, TCP work moves between the broker's account and the client's, and this sum
 /// shows whether a change saved work or only moved it.
 fn machine_busy_seconds() -> f64 {
-    let (_, _, busy0) = *STEAL_MARK.lock().unwrap();
+    let (_, _, busy0) = *PHASE_MARK.lock().unwrap();
     let (_, _, busy) = cpu_jiffies();
     (busy - busy0) as f64 / 100.0
 }
