@@ -1,6 +1,6 @@
-//! Interop with real third-party clients: kcat (Debian's, librdkafka 2.0.2) and the Python
-//! clients confluent-kafka (librdkafka) and kafka-python, whose scripts live in
-//! tests/interop/. The README's test command installs them.
+//! Interop with real third-party clients: kcat (Debian's, librdkafka 2.0.2), the Python
+//! clients confluent-kafka (librdkafka) and kafka-python, and Apache Kafka's Java client,
+//! whose programs live in tests/interop/. The README's test command installs them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -92,4 +92,32 @@ fn confluent_kafka_interop() {
 fn kafka_python_interop() {
     let broker = BrokerProcess::start(&[]);
     python("kafka_python_interop.py", &broker);
+}
+
+#[test]
+fn java_client_interop() {
+    let jars = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/java-client");
+    assert!(
+        jars.join("kafka-clients-4.3.0.jar").exists(),
+        "no Java client in {}: run python3 tests/interop/fetch_java_client.py \
+         (the README's test command does)",
+        jars.display()
+    );
+    let broker = BrokerProcess::start(&[]);
+    // Java runs a single source file directly, compiling it in memory.
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}/*", jars.display()))
+        .arg(interop_dir().join("JavaInterop.java"))
+        .arg(broker.bootstrap())
+        .output()
+        .expect("java runs");
+    assert!(
+        out.status.success(),
+        "JavaInterop failed:\n{}\n{}\nbroker log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        broker.log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("java interop OK"));
 }
