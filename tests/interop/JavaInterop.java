@@ -5,7 +5,8 @@
 // alter a config, delete. Producer: the Java defaults (idempotent, acks=all) with every
 // codec, keys, values, headers and explicit timestamps. Consumer: a group reads everything
 // back and checks each record at its offset, commits; a second member of the group resumes
-// after the commit; offsetsForTimes; a long poll woken by a record produced 200 ms later.
+// after the commit; offsetsForTimes; a long poll woken by a record produced 200 ms later;
+// a group of two members that split a topic, then one leaves.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -78,8 +79,9 @@ public class JavaInterop {
         resumeAfterCommit(bootstrap, expected);
         offsetsForTimes(bootstrap, expected);
         longPoll(bootstrap);
+        groupOfTwo(bootstrap);
         try (Admin admin = Admin.create(props(bootstrap))) {
-            admin.deleteTopics(List.of(TOPIC, "java-long-poll")).all().get();
+            admin.deleteTopics(List.of(TOPIC, "java-long-poll", "java-group-of-two")).all().get();
             try {
                 admin.describeTopics(List.of(TOPIC)).allTopicNames().get();
                 throw new AssertionError("a deleted topic is still described");
@@ -243,6 +245,69 @@ public class JavaInterop {
             check(c.beginningOffsets(List.of(tp)).get(tp) == 0, "log start offset");
             check(c.endOffsets(List.of(tp)).get(tp) == log.size() + 1, "log end offset");
         }
+    }
+
+    /**
+     * Two members share a 4-partition topic, each polling on its own thread; then one
+     * leaves and the other takes every partition. Java's default assignors
+     * (range, cooperative-sticky) must be negotiated by the broker's group coordinator.
+     */
+    static void groupOfTwo(String bootstrap) throws Exception {
+        String topic = "java-group-of-two";
+        int n = 2000;
+        try (Admin admin = Admin.create(props(bootstrap))) {
+            admin.createTopics(List.of(new NewTopic(topic, 4, (short) 1))).all().get();
+        }
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(props(bootstrap,
+                "key.serializer", StringSerializer.class.getName(),
+                "value.serializer", StringSerializer.class.getName()))) {
+            for (int i = 0; i < n; i++) {
+                p.send(new ProducerRecord<>(topic, i % 4, null, "v" + i));
+            }
+            p.flush();
+        }
+        java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        Map<String, java.util.Set<TopicPartition>> assigned = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.concurrent.atomic.AtomicBoolean stopA = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean stopB = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+        java.util.function.BiFunction<String, java.util.concurrent.atomic.AtomicBoolean, Thread> member =
+                (name, stop) -> new Thread(() -> {
+                    try (KafkaConsumer<String, String> c = consumer(bootstrap, "java-two")) {
+                        c.subscribe(List.of(topic));
+                        while (!stop.get()) {
+                            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(100))) {
+                                seen.add(r.value());
+                            }
+                            assigned.put(name, java.util.Set.copyOf(c.assignment()));
+                            c.commitSync();
+                        }
+                    } catch (Throwable t) {
+                        failures.add(t);
+                    }
+                });
+        Thread a = member.apply("a", stopA);
+        Thread b = member.apply("b", stopB);
+        a.start();
+        b.start();
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (!(seen.size() == n && assigned.getOrDefault("a", java.util.Set.of()).size() == 2
+                && assigned.getOrDefault("b", java.util.Set.of()).size() == 2)) {
+            check(failures.isEmpty(), "member failed: " + failures);
+            check(System.currentTimeMillis() < deadline,
+                    "two members: seen " + seen.size() + " of " + n + ", assignments " + assigned);
+            Thread.sleep(50);
+        }
+        stopB.set(true);
+        b.join();
+        while (assigned.get("a").size() != 4) {
+            check(failures.isEmpty(), "member failed: " + failures);
+            check(System.currentTimeMillis() < deadline, "after b left, a has " + assigned.get("a"));
+            Thread.sleep(50);
+        }
+        stopA.set(true);
+        a.join();
+        check(failures.isEmpty(), "member failed: " + failures);
     }
 
     static void longPoll(String bootstrap) throws Exception {

@@ -103,7 +103,8 @@ fn java_client_interop() {
          (the README's test command does)",
         jars.display()
     );
-    let broker = BrokerProcess::start(&[]);
+    // No initial rebalance delay: the program's groups form as soon as their members join.
+    let broker = BrokerProcess::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
     // Java runs a single source file directly, compiling it in memory.
     let out = Command::new("java")
         .arg("-cp")
