@@ -2,7 +2,8 @@
 // file: java -cp 'target/java-client/*' tests/interop/JavaInterop.java HOST:PORT
 //
 // Admin: create (and a validate-only create), describe topics, configs and the cluster,
-// alter a config, delete. Producer: the Java defaults (idempotent, acks=all) with every
+// alter a config, list offsets, delete records, add partitions, list, describe and delete
+// groups, delete topics. Producer: the Java defaults (idempotent, acks=all) with every
 // codec, keys, values, headers and explicit timestamps. Consumer: a group reads everything
 // back and checks each record at its offset, commits; a second member of the group resumes
 // after the commit; offsetsForTimes; a long poll woken by a record produced 200 ms later;
@@ -22,7 +23,10 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.CreateTopicsOptions;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -30,6 +34,7 @@ import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.InvalidTopicException;
@@ -80,6 +85,7 @@ public class JavaInterop {
         offsetsForTimes(bootstrap, expected);
         longPoll(bootstrap);
         groupOfTwo(bootstrap);
+        adminOnData(bootstrap, expected);
         try (Admin admin = Admin.create(props(bootstrap))) {
             admin.deleteTopics(List.of(TOPIC, "java-long-poll", "java-group-of-two")).all().get();
             try {
@@ -244,6 +250,78 @@ public class JavaInterop {
             check(c.offsetsForTimes(Map.of(tp, Long.MAX_VALUE / 2)).get(tp) == null, "past the end");
             check(c.beginningOffsets(List.of(tp)).get(tp) == 0, "log start offset");
             check(c.endOffsets(List.of(tp)).get(tp) == log.size() + 1, "log end offset");
+        }
+    }
+
+    /**
+     * The admin calls that act on a topic's data and on groups: ListOffsets (earliest,
+     * latest, max timestamp, by time), DeleteRecords, CreatePartitions, and the group
+     * listing, description, offsets and deletion.
+     */
+    static void adminOnData(String bootstrap, Map<TopicPartition, Map<Long, Expected>> expected)
+            throws Exception {
+        TopicPartition p0 = new TopicPartition(TOPIC, 0);
+        TopicPartition p1 = new TopicPartition(TOPIC, 1);
+        Map<Long, Expected> log1 = expected.get(p1);
+        try (Admin admin = Admin.create(props(bootstrap))) {
+            // partition 1 holds its produced records plus the one sent after the commit
+            long end1 = log1.size() + 1;
+            check(admin.listOffsets(Map.of(p1, OffsetSpec.earliest())).partitionResult(p1).get()
+                    .offset() == 0, "earliest");
+            check(admin.listOffsets(Map.of(p1, OffsetSpec.latest())).partitionResult(p1).get()
+                    .offset() == end1, "latest");
+            long maxTs = log1.values().stream().mapToLong(Expected::timestamp).max().getAsLong();
+            long maxTsOffset = log1.entrySet().stream()
+                    .filter(e -> e.getValue().timestamp() == maxTs).findFirst().get().getKey();
+            // the record sent after the commit carries the wall clock, later than BASE_TS
+            var max = admin.listOffsets(Map.of(p1, OffsetSpec.maxTimestamp())).partitionResult(p1).get();
+            check(max.offset() == log1.size() && max.timestamp() > maxTs,
+                    "max timestamp: " + max + " (the produced records end at " + maxTsOffset + ")");
+            long ts = log1.get(40L).timestamp();
+            check(admin.listOffsets(Map.of(p1, OffsetSpec.forTimestamp(ts))).partitionResult(p1).get()
+                    .offset() == 40, "by timestamp");
+
+            var deleted = admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(10)))
+                    .lowWatermarks().get(p0).get();
+            check(deleted.lowWatermark() == 10, "low watermark " + deleted.lowWatermark());
+            check(admin.listOffsets(Map.of(p0, OffsetSpec.earliest())).partitionResult(p0).get()
+                    .offset() == 10, "log start offset after DeleteRecords");
+            try (KafkaConsumer<String, String> c = consumer(bootstrap, "java-after-delete")) {
+                c.assign(List.of(p0));
+                c.seekToBeginning(List.of(p0));
+                ConsumerRecord<String, String> first = null;
+                long deadline = System.currentTimeMillis() + 10_000;
+                while (first == null && System.currentTimeMillis() < deadline) {
+                    var records = c.poll(Duration.ofMillis(200));
+                    if (!records.isEmpty()) {
+                        first = records.iterator().next();
+                    }
+                }
+                check(first != null && first.offset() == 10
+                        && first.value().equals(expected.get(p0).get(10L).value()),
+                        "first record after DeleteRecords: " + first);
+            }
+
+            admin.createPartitions(Map.of(TOPIC, NewPartitions.increaseTo(4))).all().get();
+            check(admin.describeTopics(List.of(TOPIC)).allTopicNames().get().get(TOPIC)
+                    .partitions().size() == 4, "4 partitions after CreatePartitions");
+
+            var groups = admin.listGroups().all().get().stream()
+                    .map(g -> g.groupId()).toList();
+            check(groups.contains("java-group"), "listed groups " + groups);
+            var group = admin.describeConsumerGroups(List.of("java-group")).all().get().get("java-group");
+            check(group.members().isEmpty() && group.groupState() == GroupState.EMPTY,
+                    "an empty group: " + group);
+            var offsets = admin.listConsumerGroupOffsets("java-group").partitionsToOffsetAndMetadata().get();
+            for (var e : expected.entrySet()) {
+                // as committed by the first member (the second one read on without committing)
+                long want = e.getValue().size();
+                check(offsets.get(e.getKey()) != null && offsets.get(e.getKey()).offset() == want,
+                        "group offset " + e.getKey() + ": " + offsets.get(e.getKey()) + ", expected " + want);
+            }
+            admin.deleteConsumerGroups(List.of("java-group")).all().get();
+            groups = admin.listGroups().all().get().stream().map(g -> g.groupId()).toList();
+            check(!groups.contains("java-group"), "deleted group still listed: " + groups);
         }
     }
 
