@@ -61,12 +61,11 @@ impl BrokerProcess {
             child: None,
             _tmp: Some(tmp),
         };
-        b.spawn();
+        b.spawn(free_port());
         b
     }
 
-    fn spawn(&mut self) {
-        let port = free_port();
+    fn spawn(&mut self, port: u16) {
         let metrics_port = free_port();
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
         self.metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
@@ -125,6 +124,22 @@ impl BrokerProcess {
         }
     }
 
+    /// Sends SIGSTOP: the broker stops answering, its sockets stay open.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Sends SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: i32) {
+        let child = self.child.as_ref().expect("running");
+        // SAFETY: kill(2) with a pid we own; no memory is involved.
+        unsafe { libc::kill(child.id() as i32, signal) };
+    }
+
     /// Sends SIGKILL: a crash.
     pub fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
@@ -135,7 +150,14 @@ impl BrokerProcess {
     /// Starts the broker again on the same data directory (new ports).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill it first");
-        self.spawn();
+        self.spawn(free_port());
+    }
+
+    /// Starts the broker again on the same data directory and the same port, so that
+    /// running clients reconnect to it as to a restarted Kafka broker.
+    pub fn restart_on_same_port(&mut self) {
+        assert!(self.child.is_none(), "stop or kill it first");
+        self.spawn(self.addr.port());
     }
 
     /// Whether the process is still running.

@@ -2,9 +2,10 @@
 //! clients confluent-kafka (librdkafka) and kafka-python, and Apache Kafka's Java client,
 //! whose programs live in tests/interop/. The README's test command installs them.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sluice_tests::BrokerProcess;
 
@@ -94,8 +95,8 @@ fn kafka_python_interop() {
     python("kafka_python_interop.py", &broker);
 }
 
-#[test]
-fn java_client_interop() {
+/// Kafka's Java client jars, put in target/java-client by the README's test command.
+fn java_client_classpath() -> String {
     let jars = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/java-client");
     assert!(
         jars.join("kafka-clients-4.3.0.jar").exists(),
@@ -103,16 +104,26 @@ fn java_client_interop() {
          (the README's test command does)",
         jars.display()
     );
+    format!("{}/*", jars.display())
+}
+
+/// `java` running one of tests/interop's programs (a single source file, compiled in
+/// memory) against `broker`.
+fn java(program: &str, broker: &BrokerProcess) -> Command {
+    let mut command = Command::new("java");
+    command
+        .arg("-cp")
+        .arg(java_client_classpath())
+        .arg(interop_dir().join(program))
+        .arg(broker.bootstrap());
+    command
+}
+
+#[test]
+fn java_client_interop() {
     // No initial rebalance delay: the program's groups form as soon as their members join.
     let broker = BrokerProcess::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
-    // Java runs a single source file directly, compiling it in memory.
-    let out = Command::new("java")
-        .arg("-cp")
-        .arg(format!("{}/*", jars.display()))
-        .arg(interop_dir().join("JavaInterop.java"))
-        .arg(broker.bootstrap())
-        .output()
-        .expect("java runs");
+    let out = java("JavaInterop.java", &broker).output().expect("java runs");
     assert!(
         out.status.success(),
         "JavaInterop failed:\n{}\n{}\nbroker log:\n{}",
@@ -121,4 +132,48 @@ fn java_client_interop() {
         broker.log()
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("java interop OK"));
+}
+
+#[test]
+fn java_idempotent_producer_survives_a_broker_crash() {
+    let mut broker = BrokerProcess::start(&["--override", "log.flush.interval.messages=1"]);
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = java("JavaIdempotentRestart.java", &broker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .expect("java runs");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next().and_then(Result::ok);
+    assert_eq!(
+        first.as_deref(),
+        Some("producing"),
+        "{}",
+        std::fs::read_to_string(stderr.path()).unwrap()
+    );
+    // A stall longer than the producer's request timeout: it gives up on the requests in
+    // flight and sends them again on a new connection, while the broker, once resumed, still
+    // reads and appends the first copies from the old one. The second copies are duplicates.
+    std::thread::sleep(Duration::from_millis(300));
+    broker.pause();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.resume();
+    // Then a crash with requests in flight; the broker comes back on the same port while
+    // the producer retries, and must know the producer's sequences from its log.
+    std::thread::sleep(Duration::from_millis(500));
+    broker.kill();
+    std::thread::sleep(Duration::from_millis(200));
+    broker.restart_on_same_port();
+    std::thread::sleep(Duration::from_secs(1));
+    writeln!(child.stdin.as_mut().unwrap(), "stop").unwrap();
+    let rest: Vec<String> = stdout.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    eprintln!("{}", rest.join("\n"));
+    assert!(
+        status.success() && rest.iter().any(|l| l.starts_with("exactly once:")),
+        "JavaIdempotentRestart failed: {rest:?}\n{}\nbroker log:\n{}",
+        std::fs::read_to_string(stderr.path()).unwrap(),
+        broker.log()
+    );
 }
