@@ -12,12 +12,17 @@
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AlterConfigOp;
@@ -199,7 +204,7 @@ public class JavaInterop {
             }
             c.commitSync();
             for (TopicPartition tp : expected.keySet()) {
-                var committed = c.committed(java.util.Set.of(tp)).get(tp);
+                var committed = c.committed(Set.of(tp)).get(tp);
                 check(committed != null && committed.offset() == expected.get(tp).size(),
                         "committed " + tp + ": " + committed);
             }
@@ -344,12 +349,12 @@ public class JavaInterop {
             }
             p.flush();
         }
-        java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
-        Map<String, java.util.Set<TopicPartition>> assigned = new java.util.concurrent.ConcurrentHashMap<>();
-        java.util.concurrent.atomic.AtomicBoolean stopA = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicBoolean stopB = new java.util.concurrent.atomic.AtomicBoolean();
-        List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
-        java.util.function.BiFunction<String, java.util.concurrent.atomic.AtomicBoolean, Thread> member =
+        Set<String> seen = ConcurrentHashMap.newKeySet();
+        Map<String, Set<TopicPartition>> assigned = new ConcurrentHashMap<>();
+        AtomicBoolean stopA = new AtomicBoolean();
+        AtomicBoolean stopB = new AtomicBoolean();
+        List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+        BiFunction<String, AtomicBoolean, Thread> member =
                 (name, stop) -> new Thread(() -> {
                     try (KafkaConsumer<String, String> c = consumer(bootstrap, "java-two")) {
                         c.subscribe(List.of(topic));
@@ -357,7 +362,7 @@ public class JavaInterop {
                             for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(100))) {
                                 seen.add(r.value());
                             }
-                            assigned.put(name, java.util.Set.copyOf(c.assignment()));
+                            assigned.put(name, Set.copyOf(c.assignment()));
                             c.commitSync();
                         }
                     } catch (Throwable t) {
@@ -369,8 +374,8 @@ public class JavaInterop {
         a.start();
         b.start();
         long deadline = System.currentTimeMillis() + 60_000;
-        while (!(seen.size() == n && assigned.getOrDefault("a", java.util.Set.of()).size() == 2
-                && assigned.getOrDefault("b", java.util.Set.of()).size() == 2)) {
+        while (!(seen.size() == n && assigned.getOrDefault("a", Set.of()).size() == 2
+                && assigned.getOrDefault("b", Set.of()).size() == 2)) {
             check(failures.isEmpty(), "member failed: " + failures);
             check(System.currentTimeMillis() < deadline,
                     "two members: seen " + seen.size() + " of " + n + ", assignments " + assigned);

@@ -29,6 +29,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,13 +118,13 @@ fn main() {
         let other = Broker::start(&[]);
         for (label, bulk_broker) in [("same broker", &broker), ("baseline: other broker", &other)] {
             mark_phase();
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stop = Arc::new(AtomicBool::new(false));
             let bulk = {
                 let (bootstrap, stop) = (bulk_broker.bootstrap.clone(), Arc::clone(&stop));
                 std::thread::spawn(move || bulk_load(&bootstrap, 1_000_000, &stop))
             };
             latency(&broker.bootstrap, 10_000, Duration::from_secs(10));
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
             let sent = bulk.join().unwrap();
             println!("  under load ({label}): {sent} records produced alongside");
         }
@@ -540,12 +541,12 @@ fn sendfile_cpu_seconds(bytes: u64) -> f64 {
 
 /// Produces about `rate` records/s to topic "bulk" in 10 ms bursts until `stop`; returns
 /// the number of records sent.
-fn bulk_load(bootstrap: &str, rate: u64, stop: &std::sync::atomic::AtomicBool) -> u64 {
+fn bulk_load(bootstrap: &str, rate: u64, stop: &AtomicBool) -> u64 {
     let p = producer(bootstrap, 5, 1);
     let payload = [b'x'; RECORD];
     let start = Instant::now();
     let mut sent = 0u64;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
             let record = BaseRecord::<(), [u8]>::to("bulk").payload(&payload[..]).partition(0);
