@@ -86,10 +86,15 @@ impl IndexEntry for TimeEntry {
 }
 
 /// A sparse index file, mapped whole.
+///
+/// Only the active segment's indexes keep their descriptor, so that reserving blocks and
+/// trimming at seal cannot fail for want of one. A sealed index is never written: its
+/// descriptor is closed once the file is mapped (the mapping outlives it), as Kafka does,
+/// so a sealed segment holds one descriptor, its log's.
 #[derive(Debug)]
 pub(crate) struct SparseIndex<E: IndexEntry> {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     map: MmapRegion,
     /// Published entries.
     entries: AtomicUsize,
@@ -114,11 +119,13 @@ pub(crate) enum EntryCount {
 
 impl<E: IndexEntry> SparseIndex<E> {
     /// Opens (or creates) the index at `path`, sized to hold `capacity_bytes` of entries
-    /// (a multiple of the entry size; an existing larger file keeps its length).
+    /// (a multiple of the entry size; an existing larger file keeps its length). A
+    /// `writable` index keeps its descriptor.
     pub(crate) fn open(
         path: &Path,
         capacity_bytes: u64,
         count: EntryCount,
+        writable: bool,
     ) -> Result<Self, StorageError> {
         let file = OpenOptions::new()
             .read(true)
@@ -137,7 +144,7 @@ impl<E: IndexEntry> SparseIndex<E> {
             .map_err(|e| StorageError::io("map index", path, e))?;
         let index = SparseIndex {
             path: path.to_owned(),
-            file,
+            file: writable.then_some(file),
             map,
             entries: AtomicUsize::new(0),
             reserved: AtomicU64::new(on_disk),
@@ -230,8 +237,7 @@ impl<E: IndexEntry> SparseIndex<E> {
             return Ok(());
         }
         let new_end = (end.div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK).min(self.map.len() as u64);
-        io.reserve(&self.file, reserved, new_end - reserved)
-            .map_err(|e| StorageError::io("reserve index blocks", &self.path, e))?;
+        self.with_file("reserve index blocks", |f| io.reserve(f, reserved, new_end - reserved))?;
         self.reserved.store(new_end, Ordering::Relaxed);
         Ok(())
     }
@@ -249,7 +255,28 @@ impl<E: IndexEntry> SparseIndex<E> {
     /// Cuts the file to its entries (sealing or clean close).
     pub(crate) fn trim(&self) -> Result<(), StorageError> {
         let len = (self.len() * E::SIZE) as u64;
-        self.file.set_len(len).map_err(|e| StorageError::io("trim index", &self.path, e))
+        self.with_file("trim index", |f| f.set_len(len))
+    }
+
+    /// Runs `op` on the kept descriptor, or on a new one for a sealed index (whose file is
+    /// never renamed while it is open).
+    fn with_file<R>(
+        &self,
+        what: &'static str,
+        op: impl FnOnce(&File) -> std::io::Result<R>,
+    ) -> Result<R, StorageError> {
+        let reopened;
+        let file = match &self.file {
+            Some(f) => f,
+            None => {
+                reopened = OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| StorageError::io("reopen index", &self.path, e))?;
+                &reopened
+            }
+        };
+        op(file).map_err(|e| StorageError::io(what, &self.path, e))
     }
 
     /// Whether `more` entries would not fit.
@@ -269,7 +296,7 @@ mod tests {
     use crate::storage::io::RealIo;
 
     fn offset_index(dir: &Path, entries: &[(u32, u32)]) -> OffsetIndex {
-        let idx = OffsetIndex::open(&dir.join("i.index"), 8 * 100, EntryCount::Scan).unwrap();
+        let idx = OffsetIndex::open(&dir.join("i.index"), 8 * 100, EntryCount::Scan, true).unwrap();
         for &(r, p) in entries {
             idx.append(OffsetEntry { relative_offset: r, position: p }, &RealIo).unwrap();
         }
@@ -304,7 +331,8 @@ mod tests {
     #[test]
     fn full_index_refuses_an_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let idx = OffsetIndex::open(&dir.path().join("f.index"), 16, EntryCount::Scan).unwrap();
+        let idx =
+            OffsetIndex::open(&dir.path().join("f.index"), 16, EntryCount::Scan, true).unwrap();
         idx.append(OffsetEntry { relative_offset: 1, position: 1 }, &RealIo).unwrap();
         assert!(!idx.is_full());
         idx.append(OffsetEntry { relative_offset: 2, position: 2 }, &RealIo).unwrap();
@@ -324,12 +352,12 @@ mod tests {
             assert_eq!(idx.path(), path);
             // Crash: no trim, the zero-filled tail stays in the file.
         }
-        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan).unwrap();
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan, true).unwrap();
         assert_eq!(idx.len(), 3);
         idx.trim().unwrap();
         drop(idx);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
-        let idx = OffsetIndex::open(&path, 800, EntryCount::Trimmed).unwrap();
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Trimmed, true).unwrap();
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.last(), Some(OffsetEntry { relative_offset: 9, position: 9000 }));
         idx.truncate(1);
@@ -340,7 +368,8 @@ mod tests {
     #[test]
     fn time_index_floor_by_timestamp() {
         let dir = tempfile::tempdir().unwrap();
-        let idx = TimeIndex::open(&dir.path().join("t.timeindex"), 1200, EntryCount::Scan).unwrap();
+        let idx =
+            TimeIndex::open(&dir.path().join("t.timeindex"), 1200, EntryCount::Scan, true).unwrap();
         for (ts, rel) in [(1000i64, 0u32), (2000, 5), (3000, 9)] {
             idx.append(TimeEntry { timestamp: ts, relative_offset: rel }, &RealIo).unwrap();
         }

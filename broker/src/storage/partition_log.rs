@@ -199,7 +199,7 @@ impl PartitionLog {
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
     }
-    /// Whether a failed sync has poisoned the partition.
+    /// Whether a failed sync (or trim at a roll) has poisoned the partition.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
     }
@@ -317,6 +317,12 @@ impl PartitionLog {
 
     /// Seals the active segment and starts a new one at the log end offset (or, when the
     /// active segment is empty but too small for `min_capacity`, recreates it larger).
+    ///
+    /// The steps that can fail for want of space, descriptors or memory (the final time
+    /// index entry, creating the new segment) come before the old one's files are trimmed:
+    /// a roll that fails there leaves the old segment active and whole, and the next append
+    /// tries again. A trimmed segment must never be appended to (its index mappings would
+    /// reach past the files' ends), so a failed trim poisons the partition.
     fn roll(
         &self,
         writer: &mut MutexGuard<'_, Writer>,
@@ -326,28 +332,29 @@ impl PartitionLog {
         let old = self.active();
         let segments = self.segments();
         let mut next: Vec<Arc<Segment>> = segments[..segments.len() - 1].to_vec();
-        if old.size() > 0 {
-            if config.flush_messages != u64::MAX || config.flush_ms >= 0 {
-                let synced = old.sync(self.io.as_ref());
-                if let Err(e) = synced {
-                    self.poison(&e);
-                    return Err(e);
-                }
-                let mut flush = lock(&self.flush);
-                flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
-            }
-            old.seal(self.io.as_ref())?;
-            let sealed = Segment::open(
-                &self.dir,
-                old.log_path(),
-                old.base_offset(),
-                Role::Sealed,
-                true,
-                config.index_interval_bytes,
-            )?;
-            next.push(Arc::new(sealed));
-        }
         let (cap, idx) = capacities(config, min_capacity);
+        if old.size() == 0 {
+            // Nothing to seal: the new segment replaces the old one's files.
+            let active = Arc::new(Segment::create(
+                &self.dir,
+                old.next_offset(),
+                cap,
+                idx,
+                config.index_interval_bytes,
+            )?);
+            next.push(Arc::clone(&active));
+            return self.install(writer, next, active);
+        }
+        if config.flush_messages != u64::MAX || config.flush_ms >= 0 {
+            let synced = old.sync(self.io.as_ref());
+            if let Err(e) = synced {
+                self.poison(&e);
+                return Err(e);
+            }
+            let mut flush = lock(&self.flush);
+            flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
+        }
+        old.finish_time_index(self.io.as_ref())?;
         let active = Arc::new(Segment::create(
             &self.dir,
             old.next_offset(),
@@ -355,7 +362,37 @@ impl PartitionLog {
             idx,
             config.index_interval_bytes,
         )?);
+        if let Err(e) = old.trim() {
+            self.poison(&e);
+            let _ = active.delete_files();
+            return Err(e);
+        }
+        match Segment::open(
+            &self.dir,
+            old.log_path(),
+            old.base_offset(),
+            Role::Sealed,
+            true,
+            config.index_interval_bytes,
+        ) {
+            Ok(sealed) => next.push(Arc::new(sealed)),
+            Err(e) => {
+                // The old segment still reads correctly, and nothing appends to it again.
+                tracing::warn!(partition = %self.dir.display(), error = %e, "cannot reopen a sealed segment; keeping it open as it was");
+                next.push(Arc::clone(&old));
+            }
+        }
         next.push(Arc::clone(&active));
+        self.install(writer, next, active)
+    }
+
+    /// Publishes a new segment list whose last segment is `active`.
+    fn install(
+        &self,
+        writer: &mut MutexGuard<'_, Writer>,
+        next: Vec<Arc<Segment>>,
+        active: Arc<Segment>,
+    ) -> Result<Arc<Segment>, StorageError> {
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         // The snapshot at the new segment's base bounds the replay after a crash to the
         // active segment.
@@ -369,7 +406,7 @@ impl PartitionLog {
     }
 
     fn poison(&self, error: &StorageError) {
-        tracing::error!(partition = %self.dir.display(), %error, "sync failed: partition refuses writes");
+        tracing::error!(partition = %self.dir.display(), %error, "storage failed: partition refuses writes");
         self.poisoned.store(true, Ordering::Release);
     }
 

@@ -140,6 +140,45 @@ fn rolls_when_the_index_is_full() {
 }
 
 #[test]
+fn a_failed_roll_leaves_the_active_segment_whole_and_appendable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_index_bytes: 64 * 1024,
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    };
+    let log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    // 512 offset index entries fill exactly one page of the index file: a trim would cut
+    // the file at that page's end, and the next entry would be written past it.
+    for _ in 0..512 {
+        log.append(&batch(0, 1, 10)).unwrap();
+    }
+    let next = log.log_end_offset();
+    // A directory where the next segment's file goes makes creating that segment fail.
+    let blocker = dir.path().join(crate::storage::segment_file_name(next, "timeindex"));
+    std::fs::create_dir(&blocker).unwrap();
+    assert!(log.append(&batch(0, 1, 1 << 20)).is_err(), "the roll cannot create its segment");
+    assert_eq!(log.log_end_offset(), next);
+    for _ in 0..600 {
+        log.append(&batch(0, 1, 10)).unwrap();
+    }
+    std::fs::remove_dir(&blocker).unwrap();
+    log.append(&batch(0, 1, 1 << 20)).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, next + 600]);
+    let want: Vec<(i64, i64)> = (0..next + 601).map(|o| (o, o)).collect();
+    assert_eq!(read_all(&log), want);
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(read_all(&log), want);
+    for offset in [0, 511, 512, 1000, next + 599, next + 600] {
+        let read = log.read(offset, 1).unwrap();
+        let got = batches_in(&read.slice.unwrap().read_to_vec().unwrap());
+        assert_eq!(got[0], (offset, offset), "the index finds offset {offset}");
+    }
+}
+
+#[test]
 fn a_record_set_larger_than_a_segment_gets_a_segment_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), small_config()).unwrap();

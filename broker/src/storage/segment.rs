@@ -142,15 +142,18 @@ impl Segment {
         let map = MmapRegion::map(&file, capacity as usize)
             .map_err(|e| StorageError::io("map segment", log_path, e))?;
         let count = if clean { EntryCount::Trimmed } else { EntryCount::Scan };
+        let writable = matches!(role, Role::Active { .. });
         let index = OffsetIndex::open(
             &dir.join(segment_file_name(base_offset, "index")),
             index_capacity,
             count,
+            writable,
         )?;
         let time_index = TimeIndex::open(
             &dir.join(segment_file_name(base_offset, "timeindex")),
             index_capacity,
             count,
+            writable,
         )?;
         let segment = Segment {
             base_offset,
@@ -458,11 +461,22 @@ impl Segment {
     /// Prepares the segment to be read-only: a final time index entry, then the files
     /// trimmed to their data. The caller has synced it and reopens it as `Role::Sealed`.
     pub(crate) fn seal(&self, io: &dyn FileIo) -> Result<(), StorageError> {
-        if let Some(t) = self.pending_time_entry() {
-            if !self.time_index.is_full() {
-                self.time_index.append(t, io)?;
-            }
+        self.finish_time_index(io)?;
+        self.trim()
+    }
+
+    /// Writes the time index entry sealing owes. The segment stays appendable whether
+    /// this succeeds or fails.
+    pub(crate) fn finish_time_index(&self, io: &dyn FileIo) -> Result<(), StorageError> {
+        match self.pending_time_entry() {
+            Some(t) if !self.time_index.is_full() => self.time_index.append(t, io),
+            _ => Ok(()),
         }
+    }
+
+    /// Trims the files to their data. After this, even when it fails part way, nothing
+    /// may be appended: the index mappings reach past the files' ends.
+    pub(crate) fn trim(&self) -> Result<(), StorageError> {
         self.index.trim()?;
         self.time_index.trim()?;
         self.file
