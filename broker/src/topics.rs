@@ -38,6 +38,11 @@ pub fn is_internal(name: &str) -> bool {
 /// Longest legal topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
 
+/// Most partitions one CreateTopics or CreatePartitions request may add: Kafka's controller
+/// refuses larger requests with POLICY_VIOLATION. Each partition holds open files and
+/// mappings, so without a bound one request could exhaust the broker's descriptors.
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
 /// Why a topic operation failed; mapped to Kafka error codes in `error.rs`.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -350,13 +355,15 @@ impl Topics {
                 Err(e) => {
                     // Out of file descriptors or maps, say, part way through a large
                     // topic: leave no directories behind that no catalog entry names.
+                    let mut new = vec![];
                     for (p, existed_before) in opened {
                         if existed_before {
                             let _ = p.log().close();
                         } else {
-                            discard([p]);
+                            new.push(p);
                         }
                     }
+                    discard(new);
                     if !existed {
                         let _ = fs::remove_dir_all(&dir);
                     }
@@ -450,7 +457,9 @@ impl Topics {
         if let Err(e) = self.persist() {
             // Not in the catalog on disk, so not a topic: a restart would not know it.
             self.remove(name);
-            discard(topic.partitions.iter().cloned());
+            let partitions = topic.partitions.clone();
+            drop(topic);
+            discard(partitions);
             return Err(e);
         }
         tracing::info!(topic = name, partitions, %id, "created topic");
@@ -669,10 +678,16 @@ fn read_catalog(data_dir: &Path) -> Result<Vec<CatalogEntry>, TopicError> {
 }
 
 /// Closes partitions that never made it into the catalog and removes their directories.
-fn discard(partitions: impl IntoIterator<Item = Arc<Partition>>) {
-    for p in partitions {
-        let _ = p.log().close();
-        let _ = fs::remove_dir_all(p.log().dir());
+/// Removes the directories of new partitions that no catalog entry names. They are
+/// dropped first, unclosed (nothing in them is worth a clean-shutdown marker): when
+/// descriptors ran out, theirs are the ones the removal needs.
+fn discard(partitions: Vec<Arc<Partition>>) {
+    let dirs: Vec<PathBuf> = partitions.iter().map(|p| p.log().dir().to_owned()).collect();
+    drop(partitions);
+    for dir in dirs {
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not remove a partition of a failed change");
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub struct BrokerProcess {
     /// Where the metrics endpoint listens.
     pub metrics: SocketAddr,
     extra: Vec<String>,
+    open_file_limit: Option<u64>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -51,6 +52,15 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts a broker with a fresh data directory and extra flags.
     pub fn start(extra: &[&str]) -> BrokerProcess {
+        Self::start_with(extra, None)
+    }
+
+    /// Starts a broker whose soft and hard limits on open files are both `limit`.
+    pub fn start_with_open_file_limit(extra: &[&str], limit: u64) -> BrokerProcess {
+        Self::start_with(extra, Some(limit))
+    }
+
+    fn start_with(extra: &[&str], open_file_limit: Option<u64>) -> BrokerProcess {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut b = BrokerProcess {
@@ -58,6 +68,7 @@ impl BrokerProcess {
             metrics: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            open_file_limit,
             child: None,
             _tmp: Some(tmp),
         };
@@ -74,7 +85,23 @@ impl BrokerProcess {
             .append(true)
             .open(self.data_dir.with_extension("log"))
             .unwrap();
-        let child = Command::new(sluiced_path())
+        let mut command = Command::new(sluiced_path());
+        if let Some(limit) = self.open_file_limit {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            // SAFETY: setrlimit(2) is async-signal-safe and touches only the child, between
+            // fork and exec; `rlimit` is a plain value copied into the closure.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .arg("--listen")
             .arg(self.addr.to_string())
             .arg("--data-dir")

@@ -7,5 +7,6 @@ mod groups;
 mod idempotence;
 mod interop;
 mod pipelining;
+mod resources;
 mod restart;
 mod serving;
