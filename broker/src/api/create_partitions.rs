@@ -9,6 +9,9 @@
 //!   node, an empty or repeated set, or the wrong number of sets is
 //!   INVALID_REPLICA_ASSIGNMENT.
 //!
+//! A request that would add more than [`MAX_PARTITIONS_PER_REQUEST`] partitions in all
+//! changes nothing: every topic gets POLICY_VIOLATION, as from Kafka's controller.
+//!
 //! `validate_only` runs every check and changes nothing. New partitions start empty, with
 //! the topic's current config.
 
@@ -24,6 +27,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::error::topic_error_code;
+use crate::topics::MAX_PARTITIONS_PER_REQUEST;
 
 /// Answers CreatePartitions. Runs on a blocking thread: it creates partition directories.
 pub fn handle(
@@ -39,6 +43,22 @@ pub fn handle(
         seen.into_iter().filter(|&(_, n)| n > 1).map(|(name, _)| name.to_owned()).collect();
     let mut reported = HashSet::new();
     let mut response = CreatePartitionsResponse::default();
+    if added_partitions(broker, &request) > MAX_PARTITIONS_PER_REQUEST {
+        for topic in request.topics {
+            if !reported.insert(topic.name.0.to_string()) {
+                continue;
+            }
+            let mut out = CreatePartitionsTopicResult::default();
+            out.name = topic.name;
+            out.error_code = ErrorCode::POLICY_VIOLATION.code();
+            out.error_message = Some(StrBytes::from_string(format!(
+                "excessively large number of partitions per request (at most \
+                 {MAX_PARTITIONS_PER_REQUEST} new ones)"
+            )));
+            response.results.push(out);
+        }
+        return response;
+    }
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut out = CreatePartitionsTopicResult::default();
@@ -58,6 +78,18 @@ pub fn handle(
         response.results.push(out);
     }
     response
+}
+
+/// New partitions the request asks for across its existing topics.
+fn added_partitions(broker: &Broker, request: &CreatePartitionsRequest) -> i64 {
+    request
+        .topics
+        .iter()
+        .filter_map(|t| {
+            let current = broker.topics.get(&t.name.0)?.partitions.len() as i64;
+            Some((i64::from(t.count) - current).max(0))
+        })
+        .sum()
 }
 
 fn add(
@@ -202,6 +234,28 @@ mod tests {
         assert_eq!(count(&broker, "b"), 3);
         assert_eq!(count(&broker, "d"), 2);
         assert_eq!(count(&broker, "e"), 2);
+    }
+
+    #[test]
+    fn a_request_adding_too_many_partitions_changes_nothing() {
+        let (_dir, broker) = broker();
+        for name in ["a", "b"] {
+            broker.topics.create(name, 1, 1, BTreeMap::new(), false).unwrap();
+        }
+        let huge = request(vec![topic("a", 2, None), topic("b", i32::MAX, None)], false);
+        let r = handle(&broker, huge, 3);
+        let policy = ErrorCode::POLICY_VIOLATION.code();
+        assert_eq!(r.results.iter().map(|r| r.error_code).collect::<Vec<_>>(), [policy, policy]);
+        assert!(r.results.iter().all(|r| r.error_message.is_some()));
+        assert_eq!((count(&broker, "a"), count(&broker, "b")), (1, 1));
+        // The bound is on the sum: each topic alone is within it.
+        // Each topic has one partition, so `count` adds `count - 1`.
+        let half = (MAX_PARTITIONS_PER_REQUEST / 2 + 2) as i32;
+        let r =
+            handle(&broker, request(vec![topic("a", half, None), topic("b", half, None)], true), 3);
+        assert_eq!(r.results.iter().map(|r| r.error_code).collect::<Vec<_>>(), [policy, policy]);
+        let r = handle(&broker, request(vec![topic("a", half, None)], true), 3);
+        assert_eq!(r.results[0].error_code, 0);
     }
 
     #[test]

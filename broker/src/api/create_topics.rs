@@ -13,6 +13,8 @@
 //!   (their metric names would be the same): INVALID_TOPIC_EXCEPTION.
 //! - A config with a null value is INVALID_CONFIG; other configs are validated by the
 //!   catalog like any override.
+//! - A request whose topics add up to more than [`MAX_PARTITIONS_PER_REQUEST`] partitions
+//!   creates nothing: every topic gets POLICY_VIOLATION.
 //!
 //! From v5 a result carries the partition count, replication factor and every topic config
 //! (as DescribeConfigs reports them); from v7 the topic id. A `validate_only` result has
@@ -32,7 +34,7 @@ use sluice_protocol::error_code::ErrorCode;
 use crate::api::describe_configs::topic_configs;
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::Topic;
+use crate::topics::{Topic, MAX_PARTITIONS_PER_REQUEST};
 
 /// Answers CreateTopics. Runs on a blocking thread: it creates partition directories.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -44,6 +46,22 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
         seen.into_iter().filter(|&(_, n)| n > 1).map(|(name, _)| name.to_owned()).collect();
     let mut reported = HashSet::new();
     let mut response = CreateTopicsResponse::default();
+    if requested_partitions(broker, &request) > MAX_PARTITIONS_PER_REQUEST {
+        for topic in request.topics {
+            if !reported.insert(topic.name.0.to_string()) {
+                continue;
+            }
+            let mut out = CreatableTopicResult::default();
+            out.name = topic.name;
+            out.error_code = ErrorCode::POLICY_VIOLATION.code();
+            out.error_message = Some(StrBytes::from_string(format!(
+                "excessively large number of partitions per request (at most \
+                 {MAX_PARTITIONS_PER_REQUEST})"
+            )));
+            response.topics.push(out);
+        }
+        return response;
+    }
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut out = CreatableTopicResult::default();
@@ -89,6 +107,20 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
         response.topics.push(out);
     }
     response
+}
+
+/// Partitions the request would create at most: as Kafka counts them, before any topic
+/// is checked, so a topic that would fail anyway still counts.
+fn requested_partitions(broker: &Broker, request: &CreateTopicsRequest) -> i64 {
+    request
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => i64::from(broker.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (assigned, _) => assigned as i64,
+        })
+        .sum()
 }
 
 /// Creates one topic; returns it (without partitions when validating) and its partition
@@ -306,6 +338,30 @@ mod tests {
         assert!(r.topics.iter().all(|t| t.error_message.as_ref().is_some_and(|m| !m.is_empty())));
         assert!(broker.topics.get("dup").is_none());
         assert_eq!(broker.topics.list().len(), 2);
+    }
+
+    #[test]
+    fn a_request_for_too_many_partitions_creates_nothing() {
+        let (_dir, broker) = broker();
+        let policy = ErrorCode::POLICY_VIOLATION.code();
+        let req = request(vec![topic("small", 1, 1, &[]), topic("huge", i32::MAX, 1, &[])], false);
+        let r = handle(&broker, req, 7);
+        assert_eq!(codes(&r), vec![("small".into(), policy), ("huge".into(), policy)]);
+        assert!(r.topics.iter().all(|t| t.error_message.is_some()));
+        assert!(broker.topics.get("small").is_none());
+        // The bound is on the sum, and a topic on the default count counts that default.
+        let half = (MAX_PARTITIONS_PER_REQUEST / 2) as i32;
+        let req = request(vec![topic("x", half, 1, &[]), topic("y", half - 2, 1, &[])], true);
+        assert_eq!(codes(&handle(&broker, req, 7)), vec![("x".into(), 0), ("y".into(), 0)]);
+        let req = request(
+            vec![topic("x", half, 1, &[]), topic("y", half - 2, 1, &[]), topic("z", -1, -1, &[])],
+            true,
+        );
+        let r = handle(&broker, req, 7);
+        assert!(
+            r.topics.iter().all(|t| t.error_code == policy),
+            "3 default partitions tip it over"
+        );
     }
 
     #[test]
