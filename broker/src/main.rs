@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     for key in unknown {
         tracing::warn!(key, "unknown setting ignored");
     }
+    raise_open_file_limit();
     let listen = config.listen;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     let listener =
@@ -30,6 +31,21 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "sluiced ready");
     server::run(broker, listener, shutdown).await;
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime and most servers
+/// do: every partition holds its segment and index files open, and a low soft limit
+/// (often 1024) would refuse topics long before the machine runs short.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+    if soft >= hard {
+        return;
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => tracing::info!(from = soft, to = hard, "raised the open file limit"),
+        Err(e) => tracing::warn!(soft, hard, error = %e, "cannot raise the open file limit"),
+    }
 }
 
 async fn on_signal(shutdown: CancellationToken) {

@@ -100,7 +100,14 @@ pub async fn serve(addr: SocketAddr, broker: Arc<Broker>, shutdown: Cancellation
     tracing::info!(%addr, "metrics endpoint listening");
     loop {
         let (mut stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(_) => {
+                    // Out of descriptors, most likely: wait instead of spinning on the error.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
             () = shutdown.cancelled() => return,
         };
         let body = broker.metrics.render() + &log_counters(&broker);

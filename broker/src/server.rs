@@ -38,6 +38,9 @@ pub fn bind(config: &crate::config::Config) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 /// Serves clients on `listener` until `shutdown` is cancelled, then shuts down in order.
 pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: CancellationToken) {
     let connections = TaskTracker::new();
@@ -50,6 +53,9 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
         background.spawn(crate::metrics::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    // Accept fails mostly when descriptors run out; each retry waits twice as long, up to
+    // a second, so that the log gets a line a second rather than a hundred.
+    let mut accept_backoff = ACCEPT_BACKOFF_MIN;
     loop {
         // The permit is taken before accept: at the limit, new clients wait in the backlog.
         let permit = tokio::select! {
@@ -58,10 +64,17 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, shutdown: Cancellat
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok(c) => c,
+                Ok(c) => {
+                    accept_backoff = ACCEPT_BACKOFF_MIN;
+                    c
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tracing::warn!(error = %e, retry_in_ms = accept_backoff.as_millis() as u64, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(accept_backoff) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    accept_backoff = (accept_backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
