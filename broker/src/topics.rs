@@ -479,7 +479,11 @@ impl Topics {
             c.by_id.remove(&topic.id);
             topic
         };
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // The catalog on disk still names it, so it is still a topic.
+            self.insert(topic);
+            return Err(e);
+        }
         for p in &topic.partitions {
             let _ = p.log().close();
             let dir = p.log().dir().to_owned();
@@ -810,8 +814,13 @@ mod tests {
         assert!(topics.add_partitions("kept", 3, false).is_err());
         assert_eq!(topics.get("kept").unwrap().partitions.len(), 1);
         assert!(!dir.path().join("kept-1").exists());
+        assert!(topics.delete("kept").is_err());
+        let kept = topics.get("kept").expect("a delete the catalog did not record keeps it");
+        assert!(kept.partitions[0].log().append(&crate::storage::testing::batch(0, 1, 10)).is_ok());
         fs::remove_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
         topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
+        topics.delete("kept").unwrap();
+        assert!(topics.get("kept").is_none());
     }
 
     #[test]

@@ -150,12 +150,25 @@ impl<E: IndexEntry> SparseIndex<E> {
             reserved: AtomicU64::new(on_disk),
             _entry: std::marker::PhantomData,
         };
+        let on_disk_entries = on_disk as usize / E::SIZE;
         let n = match count {
-            EntryCount::Trimmed => on_disk as usize / E::SIZE,
-            EntryCount::Scan => index.increasing_prefix(on_disk as usize / E::SIZE),
+            // A crash between creating a segment's successor and trimming it leaves a
+            // sealed index with its zero tail: the last two entries then do not ascend.
+            EntryCount::Trimmed if on_disk_entries < 2 || index.ascends_at(on_disk_entries - 1) => {
+                on_disk_entries
+            }
+            _ => index.increasing_prefix(on_disk_entries),
         };
         index.entries.store(n, Ordering::Release);
+        // Only the entries are known to have blocks: after a crash the file still has its
+        // preallocated (sparse) length, and a store into a hole on a full disk is SIGBUS.
+        index.reserved.store((n * E::SIZE) as u64, Ordering::Relaxed);
         Ok(index)
+    }
+
+    /// Whether entry `i` follows entry `i - 1`.
+    fn ascends_at(&self, i: usize) -> bool {
+        self.read(i).follows(&self.read(i - 1))
     }
 
     fn increasing_prefix(&self, max: usize) -> usize {
@@ -237,6 +250,10 @@ impl<E: IndexEntry> SparseIndex<E> {
             return Ok(());
         }
         let new_end = (end.div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK).min(self.map.len() as u64);
+        if new_end <= reserved {
+            // Already backed up to the end of the mapping; entries past it never go in.
+            return Ok(());
+        }
         self.with_file("reserve index blocks", |f| io.reserve(f, reserved, new_end - reserved))?;
         self.reserved.store(new_end, Ordering::Relaxed);
         Ok(())
@@ -341,6 +358,37 @@ mod tests {
             idx.append(OffsetEntry { relative_offset: 3, position: 3 }, &RealIo),
             Err(StorageError::IndexFull { .. })
         ));
+    }
+
+    #[test]
+    fn after_a_crash_only_the_entries_count_as_reserved() {
+        use crate::storage::io::FaultyIo;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.index");
+        drop(offset_index(dir.path(), &[(1, 100), (5, 5000)]));
+        // The crashed file keeps its sparse 800 bytes, of which only the first chunk has
+        // blocks. With the disk full, an entry past the reserved chunk must be refused,
+        // not stored into a hole (SIGBUS).
+        let io = FaultyIo::new();
+        io.fail_reserves_from(1);
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan, true).unwrap();
+        assert_eq!(idx.len(), 2);
+        let entry = OffsetEntry { relative_offset: 9, position: 9000 };
+        assert!(idx.append(entry, &io).is_err(), "the entry needs a reservation");
+        assert_eq!(idx.len(), 2);
+        io.heal();
+        idx.append(entry, &io).unwrap();
+        assert_eq!(io.reserves(), 2);
+    }
+
+    #[test]
+    fn a_sealed_index_left_untrimmed_by_a_crash_is_counted_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.index");
+        drop(offset_index(dir.path(), &[(1, 100), (5, 5000), (9, 9000)]));
+        let idx = OffsetIndex::open(&path, 0, EntryCount::Trimmed, false).unwrap();
+        assert_eq!(idx.len(), 3, "the zero tail is not entries");
+        assert_eq!(idx.floor(7, |e| e.relative_offset).map(|e| e.position), Some(5000));
     }
 
     #[test]

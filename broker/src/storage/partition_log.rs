@@ -119,8 +119,10 @@ impl PartitionLog {
             let path = dir.join(super::segment_file_name(base, "log"));
             let last = i + 1 == bases.len();
             let role = if last { active_role(&config, 0) } else { Role::Sealed };
-            // Sealed segments were trimmed before their successor was created, so only
-            // the last segment can hold a torn tail after a crash.
+            // Only the last segment is recovered after a crash: a sealed one was whole in
+            // the page cache (and in durable mode on disk) before its successor existed.
+            // A crash between that and its trim leaves a sealed index with a zero tail,
+            // which opening it notices.
             let trusted = clean || !last;
             let segment =
                 Segment::open(dir, &path, base, role, trusted, config.index_interval_bytes)?;
@@ -271,9 +273,15 @@ impl PartitionLog {
         let entries = batches.len().min((len / config.index_interval_bytes.max(1)) as usize + 1);
         let expired = active.rolling_base_ms() >= 0
             && now_ms().saturating_sub(active.rolling_base_ms()) >= config.segment_ms;
+        // Index entries hold offsets relative to the segment's base in 32 bits; Kafka
+        // rolls before the largest offset would be more than i32::MAX past it.
+        let set_offsets: i64 = batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum();
+        let offsets_overflow =
+            active.next_offset() + set_offsets - 1 - active.base_offset() > i64::from(i32::MAX);
         let full = active.size() + len > active.capacity()
             || active.size() + len > config.segment_bytes
-            || active.index_lacks_room(entries);
+            || active.index_lacks_room(entries)
+            || offsets_overflow;
         if (active.size() > 0 && (full || expired)) || active.capacity() < len {
             active = self.roll(&mut writer, &config, len)?;
         }
@@ -334,14 +342,23 @@ impl PartitionLog {
         let mut next: Vec<Arc<Segment>> = segments[..segments.len() - 1].to_vec();
         let (cap, idx) = capacities(config, min_capacity);
         if old.size() == 0 {
-            // Nothing to seal: the new segment replaces the old one's files.
-            let active = Arc::new(Segment::create(
+            // Nothing to seal: the new segment replaces the old one, whose files creating
+            // it removes first. If it fails, the old segment's files are gone; appending
+            // there would lose acknowledged records at the next start.
+            let created = Segment::create(
                 &self.dir,
                 old.next_offset(),
                 cap,
                 idx,
                 config.index_interval_bytes,
-            )?);
+            );
+            let active = match created {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    self.poison(&e);
+                    return Err(e);
+                }
+            };
             next.push(Arc::clone(&active));
             return self.install(writer, next, active);
         }

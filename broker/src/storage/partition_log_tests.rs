@@ -155,15 +155,18 @@ fn a_failed_roll_leaves_the_active_segment_whole_and_appendable() {
         log.append(&batch(0, 1, 10)).unwrap();
     }
     let next = log.log_end_offset();
-    // A directory where the next segment's file goes makes creating that segment fail.
-    let blocker = dir.path().join(crate::storage::segment_file_name(next, "timeindex"));
-    std::fs::create_dir(&blocker).unwrap();
+    // A dangling link where the next segment's time index goes: creating that segment
+    // fails after its log and offset index files exist.
+    let file = |ext| dir.path().join(crate::storage::segment_file_name(next, ext));
+    std::os::unix::fs::symlink(dir.path().join("no/such/dir"), file("timeindex")).unwrap();
     assert!(log.append(&batch(0, 1, 1 << 20)).is_err(), "the roll cannot create its segment");
     assert_eq!(log.log_end_offset(), next);
+    for ext in ["log", "index"] {
+        assert!(!file(ext).exists(), "a failed segment leaves no {ext} file to be found at start");
+    }
     for _ in 0..600 {
         log.append(&batch(0, 1, 10)).unwrap();
     }
-    std::fs::remove_dir(&blocker).unwrap();
     log.append(&batch(0, 1, 1 << 20)).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, next + 600]);
     let want: Vec<(i64, i64)> = (0..next + 601).map(|o| (o, o)).collect();
@@ -175,6 +178,32 @@ fn a_failed_roll_leaves_the_active_segment_whole_and_appendable() {
         let read = log.read(offset, 1).unwrap();
         let got = batches_in(&read.slice.unwrap().read_to_vec().unwrap());
         assert_eq!(got[0], (offset, offset), "the index finds offset {offset}");
+    }
+}
+
+#[test]
+fn a_segment_rolls_before_its_offsets_outgrow_the_relative_offsets_of_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { index_interval_bytes: 1, ..LogConfig::default() };
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    // Batches that claim i32::MAX records each: the log checks headers, not records.
+    let span = i64::from(i32::MAX);
+    let bases: Vec<i64> =
+        (0..4).map(|_| log.append(&batch(0, i32::MAX, 10)).unwrap().base_offset).collect();
+    assert_eq!(bases, [0, span, 2 * span, 3 * span]);
+    let small = log.append(&batch(0, 1, 10)).unwrap().base_offset;
+    assert_eq!(small, 4 * span);
+    // Its last offset is exactly i32::MAX past the last base: that still fits.
+    assert_eq!(log.segment_base_offsets(), [0, span, 2 * span, 3 * span]);
+    for &base in bases.iter().chain([&small]) {
+        for offset in [base, base + span / 2] {
+            if offset >= log.log_end_offset() {
+                continue;
+            }
+            let read = log.read(offset, 1).unwrap();
+            let got = batches_in(&read.slice.unwrap().read_to_vec().unwrap());
+            assert_eq!(got[0].0, base, "offset {offset} is in the batch at {base}");
+        }
     }
 }
 

@@ -103,7 +103,13 @@ impl Segment {
             }
         }
         let role = Role::Active { capacity, index_capacity };
-        Self::open(dir, &log_path, base_offset, role, true, index_interval)
+        Self::open(dir, &log_path, base_offset, role, true, index_interval).inspect_err(|_| {
+            // A file left behind (the log, sized to capacity, say, when the index could
+            // not be opened) would be taken for a segment at the next start: remove them.
+            for ext in ["log", "index", "timeindex"] {
+                let _ = std::fs::remove_file(dir.join(segment_file_name(base_offset, ext)));
+            }
+        })
     }
 
     /// Opens an existing segment. `clean` says its files were trimmed by a clean close
@@ -417,12 +423,18 @@ impl Segment {
         log_end_offset.store(offset, Ordering::Release);
         self.size.store(end, Ordering::Release);
         // Entries go in after the data is published: a reader that sees an entry always
-        // finds its batch. Room and blocks were checked above, so these cannot fail.
+        // finds its batch. Blocks were reserved above; an entry that finds its index full
+        // (only an empty segment is appended to without room being checked) is left out,
+        // which a sparse index allows, rather than failing an append already published.
         for (entry, time) in entries {
             if let Some(t) = time {
-                self.time_index.append(t, io)?;
+                if !self.time_index.is_full() {
+                    self.time_index.append(t, io)?;
+                }
             }
-            self.index.append(entry, io)?;
+            if !self.index.is_full() {
+                self.index.append(entry, io)?;
+            }
         }
         Ok(offset)
     }
