@@ -182,6 +182,26 @@ fn a_failed_roll_leaves_the_active_segment_whole_and_appendable() {
 }
 
 #[test]
+fn a_failed_recreation_of_the_empty_active_segment_refuses_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    // The empty segment is recreated larger for a set bigger than its capacity; its own
+    // files are removed first. A dangling link in place of its time index makes the
+    // recreation fail after that.
+    let timeindex = dir.path().join(crate::storage::segment_file_name(0, "timeindex"));
+    std::fs::remove_file(&timeindex).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("no/such/dir"), &timeindex).unwrap();
+    assert!(log.append(&batch(0, 1, 20 * 1024)).is_err());
+    // Acknowledging this into files no directory names would lose it at the next start.
+    assert!(log.append(&batch(0, 1, 10)).is_err(), "the partition refuses writes");
+    drop(log);
+    let _ = std::fs::remove_file(&timeindex);
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.append(&batch(0, 1, 20 * 1024)).unwrap().base_offset, 0);
+}
+
+#[test]
 fn a_segment_rolls_before_its_offsets_outgrow_the_relative_offsets_of_its_index() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig { index_interval_bytes: 1, ..LogConfig::default() };
