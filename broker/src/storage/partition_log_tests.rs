@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use sluice_protocol::record::RecordBatch;
+use sluice_protocol::record::{BatchError, RecordBatch};
 
 use super::*;
 use crate::storage::io::FaultyIo;
@@ -225,6 +225,29 @@ fn a_segment_rolls_before_its_offsets_outgrow_the_relative_offsets_of_its_index(
             assert_eq!(got[0].0, base, "offset {offset} is in the batch at {base}");
         }
     }
+}
+
+#[test]
+fn a_record_set_whose_offsets_cannot_fit_one_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    let mut set = batch(0, i32::MAX, 10);
+    set.extend(batch(0, 2, 10));
+    let refused = log.append(&set);
+    assert!(
+        matches!(
+            refused,
+            Err(StorageError::InvalidBatch {
+                source: BatchError::InvalidCount { count: 2, .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(log.log_end_offset(), 0);
+    let mut set = batch(0, i32::MAX, 10);
+    set.extend(batch(0, 1, 10));
+    assert_eq!(log.append(&set).unwrap().last_offset, i64::from(i32::MAX));
 }
 
 #[test]

@@ -23,9 +23,22 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
         let records = bytes.as_ref();
         let mut batches = Vec::new();
         let mut pos = 0;
+        let mut offsets = 0i64;
         while pos < records.len() {
             let b = RecordBatch::parse_verified(&records[pos..])
                 .map_err(|source| StorageError::InvalidBatch { position: pos, source })?;
+            // A segment's index holds offsets relative to its base in 31 bits, and a set
+            // goes into one segment whole: its offsets must fit. Only counts that no real
+            // batch has (a claim of about 2^31 records) can pass this, since the records
+            // themselves are not parsed.
+            offsets += i64::from(b.last_offset_delta()) + 1;
+            if offsets > i64::from(i32::MAX) + 1 {
+                let source = BatchError::InvalidCount {
+                    count: b.records_count(),
+                    last_offset_delta: b.last_offset_delta(),
+                };
+                return Err(StorageError::InvalidBatch { position: pos, source });
+            }
             batches.push(BatchMeta {
                 offset_in_set: pos,
                 size: b.size(),
