@@ -43,6 +43,14 @@ pub const MAX_TOPIC_NAME: usize = 249;
 /// mappings, so without a bound one request could exhaust the broker's descriptors.
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 
+/// The POLICY_VIOLATION message for a request over [`MAX_PARTITIONS_PER_REQUEST`].
+pub fn too_many_partitions_message() -> String {
+    format!(
+        "excessively large number of partitions per request (at most \
+         {MAX_PARTITIONS_PER_REQUEST} new ones)"
+    )
+}
+
 /// Why a topic operation failed; mapped to Kafka error codes in `error.rs`.
 #[derive(Debug, Error)]
 #[non_exhaustive]

@@ -27,7 +27,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::MAX_PARTITIONS_PER_REQUEST;
+use crate::topics::{too_many_partitions_message, MAX_PARTITIONS_PER_REQUEST};
 
 /// Answers CreatePartitions. Runs on a blocking thread: it creates partition directories.
 pub fn handle(
@@ -51,10 +51,7 @@ pub fn handle(
             let mut out = CreatePartitionsTopicResult::default();
             out.name = topic.name;
             out.error_code = ErrorCode::POLICY_VIOLATION.code();
-            out.error_message = Some(StrBytes::from_string(format!(
-                "excessively large number of partitions per request (at most \
-                 {MAX_PARTITIONS_PER_REQUEST} new ones)"
-            )));
+            out.error_message = Some(StrBytes::from_string(too_many_partitions_message()));
             response.results.push(out);
         }
         return response;

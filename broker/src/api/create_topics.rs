@@ -34,7 +34,7 @@ use sluice_protocol::error_code::ErrorCode;
 use crate::api::describe_configs::topic_configs;
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::{Topic, MAX_PARTITIONS_PER_REQUEST};
+use crate::topics::{too_many_partitions_message, Topic, MAX_PARTITIONS_PER_REQUEST};
 
 /// Answers CreateTopics. Runs on a blocking thread: it creates partition directories.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -54,10 +54,7 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
             let mut out = CreatableTopicResult::default();
             out.name = topic.name;
             out.error_code = ErrorCode::POLICY_VIOLATION.code();
-            out.error_message = Some(StrBytes::from_string(format!(
-                "excessively large number of partitions per request (at most \
-                 {MAX_PARTITIONS_PER_REQUEST})"
-            )));
+            out.error_message = Some(StrBytes::from_string(too_many_partitions_message()));
             response.topics.push(out);
         }
         return response;

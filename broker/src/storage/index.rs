@@ -147,7 +147,7 @@ impl<E: IndexEntry> SparseIndex<E> {
             file: writable.then_some(file),
             map,
             entries: AtomicUsize::new(0),
-            reserved: AtomicU64::new(on_disk),
+            reserved: AtomicU64::new(0), // set once the entries are counted
             _entry: std::marker::PhantomData,
         };
         let on_disk_entries = on_disk as usize / E::SIZE;

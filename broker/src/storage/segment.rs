@@ -25,6 +25,9 @@ use super::{segment_file_name, FileSlice, StorageError};
 const MIN_RESERVE: u64 = 64 * 1024;
 const MAX_RESERVE: u64 = 16 << 20;
 
+/// A segment's files: the log first, then its two indexes.
+const SEGMENT_EXTENSIONS: [&str; 3] = ["log", "index", "timeindex"];
+
 /// How a segment is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -94,20 +97,17 @@ impl Segment {
         index_capacity: u64,
         index_interval: u64,
     ) -> Result<Segment, StorageError> {
-        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let files = SEGMENT_EXTENSIONS.map(|ext| dir.join(segment_file_name(base_offset, ext)));
         // A leftover file of a crashed roll would hold stale bytes: start from nothing.
-        for ext in ["log", "index", "timeindex"] {
-            let p = dir.join(segment_file_name(base_offset, ext));
-            if p.exists() {
-                std::fs::remove_file(&p).map_err(|e| StorageError::io("remove stale", &p, e))?;
-            }
+        for p in files.iter().filter(|p| p.exists()) {
+            std::fs::remove_file(p).map_err(|e| StorageError::io("remove stale", p, e))?;
         }
         let role = Role::Active { capacity, index_capacity };
-        Self::open(dir, &log_path, base_offset, role, true, index_interval).inspect_err(|_| {
+        Self::open(dir, &files[0], base_offset, role, true, index_interval).inspect_err(|_| {
             // A file left behind (the log, sized to capacity, say, when the index could
             // not be opened) would be taken for a segment at the next start: remove them.
-            for ext in ["log", "index", "timeindex"] {
-                let _ = std::fs::remove_file(dir.join(segment_file_name(base_offset, ext)));
+            for p in &files {
+                let _ = std::fs::remove_file(p);
             }
         })
     }
