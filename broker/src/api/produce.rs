@@ -6,7 +6,7 @@
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
 //!  -> topic checks: max.message.bytes per batch, no control or transactional batches
-//!  -> Partition::append (inline up to 64 KiB, else on a blocking thread): one pwritev
+//!  -> Partition::append (inline up to 1 MiB, else on a blocking thread): one pwritev
 //!     into the segment file (the kernel's copy into the page cache), base offsets patched
 //!     in 16-byte heads on the way, log end offset published, fetchers woken
 //!  -> [`Started::finish`]: in durable mode, wait for the partition's group commit; the
