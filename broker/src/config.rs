@@ -87,7 +87,8 @@ pub struct Config {
     pub connections_max_idle_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
-    /// `log.flush.scheduler.interval.ms`: how often `flush.ms` is checked.
+    /// `log.flush.scheduler.interval.ms`: how often the flusher checks `flush.ms` and
+    /// syncs the segments sealed since its last run.
     pub flush_scheduler_interval_ms: u64,
     /// `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: u64,

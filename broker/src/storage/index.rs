@@ -201,11 +201,6 @@ impl<E: IndexEntry> SparseIndex<E> {
         self.lacks_room_for(1)
     }
 
-    /// The published entry `i`.
-    pub(crate) fn get(&self, i: usize) -> Option<E> {
-        (i < self.len()).then(|| self.read(i))
-    }
-
     /// The last published entry.
     pub(crate) fn last(&self) -> Option<E> {
         self.len().checked_sub(1).map(|i| self.read(i))
@@ -410,7 +405,7 @@ mod tests {
         assert_eq!(idx.last(), Some(OffsetEntry { relative_offset: 9, position: 9000 }));
         idx.truncate(1);
         assert_eq!(idx.len(), 1);
-        assert_eq!(idx.get(1), None);
+        assert_eq!(idx.last(), Some(OffsetEntry { relative_offset: 1, position: 100 }));
     }
 
     #[test]

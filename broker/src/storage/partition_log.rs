@@ -23,6 +23,9 @@ use super::{now_ms, FileSlice, LogConfig, StorageError};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
+/// Offset below which every segment is known to be on disk; after a crash the segments
+/// past it are recovered (Kafka's `recovery-point-offset-checkpoint`, per partition).
+const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset";
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +72,10 @@ struct Writer {
 #[derive(Debug)]
 struct FlushState {
     running: bool,
+    /// Every record below it is on disk, in all segments: the recovery point.
     flushed_offset: i64,
+    /// The recovery point as last written to its checkpoint file.
+    checkpointed: i64,
     last_flush_ms: i64,
 }
 
@@ -113,20 +119,54 @@ impl PartitionLog {
         let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         let bases = segment_bases(dir)?;
-        let checkpoint = read_log_start(dir)?;
+        let checkpoint = read_checkpoint(dir, LOG_START_CHECKPOINT)?;
+        let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
+        let interval = config.index_interval_bytes;
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
             let path = dir.join(super::segment_file_name(base, "log"));
-            let last = i + 1 == bases.len();
-            let role = if last { active_role(&config, 0) } else { Role::Sealed };
-            // Only the last segment is recovered after a crash: a sealed one was whole in
-            // the page cache (and in durable mode on disk) before its successor existed.
-            // A crash between that and its trim leaves a sealed index with a zero tail,
-            // which opening it notices.
-            let trusted = clean || !last;
-            let segment =
-                Segment::open(dir, &path, base, role, trusted, config.index_interval_bytes)?;
-            if !trusted {
+            let successor = bases.get(i + 1).copied();
+            // After a crash, as in Kafka, every segment with records at or past the
+            // recovery point is recovered; the ones below it were synced after they
+            // rolled. Without a checkpoint that is every segment.
+            let recover = recovery_point.is_some_and(|rp| successor.is_none_or(|next| next > rp));
+            let segment = match successor {
+                None => {
+                    Segment::open(dir, &path, base, active_role(&config, 0), !recover, interval)?
+                }
+                Some(_) if !recover => {
+                    Segment::open(dir, &path, base, Role::Sealed, true, interval)?
+                }
+                Some(next) => {
+                    // Recovered as a writable segment, so that its indexes can be rebuilt
+                    // in place; sealed again when it is whole.
+                    let s =
+                        Segment::open(dir, &path, base, active_role(&config, 0), false, interval)?;
+                    if s.next_offset() != next {
+                        // Records below its successor's base are gone: later segments
+                        // would leave a gap, so the log ends here, as Kafka truncates.
+                        tracing::warn!(
+                            segment = %path.display(),
+                            next_offset = s.next_offset(),
+                            lost_from = s.next_offset(),
+                            removed_segments = bases.len() - i - 1,
+                            "a sealed segment lost records in the crash: the log is cut there"
+                        );
+                        for &later in &bases[i + 1..] {
+                            Segment::remove_files(dir, later)?;
+                        }
+                        segments.push(Arc::new(s));
+                        break;
+                    }
+                    s.finish_time_index(&RealIo)?;
+                    s.trim()?;
+                    drop(s);
+                    let sealed = Segment::open(dir, &path, base, Role::Sealed, true, interval)?;
+                    sealed.set_synced_size(0);
+                    sealed
+                }
+            };
+            if recover {
                 tracing::info!(segment = %path.display(), next_offset = segment.next_offset(), "recovered segment");
             }
             segments.push(Arc::new(segment));
@@ -147,6 +187,11 @@ impl PartitionLog {
         let first_base = segments[0].base_offset();
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
         let producers = rebuild_producers(dir, &segments, log_end_offset);
+        // What was recovered was read from the page cache, not necessarily the disk.
+        let flushed_offset = match recovery_point {
+            None => log_end_offset,
+            Some(rp) => rp.clamp(first_base, log_end_offset),
+        };
         if clean {
             fs::remove_file(&marker).map_err(|e| StorageError::io("remove marker", &marker, e))?;
         }
@@ -160,7 +205,8 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(log_start_offset),
             flush: Mutex::new(FlushState {
                 running: false,
-                flushed_offset: log_end_offset,
+                flushed_offset,
+                checkpointed: flushed_offset,
                 last_flush_ms: now_ms(),
             }),
             flushed: Condvar::new(),
@@ -197,7 +243,7 @@ impl PartitionLog {
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments().iter().map(|s| s.base_offset()).collect()
     }
-    /// Syncs of the active segment done so far (group commits and flusher ticks).
+    /// Syncs of the unsynced segments done so far (group commits and flusher ticks).
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
     }
@@ -363,10 +409,13 @@ impl PartitionLog {
             return self.install(writer, next, active);
         }
         if config.flush_messages != u64::MAX || config.flush_ms >= 0 {
-            let synced = old.sync(self.io.as_ref());
-            if let Err(e) = synced {
-                self.poison(&e);
-                return Err(e);
+            // Sealed segments not yet synced too (a flush policy set since they rolled).
+            let from = self.flushed_offset();
+            for s in segments.iter().filter(|s| s.next_offset() > from) {
+                if let Err(e) = s.sync(self.io.as_ref()) {
+                    self.poison(&e);
+                    return Err(e);
+                }
             }
             let mut flush = lock(&self.flush);
             flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
@@ -392,7 +441,10 @@ impl PartitionLog {
             true,
             config.index_interval_bytes,
         ) {
-            Ok(sealed) => next.push(Arc::new(sealed)),
+            Ok(sealed) => {
+                sealed.set_synced_size(old.synced_size());
+                next.push(Arc::new(sealed));
+            }
             Err(e) => {
                 // The old segment still reads correctly, and nothing appends to it again.
                 tracing::warn!(partition = %self.dir.display(), error = %e, "cannot reopen a sealed segment; keeping it open as it was");
@@ -447,8 +499,9 @@ impl PartitionLog {
                 continue;
             }
             state.running = true;
+            let from = state.flushed_offset;
             drop(state);
-            let result = self.sync_active();
+            let result = self.sync_unflushed(from);
             state = lock(&self.flush);
             state.running = false;
             match result {
@@ -466,18 +519,56 @@ impl PartitionLog {
         }
     }
 
-    /// Syncs the active segment; returns the offset it covers. Earlier segments were
-    /// synced when they rolled.
-    fn sync_active(&self) -> Result<i64, StorageError> {
-        let (segment, target) = {
+    /// Syncs every segment with records at or past `from`: the active one, and sealed
+    /// ones not synced since they rolled. Returns the offset it covers.
+    fn sync_unflushed(&self, from: i64) -> Result<i64, StorageError> {
+        let (segments, target) = {
             let _writer = lock(&self.writer);
-            let segment = self.active();
-            let target = segment.next_offset();
-            (segment, target)
+            let segments = self.segments();
+            let target = segments.last().expect("invariant: at least one segment").next_offset();
+            (segments, target)
         };
-        segment.sync(self.io.as_ref())?;
+        for s in segments.iter().filter(|s| s.next_offset() > from) {
+            s.sync(self.io.as_ref())?;
+        }
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(target)
+    }
+
+    /// Syncs the sealed segments not yet on disk and then writes the recovery point
+    /// checkpoint, once per roll. Kafka flushes a segment when it rolls, off the append
+    /// path; here the flusher's next tick does, so that a restart after a crash recovers
+    /// only the segments from the last roll on.
+    fn sync_sealed(&self) -> Result<(), StorageError> {
+        if self.is_poisoned() {
+            // The failure was logged once; a poisoned partition is not synced again.
+            return Ok(());
+        }
+        let segments = self.segments();
+        let (sealed, active) = segments.split_at(segments.len() - 1);
+        let active_base = active[0].base_offset();
+        let (flushed, checkpointed) = {
+            let state = lock(&self.flush);
+            (state.flushed_offset, state.checkpointed)
+        };
+        if checkpointed >= active_base {
+            return Ok(());
+        }
+        if flushed < active_base {
+            for s in sealed.iter().filter(|s| s.next_offset() > flushed) {
+                if let Err(e) = s.sync(self.io.as_ref()) {
+                    self.poison(&e);
+                    return Err(e);
+                }
+            }
+            let mut state = lock(&self.flush);
+            state.flushed_offset = state.flushed_offset.max(active_base);
+        }
+        let point = self.flushed_offset();
+        write_checkpoint(&self.dir, RECOVERY_POINT_CHECKPOINT, point)?;
+        let mut state = lock(&self.flush);
+        state.checkpointed = state.checkpointed.max(point);
+        Ok(())
     }
 
     /// Syncs everything appended so far.
@@ -488,12 +579,14 @@ impl PartitionLog {
         self.sync_to(self.log_end_offset())
     }
 
-    /// The background flusher's tick: syncs when `flush.messages` records or `flush.ms`
-    /// of time have accumulated since the last sync.
+    /// The background flusher's tick: syncs segments sealed since the last tick (and
+    /// records the recovery point), and syncs everything when `flush.messages` records or
+    /// `flush.ms` of time have accumulated since the last sync.
     ///
     /// # Errors
-    /// As [`Self::sync_to`].
+    /// As [`Self::sync_to`]; I/O errors writing the recovery point.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.sync_sealed()?;
         let config = self.config();
         let leo = self.log_end_offset();
         let (unflushed, since) = {
@@ -612,7 +705,7 @@ impl PartitionLog {
         let kept = Arc::new(segments[drop..].to_vec());
         let new_start = log_start.max(kept[0].base_offset());
         if new_start != log_start {
-            write_log_start(&self.dir, new_start)?;
+            write_checkpoint(&self.dir, LOG_START_CHECKPOINT, new_start)?;
             self.log_start_offset.store(new_start, Ordering::Release);
         }
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = kept;
@@ -640,7 +733,7 @@ impl PartitionLog {
         {
             let _writer = lock(&self.writer);
             if offset > self.log_start_offset() {
-                write_log_start(&self.dir, offset)?;
+                write_checkpoint(&self.dir, LOG_START_CHECKPOINT, offset)?;
                 self.log_start_offset.store(offset, Ordering::Release);
             }
         }
@@ -663,13 +756,20 @@ impl PartitionLog {
         if self.is_poisoned() {
             return Err(StorageError::Poisoned { path: self.dir.clone() });
         }
+        // Everything goes to disk, sealed segments not yet synced too: a clean start
+        // recovers nothing.
+        let from = self.flushed_offset();
+        let segments = self.segments();
+        for s in segments.iter().filter(|s| s.next_offset() > from) {
+            s.sync(self.io.as_ref())?;
+        }
         let active = self.active();
-        active.sync(self.io.as_ref())?;
         active.seal(self.io.as_ref())?;
         writer.producers.expire(now_ms());
         if writer.producers.len() > 0 {
             writer.producers.write_snapshot(&self.dir, active.next_offset())?;
         }
+        write_checkpoint(&self.dir, RECOVERY_POINT_CHECKPOINT, active.next_offset())?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         fs::write(&marker, b"").map_err(|e| StorageError::io("write marker", &marker, e))?;
         Ok(())
@@ -720,8 +820,22 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(bases)
 }
 
-fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
-    let path = dir.join(LOG_START_CHECKPOINT);
+/// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
+/// be read, as Kafka resets an unreadable recovery point checkpoint to 0.
+fn read_recovery_point(dir: &Path) -> i64 {
+    match read_checkpoint(dir, RECOVERY_POINT_CHECKPOINT) {
+        Ok(Some(offset)) => offset,
+        Ok(None) => i64::MIN,
+        Err(e) => {
+            tracing::warn!(partition = %dir.display(), error = %e, "unreadable recovery point: recovering every segment");
+            i64::MIN
+        }
+    }
+}
+
+/// Reads a `v1 <offset> <crc>` checkpoint file; `None` when there is none.
+fn read_checkpoint(dir: &Path, name: &str) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(name);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -740,10 +854,11 @@ fn read_log_start(dir: &Path) -> Result<Option<i64>, StorageError> {
     Ok(Some(offset))
 }
 
-fn write_log_start(dir: &Path, offset: i64) -> Result<(), StorageError> {
+/// Writes a checkpoint file durably: a temporary file, synced, renamed over the old one.
+fn write_checkpoint(dir: &Path, name: &str, offset: i64) -> Result<(), StorageError> {
     use std::io::Write;
-    let path = dir.join(LOG_START_CHECKPOINT);
-    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
     let text = format!("v1 {offset} {:08x}\n", crc32fast::hash(&offset.to_be_bytes()));
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;

@@ -112,9 +112,26 @@ impl Segment {
         })
     }
 
+    /// Removes the files of the segment at `base_offset` in `dir` that exist (a segment
+    /// that is not open).
+    pub(crate) fn remove_files(dir: &Path, base_offset: i64) -> Result<(), StorageError> {
+        for ext in SEGMENT_EXTENSIONS {
+            let p = dir.join(segment_file_name(base_offset, ext));
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StorageError::io("remove segment", &p, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Opens an existing segment. `clean` says its files were trimmed by a clean close
-    /// (or by sealing); otherwise the index tail is checked against the log and the log
-    /// is scanned from the last good index entry, cutting at the first invalid byte.
+    /// (or by sealing) and its data is on disk; otherwise it is recovered as Kafka
+    /// recovers a segment: every batch is checked from the first byte, the indexes are
+    /// rebuilt from that walk, and the log is cut at the first invalid byte. (After a
+    /// power loss any page of an unsynced file may be missing, not only its tail.)
     pub(crate) fn open(
         dir: &Path,
         log_path: &Path,
@@ -186,8 +203,9 @@ impl Segment {
         Ok(segment)
     }
 
-    /// Finds the end of the data after opening: walks the batches after the last good
-    /// index entry, rebuilds index entries past it when not clean, and cuts the tail.
+    /// Finds the end of the data after opening: walks the batches after the last index
+    /// entry of a clean segment, or every batch of one being recovered (rebuilding its
+    /// indexes), and cuts the tail.
     fn load(
         &self,
         file_len: usize,
@@ -197,31 +215,10 @@ impl Segment {
     ) -> Result<(), StorageError> {
         let bytes = self.map.slice(0, file_len);
         if !clean {
-            // An index entry must point at a valid batch with the offset it names;
-            // entries written ahead of data that never reached the disk are dropped.
-            while let Some(e) = self.index.last() {
-                let ok =
-                    RecordBatch::parse_verified(bytes.get(e.position as usize..).unwrap_or(&[]))
-                        .is_ok_and(|b| {
-                            b.base_offset() == self.base_offset + i64::from(e.relative_offset)
-                        });
-                if ok {
-                    break;
-                }
-                self.index.truncate(self.index.len() - 1);
-            }
+            self.index.truncate(0);
+            self.time_index.truncate(0);
         }
         let start = self.index.last().unwrap_or(OffsetEntry { relative_offset: 0, position: 0 });
-        if !clean {
-            let keep = (0..self.time_index.len())
-                .take_while(|&i| {
-                    self.time_index
-                        .get(i)
-                        .is_some_and(|t| t.relative_offset < start.relative_offset)
-                })
-                .count();
-            self.time_index.truncate(keep);
-        }
         if let Some(t) = self.time_index.last() {
             self.max_timestamp.store(t.timestamp, Ordering::Relaxed);
             self.offset_of_max_timestamp
@@ -255,7 +252,13 @@ impl Segment {
         // Blocks for them are reserved with the real I/O: recovery runs before any fault
         // a test injects into appends.
         for (entry, time) in rebuilt {
-            if let Some(t) = time {
+            // An index with no room (a smaller `segment.index.bytes` or
+            // `index.interval.bytes` since the segment was written) keeps what fits:
+            // lookups past its last entry walk the batches from there.
+            if self.index.is_full() {
+                break;
+            }
+            if let Some(t) = time.filter(|_| !self.time_index.is_full()) {
                 self.time_index.append(t, &super::io::RealIo)?;
             }
             self.index.append(entry, &super::io::RealIo)?;
@@ -288,7 +291,9 @@ impl Segment {
         }
         self.bytes_since_index.store(since, Ordering::Relaxed);
         self.reserved.store(end.valid_end as u64, Ordering::Release);
-        self.synced_size.store(end.valid_end as u64, Ordering::Relaxed);
+        // A recovered segment's bytes were read from the page cache: the next sync of the
+        // partition writes them out.
+        self.synced_size.store(if clean { end.valid_end as u64 } else { 0 }, Ordering::Relaxed);
         self.next_offset.store(end.next_offset, Ordering::Release);
         self.size.store(end.valid_end as u64, Ordering::Release);
         Ok(())
@@ -468,6 +473,16 @@ impl Segment {
             self.synced_size.fetch_max(size, Ordering::Relaxed);
         }
         Ok(size)
+    }
+
+    /// Bytes known to be on disk.
+    pub(crate) fn synced_size(&self) -> u64 {
+        self.synced_size.load(Ordering::Relaxed)
+    }
+
+    /// Carries what was known to be on disk over to a reopened copy of this segment.
+    pub(crate) fn set_synced_size(&self, size: u64) {
+        self.synced_size.store(size, Ordering::Relaxed);
     }
 
     /// Prepares the segment to be read-only: a final time index entry, then the files
