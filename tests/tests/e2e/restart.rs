@@ -1,5 +1,5 @@
 //! Restarts: SIGTERM keeps everything; SIGKILL in durable mode keeps every acknowledged
-//! record.
+//! record; after SIGKILL only the segments past the recovery point are recovered.
 
 use sluice_protocol::record::Compression;
 use sluice_tests::{BrokerProcess, RawClient};
@@ -65,4 +65,63 @@ fn sigkill_in_durable_mode_keeps_every_acknowledged_record() {
     for (i, (offset, _)) in all.iter().enumerate() {
         assert_eq!(*offset, i as i64, "offsets are contiguous");
     }
+}
+
+/// The recovery point a partition directory records, if any.
+fn recovery_point(dir: &std::path::Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("recovery-point-offset")).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Base offsets of a partition directory's segments, sorted.
+fn segment_bases(dir: &std::path::Path) -> Vec<i64> {
+    let mut bases: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    bases.sort_unstable();
+    bases
+}
+
+#[test]
+fn the_flusher_syncs_rolled_segments_and_sigkill_recovers_only_what_follows() {
+    let mut broker = BrokerProcess::start(&[
+        "--override",
+        "log.segment.bytes=16384",
+        "--override",
+        "log.flush.scheduler.interval.ms=50",
+    ]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "rolled");
+    for i in 0..40 {
+        let (err, _) =
+            produce(&mut c, "rolled", batch(&format!("b{i}"), 100, Compression::None), 1);
+        assert_eq!(err, 0);
+    }
+    let before = fetch_all(&mut c, "rolled");
+    assert_eq!(before.len(), 4000);
+    let dir = broker.data_dir.join("rolled-0");
+    let bases = segment_bases(&dir);
+    assert!(bases.len() >= 3, "segments rolled: {bases:?}");
+    let active_base = *bases.last().unwrap();
+    // Within a few flusher ticks the sealed segments are synced and the recovery point
+    // recorded at the active segment's base.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while recovery_point(&dir) != Some(active_base) {
+        assert!(std::time::Instant::now() < deadline, "recovery point {:?}", recovery_point(&dir));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(c);
+    broker.kill();
+    broker.restart();
+    let mut c = RawClient::connect(broker.addr);
+    assert_eq!(fetch_all(&mut c, "rolled"), before);
+    let recovered: Vec<String> = broker
+        .log()
+        .lines()
+        .filter(|l| l.contains("recovered segment") && l.contains("rolled-0"))
+        .map(String::from)
+        .collect();
+    assert_eq!(recovered.len(), 1, "only the active segment: {recovered:#?}");
+    assert!(recovered[0].contains(&format!("{active_base:020}.log")), "{}", recovered[0]);
 }
