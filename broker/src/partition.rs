@@ -3,11 +3,10 @@
 //! fetches long-polling it.
 //!
 //! Appends of up to 1 MiB (a whole default-sized batch) run inline; larger ones run on
-//! blocking threads. Syncs
-//! (durable mode) run on a blocking thread apart from the append, and every request that
-//! waits meanwhile shares the next one: the async side of group commit. Reads run inline:
-//! they are an index binary search and a few header loads from the page cache, and return
-//! a file slice without copying.
+//! blocking threads. Syncs (durable mode) run on a blocking thread apart from the append,
+//! and every request that waits meanwhile shares the next one: the async side of group
+//! commit. Reads run inline: they are an index binary search and a few header loads from
+//! the page cache, and return a file slice without copying.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -74,7 +73,7 @@ impl Partition {
     /// A set of at most [`INLINE_APPEND_BYTES`] is written inline. A pwritev of 1 MiB into
     /// the page cache takes a few hundred microseconds; the hand-off to a blocking thread
     /// cost more in total (a futex wake, an eventfd wake of the runtime and about four
-    /// context switches per request; ~15% of the broker's produce CPU in a profile), and
+    /// context switches per request: a quarter of the broker's CPU under `perf stat`), and
     /// did not improve latency beside a bulk producer in `e2e_perf`. A dirty-page throttle
     /// in the kernel can block any write, small or large, so the threshold is not a guard
     /// against that. Larger sets go to a blocking thread.

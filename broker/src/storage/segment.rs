@@ -106,9 +106,7 @@ impl Segment {
         Self::open(dir, &files[0], base_offset, role, true, index_interval).inspect_err(|_| {
             // A file left behind (the log, sized to capacity, say, when the index could
             // not be opened) would be taken for a segment at the next start: remove them.
-            for p in &files {
-                let _ = std::fs::remove_file(p);
-            }
+            let _ = Self::remove_files(dir, base_offset);
         })
     }
 
