@@ -148,7 +148,6 @@ impl PartitionLog {
                         tracing::warn!(
                             segment = %path.display(),
                             next_offset = s.next_offset(),
-                            lost_from = s.next_offset(),
                             removed_segments = bases.len() - i - 1,
                             "a sealed segment lost records in the crash: the log is cut there"
                         );
