@@ -83,6 +83,9 @@ pub struct Config {
     /// `socket.receive.buffer.bytes`: SO_RCVBUF of client connections; -1 leaves the
     /// kernel's autotuning on.
     pub socket_receive_buffer_bytes: i32,
+    /// `sluice.loopback.congestion.control`: the TCP congestion control of connections
+    /// from this host (empty: the system's); see [`crate::server::bind`].
+    pub loopback_congestion_control: String,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
     /// `log.retention.check.interval.ms`.
@@ -117,6 +120,7 @@ impl Default for Config {
             // a modern Linux, so Sluice leaves it on unless told otherwise.
             socket_send_buffer_bytes: -1,
             socket_receive_buffer_bytes: -1,
+            loopback_congestion_control: DEFAULT_LOOPBACK_CONGESTION_CONTROL.into(),
             connections_max_idle_ms: 600_000,
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1000,
@@ -125,6 +129,11 @@ impl Default for Config {
         }
     }
 }
+
+/// Reno is built into every Linux kernel and any process may select it, and it does not
+/// pace: on a loopback path there is no link to share, and the pacing timers of BBR (a
+/// common system default) cost the sender several times the CPU of the transfer itself.
+pub const DEFAULT_LOOPBACK_CONGESTION_CONTROL: &str = "reno";
 
 /// Kafka broker settings that mean nothing for a single node without TLS or ZooKeeper;
 /// accepted so that an operator's existing file works.
@@ -221,6 +230,22 @@ fn buffer_size(key: &str, value: &str) -> Result<i32, ConfigError> {
     match value.trim().parse::<i32>() {
         Ok(n) if n == -1 || n > 0 => Ok(n),
         _ => Err(invalid(key, value, "expected -1 or a positive number of bytes")),
+    }
+}
+
+/// A congestion control algorithm's name as the kernel takes it (at most 15 bytes), or
+/// empty for the system's. Whether the kernel has it is known only when it is set.
+fn congestion_control(key: &str, value: &str) -> Result<String, ConfigError> {
+    let name = value.trim();
+    if name.len() < 16 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(name.to_string())
+    } else {
+        Err(invalid(
+            key,
+            value,
+            "expected a congestion control name such as reno or cubic, or empty",
+        ))
     }
 }
 
@@ -339,6 +364,9 @@ impl Config {
                 "socket.receive.buffer.bytes" => {
                     self.socket_receive_buffer_bytes = buffer_size(k, v)?
                 }
+                "sluice.loopback.congestion.control" => {
+                    self.loopback_congestion_control = congestion_control(k, v)?
+                }
                 "connections.max.idle.ms" => self.connections_max_idle_ms = number(k, v, 1)?,
                 "group.initial.rebalance.delay.ms" => {
                     self.group_initial_rebalance_delay_ms = number(k, v, 0)?
@@ -448,6 +476,8 @@ mod tests {
             "auto.create.topics.enable=yes",
             "socket.send.buffer.bytes=0",
             "socket.receive.buffer.bytes=-2",
+            "sluice.loopback.congestion.control=no such",
+            "sluice.loopback.congestion.control=a_name_longer_than_15",
         ] {
             let mut c = Config::default();
             let err = c.apply_properties(&parse_properties(text)).unwrap_err();
@@ -465,6 +495,19 @@ mod tests {
             parse_properties("socket.send.buffer.bytes=262144\nsocket.receive.buffer.bytes=-1\n");
         assert!(c.apply_properties(&props).unwrap().is_empty());
         assert_eq!((c.socket_send_buffer_bytes, c.socket_receive_buffer_bytes), (262_144, -1));
+    }
+
+    #[test]
+    fn loopback_congestion_control_defaults_to_reno_and_empty_means_the_systems() {
+        assert_eq!(Config::default().loopback_congestion_control, "reno");
+        for (text, want) in [
+            ("sluice.loopback.congestion.control=cubic\n", "cubic"),
+            ("sluice.loopback.congestion.control=\n", ""),
+        ] {
+            let mut c = Config::default();
+            assert!(c.apply_properties(&parse_properties(text)).unwrap().is_empty());
+            assert_eq!(c.loopback_congestion_control, want);
+        }
     }
 
     #[test]

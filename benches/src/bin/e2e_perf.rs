@@ -8,7 +8,8 @@
 //! ```
 //!
 //! It reports, each next to the loopback TCP throughput measured in the same run (a plain
-//! socket copy, the ceiling):
+//! socket copy, the ceiling, with the congestion control the broker gives loopback
+//! connections):
 //! - produce: records/s, MB/s, broker CPU seconds per million records (from /proc) and the
 //!   whole machine's: on loopback the receiver's TCP input runs on the sender's CPU, so a
 //!   change can move work between broker and client without saving any;
@@ -43,6 +44,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const RECORD: usize = 100;
 
+/// The broker's default congestion control for connections from this host.
+const LOOPBACK_CC: &str = sluice_broker::config::DEFAULT_LOOPBACK_CONGESTION_CONTROL;
+
 fn main() {
     let records: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5_000_000);
     println!(
@@ -51,8 +55,16 @@ fn main() {
         num_cpus(),
         cpu_model()
     );
-    let loopback = loopback_mb_per_s(2 << 30);
-    println!("loopback TCP copy (ceiling): {loopback:.0} MB/s\n");
+    // The broker's connections from this host use LOOPBACK_CC (its default
+    // `sluice.loopback.congestion.control`), so the ceiling and the floors below do too;
+    // the system's default is shown beside it.
+    let system_cc = system_congestion_control();
+    let loopback = loopback_mb_per_s(2 << 30, LOOPBACK_CC);
+    let system = loopback_mb_per_s(2 << 30, &system_cc);
+    println!(
+        "loopback TCP copy (ceiling): {loopback:.0} MB/s with {LOOPBACK_CC}, as the broker's \
+         loopback connections ({system:.0} MB/s with the system's {system_cc})\n"
+    );
     if std::env::var_os("SLUICE_PERF_AB").is_some() {
         return ab(records, loopback);
     }
@@ -94,7 +106,8 @@ fn main() {
         let (secs, cpu, sent) = consume(&broker.bootstrap, "perf", records, &broker);
         report("consume from beginning", records, secs, cpu, loopback);
         // The floor: the CPU of a bare sendfile(2) of the same bytes to a loopback reader
-        // (on loopback the sender's CPU also runs the receiver's TCP input path).
+        // (on loopback the sender's CPU also runs the receiver's TCP input path), with the
+        // broker's congestion control.
         let raw = sendfile_cpu_seconds(sent);
         println!(
             "  bare sendfile of the same {:.0} MB: {:.3} s CPU per million records; broker / bare = {:.2}",
@@ -507,7 +520,8 @@ fn write_cpu_seconds(bytes: u64) -> f64 {
 }
 
 /// CPU seconds the sending thread spends in sendfile(2) moving `bytes` from a file in the
-/// page cache to a loopback TCP reader that discards them.
+/// page cache to a loopback TCP reader that discards them; the sending socket uses
+/// [`LOOPBACK_CC`], as the broker's do.
 fn sendfile_cpu_seconds(bytes: u64) -> f64 {
     let chunk = 256u64 << 20;
     let mut file = tempfile::tempfile().unwrap();
@@ -515,14 +529,10 @@ fn sendfile_cpu_seconds(bytes: u64) -> f64 {
     for _ in 0..chunk >> 20 {
         file.write_all(&block).unwrap();
     }
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+    let (s, reader) = loopback_pair(LOOPBACK_CC, |mut s| {
         let mut buf = vec![0u8; 1 << 20];
         while s.read(&mut buf).unwrap() > 0 {}
     });
-    let s = TcpStream::connect(addr).unwrap();
     let cpu0 = cpu_seconds_of("thread-self");
     let mut left = bytes;
     while left > 0 {
@@ -537,6 +547,28 @@ fn sendfile_cpu_seconds(bytes: u64) -> f64 {
     drop(s);
     reader.join().unwrap();
     cpu
+}
+
+/// A loopback connection whose accepting end (returned, the sender) has congestion
+/// control `cc` from its first packet, as the broker's do; the connecting end is handed
+/// to `peer` on a thread of its own.
+fn loopback_pair(
+    cc: &str,
+    peer: impl FnOnce(TcpStream) + Send + 'static,
+) -> (TcpStream, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    sluice_broker::server::set_tcp_congestion_control(&listener, cc).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let thread = std::thread::spawn(move || peer(TcpStream::connect(addr).unwrap()));
+    let (s, _) = listener.accept().unwrap();
+    assert_eq!(sluice_broker::server::tcp_congestion_control(&s).unwrap(), cc);
+    (s, thread)
+}
+
+/// The congestion control new TCP sockets get.
+fn system_congestion_control() -> String {
+    let fresh = TcpListener::bind("127.0.0.1:0").unwrap();
+    sluice_broker::server::tcp_congestion_control(&fresh).unwrap()
 }
 
 /// Produces about `rate` records/s to topic "bulk" in 10 ms bursts until `stop`; returns
@@ -631,12 +663,10 @@ fn latency(bootstrap: &str, rate: u64, dur: Duration) {
     );
 }
 
-/// Copies `bytes` through a loopback TCP connection; MB/s.
-fn loopback_mb_per_s(bytes: usize) -> f64 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let reader = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+/// Copies `bytes` through a loopback TCP connection whose sender uses congestion control
+/// `cc`; MB/s.
+fn loopback_mb_per_s(bytes: usize, cc: &str) -> f64 {
+    let (mut s, reader) = loopback_pair(cc, move |mut s| {
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0;
         while total < bytes {
@@ -645,7 +675,6 @@ fn loopback_mb_per_s(bytes: usize) -> f64 {
             total += n;
         }
     });
-    let mut s = TcpStream::connect(addr).unwrap();
     let buf = vec![7u8; 1 << 20];
     let start = Instant::now();
     let mut sent = 0;
