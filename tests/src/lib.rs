@@ -16,6 +16,8 @@ use sluice_protocol::api_key::ApiKey;
 use sluice_protocol::header::{RequestHeader, ResponseHeader};
 use sluice_protocol::messages::{Request, Response};
 
+pub mod hostile;
+
 /// Path of the `sluiced` binary under test.
 pub fn sluiced_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SLUICED") {
@@ -190,6 +192,31 @@ impl BrokerProcess {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The broker's resident set size now, in bytes (`VmRSS` in /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        self.proc_status_kib("VmRSS:") * 1024
+    }
+
+    /// The largest resident set size the broker has had, in bytes (`VmHWM` in /proc):
+    /// a request's transient peak counts even after its memory is freed.
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.proc_status_kib("VmHWM:") * 1024
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/{}/status", self.pid()))
     }
 
     /// Reads a counter from the metrics endpoint.

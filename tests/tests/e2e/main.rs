@@ -4,6 +4,7 @@
 mod bad_input;
 mod client;
 mod groups;
+mod hostile;
 mod idempotence;
 mod interop;
 mod pipelining;
