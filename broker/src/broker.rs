@@ -1,12 +1,11 @@
 //! The state every connection shares: config, topics, metrics, cluster identity.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::topics::{Topic, TopicDefaults, TopicError, Topics};
+use crate::topics::{TopicDefaults, Topics};
 
 /// The broker.
 #[derive(Debug)]
@@ -44,28 +43,6 @@ impl Broker {
             producer_ids,
             groups,
         }))
-    }
-
-    /// The topic, created with the broker defaults if auto-creation is on and `create`.
-    ///
-    /// # Errors
-    /// The creation error (an invalid name, I/O).
-    pub fn topic_or_create(
-        &self,
-        name: &str,
-        create: bool,
-    ) -> Result<Option<Arc<Topic>>, TopicError> {
-        if let Some(t) = self.topics.get(name) {
-            return Ok(Some(t));
-        }
-        if !(create && self.config.auto_create_topics) {
-            return Ok(None);
-        }
-        match self.topics.create(name, self.config.num_partitions, -1, BTreeMap::new(), false) {
-            Ok(t) => Ok(Some(t)),
-            Err(TopicError::AlreadyExists(_)) => Ok(self.topics.get(name)),
-            Err(e) => Err(e),
-        }
     }
 }
 

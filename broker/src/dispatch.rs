@@ -67,7 +67,14 @@ pub async fn start(
         // Any version, even one this broker does not know: KIP-511's v0 fallback.
         return Pending::Ready(encoded(api::api_versions::handle(&header)));
     }
-    let request = match Request::decode(&header, body) {
+    let heavy = is_heavy(&header, &body);
+    let decoded = if heavy {
+        let header = header.clone();
+        offload(move || Request::decode(&header, body)).await
+    } else {
+        Request::decode(&header, body)
+    };
+    let request = match decoded {
         Ok(r) => r,
         Err(e @ (DecodeError::UnsupportedVersion { .. } | DecodeError::UnsupportedApi { .. })) => {
             // No response layout exists for a version the broker does not know, so it
@@ -202,7 +209,40 @@ pub async fn start(
             ))
         }
     };
+    if heavy {
+        // A response to a request of many elements is large too, and so is freeing it.
+        return Pending::Ready(
+            offload(move || encoded(Reply::message(&header, version, &response))).await,
+        );
+    }
     Pending::Ready(encoded(Reply::message(&header, version, &response)))
+}
+
+/// Requests of at least this many array elements are decoded and their responses encoded
+/// on a blocking thread: a request near the decoder's cap of 2^20 elements takes tens of
+/// milliseconds to decode, far past what an async worker may block for, and the other
+/// connections on that worker would wait.
+const HEAVY_ELEMENTS: u64 = 10_000;
+
+/// Whether a request holds [`HEAVY_ELEMENTS`] or more. Smaller bodies cannot (each element
+/// takes at least a byte) and are not walked. Counting walks the body's shape a second
+/// time; for a produce request that is a few fields, its record sets are skipped unread.
+fn is_heavy(header: &RequestHeader, body: &Bytes) -> bool {
+    body.len() as u64 >= HEAVY_ELEMENTS
+        && sluice_protocol::messages::shape::request_elements(
+            header.api_key,
+            header.api_version,
+            body,
+        )
+        .is_ok_and(|n| n >= HEAVY_ELEMENTS)
+}
+
+/// Runs CPU-heavy work on a blocking thread.
+async fn offload<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 fn close(reason: String) -> Pending {

@@ -4,7 +4,7 @@ use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::record::BatchError;
 
 use crate::storage::StorageError;
-use crate::topics::TopicError;
+use crate::topics::{ProtectedOperation, TopicError};
 
 /// The Kafka error code for a storage error.
 pub fn storage_error_code(e: &StorageError) -> ErrorCode {
@@ -38,6 +38,13 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
         TopicError::InvalidPartitions { .. } => ErrorCode::INVALID_PARTITIONS,
         TopicError::InvalidReplicationFactor(_) => ErrorCode::INVALID_REPLICATION_FACTOR,
         TopicError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
+        // Kafka refuses writes and record deletion on internal topics with
+        // INVALID_TOPIC_EXCEPTION, and creation of its own metadata topic with
+        // INVALID_REQUEST.
+        TopicError::Internal { operation: ProtectedOperation::Create, .. } => {
+            ErrorCode::INVALID_REQUEST
+        }
+        TopicError::Internal { .. } => ErrorCode::INVALID_TOPIC_EXCEPTION,
         TopicError::Storage(s) => storage_error_code(s),
     }
 }

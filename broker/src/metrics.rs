@@ -85,7 +85,10 @@ fn log_counters(broker: &Broker) -> String {
         .flat_map(|t| t.partitions.iter())
         .map(|p| p.log().syncs())
         .sum();
-    format!("sluice_log_syncs_total {syncs}\n")
+    format!(
+        "sluice_log_syncs_total {syncs}\nsluice_catalog_writes_total {}\n",
+        broker.topics.catalog_writes()
+    )
 }
 
 /// Serves `GET /metrics` (any path, in fact) until shutdown.

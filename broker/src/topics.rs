@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use thiserror::Error;
@@ -33,6 +34,43 @@ pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_stat
 /// Whether `name` is one of the broker's internal topics.
 pub fn is_internal(name: &str) -> bool {
     INTERNAL_TOPICS.contains(&name)
+}
+
+/// What clients may not do to an internal topic: each would lose what the broker keeps
+/// there (deleting `__consumer_offsets` or its records erases every group's committed
+/// offsets at the next start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtectedOperation {
+    /// CreateTopics or auto-creation: the broker creates its internal topics itself.
+    Create,
+    /// DeleteTopics.
+    Delete,
+    /// DeleteRecords.
+    DeleteRecords,
+    /// CreatePartitions.
+    AddPartitions,
+}
+
+impl ProtectedOperation {
+    fn verb(self) -> &'static str {
+        match self {
+            ProtectedOperation::Create => "create",
+            ProtectedOperation::Delete => "delete",
+            ProtectedOperation::DeleteRecords => "delete records of",
+            ProtectedOperation::AddPartitions => "add partitions to",
+        }
+    }
+}
+
+/// Refuses `operation` on an internal topic.
+///
+/// # Errors
+/// [`TopicError::Internal`] when `name` is one of [`INTERNAL_TOPICS`].
+pub fn refuse_if_internal(name: &str, operation: ProtectedOperation) -> Result<(), TopicError> {
+    if is_internal(name) {
+        return Err(TopicError::Internal { topic: name.to_owned(), operation });
+    }
+    Ok(())
 }
 
 /// Longest legal topic name (Kafka's limit).
@@ -101,9 +139,30 @@ pub enum TopicError {
         /// What is wrong.
         reason: String,
     },
+    /// A client asked for something that would lose an internal topic's data.
+    #[error("cannot {} internal topic {topic}", operation.verb())]
+    Internal {
+        /// The topic.
+        topic: String,
+        /// What was asked.
+        operation: ProtectedOperation,
+    },
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// A topic to create, as CreateTopics and auto-creation ask for it.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Its name.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: i32,
+    /// Its replication factor (1, or -1 for the default).
+    pub replication_factor: i16,
+    /// Its config overrides.
+    pub overrides: BTreeMap<String, String>,
 }
 
 /// A topic: its id, partitions and config overrides.
@@ -299,6 +358,25 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
 struct Catalog {
     by_name: HashMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, String>,
+    /// Each name with `.` read as `_`, to the topic's name: two names that differ only by
+    /// `.` versus `_` collide, and a lookup here keeps creation O(1) in the topic count.
+    by_normal_name: HashMap<String, String>,
+}
+
+impl Catalog {
+    /// Drops `topic` from the indexes beside `by_name`.
+    fn forget(&mut self, topic: &Topic) {
+        self.by_id.remove(&topic.id);
+        let normal = normal_name(&topic.name);
+        if self.by_normal_name.get(&normal) == Some(&topic.name) {
+            self.by_normal_name.remove(&normal);
+        }
+    }
+}
+
+/// `name` with `.` read as `_`.
+fn normal_name(name: &str) -> String {
+    name.replace('.', "_")
 }
 
 /// Every topic of the broker.
@@ -309,6 +387,8 @@ pub struct Topics {
     catalog: RwLock<Catalog>,
     /// Serialises changes (create, delete, alter) and catalog writes.
     change: Mutex<()>,
+    /// Catalog writes since start (each rewrites and syncs the whole catalog).
+    catalog_writes: AtomicU64,
 }
 
 impl Topics {
@@ -325,6 +405,7 @@ impl Topics {
             defaults,
             catalog: RwLock::new(Catalog::default()),
             change: Mutex::new(()),
+            catalog_writes: AtomicU64::new(0),
         };
         for (name, id, count, overrides) in read_catalog(data_dir)? {
             let config = effective(&topics.defaults, &overrides)?;
@@ -337,13 +418,14 @@ impl Topics {
     fn remove(&self, name: &str) {
         let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(t) = c.by_name.remove(name) {
-            c.by_id.remove(&t.id);
+            c.forget(&t);
         }
     }
 
     fn insert(&self, topic: Arc<Topic>) {
         let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
         c.by_id.insert(topic.id, topic.name.clone());
+        c.by_normal_name.insert(normal_name(&topic.name), topic.name.clone());
         c.by_name.insert(topic.name.clone(), topic);
     }
 
@@ -387,10 +469,8 @@ impl Topics {
         if !name.contains(['.', '_']) {
             return None;
         }
-        let normal = |s: &str| s.replace('.', "_");
-        let wanted = normal(name);
         let c = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
-        c.by_name.keys().find(|n| *n != name && normal(n) == wanted).cloned()
+        c.by_normal_name.get(&normal_name(name)).filter(|n| *n != name).cloned()
     }
 
     /// The topic with this name.
@@ -435,43 +515,101 @@ impl Topics {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<Arc<Topic>, TopicError> {
-        validate_name(name)?;
-        if partitions < 1 {
-            return Err(TopicError::InvalidPartitions {
-                topic: name.into(),
-                count: partitions,
-                reason: "must be at least 1",
-            });
-        }
-        if replication_factor != 1 && replication_factor != -1 {
-            return Err(TopicError::InvalidReplicationFactor(replication_factor));
-        }
-        let config = effective(&self.defaults, &overrides)?;
+        let wanted = NewTopic { name: name.to_owned(), partitions, replication_factor, overrides };
+        self.create_all(vec![wanted], validate_only)
+            .pop()
+            .expect("invariant: one result per topic asked for")
+    }
+
+    /// Creates topics (or, with `validate_only`, checks that they could be created), with
+    /// one catalog write for all of them: a request creating many topics must not rewrite
+    /// and sync the whole catalog once per topic. Results are in the order asked.
+    ///
+    /// # Errors
+    /// Per topic: invalid name, count, replication factor or config; an existing or
+    /// colliding topic; I/O (a failed catalog write fails every topic it would have named).
+    pub fn create_all(
+        &self,
+        wanted: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<Arc<Topic>, TopicError>> {
+        let checked: Vec<_> = wanted
+            .into_iter()
+            .map(|t| {
+                validate_name(&t.name)?;
+                if t.partitions < 1 {
+                    return Err(TopicError::InvalidPartitions {
+                        topic: t.name,
+                        count: t.partitions,
+                        reason: "must be at least 1",
+                    });
+                }
+                if t.replication_factor != 1 && t.replication_factor != -1 {
+                    return Err(TopicError::InvalidReplicationFactor(t.replication_factor));
+                }
+                let config = effective(&self.defaults, &t.overrides)?;
+                Ok((t, config))
+            })
+            .collect();
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.get(name).is_some() {
-            return Err(TopicError::AlreadyExists(name.into()));
+        let mut results = Vec::with_capacity(checked.len());
+        let mut created = Vec::new();
+        for entry in checked {
+            let (t, config) = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            };
+            if self.get(&t.name).is_some() {
+                results.push(Err(TopicError::AlreadyExists(t.name)));
+                continue;
+            }
+            // Under the change lock, so two creations cannot both pass; topics created
+            // earlier in this batch are already in the catalog and count.
+            if let Some(existing) = self.colliding(&t.name) {
+                results.push(Err(TopicError::Collides { name: t.name, existing }));
+                continue;
+            }
+            let id = new_topic_id();
+            let NewTopic { name, partitions, overrides, .. } = t;
+            if validate_only {
+                results.push(Ok(Arc::new(Topic { name, id, partitions: vec![], overrides })));
+                continue;
+            }
+            match self.open_partitions(&name, 0, partitions, &config.log) {
+                Ok(parts) => {
+                    let topic = Arc::new(Topic { name, id, partitions: parts, overrides });
+                    self.insert(Arc::clone(&topic));
+                    created.push(results.len());
+                    results.push(Ok(topic));
+                }
+                Err(e) => results.push(Err(e)),
+            }
         }
-        // Under the change lock, so two creations cannot both pass.
-        if let Some(existing) = self.colliding(name) {
-            return Err(TopicError::Collides { name: name.into(), existing });
+        if created.is_empty() {
+            return results;
         }
-        let id = new_topic_id();
-        if validate_only {
-            return Ok(Arc::new(Topic { name: name.into(), id, partitions: vec![], overrides }));
-        }
-        let parts = self.open_partitions(name, 0, partitions, &config.log)?;
-        let topic = Arc::new(Topic { name: name.into(), id, partitions: parts, overrides });
-        self.insert(Arc::clone(&topic));
         if let Err(e) = self.persist() {
-            // Not in the catalog on disk, so not a topic: a restart would not know it.
-            self.remove(name);
-            let partitions = topic.partitions.clone();
-            drop(topic);
-            discard(partitions);
-            return Err(e);
+            // Not in the catalog on disk, so not topics: a restart would not know them.
+            let message = e.to_string();
+            for i in created {
+                let Ok(topic) = std::mem::replace(&mut results[i], Err(catalog_error(&message)))
+                else {
+                    unreachable!("invariant: created topics have Ok results")
+                };
+                self.remove(&topic.name);
+                let partitions = topic.partitions.clone();
+                drop(topic);
+                discard(partitions);
+            }
+            return results;
         }
-        tracing::info!(topic = name, partitions, %id, "created topic");
-        Ok(topic)
+        for topic in created.iter().filter_map(|&i| results[i].as_ref().ok()) {
+            tracing::info!(topic = %topic.name, partitions = topic.partitions.len(), id = %topic.id, "created topic");
+        }
+        results
     }
 
     /// Deletes a topic: removed from the catalog, its logs closed and its directories
@@ -480,11 +618,12 @@ impl Topics {
     /// # Errors
     /// Unknown topic; I/O writing the catalog.
     pub fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
+        refuse_if_internal(name, ProtectedOperation::Delete)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = {
             let mut c = self.catalog.write().unwrap_or_else(PoisonError::into_inner);
             let topic = c.by_name.remove(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
-            c.by_id.remove(&topic.id);
+            c.forget(&topic);
             topic
         };
         if let Err(e) = self.persist() {
@@ -520,6 +659,7 @@ impl Topics {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
+        refuse_if_internal(name, ProtectedOperation::AddPartitions)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         let current = topic.partitions.len() as i32;
@@ -592,7 +732,13 @@ impl Topics {
         }
     }
 
+    /// Catalog writes since start.
+    pub fn catalog_writes(&self) -> u64 {
+        self.catalog_writes.load(Ordering::Relaxed)
+    }
+
     fn persist(&self) -> Result<(), TopicError> {
+        self.catalog_writes.fetch_add(1, Ordering::Relaxed);
         let mut body = String::new();
         body.push_str(HEADER);
         body.push('\n');
@@ -647,6 +793,12 @@ impl Topics {
         }));
         self.persist()
     }
+}
+
+/// The error of a catalog write that failed, for each topic it would have named.
+fn catalog_error(message: &str) -> TopicError {
+    let source = std::io::Error::other(message.to_owned());
+    TopicError::Storage(StorageError::io("write topic catalog", Path::new(CATALOG), source))
 }
 
 type CatalogEntry = (String, Uuid, i32, BTreeMap<String, String>);
@@ -829,6 +981,72 @@ mod tests {
         topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
         topics.delete("kept").unwrap();
         assert!(topics.get("kept").is_none());
+    }
+
+    #[test]
+    fn a_batch_is_checked_topic_by_topic_answered_in_order_and_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        let new = |name: &str, partitions| NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            overrides: BTreeMap::new(),
+        };
+        let results = topics.create_all(
+            vec![
+                new("a", 2),
+                new("bad/name", 1),
+                new("b.x", 1),
+                new("b_x", 1),
+                new("a", 1),
+                new("c", 0),
+            ],
+            false,
+        );
+        assert!(results[0].is_ok());
+        assert!(matches!(results[1], Err(TopicError::InvalidName { .. })));
+        assert!(results[2].is_ok());
+        assert!(
+            matches!(&results[3], Err(TopicError::Collides { existing, .. }) if existing == "b.x")
+        );
+        assert!(matches!(results[4], Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(results[5], Err(TopicError::InvalidPartitions { .. })));
+        drop(results);
+        topics.close_all();
+        let reloaded = Topics::load(dir.path(), defaults()).unwrap();
+        let names: Vec<String> = reloaded.list().iter().map(|t| t.name.clone()).collect();
+        assert_eq!(names, ["a", "b.x"]);
+
+        // A catalog write that fails fails every topic of the batch, and leaves no files.
+        fs::create_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
+        let results = reloaded.create_all(vec![new("d", 1), new("e", 2)], false);
+        assert!(results.iter().all(|r| matches!(r, Err(TopicError::Storage(_)))));
+        assert!(reloaded.get("d").is_none() && reloaded.get("e").is_none());
+        assert!(!dir.path().join("d-0").exists() && !dir.path().join("e-1").exists());
+    }
+
+    #[test]
+    fn clients_cannot_delete_grow_or_remove_records_of_internal_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        // The broker creates its internal topics itself, through `create`.
+        topics.create("__consumer_offsets", 1, 1, BTreeMap::new(), false).unwrap();
+        for e in [
+            topics.delete("__consumer_offsets").unwrap_err(),
+            topics.add_partitions("__consumer_offsets", 2, false).unwrap_err(),
+            refuse_if_internal("__consumer_offsets", ProtectedOperation::DeleteRecords)
+                .unwrap_err(),
+            refuse_if_internal("__transaction_state", ProtectedOperation::Create).unwrap_err(),
+        ] {
+            assert!(matches!(e, TopicError::Internal { .. }), "{e}");
+        }
+        assert_eq!(
+            topics.delete("__consumer_offsets").unwrap_err().to_string(),
+            "cannot delete internal topic __consumer_offsets"
+        );
+        assert_eq!(topics.get("__consumer_offsets").unwrap().partitions.len(), 1);
+        assert!(refuse_if_internal("orders", ProtectedOperation::Delete).is_ok());
     }
 
     #[test]

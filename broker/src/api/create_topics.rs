@@ -34,7 +34,10 @@ use sluice_protocol::error_code::ErrorCode;
 use crate::api::describe_configs::topic_configs;
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::{too_many_partitions_message, Topic, MAX_PARTITIONS_PER_REQUEST};
+use crate::topics::{
+    refuse_if_internal, too_many_partitions_message, NewTopic, ProtectedOperation, Topic,
+    TopicError, MAX_PARTITIONS_PER_REQUEST,
+};
 
 /// Answers CreateTopics. Runs on a blocking thread: it creates partition directories.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -59,6 +62,10 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
         }
         return response;
     }
+    // Every topic is checked first, then all that passed are created with one catalog
+    // write (a request of many topics must not rewrite the catalog once per topic).
+    let mut entries = Vec::with_capacity(request.topics.len());
+    let mut wanted = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut out = CreatableTopicResult::default();
@@ -69,14 +76,35 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
             }
             out.error_code = ErrorCode::INVALID_REQUEST.code();
             out.error_message = Some(StrBytes::from_static_str("duplicate topic name"));
-            response.topics.push(out);
+            entries.push((out, None));
             continue;
         }
-        match create(broker, &name, topic, request.validate_only) {
-            Ok((created, partitions)) => {
+        match new_topic(broker, name, topic) {
+            Ok(t) => {
+                entries.push((out, Some(wanted.len())));
+                wanted.push(t);
+            }
+            Err((code, message)) => {
+                out.error_code = code.code();
+                out.error_message = Some(StrBytes::from_string(message));
+                entries.push((out, None));
+            }
+        }
+    }
+    // A validated topic has no partitions yet: its results carry the count asked for.
+    let counts: Vec<i32> = wanted.iter().map(|t| t.partitions).collect();
+    let mut created: Vec<Option<Result<Arc<Topic>, TopicError>>> =
+        broker.topics.create_all(wanted, request.validate_only).into_iter().map(Some).collect();
+    for (mut out, index) in entries {
+        let Some(i) = index else {
+            response.topics.push(out);
+            continue;
+        };
+        match created[i].take().expect("invariant: one result per wanted topic") {
+            Ok(created) => {
                 out.error_message = None;
                 if version >= 5 {
-                    out.num_partitions = partitions;
+                    out.num_partitions = counts[i];
                     out.replication_factor = 1;
                     out.configs = Some(
                         topic_configs(broker, &created)
@@ -96,9 +124,9 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
                     out.topic_id = created.id;
                 }
             }
-            Err((code, message)) => {
-                out.error_code = code.code();
-                out.error_message = Some(StrBytes::from_string(message));
+            Err(e) => {
+                out.error_code = topic_error_code(&e).code();
+                out.error_message = Some(StrBytes::from_string(e.to_string()));
             }
         }
         response.topics.push(out);
@@ -120,14 +148,14 @@ fn requested_partitions(broker: &Broker, request: &CreateTopicsRequest) -> i64 {
         .sum()
 }
 
-/// Creates one topic; returns it (without partitions when validating) and its partition
-/// count, or the error code and message of its result.
-fn create(
+/// The topic a request entry asks for, or the error code and message of its result.
+fn new_topic(
     broker: &Broker,
-    name: &str,
+    name: String,
     topic: CreatableTopic,
-    validate_only: bool,
-) -> Result<(Arc<Topic>, i32), (ErrorCode, String)> {
+) -> Result<NewTopic, (ErrorCode, String)> {
+    refuse_if_internal(&name, ProtectedOperation::Create)
+        .map_err(|e| (topic_error_code(&e), e.to_string()))?;
     let nulls: Vec<&str> =
         topic.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.as_str()).collect();
     if !nulls.is_empty() {
@@ -157,11 +185,7 @@ fn create(
         .into_iter()
         .filter_map(|c| Some((c.name.to_string(), c.value?.to_string())))
         .collect();
-    broker
-        .topics
-        .create(name, partitions, replication_factor, overrides, validate_only)
-        .map(|t| (t, partitions))
-        .map_err(|e| (topic_error_code(&e), e.to_string()))
+    Ok(NewTopic { name, partitions, replication_factor, overrides })
 }
 
 /// The partition count a manual assignment implies, if it is one a single node can honour.

@@ -7,6 +7,9 @@
 //! watermark, or another negative one, is OFFSET_OUT_OF_RANGE. The result's
 //! `low_watermark` is the log start offset afterwards, or -1 with an error, as in Kafka.
 //!
+//! Internal topics are refused with INVALID_TOPIC_EXCEPTION, as Kafka refuses them: deleting
+//! `__consumer_offsets` records would erase committed offsets at the next start.
+//!
 //! The new start offset is made durable before the answer (the log writes its checkpoint),
 //! so this runs on a blocking thread.
 
@@ -17,8 +20,9 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::error::storage_error_code;
+use crate::error::{storage_error_code, topic_error_code};
 use crate::partition::Partition;
+use crate::topics::{refuse_if_internal, ProtectedOperation};
 
 /// The offset that means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
@@ -31,6 +35,8 @@ pub fn handle(
 ) -> DeleteRecordsResponse {
     let mut response = DeleteRecordsResponse::default();
     for t in request.topics {
+        let protected =
+            refuse_if_internal(t.name.0.as_str(), ProtectedOperation::DeleteRecords).err();
         let topic = broker.topics.get(t.name.0.as_str());
         let mut out = DeleteRecordsTopicResult::default();
         out.name = t.name;
@@ -38,6 +44,9 @@ pub fn handle(
             let mut r = DeleteRecordsPartitionResult::default();
             r.partition_index = p.partition_index;
             let outcome = match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                _ if protected.is_some() => {
+                    Err(protected.as_ref().map(topic_error_code).expect("checked"))
+                }
                 None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                 Some(partition) => delete(partition, p.offset),
             };

@@ -1,10 +1,14 @@
 //! Metadata: the broker itself as the only node, and topics with their partitions, each
 //! led by this node with leader epoch 0. Creates requested topics when auto-creation is
-//! on and the client allows it (v4+; older versions always allow it).
+//! on and the client allows it (v4+; older versions always allow it), at most
+//! `MAX_PARTITIONS_PER_REQUEST` partitions per request, with one catalog write.
 //!
 //! Fields a version does not have stay at kafka-protocol's defaults: its encoder refuses
 //! a non-default value in a version without the field.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -14,7 +18,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::Topic;
+use crate::topics::{is_internal, NewTopic, Topic, TopicError, MAX_PARTITIONS_PER_REQUEST};
 
 /// Answers a Metadata request. Runs on a blocking thread: it may create topics.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
@@ -40,29 +44,80 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
     };
     response.topics = match wanted {
         None => broker.topics.list().iter().map(|t| describe(broker, t, version)).collect(),
-        Some(topics) => topics
-            .into_iter()
-            .map(|t| match t.name {
-                Some(name) => {
-                    let name = name.0.to_string();
-                    match broker.topic_or_create(&name, allow_create) {
-                        Ok(Some(topic)) => describe(broker, &topic, version),
-                        Ok(None) => error_topic(Some(&name), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                        Err(e) => error_topic(Some(&name), topic_error_code(&e)),
-                    }
-                }
-                None => match broker.topics.get_by_id(t.topic_id) {
-                    Some(topic) => describe(broker, &topic, version),
-                    None => {
-                        let mut e = error_topic(None, ErrorCode::UNKNOWN_TOPIC_ID);
-                        e.topic_id = t.topic_id;
-                        e
-                    }
-                },
-            })
-            .collect(),
+        Some(topics) => named_topics(broker, topics, allow_create, version),
     };
     response
+}
+
+/// The topics a request names, each once (as Kafka, which reads the list as a set: a
+/// request naming a large topic a million times gets it once), in the order first named.
+/// Missing ones are created when allowed, all in one batch of at most
+/// [`MAX_PARTITIONS_PER_REQUEST`] partitions, the bound CreateTopics has; those past it
+/// get UNKNOWN_TOPIC_OR_PARTITION, which clients retry, and are created then.
+fn named_topics(
+    broker: &Broker,
+    topics: Vec<MetadataRequestTopic>,
+    allow_create: bool,
+    version: i16,
+) -> Vec<MetadataResponseTopic> {
+    let mut names = HashSet::new();
+    let mut ids = HashSet::new();
+    let topics: Vec<MetadataRequestTopic> = topics
+        .into_iter()
+        .filter(|t| match &t.name {
+            Some(name) => names.insert(name.0.clone()),
+            None => ids.insert(t.topic_id),
+        })
+        .collect();
+    let mut created = HashMap::new();
+    if allow_create && broker.config.auto_create_topics {
+        let per_topic = i64::from(broker.config.num_partitions);
+        let mut budget = MAX_PARTITIONS_PER_REQUEST;
+        let mut wanted = Vec::new();
+        for name in topics.iter().filter_map(|t| t.name.as_ref()) {
+            let name = name.0.as_str();
+            // The broker creates its internal topics itself, with their own configs.
+            if is_internal(name) || budget < per_topic || broker.topics.get(name).is_some() {
+                continue;
+            }
+            budget -= per_topic;
+            wanted.push(NewTopic {
+                name: name.to_owned(),
+                partitions: broker.config.num_partitions,
+                replication_factor: -1,
+                overrides: BTreeMap::new(),
+            });
+        }
+        let names: Vec<String> = wanted.iter().map(|t| t.name.clone()).collect();
+        created = names.into_iter().zip(broker.topics.create_all(wanted, false)).collect();
+    }
+    topics
+        .into_iter()
+        .map(|t| match t.name {
+            Some(name) => {
+                let name = name.0.to_string();
+                match created.remove(&name) {
+                    Some(Ok(topic)) => describe(broker, &topic, version),
+                    // Created by another request meanwhile.
+                    Some(Err(TopicError::AlreadyExists(_))) | None => {
+                        match broker.topics.get(&name) {
+                            Some(topic) => describe(broker, &topic, version),
+                            None => error_topic(Some(&name), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                        }
+                    }
+                    Some(Err(e)) => error_topic(Some(&name), topic_error_code(&e)),
+                }
+            }
+            None => match broker.topics.get_by_id(t.topic_id) {
+                Some(topic) => describe(broker, &topic, version),
+                None => {
+                    let mut e = error_topic(None, ErrorCode::UNKNOWN_TOPIC_ID);
+                    e.topic_id = t.topic_id;
+                    e
+                }
+            },
+        })
+        .collect()
 }
 
 fn error_topic(name: Option<&str>, code: ErrorCode) -> MetadataResponseTopic {
@@ -80,7 +135,7 @@ fn describe(broker: &Broker, topic: &Topic, version: i16) -> MetadataResponseTop
         t.topic_id = topic.id;
     }
     if version >= 1 {
-        t.is_internal = crate::topics::is_internal(&topic.name);
+        t.is_internal = is_internal(&topic.name);
     }
     t.partitions = topic
         .partitions

@@ -121,6 +121,19 @@ pub fn walk_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<usize,
     walk_with(requests::walker(api_key), api_key, version, body, MAX_REQUEST_ELEMENTS)
 }
 
+/// How many array elements the body of a request holds, all arrays together: what decoding
+/// it costs, for deciding where to decode it. Capped as [`walk_request`] caps them.
+///
+/// # Errors
+///
+/// A [`ShapeError`] naming the first field that is truncated, negative or over-long.
+pub fn request_elements(api_key: ApiKey, version: i16, body: &[u8]) -> Result<u64, ShapeError> {
+    let walker = requests::walker(api_key).ok_or(ShapeError::UnknownApi { api_key })?;
+    let mut w = Walker { buf: body, pos: 0, elements_left: MAX_REQUEST_ELEMENTS };
+    walker(&mut w, version)?;
+    Ok(MAX_REQUEST_ELEMENTS - w.elements_left)
+}
+
 /// Walks the body of a response, as [`walk_request`] does a request.
 ///
 /// # Errors

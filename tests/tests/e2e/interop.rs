@@ -15,9 +15,16 @@ fn interop_dir() -> PathBuf {
 
 /// Runs a Python interop script against `broker`; fails with its output if it fails.
 fn python(script: &str, broker: &BrokerProcess) {
+    python_with_args(script, broker, &[]);
+}
+
+/// Runs a Python interop script against `broker` with more arguments after the bootstrap
+/// address; fails with its output if it fails.
+pub(crate) fn python_with_args(script: &str, broker: &BrokerProcess, args: &[&str]) {
     let out = Command::new("python3")
         .arg(interop_dir().join(script))
         .arg(broker.bootstrap())
+        .args(args)
         .output()
         .expect("python3 runs");
     assert!(

@@ -408,3 +408,12 @@ fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
         _ => body.insert(at, rng.next() as u8),
     }
 }
+
+#[test]
+fn request_elements_counts_every_array_element() {
+    // Metadata v4: topics array of 2 (each a string), allow_auto_topic_creation.
+    let body = [0, 0, 0, 2, 0, 1, b'a', 0, 1, b'b', 1];
+    assert_eq!(request_elements(ApiKey::Metadata, 4, &body), Ok(2));
+    // A null array holds none.
+    assert_eq!(request_elements(ApiKey::Metadata, 4, &[0xff, 0xff, 0xff, 0xff, 1]), Ok(0));
+}
