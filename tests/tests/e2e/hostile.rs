@@ -6,4 +6,5 @@
 //! across a restart where the finding was about durable state.
 
 mod internal_topics;
+mod list_offsets;
 mod metadata;
