@@ -77,6 +77,12 @@ pub struct Config {
     pub max_connections: usize,
     /// `queued.max.requests`, per connection here: requests read ahead of their responses.
     pub queued_max_requests: usize,
+    /// `queued.max.request.bytes`: bytes of requests read and not yet answered, all
+    /// connections together (`None`: unbounded, Kafka's -1).
+    pub queued_max_request_bytes: Option<u64>,
+    /// `sluice.queued.max.request.bytes.per.connection`: the same, for one connection, so
+    /// that one client cannot take the whole broker's budget.
+    pub queued_max_request_bytes_per_connection: u64,
     /// `socket.send.buffer.bytes`: SO_SNDBUF of client connections; -1 leaves the
     /// kernel's autotuning on.
     pub socket_send_buffer_bytes: i32,
@@ -116,6 +122,10 @@ impl Default for Config {
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             queued_max_requests: 500,
+            // Kafka's default is unbounded; requests held while they wait (a long poll)
+            // pin their frames, up to 100 MiB each, so Sluice bounds them.
+            queued_max_request_bytes: Some(1 << 30),
+            queued_max_request_bytes_per_connection: 128 << 20,
             // Kafka's default is 100 KiB for both; the kernel's autotuning does better on
             // a modern Linux, so Sluice leaves it on unless told otherwise.
             socket_send_buffer_bytes: -1,
@@ -360,6 +370,18 @@ impl Config {
                 "socket.request.max.bytes" => self.socket_request_max_bytes = number(k, v, 1024)?,
                 "max.connections" => self.max_connections = number(k, v, 1)?,
                 "queued.max.requests" => self.queued_max_requests = number(k, v, 1)?,
+                "queued.max.request.bytes" => {
+                    self.queued_max_request_bytes = match number::<i64>(k, v, -1)? {
+                        -1 => None,
+                        0 => {
+                            return Err(invalid(k, v, "expected -1 or a positive number of bytes"))
+                        }
+                        n => Some(n as u64),
+                    }
+                }
+                "sluice.queued.max.request.bytes.per.connection" => {
+                    self.queued_max_request_bytes_per_connection = number(k, v, 1)?
+                }
                 "socket.send.buffer.bytes" => self.socket_send_buffer_bytes = buffer_size(k, v)?,
                 "socket.receive.buffer.bytes" => {
                     self.socket_receive_buffer_bytes = buffer_size(k, v)?
@@ -457,6 +479,27 @@ mod tests {
         assert_eq!(c.log.segment_bytes, 1 << 20);
         assert!(c.log.is_durable());
         assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn request_byte_budgets_are_bounded_or_unbounded_but_never_zero() {
+        let mut c = Config::default();
+        assert_eq!(c.queued_max_request_bytes, Some(1 << 30));
+        c.apply_properties(&parse_properties(
+            "queued.max.request.bytes=-1\nsluice.queued.max.request.bytes.per.connection=4096\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.queued_max_request_bytes, c.queued_max_request_bytes_per_connection),
+            (None, 4096)
+        );
+        for bad in [
+            "queued.max.request.bytes=0",
+            "queued.max.request.bytes=-2",
+            "sluice.queued.max.request.bytes.per.connection=0",
+        ] {
+            assert!(Config::default().apply_properties(&parse_properties(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

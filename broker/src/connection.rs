@@ -10,6 +10,15 @@
 //! A frame is refused before it is read into memory when its size prefix exceeds
 //! `socket.request.max.bytes`; an unreadable frame closes the connection with a log line,
 //! after the responses to the requests before it.
+//!
+//! Memory held for requests is bounded by bytes, not only by count: once a frame's size
+//! prefix is read, its size is taken from the connection's budget
+//! (`sluice.queued.max.request.bytes.per.connection`) and the broker's
+//! (`queued.max.request.bytes`) before its body is read, and given back when its
+//! response is written (at once for a request answered on the spot, whose frame is gone
+//! by then). A request that waits (a long poll) pins its frame; over budget, the
+//! connection stops reading and the client's requests wait in the socket. A frame larger
+//! than a whole budget takes all of it and goes alone.
 
 use std::io;
 use std::net::SocketAddr;
@@ -38,12 +47,86 @@ use crate::storage::{sendfile, FileSlice};
 const BUFFERED_RESPONSE_KIB: u32 = 4096;
 
 /// A request on its way to the writer: its outcome, or the task computing it, and the
-/// permits it holds until its response is written (one of `queued.max.requests`, and
-/// its size in [`BUFFERED_RESPONSE_KIB`]).
+/// permits it holds until its response is written (one of `queued.max.requests`, its
+/// frame's bytes while a task still holds the frame, and its response's size in
+/// [`BUFFERED_RESPONSE_KIB`]).
 struct InFlight {
     answer: Answer,
     request: OwnedSemaphorePermit,
+    frame: Option<FrameBytes>,
     buffered: Option<OwnedSemaphorePermit>,
+}
+
+/// Budgets, in KiB, for the bytes of requests held: the connection's own and the
+/// broker's, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct RequestBudget {
+    connection: Arc<Semaphore>,
+    connection_kib: u32,
+    broker: Option<(Arc<Semaphore>, u32)>,
+}
+
+/// A frame's share of the [`RequestBudget`], given back when dropped.
+#[derive(Debug)]
+struct FrameBytes {
+    _connection: OwnedSemaphorePermit,
+    _broker: Option<OwnedSemaphorePermit>,
+}
+
+impl RequestBudget {
+    /// The broker-wide budget (`None`: unbounded), shared by every connection.
+    pub fn broker_wide(bytes: Option<u64>) -> Option<(Arc<Semaphore>, u32)> {
+        bytes.map(|b| {
+            let kib = kib(b);
+            (Arc::new(Semaphore::new(kib as usize)), kib)
+        })
+    }
+
+    /// A connection's budget of `per_connection` bytes, within the broker's.
+    pub fn new(per_connection: u64, broker: Option<(Arc<Semaphore>, u32)>) -> RequestBudget {
+        let connection_kib = kib(per_connection);
+        RequestBudget {
+            connection: Arc::new(Semaphore::new(connection_kib as usize)),
+            connection_kib,
+            broker,
+        }
+    }
+
+    /// Waits until `bytes` fit in both budgets (or, when larger than one, until that one
+    /// is wholly free), then takes them.
+    ///
+    /// # Cancel safety
+    /// Dropping the future takes nothing from either budget.
+    async fn take(&self, bytes: usize) -> FrameBytes {
+        let wanted = kib(bytes as u64);
+        let connection = Arc::clone(&self.connection)
+            .acquire_many_owned(wanted.min(self.connection_kib))
+            .await
+            .expect("invariant: the semaphore is never closed");
+        let broker = match &self.broker {
+            Some((s, total)) => Some(
+                Arc::clone(s)
+                    .acquire_many_owned(wanted.min(*total))
+                    .await
+                    .expect("invariant: the semaphore is never closed"),
+            ),
+            None => None,
+        };
+        FrameBytes { _connection: connection, _broker: broker }
+    }
+}
+
+/// `bytes` in whole KiB, at least one, at most what a semaphore takes at once.
+fn kib(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX >> 3).min(u32::MAX >> 3)
+}
+
+/// The size of the frame that `buf` starts with, once its size prefix is in, when it is
+/// one the decoder will read (others are refused before their body is read).
+fn frame_size(buf: &[u8], max: usize) -> Option<usize> {
+    let prefix: [u8; 4] = buf.get(..4)?.try_into().ok()?;
+    let size = usize::try_from(i32::from_be_bytes(prefix)).ok()?;
+    (size <= max).then_some(size + 4)
 }
 
 enum Answer {
@@ -66,6 +149,7 @@ pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
+    budget: RequestBudget,
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
@@ -75,7 +159,7 @@ pub async fn serve(
     // or the client closes its end: then both sides stop, and requests still waiting go.
     let closed = CancellationToken::new();
     tokio::join!(
-        read_requests(reader, peer, &broker, &shutdown, &closed, tx),
+        read_requests(reader, peer, &broker, &budget, &shutdown, &closed, tx),
         write_responses(writer, peer, &broker, &closed, rx),
     );
 }
@@ -85,6 +169,7 @@ async fn read_requests(
     mut stream: ReadHalf<'_>,
     peer: SocketAddr,
     broker: &Arc<Broker>,
+    budget: &RequestBudget,
     shutdown: &CancellationToken,
     closed: &CancellationToken,
     tx: mpsc::UnboundedSender<InFlight>,
@@ -101,13 +186,25 @@ async fn read_requests(
             p = Arc::clone(&in_flight).acquire_owned() => p.expect("invariant: the semaphore is never closed"),
             () = closed.cancelled() => return,
         };
+        let mut frame_bytes = None;
         let frame = loop {
+            if frame_bytes.is_none() {
+                if let Some(size) = frame_size(&buf, broker.config.socket_request_max_bytes) {
+                    // Before the body is read: over budget, it stays in the socket.
+                    frame_bytes = Some(tokio::select! {
+                        taken = budget.take(size) => taken,
+                        () = shutdown.cancelled() => return,
+                        () = closed.cancelled() => return,
+                    });
+                }
+            }
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => break frame,
                 Ok(None) => {}
                 Err(e) => {
                     let answer = Answer::Ready(Outcome::Close(format!("bad frame: {e}")));
-                    let _ = tx.send(InFlight { answer, request: permit, buffered: None });
+                    let _ =
+                        tx.send(InFlight { answer, request: permit, frame: None, buffered: None });
                     return;
                 }
             }
@@ -149,6 +246,8 @@ async fn read_requests(
         let (answer, close) = match dispatch::start(broker, peer, frame, shutdown).await {
             Pending::Ready(outcome) => {
                 let close = matches!(outcome, Outcome::Close(_));
+                // The frame is gone: its bytes go back now, not when the reply is out.
+                frame_bytes = None;
                 (Answer::Ready(outcome), close)
             }
             Pending::Later(rest) => (Answer::Task(AbortOnDrop(tokio::spawn(rest))), false),
@@ -170,7 +269,8 @@ async fn read_requests(
                 () = closed.cancelled() => return,
             }
         };
-        if tx.send(InFlight { answer, request: permit, buffered }).is_err() || close {
+        let item = InFlight { answer, request: permit, frame: frame_bytes, buffered };
+        if tx.send(item).is_err() || close {
             return;
         }
     }
@@ -226,6 +326,7 @@ async fn write_responses(
         }
         // Written: the item's permits go back, and the reader may go on.
         drop(item.request);
+        drop(item.frame);
         drop(item.buffered);
     }
 }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
+use crate::connection::RequestBudget;
 use crate::storage::now_ms;
 
 /// How long connections get to finish their in-flight request at shutdown.
@@ -155,6 +156,7 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
         background.spawn(crate::metrics::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let queued_bytes = RequestBudget::broker_wide(broker.config.queued_max_request_bytes);
     // Accept fails mostly when descriptors run out; each retry waits twice as long, up to
     // a second, so that the log gets a line a second rather than a hundred.
     let mut accept_backoff = ACCEPT_BACKOFF_MIN;
@@ -184,10 +186,14 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
         };
         let broker = Arc::clone(&broker);
         let token = shutdown.clone();
+        let budget = RequestBudget::new(
+            broker.config.queued_max_request_bytes_per_connection,
+            queued_bytes.clone(),
+        );
         broker.metrics.connections_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         connections.spawn(async move {
             broker.metrics.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            crate::connection::serve(stream, peer, Arc::clone(&broker), token).await;
+            crate::connection::serve(stream, peer, Arc::clone(&broker), budget, token).await;
             broker.metrics.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(permit);
         });

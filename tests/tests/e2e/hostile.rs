@@ -8,3 +8,4 @@
 mod internal_topics;
 mod list_offsets;
 mod metadata;
+mod pinned_frames;
