@@ -41,7 +41,8 @@ pub fn encode_frame(version: i16, request: &Request) -> Vec<u8> {
 /// What an attack cost the broker.
 #[derive(Debug, Clone, Copy)]
 pub struct AttackCost {
-    /// Growth of the broker's peak resident set over the attack, in bytes.
+    /// How far the broker's resident set peaked above its size at the start of the
+    /// attack, in bytes.
     pub peak_growth: u64,
     /// Bytes of the largest response frame.
     pub largest_response: usize,
@@ -61,7 +62,8 @@ pub fn attack(
     expect_response: bool,
 ) -> AttackCost {
     use std::io::Write;
-    let before = b.peak_rss_bytes();
+    b.reset_peak_rss();
+    let before = b.rss_bytes();
     let started = Instant::now();
     let mut c = RawClient::connect(b.addr);
     c.stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();

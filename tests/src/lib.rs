@@ -210,6 +210,12 @@ impl BrokerProcess {
         self.proc_status_kib("VmHWM:") * 1024
     }
 
+    /// Resets the broker's peak resident set to its current size (`5` into
+    /// /proc/PID/clear_refs), so that [`Self::peak_rss_bytes`] then measures what follows.
+    pub fn reset_peak_rss(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5").unwrap();
+    }
+
     fn proc_status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status

@@ -26,7 +26,8 @@ fn padded_fetch(wait_ms: i32) -> Vec<u8> {
 /// one thread and reading every response on another, per connection); returns the
 /// broker's peak resident set growth.
 fn pipeline(b: &mut BrokerProcess, frame: &[u8], connections: usize, times: usize) -> u64 {
-    let before = b.peak_rss_bytes();
+    b.reset_peak_rss();
+    let before = b.rss_bytes();
     std::thread::scope(|s| {
         for _ in 0..connections {
             s.spawn(|| {
