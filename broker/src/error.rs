@@ -38,6 +38,7 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
         TopicError::InvalidPartitions { .. } => ErrorCode::INVALID_PARTITIONS,
         TopicError::InvalidReplicationFactor(_) => ErrorCode::INVALID_REPLICATION_FACTOR,
         TopicError::InvalidConfig { .. } => ErrorCode::INVALID_CONFIG,
+        TopicError::PolicyViolation { .. } => ErrorCode::POLICY_VIOLATION,
         TopicError::Storage(s) => storage_error_code(s),
     }
 }

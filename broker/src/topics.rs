@@ -21,9 +21,11 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::config::{Config, TimestampType};
 use crate::partition::Partition;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
+use crate::topic_config::{retain_valid, validate};
+// The config functions moved to `topic_config`; re-exported for existing callers.
+pub use crate::topic_config::{config_value, effective, EffectiveConfig, TopicDefaults};
 
 const CATALOG: &str = "topics.catalog";
 const HEADER: &str = "sluice-topics v1";
@@ -101,6 +103,15 @@ pub enum TopicError {
         /// What is wrong.
         reason: String,
     },
+    /// A config change an internal topic refuses: it would delete records the broker
+    /// needs (POLICY_VIOLATION).
+    #[error("topic {topic} is internal: {reason}")]
+    PolicyViolation {
+        /// The topic.
+        topic: String,
+        /// Which config, and why.
+        reason: String,
+    },
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -123,156 +134,6 @@ impl Topic {
     /// The partition with this index.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
         usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
-    }
-}
-
-/// Broker-wide defaults a topic's effective config starts from.
-#[derive(Debug, Clone)]
-pub struct TopicDefaults {
-    /// The log settings.
-    pub log: LogConfig,
-    /// `message.max.bytes`.
-    pub max_message_bytes: i32,
-    /// `log.message.timestamp.type`.
-    pub timestamp_type: TimestampType,
-}
-
-impl TopicDefaults {
-    /// The defaults a broker config implies.
-    pub fn from_config(c: &Config) -> Self {
-        TopicDefaults {
-            log: c.log.clone(),
-            max_message_bytes: c.message_max_bytes,
-            timestamp_type: c.timestamp_type,
-        }
-    }
-}
-
-/// A topic's settings after overrides.
-#[derive(Debug, Clone)]
-pub struct EffectiveConfig {
-    /// Log settings.
-    pub log: LogConfig,
-    /// `max.message.bytes`.
-    pub max_message_bytes: i32,
-    /// `message.timestamp.type`.
-    pub timestamp_type: TimestampType,
-    /// `cleanup.policy`.
-    pub cleanup_policy: String,
-}
-
-/// Topic config names Sluice knows, in DescribeConfigs order.
-pub const TOPIC_CONFIGS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "flush.messages",
-    "flush.ms",
-    "index.interval.bytes",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "min.insync.replicas",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.ms",
-];
-
-fn bad(key: &str, value: &str, reason: &str) -> TopicError {
-    TopicError::InvalidConfig { key: key.into(), value: value.into(), reason: reason.into() }
-}
-
-fn num<T: std::str::FromStr + PartialOrd>(key: &str, value: &str, min: T) -> Result<T, TopicError> {
-    match value.parse::<T>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(bad(key, value, "not a number in range")),
-    }
-}
-
-/// Applies topic overrides to the broker defaults, validating each.
-///
-/// # Errors
-/// [`TopicError::InvalidConfig`] for an unknown name or a bad value.
-pub fn effective(
-    defaults: &TopicDefaults,
-    overrides: &BTreeMap<String, String>,
-) -> Result<EffectiveConfig, TopicError> {
-    let mut c = EffectiveConfig {
-        log: defaults.log.clone(),
-        max_message_bytes: defaults.max_message_bytes,
-        timestamp_type: defaults.timestamp_type,
-        cleanup_policy: "delete".into(),
-    };
-    for (k, v) in overrides {
-        let (k, v) = (k.as_str(), v.as_str());
-        match k {
-            "cleanup.policy" => match v {
-                "delete" | "compact" | "compact,delete" | "delete,compact" => {
-                    c.cleanup_policy = v.into()
-                }
-                _ => return Err(bad(k, v, "expected delete or compact")),
-            },
-            "compression.type" if v == "producer" => {}
-            "compression.type" => {
-                return Err(bad(k, v, "batches are stored as produced: only `producer`"))
-            }
-            "flush.messages" => c.log.flush_messages = num(k, v, 1)?,
-            "flush.ms" => c.log.flush_ms = num(k, v, 0)?,
-            "index.interval.bytes" => c.log.index_interval_bytes = num(k, v, 0)?,
-            "max.message.bytes" => c.max_message_bytes = num(k, v, 0)?,
-            "message.timestamp.type" => {
-                c.timestamp_type = match v {
-                    "CreateTime" => TimestampType::CreateTime,
-                    "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(bad(k, v, "expected CreateTime or LogAppendTime")),
-                }
-            }
-            "min.insync.replicas" if v == "1" => {}
-            "min.insync.replicas" => return Err(bad(k, v, "a single node has one replica")),
-            "retention.bytes" => c.log.retention_bytes = num(k, v, -1)?,
-            "retention.ms" => c.log.retention_ms = num(k, v, -1)?,
-            "segment.bytes" => c.log.segment_bytes = num::<u64>(k, v, 14)?.min(u32::MAX as u64),
-            "segment.index.bytes" => c.log.segment_index_bytes = num(k, v, 4)?,
-            "segment.ms" => c.log.segment_ms = num(k, v, 1)?,
-            _ => return Err(bad(k, v, "unknown topic config")),
-        }
-    }
-    Ok(c)
-}
-
-/// Value of a topic config as DescribeConfigs reports it (override or default).
-pub fn config_value(c: &EffectiveConfig, key: &str) -> String {
-    let l = &c.log;
-    match key {
-        "cleanup.policy" => c.cleanup_policy.clone(),
-        "compression.type" => "producer".into(),
-        "flush.messages" => {
-            if l.flush_messages == u64::MAX {
-                i64::MAX.to_string()
-            } else {
-                l.flush_messages.to_string()
-            }
-        }
-        "flush.ms" => {
-            if l.flush_ms < 0 {
-                i64::MAX.to_string()
-            } else {
-                l.flush_ms.to_string()
-            }
-        }
-        "index.interval.bytes" => l.index_interval_bytes.to_string(),
-        "max.message.bytes" => c.max_message_bytes.to_string(),
-        "message.timestamp.type" => match c.timestamp_type {
-            TimestampType::CreateTime => "CreateTime".into(),
-            TimestampType::LogAppendTime => "LogAppendTime".into(),
-        },
-        "min.insync.replicas" => "1".into(),
-        "retention.bytes" => l.retention_bytes.to_string(),
-        "retention.ms" => l.retention_ms.to_string(),
-        "segment.bytes" => l.segment_bytes.to_string(),
-        "segment.index.bytes" => l.segment_index_bytes.to_string(),
-        "segment.ms" => l.segment_ms.to_string(),
-        _ => String::new(),
     }
 }
 
@@ -327,6 +188,7 @@ impl Topics {
             change: Mutex::new(()),
         };
         for (name, id, count, overrides) in read_catalog(data_dir)? {
+            let overrides = retain_valid(&name, overrides);
             let config = effective(&topics.defaults, &overrides)?;
             let partitions = topics.open_partitions(&name, 0, count, &config.log)?;
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
@@ -446,7 +308,7 @@ impl Topics {
         if replication_factor != 1 && replication_factor != -1 {
             return Err(TopicError::InvalidReplicationFactor(replication_factor));
         }
-        let config = effective(&self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.into()));
@@ -562,7 +424,7 @@ impl Topics {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let config = effective(&self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         if validate_only {
@@ -632,7 +494,7 @@ impl Topics {
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         let overrides = f(&topic.overrides)?;
-        let config = effective(&self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &overrides)?;
         if validate_only {
             return Ok(());
         }
@@ -756,6 +618,7 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, TimestampType};
 
     fn defaults() -> TopicDefaults {
         TopicDefaults::from_config(&Config::default())

@@ -1,0 +1,708 @@
+//! The one table of topic configs: for each, Kafka's name, type, bounds and allowed values,
+//! the broker property it inherits from, its documentation line, and how it maps onto a
+//! topic's [`EffectiveConfig`].
+//!
+//! Every path that reads or writes a topic config goes through [`TOPIC_CONFIGS`]:
+//! CreateTopics and the catalog ([`effective`]), DescribeConfigs ([`config_value`], the
+//! types, synonyms and docs), AlterConfigs and IncrementalAlterConfigs ([`effective`],
+//! [`ConfigKey::is_list`], [`alter_list`]), and the broker's own properties (`config.rs`
+//! parses `log.segment.bytes` with the row of `segment.bytes`). So a value cannot be
+//! accepted in one path and refused in another.
+//!
+//! Invariants:
+//! - A value is checked in two steps: Kafka's rule ([`Valid`], with its type: an INT must
+//!   fit in an i32, as Java's `Integer.parseInt`), then what Sluice supports ([`Support`]).
+//!   Both refusals are INVALID_CONFIG.
+//! - Kafka's defaults (`ConfigKey::default`) are Sluice's built-in defaults; a unit test
+//!   checks that the effective config of a topic without overrides renders them.
+//! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
+//!   their records: [`check_internal`].
+//!
+//! The bounds are Kafka 4.0's. Kafka 4.1 raised the minimum `segment.bytes` to 1 MiB
+//! (KIP-1030); Sluice keeps 14, which its tests use for small segments.
+
+use std::collections::{BTreeMap, HashSet};
+
+use thiserror::Error;
+
+use crate::config::{Config, TimestampType};
+use crate::storage::LogConfig;
+use crate::topics::{is_internal, TopicError};
+
+/// Kafka's ConfigType, as DescribeConfigs v3+ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ConfigType {
+    /// `true` or `false`, any case.
+    Boolean = 1,
+    /// A string.
+    String = 2,
+    /// A 32-bit signed integer.
+    Int = 3,
+    /// A 64-bit signed integer.
+    Long = 5,
+    /// A 64-bit float.
+    Double = 6,
+    /// Comma-separated strings.
+    List = 7,
+    /// A Java class name.
+    Class = 8,
+    /// A secret string, never shown.
+    Password = 9,
+}
+
+impl ConfigType {
+    /// The wire value (DescribeConfigs `config_type`).
+    pub fn code(self) -> i8 {
+        self as i8
+    }
+
+    /// Kafka's name of the type, as its error messages spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigType::Boolean => "BOOLEAN",
+            ConfigType::String => "STRING",
+            ConfigType::Int => "INT",
+            ConfigType::Long => "LONG",
+            ConfigType::Double => "DOUBLE",
+            ConfigType::List => "LIST",
+            ConfigType::Class => "CLASS",
+            ConfigType::Password => "PASSWORD",
+        }
+    }
+}
+
+/// Kafka's validator of a config (`ConfigDef.Range`, `ValidString`, `ValidList`).
+#[derive(Debug, Clone, Copy)]
+pub enum Valid {
+    /// Any value of the type.
+    Any,
+    /// A number at least this (`Range.atLeast`).
+    AtLeast(i64),
+    /// One of these strings (`ValidString.in`, case-sensitive).
+    OneOf(&'static [&'static str]),
+    /// A list whose every item is one of these (`ValidList.in`).
+    ListOf(&'static [&'static str]),
+}
+
+/// What Sluice accepts of the values Kafka's rule allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Support {
+    /// Every value Kafka accepts.
+    All,
+    /// Only these values (as rendered), for this reason.
+    Only(&'static [&'static str], &'static str),
+    /// A list with at least one item, for this reason.
+    NonEmpty(&'static str),
+}
+
+/// A parsed config value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// BOOLEAN.
+    Bool(bool),
+    /// INT or LONG (an INT is known to fit in an i32).
+    Number(i64),
+    /// STRING.
+    Str(String),
+    /// LIST, items trimmed.
+    List(Vec<String>),
+}
+
+impl Value {
+    /// The value as DescribeConfigs shows it.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::List(items) => items.join(","),
+        }
+    }
+
+    fn number(&self) -> i64 {
+        match self {
+            Value::Number(n) => *n,
+            _ => 0,
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Value::Str(s) => s,
+            _ => "",
+        }
+    }
+}
+
+/// Why a value is refused; the reason of an INVALID_CONFIG (or of a refused start).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// Not parseable as the config's type (an INT past i32, say).
+    #[error("not a number of type {}", .0.name())]
+    NotNumber(ConfigType),
+    /// Not `true` or `false`.
+    #[error("expected a boolean (true or false)")]
+    NotBoolean,
+    /// Below Kafka's minimum.
+    #[error("value must be at least {0}")]
+    Below(i64),
+    /// Not one of Kafka's allowed values.
+    #[error("string must be one of: {}", .0.join(", "))]
+    NotOneOf(&'static [&'static str]),
+    /// Kafka allows it, Sluice does not.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// No such topic config.
+    #[error("unknown topic config")]
+    Unknown,
+}
+
+/// A config's definition: Kafka's name, type, rule, default and documentation line.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Kafka's type.
+    pub config_type: ConfigType,
+    /// Kafka's validator.
+    pub valid: Valid,
+    /// Kafka's default, as DescribeConfigs renders it (empty: none).
+    pub default: &'static str,
+    /// One line of documentation (DescribeConfigs v3+ `documentation`).
+    pub doc: &'static str,
+}
+
+impl ConfigKey {
+    /// Whether the config is a LIST (the only type APPEND and SUBTRACT apply to).
+    pub fn is_list(&self) -> bool {
+        self.config_type == ConfigType::List
+    }
+
+    /// Parses `value` as Kafka's `ConfigDef` does (trimmed; numbers in the type's range)
+    /// and checks it against the validator.
+    ///
+    /// # Errors
+    /// [`Invalid`] saying what is wrong.
+    pub fn parse(&self, value: &str) -> Result<Value, Invalid> {
+        let trimmed = value.trim();
+        let parsed = match self.config_type {
+            ConfigType::Int => trimmed
+                .parse::<i32>()
+                .map(|n| Value::Number(n.into()))
+                .map_err(|_| Invalid::NotNumber(ConfigType::Int))?,
+            ConfigType::Long => trimmed
+                .parse::<i64>()
+                .map(Value::Number)
+                .map_err(|_| Invalid::NotNumber(ConfigType::Long))?,
+            ConfigType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(Invalid::NotBoolean),
+            },
+            ConfigType::List => Value::List(list_items(trimmed)),
+            ConfigType::String | ConfigType::Double | ConfigType::Class | ConfigType::Password => {
+                Value::Str(trimmed.to_owned())
+            }
+        };
+        match (self.valid, &parsed) {
+            (Valid::AtLeast(min), Value::Number(n)) if *n < min => Err(Invalid::Below(min)),
+            (Valid::OneOf(allowed), Value::Str(s)) if !allowed.contains(&s.as_str()) => {
+                Err(Invalid::NotOneOf(allowed))
+            }
+            (Valid::ListOf(allowed), Value::List(items))
+                if items.iter().any(|i| !allowed.contains(&i.as_str())) =>
+            {
+                Err(Invalid::NotOneOf(allowed))
+            }
+            _ => Ok(parsed),
+        }
+    }
+}
+
+/// Items of a LIST value, as Kafka splits it: on commas with the spaces around them; an
+/// empty value is the empty list.
+pub fn list_items(value: &str) -> Vec<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return vec![];
+    }
+    value.split(',').map(|s| s.trim().to_owned()).collect()
+}
+
+/// A topic config: its Kafka definition, the broker property it inherits from, what Sluice
+/// supports of it, and how it maps onto the effective config.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfig {
+    /// Kafka's definition.
+    pub key: ConfigKey,
+    /// The broker property it falls back to (its DescribeConfigs synonym), with the same
+    /// rule.
+    pub broker: &'static str,
+    /// What Sluice supports of the values Kafka's rule allows.
+    pub support: Support,
+    apply: fn(&mut EffectiveConfig, &Value),
+    render: fn(&EffectiveConfig) -> String,
+}
+
+impl TopicConfig {
+    /// Kafka's name.
+    pub fn name(&self) -> &'static str {
+        self.key.name
+    }
+
+    /// Sets the config in `c` to `value`, a value [`Self::parse`] returned.
+    pub fn apply(&self, c: &mut EffectiveConfig, value: &Value) {
+        (self.apply)(c, value);
+    }
+
+    /// Parses a value: Kafka's rule, then Sluice's support.
+    ///
+    /// # Errors
+    /// [`Invalid`] saying what is wrong.
+    pub fn parse(&self, value: &str) -> Result<Value, Invalid> {
+        let parsed = self.key.parse(value)?;
+        match self.support {
+            Support::All => Ok(parsed),
+            Support::Only(values, reason) if !values.contains(&parsed.render().as_str()) => {
+                Err(Invalid::Unsupported(reason))
+            }
+            Support::NonEmpty(reason) if parsed == Value::List(vec![]) => {
+                Err(Invalid::Unsupported(reason))
+            }
+            _ => Ok(parsed),
+        }
+    }
+}
+
+const BYTES_2_30: &str = "1073741824";
+const SEVEN_DAYS_MS: &str = "604800000";
+const LONG_MAX: &str = "9223372036854775807";
+
+/// Kafka's `cleanup.policy` values.
+pub const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
+/// Kafka's `compression.type` values (`BrokerCompressionType`).
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+/// Kafka's `message.timestamp.type` values.
+pub const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+const fn key(
+    name: &'static str,
+    config_type: ConfigType,
+    valid: Valid,
+    default: &'static str,
+    doc: &'static str,
+) -> ConfigKey {
+    ConfigKey { name, config_type, valid, default, doc }
+}
+
+/// Topic configs Sluice knows, in DescribeConfigs order.
+pub static TOPIC_CONFIGS: &[TopicConfig] = &[
+    TopicConfig {
+        key: key(
+            "cleanup.policy",
+            ConfigType::List,
+            Valid::ListOf(CLEANUP_POLICIES),
+            "delete",
+            "delete old segments past retention, or compact by key (compact is stored, not yet run)",
+        ),
+        broker: "log.cleanup.policy",
+        support: Support::NonEmpty("an empty policy is not supported: retention would still delete"),
+        apply: |c, v| c.cleanup_policy = v.render(),
+        render: |c| c.cleanup_policy.clone(),
+    },
+    TopicConfig {
+        key: key(
+            "compression.type",
+            ConfigType::String,
+            Valid::OneOf(COMPRESSION_TYPES),
+            "producer",
+            "batches are stored as the producer compressed them",
+        ),
+        broker: "compression.type",
+        support: Support::Only(&["producer"], "batches are stored as produced: only `producer`"),
+        apply: |_, _| {},
+        render: |_| "producer".into(),
+    },
+    TopicConfig {
+        key: key(
+            "flush.messages",
+            ConfigType::Long,
+            Valid::AtLeast(1),
+            LONG_MAX,
+            "records between forced syncs; 1 acknowledges only records on disk",
+        ),
+        broker: "log.flush.interval.messages",
+        support: Support::All,
+        apply: |c, v| {
+            c.log.flush_messages = match v.number() {
+                i64::MAX => u64::MAX,
+                n => n.unsigned_abs(),
+            }
+        },
+        render: |c| match c.log.flush_messages {
+            u64::MAX => LONG_MAX.into(),
+            n => n.to_string(),
+        },
+    },
+    TopicConfig {
+        key: key(
+            "flush.ms",
+            ConfigType::Long,
+            Valid::AtLeast(0),
+            LONG_MAX,
+            "milliseconds data may wait in the page cache before a forced sync",
+        ),
+        broker: "log.flush.interval.ms",
+        support: Support::All,
+        // Kafka's default, Long.MAX_VALUE, means never: the storage spells that -1.
+        apply: |c, v| {
+            c.log.flush_ms = match v.number() {
+                i64::MAX => -1,
+                n => n,
+            }
+        },
+        render: |c| match c.log.flush_ms {
+            n if n < 0 => LONG_MAX.into(),
+            n => n.to_string(),
+        },
+    },
+    TopicConfig {
+        key: key(
+            "index.interval.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(0),
+            "4096",
+            "log bytes between two offset index entries",
+        ),
+        broker: "log.index.interval.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.index_interval_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.index_interval_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "max.message.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(0),
+            "1048588",
+            "largest record batch the topic accepts",
+        ),
+        broker: "message.max.bytes",
+        support: Support::All,
+        apply: |c, v| c.max_message_bytes = i32::try_from(v.number()).unwrap_or(i32::MAX),
+        render: |c| c.max_message_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "message.timestamp.type",
+            ConfigType::String,
+            Valid::OneOf(TIMESTAMP_TYPES),
+            "CreateTime",
+            "CreateTime keeps the producer's timestamps, LogAppendTime stamps the broker's",
+        ),
+        broker: "log.message.timestamp.type",
+        support: Support::All,
+        apply: |c, v| {
+            c.timestamp_type = match v.text() {
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => TimestampType::CreateTime,
+            }
+        },
+        render: |c| timestamp_type_name(c.timestamp_type).into(),
+    },
+    TopicConfig {
+        key: key(
+            "min.insync.replicas",
+            ConfigType::Int,
+            Valid::AtLeast(1),
+            "1",
+            "replicas that must have a record for acks=all; a single node has one",
+        ),
+        broker: "min.insync.replicas",
+        support: Support::Only(&["1"], "a single node has one replica"),
+        apply: |_, _| {},
+        render: |_| "1".into(),
+    },
+    TopicConfig {
+        key: key(
+            "retention.bytes",
+            ConfigType::Long,
+            Valid::Any,
+            "-1",
+            "size past which the oldest segments of a partition are deleted; negative: no limit",
+        ),
+        broker: "log.retention.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.retention_bytes = v.number(),
+        render: |c| c.log.retention_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "retention.ms",
+            ConfigType::Long,
+            Valid::AtLeast(-1),
+            SEVEN_DAYS_MS,
+            "age past which sealed segments are deleted; -1: no limit",
+        ),
+        broker: "log.retention.ms",
+        support: Support::All,
+        apply: |c, v| c.log.retention_ms = v.number(),
+        render: |c| c.log.retention_ms.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(14),
+            BYTES_2_30,
+            "size at which a segment rolls",
+        ),
+        broker: "log.segment.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.segment_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.segment_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.index.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(4),
+            "10485760",
+            "capacity of each index file; a segment rolls when its index is full",
+        ),
+        broker: "log.index.size.max.bytes",
+        support: Support::All,
+        // Up to 2 GiB is Kafka's range, and each active segment maps two indexes of this
+        // size. The storage maps no more of it than a segment of `segment.bytes` can fill
+        // (`capacities` in `storage/partition_log.rs`), so a large value costs no address
+        // space beyond that; the value is kept and shown as given.
+        apply: |c, v| c.log.segment_index_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.segment_index_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.ms",
+            ConfigType::Long,
+            Valid::AtLeast(1),
+            SEVEN_DAYS_MS,
+            "age at which a non-empty segment rolls",
+        ),
+        broker: "log.roll.ms",
+        support: Support::All,
+        apply: |c, v| c.log.segment_ms = v.number(),
+        render: |c| c.log.segment_ms.to_string(),
+    },
+];
+
+/// Broker properties that are not the synonym of a topic config, with Kafka's rules.
+/// `config.rs` parses each through its row.
+pub static BROKER_CONFIGS: &[ConfigKey] = &[
+    key("log.roll.hours", ConfigType::Int, Valid::AtLeast(1), "168", "segment.ms in hours"),
+    key("log.retention.minutes", ConfigType::Int, Valid::Any, "", "retention.ms in minutes"),
+    key("log.retention.hours", ConfigType::Int, Valid::Any, "168", "retention.ms in hours"),
+    // Wired into `Config` by the idempotence work; Kafka's type is INT.
+    key(
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "86400000",
+        "how long a producer id's state is kept after its last write",
+    ),
+    // Wired into `Config` by the request-memory work. Kafka's default, -1, is unbounded.
+    key(
+        "queued.max.request.bytes",
+        ConfigType::Long,
+        Valid::Any,
+        "-1",
+        "bytes of requests read ahead of their responses; -1: no limit",
+    ),
+];
+
+/// The row of a topic config.
+pub fn topic_config(name: &str) -> Option<&'static TopicConfig> {
+    TOPIC_CONFIGS.iter().find(|c| c.name() == name)
+}
+
+/// The topic config whose broker synonym is `property` (`log.segment.bytes`).
+pub fn by_broker_name(property: &str) -> Option<&'static TopicConfig> {
+    TOPIC_CONFIGS.iter().find(|c| c.broker == property)
+}
+
+/// The row of a broker-only property.
+pub fn broker_config(name: &str) -> Option<&'static ConfigKey> {
+    BROKER_CONFIGS.iter().find(|c| c.name == name)
+}
+
+/// Kafka's name of a timestamp type.
+pub fn timestamp_type_name(t: TimestampType) -> &'static str {
+    match t {
+        TimestampType::CreateTime => "CreateTime",
+        TimestampType::LogAppendTime => "LogAppendTime",
+    }
+}
+
+/// Broker-wide defaults a topic's effective config starts from.
+#[derive(Debug, Clone)]
+pub struct TopicDefaults {
+    /// The log settings.
+    pub log: LogConfig,
+    /// `message.max.bytes`.
+    pub max_message_bytes: i32,
+    /// `log.message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+}
+
+impl TopicDefaults {
+    /// The defaults a broker config implies.
+    pub fn from_config(c: &Config) -> Self {
+        TopicDefaults {
+            log: c.log.clone(),
+            max_message_bytes: c.message_max_bytes,
+            timestamp_type: c.timestamp_type,
+        }
+    }
+}
+
+/// A topic's settings after overrides.
+#[derive(Debug, Clone)]
+pub struct EffectiveConfig {
+    /// Log settings.
+    pub log: LogConfig,
+    /// `max.message.bytes`.
+    pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `cleanup.policy`, items joined by commas.
+    pub cleanup_policy: String,
+}
+
+impl EffectiveConfig {
+    /// The config of a topic without overrides.
+    pub fn from_defaults(defaults: &TopicDefaults) -> Self {
+        EffectiveConfig {
+            log: defaults.log.clone(),
+            max_message_bytes: defaults.max_message_bytes,
+            timestamp_type: defaults.timestamp_type,
+            cleanup_policy: "delete".into(),
+        }
+    }
+}
+
+fn invalid(key: &str, value: &str, why: Invalid) -> TopicError {
+    TopicError::InvalidConfig { key: key.into(), value: value.into(), reason: why.to_string() }
+}
+
+/// Applies topic overrides to the broker defaults, validating each.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`] for an unknown name or a bad value.
+pub fn effective(
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let mut c = EffectiveConfig::from_defaults(defaults);
+    for (k, v) in overrides {
+        let row = topic_config(k).ok_or_else(|| invalid(k, v, Invalid::Unknown))?;
+        let value = row.parse(v).map_err(|why| invalid(k, v, why))?;
+        row.apply(&mut c, &value);
+    }
+    Ok(c)
+}
+
+/// [`effective`], and for an internal topic [`check_internal`]: what every change a client
+/// asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`], [`TopicError::PolicyViolation`].
+pub fn validate(
+    topic: &str,
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let c = effective(defaults, overrides)?;
+    check_internal(topic, &c)?;
+    Ok(c)
+}
+
+/// The overrides of a stored catalog entry that the table accepts. A value stored by an
+/// older broker that no longer passes (an 8 TiB `segment.index.bytes`) is dropped with a
+/// warning, so that the topic opens on the default instead of stopping the start.
+pub fn retain_valid(topic: &str, overrides: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    overrides
+        .into_iter()
+        .filter(|(k, v)| match topic_config(k).map(|row| row.parse(v)) {
+            Some(Ok(_)) => true,
+            refused => {
+                let reason = match refused {
+                    Some(Err(why)) => why,
+                    _ => Invalid::Unknown,
+                };
+                tracing::warn!(topic, key = %k, value = %v, %reason, "stored topic config refused; the default applies");
+                false
+            }
+        })
+        .collect()
+}
+
+/// Value of a topic config as DescribeConfigs reports it (override or default); empty for
+/// an unknown name.
+pub fn config_value(c: &EffectiveConfig, name: &str) -> String {
+    topic_config(name).map_or_else(String::new, |row| (row.render)(c))
+}
+
+/// Refuses, for an internal topic, a config under which the broker would delete records it
+/// still needs: finite retention by time or size, or a cleanup policy other than `compact`.
+///
+/// Kafka has no such rule (it relies on operators); a refusal here is what Kafka answers
+/// when its create or alter policy refuses a change: POLICY_VIOLATION.
+///
+/// # Errors
+/// [`TopicError::PolicyViolation`] naming the config.
+pub fn check_internal(topic: &str, c: &EffectiveConfig) -> Result<(), TopicError> {
+    if !is_internal(topic) {
+        return Ok(());
+    }
+    let refuse = |reason: String| Err(TopicError::PolicyViolation { topic: topic.into(), reason });
+    if c.log.retention_ms != -1 {
+        return refuse(format!(
+            "retention.ms={} would delete its records: it must stay -1",
+            c.log.retention_ms
+        ));
+    }
+    if c.log.retention_bytes >= 0 {
+        return refuse(format!(
+            "retention.bytes={} would delete its records: it must stay -1",
+            c.log.retention_bytes
+        ));
+    }
+    if c.cleanup_policy.is_empty() || c.cleanup_policy.split(',').any(|p| p != "compact") {
+        return refuse(format!(
+            "cleanup.policy={} would delete its records: it must stay compact",
+            c.cleanup_policy
+        ));
+    }
+    Ok(())
+}
+
+/// IncrementalAlterConfigs APPEND (`append`) or SUBTRACT on a LIST value: the items of
+/// `base` plus those of `change` not in it, in order, or `base` less every item of
+/// `change`. Linear in the items, with a hash set.
+pub fn alter_list(base: &str, change: &str, append: bool) -> String {
+    let base = list_items(base);
+    let change = list_items(change);
+    let items: Vec<String> = if append {
+        let mut seen: HashSet<&str> = base.iter().map(String::as_str).collect();
+        let added: Vec<&String> = change.iter().filter(|i| seen.insert(i.as_str())).collect();
+        base.iter().chain(added).cloned().collect()
+    } else {
+        let gone: HashSet<&str> = change.iter().map(String::as_str).collect();
+        base.iter().filter(|i| !gone.contains(i.as_str())).cloned().collect()
+    };
+    items.join(",")
+}
+
+#[cfg(test)]
+mod tests;
