@@ -201,7 +201,9 @@ impl ConfigKey {
                 "false" => Value::Bool(false),
                 _ => return Err(Invalid::NotBoolean),
             },
-            ConfigType::List => Value::List(list_items(trimmed)),
+            ConfigType::List => Value::List(
+                distinct_items(trimmed, self.valid)?.into_iter().map(str::to_owned).collect(),
+            ),
             ConfigType::String | ConfigType::Double | ConfigType::Class | ConfigType::Password => {
                 Value::Str(trimmed.to_owned())
             }
@@ -211,24 +213,36 @@ impl ConfigKey {
             (Valid::OneOf(allowed), Value::Str(s)) if !allowed.contains(&s.as_str()) => {
                 Err(Invalid::NotOneOf(allowed))
             }
-            (Valid::ListOf(allowed), Value::List(items))
-                if items.iter().any(|i| !allowed.contains(&i.as_str())) =>
-            {
-                Err(Invalid::NotOneOf(allowed))
-            }
             _ => Ok(parsed),
         }
     }
 }
 
-/// Items of a LIST value, as Kafka splits it: on commas with the spaces around them; an
-/// empty value is the empty list.
-pub fn list_items(value: &str) -> Vec<String> {
+/// Items of a LIST value, as Kafka splits it: on commas, each trimmed; an empty value is
+/// the empty list. Borrowed from the value: nothing is allocated per item.
+pub fn list_items(value: &str) -> impl Iterator<Item = &str> {
     let value = value.trim();
-    if value.is_empty() {
-        return vec![];
+    value.split(',').map(str::trim).filter(move |_| !value.is_empty())
+}
+
+/// The distinct items of a LIST value, in order, each checked against `valid` as it is
+/// met: memory grows with the distinct items, which a `ListOf` rule keeps to its few
+/// values, not with the length of the value (a client may repeat an item millions of
+/// times). Repeats are dropped; the list means the same set.
+fn distinct_items(value: &str, valid: Valid) -> Result<Vec<&str>, Invalid> {
+    let mut items: Vec<&str> = Vec::new();
+    let mut seen = HashSet::new();
+    for item in list_items(value) {
+        if let Valid::ListOf(allowed) = valid {
+            if !allowed.contains(&item) {
+                return Err(Invalid::NotOneOf(allowed));
+            }
+        }
+        if seen.insert(item) {
+            items.push(item);
+        }
     }
-    value.split(',').map(|s| s.trim().to_owned()).collect()
+    Ok(items)
 }
 
 /// A topic config: its Kafka definition, the broker property it inherits from, what Sluice
@@ -592,7 +606,27 @@ impl EffectiveConfig {
 }
 
 fn invalid(key: &str, value: &str, why: Invalid) -> TopicError {
-    TopicError::InvalidConfig { key: key.into(), value: value.into(), reason: why.to_string() }
+    TopicError::InvalidConfig {
+        key: shown(key).into(),
+        value: shown(value).into(),
+        reason: why.to_string(),
+    }
+}
+
+/// Most bytes of a refused name or value an error message repeats.
+const SHOWN_BYTES: usize = 256;
+
+/// `s`, cut at [`SHOWN_BYTES`] (on a character boundary): a refused value of 100 MiB is
+/// not copied into the error and its response.
+pub fn shown(s: &str) -> &str {
+    if s.len() <= SHOWN_BYTES {
+        return s;
+    }
+    let mut end = SHOWN_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Applies topic overrides to the broker defaults, validating each.
@@ -613,16 +647,25 @@ pub fn effective(
 }
 
 /// [`effective`], and for an internal topic [`check_internal`]: what every change a client
-/// asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass.
+/// asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass. Each value in
+/// `overrides` is replaced by its canonical rendering (trimmed, repeats of a list item
+/// dropped), so what is stored and written to the catalog is what DescribeConfigs shows,
+/// and a value padded to megabytes is not kept.
 ///
 /// # Errors
 /// [`TopicError::InvalidConfig`], [`TopicError::PolicyViolation`].
 pub fn validate(
     topic: &str,
     defaults: &TopicDefaults,
-    overrides: &BTreeMap<String, String>,
+    overrides: &mut BTreeMap<String, String>,
 ) -> Result<EffectiveConfig, TopicError> {
-    let c = effective(defaults, overrides)?;
+    let mut c = EffectiveConfig::from_defaults(defaults);
+    for (k, v) in overrides.iter_mut() {
+        let row = topic_config(k).ok_or_else(|| invalid(k, v, Invalid::Unknown))?;
+        let value = row.parse(v).map_err(|why| invalid(k, v, why))?;
+        row.apply(&mut c, &value);
+        *v = value.render();
+    }
     check_internal(topic, &c)?;
     Ok(c)
 }
@@ -687,21 +730,35 @@ pub fn check_internal(topic: &str, c: &EffectiveConfig) -> Result<(), TopicError
     Ok(())
 }
 
-/// IncrementalAlterConfigs APPEND (`append`) or SUBTRACT on a LIST value: the items of
-/// `base` plus those of `change` not in it, in order, or `base` less every item of
-/// `change`. Linear in the items, with a hash set.
-pub fn alter_list(base: &str, change: &str, append: bool) -> String {
-    let base = list_items(base);
-    let change = list_items(change);
-    let items: Vec<String> = if append {
-        let mut seen: HashSet<&str> = base.iter().map(String::as_str).collect();
-        let added: Vec<&String> = change.iter().filter(|i| seen.insert(i.as_str())).collect();
-        base.iter().chain(added).cloned().collect()
+/// IncrementalAlterConfigs APPEND (`append`) or SUBTRACT on the LIST value `base` of
+/// `key`: the items of `base` then those of `change` not in it, or `base` less every item
+/// of `change`. Linear in the items (hash sets, no search per item); an APPEND item the
+/// config's rule refuses ends it at once, so memory grows with the distinct items the rule
+/// allows, and a SUBTRACT keeps only the items of `base`.
+///
+/// # Errors
+/// [`Invalid`] for an APPEND item the rule refuses.
+pub fn alter_list(
+    key: &ConfigKey,
+    base: &str,
+    change: &str,
+    append: bool,
+) -> Result<String, Invalid> {
+    let mut items = distinct_items(base, Valid::Any)?;
+    if append {
+        let mut seen: HashSet<&str> = items.iter().copied().collect();
+        for item in distinct_items(change, key.valid)? {
+            if seen.insert(item) {
+                items.push(item);
+            }
+        }
     } else {
-        let gone: HashSet<&str> = change.iter().map(String::as_str).collect();
-        base.iter().filter(|i| !gone.contains(i.as_str())).cloned().collect()
-    };
-    items.join(",")
+        let mut gone: HashSet<&str> = HashSet::new();
+        let present: HashSet<&str> = items.iter().copied().collect();
+        gone.extend(list_items(change).filter(|i| present.contains(i)));
+        items.retain(|i| !gone.contains(i));
+    }
+    Ok(items.join(","))
 }
 
 #[cfg(test)]

@@ -294,7 +294,7 @@ impl Topics {
         name: &str,
         partitions: i32,
         replication_factor: i16,
-        overrides: BTreeMap<String, String>,
+        mut overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<Arc<Topic>, TopicError> {
         validate_name(name)?;
@@ -308,7 +308,7 @@ impl Topics {
         if replication_factor != 1 && replication_factor != -1 {
             return Err(TopicError::InvalidReplicationFactor(replication_factor));
         }
-        let config = validate(name, &self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &mut overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.into()));
@@ -421,10 +421,10 @@ impl Topics {
     pub fn set_overrides(
         &self,
         name: &str,
-        overrides: BTreeMap<String, String>,
+        mut overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let config = validate(name, &self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &mut overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         if validate_only {
@@ -493,8 +493,8 @@ impl Topics {
     ) -> Result<(), TopicError> {
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
-        let overrides = f(&topic.overrides)?;
-        let config = validate(name, &self.defaults, &overrides)?;
+        let mut overrides = f(&topic.overrides)?;
+        let config = validate(name, &self.defaults, &mut overrides)?;
         if validate_only {
             return Ok(());
         }

@@ -28,7 +28,7 @@ use crate::api::alter_configs::{alter_broker, per_resource, Failure};
 use crate::api::describe_configs::{no_overrides, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topic_config::{alter_list, config_value, topic_config, EffectiveConfig};
+use crate::topic_config::{alter_list, config_value, shown, topic_config, EffectiveConfig};
 use crate::topics::{validate_name, TopicError};
 
 const SET: i8 = 0;
@@ -125,15 +125,17 @@ fn apply(
             }
             APPEND | SUBTRACT => {
                 let verb = if op.config_operation == APPEND { "append" } else { "subtract" };
-                if !topic_config(&key).is_some_and(|row| row.key.is_list()) {
-                    return Err(TopicError::InvalidConfig {
-                        key,
-                        value: value.to_owned(),
-                        reason: format!("can't {verb} to a config whose type is not list"),
-                    });
-                }
+                let refuse = |reason: String| TopicError::InvalidConfig {
+                    key: shown(&key).to_owned(),
+                    value: shown(value).to_owned(),
+                    reason,
+                };
+                let Some(row) = topic_config(&key).filter(|row| row.key.is_list()) else {
+                    return Err(refuse(format!("can't {verb} to a config whose type is not list")));
+                };
                 let base = next.get(&key).cloned().unwrap_or_else(|| config_value(defaults, &key));
-                let altered = alter_list(&base, value, op.config_operation == APPEND);
+                let altered = alter_list(&row.key, &base, value, op.config_operation == APPEND)
+                    .map_err(|why| refuse(why.to_string()))?;
                 next.insert(key, altered);
             }
             // SET: the only operation left once `alter` has refused unknown ones.

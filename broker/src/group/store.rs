@@ -283,4 +283,16 @@ mod tests {
         let t = topics.get(TOPIC).unwrap();
         assert_eq!(topics.effective_config(&t).log.retention_ms, -1);
     }
+
+    #[test]
+    fn a_broker_wide_size_retention_does_not_reach_the_offsets_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.log.retention_bytes = 1 << 20;
+        let topics = Topics::load(dir.path(), TopicDefaults::from_config(&config)).unwrap();
+        OffsetsLog::open(&topics).unwrap();
+        let t = topics.get(TOPIC).unwrap();
+        let log = topics.effective_config(&t).log;
+        assert_eq!((log.retention_ms, log.retention_bytes), (-1, -1));
+    }
 }

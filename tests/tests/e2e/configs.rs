@@ -304,3 +304,52 @@ fn internal_topics_refuse_configs_that_would_delete_their_records() {
     assert_eq!(value(&after, "retention.ms"), ("-1", 1));
     assert_eq!(value(&after, "cleanup.policy"), ("compact", 1));
 }
+
+/// An IncrementalAlterConfigs of one op on `topic`, as a whole frame.
+fn incremental_frame(topic: &str, key: &str, op: i8, value: &str) -> Vec<u8> {
+    let mut resource = incremental_alter_configs_request::AlterConfigsResource::default();
+    resource.resource_type = TOPIC;
+    resource.resource_name = s(topic);
+    let mut cfg = incremental_alter_configs_request::AlterableConfig::default();
+    cfg.name = s(key);
+    cfg.config_operation = op;
+    cfg.value = Some(s(value));
+    resource.configs = vec![cfg];
+    let mut req = IncrementalAlterConfigsRequest::default();
+    req.resources = vec![resource];
+    sluice_tests::hostile::encode_frame(1, &Request::IncrementalAlterConfigs(req))
+}
+
+#[test]
+fn huge_list_values_cost_memory_and_time_linear_in_the_frame_not_per_item() {
+    const ITEMS: usize = 4_000_000;
+    let mut broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    assert_eq!(create(&mut c, "t", &[]), 0);
+    let repeated = vec!["compact"; ITEMS].join(",");
+    let foreign: String = (0..ITEMS).map(|i| format!("p{i}")).collect::<Vec<_>>().join(",");
+    let junk = "9".repeat(repeated.len());
+    let attacks = [
+        (
+            "APPEND of one item repeated",
+            incremental_frame("t", "cleanup.policy", APPEND, &repeated),
+        ),
+        ("APPEND of distinct items", incremental_frame("t", "cleanup.policy", APPEND, &foreign)),
+        ("SUBTRACT of distinct items", incremental_frame("t", "cleanup.policy", 3, &foreign)),
+        ("SET of one item repeated", incremental_frame("t", "cleanup.policy", SET, &repeated)),
+        ("SET of a huge number", incremental_frame("t", "retention.ms", SET, &junk)),
+    ];
+    let probe = sluice_tests::hostile::Probe::start(broker.addr);
+    for (what, frame) in &attacks {
+        let cost = sluice_tests::hostile::attack(&mut broker, frame, 1, true);
+        let allowed = sluice_tests::hostile::allowed_growth(frame.len());
+        eprintln!("{what}: frame {} bytes, {cost:?}", frame.len());
+        assert!(cost.peak_growth <= allowed, "{what}: grew {} > {allowed}", cost.peak_growth);
+        assert!(cost.largest_response < 4096, "{what}: a {}-byte answer", cost.largest_response);
+        assert!(cost.elapsed < Duration::from_secs(20), "{what}: {:?}", cost.elapsed);
+    }
+    let latencies = probe.finish();
+    assert!(latencies.quantile(0.99) < Duration::from_secs(1), "{:?}", latencies.quantile(0.99));
+    // The repeats meant one item: stored once.
+    assert_eq!(value(&describe(&mut c, "t", 4), "cleanup.policy"), ("compact", 1));
+}
