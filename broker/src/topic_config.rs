@@ -646,16 +646,13 @@ pub fn effective(
     Ok(c)
 }
 
-/// [`effective`], and for an internal topic [`check_internal`]: what every change a client
-/// asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass. Each value in
-/// `overrides` is replaced by its canonical rendering (trimmed, repeats of a list item
-/// dropped), so what is stored and written to the catalog is what DescribeConfigs shows,
-/// and a value padded to megabytes is not kept.
+/// [`effective`], replacing each value in `overrides` by its canonical rendering (trimmed,
+/// repeats of a list item dropped): what is stored and written to the catalog is what
+/// DescribeConfigs shows, and a value padded to megabytes is not kept.
 ///
 /// # Errors
-/// [`TopicError::InvalidConfig`], [`TopicError::PolicyViolation`].
-pub fn validate(
-    topic: &str,
+/// [`TopicError::InvalidConfig`].
+pub fn canonical(
     defaults: &TopicDefaults,
     overrides: &mut BTreeMap<String, String>,
 ) -> Result<EffectiveConfig, TopicError> {
@@ -666,6 +663,20 @@ pub fn validate(
         row.apply(&mut c, &value);
         *v = value.render();
     }
+    Ok(c)
+}
+
+/// [`canonical`], then for an internal topic [`check_internal`]: what every change a
+/// client asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`], [`TopicError::PolicyViolation`].
+pub fn validate(
+    topic: &str,
+    defaults: &TopicDefaults,
+    overrides: &mut BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let c = canonical(defaults, overrides)?;
     check_internal(topic, &c)?;
     Ok(c)
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::partition::Partition;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
-use crate::topic_config::{retain_valid, validate};
+use crate::topic_config::{canonical, check_internal, retain_valid, validate};
 // The config functions moved to `topic_config`; re-exported for existing callers.
 pub use crate::topic_config::{config_value, effective, EffectiveConfig, TopicDefaults};
 
@@ -308,7 +308,7 @@ impl Topics {
         if replication_factor != 1 && replication_factor != -1 {
             return Err(TopicError::InvalidReplicationFactor(replication_factor));
         }
-        let config = validate(name, &self.defaults, &mut overrides)?;
+        let config = canonical(&self.defaults, &mut overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         if self.get(name).is_some() {
             return Err(TopicError::AlreadyExists(name.into()));
@@ -317,6 +317,7 @@ impl Topics {
         if let Some(existing) = self.colliding(name) {
             return Err(TopicError::Collides { name: name.into(), existing });
         }
+        check_internal(name, &config)?;
         let id = new_topic_id();
         if validate_only {
             return Ok(Arc::new(Topic { name: name.into(), id, partitions: vec![], overrides }));

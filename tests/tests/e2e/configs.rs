@@ -294,6 +294,7 @@ fn internal_topics_refuse_configs_that_would_delete_their_records() {
     assert_eq!(alter(&mut c, offsets, &[]), POLICY_VIOLATION);
     let lossy = [("cleanup.policy", "compact"), ("retention.ms", "86400000")];
     assert_eq!(create(&mut c, "__transaction_state", &lossy), POLICY_VIOLATION);
+    assert_eq!(create(&mut c, offsets, &[]), 36, "TOPIC_ALREADY_EXISTS, as Kafka answers");
     // An out-of-range value is still INVALID_CONFIG first; a harmless change is allowed.
     assert_eq!(incremental(&mut c, offsets, &set(&[("segment.ms", "0")])), INVALID_CONFIG);
     assert_eq!(incremental(&mut c, offsets, &set(&[("segment.ms", "3600000")])), 0);
