@@ -108,7 +108,7 @@ pub enum Value {
     Number(i64),
     /// STRING.
     Str(String),
-    /// LIST, items trimmed.
+    /// LIST: its distinct items, trimmed, in order.
     List(Vec<String>),
 }
 
@@ -123,6 +123,8 @@ impl Value {
         }
     }
 
+    // A row's `apply` gets only values its own `parse` returned, so the variant is the
+    // row's type: the fallbacks are never taken.
     fn number(&self) -> i64 {
         match self {
             Value::Number(n) => *n,
@@ -374,7 +376,7 @@ fn invalid(key: &str, value: &str, why: Invalid) -> TopicError {
 /// Most bytes of a refused name or value an error message repeats.
 const SHOWN_BYTES: usize = 256;
 
-/// `s`, cut at [`SHOWN_BYTES`] (on a character boundary): a refused value of 100 MiB is
+/// `s`, cut at 256 bytes (on a character boundary): a refused value of 100 MiB is
 /// not copied into the error and its response.
 pub fn shown(s: &str) -> &str {
     if s.len() <= SHOWN_BYTES {

@@ -12,7 +12,8 @@
 //! - A name that differs from an existing topic only by `.` versus `_` collides with it
 //!   (their metric names would be the same): INVALID_TOPIC_EXCEPTION.
 //! - A config with a null value is INVALID_CONFIG; other configs are validated by the
-//!   catalog like any override.
+//!   config table like any override, and an internal topic (not yet created) whose configs
+//!   would delete its records is POLICY_VIOLATION.
 //! - A request whose topics add up to more than [`MAX_PARTITIONS_PER_REQUEST`] partitions
 //!   creates nothing: every topic gets POLICY_VIOLATION.
 //!

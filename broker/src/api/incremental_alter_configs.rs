@@ -11,8 +11,8 @@
 //! so two clients changing different keys at once both win. As in Kafka's broker:
 //! a key named twice in one resource, a null value outside DELETE, or an unknown
 //! operation is INVALID_REQUEST; a resource named twice gets one INVALID_REQUEST result;
-//! the resulting set is validated as a whole (INVALID_CONFIG) and `validate_only` changes
-//! nothing. BROKER resources are handled as in AlterConfigs: no dynamic broker configs.
+//! the resulting set is validated as a whole (INVALID_CONFIG; POLICY_VIOLATION when it
+//! would delete an internal topic's records) and `validate_only` changes nothing. BROKER resources are handled as in AlterConfigs: no dynamic broker configs.
 
 use std::collections::{BTreeMap, HashSet};
 
