@@ -347,10 +347,12 @@ fn huge_list_values_cost_memory_and_time_linear_in_the_frame_not_per_item() {
         eprintln!("{what}: frame {} bytes, {cost:?}", frame.len());
         assert!(cost.peak_growth <= allowed, "{what}: grew {} > {allowed}", cost.peak_growth);
         assert!(cost.largest_response < 4096, "{what}: a {}-byte answer", cost.largest_response);
-        assert!(cost.elapsed < Duration::from_secs(20), "{what}: {:?}", cost.elapsed);
+        // About 3 s in a debug build; a search per item would take hours.
+        assert!(cost.elapsed < Duration::from_secs(60), "{what}: {:?}", cost.elapsed);
     }
     let latencies = probe.finish();
-    assert!(latencies.quantile(0.99) < Duration::from_secs(1), "{:?}", latencies.quantile(0.99));
+    let p99 = latencies.quantile(0.99);
+    assert!(p99 < Duration::from_secs(2), "other clients waited: p99 {p99:?}");
     // The repeats meant one item: stored once.
     assert_eq!(value(&describe(&mut c, "t", 4), "cleanup.policy"), ("compact", 1));
 }
