@@ -1,9 +1,11 @@
 //! The broker's validated configuration, read from Kafka's broker property names.
 //!
 //! Sources, later ones winning: built-in defaults (Kafka's, except where noted) → the
-//! `--config` properties file → command-line flags. Unknown keys are reported at start;
-//! keys Kafka has but a single node does not need are accepted and listed as ignored; an
-//! invalid value is an error that stops the start.
+//! `--config` properties file → command-line flags. The broker property of a topic config
+//! (`log.segment.bytes` for `segment.bytes`) is parsed by that topic config's row in
+//! [`crate::topic_config`], so the broker default and the topic take the same values.
+//! Unknown keys are reported at start; keys Kafka has but a single node does not need are
+//! accepted and listed as ignored; an invalid value is an error that stops the start.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::storage::LogConfig;
+use crate::topic_config::{broker_config, by_broker_name, EffectiveConfig, Value};
 
 /// A configuration problem, reported before the broker starts.
 #[derive(Debug, Error)]
@@ -235,6 +238,16 @@ fn number<T: std::str::FromStr + PartialOrd + Copy>(
     }
 }
 
+/// A broker-only property with a row in the config table, as a number.
+fn broker_number(key: &str, value: &str) -> Result<i64, ConfigError> {
+    let row = broker_config(key).ok_or_else(|| invalid(key, value, "unknown property"))?;
+    match row.parse(value) {
+        Ok(Value::Number(n)) => Ok(n),
+        Ok(_) => Err(invalid(key, value, "not a number")),
+        Err(why) => Err(invalid(key, value, &why.to_string())),
+    }
+}
+
 /// A socket buffer size: -1 (the kernel's default) or a positive byte count.
 fn buffer_size(key: &str, value: &str) -> Result<i32, ConfigError> {
     match value.trim().parse::<i32>() {
@@ -331,36 +344,28 @@ impl Config {
                 "node.id" | "broker.id" => self.node_id = number(k, v, 0)?,
                 "auto.create.topics.enable" => self.auto_create_topics = boolean(k, v)?,
                 "num.partitions" => self.num_partitions = number(k, v, 1)?,
-                "message.max.bytes" => self.message_max_bytes = number(k, v, 0)?,
-                "log.message.timestamp.type" => {
-                    self.timestamp_type = match v {
-                        "CreateTime" => TimestampType::CreateTime,
-                        "LogAppendTime" => TimestampType::LogAppendTime,
-                        _ => return Err(invalid(k, v, "expected CreateTime or LogAppendTime")),
-                    }
+                // Kafka's rule for the default of a topic config is the topic config's.
+                _ if by_broker_name(k).is_some() && !IGNORED.contains(&k) => {
+                    self.apply_topic_default(k, v)?
                 }
-                "log.segment.bytes" => self.log.segment_bytes = number(k, v, 14)?,
-                "log.index.size.max.bytes" => self.log.segment_index_bytes = number(k, v, 4)?,
-                "log.index.interval.bytes" => self.log.index_interval_bytes = number(k, v, 0)?,
-                "log.roll.ms" => self.log.segment_ms = number(k, v, 1)?,
                 "log.roll.hours" if !props.contains_key("log.roll.ms") => {
-                    self.log.segment_ms = number::<i64>(k, v, 1)? * 3_600_000
+                    self.log.segment_ms = broker_number(k, v)?.saturating_mul(3_600_000)
                 }
                 "log.roll.hours" => {}
-                "log.retention.ms" => self.log.retention_ms = number(k, v, -1)?,
                 "log.retention.minutes" if !props.contains_key("log.retention.ms") => {
-                    self.log.retention_ms = minutes(number::<i64>(k, v, -1)?, 60_000)
+                    self.log.retention_ms = minutes(broker_number(k, v)?, 60_000)
                 }
                 "log.retention.hours"
                     if !props.contains_key("log.retention.ms")
                         && !props.contains_key("log.retention.minutes") =>
                 {
-                    self.log.retention_ms = minutes(number::<i64>(k, v, -1)?, 3_600_000)
+                    self.log.retention_ms = minutes(broker_number(k, v)?, 3_600_000)
                 }
                 "log.retention.minutes" | "log.retention.hours" => {}
-                "log.retention.bytes" => self.log.retention_bytes = number(k, v, -1)?,
-                "log.flush.interval.messages" => self.log.flush_messages = number(k, v, 1)?,
-                "log.flush.interval.ms" => self.log.flush_ms = number(k, v, 0)?,
+                // Checked against Kafka's rule here; what they set is wired in elsewhere.
+                "producer.id.expiration.ms" => {
+                    broker_number(k, v)?;
+                }
                 "log.flush.scheduler.interval.ms" => {
                     self.flush_scheduler_interval_ms = number(k, v, 1)?
                 }
@@ -370,14 +375,10 @@ impl Config {
                 "socket.request.max.bytes" => self.socket_request_max_bytes = number(k, v, 1024)?,
                 "max.connections" => self.max_connections = number(k, v, 1)?,
                 "queued.max.requests" => self.queued_max_requests = number(k, v, 1)?,
+                // As Kafka's socket server reads it: zero or less is no limit.
                 "queued.max.request.bytes" => {
-                    self.queued_max_request_bytes = match number::<i64>(k, v, -1)? {
-                        -1 => None,
-                        0 => {
-                            return Err(invalid(k, v, "expected -1 or a positive number of bytes"))
-                        }
-                        n => Some(n as u64),
-                    }
+                    self.queued_max_request_bytes =
+                        u64::try_from(broker_number(k, v)?).ok().filter(|&n| n > 0)
                 }
                 "sluice.queued.max.request.bytes.per.connection" => {
                     self.queued_max_request_bytes_per_connection = number(k, v, 1)?
@@ -400,6 +401,10 @@ impl Config {
                     || k.starts_with("zookeeper.")
                     || k.starts_with("ssl.") =>
                 {
+                    // Still held to Kafka's rule: a value Kafka would refuse is a typo.
+                    if let Some(row) = by_broker_name(k) {
+                        row.key.parse(v).map_err(|why| invalid(k, v, &why.to_string()))?;
+                    }
                     tracing::info!(key = k, "setting has no effect on a single node; ignored");
                 }
                 _ => unknown.push(key.clone()),
@@ -415,6 +420,24 @@ impl Config {
             None => {}
         }
         Ok(unknown)
+    }
+
+    /// Sets the broker default of a topic config from its broker property, through the
+    /// topic config's row (so the broker and the topic take the same values).
+    fn apply_topic_default(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let Some(row) = by_broker_name(key) else { return Ok(()) };
+        let parsed = row.parse(value).map_err(|why| invalid(key, value, &why.to_string()))?;
+        let mut topic = EffectiveConfig {
+            log: self.log.clone(),
+            max_message_bytes: self.message_max_bytes,
+            timestamp_type: self.timestamp_type,
+            cleanup_policy: String::new(),
+        };
+        row.apply(&mut topic, &parsed);
+        self.log = topic.log;
+        self.message_max_bytes = topic.max_message_bytes;
+        self.timestamp_type = topic.timestamp_type;
+        Ok(())
     }
 
     /// Advertises the listen address (unless it is the wildcard, which clients cannot
@@ -482,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn request_byte_budgets_are_bounded_or_unbounded_but_never_zero() {
+    fn request_byte_budgets_are_bounded_or_unbounded_as_kafka_reads_them() {
         let mut c = Config::default();
         assert_eq!(c.queued_max_request_bytes, Some(1 << 30));
         c.apply_properties(&parse_properties(
@@ -493,11 +516,14 @@ mod tests {
             (c.queued_max_request_bytes, c.queued_max_request_bytes_per_connection),
             (None, 4096)
         );
-        for bad in [
-            "queued.max.request.bytes=0",
-            "queued.max.request.bytes=-2",
-            "sluice.queued.max.request.bytes.per.connection=0",
-        ] {
+        for unbounded in ["queued.max.request.bytes=0", "queued.max.request.bytes=-2"] {
+            let mut c = Config::default();
+            c.apply_properties(&parse_properties(unbounded)).unwrap();
+            assert_eq!(c.queued_max_request_bytes, None, "{unbounded}");
+        }
+        for bad in
+            ["queued.max.request.bytes=1.5", "sluice.queued.max.request.bytes.per.connection=0"]
+        {
             assert!(Config::default().apply_properties(&parse_properties(bad)).is_err(), "{bad}");
         }
     }
@@ -521,12 +547,41 @@ mod tests {
             "socket.receive.buffer.bytes=-2",
             "sluice.loopback.congestion.control=no such",
             "sluice.loopback.congestion.control=a_name_longer_than_15",
+            "log.index.size.max.bytes=2147483648",
+            "log.index.size.max.bytes=8796093022208",
+            "log.index.size.max.bytes=3",
+            "log.segment.bytes=13",
+            "log.roll.ms=0",
+            "log.roll.hours=0",
+            "log.retention.ms=-2",
+            "log.flush.interval.messages=0",
+            "message.max.bytes=2147483648",
+            "log.message.timestamp.type=Now",
+            "compression.type=brotli",
+            "producer.id.expiration.ms=0",
+            "queued.max.request.bytes=lots",
         ] {
             let mut c = Config::default();
             let err = c.apply_properties(&parse_properties(text)).unwrap_err();
             let key = text.split('=').next().unwrap();
             assert!(err.to_string().contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn topic_defaults_take_the_topic_configs_values() {
+        let props = parse_properties(
+            "log.index.size.max.bytes=2147483647\nlog.flush.interval.ms=9223372036854775807\n\
+             log.retention.bytes=-5\nlog.roll.hours=2\nlog.message.timestamp.type=LogAppendTime\n\
+             compression.type=gzip\nproducer.id.expiration.ms=1\nqueued.max.request.bytes=-1\n",
+        );
+        let mut c = Config::default();
+        assert!(c.apply_properties(&props).unwrap().is_empty());
+        assert_eq!(c.log.segment_index_bytes, i32::MAX as u64);
+        assert_eq!(c.log.flush_ms, -1);
+        assert_eq!(c.log.retention_bytes, -5);
+        assert_eq!(c.log.segment_ms, 2 * 3_600_000);
+        assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
     }
 
     #[test]

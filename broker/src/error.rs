@@ -45,6 +45,7 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
             ErrorCode::INVALID_REQUEST
         }
         TopicError::Internal { .. } => ErrorCode::INVALID_TOPIC_EXCEPTION,
+        TopicError::PolicyViolation { .. } => ErrorCode::POLICY_VIOLATION,
         TopicError::Storage(s) => storage_error_code(s),
     }
 }

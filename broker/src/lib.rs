@@ -4,8 +4,8 @@
 //! → [`connection`] (the only module that touches a socket) → [`dispatch`] (one `match`
 //! on the API) → [`api`] (one module per Kafka API) → [`partition`] (the async face of a
 //! log) → [`storage`] (the synchronous partition log). [`topics`] is the durable topic
-//! catalog; [`config`] and [`cli`] turn Kafka's property names and flags into a validated
-//! [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place.
+//! catalog, [`topic_config`] the one table of topic configs; [`config`] and [`cli`] turn
+//! Kafka's property names and flags into a validated [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place.
 
 pub mod api;
 pub mod broker;
@@ -20,4 +20,5 @@ pub mod partition;
 pub mod producer_ids;
 pub mod server;
 pub mod storage;
+pub mod topic_config;
 pub mod topics;

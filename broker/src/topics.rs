@@ -22,9 +22,11 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::config::{Config, TimestampType};
 use crate::partition::Partition;
 use crate::storage::{LogConfig, PartitionLog, StorageError};
+use crate::topic_config::{canonical, check_internal, retain_valid, validate};
+// The config functions moved to `topic_config`; re-exported for existing callers.
+pub use crate::topic_config::{config_value, effective, EffectiveConfig, TopicDefaults};
 
 const CATALOG: &str = "topics.catalog";
 const HEADER: &str = "sluice-topics v1";
@@ -147,6 +149,15 @@ pub enum TopicError {
         /// What was asked.
         operation: ProtectedOperation,
     },
+    /// A config change an internal topic refuses: it would delete records the broker
+    /// needs (POLICY_VIOLATION).
+    #[error("topic {topic} is internal: {reason}")]
+    PolicyViolation {
+        /// The topic.
+        topic: String,
+        /// Which config, and why.
+        reason: String,
+    },
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -182,156 +193,6 @@ impl Topic {
     /// The partition with this index.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
         usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
-    }
-}
-
-/// Broker-wide defaults a topic's effective config starts from.
-#[derive(Debug, Clone)]
-pub struct TopicDefaults {
-    /// The log settings.
-    pub log: LogConfig,
-    /// `message.max.bytes`.
-    pub max_message_bytes: i32,
-    /// `log.message.timestamp.type`.
-    pub timestamp_type: TimestampType,
-}
-
-impl TopicDefaults {
-    /// The defaults a broker config implies.
-    pub fn from_config(c: &Config) -> Self {
-        TopicDefaults {
-            log: c.log.clone(),
-            max_message_bytes: c.message_max_bytes,
-            timestamp_type: c.timestamp_type,
-        }
-    }
-}
-
-/// A topic's settings after overrides.
-#[derive(Debug, Clone)]
-pub struct EffectiveConfig {
-    /// Log settings.
-    pub log: LogConfig,
-    /// `max.message.bytes`.
-    pub max_message_bytes: i32,
-    /// `message.timestamp.type`.
-    pub timestamp_type: TimestampType,
-    /// `cleanup.policy`.
-    pub cleanup_policy: String,
-}
-
-/// Topic config names Sluice knows, in DescribeConfigs order.
-pub const TOPIC_CONFIGS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "flush.messages",
-    "flush.ms",
-    "index.interval.bytes",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "min.insync.replicas",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.ms",
-];
-
-fn bad(key: &str, value: &str, reason: &str) -> TopicError {
-    TopicError::InvalidConfig { key: key.into(), value: value.into(), reason: reason.into() }
-}
-
-fn num<T: std::str::FromStr + PartialOrd>(key: &str, value: &str, min: T) -> Result<T, TopicError> {
-    match value.parse::<T>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(bad(key, value, "not a number in range")),
-    }
-}
-
-/// Applies topic overrides to the broker defaults, validating each.
-///
-/// # Errors
-/// [`TopicError::InvalidConfig`] for an unknown name or a bad value.
-pub fn effective(
-    defaults: &TopicDefaults,
-    overrides: &BTreeMap<String, String>,
-) -> Result<EffectiveConfig, TopicError> {
-    let mut c = EffectiveConfig {
-        log: defaults.log.clone(),
-        max_message_bytes: defaults.max_message_bytes,
-        timestamp_type: defaults.timestamp_type,
-        cleanup_policy: "delete".into(),
-    };
-    for (k, v) in overrides {
-        let (k, v) = (k.as_str(), v.as_str());
-        match k {
-            "cleanup.policy" => match v {
-                "delete" | "compact" | "compact,delete" | "delete,compact" => {
-                    c.cleanup_policy = v.into()
-                }
-                _ => return Err(bad(k, v, "expected delete or compact")),
-            },
-            "compression.type" if v == "producer" => {}
-            "compression.type" => {
-                return Err(bad(k, v, "batches are stored as produced: only `producer`"))
-            }
-            "flush.messages" => c.log.flush_messages = num(k, v, 1)?,
-            "flush.ms" => c.log.flush_ms = num(k, v, 0)?,
-            "index.interval.bytes" => c.log.index_interval_bytes = num(k, v, 0)?,
-            "max.message.bytes" => c.max_message_bytes = num(k, v, 0)?,
-            "message.timestamp.type" => {
-                c.timestamp_type = match v {
-                    "CreateTime" => TimestampType::CreateTime,
-                    "LogAppendTime" => TimestampType::LogAppendTime,
-                    _ => return Err(bad(k, v, "expected CreateTime or LogAppendTime")),
-                }
-            }
-            "min.insync.replicas" if v == "1" => {}
-            "min.insync.replicas" => return Err(bad(k, v, "a single node has one replica")),
-            "retention.bytes" => c.log.retention_bytes = num(k, v, -1)?,
-            "retention.ms" => c.log.retention_ms = num(k, v, -1)?,
-            "segment.bytes" => c.log.segment_bytes = num::<u64>(k, v, 14)?.min(u32::MAX as u64),
-            "segment.index.bytes" => c.log.segment_index_bytes = num(k, v, 4)?,
-            "segment.ms" => c.log.segment_ms = num(k, v, 1)?,
-            _ => return Err(bad(k, v, "unknown topic config")),
-        }
-    }
-    Ok(c)
-}
-
-/// Value of a topic config as DescribeConfigs reports it (override or default).
-pub fn config_value(c: &EffectiveConfig, key: &str) -> String {
-    let l = &c.log;
-    match key {
-        "cleanup.policy" => c.cleanup_policy.clone(),
-        "compression.type" => "producer".into(),
-        "flush.messages" => {
-            if l.flush_messages == u64::MAX {
-                i64::MAX.to_string()
-            } else {
-                l.flush_messages.to_string()
-            }
-        }
-        "flush.ms" => {
-            if l.flush_ms < 0 {
-                i64::MAX.to_string()
-            } else {
-                l.flush_ms.to_string()
-            }
-        }
-        "index.interval.bytes" => l.index_interval_bytes.to_string(),
-        "max.message.bytes" => c.max_message_bytes.to_string(),
-        "message.timestamp.type" => match c.timestamp_type {
-            TimestampType::CreateTime => "CreateTime".into(),
-            TimestampType::LogAppendTime => "LogAppendTime".into(),
-        },
-        "min.insync.replicas" => "1".into(),
-        "retention.bytes" => l.retention_bytes.to_string(),
-        "retention.ms" => l.retention_ms.to_string(),
-        "segment.bytes" => l.segment_bytes.to_string(),
-        "segment.index.bytes" => l.segment_index_bytes.to_string(),
-        "segment.ms" => l.segment_ms.to_string(),
-        _ => String::new(),
     }
 }
 
@@ -408,6 +269,7 @@ impl Topics {
             catalog_writes: AtomicU64::new(0),
         };
         for (name, id, count, overrides) in read_catalog(data_dir)? {
+            let overrides = retain_valid(&name, overrides);
             let config = effective(&topics.defaults, &overrides)?;
             let partitions = topics.open_partitions(&name, 0, count, &config.log)?;
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
@@ -533,9 +395,13 @@ impl Topics {
         wanted: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<Arc<Topic>, TopicError>> {
+        if wanted.is_empty() {
+            // Not even the change lock: a Metadata request must not wait on an alter.
+            return Vec::new();
+        }
         let checked: Vec<_> = wanted
             .into_iter()
-            .map(|t| {
+            .map(|mut t| {
                 validate_name(&t.name)?;
                 if t.partitions < 1 {
                     return Err(TopicError::InvalidPartitions {
@@ -547,7 +413,7 @@ impl Topics {
                 if t.replication_factor != 1 && t.replication_factor != -1 {
                     return Err(TopicError::InvalidReplicationFactor(t.replication_factor));
                 }
-                let config = effective(&self.defaults, &t.overrides)?;
+                let config = canonical(&self.defaults, &mut t.overrides)?;
                 Ok((t, config))
             })
             .collect();
@@ -570,6 +436,10 @@ impl Topics {
             // earlier in this batch are already in the catalog and count.
             if let Some(existing) = self.colliding(&t.name) {
                 results.push(Err(TopicError::Collides { name: t.name, existing }));
+                continue;
+            }
+            if let Err(e) = check_internal(&t.name, &config) {
+                results.push(Err(e));
                 continue;
             }
             let id = new_topic_id();
@@ -699,10 +569,10 @@ impl Topics {
     pub fn set_overrides(
         &self,
         name: &str,
-        overrides: BTreeMap<String, String>,
+        mut overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let config = effective(&self.defaults, &overrides)?;
+        let config = validate(name, &self.defaults, &mut overrides)?;
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
         if validate_only {
@@ -777,8 +647,8 @@ impl Topics {
     ) -> Result<(), TopicError> {
         let _change = self.change.lock().unwrap_or_else(PoisonError::into_inner);
         let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.into()))?;
-        let overrides = f(&topic.overrides)?;
-        let config = effective(&self.defaults, &overrides)?;
+        let mut overrides = f(&topic.overrides)?;
+        let config = validate(name, &self.defaults, &mut overrides)?;
         if validate_only {
             return Ok(());
         }
@@ -908,6 +778,7 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, TimestampType};
 
     fn defaults() -> TopicDefaults {
         TopicDefaults::from_config(&Config::default())
@@ -1031,7 +902,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let topics = Topics::load(dir.path(), defaults()).unwrap();
         // The broker creates its internal topics itself, through `create`.
-        topics.create("__consumer_offsets", 1, 1, BTreeMap::new(), false).unwrap();
+        let keep = BTreeMap::from([
+            ("cleanup.policy".to_owned(), "compact".to_owned()),
+            ("retention.ms".to_owned(), "-1".to_owned()),
+            ("retention.bytes".to_owned(), "-1".to_owned()),
+        ]);
+        topics.create("__consumer_offsets", 1, 1, keep, false).unwrap();
         for e in [
             topics.delete("__consumer_offsets").unwrap_err(),
             topics.add_partitions("__consumer_offsets", 2, false).unwrap_err(),

@@ -4,8 +4,11 @@
 //! which is why clients moved to IncrementalAlterConfigs (KIP-339). As in Kafka:
 //! - a resource named twice in one request gets one INVALID_REQUEST result;
 //! - a null value is INVALID_REQUEST ("null value not supported");
-//! - topic configs are validated as a whole (INVALID_CONFIG), an unknown topic is
-//!   UNKNOWN_TOPIC_OR_PARTITION, an invalid name INVALID_TOPIC_EXCEPTION;
+//! - topic configs are validated as a whole by the config table (INVALID_CONFIG), an
+//!   unknown topic is UNKNOWN_TOPIC_OR_PARTITION, an invalid name INVALID_TOPIC_EXCEPTION;
+//! - an internal topic refuses a set that would delete its records (POLICY_VIOLATION,
+//!   [`crate::topic_config::check_internal`]): leaving `retention.ms` out counts, since
+//!   the broker default would then apply;
 //! - `validate_only` checks everything and changes nothing.
 //!
 //! BROKER resources must name this node (or be empty, the cluster default). Sluice has no

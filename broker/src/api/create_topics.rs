@@ -12,7 +12,8 @@
 //! - A name that differs from an existing topic only by `.` versus `_` collides with it
 //!   (their metric names would be the same): INVALID_TOPIC_EXCEPTION.
 //! - A config with a null value is INVALID_CONFIG; other configs are validated by the
-//!   catalog like any override.
+//!   config table like any override, and an internal topic (not yet created) whose configs
+//!   would delete its records is POLICY_VIOLATION.
 //! - A request whose topics add up to more than [`MAX_PARTITIONS_PER_REQUEST`] partitions
 //!   creates nothing: every topic gets POLICY_VIOLATION.
 //!
@@ -154,8 +155,11 @@ fn new_topic(
     name: String,
     topic: CreatableTopic,
 ) -> Result<NewTopic, (ErrorCode, String)> {
-    refuse_if_internal(&name, ProtectedOperation::Create)
-        .map_err(|e| (topic_error_code(&e), e.to_string()))?;
+    // An existing one (the broker made it) is TOPIC_ALREADY_EXISTS, as Kafka answers.
+    if broker.topics.get(&name).is_none() {
+        refuse_if_internal(&name, ProtectedOperation::Create)
+            .map_err(|e| (topic_error_code(&e), e.to_string()))?;
+    }
     let nulls: Vec<&str> =
         topic.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.as_str()).collect();
     if !nulls.is_empty() {

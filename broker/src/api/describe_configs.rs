@@ -15,8 +15,6 @@
 //! `configuration_keys` null or empty means every config. `is_default` exists only in v0,
 //! which is not served; `config_type` and `documentation` start at v3.
 
-use std::collections::BTreeMap;
-
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -25,11 +23,12 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::config::{Config, TimestampType};
+use crate::config::Config;
 use crate::error::topic_error_code;
-use crate::topics::{
-    config_value, effective, validate_name, EffectiveConfig, Topic, TopicDefaults, TOPIC_CONFIGS,
+use crate::topic_config::{
+    config_value, ConfigType, EffectiveConfig, TopicDefaults, TOPIC_CONFIGS,
 };
+use crate::topics::{validate_name, Topic};
 
 /// ConfigResource type of a topic.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -43,29 +42,9 @@ pub const STATIC_BROKER_CONFIG: i8 = 4;
 /// ConfigSource: the built-in default.
 pub const DEFAULT_CONFIG: i8 = 5;
 
-// Kafka's ConfigType values (DescribeConfigs v3+).
-const BOOLEAN: i8 = 1;
-const STRING: i8 = 2;
-const INT: i8 = 3;
-const LONG: i8 = 5;
-const LIST: i8 = 7;
-
-/// Per topic config: the broker property it falls back to, its type, and a short doc.
-const TOPIC_CONFIG_INFO: &[(&str, &str, i8, &str)] = &[
-    ("cleanup.policy", "log.cleanup.policy", LIST, "delete or compact old segments"),
-    ("compression.type", "compression.type", STRING, "batches are stored as produced"),
-    ("flush.messages", "log.flush.interval.messages", LONG, "records between forced syncs"),
-    ("flush.ms", "log.flush.interval.ms", LONG, "milliseconds between forced syncs"),
-    ("index.interval.bytes", "log.index.interval.bytes", INT, "log bytes per index entry"),
-    ("max.message.bytes", "message.max.bytes", INT, "largest record batch accepted"),
-    ("message.timestamp.type", "log.message.timestamp.type", STRING, "CreateTime or LogAppendTime"),
-    ("min.insync.replicas", "min.insync.replicas", INT, "always 1 on a single node"),
-    ("retention.bytes", "log.retention.bytes", LONG, "size limit per partition, -1: none"),
-    ("retention.ms", "log.retention.ms", LONG, "age limit of old segments, -1: none"),
-    ("segment.bytes", "log.segment.bytes", INT, "size at which a segment rolls"),
-    ("segment.index.bytes", "log.index.size.max.bytes", INT, "capacity of each index file"),
-    ("segment.ms", "log.roll.ms", LONG, "age at which a segment rolls"),
-];
+const BOOLEAN: i8 = ConfigType::Boolean as i8;
+const INT: i8 = ConfigType::Int as i8;
+const LIST: i8 = ConfigType::List as i8;
 
 /// One config as DescribeConfigs (and CreateTopics v5+) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +167,8 @@ pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
     let builtin = no_overrides(&TopicDefaults::from_config(&Config::default()));
     TOPIC_CONFIGS
         .iter()
-        .map(|&name| {
-            let (broker_name, config_type, doc) = topic_config_info(name);
+        .map(|row| {
+            let name = row.name();
             let default_value = config_value(&defaults, name);
             let builtin_value = config_value(&builtin, name);
             let mut synonyms = vec![];
@@ -197,38 +176,25 @@ pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
                 synonyms.push((name, config_value(&actual, name), DYNAMIC_TOPIC_CONFIG));
             }
             if default_value != builtin_value {
-                synonyms.push((broker_name, default_value, STATIC_BROKER_CONFIG));
+                synonyms.push((row.broker, default_value, STATIC_BROKER_CONFIG));
             }
-            synonyms.push((broker_name, builtin_value, DEFAULT_CONFIG));
+            synonyms.push((row.broker, builtin_value, DEFAULT_CONFIG));
             Described {
                 name,
                 value: config_value(&actual, name),
                 source: synonyms[0].2,
                 read_only: false,
-                config_type,
-                doc,
+                config_type: row.key.config_type.code(),
+                doc: row.key.doc,
                 synonyms,
             }
         })
         .collect()
 }
 
-/// (broker property, ConfigType, doc) of a topic config.
-fn topic_config_info(name: &str) -> (&'static str, i8, &'static str) {
-    TOPIC_CONFIG_INFO
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map_or(("", 0, ""), |&(_, broker, config_type, doc)| (broker, config_type, doc))
-}
-
-/// Whether a topic config is a list (`cleanup.policy`): only lists take APPEND and SUBTRACT.
-pub fn is_list_config(name: &str) -> bool {
-    topic_config_info(name).1 == LIST
-}
-
 /// The effective config a topic without overrides gets.
 pub fn no_overrides(defaults: &TopicDefaults) -> EffectiveConfig {
-    effective(defaults, &BTreeMap::new()).expect("invariant: an empty override set is valid")
+    EffectiveConfig::from_defaults(defaults)
 }
 
 /// The broker settings DescribeConfigs reports, all read-only.
@@ -248,23 +214,15 @@ pub fn broker_configs(config: &Config) -> Vec<Described> {
         .collect()
 }
 
+/// The broker's own settings, then the broker synonym of every topic config, rendered by
+/// the topic config table (a topic without overrides has exactly these values).
 fn broker_values(c: &Config) -> Vec<(&'static str, String, i8, &'static str)> {
-    let l = &c.log;
-    let flush_messages = if l.flush_messages == u64::MAX {
-        i64::MAX.to_string()
-    } else {
-        l.flush_messages.to_string()
-    };
-    let timestamp_type = match c.timestamp_type {
-        TimestampType::CreateTime => "CreateTime",
-        TimestampType::LogAppendTime => "LogAppendTime",
-    };
     let advertised = if c.advertised_host.contains(':') {
         format!("PLAINTEXT://[{}]:{}", c.advertised_host, c.advertised_port)
     } else {
         format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port)
     };
-    vec![
+    let mut values = vec![
         ("node.id", c.node_id.to_string(), INT, "this broker's id"),
         ("listeners", format!("PLAINTEXT://{}", c.listen), LIST, "where the broker listens"),
         ("advertised.listeners", advertised, LIST, "where clients are told to connect"),
@@ -276,29 +234,24 @@ fn broker_values(c: &Config) -> Vec<(&'static str, String, i8, &'static str)> {
             BOOLEAN,
             "create unknown topics on metadata requests",
         ),
-        ("message.max.bytes", c.message_max_bytes.to_string(), INT, "largest record batch"),
-        ("log.segment.bytes", l.segment_bytes.to_string(), INT, "size at which a segment rolls"),
-        ("log.roll.ms", l.segment_ms.to_string(), LONG, "age at which a segment rolls"),
-        ("log.retention.ms", l.retention_ms.to_string(), LONG, "age limit of old segments"),
-        ("log.retention.bytes", l.retention_bytes.to_string(), LONG, "size limit per partition"),
-        ("log.flush.interval.messages", flush_messages, LONG, "records between forced syncs"),
-        (
-            "log.message.timestamp.type",
-            timestamp_type.to_owned(),
-            STRING,
-            "CreateTime or LogAppendTime",
-        ),
         (
             "socket.request.max.bytes",
             c.socket_request_max_bytes.to_string(),
             INT,
             "largest request accepted",
         ),
-    ]
+    ];
+    let topic_defaults = no_overrides(&TopicDefaults::from_config(c));
+    values.extend(TOPIC_CONFIGS.iter().map(|row| {
+        let value = config_value(&topic_defaults, row.name());
+        (row.broker, value, row.key.config_type.code(), row.key.doc)
+    }));
+    values
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use bytes::BytesMut;
@@ -336,15 +289,6 @@ mod tests {
     }
 
     #[test]
-    fn every_topic_config_has_info() {
-        for name in TOPIC_CONFIGS {
-            assert!(!topic_config_info(name).0.is_empty(), "{name}");
-        }
-        assert!(is_list_config("cleanup.policy"));
-        assert!(!is_list_config("retention.ms"));
-    }
-
-    #[test]
     fn topic_overrides_and_defaults_are_told_apart() {
         let (_dir, broker) = broker();
         let mut overrides = BTreeMap::new();
@@ -370,7 +314,7 @@ mod tests {
         let retention = value(&r[0], "retention.ms");
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.config_source, DYNAMIC_TOPIC_CONFIG);
-        assert_eq!(retention.config_type, LONG);
+        assert_eq!(retention.config_type, ConfigType::Long.code());
         assert_eq!(retention.synonyms.len(), 2);
         assert_eq!(retention.synonyms[1].name.as_str(), "log.retention.ms");
         let segment = value(&r[0], "segment.bytes");

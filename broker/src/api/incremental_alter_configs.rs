@@ -4,14 +4,15 @@
 //! - SET (0): override the key; DELETE (1): drop the override (back to the default);
 //! - APPEND (2) / SUBTRACT (3): add or remove comma-separated items of a list config
 //!   (`cleanup.policy`), starting from the override or, without one, from the default
-//!   value. Any other key is INVALID_CONFIG ("its type is not LIST"), as in Kafka.
+//!   value, in time linear in the items ([`alter_list`]). Any other key is INVALID_CONFIG
+//!   ("its type is not LIST"), as in Kafka.
 //!
 //! The read-modify-write runs under the catalog's change lock (`Topics::update_overrides`),
 //! so two clients changing different keys at once both win. As in Kafka's broker:
 //! a key named twice in one resource, a null value outside DELETE, or an unknown
 //! operation is INVALID_REQUEST; a resource named twice gets one INVALID_REQUEST result;
-//! the resulting set is validated as a whole (INVALID_CONFIG) and `validate_only` changes
-//! nothing. BROKER resources are handled as in AlterConfigs: no dynamic broker configs.
+//! the resulting set is validated as a whole (INVALID_CONFIG; POLICY_VIOLATION when it
+//! would delete an internal topic's records) and `validate_only` changes nothing. BROKER resources are handled as in AlterConfigs: no dynamic broker configs.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,10 +25,11 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::alter_configs::{alter_broker, per_resource, Failure};
-use crate::api::describe_configs::{is_list_config, no_overrides, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::api::describe_configs::{no_overrides, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::{config_value, validate_name, EffectiveConfig, TopicError};
+use crate::topic_config::{alter_list, config_value, shown, topic_config, EffectiveConfig};
+use crate::topics::{validate_name, TopicError};
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -123,24 +125,18 @@ fn apply(
             }
             APPEND | SUBTRACT => {
                 let verb = if op.config_operation == APPEND { "append" } else { "subtract" };
-                if !is_list_config(&key) {
-                    return Err(TopicError::InvalidConfig {
-                        key,
-                        value: value.to_owned(),
-                        reason: format!("can't {verb} to a config whose type is not list"),
-                    });
-                }
+                let refuse = |reason: String| TopicError::InvalidConfig {
+                    key: shown(&key).to_owned(),
+                    value: shown(value).to_owned(),
+                    reason,
+                };
+                let Some(row) = topic_config(&key).filter(|row| row.key.is_list()) else {
+                    return Err(refuse(format!("can't {verb} to a config whose type is not list")));
+                };
                 let base = next.get(&key).cloned().unwrap_or_else(|| config_value(defaults, &key));
-                let mut items: Vec<&str> = base.split(',').filter(|s| !s.is_empty()).collect();
-                for item in value.split(',').filter(|s| !s.is_empty()) {
-                    if op.config_operation == SUBTRACT {
-                        items.retain(|i| *i != item);
-                    } else if !items.contains(&item) {
-                        items.push(item);
-                    }
-                }
-                let joined = items.join(",");
-                next.insert(key, joined);
+                let altered = alter_list(&row.key, &base, value, op.config_operation == APPEND)
+                    .map_err(|why| refuse(why.to_string()))?;
+                next.insert(key, altered);
             }
             // SET: the only operation left once `alter` has refused unknown ones.
             _ => {

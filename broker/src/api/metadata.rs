@@ -88,8 +88,10 @@ fn named_topics(
                 overrides: BTreeMap::new(),
             });
         }
-        let names: Vec<String> = wanted.iter().map(|t| t.name.clone()).collect();
-        created = names.into_iter().zip(broker.topics.create_all(wanted, false)).collect();
+        if !wanted.is_empty() {
+            let names: Vec<String> = wanted.iter().map(|t| t.name.clone()).collect();
+            created = names.into_iter().zip(broker.topics.create_all(wanted, false)).collect();
+        }
     }
     topics
         .into_iter()

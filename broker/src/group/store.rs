@@ -18,7 +18,8 @@
 //! loading absorbs: later records win. Tombstones need no rewriting: after a snapshot,
 //! nothing before it is read.
 //!
-//! The topic has `retention.ms=-1` (records must not age out) and
+//! The topic has `retention.ms=-1` and `retention.bytes=-1` (records must not age out;
+//! clients cannot change that, see [`crate::topic_config::check_internal`]) and
 //! `cleanup.policy=compact` (for operators' eyes; the rewrite above is what compacts).
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use super::state::{Coordinator, LogRecord};
 use super::GroupError;
 use crate::partition::Partition;
 use crate::storage::StorageError;
+use crate::topic_config::check_internal;
 use crate::topics::{TopicError, Topics};
 
 /// Kafka's name for the internal topic.
@@ -68,6 +70,7 @@ impl OffsetsLog {
         let wanted = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("retention.ms".to_string(), "-1".to_string()),
+            ("retention.bytes".to_string(), "-1".to_string()),
             ("segment.bytes".to_string(), SEGMENT_BYTES.to_string()),
         ]);
         let topic = match topics.get(TOPIC) {
@@ -80,9 +83,10 @@ impl OffsetsLog {
                 Err(e) => return Err(e.into()),
             },
         };
-        // A topic made some other way (a client's auto-creation) would let retention
-        // delete offsets: give it the internal topic's settings.
-        if topic.overrides.get("retention.ms").map(String::as_str) != Some("-1") {
+        // A topic made some other way (an older broker, or one whose broker-wide retention
+        // would reach it) could let retention delete offsets: give it the internal
+        // topic's settings.
+        if check_internal(TOPIC, &topics.effective_config(&topic)).is_err() {
             let mut overrides = topic.overrides.clone();
             overrides.extend(wanted);
             topics.set_overrides(TOPIC, overrides, false)?;
@@ -278,5 +282,17 @@ mod tests {
         assert_eq!(c.group("g3").unwrap().offsets[&tp].offset, 199);
         let t = topics.get(TOPIC).unwrap();
         assert_eq!(topics.effective_config(&t).log.retention_ms, -1);
+    }
+
+    #[test]
+    fn a_broker_wide_size_retention_does_not_reach_the_offsets_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.log.retention_bytes = 1 << 20;
+        let topics = Topics::load(dir.path(), TopicDefaults::from_config(&config)).unwrap();
+        OffsetsLog::open(&topics).unwrap();
+        let t = topics.get(TOPIC).unwrap();
+        let log = topics.effective_config(&t).log;
+        assert_eq!((log.retention_ms, log.retention_bytes), (-1, -1));
     }
 }

@@ -780,9 +780,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The log and index capacities of a new active segment.
+///
+/// Each index is mapped at its capacity for the segment's life. `segment.index.bytes`
+/// may be up to 2 GiB (Kafka's INT), mapped twice per partition: 10,000 partitions would
+/// reserve 40 TiB of address space and a few such topics exhaust it. So the index gets no
+/// more than the segment can fill: an entry is added only at a batch (at least
+/// [`MIN_BATCH_BYTES`]) and only every `index.interval.bytes`, plus the time index's
+/// final entry. Below that bound a small `segment.index.bytes` still rolls on a full
+/// index, as in Kafka.
 fn capacities(config: &LogConfig, min_capacity: u64) -> (u64, u64) {
-    (config.segment_bytes.max(min_capacity).min(u32::MAX as u64), config.segment_index_bytes)
+    let capacity = config.segment_bytes.max(min_capacity).min(u32::MAX as u64);
+    let per_entry = config.index_interval_bytes.max(MIN_BATCH_BYTES);
+    let most_entries = capacity / per_entry + 2;
+    (capacity, config.segment_index_bytes.min(most_entries * TIME_INDEX_ENTRY_BYTES))
 }
+
+/// The smallest record batch: its header (RecordBatch v2).
+const MIN_BATCH_BYTES: u64 = 61;
+/// The larger of the two index entries (the time index's: timestamp i64, offset u32).
+const TIME_INDEX_ENTRY_BYTES: u64 = 12;
 
 fn active_role(config: &LogConfig, min_capacity: u64) -> Role {
     let (capacity, index_capacity) = capacities(config, min_capacity);

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod client;
+mod configs;
 mod groups;
 mod hostile;
 mod idempotence;

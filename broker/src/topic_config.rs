@@ -1,0 +1,542 @@
+//! The one table of topic configs: for each, Kafka's name, type, bounds and allowed values,
+//! the broker property it inherits from, its documentation line, and how it maps onto a
+//! topic's [`EffectiveConfig`].
+//!
+//! Every path that reads or writes a topic config goes through [`TOPIC_CONFIGS`]:
+//! CreateTopics, AlterConfigs and IncrementalAlterConfigs ([`validate`], and
+//! [`alter_list`] for APPEND and SUBTRACT), the catalog ([`retain_valid`], [`effective`]),
+//! DescribeConfigs ([`config_value`], the types, synonyms and docs), and the broker's own
+//! properties (`config.rs` parses `log.segment.bytes` with the row of `segment.bytes`).
+//! So a value cannot be accepted in one path and refused in another.
+//!
+//! Invariants:
+//! - A value is checked in two steps: Kafka's rule ([`Valid`], with its type: an INT must
+//!   fit in an i32, as Java's `Integer.parseInt`), then what Sluice supports ([`Support`]).
+//!   Both refusals are INVALID_CONFIG.
+//! - Kafka's defaults (`ConfigKey::default`) are Sluice's built-in defaults; a unit test
+//!   checks that the effective config of a topic without overrides renders them.
+//! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
+//!   their records: [`check_internal`].
+//!
+//! The rows are in `topic_config/table.rs`. Their bounds are Kafka 4.0's, but for one:
+//! Kafka 4.0 raised the minimum `segment.bytes` from 14 bytes to 1 MiB (KIP-1030, with an
+//! `internal.segment.bytes` for its own tests); Sluice keeps 3.9's 14, which its tests and
+//! small-segment setups use. A small segment costs rolls and descriptors, bounded per
+//! partition, not memory.
+
+use std::collections::{BTreeMap, HashSet};
+
+use thiserror::Error;
+
+use crate::config::{Config, TimestampType};
+use crate::storage::LogConfig;
+use crate::topics::{is_internal, TopicError};
+
+/// Kafka's ConfigType, as DescribeConfigs v3+ reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ConfigType {
+    /// `true` or `false`, any case.
+    Boolean = 1,
+    /// A string.
+    String = 2,
+    /// A 32-bit signed integer.
+    Int = 3,
+    /// A 64-bit signed integer.
+    Long = 5,
+    /// A 64-bit float.
+    Double = 6,
+    /// Comma-separated strings.
+    List = 7,
+    /// A Java class name.
+    Class = 8,
+    /// A secret string, never shown.
+    Password = 9,
+}
+
+impl ConfigType {
+    /// The wire value (DescribeConfigs `config_type`).
+    pub fn code(self) -> i8 {
+        self as i8
+    }
+
+    /// Kafka's name of the type, as its error messages spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigType::Boolean => "BOOLEAN",
+            ConfigType::String => "STRING",
+            ConfigType::Int => "INT",
+            ConfigType::Long => "LONG",
+            ConfigType::Double => "DOUBLE",
+            ConfigType::List => "LIST",
+            ConfigType::Class => "CLASS",
+            ConfigType::Password => "PASSWORD",
+        }
+    }
+}
+
+/// Kafka's validator of a config (`ConfigDef.Range`, `ValidString`, `ValidList`).
+#[derive(Debug, Clone, Copy)]
+pub enum Valid {
+    /// Any value of the type.
+    Any,
+    /// A number at least this (`Range.atLeast`).
+    AtLeast(i64),
+    /// One of these strings (`ValidString.in`, case-sensitive).
+    OneOf(&'static [&'static str]),
+    /// A list whose every item is one of these (`ValidList.in`).
+    ListOf(&'static [&'static str]),
+}
+
+/// What Sluice accepts of the values Kafka's rule allows.
+#[derive(Debug, Clone, Copy)]
+pub enum Support {
+    /// Every value Kafka accepts.
+    All,
+    /// Only these values (as rendered), for this reason.
+    Only(&'static [&'static str], &'static str),
+    /// A list with at least one item, for this reason.
+    NonEmpty(&'static str),
+}
+
+/// A parsed config value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// BOOLEAN.
+    Bool(bool),
+    /// INT or LONG (an INT is known to fit in an i32).
+    Number(i64),
+    /// STRING.
+    Str(String),
+    /// LIST: its distinct items, trimmed, in order.
+    List(Vec<String>),
+}
+
+impl Value {
+    /// The value as DescribeConfigs shows it.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::List(items) => items.join(","),
+        }
+    }
+
+    // A row's `apply` gets only values its own `parse` returned, so the variant is the
+    // row's type: the fallbacks are never taken.
+    fn number(&self) -> i64 {
+        match self {
+            Value::Number(n) => *n,
+            _ => 0,
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Value::Str(s) => s,
+            _ => "",
+        }
+    }
+}
+
+/// Why a value is refused; the reason of an INVALID_CONFIG (or of a refused start).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// Not parseable as the config's type (an INT past i32, say).
+    #[error("not a number of type {}", .0.name())]
+    NotNumber(ConfigType),
+    /// Not `true` or `false`.
+    #[error("expected a boolean (true or false)")]
+    NotBoolean,
+    /// Below Kafka's minimum.
+    #[error("value must be at least {0}")]
+    Below(i64),
+    /// Not one of Kafka's allowed values.
+    #[error("string must be one of: {}", .0.join(", "))]
+    NotOneOf(&'static [&'static str]),
+    /// Kafka allows it, Sluice does not.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// No such topic config.
+    #[error("unknown topic config")]
+    Unknown,
+}
+
+/// A config's definition: Kafka's name, type, rule, default and documentation line.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Kafka's type.
+    pub config_type: ConfigType,
+    /// Kafka's validator.
+    pub valid: Valid,
+    /// Kafka's default, as DescribeConfigs renders it (empty: none).
+    pub default: &'static str,
+    /// One line of documentation (DescribeConfigs v3+ `documentation`).
+    pub doc: &'static str,
+}
+
+impl ConfigKey {
+    /// Whether the config is a LIST (the only type APPEND and SUBTRACT apply to).
+    pub fn is_list(&self) -> bool {
+        self.config_type == ConfigType::List
+    }
+
+    /// Parses `value` as Kafka's `ConfigDef` does (trimmed; numbers in the type's range)
+    /// and checks it against the validator.
+    ///
+    /// # Errors
+    /// [`Invalid`] saying what is wrong.
+    pub fn parse(&self, value: &str) -> Result<Value, Invalid> {
+        let trimmed = value.trim();
+        let parsed = match self.config_type {
+            ConfigType::Int => trimmed
+                .parse::<i32>()
+                .map(|n| Value::Number(n.into()))
+                .map_err(|_| Invalid::NotNumber(ConfigType::Int))?,
+            ConfigType::Long => trimmed
+                .parse::<i64>()
+                .map(Value::Number)
+                .map_err(|_| Invalid::NotNumber(ConfigType::Long))?,
+            ConfigType::Boolean => match trimmed.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(Invalid::NotBoolean),
+            },
+            ConfigType::List => Value::List(
+                distinct_items(trimmed, self.valid)?.into_iter().map(str::to_owned).collect(),
+            ),
+            ConfigType::String | ConfigType::Double | ConfigType::Class | ConfigType::Password => {
+                Value::Str(trimmed.to_owned())
+            }
+        };
+        match (self.valid, &parsed) {
+            (Valid::AtLeast(min), Value::Number(n)) if *n < min => Err(Invalid::Below(min)),
+            (Valid::OneOf(allowed), Value::Str(s)) if !allowed.contains(&s.as_str()) => {
+                Err(Invalid::NotOneOf(allowed))
+            }
+            _ => Ok(parsed),
+        }
+    }
+}
+
+/// Items of a LIST value, as Kafka splits it: on commas, each trimmed; an empty value is
+/// the empty list. Borrowed from the value: nothing is allocated per item.
+pub fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    let value = value.trim();
+    value.split(',').map(str::trim).filter(move |_| !value.is_empty())
+}
+
+/// The distinct items of a LIST value, in order, each checked against `valid` as it is
+/// met: memory grows with the distinct items, which a `ListOf` rule keeps to its few
+/// values, not with the length of the value (a client may repeat an item millions of
+/// times). Repeats are dropped; the list means the same set.
+fn distinct_items(value: &str, valid: Valid) -> Result<Vec<&str>, Invalid> {
+    let mut items: Vec<&str> = Vec::new();
+    let mut seen = HashSet::new();
+    for item in list_items(value) {
+        if let Valid::ListOf(allowed) = valid {
+            if !allowed.contains(&item) {
+                return Err(Invalid::NotOneOf(allowed));
+            }
+        }
+        if seen.insert(item) {
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+/// A topic config: its Kafka definition, the broker property it inherits from, what Sluice
+/// supports of it, and how it maps onto the effective config.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfig {
+    /// Kafka's definition.
+    pub key: ConfigKey,
+    /// The broker property it falls back to (its DescribeConfigs synonym), with the same
+    /// rule.
+    pub broker: &'static str,
+    /// What Sluice supports of the values Kafka's rule allows.
+    pub support: Support,
+    apply: fn(&mut EffectiveConfig, &Value),
+    render: fn(&EffectiveConfig) -> String,
+}
+
+impl TopicConfig {
+    /// Kafka's name.
+    pub fn name(&self) -> &'static str {
+        self.key.name
+    }
+
+    /// Sets the config in `c` to `value`, a value [`Self::parse`] returned.
+    pub fn apply(&self, c: &mut EffectiveConfig, value: &Value) {
+        (self.apply)(c, value);
+    }
+
+    /// Parses a value: Kafka's rule, then Sluice's support.
+    ///
+    /// # Errors
+    /// [`Invalid`] saying what is wrong.
+    pub fn parse(&self, value: &str) -> Result<Value, Invalid> {
+        let parsed = self.key.parse(value)?;
+        match self.support {
+            Support::All => Ok(parsed),
+            Support::Only(values, reason) if !values.contains(&parsed.render().as_str()) => {
+                Err(Invalid::Unsupported(reason))
+            }
+            Support::NonEmpty(reason) if parsed == Value::List(vec![]) => {
+                Err(Invalid::Unsupported(reason))
+            }
+            _ => Ok(parsed),
+        }
+    }
+}
+
+/// The row of a topic config.
+pub fn topic_config(name: &str) -> Option<&'static TopicConfig> {
+    TOPIC_CONFIGS.iter().find(|c| c.name() == name)
+}
+
+/// The topic config whose broker synonym is `property` (`log.segment.bytes`).
+pub fn by_broker_name(property: &str) -> Option<&'static TopicConfig> {
+    TOPIC_CONFIGS.iter().find(|c| c.broker == property)
+}
+
+/// The row of a broker-only property.
+pub fn broker_config(name: &str) -> Option<&'static ConfigKey> {
+    BROKER_CONFIGS.iter().find(|c| c.name == name)
+}
+
+/// Kafka's name of a timestamp type.
+pub fn timestamp_type_name(t: TimestampType) -> &'static str {
+    match t {
+        TimestampType::CreateTime => "CreateTime",
+        TimestampType::LogAppendTime => "LogAppendTime",
+    }
+}
+
+/// Broker-wide defaults a topic's effective config starts from.
+#[derive(Debug, Clone)]
+pub struct TopicDefaults {
+    /// The log settings.
+    pub log: LogConfig,
+    /// `message.max.bytes`.
+    pub max_message_bytes: i32,
+    /// `log.message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+}
+
+impl TopicDefaults {
+    /// The defaults a broker config implies.
+    pub fn from_config(c: &Config) -> Self {
+        TopicDefaults {
+            log: c.log.clone(),
+            max_message_bytes: c.message_max_bytes,
+            timestamp_type: c.timestamp_type,
+        }
+    }
+}
+
+/// A topic's settings after overrides.
+#[derive(Debug, Clone)]
+pub struct EffectiveConfig {
+    /// Log settings.
+    pub log: LogConfig,
+    /// `max.message.bytes`.
+    pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `cleanup.policy`, items joined by commas.
+    pub cleanup_policy: String,
+}
+
+impl EffectiveConfig {
+    /// The config of a topic without overrides.
+    pub fn from_defaults(defaults: &TopicDefaults) -> Self {
+        EffectiveConfig {
+            log: defaults.log.clone(),
+            max_message_bytes: defaults.max_message_bytes,
+            timestamp_type: defaults.timestamp_type,
+            cleanup_policy: "delete".into(),
+        }
+    }
+}
+
+fn invalid(key: &str, value: &str, why: Invalid) -> TopicError {
+    TopicError::InvalidConfig {
+        key: shown(key).into(),
+        value: shown(value).into(),
+        reason: why.to_string(),
+    }
+}
+
+/// Most bytes of a refused name or value an error message repeats.
+const SHOWN_BYTES: usize = 256;
+
+/// `s`, cut at 256 bytes (on a character boundary): a refused value of 100 MiB is
+/// not copied into the error and its response.
+pub fn shown(s: &str) -> &str {
+    if s.len() <= SHOWN_BYTES {
+        return s;
+    }
+    let mut end = SHOWN_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Applies topic overrides to the broker defaults, validating each.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`] for an unknown name or a bad value.
+pub fn effective(
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let mut c = EffectiveConfig::from_defaults(defaults);
+    for (k, v) in overrides {
+        let row = topic_config(k).ok_or_else(|| invalid(k, v, Invalid::Unknown))?;
+        let value = row.parse(v).map_err(|why| invalid(k, v, why))?;
+        row.apply(&mut c, &value);
+    }
+    Ok(c)
+}
+
+/// [`effective`], replacing each value in `overrides` by its canonical rendering (trimmed,
+/// repeats of a list item dropped): what is stored and written to the catalog is what
+/// DescribeConfigs shows, and a value padded to megabytes is not kept.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`].
+pub fn canonical(
+    defaults: &TopicDefaults,
+    overrides: &mut BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let mut c = EffectiveConfig::from_defaults(defaults);
+    for (k, v) in overrides.iter_mut() {
+        let row = topic_config(k).ok_or_else(|| invalid(k, v, Invalid::Unknown))?;
+        let value = row.parse(v).map_err(|why| invalid(k, v, why))?;
+        row.apply(&mut c, &value);
+        *v = value.render();
+    }
+    Ok(c)
+}
+
+/// [`canonical`], then for an internal topic [`check_internal`]: what every change a
+/// client asks for (CreateTopics, AlterConfigs, IncrementalAlterConfigs) must pass.
+///
+/// # Errors
+/// [`TopicError::InvalidConfig`], [`TopicError::PolicyViolation`].
+pub fn validate(
+    topic: &str,
+    defaults: &TopicDefaults,
+    overrides: &mut BTreeMap<String, String>,
+) -> Result<EffectiveConfig, TopicError> {
+    let c = canonical(defaults, overrides)?;
+    check_internal(topic, &c)?;
+    Ok(c)
+}
+
+/// The overrides of a stored catalog entry that the table accepts. A value stored by an
+/// older broker that no longer passes (an 8 TiB `segment.index.bytes`) is dropped with a
+/// warning, so that the topic opens on the default instead of stopping the start.
+pub fn retain_valid(topic: &str, overrides: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    overrides
+        .into_iter()
+        .filter(|(k, v)| match topic_config(k).map(|row| row.parse(v)) {
+            Some(Ok(_)) => true,
+            refused => {
+                let reason = match refused {
+                    Some(Err(why)) => why,
+                    _ => Invalid::Unknown,
+                };
+                tracing::warn!(topic, key = %k, value = %v, %reason, "stored topic config refused; the default applies");
+                false
+            }
+        })
+        .collect()
+}
+
+/// Value of a topic config as DescribeConfigs reports it (override or default); empty for
+/// an unknown name.
+pub fn config_value(c: &EffectiveConfig, name: &str) -> String {
+    topic_config(name).map_or_else(String::new, |row| (row.render)(c))
+}
+
+/// Refuses, for an internal topic, a config under which the broker would delete records it
+/// still needs: finite retention by time or size, or a cleanup policy other than `compact`.
+///
+/// Kafka has no such rule (it relies on operators); a refusal here is what Kafka answers
+/// when its create or alter policy refuses a change: POLICY_VIOLATION.
+///
+/// # Errors
+/// [`TopicError::PolicyViolation`] naming the config.
+pub fn check_internal(topic: &str, c: &EffectiveConfig) -> Result<(), TopicError> {
+    if !is_internal(topic) {
+        return Ok(());
+    }
+    let refuse = |reason: String| Err(TopicError::PolicyViolation { topic: topic.into(), reason });
+    if c.log.retention_ms != -1 {
+        return refuse(format!(
+            "retention.ms={} would delete its records: it must stay -1",
+            c.log.retention_ms
+        ));
+    }
+    if c.log.retention_bytes >= 0 {
+        return refuse(format!(
+            "retention.bytes={} would delete its records: it must stay -1",
+            c.log.retention_bytes
+        ));
+    }
+    if c.cleanup_policy.is_empty() || c.cleanup_policy.split(',').any(|p| p != "compact") {
+        return refuse(format!(
+            "cleanup.policy={} would delete its records: it must stay compact",
+            c.cleanup_policy
+        ));
+    }
+    Ok(())
+}
+
+/// IncrementalAlterConfigs APPEND (`append`) or SUBTRACT on the LIST value `base` of
+/// `key`: the items of `base` then those of `change` not in it, or `base` less every item
+/// of `change`. Linear in the items (hash sets, no search per item); an APPEND item the
+/// config's rule refuses ends it at once, so memory grows with the distinct items the rule
+/// allows, and a SUBTRACT keeps only the items of `base`.
+///
+/// # Errors
+/// [`Invalid`] for an APPEND item the rule refuses.
+pub fn alter_list(
+    key: &ConfigKey,
+    base: &str,
+    change: &str,
+    append: bool,
+) -> Result<String, Invalid> {
+    let mut items = distinct_items(base, Valid::Any)?;
+    if append {
+        let mut seen: HashSet<&str> = items.iter().copied().collect();
+        for item in distinct_items(change, key.valid)? {
+            if seen.insert(item) {
+                items.push(item);
+            }
+        }
+    } else {
+        let mut gone: HashSet<&str> = HashSet::new();
+        let present: HashSet<&str> = items.iter().copied().collect();
+        gone.extend(list_items(change).filter(|i| present.contains(i)));
+        items.retain(|i| !gone.contains(i));
+    }
+    Ok(items.join(","))
+}
+
+mod table;
+
+pub use table::{
+    BROKER_CONFIGS, CLEANUP_POLICIES, COMPRESSION_TYPES, TIMESTAMP_TYPES, TOPIC_CONFIGS,
+};
+
+#[cfg(test)]
+mod tests;

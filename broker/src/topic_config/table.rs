@@ -1,0 +1,251 @@
+//! The rows of the config table: Kafka 4.0's name, type, rule, default and documentation
+//! line of every topic config Sluice knows, its broker synonym, what Sluice supports of
+//! it, and how it maps onto [`EffectiveConfig`]; then the broker-only properties.
+
+use super::{timestamp_type_name, ConfigKey, ConfigType, Support, TopicConfig, Valid};
+use crate::config::TimestampType;
+
+const BYTES_2_30: &str = "1073741824";
+const SEVEN_DAYS_MS: &str = "604800000";
+const LONG_MAX: &str = "9223372036854775807";
+
+/// Kafka's `cleanup.policy` values.
+pub const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
+/// Kafka's `compression.type` values (`BrokerCompressionType`).
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+/// Kafka's `message.timestamp.type` values.
+pub const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+const fn key(
+    name: &'static str,
+    config_type: ConfigType,
+    valid: Valid,
+    default: &'static str,
+    doc: &'static str,
+) -> ConfigKey {
+    ConfigKey { name, config_type, valid, default, doc }
+}
+
+/// Topic configs Sluice knows, in DescribeConfigs order.
+pub static TOPIC_CONFIGS: &[TopicConfig] = &[
+    TopicConfig {
+        key: key(
+            "cleanup.policy",
+            ConfigType::List,
+            Valid::ListOf(CLEANUP_POLICIES),
+            "delete",
+            "delete old segments past retention, or compact by key (compact is stored, not yet run)",
+        ),
+        broker: "log.cleanup.policy",
+        support: Support::NonEmpty("an empty policy is not supported: retention would still delete"),
+        apply: |c, v| c.cleanup_policy = v.render(),
+        render: |c| c.cleanup_policy.clone(),
+    },
+    TopicConfig {
+        key: key(
+            "compression.type",
+            ConfigType::String,
+            Valid::OneOf(COMPRESSION_TYPES),
+            "producer",
+            "batches are stored as the producer compressed them",
+        ),
+        broker: "compression.type",
+        support: Support::Only(&["producer"], "batches are stored as produced: only `producer`"),
+        apply: |_, _| {},
+        render: |_| "producer".into(),
+    },
+    TopicConfig {
+        key: key(
+            "flush.messages",
+            ConfigType::Long,
+            Valid::AtLeast(1),
+            LONG_MAX,
+            "records between forced syncs; 1 acknowledges only records on disk",
+        ),
+        broker: "log.flush.interval.messages",
+        support: Support::All,
+        apply: |c, v| {
+            c.log.flush_messages = match v.number() {
+                i64::MAX => u64::MAX,
+                n => n.unsigned_abs(),
+            }
+        },
+        render: |c| match c.log.flush_messages {
+            u64::MAX => LONG_MAX.into(),
+            n => n.to_string(),
+        },
+    },
+    TopicConfig {
+        key: key(
+            "flush.ms",
+            ConfigType::Long,
+            Valid::AtLeast(0),
+            LONG_MAX,
+            "milliseconds data may wait in the page cache before a forced sync",
+        ),
+        broker: "log.flush.interval.ms",
+        support: Support::All,
+        // Kafka's default, Long.MAX_VALUE, means never: the storage spells that -1.
+        apply: |c, v| {
+            c.log.flush_ms = match v.number() {
+                i64::MAX => -1,
+                n => n,
+            }
+        },
+        render: |c| match c.log.flush_ms {
+            n if n < 0 => LONG_MAX.into(),
+            n => n.to_string(),
+        },
+    },
+    TopicConfig {
+        key: key(
+            "index.interval.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(0),
+            "4096",
+            "log bytes between two offset index entries",
+        ),
+        broker: "log.index.interval.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.index_interval_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.index_interval_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "max.message.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(0),
+            "1048588",
+            "largest record batch the topic accepts",
+        ),
+        broker: "message.max.bytes",
+        support: Support::All,
+        apply: |c, v| c.max_message_bytes = i32::try_from(v.number()).unwrap_or(i32::MAX),
+        render: |c| c.max_message_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "message.timestamp.type",
+            ConfigType::String,
+            Valid::OneOf(TIMESTAMP_TYPES),
+            "CreateTime",
+            "CreateTime keeps the producer's timestamps, LogAppendTime stamps the broker's",
+        ),
+        broker: "log.message.timestamp.type",
+        support: Support::All,
+        apply: |c, v| {
+            c.timestamp_type = match v.text() {
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => TimestampType::CreateTime,
+            }
+        },
+        render: |c| timestamp_type_name(c.timestamp_type).into(),
+    },
+    TopicConfig {
+        key: key(
+            "min.insync.replicas",
+            ConfigType::Int,
+            Valid::AtLeast(1),
+            "1",
+            "replicas that must have a record for acks=all; a single node has one",
+        ),
+        broker: "min.insync.replicas",
+        support: Support::Only(&["1"], "a single node has one replica"),
+        apply: |_, _| {},
+        render: |_| "1".into(),
+    },
+    TopicConfig {
+        key: key(
+            "retention.bytes",
+            ConfigType::Long,
+            Valid::Any,
+            "-1",
+            "size past which the oldest segments of a partition are deleted; negative: no limit",
+        ),
+        broker: "log.retention.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.retention_bytes = v.number(),
+        render: |c| c.log.retention_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "retention.ms",
+            ConfigType::Long,
+            Valid::AtLeast(-1),
+            SEVEN_DAYS_MS,
+            "age past which sealed segments are deleted; -1: no limit",
+        ),
+        broker: "log.retention.ms",
+        support: Support::All,
+        apply: |c, v| c.log.retention_ms = v.number(),
+        render: |c| c.log.retention_ms.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(14),
+            BYTES_2_30,
+            "size at which a segment rolls",
+        ),
+        broker: "log.segment.bytes",
+        support: Support::All,
+        apply: |c, v| c.log.segment_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.segment_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.index.bytes",
+            ConfigType::Int,
+            Valid::AtLeast(4),
+            "10485760",
+            "capacity of each index file; a segment rolls when its index is full",
+        ),
+        broker: "log.index.size.max.bytes",
+        support: Support::All,
+        // Up to 2 GiB is Kafka's range, and each active segment maps two indexes of this
+        // size. The storage maps no more of it than a segment of `segment.bytes` can fill
+        // (`capacities` in `storage/partition_log.rs`), so a large value costs no address
+        // space beyond that; the value is kept and shown as given.
+        apply: |c, v| c.log.segment_index_bytes = v.number().unsigned_abs(),
+        render: |c| c.log.segment_index_bytes.to_string(),
+    },
+    TopicConfig {
+        key: key(
+            "segment.ms",
+            ConfigType::Long,
+            Valid::AtLeast(1),
+            SEVEN_DAYS_MS,
+            "age at which a non-empty segment rolls",
+        ),
+        broker: "log.roll.ms",
+        support: Support::All,
+        apply: |c, v| c.log.segment_ms = v.number(),
+        render: |c| c.log.segment_ms.to_string(),
+    },
+];
+
+/// Broker properties that are not the synonym of a topic config, with Kafka's rules.
+/// `config.rs` parses each through its row.
+pub static BROKER_CONFIGS: &[ConfigKey] = &[
+    key("log.roll.hours", ConfigType::Int, Valid::AtLeast(1), "168", "segment.ms in hours"),
+    key("log.retention.minutes", ConfigType::Int, Valid::Any, "", "retention.ms in minutes"),
+    key("log.retention.hours", ConfigType::Int, Valid::Any, "168", "retention.ms in hours"),
+    // Wired into `Config` by the idempotence work; Kafka's type is INT.
+    key(
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "86400000",
+        "how long a producer id's state is kept after its last write",
+    ),
+    // Wired into `Config` by the request-memory work. Kafka's default, -1, is unbounded.
+    key(
+        "queued.max.request.bytes",
+        ConfigType::Long,
+        Valid::Any,
+        "-1",
+        "bytes of requests read ahead of their responses; -1: no limit",
+    ),
+];
