@@ -374,6 +374,12 @@ impl Config {
                 "offsets.retention.minutes" => {
                     self.offsets_retention_ms = number::<i64>(k, v, 1)? * 60_000
                 }
+                "producer.id.expiration.ms" => {
+                    self.log.producer_id_expiration_ms = number(k, v, 1)?
+                }
+                "sluice.producer.state.max.producers.per.partition" => {
+                    self.log.max_producers_per_partition = number(k, v, 1)?
+                }
                 k if IGNORED.contains(&k)
                     || k.starts_with("zookeeper.")
                     || k.starts_with("ssl.") =>
