@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod client;
+mod durable_files;
 mod groups;
 mod hostile;
 mod idempotence;
