@@ -65,7 +65,7 @@ impl OffsetCheckpoint {
                 continue;
             }
             state.running = true;
-            let target = state.wanted;
+            let target = state.wanted.max(offset);
             drop(state);
             let result = durable::write(io, &self.path, format(target).as_bytes());
             state = lock(&self.state);
@@ -73,7 +73,12 @@ impl OffsetCheckpoint {
             self.written.notify_all();
             match result {
                 Ok(()) => state.durable = state.durable.max(target),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A failed value is not written later on another caller's behalf:
+                    // its caller was told it failed.
+                    state.wanted = state.durable;
+                    return Err(e);
+                }
             }
         }
     }
@@ -142,6 +147,9 @@ mod tests {
         io.fail_nth_file_sync(1);
         assert!(c.advance(&io, 20).is_err());
         assert_eq!((read(dir.path(), "cp").unwrap(), c.durable()), (Some(10), 10));
+        // The failed 20 is not written on behalf of a later, smaller request.
+        c.advance(&io, 15).unwrap();
+        assert_eq!(read(dir.path(), "cp").unwrap(), Some(15));
         c.advance(&io, 20).unwrap();
         assert_eq!(read(dir.path(), "cp").unwrap(), Some(20));
         c.reset(&RealIo, 3).unwrap();

@@ -61,14 +61,15 @@ pub fn write(io: &dyn FileIo, path: &Path, bytes: &[u8]) -> Result<(), StorageEr
     io.sync_dir(dir).map_err(|e| StorageError::io("sync directory", dir, e))
 }
 
-/// Removes `path` durably (unlink, then a sync of its directory); absent is fine.
+/// Removes `path` durably (unlink, then a sync of its directory). Absent is fine, and
+/// the directory is synced then too: an earlier unlink may not have been.
 ///
 /// # Errors
 /// [`StorageError::Io`] from the unlink or the directory sync.
 pub fn remove(io: &dyn FileIo, path: &Path) -> Result<(), StorageError> {
     match fs::remove_file(path) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StorageError::io("remove", path, e)),
     }
     let dir = parent(path);
@@ -180,5 +181,6 @@ mod tests {
         assert!(!path.exists());
         assert_eq!(io.dir_syncs(), 1);
         remove(&io, &path).unwrap();
+        assert_eq!(io.dir_syncs(), 2);
     }
 }

@@ -217,6 +217,13 @@ impl PartitionLog {
             None => log_end_offset,
             Some(rp) => rp.clamp(first_base, log_end_offset),
         };
+        let log_start_checkpoint =
+            OffsetCheckpoint::new(dir, LOG_START_CHECKPOINT, checkpoint.unwrap_or(i64::MIN));
+        if checkpoint.is_some_and(|c| c > log_start_offset) {
+            // Past a log that recovery cut short: record the start in effect, or a later
+            // crash would skip records appended from here.
+            log_start_checkpoint.reset(io.as_ref(), log_start_offset)?;
+        }
         let recovery_point_checkpoint = OffsetCheckpoint::new(
             dir,
             RECOVERY_POINT_CHECKPOINT,
@@ -239,11 +246,7 @@ impl PartitionLog {
             }),
             log_end_offset: AtomicI64::new(log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
-            log_start_checkpoint: OffsetCheckpoint::new(
-                dir,
-                LOG_START_CHECKPOINT,
-                checkpoint.unwrap_or(i64::MIN),
-            ),
+            log_start_checkpoint,
             recovery_point_checkpoint,
             io,
             flush: Mutex::new(FlushState {

@@ -313,10 +313,10 @@ impl ProducerState {
     /// The snapshot file's text (cheap enough to make under the writer lock: one string).
     pub(crate) fn render_snapshot(&self) -> String {
         let mut body = format!("{HEADER}\n");
-        let mut ids: Vec<_> = self.producers.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let (e, _) = &self.producers[&id];
+        // Longest idle first; no sort, as this runs under the writer lock at a roll.
+        for (&id, (e, _)) in
+            self.by_recency.values().filter_map(|id| self.producers.get_key_value(id))
+        {
             let _ = write!(body, "{id} {} {}", e.epoch, e.last_append_ms);
             for c in &e.batches {
                 let _ = write!(
