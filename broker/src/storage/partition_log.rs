@@ -112,6 +112,8 @@ pub struct PartitionLog {
     flush: Mutex<FlushState>,
     flushed: Condvar,
     poisoned: AtomicBool,
+    /// `Writer::pending_snapshot` holds a snapshot to write.
+    snapshot_pending: AtomicBool,
     /// Data syncs done, for the metrics (records per sync shows group commit at work).
     syncs: AtomicU64,
 }
@@ -256,6 +258,7 @@ impl PartitionLog {
             }),
             flushed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            snapshot_pending: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
         })
     }
@@ -357,6 +360,10 @@ impl PartitionLog {
     /// Writes the producer snapshot that a roll rendered, outside the writer lock. A
     /// failure is logged: the snapshot before it and the log still rebuild the state.
     fn write_pending_snapshot(&self) {
+        // Checked without the lock: appends that did not roll pay one atomic load.
+        if !self.snapshot_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let Some((offset, text)) = lock(&self.writer).pending_snapshot.take() else { return };
         if let Err(e) = write_snapshot_text(self.io.as_ref(), &self.dir, offset, &text) {
             tracing::warn!(partition = %self.dir.display(), error = %e, "cannot write producer snapshot");
@@ -542,6 +549,7 @@ impl PartitionLog {
         producers.expire(now_ms(), expiration_ms);
         if producers.len() > 0 {
             writer.pending_snapshot = Some((active.base_offset(), producers.render_snapshot()));
+            self.snapshot_pending.store(true, Ordering::Release);
         }
         tracing::debug!(partition = %self.dir.display(), base_offset = active.base_offset(), "rolled segment");
         Ok(active)

@@ -175,3 +175,24 @@ fn a_hundred_thousand_producer_ids_keep_producer_state_at_its_bound() {
     assert_eq!(hw, IDS + 1);
     assert_eq!(RecordBatch::parse_verified(&records).unwrap().producer_id(), 1 << 40 | (IDS - 1));
 }
+
+#[test]
+fn producer_ids_expire_by_the_broker_clock_whatever_their_batch_timestamps() {
+    let broker = BrokerProcess::start(&[
+        "--override",
+        "producer.id.expiration.ms=500",
+        "--override",
+        "log.flush.scheduler.interval.ms=100",
+    ]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "expiring");
+    // A batch timestamp a century ahead must not keep the producer alive.
+    let mut b = BatchBuilder::new(Compression::None).producer(77, 0, 0);
+    b.append(4_900_000_000_000, None, Some(b"x"), &[]).unwrap();
+    let records = Bytes::from(b.build().unwrap());
+    assert_eq!(produce(&mut c, "expiring", records.clone(), -1), (0, 0));
+    assert_eq!(produce(&mut c, "expiring", records.clone(), -1), (0, 0), "a duplicate");
+    std::thread::sleep(Duration::from_millis(1500));
+    // Expired: the broker has no state of it, so the batch is new to it, as in Kafka.
+    assert_eq!(produce(&mut c, "expiring", records, -1), (0, 1));
+}
