@@ -151,3 +151,43 @@ fn idle_producers_expire_on_the_tick_by_the_broker_clock() {
     assert_eq!(log.remove_expired_producers(now + 61_000), 1);
     assert_eq!(log.producer_count(), 0);
 }
+
+#[test]
+fn appends_do_not_wait_for_a_slow_log_start_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::new());
+    let log = Arc::new(filled(dir.path(), Arc::clone(&io)));
+    io.slow_file_syncs(std::time::Duration::from_millis(400));
+    let deleter = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || log.delete_records(50).unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        log.append(&batch(0, 1, 100)).unwrap();
+    }
+    let appends = started.elapsed();
+    assert_eq!(deleter.join().unwrap(), 50);
+    assert!(
+        appends < std::time::Duration::from_millis(200),
+        "20 appends took {appends:?} beside a 400 ms checkpoint sync"
+    );
+}
+
+#[test]
+fn a_cut_recovery_point_falls_back_to_recovering_every_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected;
+    {
+        let log = filled(dir.path(), Arc::new(FaultyIo::new()));
+        log.flush_if_due(super::now_ms()).unwrap();
+        expected = log.log_end_offset();
+        // Dropped without close: a crash.
+    }
+    let path = dir.path().join("recovery-point-offset");
+    let whole = std::fs::read(&path).expect("the flusher wrote a recovery point");
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    assert_eq!(log.log_end_offset(), expected);
+}

@@ -93,6 +93,7 @@ pub struct FaultyIo {
     writes: AtomicU64,
     syncs: AtomicU64,
     sync_delay_us: AtomicU64,
+    file_sync_delay_us: AtomicU64,
     file_syncs: Countdown,
     renames: Countdown,
     dir_syncs: Countdown,
@@ -166,6 +167,10 @@ impl FaultyIo {
     pub fn dir_syncs(&self) -> u64 {
         self.dir_syncs.calls.load(Ordering::SeqCst)
     }
+    /// Makes every file sync (of a durable file) take at least `delay`.
+    pub fn slow_file_syncs(&self, delay: std::time::Duration) {
+        self.file_sync_delay_us.store(delay.as_micros() as u64, Ordering::SeqCst);
+    }
     /// Makes every sync take at least `delay`, as a disk does (tmpfs syncs are free).
     pub fn slow_syncs(&self, delay: std::time::Duration) {
         self.sync_delay_us.store(delay.as_micros() as u64, Ordering::SeqCst);
@@ -208,6 +213,10 @@ impl FileIo for FaultyIo {
     }
 
     fn sync_file(&self, file: &File) -> io::Result<()> {
+        let delay = self.file_sync_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+        }
         if self.file_syncs.fails() {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
