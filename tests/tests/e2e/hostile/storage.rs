@@ -76,7 +76,7 @@ fn delete_records_hammering_does_not_stall_a_producer_or_lose_its_records() {
         attacked.quantile(0.99),
         attacked.quantile(1.0),
     );
-    assert!(requests > 100, "the attack ran ({requests} requests)");
+    assert!(requests > 50, "the attack ran ({requests} requests)");
     assert!(
         attacked.quantile(0.99) < Duration::from_millis(200),
         "p99 {:?} under DeleteRecords",
