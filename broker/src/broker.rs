@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::storage::io::RealIo;
+use crate::storage::{durable, StorageError};
 use crate::topics::{TopicDefaults, Topics};
+
+/// Kafka's file of the broker's identity in the data directory.
+const META_PROPERTIES: &str = "meta.properties";
 
 /// The broker.
 #[derive(Debug)]
@@ -31,6 +36,8 @@ impl Broker {
     /// An unusable data directory or catalog.
     pub fn open(config: Config) -> anyhow::Result<Arc<Broker>> {
         std::fs::create_dir_all(&config.data_dir)?;
+        // What a crash during a durable write in the data directory left behind.
+        durable::remove_stray_temps(&config.data_dir);
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
         let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
@@ -47,20 +54,40 @@ impl Broker {
 }
 
 /// Reads `meta.properties` (Kafka's file of the same name), creating it on first start.
-fn load_cluster_id(data_dir: &Path, node_id: i32) -> anyhow::Result<String> {
-    let path = data_dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let props = crate::config::parse_properties(&text);
-        if let Some(id) = props.get("cluster.id") {
-            return Ok(id.clone());
+///
+/// The file is written durably before the id is used anywhere, so a crash on first start
+/// leaves no file (and the next start makes one) or the whole file. A file without a
+/// whole cluster id is refused: making a new id would silently start a different cluster.
+///
+/// # Errors
+/// [`StorageError::Corrupt`] for a file without a valid `cluster.id`; I/O errors.
+fn load_cluster_id(data_dir: &Path, node_id: i32) -> Result<String, StorageError> {
+    let path = data_dir.join(META_PROPERTIES);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let props = crate::config::parse_properties(&text);
+            return match props.get("cluster.id") {
+                Some(id) if is_cluster_id(id) => Ok(id.clone()),
+                other => Err(StorageError::Corrupt {
+                    path,
+                    reason: format!(
+                        "no valid cluster.id (found {other:?}, expected 22 base64url characters)"
+                    ),
+                }),
+            };
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StorageError::io("read", &path, e)),
     }
     let id = base64url(uuid::Uuid::new_v4().as_bytes());
     let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
-    let tmp = data_dir.join("meta.properties.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &path)?;
+    durable::write(&RealIo, &path, text.as_bytes())?;
     Ok(id)
+}
+
+/// Whether `id` has the shape of Kafka's cluster ids (a UUID in unpadded base64url).
+fn is_cluster_id(id: &str) -> bool {
+    id.len() == 22 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Unpadded base64url, as Kafka prints cluster ids.
@@ -89,5 +116,20 @@ mod tests {
         assert_eq!(load_cluster_id(dir.path(), 0).unwrap(), a);
         assert_eq!(base64url(b"Man"), "TWFu");
         assert_eq!(base64url(b"Ma"), "TWE");
+    }
+
+    #[test]
+    fn a_cut_meta_properties_never_yields_a_different_cluster_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = load_cluster_id(dir.path(), 0).unwrap();
+        let path = dir.path().join(META_PROPERTIES);
+        let whole = std::fs::read(&path).unwrap();
+        for cut in 0..whole.len() {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            match load_cluster_id(dir.path(), 0) {
+                Ok(got) => assert_eq!(got, id, "cut at {cut}"),
+                Err(e) => assert!(matches!(e, StorageError::Corrupt { .. }), "cut at {cut}: {e}"),
+            }
+        }
     }
 }

@@ -362,10 +362,6 @@ impl Config {
                     self.log.retention_ms = minutes(broker_number(k, v)?, 3_600_000)
                 }
                 "log.retention.minutes" | "log.retention.hours" => {}
-                // Checked against Kafka's rule here; what they set is wired in elsewhere.
-                "producer.id.expiration.ms" => {
-                    broker_number(k, v)?;
-                }
                 "log.flush.scheduler.interval.ms" => {
                     self.flush_scheduler_interval_ms = number(k, v, 1)?
                 }
@@ -396,6 +392,12 @@ impl Config {
                 }
                 "offsets.retention.minutes" => {
                     self.offsets_retention_ms = number::<i64>(k, v, 1)? * 60_000
+                }
+                "producer.id.expiration.ms" => {
+                    self.log.producer_id_expiration_ms = broker_number(k, v)?
+                }
+                "sluice.producer.state.max.producers.per.partition" => {
+                    self.log.max_producers_per_partition = number(k, v, 1)?
                 }
                 k if IGNORED.contains(&k)
                     || k.starts_with("zookeeper.")

@@ -243,7 +243,8 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     }
 }
 
-/// Syncs partitions whose `flush.ms` / `flush.messages` are due.
+/// Syncs partitions whose `flush.ms` / `flush.messages` are due, and expires idle
+/// producer ids (`producer.id.expiration.ms`).
 async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.flush_scheduler_interval_ms);
     loop {
@@ -258,6 +259,11 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
                 for p in &topic.partitions {
                     if let Err(e) = p.log().flush_if_due(now) {
                         tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "flush failed");
+                    }
+                    // Cheap when nothing is due: one look at the longest idle producer.
+                    let expired = p.log().remove_expired_producers(now);
+                    if expired > 0 {
+                        tracing::debug!(topic = %topic.name, partition = p.index(), expired, "expired producer ids");
                     }
                 }
             }

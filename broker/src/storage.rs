@@ -5,7 +5,9 @@
 //! <data_dir>/<topic>-<partition>/00000000000000000000.log        record batches, verbatim
 //!                                00000000000000000000.index      offset -> position
 //!                                00000000000000000000.timeindex  timestamp -> offset
+//!                                00000000000000000000.snapshot   producer state (crc32)
 //!                                log-start-offset                 checkpoint (crc32)
+//!                                recovery-point-offset            checkpoint (crc32)
 //!                                .clean-shutdown                  marker of a clean close
 //! ```
 //!
@@ -19,10 +21,15 @@
 //!   them through the mapping (the same page cache) and through sendfile.
 //! - After a failed sync the log is poisoned: appends answer [`StorageError::Poisoned`],
 //!   reads go on.
+//! - Every small file that must survive a crash is written by [`durable::write`]; no
+//!   fsync of one runs under the writer lock on a path a client can repeat (checkpoints
+//!   and producer snapshots are written after the lock is released).
 //!
 //! The module is synchronous: no async runtime inside. `unsafe` and `nix` are confined to
 //! [`sys`].
 
+pub(crate) mod checkpoint;
+pub mod durable;
 mod index;
 pub mod io;
 mod partition_log;
@@ -34,6 +41,9 @@ pub(crate) mod sys;
 pub mod testing;
 mod valid_records;
 
+#[cfg(test)]
+mod durability_tests;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +52,7 @@ use sluice_protocol::record::BatchError;
 use thiserror::Error;
 
 pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset, ValidRecords};
+pub use producer_state::{DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
 pub use sys::sendfile;
 
 /// Per-partition settings, named after Kafka's topic configs.
@@ -64,6 +75,12 @@ pub struct LogConfig {
     pub flush_messages: u64,
     /// `flush.ms`: [`PartitionLog::flush_if_due`] syncs data older than this (-1: never).
     pub flush_ms: i64,
+    /// `producer.id.expiration.ms` (broker-wide, not a topic config): a producer id with
+    /// no append for this long, by the broker's clock, is forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `sluice.producer.state.max.producers.per.partition` (broker-wide): past it the
+    /// longest idle producer id is forgotten.
+    pub max_producers_per_partition: usize,
 }
 
 impl Default for LogConfig {
@@ -77,6 +94,8 @@ impl Default for LogConfig {
             retention_bytes: -1,
             flush_messages: u64::MAX,
             flush_ms: -1,
+            producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            max_producers_per_partition: DEFAULT_MAX_PRODUCERS_PER_PARTITION,
         }
     }
 }

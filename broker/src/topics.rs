@@ -502,7 +502,8 @@ impl Topics {
             return Err(e);
         }
         for p in &topic.partitions {
-            let _ = p.log().close();
+            // Its files are about to go: nothing of it needs syncing.
+            p.log().abandon();
             let dir = p.log().dir().to_owned();
             let gone = dir.with_file_name(format!(
                 "{}.{}-delete",
@@ -621,16 +622,8 @@ impl Topics {
         let crc = crc32fast::hash(body.as_bytes());
         let _ = writeln!(body, "crc {crc:08x}");
         let path = self.data_dir.join(CATALOG);
-        let tmp = self.data_dir.join(format!("{CATALOG}.tmp"));
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(body.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            fs::File::open(&self.data_dir)?.sync_all()
-        };
-        write().map_err(|e| TopicError::Storage(StorageError::io("write topic catalog", &path, e)))
+        crate::storage::durable::write(&crate::storage::io::RealIo, &path, body.as_bytes())
+            .map_err(TopicError::Storage)
     }
 
     /// Changes a topic's overrides with `f` (IncrementalAlterConfigs): `f` gets the current

@@ -4,11 +4,14 @@
 //! The operations that can fail on the write path are reserving blocks ahead of the write
 //! (a full disk fails here, before any byte is written), the write itself, and syncing.
 //! Routing them through [`FileIo`] lets tests fail the Nth one and check that the log
-//! reports the error, stays readable and never serves a partial batch.
+//! reports the error, stays readable and never serves a partial batch. The durable small
+//! files ([`super::durable`]) go through it too: their file sync, rename and directory
+//! sync can be failed the same way.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sys::{self, MmapRegion};
@@ -34,6 +37,30 @@ pub trait FileIo: Send + Sync + fmt::Debug {
     /// The I/O error; the log poisons itself and never retries (the kernel may already
     /// have dropped the dirty pages, so a retry could report success for lost data).
     fn sync(&self, region: &MmapRegion, pos: usize, len: usize) -> io::Result<()>;
+
+    /// Writes a whole file's data and metadata to disk (fsync).
+    ///
+    /// # Errors
+    /// The I/O error.
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+
+    /// Renames `from` over `to` (atomic on POSIX file systems).
+    ///
+    /// # Errors
+    /// The I/O error; `to` is then unchanged.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    /// Syncs a directory, so that renames and unlinks in it survive a power loss.
+    ///
+    /// # Errors
+    /// The I/O error.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
 }
 
 /// The real thing: fallocate and msync.
@@ -55,7 +82,8 @@ impl FileIo for RealIo {
 }
 
 /// Real I/O that fails reservations from the Nth on (a disk that stays full until
-/// [`FaultyIo::heal`]), the Nth write, or the Nth sync (counting from 1), for tests.
+/// [`FaultyIo::heal`]), the Nth write, the Nth data sync, or the Nth file sync, rename or
+/// directory sync (counting from 1), for tests.
 #[derive(Debug, Default)]
 pub struct FaultyIo {
     fail_reserve_at: AtomicU64,
@@ -65,6 +93,30 @@ pub struct FaultyIo {
     writes: AtomicU64,
     syncs: AtomicU64,
     sync_delay_us: AtomicU64,
+    file_sync_delay_us: AtomicU64,
+    file_syncs: Countdown,
+    renames: Countdown,
+    dir_syncs: Countdown,
+}
+
+/// Calls of one kind so far, and the one that is to fail (0: none).
+#[derive(Debug, Default)]
+struct Countdown {
+    calls: AtomicU64,
+    fail_at: AtomicU64,
+}
+
+impl Countdown {
+    fn fail_nth(&self, n: u64) {
+        let now = self.calls.load(Ordering::SeqCst);
+        self.fail_at.store(if n == 0 { 0 } else { now + n }, Ordering::SeqCst);
+    }
+
+    /// Counts a call; whether it is the one to fail.
+    fn fails(&self) -> bool {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        n == self.fail_at.load(Ordering::SeqCst)
+    }
 }
 
 impl FaultyIo {
@@ -98,6 +150,26 @@ impl FaultyIo {
     /// Syncs started so far.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::SeqCst)
+    }
+    /// Makes the `n`th file sync (fsync of a durable file) from now fail with `EIO`.
+    pub fn fail_nth_file_sync(&self, n: u64) {
+        self.file_syncs.fail_nth(n);
+    }
+    /// Makes the `n`th rename from now fail with `EIO`.
+    pub fn fail_nth_rename(&self, n: u64) {
+        self.renames.fail_nth(n);
+    }
+    /// Makes the `n`th directory sync from now fail with `EIO`.
+    pub fn fail_nth_dir_sync(&self, n: u64) {
+        self.dir_syncs.fail_nth(n);
+    }
+    /// Directory syncs started so far.
+    pub fn dir_syncs(&self) -> u64 {
+        self.dir_syncs.calls.load(Ordering::SeqCst)
+    }
+    /// Makes every file sync (of a durable file) take at least `delay`.
+    pub fn slow_file_syncs(&self, delay: std::time::Duration) {
+        self.file_sync_delay_us.store(delay.as_micros() as u64, Ordering::SeqCst);
     }
     /// Makes every sync take at least `delay`, as a disk does (tmpfs syncs are free).
     pub fn slow_syncs(&self, delay: std::time::Duration) {
@@ -138,5 +210,30 @@ impl FileIo for FaultyIo {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
         region.sync_range(pos, len)
+    }
+
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        let delay = self.file_sync_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+        }
+        if self.file_syncs.fails() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        file.sync_all()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if self.renames.fails() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        std::fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.dir_syncs.fails() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        File::open(dir)?.sync_all()
     }
 }

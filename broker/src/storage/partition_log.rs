@@ -9,17 +9,30 @@
 //!
 //! Readers take a snapshot of the segment list (an `Arc` clone under a read lock that
 //! only roll and retention ever write) and never touch the writer lock.
+//!
+//! What a crash keeps, and where it is written (all through [`durable`], none of it under
+//! the writer lock except at close, which runs once):
+//! - `log-start-offset`: once DeleteRecords answers with a log start offset, every later
+//!   open starts at or past it (the checkpoint is durable before the new start is
+//!   published). Retention's new start follows from the segments that remain.
+//! - `recovery-point-offset`: every record below it is on disk; written by the flusher.
+//! - `.clean-shutdown`: written last by [`PartitionLog::close`]; removed durably before the
+//!   first append after an open, so a crash after that append never skips recovery.
+//! - `<offset>.snapshot`: producer state at a roll, written after the append that rolled.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
+use super::checkpoint::{self, OffsetCheckpoint};
 use super::io::{FileIo, RealIo};
-use super::producer_state::{check_producers, rebuild_producers, ProducerState, Staged};
+use super::producer_state::{
+    check_producers, rebuild_producers, write_snapshot_text, ProducerState, Staged,
+};
 use super::segment::{Role, Segment};
 pub use super::valid_records::ValidRecords;
-use super::{now_ms, FileSlice, LogConfig, StorageError};
+use super::{durable, now_ms, FileSlice, LogConfig, StorageError};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
@@ -65,8 +78,13 @@ pub struct TimestampOffset {
 #[derive(Debug)]
 struct Writer {
     closed: bool,
-    /// Idempotent producers' state; changes only with the appends it checks.
+    /// Idempotent producers' state; changes with the appends it checks and with expiry.
     producers: ProducerState,
+    /// The clean-shutdown marker is still on disk: removed before the first append.
+    marker_present: bool,
+    /// A producer snapshot rendered at a roll, to be written once the lock is released:
+    /// (offset, text).
+    pending_snapshot: Option<(i64, String)>,
 }
 
 #[derive(Debug)]
@@ -74,8 +92,6 @@ struct FlushState {
     running: bool,
     /// Every record below it is on disk, in all segments: the recovery point.
     flushed_offset: i64,
-    /// The recovery point as last written to its checkpoint file.
-    checkpointed: i64,
     last_flush_ms: i64,
 }
 
@@ -89,9 +105,15 @@ pub struct PartitionLog {
     writer: Mutex<Writer>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
+    /// `log-start-offset`: written outside the writer lock, monotonic.
+    log_start_checkpoint: OffsetCheckpoint,
+    /// `recovery-point-offset`: written by the flusher and at close, monotonic.
+    recovery_point_checkpoint: OffsetCheckpoint,
     flush: Mutex<FlushState>,
     flushed: Condvar,
     poisoned: AtomicBool,
+    /// `Writer::pending_snapshot` holds a snapshot to write.
+    snapshot_pending: AtomicBool,
     /// Data syncs done, for the metrics (records per sync shows group commit at work).
     syncs: AtomicU64,
 }
@@ -119,7 +141,7 @@ impl PartitionLog {
         let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         let bases = segment_bases(dir)?;
-        let checkpoint = read_checkpoint(dir, LOG_START_CHECKPOINT)?;
+        let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
         let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
         let interval = config.index_interval_bytes;
         let mut segments = Vec::with_capacity(bases.len().max(1));
@@ -185,31 +207,58 @@ impl PartitionLog {
             segments.last().expect("invariant: at least one segment").next_offset();
         let first_base = segments[0].base_offset();
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
-        let producers = rebuild_producers(dir, &segments, log_end_offset);
+        let producers = rebuild_producers(
+            dir,
+            &segments,
+            log_end_offset,
+            now_ms(),
+            config.max_producers_per_partition,
+        );
         // What was recovered was read from the page cache, not necessarily the disk.
         let flushed_offset = match recovery_point {
             None => log_end_offset,
             Some(rp) => rp.clamp(first_base, log_end_offset),
         };
-        if clean {
-            fs::remove_file(&marker).map_err(|e| StorageError::io("remove marker", &marker, e))?;
+        let log_start_checkpoint =
+            OffsetCheckpoint::new(dir, LOG_START_CHECKPOINT, checkpoint.unwrap_or(i64::MIN));
+        if checkpoint.is_some_and(|c| c > log_start_offset) {
+            // Past a log that recovery cut short: record the start in effect, or a later
+            // crash would skip records appended from here.
+            log_start_checkpoint.reset(io.as_ref(), log_start_offset)?;
+        }
+        let recovery_point_checkpoint = OffsetCheckpoint::new(
+            dir,
+            RECOVERY_POINT_CHECKPOINT,
+            recovery_point.unwrap_or(flushed_offset),
+        );
+        if recovery_point.is_some_and(|rp| rp > flushed_offset) {
+            // Recovery cut the log below the recorded point: record the lower one, or
+            // records appended from here would not be recovered after the next crash.
+            recovery_point_checkpoint.reset(io.as_ref(), flushed_offset)?;
         }
         Ok(PartitionLog {
             dir: dir.to_owned(),
             config: RwLock::new(config),
-            io,
             segments: RwLock::new(Arc::new(segments)),
-            writer: Mutex::new(Writer { closed: false, producers }),
+            writer: Mutex::new(Writer {
+                closed: false,
+                producers,
+                marker_present: clean,
+                pending_snapshot: None,
+            }),
             log_end_offset: AtomicI64::new(log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
+            log_start_checkpoint,
+            recovery_point_checkpoint,
+            io,
             flush: Mutex::new(FlushState {
                 running: false,
                 flushed_offset,
-                checkpointed: flushed_offset,
                 last_flush_ms: now_ms(),
             }),
             flushed: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            snapshot_pending: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
         })
     }
@@ -303,6 +352,28 @@ impl PartitionLog {
         &self,
         valid: &ValidRecords<B>,
     ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let result = self.append_locked(valid);
+        self.write_pending_snapshot();
+        result
+    }
+
+    /// Writes the producer snapshot that a roll rendered, outside the writer lock. A
+    /// failure is logged: the snapshot before it and the log still rebuild the state.
+    fn write_pending_snapshot(&self) {
+        // Checked without the lock: appends that did not roll pay one atomic load.
+        if !self.snapshot_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let Some((offset, text)) = lock(&self.writer).pending_snapshot.take() else { return };
+        if let Err(e) = write_snapshot_text(self.io.as_ref(), &self.dir, offset, &text) {
+            tracing::warn!(partition = %self.dir.display(), error = %e, "cannot write producer snapshot");
+        }
+    }
+
+    fn append_locked<B: AsRef<[u8]>>(
+        &self,
+        valid: &ValidRecords<B>,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
         let records = valid.bytes.as_ref();
         let batches = &valid.batches;
         let config = self.config();
@@ -312,6 +383,11 @@ impl PartitionLog {
         }
         if self.is_poisoned() {
             return Err(StorageError::Poisoned { path: self.dir.clone() });
+        }
+        if writer.marker_present {
+            // Once per open: after this append a crash must not look like a clean close.
+            durable::remove(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER))?;
+            writer.marker_present = false;
         }
         let mut active = self.active();
         let len = records.len() as u64;
@@ -355,7 +431,11 @@ impl PartitionLog {
             &self.log_end_offset,
         )?;
         if let Some(staged) = staged {
-            writer.producers.commit(staged);
+            let evicted =
+                writer.producers.commit(staged, now_ms(), config.max_producers_per_partition);
+            if evicted > 0 {
+                tracing::debug!(partition = %self.dir.display(), evicted, "producer state full: evicted the longest idle producer ids");
+            }
         }
         drop(writer);
         let unflushed = next - lock(&self.flush).flushed_offset;
@@ -463,11 +543,13 @@ impl PartitionLog {
     ) -> Result<Arc<Segment>, StorageError> {
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         // The snapshot at the new segment's base bounds the replay after a crash to the
-        // active segment.
+        // active segment. Rendered here, written once the lock is released.
+        let expiration_ms = self.config().producer_id_expiration_ms;
         let producers = &mut writer.producers;
-        producers.expire(now_ms());
+        producers.expire(now_ms(), expiration_ms);
         if producers.len() > 0 {
-            producers.write_snapshot(&self.dir, active.base_offset())?;
+            writer.pending_snapshot = Some((active.base_offset(), producers.render_snapshot()));
+            self.snapshot_pending.store(true, Ordering::Release);
         }
         tracing::debug!(partition = %self.dir.display(), base_offset = active.base_offset(), "rolled segment");
         Ok(active)
@@ -546,11 +628,8 @@ impl PartitionLog {
         let segments = self.segments();
         let (sealed, active) = segments.split_at(segments.len() - 1);
         let active_base = active[0].base_offset();
-        let (flushed, checkpointed) = {
-            let state = lock(&self.flush);
-            (state.flushed_offset, state.checkpointed)
-        };
-        if checkpointed >= active_base {
+        let flushed = lock(&self.flush).flushed_offset;
+        if self.recovery_point_checkpoint.durable() >= active_base {
             return Ok(());
         }
         if flushed < active_base {
@@ -563,11 +642,7 @@ impl PartitionLog {
             let mut state = lock(&self.flush);
             state.flushed_offset = state.flushed_offset.max(active_base);
         }
-        let point = self.flushed_offset();
-        write_checkpoint(&self.dir, RECOVERY_POINT_CHECKPOINT, point)?;
-        let mut state = lock(&self.flush);
-        state.checkpointed = state.checkpointed.max(point);
-        Ok(())
+        self.recovery_point_checkpoint.advance(self.io.as_ref(), self.flushed_offset())
     }
 
     /// Syncs everything appended so far.
@@ -679,7 +754,7 @@ impl PartitionLog {
             Some((c, now)) => (c.retention_ms, c.retention_bytes, now),
             None => (-1, -1, 0),
         };
-        let _writer = lock(&self.writer);
+        let writer = lock(&self.writer);
         let segments = self.segments();
         let sealed = segments.len() - 1;
         let mut total: i64 = segments.iter().map(|s| s.size() as i64).sum();
@@ -703,14 +778,17 @@ impl PartitionLog {
         }
         let kept = Arc::new(segments[drop..].to_vec());
         let new_start = log_start.max(kept[0].base_offset());
-        if new_start != log_start {
-            write_checkpoint(&self.dir, LOG_START_CHECKPOINT, new_start)?;
-            self.log_start_offset.store(new_start, Ordering::Release);
-        }
+        self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = kept;
+        std::mem::drop(writer);
+        // Unlinks and the checkpoint wait for no one: readers keep their segments open,
+        // and the new start needs no checkpoint to hold (the first segment left is at it).
         for s in &segments[..drop] {
             tracing::info!(segment = %s.log_path().display(), "deleting segment (retention)");
             s.delete_files()?;
+        }
+        if new_start != log_start {
+            self.log_start_checkpoint.advance(self.io.as_ref(), new_start)?;
         }
         Ok(drop)
     }
@@ -729,12 +807,12 @@ impl PartitionLog {
                 log_end_offset: hw,
             });
         }
-        {
-            let _writer = lock(&self.writer);
-            if offset > self.log_start_offset() {
-                write_checkpoint(&self.dir, LOG_START_CHECKPOINT, offset)?;
-                self.log_start_offset.store(offset, Ordering::Release);
-            }
+        if offset > self.log_start_offset() {
+            // Durable before it is published or answered; outside the writer lock, so a
+            // client repeating this does not delay appends (requests that arrive while
+            // one write runs share the next).
+            self.log_start_checkpoint.advance(self.io.as_ref(), offset)?;
+            self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
         }
         self.delete_segments(None)?;
         Ok(self.log_start_offset())
@@ -764,14 +842,33 @@ impl PartitionLog {
         }
         let active = self.active();
         active.seal(self.io.as_ref())?;
-        writer.producers.expire(now_ms());
+        let expiration_ms = self.config().producer_id_expiration_ms;
+        writer.producers.expire(now_ms(), expiration_ms);
         if writer.producers.len() > 0 {
-            writer.producers.write_snapshot(&self.dir, active.next_offset())?;
+            writer.producers.write_snapshot(self.io.as_ref(), &self.dir, active.next_offset())?;
         }
-        write_checkpoint(&self.dir, RECOVERY_POINT_CHECKPOINT, active.next_offset())?;
-        let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
-        fs::write(&marker, b"").map_err(|e| StorageError::io("write marker", &marker, e))?;
+        self.recovery_point_checkpoint.advance(self.io.as_ref(), active.next_offset())?;
+        durable::write(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
+        writer.marker_present = true;
         Ok(())
+    }
+
+    /// Closes without syncing or writing anything, for a partition whose files are about
+    /// to be removed (DeleteTopics): appends after this fail with [`StorageError::Closed`].
+    pub fn abandon(&self) {
+        lock(&self.writer).closed = true;
+    }
+
+    /// Forgets producer ids with no append for `producer.id.expiration.ms` as of `now_ms`
+    /// (the broker's clock); the background tick calls it. Returns how many went.
+    pub fn remove_expired_producers(&self, now_ms: i64) -> usize {
+        let expiration_ms = self.config().producer_id_expiration_ms;
+        lock(&self.writer).producers.expire(now_ms, expiration_ms)
+    }
+
+    /// Producer ids whose state the partition keeps.
+    pub fn producer_count(&self) -> usize {
+        lock(&self.writer).producers.len()
     }
 }
 
@@ -821,7 +918,8 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
         match (parsed, ext) {
             (Some(base), "log") => bases.push(base),
             (Some(base), "index" | "timeindex") => indexes.push((base, entry.path())),
-            (None, "tmp") | (_, "tmp") => {
+            _ if name.ends_with(durable::TEMP_SUFFIX) => {
+                // A durable file's write cut short by a crash; never read.
                 let _ = fs::remove_file(entry.path());
             }
             _ => {}
@@ -839,7 +937,7 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
 /// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
 /// be read, as Kafka resets an unreadable recovery point checkpoint to 0.
 fn read_recovery_point(dir: &Path) -> i64 {
-    match read_checkpoint(dir, RECOVERY_POINT_CHECKPOINT) {
+    match checkpoint::read(dir, RECOVERY_POINT_CHECKPOINT) {
         Ok(Some(offset)) => offset,
         Ok(None) => i64::MIN,
         Err(e) => {
@@ -847,44 +945,6 @@ fn read_recovery_point(dir: &Path) -> i64 {
             i64::MIN
         }
     }
-}
-
-/// Reads a `v1 <offset> <crc>` checkpoint file; `None` when there is none.
-fn read_checkpoint(dir: &Path, name: &str) -> Result<Option<i64>, StorageError> {
-    let path = dir.join(name);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io("read checkpoint", &path, e)),
-    };
-    let corrupt =
-        |reason: &str| StorageError::Corrupt { path: path.clone(), reason: reason.into() };
-    let mut parts = text.split_whitespace();
-    let (Some("v1"), Some(offset), Some(crc)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(corrupt("checkpoint is not `v1 <offset> <crc>`"));
-    };
-    let offset: i64 = offset.parse().map_err(|_| corrupt("checkpoint offset is not a number"))?;
-    if format!("{:08x}", crc32fast::hash(&offset.to_be_bytes())) != crc {
-        return Err(corrupt("checkpoint crc does not match"));
-    }
-    Ok(Some(offset))
-}
-
-/// Writes a checkpoint file durably: a temporary file, synced, renamed over the old one.
-fn write_checkpoint(dir: &Path, name: &str, offset: i64) -> Result<(), StorageError> {
-    use std::io::Write;
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let text = format!("v1 {offset} {:08x}\n", crc32fast::hash(&offset.to_be_bytes()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)?;
-        // The rename is only durable once the directory is synced.
-        fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| StorageError::io("write checkpoint", &path, e))
 }
 
 #[cfg(test)]

@@ -276,9 +276,11 @@ fn reopen_after_clean_close_and_after_crash_keeps_everything() {
     assert!(dir.path().join(".clean-shutdown").exists());
     {
         let log = PartitionLog::open(dir.path(), small_config()).unwrap();
-        assert!(!dir.path().join(".clean-shutdown").exists());
+        // Nothing changed yet: a crash now would still be a clean state.
+        assert!(dir.path().join(".clean-shutdown").exists());
         assert_eq!(read_all(&log), expected);
         log.append(&batch(0, 1, 10)).unwrap();
+        assert!(!dir.path().join(".clean-shutdown").exists(), "gone before the first append");
         // dropped without close: a crash as far as the files know
     }
     let log = PartitionLog::open(dir.path(), small_config()).unwrap();
@@ -375,7 +377,7 @@ fn the_flusher_syncs_segments_after_they_roll_and_a_restart_recovers_from_there(
     log.flush_if_due(now_ms()).unwrap();
     assert_eq!(io.syncs() as usize, bases.len() - 1, "one sync per sealed segment");
     assert_eq!(log.flushed_offset(), active_base, "the active segment is left to its policy");
-    let checkpoint = read_checkpoint(dir.path(), RECOVERY_POINT_CHECKPOINT).unwrap();
+    let checkpoint = checkpoint::read(dir.path(), RECOVERY_POINT_CHECKPOINT).unwrap();
     assert_eq!(checkpoint, Some(active_base));
     log.flush_if_due(now_ms()).unwrap();
     assert_eq!(io.syncs() as usize, bases.len() - 1, "nothing new: no sync");
@@ -414,7 +416,7 @@ fn a_clean_close_syncs_the_segments_the_flusher_had_not_reached() {
     assert_eq!(io.syncs(), 0);
     log.close().unwrap();
     assert_eq!(io.syncs() as usize, segments, "every segment, the sealed ones too");
-    let checkpoint = read_checkpoint(dir.path(), RECOVERY_POINT_CHECKPOINT).unwrap();
+    let checkpoint = checkpoint::read(dir.path(), RECOVERY_POINT_CHECKPOINT).unwrap();
     assert_eq!(checkpoint, Some(50));
     drop(log);
     let log = PartitionLog::open(dir.path(), small_config()).unwrap();

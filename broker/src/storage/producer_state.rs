@@ -8,34 +8,54 @@
 //! - an older epoch is fenced (INVALID_PRODUCER_EPOCH);
 //! - a sequence that does not follow the last one is OUT_OF_ORDER_SEQUENCE_NUMBER
 //!   (a new epoch must start at 0; a producer the partition has no state for — never
-//!   seen, or expired — may start anywhere, as in Kafka after KIP-360).
+//!   seen, expired or evicted — may start anywhere, as in Kafka after KIP-360).
+//!
+//! Bounds (any client may send any producer id, so the state must not grow with them):
+//! - Expiry by the broker's clock, as Kafka's `ProducerStateManager.removeExpiredProducers`:
+//!   a producer id with no append for `producer.id.expiration.ms` is dropped. The time of
+//!   the last append is the broker's, never a batch timestamp (a client could send one far
+//!   in the future and never expire). Batches replayed from the log at open count as
+//!   appended at the open.
+//! - At most `sluice.producer.state.max.producers.per.partition` ids: past it the longest
+//!   idle is evicted, which is what expiry does early; its next append is treated as an
+//!   expired producer's is in Kafka. The recency order is kept in a `BTreeMap`, so a
+//!   commit, an eviction and an expiry check each cost O(log n).
+//! - Snapshots hold at most that many lines, and only the two newest are kept.
 //!
 //! Persistence: `<offset>.snapshot` files beside the segments hold the state as of that
-//! offset (written on roll and on clean close, crc-checked, text). Opening a partition
-//! loads the newest snapshot at or below the log end offset and replays the batch headers
-//! after it, so the state after a crash is rebuilt from the log tail.
+//! offset (written durably on roll, outside the writer lock, and on clean close;
+//! crc-checked, text). Opening a partition loads the newest valid snapshot at or below the
+//! log end offset and replays the batch headers after it, so the state after a crash is
+//! rebuilt from the log tail. A torn or corrupt snapshot is removed and the one before it
+//! (or none) is used, with a longer replay: a safe fallback, as the log is the truth.
 //!
 //! ```text
-//! <offset>.snapshot   sluice-producers v1
-//!                     <pid> <epoch> <last timestamp> <first_seq>:<last_seq>:<first_offset>:<last_offset> ...
+//! <offset>.snapshot   sluice-producers v2
+//!                     <pid> <epoch> <last append ms, broker clock> <first_seq>:<last_seq>:<first_offset>:<last_offset> ...
 //!                     crc <crc32 of the lines above, hex>
 //! ```
+//! (v1, read too, had the batch's max timestamp in the third field.)
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use super::io::FileIo;
 use super::segment::{BatchMeta, Segment};
-use super::StorageError;
+use super::{durable, StorageError};
 
 /// Batches remembered per producer for duplicate detection.
 const CACHED_BATCHES: usize = 5;
-/// Producers idle longer than this are forgotten (Kafka's `producer.id.expiration.ms`).
-pub(crate) const PRODUCER_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
-const HEADER: &str = "sluice-producers v1";
+/// Kafka's default `producer.id.expiration.ms`: one day.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
+/// Default of `sluice.producer.state.max.producers.per.partition`: far more producers than
+/// one partition sees in a day from well-behaved clients, and a bound of a few MiB.
+pub const DEFAULT_MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
+const HEADER: &str = "sluice-producers v2";
+const HEADER_V1: &str = "sluice-producers v1";
 
 /// One batch of a producer, as remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +70,8 @@ pub(crate) struct CachedBatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ProducerEntry {
     pub epoch: i16,
-    pub last_timestamp: i64,
+    /// Broker time of its last append, in ms since the epoch.
+    pub last_append_ms: i64,
     pub batches: VecDeque<CachedBatch>,
 }
 
@@ -61,7 +82,6 @@ pub(crate) struct IdempotentBatch {
     pub epoch: i16,
     pub first_seq: i32,
     pub record_count: i32,
-    pub max_timestamp: i64,
 }
 
 /// The outcome of checking a batch.
@@ -74,9 +94,27 @@ pub(crate) enum Check {
 }
 
 /// The state of every producer of a partition.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct ProducerState {
-    producers: HashMap<i64, ProducerEntry>,
+    /// Each entry with its key in `by_recency`.
+    producers: HashMap<i64, (ProducerEntry, u64)>,
+    /// Producer ids by the order of their last append, the longest idle first.
+    by_recency: BTreeMap<u64, i64>,
+    next_touch: u64,
+}
+
+impl PartialEq for ProducerState {
+    /// Equal entries; the recency keys are an implementation detail.
+    fn eq(&self, other: &Self) -> bool {
+        self.producers.len() == other.producers.len()
+            && self.producers.iter().all(|(id, (e, _))| other.get(*id) == Some(e))
+    }
+}
+
+/// Entries changed by the batches of one record set, applied once it is written.
+#[derive(Debug, Default)]
+pub(crate) struct StagedProducers {
+    entries: HashMap<i64, ProducerEntry>,
 }
 
 fn last_seq(first_seq: i32, record_count: i32) -> i32 {
@@ -92,69 +130,115 @@ fn next_seq(seq: i32) -> i32 {
     }
 }
 
+/// Checks a batch against what is known of its producer (`None`: nothing).
+fn check_entry(entry: Option<&ProducerEntry>, b: &IdempotentBatch) -> Result<Check, StorageError> {
+    let Some(entry) = entry else { return Ok(Check::Append) };
+    if b.epoch < entry.epoch {
+        return Err(StorageError::InvalidProducerEpoch {
+            producer_id: b.producer_id,
+            current: entry.epoch,
+            found: b.epoch,
+        });
+    }
+    let last = last_seq(b.first_seq, b.record_count);
+    if b.epoch > entry.epoch {
+        return if b.first_seq == 0 {
+            Ok(Check::Append)
+        } else {
+            Err(StorageError::OutOfOrderSequence {
+                producer_id: b.producer_id,
+                expected: 0,
+                found: b.first_seq,
+            })
+        };
+    }
+    if let Some(dup) =
+        entry.batches.iter().find(|c| c.first_seq == b.first_seq && c.last_seq == last)
+    {
+        return Ok(Check::Duplicate {
+            first_offset: dup.first_offset,
+            last_offset: dup.last_offset,
+        });
+    }
+    match entry.batches.back() {
+        Some(prev) if b.first_seq != next_seq(prev.last_seq) => {
+            Err(StorageError::OutOfOrderSequence {
+                producer_id: b.producer_id,
+                expected: next_seq(prev.last_seq),
+                found: b.first_seq,
+            })
+        }
+        _ => Ok(Check::Append),
+    }
+}
+
+/// Records in `entry` a batch written at `first_offset..=last_offset`.
+fn record_batch(
+    entry: &mut ProducerEntry,
+    b: &IdempotentBatch,
+    first_offset: i64,
+    last_offset: i64,
+) {
+    if b.epoch != entry.epoch {
+        entry.epoch = b.epoch;
+        entry.batches.clear();
+    }
+    entry.batches.push_back(CachedBatch {
+        first_seq: b.first_seq,
+        last_seq: last_seq(b.first_seq, b.record_count),
+        first_offset,
+        last_offset,
+    });
+    while entry.batches.len() > CACHED_BATCHES {
+        entry.batches.pop_front();
+    }
+}
+
 impl ProducerState {
+    /// What is known about a producer.
+    pub(crate) fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.producers.get(&producer_id).map(|(e, _)| e)
+    }
+
     /// Checks a batch against the state.
     ///
     /// # Errors
     /// [`StorageError::InvalidProducerEpoch`] and [`StorageError::OutOfOrderSequence`].
     pub(crate) fn check(&self, b: &IdempotentBatch) -> Result<Check, StorageError> {
-        let Some(entry) = self.producers.get(&b.producer_id) else { return Ok(Check::Append) };
-        if b.epoch < entry.epoch {
-            return Err(StorageError::InvalidProducerEpoch {
-                producer_id: b.producer_id,
-                current: entry.epoch,
-                found: b.epoch,
-            });
-        }
-        let last = last_seq(b.first_seq, b.record_count);
-        if b.epoch > entry.epoch {
-            return if b.first_seq == 0 {
-                Ok(Check::Append)
-            } else {
-                Err(StorageError::OutOfOrderSequence {
-                    producer_id: b.producer_id,
-                    expected: 0,
-                    found: b.first_seq,
-                })
-            };
-        }
-        if let Some(dup) =
-            entry.batches.iter().find(|c| c.first_seq == b.first_seq && c.last_seq == last)
-        {
-            return Ok(Check::Duplicate {
-                first_offset: dup.first_offset,
-                last_offset: dup.last_offset,
-            });
-        }
-        match entry.batches.back() {
-            Some(prev) if b.first_seq != next_seq(prev.last_seq) => {
-                Err(StorageError::OutOfOrderSequence {
-                    producer_id: b.producer_id,
-                    expected: next_seq(prev.last_seq),
-                    found: b.first_seq,
-                })
-            }
-            _ => Ok(Check::Append),
-        }
+        check_entry(self.get(b.producer_id), b)
     }
 
-    /// Records a batch that was written at `first_offset..=last_offset`.
-    pub(crate) fn update(&mut self, b: &IdempotentBatch, first_offset: i64, last_offset: i64) {
-        let entry = self.producers.entry(b.producer_id).or_default();
-        if b.epoch != entry.epoch {
-            entry.epoch = b.epoch;
-            entry.batches.clear();
+    /// Puts `entry` in as the most recently appended, then evicts the longest idle down
+    /// to `max_producers`. Returns how many were evicted.
+    fn put(&mut self, id: i64, entry: ProducerEntry, max_producers: usize) -> usize {
+        let touch = self.next_touch;
+        self.next_touch += 1;
+        if let Some((_, old)) = self.producers.insert(id, (entry, touch)) {
+            self.by_recency.remove(&old);
         }
-        entry.last_timestamp = entry.last_timestamp.max(b.max_timestamp);
-        entry.batches.push_back(CachedBatch {
-            first_seq: b.first_seq,
-            last_seq: last_seq(b.first_seq, b.record_count),
-            first_offset,
-            last_offset,
-        });
-        while entry.batches.len() > CACHED_BATCHES {
-            entry.batches.pop_front();
+        self.by_recency.insert(touch, id);
+        let mut evicted = 0;
+        while self.producers.len() > max_producers.max(1) {
+            let Some((_, oldest)) = self.by_recency.pop_first() else { break };
+            self.producers.remove(&oldest);
+            evicted += 1;
         }
+        evicted
+    }
+
+    /// Records a batch that was written at `first_offset..=last_offset` at `now_ms`.
+    pub(crate) fn update(
+        &mut self,
+        b: &IdempotentBatch,
+        first_offset: i64,
+        last_offset: i64,
+        now_ms: i64,
+        max_producers: usize,
+    ) -> usize {
+        let mut entry = self.get(b.producer_id).cloned().unwrap_or_default();
+        record_batch(&mut entry, b, first_offset, last_offset);
+        entry.last_append_ms = now_ms;
+        self.put(b.producer_id, entry, max_producers)
     }
 
     /// Checks a batch against `staged` (earlier batches of the same record set) first,
@@ -164,41 +248,61 @@ impl ProducerState {
     /// As [`Self::check`].
     pub(crate) fn check_staged(
         &self,
-        staged: &ProducerState,
+        staged: &StagedProducers,
         b: &IdempotentBatch,
     ) -> Result<Check, StorageError> {
-        if staged.producers.contains_key(&b.producer_id) {
-            staged.check(b)
-        } else {
-            self.check(b)
+        match staged.entries.get(&b.producer_id) {
+            Some(e) => check_entry(Some(e), b),
+            None => self.check(b),
         }
     }
 
     /// Records a batch in `staged`, starting from `self`'s entry for the producer.
     pub(crate) fn stage(
         &self,
-        staged: &mut ProducerState,
+        staged: &mut StagedProducers,
         b: &IdempotentBatch,
         first: i64,
         last: i64,
     ) {
-        if let (std::collections::hash_map::Entry::Vacant(slot), Some(e)) =
-            (staged.producers.entry(b.producer_id), self.producers.get(&b.producer_id))
-        {
-            slot.insert(e.clone());
+        let entry = staged
+            .entries
+            .entry(b.producer_id)
+            .or_insert_with(|| self.get(b.producer_id).cloned().unwrap_or_default());
+        record_batch(entry, b, first, last);
+    }
+
+    /// Takes the staged entries once their batches are written at `now_ms`; returns how
+    /// many producers were evicted to stay within `max_producers`.
+    pub(crate) fn commit(
+        &mut self,
+        staged: StagedProducers,
+        now_ms: i64,
+        max_producers: usize,
+    ) -> usize {
+        let mut evicted = 0;
+        for (id, mut entry) in staged.entries {
+            entry.last_append_ms = now_ms;
+            evicted += self.put(id, entry, max_producers);
         }
-        staged.update(b, first, last);
+        evicted
     }
 
-    /// Takes the staged entries once their batches are written.
-    pub(crate) fn commit(&mut self, staged: ProducerState) {
-        self.producers.extend(staged.producers);
-    }
-
-    /// Forgets producers idle since before `now - PRODUCER_EXPIRATION_MS`.
-    pub(crate) fn expire(&mut self, now_ms: i64) {
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < PRODUCER_EXPIRATION_MS);
+    /// Forgets producers with no append for `expiration_ms` as of `now_ms` (broker time);
+    /// returns how many.
+    pub(crate) fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let mut expired = 0;
+        // Recency order is append order; a wall clock stepped back only delays expiry.
+        while let Some((&touch, &id)) = self.by_recency.first_key_value() {
+            let idle = self.get(id).map_or(i64::MAX, |e| now_ms.saturating_sub(e.last_append_ms));
+            if idle < expiration_ms {
+                break;
+            }
+            self.by_recency.remove(&touch);
+            self.producers.remove(&id);
+            expired += 1;
+        }
+        expired
     }
 
     /// Number of producers known.
@@ -206,15 +310,14 @@ impl ProducerState {
         self.producers.len()
     }
 
-    /// Writes `<offset>.snapshot` in `dir` (temporary file, then rename) and removes
-    /// snapshots older than the previous one.
-    pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<(), StorageError> {
+    /// The snapshot file's text (cheap enough to make under the writer lock: one string).
+    pub(crate) fn render_snapshot(&self) -> String {
         let mut body = format!("{HEADER}\n");
-        let mut ids: Vec<_> = self.producers.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let e = &self.producers[&id];
-            let _ = write!(body, "{id} {} {}", e.epoch, e.last_timestamp);
+        // Longest idle first; no sort, as this runs under the writer lock at a roll.
+        for (&id, (e, _)) in
+            self.by_recency.values().filter_map(|id| self.producers.get_key_value(id))
+        {
+            let _ = write!(body, "{id} {} {}", e.epoch, e.last_append_ms);
             for c in &e.batches {
                 let _ = write!(
                     body,
@@ -225,29 +328,35 @@ impl ProducerState {
             body.push('\n');
         }
         let _ = writeln!(body, "crc {:08x}", crc32fast::hash(body.as_bytes()));
-        let path = snapshot_path(dir, offset);
-        let tmp = path.with_extension("snapshot.tmp");
-        fs::write(&tmp, body)
-            .and_then(|()| fs::rename(&tmp, &path))
-            .map_err(|e| StorageError::io("write producer snapshot", &path, e))?;
-        let snapshots = list_snapshots(dir);
-        if snapshots.len() > 2 {
-            for (_, old) in &snapshots[..snapshots.len() - 2] {
-                let _ = fs::remove_file(old);
-            }
-        }
-        Ok(())
+        body
+    }
+
+    /// Writes `<offset>.snapshot` in `dir` durably; see [`write_snapshot_text`].
+    ///
+    /// # Errors
+    /// As [`durable::write`].
+    pub(crate) fn write_snapshot(
+        &self,
+        io: &dyn FileIo,
+        dir: &Path,
+        offset: i64,
+    ) -> Result<(), StorageError> {
+        write_snapshot_text(io, dir, offset, &self.render_snapshot())
     }
 
     /// Loads the newest valid snapshot at or below `max_offset`: (state, its offset).
     /// Corrupt or newer snapshots are removed (a newer one describes a cut tail).
-    pub(crate) fn load_snapshot(dir: &Path, max_offset: i64) -> (ProducerState, i64) {
+    pub(crate) fn load_snapshot(
+        dir: &Path,
+        max_offset: i64,
+        max_producers: usize,
+    ) -> (ProducerState, i64) {
         for (offset, path) in list_snapshots(dir).into_iter().rev() {
             if offset > max_offset {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            match fs::read_to_string(&path).ok().and_then(|t| parse(&t)) {
+            match fs::read_to_string(&path).ok().and_then(|t| parse(&t, max_producers)) {
                 Some(state) => return (state, offset),
                 None => {
                     tracing::warn!(snapshot = %path.display(), "ignoring corrupt producer snapshot");
@@ -257,6 +366,28 @@ impl ProducerState {
         }
         (ProducerState::default(), 0)
     }
+}
+
+/// Writes rendered snapshot text as `<offset>.snapshot` in `dir` durably and removes
+/// snapshots older than the previous one. Runs outside the writer lock: snapshots have
+/// distinct names, so two of them written at once do not overwrite each other.
+///
+/// # Errors
+/// As [`durable::write`].
+pub(crate) fn write_snapshot_text(
+    io: &dyn FileIo,
+    dir: &Path,
+    offset: i64,
+    text: &str,
+) -> Result<(), StorageError> {
+    durable::write(io, &snapshot_path(dir, offset), text.as_bytes())?;
+    let snapshots = list_snapshots(dir);
+    if snapshots.len() > 2 {
+        for (_, old) in &snapshots[..snapshots.len() - 2] {
+            let _ = fs::remove_file(old);
+        }
+    }
+    Ok(())
 }
 
 fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
@@ -278,7 +409,7 @@ fn list_snapshots(dir: &Path) -> Vec<(i64, PathBuf)> {
     out
 }
 
-fn parse(text: &str) -> Option<ProducerState> {
+fn parse(text: &str, max_producers: usize) -> Option<ProducerState> {
     let crc_at = text.rfind("crc ")?;
     let (body, crc) = text.split_at(crc_at);
     if format!("{:08x}", crc32fast::hash(body.as_bytes())) != crc.trim().trim_start_matches("crc ")
@@ -286,19 +417,24 @@ fn parse(text: &str) -> Option<ProducerState> {
         return None;
     }
     let mut lines = body.lines();
-    if lines.next()? != HEADER {
+    let header = lines.next()?;
+    if header != HEADER && header != HEADER_V1 {
         return None;
     }
-    let mut state = ProducerState::default();
+    let mut entries = Vec::new();
     for line in lines {
         let mut f = line.split(' ');
         let id: i64 = f.next()?.parse().ok()?;
         let epoch: i16 = f.next()?.parse().ok()?;
-        let last_timestamp: i64 = f.next()?.parse().ok()?;
+        let last_append_ms: i64 = f.next()?.parse().ok()?;
         let mut batches = VecDeque::new();
         for c in f {
-            let n: Vec<i64> = c.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-            let [first_seq, last_seq, first_offset, last_offset] = n[..] else { return None };
+            let mut n = c.split(':').map(|x| x.parse::<i64>().ok());
+            let (Some(first_seq), Some(last_seq), Some(first_offset), Some(last_offset), None) =
+                (n.next()?, n.next()?, n.next()?, n.next()?, n.next())
+            else {
+                return None;
+            };
             batches.push_back(CachedBatch {
                 first_seq: i32::try_from(first_seq).ok()?,
                 last_seq: i32::try_from(last_seq).ok()?,
@@ -306,7 +442,16 @@ fn parse(text: &str) -> Option<ProducerState> {
                 last_offset,
             });
         }
-        state.producers.insert(id, ProducerEntry { epoch, last_timestamp, batches });
+        if batches.len() > CACHED_BATCHES {
+            return None;
+        }
+        entries.push((id, ProducerEntry { epoch, last_append_ms, batches }));
+    }
+    // Recency order from the append times; a bound lowered since is applied here.
+    entries.sort_by_key(|(id, e)| (e.last_append_ms, *id));
+    let mut state = ProducerState::default();
+    for (id, entry) in entries {
+        state.put(id, entry, max_producers);
     }
     Some(state)
 }
@@ -314,7 +459,7 @@ fn parse(text: &str) -> Option<ProducerState> {
 /// The result of checking a record set's idempotent batches.
 pub(crate) enum Staged {
     /// Write it; the staged producer state goes in once it is written.
-    Append(Option<ProducerState>),
+    Append(Option<StagedProducers>),
     /// Every batch is a retry of batches already at these offsets.
     Duplicate(i64, i64),
 }
@@ -324,7 +469,7 @@ pub(crate) fn check_producers(
     batches: &[BatchMeta],
     base_offset: i64,
 ) -> Result<Staged, StorageError> {
-    let mut staged: Option<ProducerState> = None;
+    let mut staged: Option<StagedProducers> = None;
     let mut duplicates: Option<(i64, i64)> = None;
     let mut offset = base_offset;
     for (i, m) in batches.iter().enumerate() {
@@ -335,9 +480,8 @@ pub(crate) fn check_producers(
                 epoch: m.producer_epoch,
                 first_seq: m.base_sequence,
                 record_count: m.records_count,
-                max_timestamp: m.max_timestamp,
             };
-            let scratch = staged.get_or_insert_with(ProducerState::default);
+            let scratch = staged.get_or_insert_with(StagedProducers::default);
             match producers.check_staged(scratch, &b)? {
                 Check::Append if duplicates.is_none() => producers.stage(scratch, &b, offset, last),
                 Check::Duplicate { first_offset, last_offset }
@@ -370,13 +514,16 @@ pub(crate) fn check_producers(
     })
 }
 
-/// Loads the newest producer snapshot and replays the batch headers after it.
+/// Loads the newest producer snapshot and replays the batch headers after it; replayed
+/// batches count as appended at `now_ms`.
 pub(crate) fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_end_offset: i64,
+    now_ms: i64,
+    max_producers: usize,
 ) -> ProducerState {
-    let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset);
+    let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset, max_producers);
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for segment in &segments[first..] {
         segment.for_each_batch_from(from, |b| {
@@ -386,9 +533,8 @@ pub(crate) fn rebuild_producers(
                     epoch: b.producer_epoch(),
                     first_seq: b.base_sequence(),
                     record_count: b.records_count(),
-                    max_timestamp: b.max_timestamp(),
                 };
-                state.update(&ib, b.base_offset(), b.last_offset());
+                state.update(&ib, b.base_offset(), b.last_offset(), now_ms, max_producers);
             }
         });
     }
@@ -398,24 +544,19 @@ pub(crate) fn rebuild_producers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::io::RealIo;
 
     fn b(pid: i64, epoch: i16, first_seq: i32, count: i32) -> IdempotentBatch {
-        IdempotentBatch {
-            producer_id: pid,
-            epoch,
-            first_seq,
-            record_count: count,
-            max_timestamp: 1000,
-        }
+        IdempotentBatch { producer_id: pid, epoch, first_seq, record_count: count }
     }
 
     #[test]
     fn in_order_batches_append_and_a_retry_is_a_duplicate() {
         let mut s = ProducerState::default();
         assert_eq!(s.check(&b(7, 0, 0, 5)).unwrap(), Check::Append);
-        s.update(&b(7, 0, 0, 5), 100, 104);
+        s.update(&b(7, 0, 0, 5), 100, 104, 1000, usize::MAX);
         assert_eq!(s.check(&b(7, 0, 5, 3)).unwrap(), Check::Append);
-        s.update(&b(7, 0, 5, 3), 105, 107);
+        s.update(&b(7, 0, 5, 3), 105, 107, 1000, usize::MAX);
         assert_eq!(
             s.check(&b(7, 0, 0, 5)).unwrap(),
             Check::Duplicate { first_offset: 100, last_offset: 104 }
@@ -429,7 +570,7 @@ mod tests {
     #[test]
     fn a_gap_is_out_of_order() {
         let mut s = ProducerState::default();
-        s.update(&b(7, 0, 0, 5), 0, 4);
+        s.update(&b(7, 0, 0, 5), 0, 4, 1000, usize::MAX);
         let err = s.check(&b(7, 0, 6, 1)).unwrap_err();
         assert!(
             matches!(err, StorageError::OutOfOrderSequence { expected: 5, found: 6, .. }),
@@ -440,7 +581,7 @@ mod tests {
     #[test]
     fn a_stale_epoch_is_fenced_and_a_new_epoch_starts_at_zero() {
         let mut s = ProducerState::default();
-        s.update(&b(7, 3, 0, 1), 0, 0);
+        s.update(&b(7, 3, 0, 1), 0, 0, 1000, usize::MAX);
         assert!(matches!(
             s.check(&b(7, 2, 1, 1)),
             Err(StorageError::InvalidProducerEpoch { current: 3, found: 2, .. })
@@ -450,7 +591,7 @@ mod tests {
             Err(StorageError::OutOfOrderSequence { expected: 0, .. })
         ));
         assert_eq!(s.check(&b(7, 4, 0, 1)).unwrap(), Check::Append);
-        s.update(&b(7, 4, 0, 1), 1, 1);
+        s.update(&b(7, 4, 0, 1), 1, 1, 1000, usize::MAX);
         // The old epoch's batches are gone: its retry is fenced, not a duplicate.
         assert!(s.check(&b(7, 3, 0, 1)).is_err());
     }
@@ -459,7 +600,7 @@ mod tests {
     fn only_the_last_five_batches_are_remembered() {
         let mut s = ProducerState::default();
         for i in 0..7 {
-            s.update(&b(1, 0, i, 1), i64::from(i), i64::from(i));
+            s.update(&b(1, 0, i, 1), i64::from(i), i64::from(i), 1000, usize::MAX);
         }
         assert!(matches!(s.check(&b(1, 0, 1, 1)), Err(StorageError::OutOfOrderSequence { .. })));
         assert_eq!(
@@ -472,7 +613,7 @@ mod tests {
     fn an_unknown_producer_may_start_anywhere_and_sequences_wrap() {
         let mut s = ProducerState::default();
         assert_eq!(s.check(&b(9, 0, 42, 1)).unwrap(), Check::Append);
-        s.update(&b(9, 0, i32::MAX - 1, 2), 0, 1);
+        s.update(&b(9, 0, i32::MAX - 1, 2), 0, 1, 1000, usize::MAX);
         assert_eq!(s.check(&b(9, 0, 0, 1)).unwrap(), Check::Append);
     }
 
@@ -480,29 +621,78 @@ mod tests {
     fn snapshots_round_trip_and_corrupt_ones_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = ProducerState::default();
-        s.update(&b(1, 2, 0, 3), 10, 12);
-        s.update(&b(5, 0, 0, 1), 13, 13);
-        s.write_snapshot(dir.path(), 14).unwrap();
-        assert_eq!(ProducerState::load_snapshot(dir.path(), 100), (s.clone(), 14));
+        s.update(&b(1, 2, 0, 3), 10, 12, 1000, usize::MAX);
+        s.update(&b(5, 0, 0, 1), 13, 13, 1000, usize::MAX);
+        s.write_snapshot(&RealIo, dir.path(), 14).unwrap();
+        assert_eq!(ProducerState::load_snapshot(dir.path(), 100, usize::MAX), (s.clone(), 14));
         // A corrupt newest snapshot is skipped for the one before it.
-        s.update(&b(5, 0, 1, 1), 14, 14);
-        s.write_snapshot(dir.path(), 20).unwrap();
+        s.update(&b(5, 0, 1, 1), 14, 14, 1000, usize::MAX);
+        s.write_snapshot(&RealIo, dir.path(), 20).unwrap();
         let path = dir.path().join(crate::storage::segment_file_name(20, "snapshot"));
         let text = fs::read_to_string(&path).unwrap().replace("14:14", "14:15");
         fs::write(&path, text).unwrap();
-        assert_eq!(ProducerState::load_snapshot(dir.path(), 100).1, 14);
+        assert_eq!(ProducerState::load_snapshot(dir.path(), 100, usize::MAX).1, 14);
         // A snapshot past the log end describes a cut tail: not used.
-        let (none, at) = ProducerState::load_snapshot(dir.path(), 13);
+        let (none, at) = ProducerState::load_snapshot(dir.path(), 13, usize::MAX);
         assert_eq!((none.len(), at), (0, 0));
     }
 
+    const DAY: i64 = DEFAULT_PRODUCER_ID_EXPIRATION_MS;
+
     #[test]
-    fn idle_producers_expire() {
+    fn producers_expire_by_the_broker_clock_not_batch_timestamps() {
         let mut s = ProducerState::default();
-        s.update(&b(1, 0, 0, 1), 0, 0);
-        s.expire(1000 + PRODUCER_EXPIRATION_MS - 1);
-        assert_eq!(s.len(), 1);
-        s.expire(1000 + PRODUCER_EXPIRATION_MS);
+        // Appended at broker time 1000 and 5000 (batch timestamps play no part).
+        s.update(&b(1, 0, 0, 1), 0, 0, 1000, usize::MAX);
+        s.update(&b(2, 0, 0, 1), 1, 1, 5000, usize::MAX);
+        assert_eq!(s.expire(1000 + DAY - 1, DAY), 0);
+        assert_eq!(s.expire(1000 + DAY, DAY), 1);
+        assert!(s.get(1).is_none() && s.get(2).is_some());
+        // An append renews the lease.
+        s.update(&b(2, 0, 1, 1), 2, 2, 4000 + DAY, usize::MAX);
+        assert_eq!(s.expire(5000 + DAY, DAY), 0);
+        assert_eq!(s.expire(4000 + 2 * DAY, DAY), 1);
         assert_eq!(s.len(), 0);
+        // An expired producer may start anywhere again, as in Kafka.
+        assert_eq!(s.check(&b(2, 0, 77, 1)).unwrap(), Check::Append);
+    }
+
+    #[test]
+    fn the_bound_evicts_the_longest_idle_producer() {
+        let mut s = ProducerState::default();
+        for pid in 0..3 {
+            s.update(&b(pid, 0, 0, 1), pid, pid, 1000 + pid, 3);
+        }
+        // Producer 0 appends again: producer 1 is now the longest idle.
+        s.update(&b(0, 0, 1, 1), 3, 3, 2000, 3);
+        let evicted = s.update(&b(9, 0, 0, 1), 4, 4, 2001, 3);
+        assert_eq!(evicted, 1);
+        assert_eq!(s.len(), 3);
+        assert!(s.get(1).is_none(), "the longest idle goes");
+        assert!(s.get(0).is_some() && s.get(2).is_some() && s.get(9).is_some());
+        // A staged set commits under the same bound.
+        let mut staged = StagedProducers::default();
+        s.stage(&mut staged, &b(10, 0, 0, 1), 5, 5);
+        s.stage(&mut staged, &b(11, 0, 0, 1), 6, 6);
+        assert_eq!(s.commit(staged, 3000, 3), 2);
+        assert!(s.get(2).is_none() && s.get(0).is_none());
+        assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_append_times_and_recency_and_loads_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProducerState::default();
+        for pid in 0..5 {
+            s.update(&b(pid, 0, 0, 1), pid, pid, 1000 * (5 - pid), usize::MAX);
+        }
+        s.write_snapshot(&RealIo, dir.path(), 5).unwrap();
+        let (loaded, _) = ProducerState::load_snapshot(dir.path(), 5, usize::MAX);
+        assert_eq!(loaded, s);
+        // Lowered to 2, the load keeps the two most recent appends: producers 0 and 1.
+        let (mut small, _) = ProducerState::load_snapshot(dir.path(), 5, 2);
+        assert_eq!(small.len(), 2);
+        assert!(small.get(0).is_some() && small.get(1).is_some());
+        assert_eq!(small.expire(4000 + DAY, DAY), 1, "producer 1 appended at 4000");
     }
 }

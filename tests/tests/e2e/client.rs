@@ -1,11 +1,14 @@
 //! Small request builders over the raw client, shared by the tests.
 
 use bytes::Bytes;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, FetchResponse, MetadataRequest, ProduceRequest,
-    ProduceResponse, TopicName,
+    CreateTopicsRequest, DeleteRecordsRequest, FetchRequest, FetchResponse, MetadataRequest,
+    ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
@@ -140,4 +143,22 @@ pub fn fetch_all(c: &mut RawClient, topic: &str) -> Vec<(i64, String)> {
             return out;
         }
     }
+}
+
+/// DeleteRecords on partition 0; returns (error code, low watermark).
+pub fn delete_records(c: &mut RawClient, topic: &str, offset: i64) -> (i16, i64) {
+    let mut p = DeleteRecordsPartition::default();
+    p.partition_index = 0;
+    p.offset = offset;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = name(topic);
+    t.partitions = vec![p];
+    let mut r = DeleteRecordsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 10_000;
+    let Response::DeleteRecords(r) = c.call(2, Request::DeleteRecords(r)) else {
+        panic!("delete records")
+    };
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
 }

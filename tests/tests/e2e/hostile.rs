@@ -9,3 +9,4 @@ mod internal_topics;
 mod list_offsets;
 mod metadata;
 mod pinned_frames;
+mod storage;

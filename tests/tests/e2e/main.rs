@@ -4,6 +4,7 @@
 mod bad_input;
 mod client;
 mod configs;
+mod durable_files;
 mod groups;
 mod hostile;
 mod idempotence;
