@@ -12,8 +12,11 @@
 //!   Sluice has no dynamic broker configs.
 //! - Other resource types get INVALID_REQUEST, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 //!
-//! `configuration_keys` null or empty means every config. `is_default` exists only in v0,
+//! An entry repeated exactly (resource and keys) is answered once, where it first
+//! appears. `configuration_keys` null or empty means every config. `is_default` exists only in v0,
 //! which is not served; `config_type` and `documentation` start at v3.
+
+use std::collections::HashSet;
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -72,7 +75,19 @@ pub fn handle(
     version: i16,
 ) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
+    // An entry repeated exactly (the same resource and keys) is answered once, where it
+    // first appears: a topic named a million times would otherwise be rendered,
+    // documentation and all, a million times.
+    let mut seen = HashSet::new();
     for resource in request.resources {
+        let key = (
+            resource.resource_type,
+            resource.resource_name.clone(),
+            resource.configuration_keys.clone().filter(|k| !k.is_empty()),
+        );
+        if !seen.insert(key) {
+            continue;
+        }
         let mut out = DescribeConfigsResult::default();
         out.resource_type = resource.resource_type;
         out.resource_name = resource.resource_name.clone();
@@ -331,6 +346,28 @@ mod tests {
         assert_eq!(value(&r[4], "num.partitions").config_source, DEFAULT_CONFIG);
         assert_eq!(r[5].error_code, ErrorCode::INVALID_REQUEST.code());
         assert_eq!(r[6].error_code, ErrorCode::INVALID_REQUEST.code());
+    }
+
+    #[test]
+    fn an_entry_repeated_exactly_is_answered_once() {
+        let (_dir, broker) = broker();
+        broker.topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        let mut resources = vec![resource(RESOURCE_TOPIC, "t", None); 1000];
+        resources.push(resource(RESOURCE_TOPIC, "t", Some(&[])));
+        resources.push(resource(RESOURCE_BROKER, "", None));
+        resources.push(resource(RESOURCE_TOPIC, "t", Some(&["retention.ms"])));
+        resources.push(resource(RESOURCE_TOPIC, "t", None));
+        let response = handle(&broker, request(resources), 4);
+        let answered: Vec<(i8, &str, usize)> = response
+            .results
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str(), r.configs.len()))
+            .collect();
+        let all = TOPIC_CONFIGS.len();
+        assert_eq!(answered[0], (RESOURCE_TOPIC, "t", all));
+        assert_eq!(answered[1].0, RESOURCE_BROKER);
+        assert_eq!(answered[2], (RESOURCE_TOPIC, "t", 1));
+        assert_eq!(answered.len(), 3, "an empty key list is the same as none");
     }
 
     #[test]

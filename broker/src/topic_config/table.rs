@@ -232,7 +232,7 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
     key("log.roll.hours", ConfigType::Int, Valid::AtLeast(1), "168", "segment.ms in hours"),
     key("log.retention.minutes", ConfigType::Int, Valid::Any, "", "retention.ms in minutes"),
     key("log.retention.hours", ConfigType::Int, Valid::Any, "168", "retention.ms in hours"),
-    // Wired into `Config` by the idempotence work; Kafka's type is INT.
+    // Kafka's type is INT.
     key(
         "producer.id.expiration.ms",
         ConfigType::Int,
