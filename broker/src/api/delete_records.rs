@@ -7,16 +7,23 @@
 //! watermark, or another negative one, is OFFSET_OUT_OF_RANGE. The result's
 //! `low_watermark` is the log start offset afterwards, or -1 with an error, as in Kafka.
 //!
+//! A partition named more than once is deleted once, to the last offset asked for it,
+//! and answered once, under its topic's first entry, as Kafka answers.
+//!
 //! Internal topics are refused with INVALID_TOPIC_EXCEPTION, as Kafka refuses them: deleting
 //! `__consumer_offsets` records would erase committed offsets at the next start.
 //!
 //! The new start offset is made durable before the answer (the log writes its checkpoint),
 //! so this runs on a blocking thread.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
@@ -33,22 +40,45 @@ pub fn handle(
     request: DeleteRecordsRequest,
     _version: i16,
 ) -> DeleteRecordsResponse {
+    // Each partition once, under its topic's first entry, with the last offset asked for
+    // it (Kafka reads the request into a map the same way): a partition named a million
+    // times is one deletion and one checkpoint write, not a million.
     let mut response = DeleteRecordsResponse::default();
+    let mut topics: HashMap<StrBytes, usize> = HashMap::new();
+    let mut partitions: HashMap<(usize, i32), usize> = HashMap::new();
+    let mut offsets: Vec<Vec<i64>> = Vec::new();
     for t in request.topics {
-        let protected =
-            refuse_if_internal(t.name.0.as_str(), ProtectedOperation::DeleteRecords).err();
-        let topic = broker.topics.get(t.name.0.as_str());
-        let mut out = DeleteRecordsTopicResult::default();
-        out.name = t.name;
+        let ti = *topics.entry(t.name.0.clone()).or_insert_with(|| {
+            let mut out = DeleteRecordsTopicResult::default();
+            out.name = t.name.clone();
+            response.topics.push(out);
+            offsets.push(Vec::new());
+            offsets.len() - 1
+        });
         for p in t.partitions {
-            let mut r = DeleteRecordsPartitionResult::default();
-            r.partition_index = p.partition_index;
-            let outcome = match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
+            match partitions.entry((ti, p.partition_index)) {
+                Entry::Occupied(e) => offsets[ti][*e.get()] = p.offset,
+                Entry::Vacant(e) => {
+                    e.insert(offsets[ti].len());
+                    offsets[ti].push(p.offset);
+                    let mut r = DeleteRecordsPartitionResult::default();
+                    r.partition_index = p.partition_index;
+                    response.topics[ti].partitions.push(r);
+                }
+            }
+        }
+    }
+    for (out, offsets) in response.topics.iter_mut().zip(offsets) {
+        let name = out.name.0.as_str();
+        let protected = refuse_if_internal(name, ProtectedOperation::DeleteRecords).err();
+        let topic = broker.topics.get(name);
+        for (r, offset) in out.partitions.iter_mut().zip(offsets) {
+            let outcome = match topic.as_ref().and_then(|t| t.partition(r.partition_index)) {
                 _ if protected.is_some() => {
                     Err(protected.as_ref().map(topic_error_code).expect("checked"))
                 }
                 None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                Some(partition) => delete(partition, p.offset),
+                Some(partition) => delete(partition, offset),
             };
             match outcome {
                 Ok(low_watermark) => r.low_watermark = low_watermark,
@@ -57,9 +87,7 @@ pub fn handle(
                     r.low_watermark = -1;
                 }
             }
-            out.partitions.push(r);
         }
-        response.topics.push(out);
     }
     response
 }
@@ -143,12 +171,29 @@ mod tests {
         let r = handle(&broker, request("t", &[(0, 2)]), 2);
         assert_eq!(results(&r), [(0, 4)], "an offset below the start changes nothing");
         let out_of_range = ErrorCode::OFFSET_OUT_OF_RANGE.code();
-        let r = handle(&broker, request("t", &[(0, 11), (0, -2)]), 2);
-        assert_eq!(results(&r), [(out_of_range, -1), (out_of_range, -1)]);
+        for offset in [11, -2] {
+            let r = handle(&broker, request("t", &[(0, offset)]), 2);
+            assert_eq!(results(&r), [(out_of_range, -1)], "offset {offset}");
+        }
         let r = handle(&broker, request("t", &[(0, HIGH_WATERMARK), (1, HIGH_WATERMARK)]), 2);
         assert_eq!(results(&r), [(0, 10), (0, 0)]);
         assert_eq!(log().log_start_offset(), 10);
         assert!(log().read(9, 1024).is_err(), "deleted records are gone");
+    }
+
+    #[test]
+    fn a_partition_named_again_is_deleted_and_answered_once_to_its_last_offset() {
+        let (_dir, broker) = broker();
+        topic_with_records(&broker, "t", 10);
+        let mut r = request("t", &[(0, 8), (1, 0), (0, 3)]);
+        r.topics.push(request("t", &[(0, 5)]).topics.remove(0));
+        r.topics.push(request("u", &[(0, 1)]).topics.remove(0));
+        let r = handle(&broker, r, 2);
+        assert_eq!(r.topics.len(), 2, "one entry per topic");
+        assert_eq!(results(&r), [(0, 5), (0, 0)]);
+        let unknown = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
+        assert_eq!(r.topics[1].partitions[0].error_code, unknown);
+        assert_eq!(broker.topics.get("t").unwrap().partitions[0].log().log_start_offset(), 5);
     }
 
     #[test]
