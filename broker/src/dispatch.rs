@@ -219,7 +219,7 @@ pub async fn start(
 }
 
 /// Requests of at least this many array elements are decoded and their responses encoded
-/// on a blocking thread: a request near the decoder's cap of 2^20 elements takes tens of
+/// on a blocking thread: a request near the decoder's cap of 2^18 elements takes tens of
 /// milliseconds to decode, far past what an async worker may block for, and the other
 /// connections on that worker would wait.
 const HEAVY_ELEMENTS: u64 = 10_000;

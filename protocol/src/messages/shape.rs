@@ -25,17 +25,21 @@
 //! What remains is the inherent cost of decoding into structs: an element of two wire
 //! bytes (an empty topic name) becomes a struct of 72 bytes. `protocol/tests/hostile.rs`
 //! measures 35× the frame size as the worst legitimate peak and checks 64× + 16 KiB for
-//! any input. So that a 100 MiB frame cannot become 3.5 GiB of structs, a request may hold
-//! at most [`MAX_REQUEST_ELEMENTS`] array elements in all (no client sends more: that is a
-//! Metadata request naming a million topics); responses, which come from a broker the
-//! client chose, have no such cap.
+//! any input. A broker then spends about as much again per element on its answer (the
+//! answer's struct, its encoded bytes): about 200 bytes an element in all, whatever the
+//! element's wire size. So a request may hold at most [`MAX_REQUEST_ELEMENTS`] array
+//! elements in all, 2^18: at 200 bytes each they fit the broker's fixed allowance of
+//! 64 MiB per request, so no shape of request costs more than a small multiple of its
+//! frame plus that (a client sending more names over 262,144 topics or partitions in one
+//! request, past what a broker of 100,000 partitions needs). Responses, which come from a
+//! broker the client chose, have no such cap.
 
 mod requests;
 mod responses;
 
-/// Array elements a request may hold, all arrays together: bounds what decoding it into
-/// structs can cost (~100 bytes an element at most) to ~100 MiB whatever the frame size.
-pub const MAX_REQUEST_ELEMENTS: u64 = 1 << 20;
+/// Array elements a request may hold, all arrays together: bounds what decoding and
+/// answering it can cost beyond its frame (~200 bytes an element) to ~50 MiB.
+pub const MAX_REQUEST_ELEMENTS: u64 = 1 << 18;
 
 use thiserror::Error;
 
