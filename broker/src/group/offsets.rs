@@ -12,7 +12,8 @@
 //!   consumers) and for topics a stable consumer group no longer subscribes to. An empty
 //!   group without offsets is then removed.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sluice_protocol::error_code::ErrorCode;
 
@@ -69,8 +70,10 @@ impl Coordinator {
 
     fn store_offsets(&mut self, g: &mut Group, token: Token, r: CommitRequest, now: i64) {
         let mut results = Vec::with_capacity(r.offsets.len());
-        let mut offsets = Vec::with_capacity(r.offsets.len());
-        let mut records = Vec::with_capacity(r.offsets.len());
+        let mut offsets: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
+        // A partition named twice is committed once, with its last valid entry: the
+        // state Kafka ends in after writing both, for one record instead of one per entry.
+        let mut slots: HashMap<TopicPartition, usize> = HashMap::new();
         for o in r.offsets {
             let metadata = o.metadata.unwrap_or_default();
             if metadata.len() > self.config.offset_metadata_max_bytes {
@@ -84,13 +87,19 @@ impl Coordinator {
                 commit_timestamp: now,
                 expire_timestamp: (r.retention_ms >= 0).then(|| now.saturating_add(r.retention_ms)),
             };
-            records.push(offset_record(&g.id, &o.partition, Some(&committed)));
             results.push((o.partition.clone(), ErrorCode::NONE));
-            offsets.push((o.partition, committed));
+            match slots.entry(o.partition) {
+                Entry::Occupied(slot) => offsets[*slot.get()].1 = committed,
+                Entry::Vacant(slot) => {
+                    offsets.push((slot.key().clone(), committed));
+                    slot.insert(offsets.len() - 1);
+                }
+            }
         }
-        if records.is_empty() {
+        if offsets.is_empty() {
             return self.reply(token, Reply::Commit(results));
         }
+        let records = offsets.iter().map(|(tp, o)| offset_record(&g.id, tp, Some(o))).collect();
         let pending = PendingWrite::Commit {
             token,
             group: g.id.clone(),
@@ -173,7 +182,7 @@ impl Coordinator {
         let done = self.with_group(group, |c, g| {
             let consumer = g.protocol_type.as_deref() == Some("consumer");
             let subscribed =
-                |tp: &TopicPartition| g.subscribed.as_ref().is_some_and(|s| s.contains(&tp.topic));
+                |tp: &TopicPartition| g.subscribed.as_ref().is_some_and(|s| s.contains(&*tp.topic));
             let results: Vec<(TopicPartition, ErrorCode)> = match g.state {
                 GroupState::Empty => {
                     partitions.iter().map(|tp| (tp.clone(), ErrorCode::NONE)).collect()
@@ -229,7 +238,9 @@ impl Coordinator {
     /// Removes every group's offsets for `topics`, those of commits still in flight
     /// included (their records are in the log before the tombstones written here).
     pub(super) fn topics_deleted(&mut self, topics: &[String]) {
-        let deleted = |tp: &TopicPartition| topics.contains(&tp.topic);
+        // A set: a request may delete many topics, and every committed offset is checked.
+        let topics: HashSet<&str> = topics.iter().map(String::as_str).collect();
+        let deleted = |tp: &TopicPartition| topics.contains(&*tp.topic);
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             self.with_group(&id, |c, g| {
@@ -337,7 +348,7 @@ impl Coordinator {
                         let subscribed = g.subscribed.as_ref().expect("invariant: checked above");
                         offsets
                             .filter(|(tp, o)| {
-                                !subscribed.contains(&tp.topic) && due(o, o.commit_timestamp)
+                                !subscribed.contains(&*tp.topic) && due(o, o.commit_timestamp)
                             })
                             .map(|(tp, _)| tp.clone())
                             .collect()
@@ -376,13 +387,16 @@ impl Coordinator {
             if self.loading { ErrorCode::COORDINATOR_LOAD_IN_PROGRESS } else { ErrorCode::NONE };
         // Every group here is a classic group (KIP-848's `consumer` type is not served).
         let typed = types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+        // The filter read once, not once per group: it may name a state a million times.
+        let wanted: Vec<GroupState> = GroupState::ALL
+            .into_iter()
+            .filter(|state| states.iter().any(|s| s.eq_ignore_ascii_case(state.name())))
+            .collect();
         let mut groups: Vec<GroupListing> = self
             .groups
             .values()
             .filter(|_| typed)
-            .filter(|g| {
-                states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state.name()))
-            })
+            .filter(|g| states.is_empty() || wanted.contains(&g.state))
             .map(|g| GroupListing {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
