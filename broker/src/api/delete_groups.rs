@@ -3,8 +3,7 @@
 //! for an unknown one.
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
@@ -13,16 +12,19 @@ use crate::group::request::{Reply, Request};
 /// Answers a DeleteGroups request.
 pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let ids: Vec<String> = request.groups_names.iter().map(|g| g.0.to_string()).collect();
-    let results = match broker.groups.call(Request::Delete(ids.clone())).await {
+    let errors = match broker.groups.call(Request::Delete(ids)).await {
         Ok(Reply::Delete(r)) => r,
-        _ => ids.into_iter().map(|g| (g, ErrorCode::COORDINATOR_NOT_AVAILABLE)).collect(),
+        _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; request.groups_names.len()],
     };
     let mut out = DeleteGroupsResponse::default();
-    out.results = results
+    out.results = request
+        .groups_names
         .into_iter()
+        .zip(errors)
         .map(|(group, error)| {
             let mut r = DeletableGroupResult::default();
-            r.group_id = GroupId(StrBytes::from(group));
+            // A view of the request's bytes, not a copy.
+            r.group_id = group;
             r.error_code = error.code();
             r
         })
@@ -33,6 +35,8 @@ pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGrou
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
+    use kafka_protocol::messages::GroupId;
+    use kafka_protocol::protocol::StrBytes;
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
 

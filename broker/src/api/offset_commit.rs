@@ -65,7 +65,7 @@ pub async fn handle(
             offsets,
         };
         errors = match broker.groups.call(Request::Commit(commit)).await {
-            Ok(Reply::Commit(r)) => r.into_iter().map(|(_, e)| e).collect(),
+            Ok(Reply::Commit(r)) => r,
             _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; sent],
         };
     }

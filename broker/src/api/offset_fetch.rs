@@ -10,7 +10,7 @@
 //! metadata) a million times. Clients key the answers by group and partition, and the
 //! Java admin client and librdkafka send each once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_fetch_response::{
@@ -65,17 +65,16 @@ pub async fn handle(
     response(answers, version)
 }
 
-/// The partitions of `topics`, each once, where it first appears; a topic's name is
-/// shared by its partitions.
+/// The partitions of `topics`, each once, where it first appears. A topic name is hashed
+/// once per topic entry and shared by its partitions, which are hashed as integers.
 fn distinct<'a>(topics: impl Iterator<Item = (&'a str, &'a [i32])>) -> Vec<TopicPartition> {
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<&str, (Arc<str>, HashSet<i32>)> = HashMap::new();
     let mut out = Vec::new();
     for (name, indexes) in topics {
-        let topic: Arc<str> = Arc::from(name);
+        let (topic, taken) = seen.entry(name).or_insert_with(|| (Arc::from(name), HashSet::new()));
         for &partition in indexes {
-            let tp = TopicPartition { topic: Arc::clone(&topic), partition };
-            if seen.insert(tp.clone()) {
-                out.push(tp);
+            if taken.insert(partition) {
+                out.push(TopicPartition { topic: Arc::clone(topic), partition });
             }
         }
     }
@@ -138,7 +137,7 @@ pub fn response(answers: Vec<GroupOffsets>, version: i16) -> OffsetFetchResponse
 }
 
 /// Offset, leader epoch and metadata as the response carries them (-1, -1, "" for none).
-fn committed(o: Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
+fn committed(o: Option<Box<CommittedOffset>>) -> (i64, i32, Option<StrBytes>) {
     match o {
         Some(o) => (o.offset, o.leader_epoch, Some(o.metadata.into())),
         None => (-1, -1, Some(StrBytes::default())),
@@ -169,7 +168,7 @@ mod tests {
                 group_id: "g".into(),
                 error: ErrorCode::NONE,
                 offsets: vec![
-                    (tp("a", 0), Some(offset.clone())),
+                    (tp("a", 0), Some(Box::new(offset.clone()))),
                     (tp("a", 1), None),
                     (tp("b", 0), None),
                 ],

@@ -20,7 +20,7 @@ use sluice_protocol::error_code::ErrorCode;
 use super::liveness::validate_member;
 use super::membership::{Group, GroupState};
 use super::request::{
-    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
+    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, ListFilter,
     MemberDescription, Reply,
 };
 use super::state::{
@@ -30,11 +30,8 @@ use super::state::{
 
 impl Coordinator {
     pub(super) fn commit(&mut self, token: Token, r: CommitRequest, now: i64) {
-        let partitions: Vec<TopicPartition> =
-            r.offsets.iter().map(|o| o.partition.clone()).collect();
-        let all = move |e: ErrorCode| -> Reply {
-            Reply::Commit(partitions.iter().map(|tp| (tp.clone(), e)).collect())
-        };
+        let entries = r.offsets.len();
+        let all = move |e: ErrorCode| -> Reply { Reply::Commit(vec![e; entries]) };
         if self.loading {
             return self.reply(token, all(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
         }
@@ -77,7 +74,7 @@ impl Coordinator {
         for o in r.offsets {
             let metadata = o.metadata.unwrap_or_default();
             if metadata.len() > self.config.offset_metadata_max_bytes {
-                results.push((o.partition, ErrorCode::OFFSET_METADATA_TOO_LARGE));
+                results.push(ErrorCode::OFFSET_METADATA_TOO_LARGE);
                 continue;
             }
             let committed = CommittedOffset {
@@ -87,7 +84,7 @@ impl Coordinator {
                 commit_timestamp: now,
                 expire_timestamp: (r.retention_ms >= 0).then(|| now.saturating_add(r.retention_ms)),
             };
-            results.push((o.partition.clone(), ErrorCode::NONE));
+            results.push(ErrorCode::NONE);
             match slots.entry(o.partition) {
                 Entry::Occupied(slot) => offsets[*slot.get()].1 = committed,
                 Entry::Vacant(slot) => {
@@ -116,7 +113,7 @@ impl Coordinator {
         group: &str,
         incarnation: u64,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
-        mut results: Vec<(TopicPartition, ErrorCode)>,
+        mut results: Vec<ErrorCode>,
         result: Result<(), ErrorCode>,
     ) {
         let g = self.finish_write(group, incarnation);
@@ -127,7 +124,7 @@ impl Coordinator {
                 }
             }
             Err(e) => {
-                for (_, code) in results.iter_mut().filter(|(_, c)| *c == ErrorCode::NONE) {
+                for code in results.iter_mut().filter(|c| **c == ErrorCode::NONE) {
                     *code = commit_error(e);
                 }
             }
@@ -152,13 +149,16 @@ impl Coordinator {
                     Some(list) => list
                         .into_iter()
                         .map(|tp| {
-                            let o = g.and_then(|g| g.offsets.get(&tp)).cloned();
+                            let o = g.and_then(|g| g.offsets.get(&tp)).cloned().map(Box::new);
                             (tp, o)
                         })
                         .collect(),
                     None => g
                         .map(|g| {
-                            g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect()
+                            g.offsets
+                                .iter()
+                                .map(|(tp, o)| (tp.clone(), Some(Box::new(o.clone()))))
+                                .collect()
                         })
                         .unwrap_or_default(),
                 };
@@ -307,7 +307,7 @@ impl Coordinator {
                     Some(_) => ErrorCode::NON_EMPTY_GROUP,
                 }
             };
-            results.push((id, error));
+            results.push(error);
         }
         let reply = Reply::Delete(results);
         if records.is_empty() {
@@ -382,21 +382,15 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn list(&mut self, token: Token, states: &[String], types: &[String]) {
+    pub(super) fn list(&mut self, token: Token, filter: &ListFilter) {
         let error =
             if self.loading { ErrorCode::COORDINATOR_LOAD_IN_PROGRESS } else { ErrorCode::NONE };
         // Every group here is a classic group (KIP-848's `consumer` type is not served).
-        let typed = types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("classic"));
-        // The filter read once, not once per group: it may name a state a million times.
-        let wanted: Vec<GroupState> = GroupState::ALL
-            .into_iter()
-            .filter(|state| states.iter().any(|s| s.eq_ignore_ascii_case(state.name())))
-            .collect();
         let mut groups: Vec<GroupListing> = self
             .groups
             .values()
-            .filter(|_| typed)
-            .filter(|g| states.is_empty() || wanted.contains(&g.state))
+            .filter(|_| filter.classic)
+            .filter(|g| filter.states.as_ref().is_none_or(|s| s.contains(&g.state)))
             .map(|g| GroupListing {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),

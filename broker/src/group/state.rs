@@ -150,7 +150,7 @@ pub(super) enum PendingWrite {
         group: String,
         incarnation: u64,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
-        results: Vec<(TopicPartition, ErrorCode)>,
+        results: Vec<ErrorCode>,
     },
     /// The leader's assignment for a generation.
     Assignment(AssignmentWrite),
@@ -244,7 +244,7 @@ impl Coordinator {
             Request::DeleteOffsets(group, partitions) => {
                 self.delete_offsets(token, &group, partitions)
             }
-            Request::List(states, types) => self.list(token, &states, &types),
+            Request::List(filter) => self.list(token, &filter),
             Request::Describe(groups) => self.describe(token, groups),
             Request::Delete(groups) => self.delete_groups(token, groups),
         }
