@@ -14,6 +14,10 @@
 //! Invariants: the driver is the only writer of `__consumer_offsets` and the only owner
 //! of the state machine; handlers reach it through a bounded channel and wait on a
 //! oneshot for their reply, so the machine itself never blocks and never locks.
+//!
+//! The driver runs on a thread of its own (a current-thread runtime): a step is O(n log n)
+//! in its request's elements, and a request of a million elements must not hold up an
+//! async worker that other clients' connections run on.
 
 pub mod assignment;
 mod driver;
@@ -91,7 +95,7 @@ impl GroupCoordinator {
     }
 
     /// Runs the coordinator until [`Self::stop`]: opens `__consumer_offsets` (creating it
-    /// on first start), loads it, then serves. Returns at once if it already ran; if the
+    /// on first start), loads it, then serves from the coordinator's own thread. Returns at once if it already ran; if the
     /// topic cannot be opened, logs why and every request fails with
     /// COORDINATOR_NOT_AVAILABLE.
     pub async fn run(&self, broker: Arc<Broker>, shutdown: CancellationToken) {
@@ -101,7 +105,23 @@ impl GroupCoordinator {
         match opened {
             Ok(Ok(log)) => {
                 let log = Arc::new(log);
-                driver::run(log, p.config, COMPACTION_MIN_RECORDS, p.commands, shutdown).await;
+                let driver =
+                    driver::run(log, p.config, COMPACTION_MIN_RECORDS, p.commands, shutdown);
+                let (done, finished) = oneshot::channel();
+                let thread =
+                    std::thread::Builder::new().name("sluice-groups".into()).spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                            Ok(runtime) => runtime.block_on(driver),
+                            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                        }
+                        let _ = done.send(());
+                    });
+                match thread {
+                    Ok(_) => {
+                        let _ = finished.await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                }
             }
             Ok(Err(e)) => tracing::error!(error = %e, "group coordinator cannot start"),
             Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),

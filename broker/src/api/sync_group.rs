@@ -11,6 +11,16 @@ use crate::group::request::{Reply, Request, SyncRequest, SyncResult};
 
 /// Answers a SyncGroup request (once the assignment is known).
 pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    // A million assignments take a while to read: not on an async worker.
+    let assignments = request.assignments;
+    let read = move || {
+        let owned = assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment));
+        owned.collect()
+    };
+    let assignments = match tokio::task::spawn_blocking(read).await {
+        Ok(a) => a,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         generation: request.generation_id,
@@ -18,11 +28,7 @@ pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) ->
         instance_id: request.group_instance_id.map(|s| s.to_string()),
         protocol_type: request.protocol_type.map(|s| s.to_string()),
         protocol_name: request.protocol_name.map(|s| s.to_string()),
-        assignments: request
-            .assignments
-            .into_iter()
-            .map(|a| (a.member_id.to_string(), a.assignment))
-            .collect(),
+        assignments,
     };
     let result = match broker.groups.call(Request::Sync(sync)).await {
         Ok(Reply::Sync(r)) => r,
