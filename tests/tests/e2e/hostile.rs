@@ -4,3 +4,5 @@
 //! most [`sluice_tests::hostile::allowed_growth`] of the frame, that a well-behaved client
 //! is answered promptly meanwhile, and that nothing acknowledged or committed is lost,
 //! across a restart where the finding was about durable state.
+
+mod groups;
