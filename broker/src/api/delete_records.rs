@@ -6,6 +6,8 @@
 //! An offset below the current start changes nothing and succeeds; one past the high
 //! watermark, or another negative one, is OFFSET_OUT_OF_RANGE. The result's
 //! `low_watermark` is the log start offset afterwards, or -1 with an error, as in Kafka.
+//! An internal topic's records (every group's committed offsets) cannot be deleted:
+//! INVALID_TOPIC_EXCEPTION, as in Kafka.
 //!
 //! The new start offset is made durable before the answer (the log writes its checkpoint),
 //! so this runs on a blocking thread.
@@ -19,6 +21,7 @@ use sluice_protocol::error_code::ErrorCode;
 use crate::broker::Broker;
 use crate::error::storage_error_code;
 use crate::partition::Partition;
+use crate::topics::is_internal;
 
 /// The offset that means "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
@@ -39,6 +42,8 @@ pub fn handle(
             r.partition_index = p.partition_index;
             let outcome = match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                // As Kafka: "cannot delete records of internal topic".
+                Some(_) if is_internal(&out.name.0) => Err(ErrorCode::INVALID_TOPIC_EXCEPTION),
                 Some(partition) => delete(partition, p.offset),
             };
             match outcome {

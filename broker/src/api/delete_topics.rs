@@ -6,6 +6,10 @@
 //! - a name or an id given twice: one INVALID_REQUEST result, and nothing deleted for it;
 //! - an unknown name: UNKNOWN_TOPIC_OR_PARTITION; an unknown id: UNKNOWN_TOPIC_ID.
 //!
+//! An internal topic (`__consumer_offsets`) is refused with INVALID_TOPIC_EXCEPTION, as
+//! Kafka's own tools refuse it: Kafka leaves the rest to authorization, which Sluice does
+//! not have, and deleting it would erase every group's committed offsets.
+//!
 //! Results carry the topic id from v6 and an error message from v5. Deletion is
 //! immediate: fetches already holding a segment finish reading it (see `Topics::delete`).
 
@@ -19,6 +23,7 @@ use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::error::topic_error_code;
+use crate::topics::is_internal;
 
 /// What one request entry names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,6 +99,10 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                     version,
                 )
             }
+            Ok(Target::Name(name)) if is_internal(&name) => {
+                let id = broker.topics.get(&name).map_or(Uuid::nil(), |t| t.id);
+                topic_result(Some(name.clone()), id, Err(internal(&name)), version)
+            }
             Ok(Target::Name(name)) => {
                 let outcome = broker.topics.delete(&name);
                 let id = outcome.as_ref().map_or(Uuid::nil(), |id| *id);
@@ -105,6 +114,9 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                 None => {
                     let message = format!("topic id {id} does not exist");
                     topic_result(None, id, Err((ErrorCode::UNKNOWN_TOPIC_ID, message)), version)
+                }
+                Some(topic) if is_internal(&topic.name) => {
+                    topic_result(Some(topic.name.clone()), id, Err(internal(&topic.name)), version)
                 }
                 Some(topic) => {
                     let outcome = match broker.topics.delete(&topic.name) {
@@ -129,6 +141,13 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
         .collect();
     broker.groups.topics_deleted_blocking(deleted);
     response
+}
+
+/// The refusal of an internal topic: deleting `__consumer_offsets` would erase every
+/// committed offset, and Sluice has no authorization to keep it to operators.
+fn internal(name: &str) -> (ErrorCode, String) {
+    let message = format!("{name} is internal: the broker keeps its own state in it");
+    (ErrorCode::INVALID_TOPIC_EXCEPTION, message)
 }
 
 /// One result, with only the fields `version` has.

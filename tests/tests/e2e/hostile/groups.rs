@@ -385,3 +385,56 @@ fn delete_groups_of_one_group_named_a_million_times() {
     assert_bounded(&mut b, "DeleteGroups of one group repeated", &frame, 3);
     assert_eq!(committed(&mut c, "keep", "t", vec![0]), [(9, String::new())]);
 }
+
+#[test]
+fn clients_cannot_erase_committed_offsets_through_the_internal_topic() {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let mut b = broker();
+    let mut c = RawClient::connect(b.addr);
+    create_topic(&mut c, "t", 1);
+    let Response::OffsetCommit(_) = c.call(9, commit_request("g", "t", vec![entry(0, 42, "m")]))
+    else {
+        panic!("commit")
+    };
+    let internal = "__consumer_offsets";
+
+    let mut p = DeleteRecordsPartition::default();
+    p.offset = -1;
+    let mut t = DeleteRecordsTopic::default();
+    t.name = name(internal);
+    t.partitions = vec![p];
+    let mut r = DeleteRecordsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 1000;
+    let Response::DeleteRecords(r) = c.call(2, Request::DeleteRecords(r)) else { panic!() };
+    assert_eq!(r.topics[0].partitions[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+
+    let mut r = DeleteTopicsRequest::default();
+    r.topic_names = vec![name(internal)];
+    r.timeout_ms = 1000;
+    let Response::DeleteTopics(r) = c.call(4, Request::DeleteTopics(r)) else { panic!() };
+    assert_eq!(r.responses[0].error_code, 17, "by name");
+
+    let mut m = MetadataRequest::default();
+    let mut mt = MetadataRequestTopic::default();
+    mt.name = Some(name(internal));
+    m.topics = Some(vec![mt]);
+    let Response::Metadata(m) = c.call(12, Request::Metadata(m)) else { panic!() };
+    let mut state = DeleteTopicState::default();
+    state.topic_id = m.topics[0].topic_id;
+    assert!(!state.topic_id.is_nil());
+    let mut r = DeleteTopicsRequest::default();
+    r.topics = vec![state];
+    r.timeout_ms = 1000;
+    let Response::DeleteTopics(r) = c.call(6, Request::DeleteTopics(r)) else { panic!() };
+    assert_eq!(r.responses[0].error_code, 17, "by id");
+
+    b.stop();
+    b.restart();
+    let mut c = RawClient::connect(b.addr);
+    assert_eq!(committed(&mut c, "g", "t", vec![0]), [(42, "m".to_owned())]);
+}
