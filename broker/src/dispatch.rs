@@ -58,6 +58,7 @@ pub async fn start(
     frame: Bytes,
     shutdown: &CancellationToken,
 ) -> Pending {
+    let large = frame.len() > OFFLOAD_FRAME_BYTES;
     let (header, body) = match RequestHeader::decode(frame) {
         Ok(h) => h,
         Err(e) => return close(format!("unreadable request header: {e}")),
@@ -164,9 +165,9 @@ pub async fn start(
             .await
         }
         // Group requests that do not wait for a rebalance may hold a million elements:
-        // they are read, answered and encoded off the async workers.
+        // large ones are read, answered and encoded off the async workers.
         Request::FindCoordinator(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::FindCoordinator(api::find_coordinator::handle(&b, r, version))
             })
             .await
@@ -179,43 +180,43 @@ pub async fn start(
         }
         Request::Heartbeat(r) => Response::Heartbeat(api::heartbeat::handle(broker, r).await),
         Request::LeaveGroup(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::LeaveGroup(api::leave_group::handle(&b, r, version).await)
             })
             .await
         }
         Request::OffsetCommit(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::OffsetCommit(api::offset_commit::handle(&b, r, version).await)
             })
             .await
         }
         Request::OffsetFetch(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::OffsetFetch(api::offset_fetch::handle(&b, r, version).await)
             })
             .await
         }
         Request::OffsetDelete(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::OffsetDelete(api::offset_delete::handle(&b, r).await)
             })
             .await
         }
         Request::ListGroups(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::ListGroups(api::list_groups::handle(&b, r, version).await)
             })
             .await
         }
         Request::DescribeGroups(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::DescribeGroups(api::describe_groups::handle(&b, r, version).await)
             })
             .await
         }
         Request::DeleteGroups(r) => {
-            return offloaded(broker, header, move |b| async move {
+            return offloaded(broker, header, large, move |b| async move {
                 Response::DeleteGroups(api::delete_groups::handle(&b, r).await)
             })
             .await
@@ -245,18 +246,33 @@ fn encoded(r: Result<Reply, sluice_protocol::messages::EncodeError>) -> Outcome 
     }
 }
 
-/// Runs a handler and encodes its response on a blocking thread, for handlers whose work
-/// is linear in a request that may hold a million elements. The handler's waits (on the
-/// group coordinator) are short: JoinGroup and SyncGroup, which wait for a rebalance,
-/// must not hold a blocking thread and do not come here.
-async fn offloaded<F, Fut>(broker: &Arc<Broker>, header: RequestHeader, f: F) -> Pending
+/// Frames above this size are group requests with enough elements that reading,
+/// answering and encoding them would hold up an async worker (see [`offloaded`]).
+const OFFLOAD_FRAME_BYTES: usize = 64 << 10;
+
+/// Runs a group handler and encodes its response: inline for a small frame; for a
+/// `large` one (up to a million elements, whose work is linear in them), on a blocking
+/// thread. Only large frames go there because the thread is held while the handler waits
+/// for the coordinator (a write, a sync in durable mode): normal requests, however many
+/// connections send them, never take the blocking threads that other handlers need.
+/// JoinGroup and SyncGroup, which wait for a rebalance, do not come here.
+async fn offloaded<F, Fut>(
+    broker: &Arc<Broker>,
+    header: RequestHeader,
+    large: bool,
+    f: F,
+) -> Pending
 where
     F: FnOnce(Arc<Broker>) -> Fut + Send + 'static,
-    Fut: Future<Output = Response>,
+    Fut: Future<Output = Response> + Send,
 {
     let b = Arc::clone(broker);
-    let runtime = tokio::runtime::Handle::current();
     let version = header.api_version;
+    if !large {
+        let response = f(b).await;
+        return Pending::Ready(encoded(Reply::message(&header, version, &response)));
+    }
+    let runtime = tokio::runtime::Handle::current();
     let encode = move || {
         let response = runtime.block_on(f(b));
         encoded(Reply::message(&header, version, &response))

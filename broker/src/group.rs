@@ -52,6 +52,25 @@ const QUEUE: usize = 1024;
 /// Log records after which a compaction is considered (see [`store`]).
 const COMPACTION_MIN_RECORDS: i64 = 16_384;
 
+/// Elements of a request's list past which a handler reads it on a blocking thread.
+const OFF_WORKER_ELEMENTS: usize = 4096;
+
+/// `read(list)`, on a blocking thread when the list is long enough to hold up an async
+/// worker (JoinGroup's protocols, SyncGroup's assignments: up to a million).
+pub async fn off_worker_if<T, R>(list: Vec<T>, read: impl FnOnce(Vec<T>) -> R + Send + 'static) -> R
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    if list.len() <= OFF_WORKER_ELEMENTS {
+        return read(list);
+    }
+    match tokio::task::spawn_blocking(move || read(list)).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// Why the coordinator cannot serve.
 #[derive(Debug, Error)]
 #[non_exhaustive]

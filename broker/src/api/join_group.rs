@@ -18,6 +18,7 @@ use sluice_protocol::header::RequestHeader;
 
 use crate::broker::Broker;
 use crate::group::membership::Protocol;
+use crate::group::off_worker_if;
 use crate::group::request::{JoinRequest, JoinResult, Reply, Request};
 
 /// Answers a JoinGroup request (after the join phase, which may take the rebalance
@@ -29,12 +30,7 @@ pub async fn handle(
     request: JoinGroupRequest,
     version: i16,
 ) -> JoinGroupResponse {
-    // A million protocols take a while to read: not on an async worker.
-    let protocols = request.protocols;
-    let protocols = match tokio::task::spawn_blocking(move || distinct_protocols(protocols)).await {
-        Ok(p) => p,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
+    let protocols = off_worker_if(request.protocols, distinct_protocols).await;
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.map(|s| s.to_string());
     let join = JoinRequest {

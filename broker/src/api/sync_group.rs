@@ -2,25 +2,21 @@
 //! is written to `__consumer_offsets`); each member gets exactly the bytes the leader
 //! gave for it. v5+ checks and returns the protocol type and name.
 
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
+use crate::group::off_worker_if;
 use crate::group::request::{Reply, Request, SyncRequest, SyncResult};
 
 /// Answers a SyncGroup request (once the assignment is known).
 pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
-    // A million assignments take a while to read: not on an async worker.
-    let assignments = request.assignments;
-    let read = move || {
-        let owned = assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment));
-        owned.collect()
+    let owned = |a: Vec<SyncGroupRequestAssignment>| {
+        a.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect()
     };
-    let assignments = match tokio::task::spawn_blocking(read).await {
-        Ok(a) => a,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
+    let assignments = off_worker_if(request.assignments, owned).await;
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         generation: request.generation_id,
