@@ -49,8 +49,24 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from(v.to_owned())
 }
 
+/// A broker whose coordinator has loaded `__consumer_offsets`.
 fn broker() -> BrokerProcess {
-    BrokerProcess::start(&["--override", "group.initial.rebalance.delay.ms=0"])
+    let b = BrokerProcess::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    let mut c = RawClient::connect(b.addr);
+    let mut g = OffsetFetchRequestGroup::default();
+    g.group_id = GroupId(s("-"));
+    g.topics = None;
+    let mut r = OffsetFetchRequest::default();
+    r.groups = vec![g];
+    loop {
+        let Response::OffsetFetch(f) = c.call(9, Request::OffsetFetch(r.clone())) else {
+            panic!("fetch")
+        };
+        if f.groups[0].error_code != LOADING {
+            return b;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends `frame` `times` times while a probe runs; asserts the memory bound and the
@@ -101,6 +117,25 @@ fn commit_request(
     Request::OffsetCommit(r)
 }
 
+/// COORDINATOR_LOAD_IN_PROGRESS: a broker just started answers it until it has read
+/// `__consumer_offsets`.
+const LOADING: i16 = 14;
+
+/// Commits, once the coordinator has loaded; asserts that every entry was committed.
+fn commit(c: &mut RawClient, request: Request) {
+    loop {
+        let Response::OffsetCommit(r) = c.call(9, request.clone()) else { panic!("commit") };
+        let errors: Vec<i16> =
+            r.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect();
+        if errors.contains(&LOADING) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        assert!(errors.iter().all(|e| *e == 0), "commit errors {errors:?}");
+        return;
+    }
+}
+
 fn entry(partition: i32, offset: i64, metadata: &str) -> OffsetCommitRequestPartition {
     let mut p = OffsetCommitRequestPartition::default();
     p.partition_index = partition;
@@ -124,7 +159,16 @@ fn committed(
     g.topics = Some(vec![t]);
     let mut r = OffsetFetchRequest::default();
     r.groups = vec![g];
-    let Response::OffsetFetch(r) = c.call(9, Request::OffsetFetch(r)) else { panic!("fetch") };
+    let r = loop {
+        let Response::OffsetFetch(r) = c.call(9, Request::OffsetFetch(r.clone())) else {
+            panic!("fetch")
+        };
+        if r.groups[0].error_code != LOADING {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(r.groups[0].error_code, 0);
     r.groups[0].topics[0]
         .partitions
         .iter()
@@ -185,10 +229,7 @@ fn offset_fetch_of_one_group_or_one_partition_named_many_times_answers_it_once()
     // 4 MB of state: every partition with the most metadata a commit may carry.
     let metadata = "m".repeat(4096);
     let entries = (0..partitions).map(|p| entry(p, i64::from(p), &metadata)).collect();
-    let Response::OffsetCommit(r) = c.call(9, commit_request("g", "wide", entries)) else {
-        panic!("commit")
-    };
-    assert!(r.topics[0].partitions.iter().all(|p| p.error_code == 0));
+    commit(&mut c, commit_request("g", "wide", entries));
 
     // The whole group (null topics), named as often as the request allows.
     let mut g = OffsetFetchRequestGroup::default();
@@ -237,10 +278,7 @@ fn offset_delete_of_a_million_partitions_of_a_long_named_topic() {
     let mut b = broker();
     let mut c = RawClient::connect(b.addr);
     create_topic(&mut c, "t", 1);
-    let Response::OffsetCommit(_) = c.call(9, commit_request("g", "t", vec![entry(0, 5, "")]))
-    else {
-        panic!("commit")
-    };
+    commit(&mut c, commit_request("g", "t", vec![entry(0, 5, "")]));
     let mut t = OffsetDeleteRequestTopic::default();
     t.name = name(&"x".repeat(LONG_NAME_BYTES));
     t.partitions = (0..MANY as i32)
@@ -302,11 +340,7 @@ fn list_groups_filtering_on_a_state_named_a_million_times() {
     let mut c = RawClient::connect(b.addr);
     create_topic(&mut c, "t", 1);
     for i in 0..500 {
-        let Response::OffsetCommit(_) =
-            c.call(9, commit_request(&format!("g{i}"), "t", vec![entry(0, 1, "")]))
-        else {
-            panic!("commit")
-        };
+        commit(&mut c, commit_request(&format!("g{i}"), "t", vec![entry(0, 1, "")]));
     }
     let mut r = ListGroupsRequest::default();
     r.states_filter = vec![s("Empty"); MANY];
@@ -375,10 +409,7 @@ fn delete_groups_of_one_group_named_a_million_times() {
     let mut b = broker();
     let mut c = RawClient::connect(b.addr);
     create_topic(&mut c, "t", 1);
-    let Response::OffsetCommit(_) = c.call(9, commit_request("keep", "t", vec![entry(0, 9, "")]))
-    else {
-        panic!("commit")
-    };
+    commit(&mut c, commit_request("keep", "t", vec![entry(0, 9, "")]));
     let mut r = DeleteGroupsRequest::default();
     r.groups_names = vec![GroupId(s("absent")); MANY];
     let frame = encode_frame(2, &Request::DeleteGroups(r));
@@ -396,10 +427,7 @@ fn clients_cannot_erase_committed_offsets_through_the_internal_topic() {
     let mut b = broker();
     let mut c = RawClient::connect(b.addr);
     create_topic(&mut c, "t", 1);
-    let Response::OffsetCommit(_) = c.call(9, commit_request("g", "t", vec![entry(0, 42, "m")]))
-    else {
-        panic!("commit")
-    };
+    commit(&mut c, commit_request("g", "t", vec![entry(0, 42, "m")]));
     let internal = "__consumer_offsets";
 
     let mut p = DeleteRecordsPartition::default();
