@@ -114,9 +114,9 @@ impl GroupCoordinator {
     }
 
     /// Runs the coordinator until [`Self::stop`]: opens `__consumer_offsets` (creating it
-    /// on first start), loads it, then serves from the coordinator's own thread. Returns at once if it already ran; if the
-    /// topic cannot be opened, logs why and every request fails with
-    /// COORDINATOR_NOT_AVAILABLE.
+    /// on first start), loads it, then serves from the coordinator's own thread. Returns
+    /// at once if it already ran; if the topic cannot be opened, logs why and every
+    /// request fails with COORDINATOR_NOT_AVAILABLE.
     pub async fn run(&self, broker: Arc<Broker>, shutdown: CancellationToken) {
         let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(p) = parts else { return };
