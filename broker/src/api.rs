@@ -94,3 +94,34 @@ impl Reply {
         self.len() == 0
     }
 }
+
+/// Which elements of `items` are the first of their value: a handler answers a repeated
+/// element once, where it first appears. Sorting indexes costs 5 bytes an element, where
+/// a hash set of the values would cost tens, and every element's cost counts when a
+/// request holds 2^18 of them.
+pub fn first_occurrences<T: Ord>(items: &[T]) -> Vec<bool> {
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    // Stable: among equal values the first index comes first.
+    order.sort_by(|&a, &b| items[a as usize].cmp(&items[b as usize]));
+    let mut first = vec![true; items.len()];
+    for pair in order.windows(2) {
+        if items[pair[0] as usize] == items[pair[1] as usize] {
+            first[pair[1] as usize] = false;
+        }
+    }
+    first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_occurrences;
+
+    #[test]
+    fn only_the_first_of_each_value_is_kept() {
+        assert_eq!(
+            first_occurrences(&["b", "a", "b", "c", "a", "b"]),
+            [true, true, false, true, false, false]
+        );
+        assert!(first_occurrences::<u8>(&[]).is_empty());
+    }
+}

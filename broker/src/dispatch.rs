@@ -170,8 +170,13 @@ pub async fn start(
             })
             .await
         }
+        // Group requests that do not wait for a rebalance may hold 2^18 elements:
+        // heavy ones are read, answered and encoded off the async workers.
         Request::FindCoordinator(r) => {
-            Response::FindCoordinator(api::find_coordinator::handle(broker, r, version))
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::FindCoordinator(api::find_coordinator::handle(&b, r, version))
+            })
+            .await
         }
         Request::JoinGroup(r) => {
             Response::JoinGroup(api::join_group::handle(broker, &header, peer, r, version).await)
@@ -181,25 +186,46 @@ pub async fn start(
         }
         Request::Heartbeat(r) => Response::Heartbeat(api::heartbeat::handle(broker, r).await),
         Request::LeaveGroup(r) => {
-            Response::LeaveGroup(api::leave_group::handle(broker, r, version).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::LeaveGroup(api::leave_group::handle(&b, r, version).await)
+            })
+            .await
         }
         Request::OffsetCommit(r) => {
-            Response::OffsetCommit(api::offset_commit::handle(broker, r, version).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::OffsetCommit(api::offset_commit::handle(&b, r, version).await)
+            })
+            .await
         }
         Request::OffsetFetch(r) => {
-            Response::OffsetFetch(api::offset_fetch::handle(broker, r, version).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::OffsetFetch(api::offset_fetch::handle(&b, r, version).await)
+            })
+            .await
         }
         Request::OffsetDelete(r) => {
-            Response::OffsetDelete(api::offset_delete::handle(broker, r).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::OffsetDelete(api::offset_delete::handle(&b, r).await)
+            })
+            .await
         }
         Request::ListGroups(r) => {
-            Response::ListGroups(api::list_groups::handle(broker, r, version).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::ListGroups(api::list_groups::handle(&b, r, version).await)
+            })
+            .await
         }
         Request::DescribeGroups(r) => {
-            Response::DescribeGroups(api::describe_groups::handle(broker, r, version).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::DescribeGroups(api::describe_groups::handle(&b, r, version).await)
+            })
+            .await
         }
         Request::DeleteGroups(r) => {
-            Response::DeleteGroups(api::delete_groups::handle(broker, r).await)
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::DeleteGroups(api::delete_groups::handle(&b, r).await)
+            })
+            .await
         }
         other => {
             return close(format!(
@@ -256,6 +282,39 @@ fn encoded(r: Result<Reply, sluice_protocol::messages::EncodeError>) -> Outcome 
             tracing::error!(error = %e, "response did not encode: this is a broker bug");
             Outcome::Close(format!("response did not encode: {e}"))
         }
+    }
+}
+
+/// Runs a group handler and encodes its response: inline for a small request; for a
+/// `heavy` one (see [`is_heavy`]; its work is linear in its elements), on a blocking
+/// thread. Only heavy requests go there because the thread is held while the handler
+/// waits for the coordinator (a write, a sync in durable mode): normal requests, however
+/// many connections send them, never take the blocking threads that other handlers need.
+/// JoinGroup and SyncGroup, which wait for a rebalance, do not come here.
+async fn offloaded<F, Fut>(
+    broker: &Arc<Broker>,
+    header: RequestHeader,
+    heavy: bool,
+    f: F,
+) -> Pending
+where
+    F: FnOnce(Arc<Broker>) -> Fut + Send + 'static,
+    Fut: Future<Output = Response> + Send,
+{
+    let b = Arc::clone(broker);
+    let version = header.api_version;
+    if !heavy {
+        let response = f(b).await;
+        return Pending::Ready(encoded(Reply::message(&header, version, &response)));
+    }
+    let runtime = tokio::runtime::Handle::current();
+    let encode = move || {
+        let response = runtime.block_on(f(b));
+        encoded(Reply::message(&header, version, &response))
+    };
+    match tokio::task::spawn_blocking(encode).await {
+        Ok(outcome) => Pending::Ready(outcome),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

@@ -14,6 +14,10 @@
 //! Invariants: the driver is the only writer of `__consumer_offsets` and the only owner
 //! of the state machine; handlers reach it through a bounded channel and wait on a
 //! oneshot for their reply, so the machine itself never blocks and never locks.
+//!
+//! The driver runs on a thread of its own (a current-thread runtime): a step is O(n log n)
+//! in its request's elements, and a request of 2^18 elements must not hold up an
+//! async worker that other clients' connections run on.
 
 pub mod assignment;
 mod driver;
@@ -47,6 +51,25 @@ use store::OffsetsLog;
 const QUEUE: usize = 1024;
 /// Log records after which a compaction is considered (see [`store`]).
 const COMPACTION_MIN_RECORDS: i64 = 16_384;
+
+/// Elements of a request's list past which a handler reads it on a blocking thread.
+const OFF_WORKER_ELEMENTS: usize = 4096;
+
+/// `read(list)`, on a blocking thread when the list is long enough to hold up an async
+/// worker (JoinGroup's protocols, SyncGroup's assignments: up to 2^18).
+pub async fn off_worker_if<T, R>(list: Vec<T>, read: impl FnOnce(Vec<T>) -> R + Send + 'static) -> R
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    if list.len() <= OFF_WORKER_ELEMENTS {
+        return read(list);
+    }
+    match tokio::task::spawn_blocking(move || read(list)).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
 
 /// Why the coordinator cannot serve.
 #[derive(Debug, Error)]
@@ -91,9 +114,9 @@ impl GroupCoordinator {
     }
 
     /// Runs the coordinator until [`Self::stop`]: opens `__consumer_offsets` (creating it
-    /// on first start), loads it, then serves. Returns at once if it already ran; if the
-    /// topic cannot be opened, logs why and every request fails with
-    /// COORDINATOR_NOT_AVAILABLE.
+    /// on first start), loads it, then serves from the coordinator's own thread. Returns
+    /// at once if it already ran; if the topic cannot be opened, logs why and every
+    /// request fails with COORDINATOR_NOT_AVAILABLE.
     pub async fn run(&self, broker: Arc<Broker>, shutdown: CancellationToken) {
         let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(p) = parts else { return };
@@ -101,7 +124,23 @@ impl GroupCoordinator {
         match opened {
             Ok(Ok(log)) => {
                 let log = Arc::new(log);
-                driver::run(log, p.config, COMPACTION_MIN_RECORDS, p.commands, shutdown).await;
+                let driver =
+                    driver::run(log, p.config, COMPACTION_MIN_RECORDS, p.commands, shutdown);
+                let (done, finished) = oneshot::channel();
+                let thread =
+                    std::thread::Builder::new().name("sluice-groups".into()).spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                            Ok(runtime) => runtime.block_on(driver),
+                            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                        }
+                        let _ = done.send(());
+                    });
+                match thread {
+                    Ok(_) => {
+                        let _ = finished.await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                }
             }
             Ok(Err(e)) => tracing::error!(error = %e, "group coordinator cannot start"),
             Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),

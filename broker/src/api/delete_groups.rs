@@ -1,28 +1,38 @@
 //! DeleteGroups: removes empty groups and their offsets (tombstones in
 //! `__consumer_offsets`); NON_EMPTY_GROUP for a group with members, GROUP_ID_NOT_FOUND
-//! for an unknown one.
+//! for an unknown one. A group named more than once is answered once.
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
-use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
+use crate::api::first_occurrences;
 use crate::broker::Broker;
 use crate::group::request::{Reply, Request};
 
 /// Answers a DeleteGroups request.
 pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let ids: Vec<String> = request.groups_names.iter().map(|g| g.0.to_string()).collect();
-    let results = match broker.groups.call(Request::Delete(ids.clone())).await {
+    // Each group once, where it first appears (a second deletion could only find it gone).
+    let first = first_occurrences(&request.groups_names);
+    let groups: Vec<GroupId> = request
+        .groups_names
+        .into_iter()
+        .zip(first)
+        .filter_map(|(g, first)| first.then_some(g))
+        .collect();
+    let ids: Vec<String> = groups.iter().map(|g| g.0.to_string()).collect();
+    let errors = match broker.groups.call(Request::Delete(ids)).await {
         Ok(Reply::Delete(r)) => r,
-        _ => ids.into_iter().map(|g| (g, ErrorCode::COORDINATOR_NOT_AVAILABLE)).collect(),
+        _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; groups.len()],
     };
     let mut out = DeleteGroupsResponse::default();
-    out.results = results
+    out.results = groups
         .into_iter()
+        .zip(errors)
         .map(|(group, error)| {
             let mut r = DeletableGroupResult::default();
-            r.group_id = GroupId(StrBytes::from(group));
+            // A view of the request's bytes, not a copy.
+            r.group_id = group;
             r.error_code = error.code();
             r
         })
@@ -33,6 +43,7 @@ pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGrou
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
+    use kafka_protocol::protocol::StrBytes;
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
 

@@ -1,6 +1,13 @@
 //! DescribeGroups: state, protocol type, and members; a stable group's members come with
 //! their metadata and assignment bytes exactly as the clients sent them. An unknown group
 //! is reported as `Dead` without error (v0–v5, as Kafka).
+//!
+//! Each group is described once, where it first appears: Kafka describes a repeated one
+//! again, but then one request of a few bytes per repetition could make the broker encode
+//! every member's metadata and assignment of a group a million times. Clients key the
+//! answers by group id (the Java admin client and librdkafka send each once).
+
+use std::collections::HashSet;
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
@@ -17,7 +24,9 @@ pub async fn handle(
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
-    let ids: Vec<String> = request.groups.iter().map(|g| g.0.to_string()).collect();
+    let mut seen = HashSet::new();
+    let ids: Vec<String> =
+        request.groups.iter().filter(|g| seen.insert(&g.0)).map(|g| g.0.to_string()).collect();
     let described = match broker.groups.call(Request::Describe(ids.clone())).await {
         Ok(Reply::Describe(d)) => d,
         _ => ids

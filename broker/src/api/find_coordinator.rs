@@ -1,13 +1,14 @@
 //! FindCoordinator: this node coordinates every group. v4+ asks for several keys at once
 //! (KIP-699). Transaction coordinators (key type 1) are not available: Sluice has no
 //! transactions, and COORDINATOR_NOT_AVAILABLE is what a client retries or reports rather
-//! than misreading.
+//! than misreading. A key named twice is answered once.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
+use crate::api::first_occurrences;
 use crate::broker::Broker;
 
 /// Key type of a consumer group.
@@ -33,9 +34,13 @@ pub fn handle(
     let port = i32::from(broker.config.advertised_port);
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
+        // Each key once, where it first appears: the answer to a repeat is the same.
+        let first = first_occurrences(&request.coordinator_keys);
         response.coordinators = request
             .coordinator_keys
             .into_iter()
+            .zip(first)
+            .filter_map(|(key, first)| first.then_some(key))
             .map(|key| {
                 let mut c = Coordinator::default();
                 c.key = key;

@@ -7,6 +7,9 @@
 //! membership (KIP-345); v7+ returns the protocol type; v9 may tell a static leader to
 //! skip the assignment (KIP-814).
 
+use std::collections::HashSet;
+
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -15,6 +18,7 @@ use sluice_protocol::header::RequestHeader;
 
 use crate::broker::Broker;
 use crate::group::membership::Protocol;
+use crate::group::off_worker_if;
 use crate::group::request::{JoinRequest, JoinResult, Reply, Request};
 
 /// Answers a JoinGroup request (after the join phase, which may take the rebalance
@@ -26,6 +30,7 @@ pub async fn handle(
     request: JoinGroupRequest,
     version: i16,
 ) -> JoinGroupResponse {
+    let protocols = off_worker_if(request.protocols, distinct_protocols).await;
     let member_id = request.member_id.to_string();
     let instance_id = request.group_instance_id.map(|s| s.to_string());
     let join = JoinRequest {
@@ -43,11 +48,7 @@ pub async fn handle(
             request.session_timeout_ms
         },
         protocol_type: request.protocol_type.to_string(),
-        protocols: request
-            .protocols
-            .into_iter()
-            .map(|p| Protocol { name: p.name.to_string(), metadata: p.metadata })
-            .collect(),
+        protocols,
         supports_skip_assignment: version >= 9,
     };
     let result = match broker.groups.call(Request::Join(join)).await {
@@ -55,6 +56,19 @@ pub async fn handle(
         _ => JoinResult::error(&member_id, ErrorCode::COORDINATOR_NOT_AVAILABLE),
     };
     response(result, version)
+}
+
+/// The member's protocols in its order of preference, each name once with the metadata
+/// it first came with: the group counts, per protocol, the members that support it, and
+/// a name repeated in one member must count once (Kafka keeps a member's protocols as a
+/// set of names), however many times a request repeats it.
+fn distinct_protocols(protocols: Vec<JoinGroupRequestProtocol>) -> Vec<Protocol> {
+    let mut seen = HashSet::new();
+    protocols
+        .into_iter()
+        .filter(|p| seen.insert(p.name.clone()))
+        .map(|p| Protocol { name: p.name.to_string(), metadata: p.metadata })
+        .collect()
 }
 
 /// The response in `version`: fields the version lacks stay at their defaults.
@@ -124,5 +138,20 @@ mod tests {
                     .unwrap_or_else(|e| panic!("v{version}: {e}"));
             }
         }
+    }
+
+    #[test]
+    fn a_protocol_named_again_keeps_its_first_metadata_and_place() {
+        let protocol = |name: &'static str, metadata: &'static [u8]| {
+            let mut p = JoinGroupRequestProtocol::default();
+            p.name = StrBytes::from_static_str(name);
+            p.metadata = Bytes::from_static(metadata);
+            p
+        };
+        let mut sent = vec![protocol("range", b"1"), protocol("sticky", b"2")];
+        sent.extend((0..1000).map(|_| protocol("range", b"3")));
+        let kept = distinct_protocols(sent);
+        let names: Vec<_> = kept.iter().map(|p| (p.name.as_str(), &p.metadata[..])).collect();
+        assert_eq!(names, [("range", &b"1"[..]), ("sticky", &b"2"[..])]);
     }
 }

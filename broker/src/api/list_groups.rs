@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{GroupListing, Reply, Request};
+use crate::group::request::{GroupListing, ListFilter, Reply, Request};
 
 /// Answers a ListGroups request.
 pub async fn handle(
@@ -16,10 +16,10 @@ pub async fn handle(
     request: ListGroupsRequest,
     version: i16,
 ) -> ListGroupsResponse {
-    let strings = |v: Vec<StrBytes>| v.into_iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let states = if version >= 4 { strings(request.states_filter) } else { Vec::new() };
-    let types = if version >= 5 { strings(request.types_filter) } else { Vec::new() };
-    let (error, groups) = match broker.groups.call(Request::List(states, types)).await {
+    let states = request.states_filter.iter().filter(|_| version >= 4).map(|s| s.as_str());
+    let types = request.types_filter.iter().filter(|_| version >= 5).map(|s| s.as_str());
+    let filter = ListFilter::parse(states, types);
+    let (error, groups) = match broker.groups.call(Request::List(filter)).await {
         Ok(Reply::List(e, g)) => (e, g),
         _ => (ErrorCode::COORDINATOR_NOT_AVAILABLE, Vec::new()),
     };

@@ -4,14 +4,20 @@
 //! they are in the log. Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION, as
 //! in Kafka.
 //!
+//! Every entry is answered, in the request's order; a partition named more than once is
+//! committed once, with its last valid entry (Kafka writes a record per entry and ends in
+//! the same state). The cost is linear in the entries: a topic name is held once for all
+//! its partitions, and answers are matched to entries by position, not by search.
+//!
 //! Version semantics: v2–v4 carry `retention_time_ms` (an explicit expiry); v6+ the
 //! leader epoch; v7+ the group instance id. Served from v2 (Kafka 4.0's minimum).
+
+use std::sync::Arc;
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
@@ -24,71 +30,82 @@ pub async fn handle(
     request: OffsetCommitRequest,
     version: i16,
 ) -> OffsetCommitResponse {
-    let mut order = Vec::new();
+    // Per entry of the request, in order: whether its partition exists (and so goes to
+    // the coordinator, which answers the entries it gets in the order it got them).
+    let mut known = Vec::new();
     let mut offsets = Vec::new();
-    let mut refused = Vec::new();
     for t in &request.topics {
         let topic = broker.topics.get(&t.name.0);
+        let name: Arc<str> = Arc::from(t.name.0.as_str());
         for p in &t.partitions {
-            let tp = TopicPartition { topic: t.name.0.to_string(), partition: p.partition_index };
-            order.push(tp.clone());
-            if topic.as_ref().and_then(|t| t.partition(p.partition_index)).is_none() {
-                refused.push((tp, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
-                continue;
+            let exists = topic.as_ref().and_then(|t| t.partition(p.partition_index)).is_some();
+            known.push(exists);
+            if exists {
+                offsets.push(OffsetToCommit {
+                    partition: TopicPartition {
+                        topic: Arc::clone(&name),
+                        partition: p.partition_index,
+                    },
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
             }
-            offsets.push(OffsetToCommit {
-                partition: tp,
-                offset: p.committed_offset,
-                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
-                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
-            });
         }
     }
-    let mut results = refused;
-    if !offsets.is_empty() {
-        let sent: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
+    let sent = offsets.len();
+    let mut errors = Vec::new();
+    if sent > 0 {
         let commit = CommitRequest {
             group_id: request.group_id.0.to_string(),
             generation: request.generation_id_or_member_epoch,
             member_id: request.member_id.to_string(),
-            instance_id: request.group_instance_id.map(|s| s.to_string()),
+            instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
             retention_ms: if (2..=4).contains(&version) { request.retention_time_ms } else { -1 },
             offsets,
         };
-        match broker.groups.call(Request::Commit(commit)).await {
-            Ok(Reply::Commit(r)) => results.extend(r),
-            _ => results
-                .extend(sent.into_iter().map(|tp| (tp, ErrorCode::COORDINATOR_NOT_AVAILABLE))),
-        }
+        errors = match broker.groups.call(Request::Commit(commit)).await {
+            Ok(Reply::Commit(r)) => r,
+            _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; sent],
+        };
     }
-    response(&order, &results)
+    response(&request, &known, errors)
 }
 
-/// The response: partitions in request order, grouped by topic as they came.
+/// The response: the request's topics and partitions, in its order; each entry that went
+/// to the coordinator takes the next of `errors`, the others UNKNOWN_TOPIC_OR_PARTITION.
 pub fn response(
-    order: &[TopicPartition],
-    results: &[(TopicPartition, ErrorCode)],
+    request: &OffsetCommitRequest,
+    known: &[bool],
+    errors: Vec<ErrorCode>,
 ) -> OffsetCommitResponse {
+    let mut errors = errors.into_iter();
+    let mut known = known.iter();
     let mut out = OffsetCommitResponse::default();
-    for tp in order {
-        let error = results
-            .iter()
-            .find(|(r, _)| r == tp)
-            .map_or(ErrorCode::UNKNOWN_SERVER_ERROR, |(_, e)| *e);
-        if out
-            .topics
-            .last()
-            .is_none_or(|t: &OffsetCommitResponseTopic| t.name.0.as_str() != tp.topic)
-        {
+    out.topics = request
+        .topics
+        .iter()
+        .map(|t| {
             let mut topic = OffsetCommitResponseTopic::default();
-            topic.name = TopicName(StrBytes::from(tp.topic.clone()));
-            out.topics.push(topic);
-        }
-        let mut p = OffsetCommitResponsePartition::default();
-        p.partition_index = tp.partition;
-        p.error_code = error.code();
-        out.topics.last_mut().expect("invariant: pushed above").partitions.push(p);
-    }
+            // A view of the request's bytes, not a copy.
+            topic.name = t.name.clone();
+            topic.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let error = match known.next() {
+                        Some(true) => errors.next().unwrap_or(ErrorCode::UNKNOWN_SERVER_ERROR),
+                        _ => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    };
+                    let mut r = OffsetCommitResponsePartition::default();
+                    r.partition_index = p.partition_index;
+                    r.error_code = error.code();
+                    r
+                })
+                .collect();
+            topic
+        })
+        .collect();
     out
 }
 
@@ -101,17 +118,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn responses_group_by_topic_in_request_order_and_encode_at_every_version() {
-        let tp = |t: &str, p| TopicPartition { topic: t.into(), partition: p };
-        let order = [tp("a", 1), tp("a", 0), tp("b", 0)];
-        let results = [
-            (tp("b", 0), ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-            (tp("a", 1), ErrorCode::NONE),
-            (tp("a", 0), ErrorCode::ILLEGAL_GENERATION),
-        ];
-        let r = response(&order, &results);
+    fn responses_follow_the_request_and_encode_at_every_version() {
+        use kafka_protocol::messages::offset_commit_request::{
+            OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+        };
+        use kafka_protocol::messages::TopicName;
+        let topic = |name: &str, partitions: &[i32]| {
+            let mut t = OffsetCommitRequestTopic::default();
+            t.name = TopicName(name.to_owned().into());
+            t.partitions = partitions
+                .iter()
+                .map(|&i| {
+                    let mut p = OffsetCommitRequestPartition::default();
+                    p.partition_index = i;
+                    p
+                })
+                .collect();
+            t
+        };
+        let mut request = OffsetCommitRequest::default();
+        request.topics = vec![topic("a", &[1, 0]), topic("b", &[0])];
+        let errors = vec![ErrorCode::NONE, ErrorCode::ILLEGAL_GENERATION];
+        let r = response(&request, &[true, true, false], errors);
         assert_eq!(r.topics.len(), 2);
+        assert_eq!(r.topics[0].partitions[0].partition_index, 1);
         assert_eq!(r.topics[0].partitions[1].error_code, ErrorCode::ILLEGAL_GENERATION.code());
+        let unknown = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
+        assert_eq!(r.topics[1].partitions[0].error_code, unknown);
         let range = support(ApiKey::OffsetCommit).unwrap().advertised;
         for version in range.min..=range.max {
             Response::OffsetCommit(r.clone()).encode(version, &mut BytesMut::new()).unwrap();

@@ -3,6 +3,15 @@
 //! error; v8+ asks for several groups at once (KIP-709). Served from v1.
 //!
 //! `require_stable` (v7+) needs nothing: without transactions no offset is pending.
+//!
+//! Each group, and each partition of a group, is answered once, where it first appears:
+//! Kafka answers a repeated one again, but then one request of a few bytes per repetition
+//! could make the broker encode a group's whole set of offsets (or a partition's 4 KiB of
+//! metadata) a million times. Clients key the answers by group and partition, and the
+//! Java admin client and librdkafka send each once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -23,22 +32,22 @@ pub async fn handle(
     version: i16,
 ) -> OffsetFetchResponse {
     let groups: Vec<(String, Option<Vec<TopicPartition>>)> = if version >= 8 {
+        let mut seen = HashSet::new();
         request
             .groups
             .into_iter()
+            .filter(|g| seen.insert(g.group_id.0.clone()))
             .map(|g| {
                 let partitions = g.topics.map(|ts| {
-                    ts.into_iter()
-                        .flat_map(|t| partitions(&t.name.0, &t.partition_indexes))
-                        .collect()
+                    distinct(ts.iter().map(|t| (t.name.0.as_str(), &t.partition_indexes[..])))
                 });
                 (g.group_id.0.to_string(), partitions)
             })
             .collect()
     } else {
-        let partitions = request.topics.map(|ts| {
-            ts.into_iter().flat_map(|t| partitions(&t.name.0, &t.partition_indexes)).collect()
-        });
+        let partitions = request
+            .topics
+            .map(|ts| distinct(ts.iter().map(|t| (t.name.0.as_str(), &t.partition_indexes[..]))));
         vec![(request.group_id.0.to_string(), partitions)]
     };
     let asked: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
@@ -56,8 +65,20 @@ pub async fn handle(
     response(answers, version)
 }
 
-fn partitions(topic: &str, indexes: &[i32]) -> Vec<TopicPartition> {
-    indexes.iter().map(|&partition| TopicPartition { topic: topic.to_owned(), partition }).collect()
+/// The partitions of `topics`, each once, where it first appears. A topic name is hashed
+/// once per topic entry and shared by its partitions, which are hashed as integers.
+fn distinct<'a>(topics: impl Iterator<Item = (&'a str, &'a [i32])>) -> Vec<TopicPartition> {
+    let mut seen: HashMap<&str, (Arc<str>, HashSet<i32>)> = HashMap::new();
+    let mut out = Vec::new();
+    for (name, indexes) in topics {
+        let (topic, taken) = seen.entry(name).or_insert_with(|| (Arc::from(name), HashSet::new()));
+        for &partition in indexes {
+            if taken.insert(partition) {
+                out.push(TopicPartition { topic: Arc::clone(topic), partition });
+            }
+        }
+    }
+    out
 }
 
 /// The response in `version`.
@@ -71,9 +92,9 @@ pub fn response(answers: Vec<GroupOffsets>, version: i16) -> OffsetFetchResponse
                 group.group_id = GroupId(StrBytes::from(g.group_id));
                 group.error_code = g.error.code();
                 for (tp, o) in g.offsets {
-                    if group.topics.last().is_none_or(|t| t.name.0.as_str() != tp.topic) {
+                    if group.topics.last().is_none_or(|t| t.name.0.as_str() != &*tp.topic) {
                         let mut t = OffsetFetchResponseTopics::default();
-                        t.name = TopicName(StrBytes::from(tp.topic.clone()));
+                        t.name = TopicName(StrBytes::from(tp.topic.to_string()));
                         group.topics.push(t);
                     }
                     let (offset, epoch, metadata) = committed(o);
@@ -93,9 +114,9 @@ pub fn response(answers: Vec<GroupOffsets>, version: i16) -> OffsetFetchResponse
         out.error_code = g.error.code();
     }
     for (tp, o) in g.offsets {
-        if out.topics.last().is_none_or(|t| t.name.0.as_str() != tp.topic) {
+        if out.topics.last().is_none_or(|t| t.name.0.as_str() != &*tp.topic) {
             let mut t = OffsetFetchResponseTopic::default();
-            t.name = TopicName(StrBytes::from(tp.topic.clone()));
+            t.name = TopicName(StrBytes::from(tp.topic.to_string()));
             out.topics.push(t);
         }
         let (offset, epoch, metadata) = committed(o);
@@ -116,7 +137,7 @@ pub fn response(answers: Vec<GroupOffsets>, version: i16) -> OffsetFetchResponse
 }
 
 /// Offset, leader epoch and metadata as the response carries them (-1, -1, "" for none).
-fn committed(o: Option<CommittedOffset>) -> (i64, i32, Option<StrBytes>) {
+fn committed(o: Option<Box<CommittedOffset>>) -> (i64, i32, Option<StrBytes>) {
     match o {
         Some(o) => (o.offset, o.leader_epoch, Some(o.metadata.into())),
         None => (-1, -1, Some(StrBytes::default())),
@@ -147,7 +168,7 @@ mod tests {
                 group_id: "g".into(),
                 error: ErrorCode::NONE,
                 offsets: vec![
-                    (tp("a", 0), Some(offset.clone())),
+                    (tp("a", 0), Some(Box::new(offset.clone()))),
                     (tp("a", 1), None),
                     (tp("b", 0), None),
                 ],

@@ -2,15 +2,21 @@
 //! is written to `__consumer_offsets`); each member gets exactly the bytes the leader
 //! gave for it. v5+ checks and returns the protocol type and name.
 
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
+use crate::group::off_worker_if;
 use crate::group::request::{Reply, Request, SyncRequest, SyncResult};
 
 /// Answers a SyncGroup request (once the assignment is known).
 pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    let owned = |a: Vec<SyncGroupRequestAssignment>| {
+        a.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect()
+    };
+    let assignments = off_worker_if(request.assignments, owned).await;
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         generation: request.generation_id,
@@ -18,11 +24,7 @@ pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) ->
         instance_id: request.group_instance_id.map(|s| s.to_string()),
         protocol_type: request.protocol_type.map(|s| s.to_string()),
         protocol_name: request.protocol_name.map(|s| s.to_string()),
-        assignments: request
-            .assignments
-            .into_iter()
-            .map(|a| (a.member_id.to_string(), a.assignment))
-            .collect(),
+        assignments,
     };
     let result = match broker.groups.call(Request::Sync(sync)).await {
         Ok(Reply::Sync(r)) => r,

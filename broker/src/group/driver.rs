@@ -374,11 +374,11 @@ mod tests {
                 let request = commit((offset % 6) as i32, offset);
                 tx.send(Command::Request(request, reply)).await.unwrap();
                 match answer.await.unwrap() {
-                    Reply::Commit(r) if r[0].1 == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                    Reply::Commit(r) if r[0] == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     Reply::Commit(r) => {
-                        assert_eq!(r[0].1, ErrorCode::NONE);
+                        assert_eq!(r[0], ErrorCode::NONE);
                         break;
                     }
                     other => panic!("{other:?}"),

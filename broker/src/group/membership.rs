@@ -33,6 +33,15 @@ pub enum GroupState {
 }
 
 impl GroupState {
+    /// Every state.
+    pub const ALL: [GroupState; 5] = [
+        GroupState::Empty,
+        GroupState::PreparingRebalance,
+        GroupState::CompletingRebalance,
+        GroupState::Stable,
+        GroupState::Dead,
+    ];
+
     /// Kafka's name for the state.
     pub fn name(self) -> &'static str {
         match self {
@@ -166,6 +175,10 @@ pub struct Group {
     supported: HashMap<String, usize>,
     awaiting_join: usize,
     next_seq: u64,
+    /// Member ids by join order (`Member::seq`): the oldest member is found without a
+    /// sort, so removing members one after another (a LeaveGroup of many, a join phase
+    /// that expels many) costs O(log n) each, not O(n log n).
+    order: BTreeMap<u64, String>,
 }
 
 impl Group {
@@ -194,6 +207,7 @@ impl Group {
             supported: HashMap::new(),
             awaiting_join: 0,
             next_seq: 0,
+            order: BTreeMap::new(),
         }
     }
 
@@ -218,9 +232,7 @@ impl Group {
 
     /// Members in join order.
     pub fn members_in_order(&self) -> Vec<&Member> {
-        let mut v: Vec<&Member> = self.members.values().collect();
-        v.sort_by_key(|m| m.seq);
-        v
+        self.order.values().map(|id| &self.members[id]).collect()
     }
 
     /// The largest rebalance timeout of the members (Kafka's group rebalance timeout).
@@ -265,7 +277,11 @@ impl Group {
         member.seq = self.next_seq;
         self.next_seq += 1;
         self.pending.remove(&member.id);
-        self.members.insert(member.id.clone(), member);
+        self.order.insert(member.seq, member.id.clone());
+        if let Some(old) = self.members.insert(member.id.clone(), member) {
+            // Not reached (callers add new ids only), but the index must not keep it.
+            self.order.remove(&old.seq);
+        }
     }
 
     /// Removes a member, electing another leader if it led the group.
@@ -278,8 +294,9 @@ impl Group {
         if let Some(instance) = &member.instance_id {
             self.static_members.remove(instance);
         }
+        self.order.remove(&member.seq);
         if self.is_leader(member_id) {
-            self.leader = self.members_in_order().first().map(|m| m.id.clone());
+            self.leader = self.order.values().next().cloned();
         }
         self.pending_sync.remove(member_id);
         Some(member)
@@ -349,6 +366,7 @@ impl Group {
         }
         let sync = member.sync.take();
         member.id = new_id.to_owned();
+        self.order.insert(member.seq, new_id.to_owned());
         self.members.insert(new_id.to_owned(), member);
         self.static_members.insert(instance_id.to_owned(), new_id.to_owned());
         if self.is_leader(old_id) {

@@ -12,14 +12,15 @@
 //!   consumers) and for topics a stable consumer group no longer subscribes to. An empty
 //!   group without offsets is then removed.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sluice_protocol::error_code::ErrorCode;
 
 use super::liveness::validate_member;
 use super::membership::{Group, GroupState};
 use super::request::{
-    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
+    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, ListFilter,
     MemberDescription, Reply,
 };
 use super::state::{
@@ -29,11 +30,8 @@ use super::state::{
 
 impl Coordinator {
     pub(super) fn commit(&mut self, token: Token, r: CommitRequest, now: i64) {
-        let partitions: Vec<TopicPartition> =
-            r.offsets.iter().map(|o| o.partition.clone()).collect();
-        let all = move |e: ErrorCode| -> Reply {
-            Reply::Commit(partitions.iter().map(|tp| (tp.clone(), e)).collect())
-        };
+        let entries = r.offsets.len();
+        let all = move |e: ErrorCode| -> Reply { Reply::Commit(vec![e; entries]) };
         if self.loading {
             return self.reply(token, all(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
         }
@@ -69,12 +67,14 @@ impl Coordinator {
 
     fn store_offsets(&mut self, g: &mut Group, token: Token, r: CommitRequest, now: i64) {
         let mut results = Vec::with_capacity(r.offsets.len());
-        let mut offsets = Vec::with_capacity(r.offsets.len());
-        let mut records = Vec::with_capacity(r.offsets.len());
+        let mut offsets: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
+        // A partition named twice is committed once, with its last valid entry: the
+        // state Kafka ends in after writing both, for one record instead of one per entry.
+        let mut slots: HashMap<TopicPartition, usize> = HashMap::new();
         for o in r.offsets {
             let metadata = o.metadata.unwrap_or_default();
             if metadata.len() > self.config.offset_metadata_max_bytes {
-                results.push((o.partition, ErrorCode::OFFSET_METADATA_TOO_LARGE));
+                results.push(ErrorCode::OFFSET_METADATA_TOO_LARGE);
                 continue;
             }
             let committed = CommittedOffset {
@@ -84,13 +84,19 @@ impl Coordinator {
                 commit_timestamp: now,
                 expire_timestamp: (r.retention_ms >= 0).then(|| now.saturating_add(r.retention_ms)),
             };
-            records.push(offset_record(&g.id, &o.partition, Some(&committed)));
-            results.push((o.partition.clone(), ErrorCode::NONE));
-            offsets.push((o.partition, committed));
+            results.push(ErrorCode::NONE);
+            match slots.entry(o.partition) {
+                Entry::Occupied(slot) => offsets[*slot.get()].1 = committed,
+                Entry::Vacant(slot) => {
+                    offsets.push((slot.key().clone(), committed));
+                    slot.insert(offsets.len() - 1);
+                }
+            }
         }
-        if records.is_empty() {
+        if offsets.is_empty() {
             return self.reply(token, Reply::Commit(results));
         }
+        let records = offsets.iter().map(|(tp, o)| offset_record(&g.id, tp, Some(o))).collect();
         let pending = PendingWrite::Commit {
             token,
             group: g.id.clone(),
@@ -107,7 +113,7 @@ impl Coordinator {
         group: &str,
         incarnation: u64,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
-        mut results: Vec<(TopicPartition, ErrorCode)>,
+        mut results: Vec<ErrorCode>,
         result: Result<(), ErrorCode>,
     ) {
         let g = self.finish_write(group, incarnation);
@@ -118,7 +124,7 @@ impl Coordinator {
                 }
             }
             Err(e) => {
-                for (_, code) in results.iter_mut().filter(|(_, c)| *c == ErrorCode::NONE) {
+                for code in results.iter_mut().filter(|c| **c == ErrorCode::NONE) {
                     *code = commit_error(e);
                 }
             }
@@ -143,13 +149,16 @@ impl Coordinator {
                     Some(list) => list
                         .into_iter()
                         .map(|tp| {
-                            let o = g.and_then(|g| g.offsets.get(&tp)).cloned();
+                            let o = g.and_then(|g| g.offsets.get(&tp)).cloned().map(Box::new);
                             (tp, o)
                         })
                         .collect(),
                     None => g
                         .map(|g| {
-                            g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect()
+                            g.offsets
+                                .iter()
+                                .map(|(tp, o)| (tp.clone(), Some(Box::new(o.clone()))))
+                                .collect()
                         })
                         .unwrap_or_default(),
                 };
@@ -173,7 +182,7 @@ impl Coordinator {
         let done = self.with_group(group, |c, g| {
             let consumer = g.protocol_type.as_deref() == Some("consumer");
             let subscribed =
-                |tp: &TopicPartition| g.subscribed.as_ref().is_some_and(|s| s.contains(&tp.topic));
+                |tp: &TopicPartition| g.subscribed.as_ref().is_some_and(|s| s.contains(&*tp.topic));
             let results: Vec<(TopicPartition, ErrorCode)> = match g.state {
                 GroupState::Empty => {
                     partitions.iter().map(|tp| (tp.clone(), ErrorCode::NONE)).collect()
@@ -229,7 +238,9 @@ impl Coordinator {
     /// Removes every group's offsets for `topics`, those of commits still in flight
     /// included (their records are in the log before the tombstones written here).
     pub(super) fn topics_deleted(&mut self, topics: &[String]) {
-        let deleted = |tp: &TopicPartition| topics.contains(&tp.topic);
+        // A set: a request may delete many topics, and every committed offset is checked.
+        let topics: HashSet<&str> = topics.iter().map(String::as_str).collect();
+        let deleted = |tp: &TopicPartition| topics.contains(&*tp.topic);
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             self.with_group(&id, |c, g| {
@@ -296,7 +307,7 @@ impl Coordinator {
                     Some(_) => ErrorCode::NON_EMPTY_GROUP,
                 }
             };
-            results.push((id, error));
+            results.push(error);
         }
         let reply = Reply::Delete(results);
         if records.is_empty() {
@@ -337,7 +348,7 @@ impl Coordinator {
                         let subscribed = g.subscribed.as_ref().expect("invariant: checked above");
                         offsets
                             .filter(|(tp, o)| {
-                                !subscribed.contains(&tp.topic) && due(o, o.commit_timestamp)
+                                !subscribed.contains(&*tp.topic) && due(o, o.commit_timestamp)
                             })
                             .map(|(tp, _)| tp.clone())
                             .collect()
@@ -371,18 +382,15 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn list(&mut self, token: Token, states: &[String], types: &[String]) {
+    pub(super) fn list(&mut self, token: Token, filter: &ListFilter) {
         let error =
             if self.loading { ErrorCode::COORDINATOR_LOAD_IN_PROGRESS } else { ErrorCode::NONE };
         // Every group here is a classic group (KIP-848's `consumer` type is not served).
-        let typed = types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case("classic"));
         let mut groups: Vec<GroupListing> = self
             .groups
             .values()
-            .filter(|_| typed)
-            .filter(|g| {
-                states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state.name()))
-            })
+            .filter(|_| filter.classic)
+            .filter(|g| filter.states.as_ref().is_none_or(|s| s.contains(&g.state)))
             .map(|g| GroupListing {
                 group_id: g.id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),

@@ -191,8 +191,9 @@ pub struct GroupOffsets {
     pub group_id: String,
     /// Group-level error.
     pub error: ErrorCode,
-    /// Each partition with its committed offset, if any.
-    pub offsets: Vec<(TopicPartition, Option<CommittedOffset>)>,
+    /// Each partition with its committed offset, if any (boxed: a request may name a
+    /// million partitions without one, and each answer is then two words, not ten).
+    pub offsets: Vec<(TopicPartition, Option<Box<CommittedOffset>>)>,
 }
 
 /// The answer to an OffsetDelete.
@@ -213,6 +214,43 @@ pub struct GroupListing {
     pub protocol_type: String,
     /// State.
     pub state: GroupState,
+}
+
+/// ListGroups' state and type filters, read once: a request may name a state a million
+/// times, and every group is checked against the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListFilter {
+    /// The states to list; `None`: every state.
+    pub states: Option<Vec<GroupState>>,
+    /// Whether classic groups (every group here) are listed.
+    pub classic: bool,
+}
+
+impl ListFilter {
+    /// The filter a request's state and type names make (case-insensitive, KIP-518;
+    /// no names: no filter). KIP-848's `consumer` type matches no group here.
+    pub fn parse<'a>(
+        states: impl IntoIterator<Item = &'a str>,
+        types: impl IntoIterator<Item = &'a str>,
+    ) -> ListFilter {
+        let mut named = false;
+        let mut wanted = [false; GroupState::ALL.len()];
+        for name in states {
+            named = true;
+            for (slot, state) in wanted.iter_mut().zip(GroupState::ALL) {
+                *slot |= name.eq_ignore_ascii_case(state.name());
+            }
+        }
+        let states = named.then(|| {
+            GroupState::ALL.into_iter().zip(wanted).filter(|(_, w)| *w).map(|(s, _)| s).collect()
+        });
+        let (mut typed, mut classic) = (false, false);
+        for name in types {
+            typed = true;
+            classic |= name.eq_ignore_ascii_case("classic");
+        }
+        ListFilter { states, classic: classic || !typed }
+    }
 }
 
 /// A member as DescribeGroups shows it.
@@ -267,8 +305,8 @@ pub enum Request {
     FetchOffsets(Vec<(String, Option<Vec<TopicPartition>>)>),
     /// OffsetDelete: group id and partitions.
     DeleteOffsets(String, Vec<TopicPartition>),
-    /// ListGroups: states filter, types filter (empty: no filter).
-    List(Vec<String>, Vec<String>),
+    /// ListGroups.
+    List(ListFilter),
     /// DescribeGroups.
     Describe(Vec<String>),
     /// DeleteGroups.
@@ -287,8 +325,8 @@ pub enum Reply {
     Heartbeat(ErrorCode),
     /// LeaveGroup.
     Leave(LeaveResult),
-    /// OffsetCommit: per partition, in request order.
-    Commit(Vec<(TopicPartition, ErrorCode)>),
+    /// OffsetCommit: an error per entry, in request order.
+    Commit(Vec<ErrorCode>),
     /// OffsetFetch.
     FetchOffsets(Vec<GroupOffsets>),
     /// OffsetDelete.
@@ -297,6 +335,6 @@ pub enum Reply {
     List(ErrorCode, Vec<GroupListing>),
     /// DescribeGroups.
     Describe(Vec<GroupDescription>),
-    /// DeleteGroups: per group.
-    Delete(Vec<(String, ErrorCode)>),
+    /// DeleteGroups: an error per group, in request order.
+    Delete(Vec<ErrorCode>),
 }

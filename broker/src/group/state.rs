@@ -17,6 +17,7 @@
 //!   deadline kept in the state, never the timer itself.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
@@ -33,8 +34,9 @@ pub type WriteId = u64;
 /// A topic partition, ordered by topic then partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
+    /// Topic name, shared: a request names a topic once for all its partitions, and each
+    /// of them must not cost a copy of the name.
+    pub topic: Arc<str>,
     /// Partition index.
     pub partition: i32,
 }
@@ -148,7 +150,7 @@ pub(super) enum PendingWrite {
         group: String,
         incarnation: u64,
         offsets: Vec<(TopicPartition, CommittedOffset)>,
-        results: Vec<(TopicPartition, ErrorCode)>,
+        results: Vec<ErrorCode>,
     },
     /// The leader's assignment for a generation.
     Assignment(AssignmentWrite),
@@ -242,7 +244,7 @@ impl Coordinator {
             Request::DeleteOffsets(group, partitions) => {
                 self.delete_offsets(token, &group, partitions)
             }
-            Request::List(states, types) => self.list(token, &states, &types),
+            Request::List(filter) => self.list(token, &filter),
             Request::Describe(groups) => self.describe(token, groups),
             Request::Delete(groups) => self.delete_groups(token, groups),
         }
@@ -292,11 +294,12 @@ impl Coordinator {
             (RecordKey::Offset { group, topic, partition }, Some(v)) => {
                 let v = records::decode_offset_value(v)?;
                 let g = self.loaded_group(&group);
-                g.offsets.insert(TopicPartition { topic, partition }, v.into_committed());
+                g.offsets
+                    .insert(TopicPartition { topic: topic.into(), partition }, v.into_committed());
             }
             (RecordKey::Offset { group, topic, partition }, None) => {
                 if let Some(g) = self.groups.get_mut(&group) {
-                    g.offsets.remove(&TopicPartition { topic, partition });
+                    g.offsets.remove(&TopicPartition { topic: topic.into(), partition });
                 }
             }
             (RecordKey::Group { group }, Some(v)) => {
@@ -501,7 +504,7 @@ pub(super) fn offset_record(
 ) -> LogRecord {
     let key = records::encode_key(&RecordKey::Offset {
         group: group.to_owned(),
-        topic: tp.topic.clone(),
+        topic: tp.topic.to_string(),
         partition: tp.partition,
     });
     let value = offset.map(|o| {

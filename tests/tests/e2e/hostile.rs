@@ -5,6 +5,7 @@
 //! is answered promptly meanwhile, and that nothing acknowledged or committed is lost,
 //! across a restart where the finding was about durable state.
 
+mod groups;
 mod internal_topics;
 mod list_offsets;
 mod metadata;
