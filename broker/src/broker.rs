@@ -27,6 +27,8 @@ pub struct Broker {
     pub producer_ids: crate::producer_ids::ProducerIds,
     /// The consumer group coordinator (its task is started by the server).
     pub groups: crate::group::GroupCoordinator,
+    /// Low-priority threads for heavy requests.
+    pub heavy: crate::heavy::HeavyPool,
 }
 
 impl Broker {
@@ -42,6 +44,8 @@ impl Broker {
         let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
         let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
         let groups = crate::group::GroupCoordinator::new(&config);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let heavy = crate::heavy::HeavyPool::start(cores)?;
         Ok(Arc::new(Broker {
             config,
             topics,
@@ -49,6 +53,7 @@ impl Broker {
             cluster_id,
             producer_ids,
             groups,
+            heavy,
         }))
     }
 }

@@ -128,7 +128,7 @@ impl Default for Config {
             // Kafka's default is unbounded; requests held while they wait (a long poll)
             // pin their frames, up to 100 MiB each, so Sluice bounds them.
             queued_max_request_bytes: Some(1 << 30),
-            queued_max_request_bytes_per_connection: 128 << 20,
+            queued_max_request_bytes_per_connection: 64 << 20,
             // Kafka's default is 100 KiB for both; the kernel's autotuning does better on
             // a modern Linux, so Sluice leaves it on unless told otherwise.
             socket_send_buffer_bytes: -1,

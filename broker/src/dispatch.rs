@@ -70,7 +70,7 @@ pub async fn start(
     let heavy = is_heavy(&header, &body);
     let decoded = if heavy {
         let header = header.clone();
-        offload(move || Request::decode(&header, body)).await
+        broker.heavy.run(move || Request::decode(&header, body)).await
     } else {
         Request::decode(&header, body)
     };
@@ -106,66 +106,70 @@ pub async fn start(
             }));
         }
         Request::Metadata(r) => {
-            blocking(broker, move |b| Response::Metadata(api::metadata::handle(b, r, version)))
-                .await
+            blocking(broker, heavy, move |b| {
+                Response::Metadata(api::metadata::handle(b, r, version))
+            })
+            .await
         }
         Request::SaslHandshake(r) => Response::SaslHandshake(api::sasl::handshake(r)),
         Request::SaslAuthenticate(r) => Response::SaslAuthenticate(api::sasl::authenticate(r)),
         Request::InitProducerId(r) => {
-            blocking(broker, move |b| Response::InitProducerId(api::init_producer_id::handle(b, r)))
-                .await
+            blocking(broker, heavy, move |b| {
+                Response::InitProducerId(api::init_producer_id::handle(b, r))
+            })
+            .await
         }
         Request::ListOffsets(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::ListOffsets(api::list_offsets::handle(b, r, version))
             })
             .await
         }
         Request::CreateTopics(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::CreateTopics(api::create_topics::handle(b, r, version))
             })
             .await
         }
         Request::DeleteTopics(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::DeleteTopics(api::delete_topics::handle(b, r, version))
             })
             .await
         }
         Request::CreatePartitions(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::CreatePartitions(api::create_partitions::handle(b, r, version))
             })
             .await
         }
         Request::DeleteRecords(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::DeleteRecords(api::delete_records::handle(b, r, version))
             })
             .await
         }
         Request::DescribeConfigs(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::DescribeConfigs(api::describe_configs::handle(b, r, version))
             })
             .await
         }
         Request::AlterConfigs(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::AlterConfigs(api::alter_configs::handle(b, r, version))
             })
             .await
         }
         Request::IncrementalAlterConfigs(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 let response = api::incremental_alter_configs::handle(b, r, version);
                 Response::IncrementalAlterConfigs(response)
             })
             .await
         }
         Request::DescribeCluster(r) => {
-            blocking(broker, move |b| {
+            blocking(broker, heavy, move |b| {
                 Response::DescribeCluster(api::describe_cluster::handle(b, r, version))
             })
             .await
@@ -238,14 +242,14 @@ pub async fn start(
     if heavy {
         // A response to a request of many elements is large too, and so is freeing it.
         return Pending::Ready(
-            offload(move || encoded(Reply::message(&header, version, &response))).await,
+            broker.heavy.run(move || encoded(Reply::message(&header, version, &response))).await,
         );
     }
     Pending::Ready(encoded(Reply::message(&header, version, &response)))
 }
 
 /// Requests of at least this many array elements are decoded and their responses encoded
-/// on a blocking thread: a request near the decoder's cap of 2^18 elements takes tens of
+/// on the broker's low-priority threads ([`crate::heavy`]): a request near the decoder's cap of 2^18 elements takes tens of
 /// milliseconds to decode, far past what an async worker may block for, and the other
 /// connections on that worker would wait.
 const HEAVY_ELEMENTS: u64 = 10_000;
@@ -263,14 +267,6 @@ fn is_heavy(header: &RequestHeader, body: &Bytes) -> bool {
         .is_ok_and(|n| n >= HEAVY_ELEMENTS)
 }
 
-/// Runs CPU-heavy work on a blocking thread.
-async fn offload<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
 fn close(reason: String) -> Pending {
     Pending::Ready(Outcome::Close(reason))
 }
@@ -286,11 +282,10 @@ fn encoded(r: Result<Reply, sluice_protocol::messages::EncodeError>) -> Outcome 
 }
 
 /// Runs a group handler and encodes its response: inline for a small request; for a
-/// `heavy` one (see [`is_heavy`]; its work is linear in its elements), on a blocking
-/// thread. Only heavy requests go there because the thread is held while the handler
-/// waits for the coordinator (a write, a sync in durable mode): normal requests, however
-/// many connections send them, never take the blocking threads that other handlers need.
-/// JoinGroup and SyncGroup, which wait for a rebalance, do not come here.
+/// `heavy` one (see [`is_heavy`]; its work is linear in its elements), on the broker's
+/// pool of low-priority threads ([`crate::heavy`]). Only heavy requests go there because
+/// the thread is held while the handler waits for the coordinator (a write, a sync in
+/// durable mode). JoinGroup and SyncGroup, which wait for a rebalance, do not come here.
 async fn offloaded<F, Fut>(
     broker: &Arc<Broker>,
     header: RequestHeader,
@@ -312,18 +307,19 @@ where
         let response = runtime.block_on(f(b));
         encoded(Reply::message(&header, version, &response))
     };
-    match tokio::task::spawn_blocking(encode).await {
-        Ok(outcome) => Pending::Ready(outcome),
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    Pending::Ready(broker.heavy.run(encode).await)
 }
 
-/// Runs a handler that may touch the disk (topic creation, deletion) on a blocking thread.
-async fn blocking<F>(broker: &Arc<Broker>, f: F) -> Response
+/// Runs a handler that may touch the disk (topic creation, deletion) on a blocking thread,
+/// or, for a `heavy` request, on the broker's low-priority threads.
+async fn blocking<F>(broker: &Arc<Broker>, heavy: bool, f: F) -> Response
 where
     F: FnOnce(&Broker) -> Response + Send + 'static,
 {
     let b = Arc::clone(broker);
+    if heavy {
+        return broker.heavy.run(move || f(&b)).await;
+    }
     match tokio::task::spawn_blocking(move || f(&b)).await {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),

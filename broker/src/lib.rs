@@ -15,6 +15,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod group;
+pub mod heavy;
 pub mod metrics;
 pub mod partition;
 pub mod producer_ids;

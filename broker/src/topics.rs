@@ -43,7 +43,8 @@ pub fn is_internal(name: &str) -> bool {
 /// offsets at the next start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtectedOperation {
-    /// CreateTopics or auto-creation: the broker creates its internal topics itself.
+    /// CreateTopics (auto-creation skips them): the broker creates its internal topics
+    /// itself.
     Create,
     /// DeleteTopics.
     Delete,
@@ -64,12 +65,19 @@ impl ProtectedOperation {
     }
 }
 
-/// Refuses `operation` on an internal topic.
+/// Refuses `operation` on an internal topic. Creation is refused also for a name that
+/// differs from an internal one only by `.` versus `_` (`__consumer.offsets`): it would
+/// collide with the internal topic, which the broker could then not create.
 ///
 /// # Errors
-/// [`TopicError::Internal`] when `name` is one of [`INTERNAL_TOPICS`].
+/// [`TopicError::Internal`] when `name` is one of [`INTERNAL_TOPICS`] (or, to create, one
+/// of their look-alikes).
 pub fn refuse_if_internal(name: &str, operation: ProtectedOperation) -> Result<(), TopicError> {
-    if is_internal(name) {
+    let look_alike = || {
+        operation == ProtectedOperation::Create
+            && INTERNAL_TOPICS.iter().any(|t| normal_name(t) == normal_name(name))
+    };
+    if is_internal(name) || look_alike() {
         return Err(TopicError::Internal { topic: name.to_owned(), operation });
     }
     Ok(())
@@ -907,6 +915,7 @@ mod tests {
             refuse_if_internal("__consumer_offsets", ProtectedOperation::DeleteRecords)
                 .unwrap_err(),
             refuse_if_internal("__transaction_state", ProtectedOperation::Create).unwrap_err(),
+            refuse_if_internal("__consumer.offsets", ProtectedOperation::Create).unwrap_err(),
         ] {
             assert!(matches!(e, TopicError::Internal { .. }), "{e}");
         }

@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
@@ -67,7 +68,12 @@ fn distinct_protocols(protocols: Vec<JoinGroupRequestProtocol>) -> Vec<Protocol>
     protocols
         .into_iter()
         .filter(|p| seen.insert(p.name.clone()))
-        .map(|p| Protocol { name: p.name.to_string(), metadata: p.metadata })
+        // Copied: the member keeps it for its lifetime, and a view would keep the whole
+        // request frame alive with it (a small metadata in a padded 100 MiB frame).
+        .map(|p| Protocol {
+            name: p.name.to_string(),
+            metadata: Bytes::copy_from_slice(&p.metadata),
+        })
         .collect()
 }
 

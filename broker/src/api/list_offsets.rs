@@ -10,7 +10,8 @@
 //! - A partition named twice in one request gets INVALID_REQUEST at each place, as from
 //!   Kafka, so no batch is read twice for one request.
 //! - One batch is decompressed into at most [`DECOMPRESS_LIMIT`] bytes, and one request
-//!   decompresses at most [`DECOMPRESS_BUDGET`] bytes in all. Past either, the answer is
+//!   reads and decompresses at most [`DECOMPRESS_BUDGET`] bytes in all (a batch's bytes on
+//!   disk count as well as what they inflate to). Past either, the answer is
 //!   the batch's base offset and max timestamp: at or before the exact record, so a
 //!   consumer that seeks there reads a few records early and loses none. (A 64 KB gzip
 //!   batch of zeros inflates to 64 MiB; without the budget a request naming such
@@ -40,7 +41,7 @@ const LATEST_TIERED: i64 = -5;
 /// `max.message.bytes` (1 MiB) compressed tenfold fits, with room to spare.
 const DECOMPRESS_LIMIT: usize = 32 << 20;
 
-/// Most bytes one request decompresses in all.
+/// Most bytes one request reads and decompresses in all.
 const DECOMPRESS_BUDGET: usize = 256 << 20;
 
 /// Answers ListOffsets.
@@ -151,6 +152,12 @@ fn lookup(
 /// batch cannot be read or would take more than the request's decompression `budget`.
 fn exact(hit: &TimestampOffset, target: i64, max: bool, budget: &mut usize) -> (i64, i64) {
     let fallback = (hit.offset, hit.timestamp);
+    // Every byte read counts, compressed or not: a batch is read in full to find the record.
+    let read = usize::try_from(hit.batch.len).unwrap_or(usize::MAX);
+    if read > *budget {
+        return fallback;
+    }
+    *budget -= read;
     let Ok(bytes) = hit.batch.read_to_vec() else { return fallback };
     let Ok(batch) = RecordBatch::parse(&bytes) else { return fallback };
     if batch.is_log_append_time() {

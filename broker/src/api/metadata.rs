@@ -18,7 +18,10 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::error::topic_error_code;
-use crate::topics::{is_internal, NewTopic, Topic, TopicError, MAX_PARTITIONS_PER_REQUEST};
+use crate::topics::{
+    is_internal, refuse_if_internal, NewTopic, ProtectedOperation, Topic, TopicError,
+    MAX_PARTITIONS_PER_REQUEST,
+};
 
 /// Answers a Metadata request. Runs on a blocking thread: it may create topics.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
@@ -77,7 +80,8 @@ fn named_topics(
         for name in topics.iter().filter_map(|t| t.name.as_ref()) {
             let name = name.0.as_str();
             // The broker creates its internal topics itself, with their own configs.
-            if is_internal(name) || budget < per_topic || broker.topics.get(name).is_some() {
+            let internal = refuse_if_internal(name, ProtectedOperation::Create).is_err();
+            if internal || budget < per_topic || broker.topics.get(name).is_some() {
                 continue;
             }
             budget -= per_topic;

@@ -2,6 +2,7 @@
 //! is written to `__consumer_offsets`); each member gets exactly the bytes the leader
 //! gave for it. v5+ checks and returns the protocol type and name.
 
+use bytes::Bytes;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -14,7 +15,11 @@ use crate::group::request::{Reply, Request, SyncRequest, SyncResult};
 /// Answers a SyncGroup request (once the assignment is known).
 pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     let owned = |a: Vec<SyncGroupRequestAssignment>| {
-        a.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect()
+        // Copied: the group keeps each assignment for the generation's lifetime, and a view
+        // would keep the leader's whole request frame alive with it.
+        a.into_iter()
+            .map(|a| (a.member_id.to_string(), Bytes::copy_from_slice(&a.assignment)))
+            .collect()
     };
     let assignments = off_worker_if(request.assignments, owned).await;
     let sync = SyncRequest {

@@ -1,7 +1,8 @@
 //! What the coordinator is asked and what it answers: one request and one reply type per
 //! Kafka API, with version differences already resolved by the handlers in `api/`.
-//! Bytes fields (member metadata, assignments) are views of the request frames, passed
-//! through untouched.
+//! Bytes fields (member metadata, assignments) hold exactly the bytes the client sent,
+//! copied out of the request frame by the handlers: the group keeps them for a member's
+//! lifetime, and a view would keep the whole frame alive.
 
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;

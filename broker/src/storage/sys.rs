@@ -1,5 +1,6 @@
-//! The one place where storage touches `unsafe` code and `nix`: memory maps, block
-//! reservation, data sync and `sendfile(2)`.
+//! The one place where the broker touches `unsafe` code and `nix` for the storage engine:
+//! memory maps, block reservation, data sync and `sendfile(2)`; and, as the crate's one
+//! unsafe module, the calling thread's CPU priority (see [`lower_thread_priority`]).
 //!
 //! Everything else in the storage engine sees safe wrappers whose contracts are stated
 //! here. The central hazard is SIGBUS: a store into a mapped page that has no disk block
@@ -181,9 +182,41 @@ pub fn sendfile(out: impl AsFd, file: &File, offset: u64, len: usize) -> io::Res
     nix::sys::sendfile::sendfile64(out, file.as_fd(), Some(&mut off), len).map_err(io::Error::from)
 }
 
+/// Lowers the calling thread's CPU priority to `nice` (0 normal, 19 lowest): the
+/// scheduler then gives its CPU to normal threads first whenever both want it.
+///
+/// # Errors
+/// The `setpriority(2)` error.
+pub fn lower_thread_priority(nice: i32) -> io::Result<()> {
+    let tid = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority(2) takes plain integers and touches no memory of ours; on Linux
+    // PRIO_PROCESS with a thread id changes only that thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_can_lower_its_own_priority() {
+        std::thread::spawn(|| {
+            lower_thread_priority(7).unwrap();
+            let tid = nix::unistd::gettid().as_raw();
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+            // Field 19 of stat is the nice value; fields after the command's ')' start at 3.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+            assert_eq!(nice, 7);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn write_then_read_through_the_mapping() {

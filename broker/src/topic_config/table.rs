@@ -240,12 +240,12 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
         "86400000",
         "how long a producer id's state is kept after its last write",
     ),
-    // Wired into `Config` by the request-memory work. Kafka's default, -1, is unbounded.
+    // Kafka's default, -1, is unbounded; Sluice's is 1 GiB (see `Config`).
     key(
         "queued.max.request.bytes",
         ConfigType::Long,
         Valid::Any,
-        "-1",
-        "bytes of requests read ahead of their responses; -1: no limit",
+        "1073741824",
+        "bytes of requests read and not yet answered, all connections together; 0 or less: no limit",
     ),
 ];
