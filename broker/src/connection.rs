@@ -14,11 +14,11 @@
 //! Memory held for requests is bounded by bytes, not only by count: once a frame's size
 //! prefix is read, its size is taken from the connection's budget
 //! (`sluice.queued.max.request.bytes.per.connection`) and the broker's
-//! (`queued.max.request.bytes`) before its body is read, and given back when its
-//! response is written (at once for a request answered on the spot, whose frame is gone
-//! by then). A request that waits (a long poll) pins its frame; over budget, the
-//! connection stops reading and the client's requests wait in the socket. A frame larger
-//! than a whole budget takes all of it and goes alone.
+//! (`queued.max.request.bytes`) before its body is read, and given back when the frame's
+//! memory is freed: the frame owns its share, so whatever keeps a view of it (a request
+//! that waits, a long poll) keeps the share too. Over budget, the connection stops
+//! reading and the client's requests wait in the socket. A frame larger than a whole
+//! budget takes all of it and goes alone.
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use sluice_protocol::frame::FrameDecoder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
@@ -47,13 +47,12 @@ use crate::storage::{sendfile, FileSlice};
 const BUFFERED_RESPONSE_KIB: u32 = 4096;
 
 /// A request on its way to the writer: its outcome, or the task computing it, and the
-/// permits it holds until its response is written (one of `queued.max.requests`, its
-/// frame's bytes while a task still holds the frame, and its response's size in
-/// [`BUFFERED_RESPONSE_KIB`]).
+/// permits it holds until its response is written (one of `queued.max.requests`, and its
+/// response's size in [`BUFFERED_RESPONSE_KIB`]). Its frame's share of the
+/// [`RequestBudget`] is held by the frame itself ([`BudgetedFrame`]).
 struct InFlight {
     answer: Answer,
     request: OwnedSemaphorePermit,
-    frame: Option<FrameBytes>,
     buffered: Option<OwnedSemaphorePermit>,
 }
 
@@ -71,6 +70,21 @@ pub struct RequestBudget {
 struct FrameBytes {
     _connection: OwnedSemaphorePermit,
     _broker: Option<OwnedSemaphorePermit>,
+}
+
+/// A frame that owns its share of the budget: every view of it (a record set, a string
+/// a request keeps) holds the share, and the last one to go gives it back. So the budget
+/// counts the frame for exactly as long as its memory lives, whichever request, task or
+/// state keeps a piece of it.
+struct BudgetedFrame {
+    frame: Bytes,
+    _share: FrameBytes,
+}
+
+impl AsRef<[u8]> for BudgetedFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.frame
+    }
 }
 
 impl RequestBudget {
@@ -199,12 +213,14 @@ async fn read_requests(
                 }
             }
             match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => break frame,
+                Ok(Some(frame)) => match frame_bytes.take() {
+                    Some(share) => break Bytes::from_owner(BudgetedFrame { frame, _share: share }),
+                    None => break frame,
+                },
                 Ok(None) => {}
                 Err(e) => {
                     let answer = Answer::Ready(Outcome::Close(format!("bad frame: {e}")));
-                    let _ =
-                        tx.send(InFlight { answer, request: permit, frame: None, buffered: None });
+                    let _ = tx.send(InFlight { answer, request: permit, buffered: None });
                     return;
                 }
             }
@@ -246,8 +262,6 @@ async fn read_requests(
         let (answer, close) = match dispatch::start(broker, peer, frame, shutdown).await {
             Pending::Ready(outcome) => {
                 let close = matches!(outcome, Outcome::Close(_));
-                // The frame is gone: its bytes go back now, not when the reply is out.
-                frame_bytes = None;
                 (Answer::Ready(outcome), close)
             }
             Pending::Later(rest) => (Answer::Task(AbortOnDrop(tokio::spawn(rest))), false),
@@ -269,7 +283,7 @@ async fn read_requests(
                 () = closed.cancelled() => return,
             }
         };
-        let item = InFlight { answer, request: permit, frame: frame_bytes, buffered };
+        let item = InFlight { answer, request: permit, buffered };
         if tx.send(item).is_err() || close {
             return;
         }
@@ -326,7 +340,6 @@ async fn write_responses(
         }
         // Written: the item's permits go back, and the reader may go on.
         drop(item.request);
-        drop(item.frame);
         drop(item.buffered);
     }
 }
