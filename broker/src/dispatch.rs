@@ -101,6 +101,10 @@ pub async fn start(
         }
         Request::Fetch(r) => {
             let (broker, shutdown) = (Arc::clone(broker), shutdown.clone());
+            // The response needs no client id, and the long poll must not keep this view
+            // of the frame (see `api::fetch::handle`).
+            let mut header = header;
+            header.client_id = None;
             return Pending::Later(Box::pin(async move {
                 Outcome::Reply(api::fetch::handle(&broker, &header, r, &shutdown).await)
             }));

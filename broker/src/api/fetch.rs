@@ -96,6 +96,9 @@ pub async fn handle(
     let min_bytes = u64::try_from(request.min_bytes).unwrap_or(0);
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    // What the wait needs is copied out above: the request, a view of its frame, goes
+    // now, so a long poll holds neither the frame's memory nor its request budget.
+    drop(request);
     let waiter = Arc::new(Notify::new());
     let replies = loop {
         for w in &wanted {

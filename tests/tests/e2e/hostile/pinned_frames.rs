@@ -1,81 +1,73 @@
-//! Requests that wait (a long-polling fetch) hold their frames until answered. Without a
-//! byte budget a client could pipeline `queued.max.requests` (500) of them per connection,
-//! each up to 100 MiB: about 50 GB from one client.
+//! Request memory held by the connections: a request that waits (a long-polling fetch)
+//! keeps no view of its frame, and frames being read count against the broker's request
+//! budget (`queued.max.request.bytes`) from their size prefix on, so many clients sending
+//! large frames at once cannot make the broker hold them all.
 
 use std::io::Write;
 use std::time::Duration;
 
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::Request;
-use sluice_tests::hostile::{encode_frame, Probe, FIXED_ALLOWANCE};
+use sluice_tests::hostile::{allowed_growth, encode_frame, Probe, FIXED_ALLOWANCE};
 use sluice_tests::{BrokerProcess, RawClient};
 
 use crate::client::{ensure_topic, fetch_request};
 
 const MIB: u64 = 1 << 20;
 
-/// A Fetch v12 that long-polls an empty partition for `wait_ms`, padded to about 4 MiB
-/// by its rack id (kept as a view of the frame while it waits).
-fn padded_fetch(wait_ms: i32) -> Vec<u8> {
+/// A Fetch v12 that long-polls an empty partition for `wait_ms`, padded to `padding`
+/// bytes by its rack id (decoded as a view of the frame).
+fn padded_fetch(wait_ms: i32, padding: usize) -> Vec<u8> {
     let mut f = fetch_request("idle", 0, wait_ms, 1);
-    f.rack_id = StrBytes::from_string("r".repeat(4 << 20));
+    f.rack_id = StrBytes::from_string("r".repeat(padding));
     encode_frame(12, &Request::Fetch(f))
 }
 
-/// Pipelines `frame` `times` times on each of `connections` connections (writing from
-/// one thread and reading every response on another, per connection); returns the
-/// broker's peak resident set growth.
-fn pipeline(b: &mut BrokerProcess, frame: &[u8], connections: usize, times: usize) -> u64 {
-    b.reset_peak_rss();
-    let before = b.rss_bytes();
-    std::thread::scope(|s| {
-        for _ in 0..connections {
-            s.spawn(|| {
-                let mut c = RawClient::connect(b.addr);
-                c.stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-                let mut writer = c.stream.try_clone().unwrap();
-                let sent = s.spawn(move || {
-                    for _ in 0..times {
-                        writer.write_all(frame).unwrap();
-                    }
-                });
-                for i in 0..times {
-                    assert!(c.read_frame().is_some(), "response {i} of {times}");
-                }
-                sent.join().unwrap();
-            });
-        }
-    });
-    assert!(b.is_running(), "{}", b.log());
-    b.peak_rss_bytes().saturating_sub(before)
-}
-
+/// Without its request dropped before the wait, each long poll kept its 4 MiB frame: 60
+/// pipelined on one connection held 240 MiB (and the connection's budget).
 #[test]
-fn one_connection_holds_at_most_its_budget_of_waiting_requests() {
-    let per_connection = 32 * MIB;
-    let mut b = BrokerProcess::start(&[
+fn long_polls_keep_no_view_of_their_frames() {
+    let b = BrokerProcess::start(&[
         "--override",
-        &format!("sluice.queued.max.request.bytes.per.connection={per_connection}"),
+        "sluice.queued.max.request.bytes.per.connection=1073741824",
     ]);
     ensure_topic(&mut RawClient::connect(b.addr), "idle");
-    let frame = padded_fetch(300);
+    let frame = padded_fetch(1000, 4 << 20);
     let probe = Probe::start(b.addr);
-    // 60 frames of 4 MiB: 240 MiB if all were read at once.
-    let growth = pipeline(&mut b, &frame, 1, 60);
+    b.reset_peak_rss();
+    let before = b.rss_bytes();
+    let mut c = RawClient::connect(b.addr);
+    let mut writer = c.stream.try_clone().unwrap();
+    let sent = std::thread::spawn({
+        let frame = frame.clone();
+        move || {
+            for _ in 0..60 {
+                writer.write_all(&frame).unwrap();
+            }
+        }
+    });
+    for i in 0..60 {
+        assert!(c.read_frame().is_some(), "response {i}");
+    }
+    sent.join().unwrap();
+    let growth = b.peak_rss_bytes().saturating_sub(before);
     let latencies = probe.finish();
     println!(
-        "{} byte frames x60 on one connection: peak RSS +{} MiB; probe p99 {:?}",
+        "60 pipelined long polls of {} bytes: peak RSS +{} MiB; probe p99 {:?}",
         frame.len(),
         growth / MIB,
         latencies.quantile(0.99)
     );
-    assert!(growth <= per_connection + FIXED_ALLOWANCE, "peak RSS grew {} MiB", growth / MIB);
+    assert!(growth <= allowed_growth(frame.len()), "peak RSS grew {} MiB", growth / MIB);
     assert!(latencies.quantile(0.99) < Duration::from_secs(2), "{:?}", latencies.quantile(0.99));
 }
 
+/// Twelve clients each send three quarters of a 16 MiB frame and stall: without the
+/// broker-wide budget the broker read and held all of them (144 MiB); with a budget of
+/// 32 MiB, two are read and the others wait in their sockets until the first are done.
 #[test]
-fn all_connections_together_hold_at_most_the_broker_budget() {
-    let budget = 48 * MIB;
+fn frames_being_read_count_against_the_broker_budget() {
+    let budget = 32 * MIB;
     let mut b = BrokerProcess::start(&[
         "--override",
         &format!("queued.max.request.bytes={budget}"),
@@ -83,10 +75,35 @@ fn all_connections_together_hold_at_most_the_broker_budget() {
         &format!("sluice.queued.max.request.bytes.per.connection={budget}"),
     ]);
     ensure_topic(&mut RawClient::connect(b.addr), "idle");
-    let frame = padded_fetch(300);
-    // Four connections of 30 frames: 192 MiB at once under the per-connection budgets
-    // alone.
-    let growth = pipeline(&mut b, &frame, 4, 30);
-    println!("4 connections x30 frames: peak RSS +{} MiB", growth / MIB);
-    assert!(growth <= budget + FIXED_ALLOWANCE, "peak RSS grew {} MiB", growth / MIB);
+    let frame = padded_fetch(0, 16 << 20);
+    let split = frame.len() * 3 / 4;
+    b.reset_peak_rss();
+    let before = b.rss_bytes();
+    let mut clients: Vec<RawClient> = (0..12).map(|_| RawClient::connect(b.addr)).collect();
+    std::thread::scope(|s| {
+        let writers: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let mut w = c.stream.try_clone().unwrap();
+                let frame = &frame;
+                s.spawn(move || {
+                    w.write_all(&frame[..split]).unwrap();
+                    std::thread::sleep(Duration::from_secs(2));
+                    w.write_all(&frame[split..]).unwrap();
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let stalled = b.peak_rss_bytes().saturating_sub(before);
+        println!("12 stalled 16 MiB frames: peak RSS +{} MiB", stalled / MIB);
+        assert!(stalled <= budget + FIXED_ALLOWANCE, "peak RSS grew {} MiB", stalled / MIB);
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        assert!(c.read_frame().is_some(), "client {i} is answered once the others are done");
+    }
+    assert!(b.is_running(), "{}", b.log());
 }
