@@ -9,7 +9,9 @@
 //! a writer holding an older value never overwrites a newer one, and callers that arrive
 //! while a write runs wait for it and share the next (group commit), so a client asking
 //! again and again costs at most one write in flight and never delays appends. When
-//! `advance(x)` returns `Ok`, the file holds `x` or more, durably.
+//! `advance(x)` returns `Ok`, the file holds `x` or more, durably. After
+//! [`OffsetCheckpoint::retire`] (the partition was deleted) nothing is written: a write
+//! still on its way would otherwise land in a new topic's directory of the same name.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -32,6 +34,8 @@ struct State {
     /// The largest value asked for.
     wanted: i64,
     running: bool,
+    /// The partition is gone: no more writes.
+    retired: bool,
 }
 
 impl OffsetCheckpoint {
@@ -39,7 +43,7 @@ impl OffsetCheckpoint {
     pub(crate) fn new(dir: &Path, name: &str, durable: i64) -> Self {
         OffsetCheckpoint {
             path: dir.join(name),
-            state: Mutex::new(State { durable, wanted: durable, running: false }),
+            state: Mutex::new(State { durable, wanted: durable, running: false, retired: false }),
             written: Condvar::new(),
         }
     }
@@ -52,11 +56,16 @@ impl OffsetCheckpoint {
     /// Makes the file hold `offset` or more, durably; a no-op when it already does.
     ///
     /// # Errors
-    /// The write's error, to the caller that ran it and to those that waited for it.
+    /// The write's error, to the caller that ran it (a caller that waited for it tries
+    /// again itself); [`StorageError::Closed`] once retired.
     pub(crate) fn advance(&self, io: &dyn FileIo, offset: i64) -> Result<(), StorageError> {
         let mut state = lock(&self.state);
         state.wanted = state.wanted.max(offset);
         loop {
+            if state.retired {
+                let path = self.path.parent().map(Path::to_owned).unwrap_or_default();
+                return Err(StorageError::Closed { path });
+            }
             if state.durable >= offset {
                 return Ok(());
             }
@@ -81,6 +90,15 @@ impl OffsetCheckpoint {
                 }
             }
         }
+    }
+
+    /// Writes nothing more, once a write in flight is done: the partition was deleted.
+    pub(crate) fn retire(&self) {
+        let mut state = lock(&self.state);
+        while state.running {
+            state = self.written.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+        state.retired = true;
     }
 
     /// Overwrites the file with `offset` even when it is lower than the file's value (at
@@ -154,6 +172,16 @@ mod tests {
         assert_eq!(read(dir.path(), "cp").unwrap(), Some(20));
         c.reset(&RealIo, 3).unwrap();
         assert_eq!(read(dir.path(), "cp").unwrap(), Some(3));
+    }
+
+    #[test]
+    fn a_retired_checkpoint_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OffsetCheckpoint::new(dir.path(), "cp", i64::MIN);
+        c.advance(&RealIo, 10).unwrap();
+        c.retire();
+        assert!(matches!(c.advance(&RealIo, 20), Err(StorageError::Closed { .. })));
+        assert_eq!(read(dir.path(), "cp").unwrap(), Some(10));
     }
 
     #[test]

@@ -364,7 +364,16 @@ impl PartitionLog {
         if !self.snapshot_pending.swap(false, Ordering::AcqRel) {
             return;
         }
-        let Some((offset, text)) = lock(&self.writer).pending_snapshot.take() else { return };
+        let Some((offset, text)) = ({
+            let mut writer = lock(&self.writer);
+            // An abandoned partition (a deleted topic) writes nothing more.
+            if writer.closed {
+                return;
+            }
+            writer.pending_snapshot.take()
+        }) else {
+            return;
+        };
         if let Err(e) = write_snapshot_text(self.io.as_ref(), &self.dir, offset, &text) {
             tracing::warn!(partition = %self.dir.display(), error = %e, "cannot write producer snapshot");
         }
@@ -857,6 +866,10 @@ impl PartitionLog {
     /// to be removed (DeleteTopics): appends after this fail with [`StorageError::Closed`].
     pub fn abandon(&self) {
         lock(&self.writer).closed = true;
+        // Checkpoint writes run outside the writer lock: stop them too, so none lands in
+        // a directory a new topic of the same name opens later.
+        self.log_start_checkpoint.retire();
+        self.recovery_point_checkpoint.retire();
     }
 
     /// Forgets producer ids with no append for `producer.id.expiration.ms` as of `now_ms`
