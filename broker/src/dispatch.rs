@@ -253,15 +253,25 @@ pub async fn start(
 }
 
 /// Requests of at least this many array elements are decoded and their responses encoded
-/// on the broker's low-priority threads ([`crate::heavy`]): a request near the decoder's cap of 2^18 elements takes tens of
-/// milliseconds to decode, far past what an async worker may block for, and the other
-/// connections on that worker would wait.
+/// on the broker's low-priority threads ([`crate::heavy`]): a request near the decoder's
+/// cap of 2^18 elements takes tens of milliseconds to decode, far past what an async
+/// worker may block for, and the other connections on that worker would wait.
 const HEAVY_ELEMENTS: u64 = 10_000;
 
-/// Whether a request holds [`HEAVY_ELEMENTS`] or more. Smaller bodies cannot (each element
-/// takes at least a byte) and are not walked. Counting walks the body's shape a second
-/// time; for a produce request that is a few fields, its record sets are skipped unread.
+/// Bodies of at least this many bytes are heavy too, whatever their elements (an 8 MB
+/// config value is UTF-8 checked as it is decoded), except a produce request's: its
+/// record sets are views, not decoded, and handing a 1 MiB produce to another thread cost
+/// a quarter of the broker's CPU per request (see `api::produce`).
+const HEAVY_BYTES: usize = 1 << 20;
+
+/// Whether a request is heavy: [`HEAVY_ELEMENTS`] or more, or (produce aside)
+/// [`HEAVY_BYTES`] or more. Smaller bodies cannot hold that many elements (each takes at
+/// least a byte) and are not walked. Counting walks the body's shape a second time; for a
+/// produce request that is a few fields, its record sets are skipped unread.
 fn is_heavy(header: &RequestHeader, body: &Bytes) -> bool {
+    if body.len() >= HEAVY_BYTES && header.api_key != ApiKey::Produce {
+        return true;
+    }
     body.len() as u64 >= HEAVY_ELEMENTS
         && sluice_protocol::messages::shape::request_elements(
             header.api_key,

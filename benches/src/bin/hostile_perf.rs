@@ -13,6 +13,8 @@
 //! (growth / frame) against the target of 4 x frame + 64 MiB, and a probe client's
 //! round-trip p50 / p99 / p99.9 (ApiVersions then Metadata, on its own connection) during
 //! the attack next to the same probe's figures with no attack, measured in the same run.
+//! `SLUICE_HOSTILE_ATTACKER_NICE=19` runs the attacking client's threads at low priority,
+//! as if it were on another host (on two cores its own CPU otherwise delays the probe).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -326,10 +328,12 @@ fn pipelined(b: &mut BrokerProcess, frame: &[u8], times: usize, connections: usi
     std::thread::scope(|s| {
         for _ in 0..connections {
             s.spawn(|| {
+                attacker_priority();
                 let mut c = RawClient::connect(b.addr);
                 c.stream.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
                 let mut writer = c.stream.try_clone().unwrap();
                 let sent = s.spawn(move || {
+                    attacker_priority();
                     for _ in 0..times {
                         writer.write_all(frame).unwrap();
                     }
@@ -343,6 +347,20 @@ fn pipelined(b: &mut BrokerProcess, frame: &[u8], times: usize, connections: usi
     });
     assert!(b.is_running(), "the broker died: {}", b.log());
     b.peak_rss_bytes().saturating_sub(before)
+}
+
+/// With `SLUICE_HOSTILE_ATTACKER_NICE=N`, the calling attacker thread runs at nice N: on
+/// a machine of two cores the attacking client's own CPU competes with the probe client,
+/// which it would not from another host. The probe and the broker keep their priority.
+fn attacker_priority() {
+    let Some(nice) = std::env::var("SLUICE_HOSTILE_ATTACKER_NICE").ok() else { return };
+    // The thread's own id, as /proc/thread-self names it (.../task/<tid>).
+    let Ok(link) = std::fs::read_link("/proc/thread-self") else { return };
+    let Some(tid) = link.file_name().and_then(|t| t.to_str()).map(str::to_owned) else { return };
+    let _ = std::process::Command::new("renice")
+        .args(["-n", &nice, "-p", &tid])
+        .stdout(std::process::Stdio::null())
+        .status();
 }
 
 fn probe_alone(b: &BrokerProcess) -> Latencies {

@@ -191,3 +191,29 @@ fn a_cut_recovery_point_falls_back_to_recovering_every_segment() {
     let log = PartitionLog::open(dir.path(), small_config()).unwrap();
     assert_eq!(log.log_end_offset(), expected);
 }
+
+#[test]
+fn a_sync_after_a_roll_makes_the_new_segment_names_durable_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::new());
+    let log = PartitionLog::open_with_io(dir.path(), small_config(), io.clone()).unwrap();
+    log.append(&batch(0, 1, 400)).unwrap();
+    let before = io.dir_syncs();
+    log.sync_to(log.high_watermark()).unwrap();
+    assert_eq!(io.dir_syncs() - before, 1, "the first sync covers the first segment's name");
+    log.append(&batch(0, 1, 400)).unwrap();
+    log.sync_to(log.high_watermark()).unwrap();
+    assert_eq!(io.dir_syncs() - before, 1, "no segment was created since");
+    // Past segment.bytes: a roll creates a segment, so the next sync syncs the directory.
+    let segments = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .count()
+    };
+    while segments(dir.path()) < 2 {
+        log.append(&batch(0, 1, 400)).unwrap();
+    }
+    log.sync_to(log.high_watermark()).unwrap();
+    assert_eq!(io.dir_syncs() - before, 2);
+}

@@ -114,6 +114,9 @@ pub struct PartitionLog {
     poisoned: AtomicBool,
     /// `Writer::pending_snapshot` holds a snapshot to write.
     snapshot_pending: AtomicBool,
+    /// A segment file was created since the directory was last synced: syncing a file's
+    /// data does not make its name durable, so the next data sync syncs the directory.
+    dir_dirty: AtomicBool,
     /// Data syncs done, for the metrics (records per sync shows group commit at work).
     syncs: AtomicU64,
 }
@@ -259,6 +262,8 @@ impl PartitionLog {
             flushed: Condvar::new(),
             poisoned: AtomicBool::new(false),
             snapshot_pending: AtomicBool::new(false),
+            // Open may have created the first segment; the first sync makes sure.
+            dir_dirty: AtomicBool::new(true),
             syncs: AtomicU64::new(0),
         })
     }
@@ -486,6 +491,7 @@ impl PartitionLog {
                 idx,
                 config.index_interval_bytes,
             );
+            self.dir_dirty.store(true, Ordering::Release);
             let active = match created {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
@@ -516,6 +522,7 @@ impl PartitionLog {
             idx,
             config.index_interval_bytes,
         )?);
+        self.dir_dirty.store(true, Ordering::Release);
         if let Err(e) = old.trim() {
             self.poison(&e);
             let _ = active.delete_files();
@@ -621,8 +628,21 @@ impl PartitionLog {
         for s in segments.iter().filter(|s| s.next_offset() > from) {
             s.sync(self.io.as_ref())?;
         }
+        self.sync_dir_if_dirty()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(target)
+    }
+
+    /// Syncs the partition directory when a segment was created since it last was, so
+    /// that records acknowledged as durable in a new segment keep its file's name.
+    fn sync_dir_if_dirty(&self) -> Result<(), StorageError> {
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.io.sync_dir(&self.dir) {
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(StorageError::io("sync partition dir", &self.dir, e));
+            }
+        }
+        Ok(())
     }
 
     /// Syncs the sealed segments not yet on disk and then writes the recovery point
@@ -651,6 +671,8 @@ impl PartitionLog {
             let mut state = lock(&self.flush);
             state.flushed_offset = state.flushed_offset.max(active_base);
         }
+        // The recovery point promises these segments, names included.
+        self.sync_dir_if_dirty()?;
         self.recovery_point_checkpoint.advance(self.io.as_ref(), self.flushed_offset())
     }
 
