@@ -18,7 +18,9 @@
 //! memory is freed: the frame owns its share, so whatever keeps a view of it (a request
 //! that waits, a long poll) keeps the share too. Over budget, the connection stops
 //! reading and the client's requests wait in the socket. A frame larger than a whole
-//! budget takes all of it and goes alone.
+//! budget takes all of it and goes alone. Once a frame holds its share, its body must
+//! arrive within 10 s plus a second per MiB, or the connection is closed: a client
+//! trickling bodies in could otherwise hold the broker's whole budget.
 
 use std::io;
 use std::net::SocketAddr;
@@ -130,6 +132,20 @@ impl RequestBudget {
     }
 }
 
+/// Time a frame's body gets to arrive once its share of the budget is taken: 10 s, and
+/// one more second per MiB (a 100 MiB frame over a link of 1 MiB/s still makes it).
+fn body_time(size: usize) -> Duration {
+    Duration::from_secs(10 + (size as u64 >> 20))
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// `bytes` in whole KiB, at least one, at most what a semaphore takes at once.
 fn kib(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX >> 3).min(u32::MAX >> 3)
@@ -201,6 +217,8 @@ async fn read_requests(
             () = closed.cancelled() => return,
         };
         let mut frame_bytes = None;
+        // Set once the frame holds its share of the budget: its body must arrive by then.
+        let mut body_deadline = None;
         let frame = loop {
             if frame_bytes.is_none() {
                 if let Some(size) = frame_size(&buf, broker.config.socket_request_max_bytes) {
@@ -210,6 +228,7 @@ async fn read_requests(
                         () = shutdown.cancelled() => return,
                         () = closed.cancelled() => return,
                     });
+                    body_deadline = Some(tokio::time::Instant::now() + body_time(size));
                 }
             }
             match decoder.decode(&mut buf) {
@@ -229,6 +248,13 @@ async fn read_requests(
             }
             let read = tokio::select! {
                 r = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => r,
+                () = sleep_until_some(body_deadline) => {
+                    // A client trickling a body in would hold its share of the broker's
+                    // budget for as long as it liked, and a few such clients all of it.
+                    tracing::warn!(%peer, bytes = buf.len(), "closing connection: request body too slow");
+                    closed.cancel();
+                    return;
+                }
                 () = shutdown.cancelled() => return,
                 () = closed.cancelled() => return,
             };

@@ -107,3 +107,35 @@ fn frames_being_read_count_against_the_broker_budget() {
     }
     assert!(b.is_running(), "{}", b.log());
 }
+
+/// A client that sends a frame's size prefix and then trickles its body would hold its
+/// share of the budget until the idle timeout (10 minutes): the body gets 10 s and a
+/// second per MiB, then the connection is closed and the share goes back.
+#[test]
+fn a_body_trickled_in_is_cut_off_and_its_share_goes_back() {
+    let mib = MIB.to_string();
+    let mut b = BrokerProcess::start(&[
+        "--override",
+        &format!("queued.max.request.bytes={mib}"),
+        "--override",
+        &format!("sluice.queued.max.request.bytes.per.connection={mib}"),
+    ]);
+    ensure_topic(&mut RawClient::connect(b.addr), "idle");
+    let frame = padded_fetch(0, 900 << 10);
+    let mut slow = RawClient::connect(b.addr);
+    slow.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    slow.stream.write_all(&frame[..1000]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // The whole budget is the slow client's: this frame waits for it.
+    let started = std::time::Instant::now();
+    let mut waiting = RawClient::connect(b.addr);
+    waiting.stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    waiting.stream.write_all(&frame).unwrap();
+    assert!(waiting.read_frame().is_some(), "answered once the slow client is cut off");
+    let waited = started.elapsed();
+    println!("the waiting client was answered after {waited:?}");
+    assert!(waited >= Duration::from_secs(5), "it waited for the budget: {waited:?}");
+    assert!(slow.read_frame().is_none(), "the slow client's connection is closed");
+    assert!(b.is_running(), "{}", b.log());
+    b.stop();
+}
