@@ -52,7 +52,10 @@ use sluice_protocol::record::BatchError;
 use thiserror::Error;
 
 pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset, ValidRecords};
-pub use producer_state::{DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS};
+pub use producer_state::{
+    DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
+};
 pub use sys::sendfile;
 
 /// Per-partition settings, named after Kafka's topic configs.
@@ -81,6 +84,9 @@ pub struct LogConfig {
     /// `sluice.producer.state.max.producers.per.partition` (broker-wide): past it the
     /// longest idle producer id is forgotten.
     pub max_producers_per_partition: usize,
+    /// How long after its last append a producer id is safe from that eviction (not a
+    /// broker property: [`PRODUCER_EVICTION_GRACE_MS`], which tests shorten).
+    pub producer_eviction_grace_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -96,6 +102,7 @@ impl Default for LogConfig {
             flush_ms: -1,
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             max_producers_per_partition: DEFAULT_MAX_PRODUCERS_PER_PARTITION,
+            producer_eviction_grace_ms: PRODUCER_EVICTION_GRACE_MS,
         }
     }
 }
@@ -194,6 +201,13 @@ pub enum StorageError {
         expected: i32,
         /// The batch's first sequence.
         found: i32,
+    },
+    /// A record set's new producer ids do not fit in the partition's producer state
+    /// without evicting one that appended within the eviction grace period.
+    #[error("partition keeps at most {limit} producer ids and all are in use")]
+    TooManyProducers {
+        /// `sluice.producer.state.max.producers.per.partition`.
+        limit: usize,
     },
     /// A batch from a producer epoch older than the partition has seen.
     #[error("producer {producer_id}: epoch {found} is fenced by epoch {current}")]

@@ -109,7 +109,12 @@ fn a_cut_log_start_checkpoint_is_a_typed_error_not_a_lower_start() {
 #[test]
 fn the_producer_bound_holds_across_appends_snapshots_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { max_producers_per_partition: 50, ..small_config() };
+    // No grace: every producer here is seconds old, and this test is about the bound.
+    let config = LogConfig {
+        max_producers_per_partition: 50,
+        producer_eviction_grace_ms: 0,
+        ..small_config()
+    };
     {
         let log = PartitionLog::open(dir.path(), config.clone()).unwrap();
         for pid in 0..500 {
@@ -216,4 +221,23 @@ fn a_sync_after_a_roll_makes_the_new_segment_names_durable_once() {
     }
     log.sync_to(log.high_watermark()).unwrap();
     assert_eq!(io.dir_syncs() - before, 2);
+}
+
+#[test]
+fn new_producer_ids_cannot_push_out_a_live_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { max_producers_per_partition: 50, ..small_config() };
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    for pid in 0..50 {
+        log.append(&idempotent_batch(pid, 0, 0, 1)).unwrap();
+    }
+    let end = log.high_watermark();
+    // A 51st producer id would evict producer 0, which appended just now: refused, and
+    // nothing of the set is written.
+    let refused = log.append(&idempotent_batch(50, 0, 0, 1)).unwrap_err();
+    assert!(matches!(refused, StorageError::TooManyProducers { limit: 50 }), "{refused}");
+    assert_eq!(log.high_watermark(), end);
+    // Producer 0's retry is still recognised as a duplicate.
+    assert_eq!(log.append(&idempotent_batch(0, 0, 0, 1)).unwrap().base_offset, 0);
+    assert_eq!(log.producer_count(), 50);
 }

@@ -421,21 +421,23 @@ impl PartitionLog {
             active = self.roll(&mut writer, &config, len)?;
         }
         let base_offset = active.next_offset();
-        let staged = match check_producers(&writer.producers, batches, base_offset)? {
-            Staged::Append(staged) => staged,
-            Staged::Duplicate(first, last) => {
-                drop(writer);
-                // The original may not be durable yet: a retry is acknowledged on the
-                // same terms as the first attempt.
-                let sync_to = (config.flush_messages != u64::MAX).then_some(last + 1);
-                let info = AppendInfo {
-                    base_offset: first,
-                    last_offset: last,
-                    log_start_offset: self.log_start_offset(),
-                };
-                return Ok((info, sync_to));
-            }
-        };
+        let (max, grace) = (config.max_producers_per_partition, config.producer_eviction_grace_ms);
+        let staged =
+            match check_producers(&writer.producers, batches, base_offset, now_ms(), max, grace)? {
+                Staged::Append(staged) => staged,
+                Staged::Duplicate(first, last) => {
+                    drop(writer);
+                    // The original may not be durable yet: a retry is acknowledged on the
+                    // same terms as the first attempt.
+                    let sync_to = (config.flush_messages != u64::MAX).then_some(last + 1);
+                    let info = AppendInfo {
+                        base_offset: first,
+                        last_offset: last,
+                        log_start_offset: self.log_start_offset(),
+                    };
+                    return Ok((info, sync_to));
+                }
+            };
         let next = active.append(
             records,
             batches,

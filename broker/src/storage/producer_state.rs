@@ -20,6 +20,11 @@
 //!   idle is evicted, which is what expiry does early; its next append is treated as an
 //!   expired producer's is in Kafka. The recency order is kept in a `BTreeMap`, so a
 //!   commit, an eviction and an expiry check each cost O(log n).
+//! - A producer that appended within [`EVICTION_GRACE_MS`] is never evicted: a flood of
+//!   new producer ids would otherwise push out a live producer's state, and its next
+//!   retry would be written twice. A record set whose new producers cannot fit without
+//!   that is refused ([`StorageError::TooManyProducers`], a retriable error) and nothing
+//!   of it is written.
 //! - Snapshots hold at most that many lines, and only the two newest are kept.
 //!
 //! Persistence: `<offset>.snapshot` files beside the segments hold the state as of that
@@ -194,7 +199,20 @@ fn record_batch(
     }
 }
 
+/// How long after its last append a producer's state is safe from eviction: longer than
+/// a producer retries a batch (the Java client's `delivery.timeout.ms` is 2 minutes).
+pub const EVICTION_GRACE_MS: i64 = 5 * 60 * 1000;
+
 impl ProducerState {
+    /// Whether the `n` longest idle producers may go as of `now_ms`: there are that many,
+    /// and each has been idle for `grace_ms`.
+    fn can_evict(&self, n: usize, now_ms: i64, grace_ms: i64) -> bool {
+        n <= self.by_recency.len()
+            && self.by_recency.values().take(n).all(|id| {
+                self.get(*id).is_none_or(|e| now_ms.saturating_sub(e.last_append_ms) >= grace_ms)
+            })
+    }
+
     /// What is known about a producer.
     pub(crate) fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id).map(|(e, _)| e)
@@ -468,6 +486,9 @@ pub(crate) fn check_producers(
     producers: &ProducerState,
     batches: &[BatchMeta],
     base_offset: i64,
+    now_ms: i64,
+    max_producers: usize,
+    grace_ms: i64,
 ) -> Result<Staged, StorageError> {
     let mut staged: Option<StagedProducers> = None;
     let mut duplicates: Option<(i64, i64)> = None;
@@ -507,6 +528,13 @@ pub(crate) fn check_producers(
             });
         }
         offset = last + 1;
+    }
+    if let Some(staged) = &staged {
+        let new = staged.entries.keys().filter(|id| producers.get(**id).is_none()).count();
+        let over = (producers.len() + new).saturating_sub(max_producers.max(1));
+        if over > 0 && !producers.can_evict(over, now_ms, grace_ms) {
+            return Err(StorageError::TooManyProducers { limit: max_producers });
+        }
     }
     Ok(match duplicates {
         Some((first, last)) => Staged::Duplicate(first, last),
