@@ -74,9 +74,10 @@ pub fn handle(
         let topic = broker.topics.get(name);
         for (r, offset) in out.partitions.iter_mut().zip(offsets) {
             let outcome = match topic.as_ref().and_then(|t| t.partition(r.partition_index)) {
-                _ if protected.is_some() => {
-                    Err(protected.as_ref().map(topic_error_code).expect("checked"))
-                }
+                _ if protected.is_some() => Err(protected
+                    .as_ref()
+                    .map(topic_error_code)
+                    .expect("invariant: checked by the guard")),
                 None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                 Some(partition) => delete(partition, offset),
             };
