@@ -334,6 +334,27 @@ impl Topics {
         Ok(opened.into_iter().map(|(p, _)| p).collect())
     }
 
+    /// Renames away the directories a new topic's partitions would open that no topic owns:
+    /// a crash between a deletion's catalog write and the removal of its directories leaves
+    /// them behind, and the new topic would otherwise serve (or hide behind the old log
+    /// start offset) the deleted topic's records. They are kept, as `<dir>.orphaned-<ms>`,
+    /// for the operator to look at, not removed.
+    fn set_aside_leftovers(&self, name: &str, from: i32, to: i32) -> Result<(), TopicError> {
+        for i in from..to {
+            let dir = self.data_dir.join(format!("{name}-{i}"));
+            // Only a directory: anything else in the way fails the open, as it should.
+            if !dir.is_dir() {
+                continue;
+            }
+            let aside =
+                dir.with_file_name(format!("{name}-{i}.orphaned-{}", crate::storage::now_ms()));
+            fs::rename(&dir, &aside)
+                .map_err(|e| StorageError::io("set aside leftover", &dir, e))?;
+            tracing::warn!(dir = %dir.display(), kept_as = %aside.display(), "a new topic found a leftover partition directory; set it aside");
+        }
+        Ok(())
+    }
+
     /// An existing topic whose name differs from `name` only by `.` versus `_`.
     fn colliding(&self, name: &str) -> Option<String> {
         if !name.contains(['.', '_']) {
@@ -456,6 +477,10 @@ impl Topics {
                 results.push(Ok(Arc::new(Topic { name, id, partitions: vec![], overrides })));
                 continue;
             }
+            if let Err(e) = self.set_aside_leftovers(&name, 0, partitions) {
+                results.push(Err(e));
+                continue;
+            }
             match self.open_partitions(&name, 0, partitions, &config.log) {
                 Ok(parts) => {
                     let topic = Arc::new(Topic { name, id, partitions: parts, overrides });
@@ -553,6 +578,7 @@ impl Topics {
             return Ok(());
         }
         let config = self.effective_config(&topic);
+        self.set_aside_leftovers(name, current, count)?;
         let added = self.open_partitions(name, current, count, &config.log)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added.iter().cloned());
@@ -896,6 +922,32 @@ mod tests {
         assert!(results.iter().all(|r| matches!(r, Err(TopicError::Storage(_)))));
         assert!(reloaded.get("d").is_none() && reloaded.get("e").is_none());
         assert!(!dir.path().join("d-0").exists() && !dir.path().join("e-1").exists());
+    }
+
+    #[test]
+    fn a_new_topic_does_not_open_a_deleted_topics_leftover_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        let t = topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        t.partitions[0].log().append(&crate::storage::testing::batch(0, 3, 10)).unwrap();
+        // What a crash after the catalog write of a deletion leaves: the directory.
+        drop(t);
+        topics.close_all();
+        fs::write(
+            dir.path().join(CATALOG),
+            format!("{HEADER}\ncrc {:08x}\n", crc32fast::hash(format!("{HEADER}\n").as_bytes())),
+        )
+        .unwrap();
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        assert!(topics.get("t").is_none());
+        let t = topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
+        assert_eq!(t.partitions[0].log().high_watermark(), 0, "the new topic starts empty");
+        let aside = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("t-0.orphaned-"))
+            .count();
+        assert_eq!(aside, 1, "the leftover is kept aside");
     }
 
     #[test]
