@@ -184,3 +184,38 @@ fn java_idempotent_producer_survives_a_broker_crash() {
         broker.log()
     );
 }
+
+/// sluice-client's partitioner puts every key where Kafka's Java client does: murmur2 and
+/// the partition of 20,000 keys of 0 to 40 random bytes, over 1 to 64 partitions, computed
+/// by the kafka-clients jar itself.
+#[test]
+fn the_client_partitioner_matches_the_java_client_key_for_key() {
+    use sluice_client::producer::partitioner::{murmur2, partition_for_key};
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(java_client_classpath())
+        .arg(interop_dir().join("JavaPartitioner.java"))
+        .arg("20000")
+        .output()
+        .expect("java runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut checked = 0;
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let key: Vec<u8> = if f[0] == "-" {
+            Vec::new()
+        } else {
+            (0..f[0].len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&f[0][i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let (hash, partitions, partition): (i32, u32, u32) =
+            (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert_eq!(murmur2(&key), hash, "murmur2 of {}", f[0]);
+        assert_eq!(partition_for_key(&key, partitions), partition, "{} of {partitions}", f[0]);
+        checked += 1;
+    }
+    assert_eq!(checked, 20_000);
+}
