@@ -5,17 +5,8 @@
 use std::sync::Arc;
 
 use super::io::FaultyIo;
-use super::testing::{batch, idempotent_batch};
+use super::testing::{batch, idempotent_batch, small_config};
 use super::{checkpoint, durable, LogConfig, PartitionLog, StorageError};
-
-fn small_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 16 * 1024,
-        segment_index_bytes: 4096,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    }
-}
 
 fn filled(dir: &std::path::Path, io: Arc<FaultyIo>) -> PartitionLog {
     let log = PartitionLog::open_with_io(dir, small_config(), io).unwrap();

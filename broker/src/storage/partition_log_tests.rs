@@ -5,16 +5,7 @@ use sluice_protocol::record::{BatchError, RecordBatch};
 
 use super::*;
 use crate::storage::io::FaultyIo;
-use crate::storage::testing::{batch, batch_at_time, idempotent_batch};
-
-fn small_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 16 * 1024,
-        segment_index_bytes: 4096,
-        index_interval_bytes: 512,
-        ..LogConfig::default()
-    }
-}
+use crate::storage::testing::{batch, batch_at_time, idempotent_batch, small_config};
 
 /// Batches in a slice: (base offset, last offset).
 fn batches_in(bytes: &[u8]) -> Vec<(i64, i64)> {

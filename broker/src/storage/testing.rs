@@ -1,9 +1,22 @@
-//! Synthetic record batches for tests and benchmarks of the storage engine.
+//! Synthetic record batches, and a log config that rolls often, for tests and benchmarks
+//! of the storage engine.
 //!
 //! The log looks only at batch headers, so the records section here is filler bytes;
 //! the header, lengths and CRC-32C are real.
 
 use sluice_protocol::record::batch;
+
+use super::LogConfig;
+
+/// A log config with 16 KiB segments and small indexes, so that tests roll often.
+pub fn small_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 16 * 1024,
+        segment_index_bytes: 4096,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    }
+}
 
 /// A valid v2 batch: `count` records, `payload` filler bytes, max timestamp `ts`.
 pub fn batch(base_offset: i64, count: i32, payload: usize) -> Vec<u8> {
