@@ -164,11 +164,12 @@ fn exact(hit: &TimestampOffset, target: i64, max: bool, budget: &mut usize) -> (
         return (batch.base_offset().max(hit.offset), batch.max_timestamp());
     }
     let limit = DECOMPRESS_LIMIT.min(*budget);
-    if limit == 0 && !matches!(batch.compression(), Ok(Compression::None)) {
+    let compressed = !matches!(batch.compression(), Ok(Compression::None));
+    if limit == 0 && compressed {
         return fallback;
     }
     let records = batch.records(limit);
-    if !matches!(batch.compression(), Ok(Compression::None)) {
+    if compressed {
         // A failed decompression spent up to the limit too.
         *budget -= records.as_ref().map_or(limit, |r| r.section().len().min(limit));
     }
