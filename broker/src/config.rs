@@ -74,6 +74,9 @@ pub struct Config {
     pub timestamp_type: TimestampType,
     /// Topic defaults for the log (`log.segment.bytes`, `log.retention.*`, ...).
     pub log: LogConfig,
+    /// `sluice.internal.log.segment.bytes`: for tests, the segment size of every topic's
+    /// log in place of `log.segment.bytes` and `segment.bytes` (`None`: not set).
+    pub internal_segment_bytes: Option<u64>,
     /// `socket.request.max.bytes`: frames above this are refused before they are read.
     pub socket_request_max_bytes: usize,
     /// `max.connections`.
@@ -122,6 +125,7 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
             log: LogConfig::default(),
+            internal_segment_bytes: None,
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             queued_max_requests: 500,
@@ -352,6 +356,9 @@ impl Config {
                     self.log.segment_ms = broker_number(k, v)?.saturating_mul(3_600_000)
                 }
                 "log.roll.hours" => {}
+                "sluice.internal.log.segment.bytes" => {
+                    self.internal_segment_bytes = Some(broker_number(k, v)?.unsigned_abs())
+                }
                 "log.retention.minutes" if !props.contains_key("log.retention.ms") => {
                     self.log.retention_ms = minutes(broker_number(k, v)?, 60_000)
                 }
@@ -553,6 +560,7 @@ mod tests {
             "log.index.size.max.bytes=8796093022208",
             "log.index.size.max.bytes=3",
             "log.segment.bytes=13",
+            "sluice.internal.log.segment.bytes=13",
             "log.roll.ms=0",
             "log.roll.hours=0",
             "log.retention.ms=-2",

@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
     for key in unknown {
         tracing::warn!(key, "unknown setting ignored");
     }
+    if let Some(bytes) = config.internal_segment_bytes {
+        // Below 1 MiB it costs descriptors and maps per roll: a test setting, so say so.
+        tracing::warn!(bytes, "sluice.internal.log.segment.bytes is set: every topic's segments roll at this size, whatever its segment.bytes");
+    }
     raise_open_file_limit();
     let listen = config.listen;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;

@@ -327,6 +327,9 @@ pub struct TopicDefaults {
     pub max_message_bytes: i32,
     /// `log.message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `sluice.internal.log.segment.bytes`: the segment size of every topic's log, whatever
+    /// its `segment.bytes`.
+    pub internal_segment_bytes: Option<u64>,
 }
 
 impl TopicDefaults {
@@ -336,7 +339,19 @@ impl TopicDefaults {
             log: c.log.clone(),
             max_message_bytes: c.message_max_bytes,
             timestamp_type: c.timestamp_type,
+            internal_segment_bytes: c.internal_segment_bytes,
         }
+    }
+
+    /// The settings a topic's partition logs run with: `c.log`, with the segment size of
+    /// `sluice.internal.log.segment.bytes` when the operator set it. [`crate::topics`]
+    /// opens and reconfigures every log with this.
+    pub fn storage_log(&self, c: &EffectiveConfig) -> LogConfig {
+        let mut log = c.log.clone();
+        if let Some(bytes) = self.internal_segment_bytes {
+            log.segment_bytes = bytes;
+        }
+        log
     }
 }
 

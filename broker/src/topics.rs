@@ -23,7 +23,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::partition::Partition;
-use crate::storage::{LogConfig, PartitionLog, StorageError};
+use crate::storage::{PartitionLog, StorageError};
 use crate::topic_config::{canonical, check_internal, retain_valid, validate};
 // The config functions moved to `topic_config`; re-exported for existing callers.
 pub use crate::topic_config::{config_value, effective, EffectiveConfig, TopicDefaults};
@@ -279,7 +279,7 @@ impl Topics {
         for (name, id, count, overrides) in read_catalog(data_dir)? {
             let overrides = retain_valid(&name, overrides);
             let config = effective(&topics.defaults, &overrides)?;
-            let partitions = topics.open_partitions(&name, 0, count, &config.log)?;
+            let partitions = topics.open_partitions(&name, 0, count, &config)?;
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
         }
         Ok(topics)
@@ -304,8 +304,9 @@ impl Topics {
         name: &str,
         from: i32,
         to: i32,
-        log: &LogConfig,
+        config: &EffectiveConfig,
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
+        let log = self.defaults.storage_log(config);
         let mut opened = Vec::with_capacity(usize::try_from(to - from).unwrap_or(0));
         for i in from..to {
             let dir = self.data_dir.join(format!("{name}-{i}"));
@@ -481,7 +482,7 @@ impl Topics {
                 results.push(Err(e));
                 continue;
             }
-            match self.open_partitions(&name, 0, partitions, &config.log) {
+            match self.open_partitions(&name, 0, partitions, &config) {
                 Ok(parts) => {
                     let topic = Arc::new(Topic { name, id, partitions: parts, overrides });
                     self.insert(Arc::clone(&topic));
@@ -579,7 +580,7 @@ impl Topics {
         }
         let config = self.effective_config(&topic);
         self.set_aside_leftovers(name, current, count)?;
-        let added = self.open_partitions(name, current, count, &config.log)?;
+        let added = self.open_partitions(name, current, count, &config)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added.iter().cloned());
         self.insert(Arc::new(Topic {
@@ -613,8 +614,9 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
+        let log = self.defaults.storage_log(&config);
         for p in &topic.partitions {
-            p.log().set_config(config.log.clone());
+            p.log().set_config(log.clone());
         }
         self.insert(Arc::new(Topic {
             name: topic.name.clone(),
@@ -679,8 +681,9 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
+        let log = self.defaults.storage_log(&config);
         for p in &topic.partitions {
-            p.log().set_config(config.log.clone());
+            p.log().set_config(log.clone());
         }
         self.insert(Arc::new(Topic {
             name: topic.name.clone(),
@@ -1057,6 +1060,40 @@ mod tests {
             fs::read_to_string(&path).unwrap().replace("\tx\t", "\ty\t").replace("x\t", "z\t");
         fs::write(&path, text).unwrap();
         assert!(Topics::load(dir.path(), defaults()).is_err());
+    }
+
+    #[test]
+    fn the_internal_segment_size_reaches_every_log_and_no_topic_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { internal_segment_bytes: Some(4096), ..Config::default() };
+        let defaults = TopicDefaults::from_config(&config);
+        let segment_sizes = |topics: &Topics| -> Vec<u64> {
+            let t = topics.get("t").unwrap();
+            t.partitions.iter().map(|p| p.log().config().segment_bytes).collect()
+        };
+        {
+            let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
+            let mut cfg = BTreeMap::new();
+            cfg.insert("segment.bytes".to_string(), "2097152".to_string());
+            topics.create("t", 1, 1, cfg.clone(), false).unwrap();
+            topics.add_partitions("t", 2, false).unwrap();
+            assert_eq!(segment_sizes(&topics), [4096, 4096], "create, add partitions");
+            topics.set_overrides("t", cfg, false).unwrap();
+            topics.update_overrides("t", false, |o| Ok(o.clone())).unwrap();
+            assert_eq!(segment_sizes(&topics), [4096, 4096], "alter, incremental alter");
+            // The topic's own config is as set; only the logs run with the override.
+            let t = topics.get("t").unwrap();
+            assert_eq!(config_value(&topics.effective_config(&t), "segment.bytes"), "2097152");
+            topics.close_all();
+        }
+        let topics = Topics::load(dir.path(), defaults).unwrap();
+        assert_eq!(segment_sizes(&topics), [4096, 4096], "reload");
+        let mut cfg = BTreeMap::new();
+        cfg.insert("sluice.internal.log.segment.bytes".to_string(), "4096".to_string());
+        assert!(matches!(
+            topics.create("u", 1, 1, cfg, false),
+            Err(TopicError::InvalidConfig { .. })
+        ));
     }
 
     #[test]

@@ -191,6 +191,8 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
         ),
         broker: "log.segment.bytes",
         support: Support::All,
+        // Storage runs with `sluice.internal.log.segment.bytes` instead when it is set
+        // (`TopicDefaults::storage_log`); this row keeps the configured value.
         apply: |c, v| c.log.segment_bytes = v.number().unsigned_abs(),
         render: |c| c.log.segment_bytes.to_string(),
     },
@@ -247,5 +249,14 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
         Valid::Any,
         "1073741824",
         "bytes of requests read and not yet answered, all connections together; 0 or less: no limit",
+    ),
+    // As Kafka 4.0's test-only `internal.segment.bytes`, but an operator property only:
+    // a client cannot set it on a topic.
+    key(
+        "sluice.internal.log.segment.bytes",
+        ConfigType::Int,
+        Valid::AtLeast(14),
+        "",
+        "for tests: the size at which every topic's segments roll, in place of segment.bytes",
     ),
 ];

@@ -104,6 +104,26 @@ fn kafkas_bounds_per_config() {
 }
 
 #[test]
+fn the_internal_segment_size_is_a_broker_property_from_14_bytes_not_a_topic_config() {
+    let name = "sluice.internal.log.segment.bytes";
+    assert!(topic_config(name).is_none() && by_broker_name(name).is_none());
+    let row = broker_config(name).unwrap();
+    assert_eq!(
+        (row.parse("14"), row.parse("13")),
+        (Ok(Value::Number(14)), Err(Invalid::Below(14)))
+    );
+    let mut config = Config::default();
+    let defaults = TopicDefaults::from_config(&config);
+    let c = effective(&defaults, &overrides(&[("segment.bytes", "2097152")])).unwrap();
+    assert_eq!(defaults.storage_log(&c).segment_bytes, 2 << 20, "unset: segment.bytes");
+    config.internal_segment_bytes = Some(4096);
+    let defaults = TopicDefaults::from_config(&config);
+    let c = effective(&defaults, &overrides(&[("segment.bytes", "2097152")])).unwrap();
+    assert_eq!(defaults.storage_log(&c).segment_bytes, 4096);
+    assert_eq!(config_value(&c, "segment.bytes"), "2097152", "shown as configured");
+}
+
+#[test]
 fn what_kafka_allows_but_sluice_does_not_is_refused_with_the_reason() {
     let row = topic_config("compression.type").unwrap();
     assert!(row.key.parse("gzip").is_ok(), "Kafka's rule");

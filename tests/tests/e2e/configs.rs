@@ -34,6 +34,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("segment.index.bytes", "2147483648"),
     ("segment.index.bytes", "3"),
     ("segment.bytes", "13"),
+    ("sluice.internal.log.segment.bytes", "4096"),
     ("segment.bytes", "4294967296"),
     ("segment.ms", "0"),
     ("flush.messages", "0"),
@@ -262,6 +263,27 @@ fn a_broker_index_size_out_of_range_stops_the_start_naming_the_key() {
     let mut c = RawClient::connect(broker.addr);
     assert_eq!(create(&mut c, "t", &[]), 0);
     assert_eq!(value(&describe(&mut c, "t", 4), "segment.index.bytes"), ("2147483647", 4));
+}
+
+#[test]
+fn the_internal_segment_size_rolls_every_topic_small_and_is_no_topic_config() {
+    let broker = BrokerProcess::start(&["--override", "sluice.internal.log.segment.bytes=4096"]);
+    let mut c = RawClient::connect(broker.addr);
+    // The topic's own 1 MiB gives way to the operator's size.
+    assert_eq!(create(&mut c, "small", &[("segment.bytes", "1048576")]), 0);
+    for i in 0..40 {
+        let records = batch(&format!("b{i}"), 10, Compression::None);
+        assert_eq!(produce(&mut c, "small", records, 1).0, 0, "batch {i}");
+    }
+    let segments = std::fs::read_dir(broker.data_dir.join("small-0"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert!(segments >= 2, "{segments} segment(s) for 40 batches at 4096 bytes");
+    let r = describe(&mut c, "small", 4);
+    assert_eq!(value(&r, "segment.bytes"), ("1048576", 1), "shown as configured");
+    assert!(r.configs.iter().all(|e| !e.name.as_str().starts_with("sluice.")), "no topic config");
 }
 
 #[test]

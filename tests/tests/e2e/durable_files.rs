@@ -165,7 +165,8 @@ fn idempotent(producer_id: i64, sequence: i32, value: &str) -> Bytes {
 #[test]
 fn an_idempotent_duplicate_after_a_kill_is_still_a_duplicate() {
     // Small segments: rolls write producer snapshots, which a torn temp must not hide.
-    let mut broker = BrokerProcess::start(&["--override", "log.segment.bytes=4096"]);
+    let mut broker =
+        BrokerProcess::start(&["--override", "sluice.internal.log.segment.bytes=4096"]);
     let mut c = RawClient::connect(broker.addr);
     ensure_topic(&mut c, "idem-crash");
     let pid = init_producer_id(&mut c);
@@ -200,7 +201,8 @@ fn an_idempotent_duplicate_after_a_kill_is_still_a_duplicate() {
 
 #[test]
 fn the_log_start_offset_survives_a_kill_during_delete_records() {
-    let mut broker = BrokerProcess::start(&["--override", "log.segment.bytes=8192"]);
+    let mut broker =
+        BrokerProcess::start(&["--override", "sluice.internal.log.segment.bytes=8192"]);
     let mut c = RawClient::connect(broker.addr);
     ensure_topic(&mut c, "trimmed");
     for i in 0..300 {

@@ -87,7 +87,7 @@ fn segment_bases(dir: &std::path::Path) -> Vec<i64> {
 fn the_flusher_syncs_rolled_segments_and_sigkill_recovers_only_what_follows() {
     let mut broker = BrokerProcess::start(&[
         "--override",
-        "log.segment.bytes=16384",
+        "sluice.internal.log.segment.bytes=16384",
         "--override",
         "log.flush.scheduler.interval.ms=50",
     ]);

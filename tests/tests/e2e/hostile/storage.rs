@@ -37,7 +37,7 @@ fn timed_produce(c: &mut RawClient, topic: &str, tag: &str, n: usize) -> (Latenc
 fn delete_records_hammering_does_not_stall_a_producer_or_lose_its_records() {
     const PRODUCES: usize = 2000;
     const ATTACKERS: usize = 4;
-    let broker = BrokerProcess::start(&["--override", "log.segment.bytes=65536"]);
+    let broker = BrokerProcess::start(&["--override", "sluice.internal.log.segment.bytes=65536"]);
     let mut c = RawClient::connect(broker.addr);
     ensure_topic(&mut c, "hammered");
     let (quiet, quiet_bases) = timed_produce(&mut c, "hammered", "q", PRODUCES);
