@@ -538,6 +538,24 @@ mod tests {
     }
 
     #[test]
+    fn segments_below_1_mib_take_the_internal_property_not_log_segment_bytes() {
+        let err = Config::default()
+            .apply_properties(&parse_properties("log.segment.bytes=1000"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value \"1000\" for log.segment.bytes: value must be at least 1048576"
+        );
+        let mut c = Config::default();
+        assert!(c
+            .apply_properties(&parse_properties("sluice.internal.log.segment.bytes=14"))
+            .unwrap()
+            .is_empty());
+        assert_eq!((c.internal_segment_bytes, c.log.segment_bytes), (Some(14), 1 << 30));
+        assert_eq!(Config::default().internal_segment_bytes, None);
+    }
+
+    #[test]
     fn retention_ms_wins_over_hours_and_minus_one_means_forever() {
         let props = parse_properties("log.retention.hours=5\nlog.retention.ms=-1\n");
         let mut c = Config::default();
@@ -559,7 +577,7 @@ mod tests {
             "log.index.size.max.bytes=2147483648",
             "log.index.size.max.bytes=8796093022208",
             "log.index.size.max.bytes=3",
-            "log.segment.bytes=13",
+            "log.segment.bytes=1048575",
             "sluice.internal.log.segment.bytes=13",
             "log.roll.ms=0",
             "log.roll.hours=0",

@@ -18,11 +18,14 @@
 //! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
 //!   their records: [`check_internal`].
 //!
-//! The rows are in `topic_config/table.rs`. Their bounds are Kafka 4.0's, but for one:
-//! Kafka 4.0 raised the minimum `segment.bytes` from 14 bytes to 1 MiB (KIP-1030, with an
-//! `internal.segment.bytes` for its own tests); Sluice keeps 3.9's 14, which its tests and
-//! small-segment setups use. A small segment costs rolls and descriptors, bounded per
-//! partition, not memory.
+//! The rows are in `topic_config/table.rs`, with Kafka 4.0's bounds. So `segment.bytes`
+//! (and `log.segment.bytes`) is at least 1 MiB, as KIP-1030 raised it from 3.9's 14 bytes:
+//! at 14 every batch rolls a segment, and each segment holds descriptors and mappings, so
+//! one client could exhaust the broker's. Tests and small-segment setups use the operator
+//! property `sluice.internal.log.segment.bytes` (at least 14), as Kafka 4.0's tests use
+//! `internal.segment.bytes`; it is no topic config, and replaces the segment size of every
+//! topic's log ([`TopicDefaults::storage_log`]) while DescribeConfigs still shows
+//! `segment.bytes` as configured.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -9,6 +9,10 @@ const BYTES_2_30: &str = "1073741824";
 const SEVEN_DAYS_MS: &str = "604800000";
 const LONG_MAX: &str = "9223372036854775807";
 
+/// Kafka 4.0's minimum `segment.bytes` (KIP-1030): 3.9's 14 let one client make every
+/// batch roll a segment, and each segment holds descriptors and mappings.
+const SEGMENT_BYTES_MIN: i64 = 1 << 20;
+
 /// Kafka's `cleanup.policy` values.
 pub const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
 /// Kafka's `compression.type` values (`BrokerCompressionType`).
@@ -185,7 +189,7 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
         key: key(
             "segment.bytes",
             ConfigType::Int,
-            Valid::AtLeast(14),
+            Valid::AtLeast(SEGMENT_BYTES_MIN),
             BYTES_2_30,
             "size at which a segment rolls",
         ),
@@ -250,8 +254,8 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
         "1073741824",
         "bytes of requests read and not yet answered, all connections together; 0 or less: no limit",
     ),
-    // As Kafka 4.0's test-only `internal.segment.bytes`, but an operator property only:
-    // a client cannot set it on a topic.
+    // As Kafka 4.0's test-only `internal.segment.bytes`, but an operator property only: a
+    // client cannot set it on a topic, so the 1 MiB floor above holds against clients.
     key(
         "sluice.internal.log.segment.bytes",
         ConfigType::Int,

@@ -82,7 +82,7 @@ fn int_configs_refuse_2_pow_31_and_long_configs_2_pow_63() {
 fn kafkas_bounds_per_config() {
     let refused = |name: &str, value: &str| topic_config(name).unwrap().parse(value).is_err();
     for (name, ok, bad) in [
-        ("segment.bytes", "14", "13"),
+        ("segment.bytes", "1048576", "1048575"),
         ("segment.index.bytes", "4", "3"),
         ("segment.ms", "1", "0"),
         ("flush.messages", "1", "0"),
@@ -184,6 +184,7 @@ fn catalog_values_the_table_refuses_are_dropped_not_fatal() {
         "t",
         overrides(&[
             ("segment.index.bytes", "8796093022208"),
+            ("segment.bytes", "14"),
             ("retention.ms", "1000"),
             ("gone.config", "x"),
         ]),

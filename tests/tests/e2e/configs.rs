@@ -3,6 +3,10 @@
 //! INVALID_CONFIG and accept the same values, which DescribeConfigs renders back the same,
 //! also after a restart; the broker property of a topic config takes the same bounds at
 //! start; internal topics refuse configs that would delete their records.
+//!
+//! `segment.bytes` is at least 1 MiB (KIP-1030): a hostile client at 3.9's 14 bytes would
+//! roll a segment per batch, each holding descriptors and mappings. Smaller segments come
+//! only from the operator's `sluice.internal.log.segment.bytes`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -34,6 +38,8 @@ const REFUSED: &[(&str, &str)] = &[
     ("segment.index.bytes", "2147483648"),
     ("segment.index.bytes", "3"),
     ("segment.bytes", "13"),
+    ("segment.bytes", "14"),
+    ("segment.bytes", "1048575"),
     ("sluice.internal.log.segment.bytes", "4096"),
     ("segment.bytes", "4294967296"),
     ("segment.ms", "0"),
@@ -263,6 +269,34 @@ fn a_broker_index_size_out_of_range_stops_the_start_naming_the_key() {
     let mut c = RawClient::connect(broker.addr);
     assert_eq!(create(&mut c, "t", &[]), 0);
     assert_eq!(value(&describe(&mut c, "t", 4), "segment.index.bytes"), ("2147483647", 4));
+}
+
+#[test]
+fn a_broker_segment_size_below_1_mib_stops_the_start_naming_the_key() {
+    for value in ["1000", "1048575"] {
+        let dir = tempfile::tempdir().unwrap();
+        let property = format!("log.segment.bytes={value}");
+        let out = Command::new(sluiced_path())
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--override", &property])
+            .output()
+            .expect("run sluiced");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{property} started: {stderr}");
+        assert!(stderr.contains(&format!("{value:?} for log.segment.bytes")), "{stderr}");
+        assert!(stderr.contains("at least 1048576"), "{property}: {stderr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(sluiced_path())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--override", "sluice.internal.log.segment.bytes=13"])
+        .output()
+        .expect("run sluiced");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started: {stderr}");
+    assert!(stderr.contains("sluice.internal.log.segment.bytes"), "{stderr}");
 }
 
 #[test]
