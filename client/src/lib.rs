@@ -1,7 +1,19 @@
 //! Async Rust producer, consumer and admin client for Kafka-protocol brokers, Sluice first.
 //!
-//! Built so far: the producer's partitioner ([`producer::partitioner`]), identical to the
-//! Java client's.
+//! Pure Rust on tokio; nothing here depends on the broker crate. Module map:
+//! - [`config`]: the Java client's property names, validated into typed configs.
+//! - [`error`]: [`ClientError`], and what each failure means for a retry.
+//! - [`net`]: one connection per broker, API versions negotiated on each.
+//! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
+//! - [`producer`]: partitioner, accumulator, idempotence and the sender task.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod metadata;
+pub mod net;
 pub mod producer;
+
+pub use config::ClientConfig;
+pub use error::{ClientError, Result};

@@ -1,4 +1,399 @@
-//! The producer. So far its partitioner ([`partitioner`]): which partition a record goes
-//! to, identical to Kafka's Java client; the accumulator, idempotence and the sender follow.
+//! The producer: `send` places a record in its partition's batch and returns at once
+//! with a [`DeliveryFuture`]; a background sender task sends ready batches to their
+//! leaders and settles them.
+//!
+//! The produce path and its copy budget:
+//! ```text
+//! send(record)             metadata known: no await; else waits for it (max.block.ms)
+//!   -> partitioner         Java's murmur2 for keys, KIP-794 sticky without
+//!   -> buffer.memory       a semaphore of bytes; send waits when it is full (max.block.ms)
+//!   -> accumulator.append  record encoded into the partition's batch buffer (copy 1)
+//!   -> batch closes        at batch.size, or linger.ms later: compressed in one pass
+//! sender task
+//!   -> drain               ready batches, one per partition, max.request.size per broker;
+//!                          sequences stamped (idempotence), CRC-32C computed once
+//!   -> ProduceRequest      one per broker, encoded into one frame (copy 2)
+//!   -> connection          written as is; up to max.in.flight requests unanswered
+//!   -> response            each partition's batch settled, retried or failed
+//! ```
+//!
+//! Cancel safety: dropping the future of `send` before it resolves leaves the record
+//! unsent; once it has resolved, the record is in a batch and will be delivered or fail.
 
+pub mod accumulator;
+pub mod delivery;
+pub mod idempotence;
 pub mod partitioner;
+mod sender;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_protocol::record::Header;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::cluster::Cluster;
+use crate::config::{ClientConfig, ProducerConfig};
+use crate::error::{ClientError, Result};
+use accumulator::{Accumulator, AccumulatorSettings, TopicPartition};
+pub use delivery::{DeliveryFuture, RecordMetadata};
+use partitioner::{DefaultPartitioner, Partitioner};
+
+/// One record to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// A fixed partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key; `None` is a null key, distinct from an empty one.
+    pub key: Option<Bytes>,
+    /// The value; `None` is a null value (a tombstone), distinct from an empty one.
+    pub value: Option<Bytes>,
+    /// Headers, in order; keys are UTF-8 as in Kafka.
+    pub headers: Vec<(String, Option<Bytes>)>,
+    /// Create time in milliseconds since the epoch; `None`: the time of `send`.
+    pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// A record with a value and no key.
+    pub fn new(topic: impl Into<Arc<str>>, value: impl Into<Bytes>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value.into()),
+            headers: Vec::new(),
+            timestamp: None,
+        }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Appends a header.
+    pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Self {
+        self.headers.push((key.into(), value));
+        self
+    }
+
+    /// Sets the create time.
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+
+    /// Bytes the record takes in a batch (and so in `buffer.memory`), roughly: its fields
+    /// plus the per-record varints.
+    fn size(&self) -> usize {
+        let field = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len) + 5;
+        21 + field(&self.key)
+            + field(&self.value)
+            + self.headers.iter().map(|(k, v)| k.len() + 5 + field(v)).sum::<usize>()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    accumulator: Accumulator,
+    partitioner: Box<dyn PartitionerDebug>,
+}
+
+/// A partitioner the producer can hold.
+trait PartitionerDebug: Partitioner + std::fmt::Debug {}
+impl<P: Partitioner + std::fmt::Debug> PartitionerDebug for P {}
+
+#[derive(Debug)]
+struct Inner {
+    config: ProducerConfig,
+    cluster: Arc<Cluster>,
+    state: Mutex<State>,
+    memory: Semaphore,
+    wake: Notify,
+    closed: AtomicBool,
+    abort: AtomicBool,
+}
+
+/// An asynchronous Kafka producer. Cheap to clone: clones share one sender.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    inner: Arc<Inner>,
+    sender: Arc<SenderHandle>,
+}
+
+/// The sender task, shared by a producer's clones. When the last clone is dropped without
+/// `close`, the sender still delivers what was sent, then stops.
+#[derive(Debug)]
+struct SenderHandle {
+    inner: Arc<Inner>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for SenderHandle {
+    fn drop(&mut self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.state.lock().expect("lock").accumulator.begin_close();
+        self.inner.wake.notify_one();
+    }
+}
+
+impl Producer {
+    /// A producer with the Java client's default partitioner. Must be called inside a
+    /// tokio runtime: it starts the sender task.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for an invalid configuration.
+    pub fn new(config: &ClientConfig) -> Result<Producer> {
+        let config = ProducerConfig::new(config)?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let partitioner = DefaultPartitioner::new(config.batch_size, seed);
+        Ok(Self::with_partitioner(config, partitioner))
+    }
+
+    /// A producer with a custom partitioner.
+    pub fn with_partitioner<P: Partitioner + std::fmt::Debug + 'static>(
+        config: ProducerConfig,
+        partitioner: P,
+    ) -> Producer {
+        let cluster = Cluster::new(config.common.clone(), true);
+        let accumulator = Accumulator::new(AccumulatorSettings {
+            batch_size: config.batch_size,
+            linger: config.linger,
+            compression: config.compression,
+            max_request_size: config.max_request_size,
+            delivery_timeout: config.delivery_timeout,
+            max_in_flight: config.max_in_flight,
+        });
+        let memory = Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS));
+        let inner = Arc::new(Inner {
+            config,
+            cluster,
+            state: Mutex::new(State { accumulator, partitioner: Box::new(partitioner) }),
+            memory,
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(sender::run(inner.clone()));
+        let sender = Arc::new(SenderHandle { inner: inner.clone(), task: Mutex::new(Some(task)) });
+        Producer { inner, sender }
+    }
+
+    /// Places `record` in a batch; the returned future resolves when the broker has
+    /// acknowledged it (or it failed). Waits only for metadata of a new topic and for
+    /// room in `buffer.memory`, both bounded by `max.block.ms`.
+    ///
+    /// # Errors
+    /// [`ClientError::MaxBlock`] after `max.block.ms`, [`ClientError::RecordTooLarge`],
+    /// [`ClientError::UnknownPartition`], [`ClientError::Closed`] after `close`.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        let start = Instant::now();
+        let deadline = start + inner.config.max_block;
+        let size = record.size();
+        let limit = inner.config.max_request_size.min(inner.config.buffer_memory);
+        if size > limit {
+            return Err(ClientError::RecordTooLarge {
+                size,
+                reason: format!(
+                    "max.request.size is {} and buffer.memory is {}",
+                    inner.config.max_request_size, inner.config.buffer_memory
+                ),
+            });
+        }
+        let partitions = self.partition_count(&record.topic, deadline).await?;
+        if let Some(p) = record.partition {
+            if p < 0 || p as u32 >= partitions {
+                return Err(ClientError::UnknownPartition {
+                    topic: record.topic.to_string(),
+                    partition: p,
+                    partitions,
+                });
+            }
+        }
+        let permits =
+            u32::try_from(size).expect("invariant: size is at most max.request.size, an i32");
+        let permit = match inner.memory.try_acquire_many(permits) {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout_at(deadline.into(), inner.memory.acquire_many(permits))
+                    .await
+                {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(ClientError::Closed),
+                    Err(_) => {
+                        return Err(ClientError::MaxBlock {
+                            what: format!(
+                                "{size} bytes of buffer.memory ({})",
+                                inner.config.buffer_memory
+                            ),
+                            waited: start.elapsed(),
+                        })
+                    }
+                }
+            }
+        };
+        permit.forget();
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let headers: Vec<Header<'_>> = record
+            .headers
+            .iter()
+            .map(|(k, v)| Header { key: k.as_bytes(), value: v.as_deref() })
+            .collect();
+        let appended = {
+            let mut state = inner.state.lock().expect("lock");
+            let partition = match record.partition {
+                Some(p) => p,
+                None => {
+                    let key = if inner.config.partitioner_ignore_keys {
+                        None
+                    } else {
+                        record.key.as_deref()
+                    };
+                    state.partitioner.partition(key, size, partitions) as i32
+                }
+            };
+            let tp = TopicPartition { topic: record.topic.clone(), partition };
+            state.accumulator.append(
+                &tp,
+                timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &headers,
+                size,
+                Instant::now(),
+            )
+        };
+        match appended {
+            Ok((delivery, ready)) => {
+                if ready {
+                    inner.wake.notify_one();
+                }
+                Ok(delivery)
+            }
+            Err(e) => {
+                inner.memory.add_permits(size);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends one record and waits for its acknowledgement.
+    ///
+    /// # Errors
+    /// As [`Self::send`], and whatever failed its delivery.
+    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32> {
+        let cluster = &self.inner.cluster;
+        if let Some(n) = cluster.with_metadata(|m| m.partition_count(topic)) {
+            return Ok(n);
+        }
+        cluster.add_interest([topic]);
+        let mut attempt = 0;
+        let mut last = None;
+        loop {
+            match cluster.refresh_metadata().await {
+                Ok(()) => {
+                    if let Some(n) = cluster.with_metadata(|m| m.partition_count(topic)) {
+                        return Ok(n);
+                    }
+                    if let Some(code) = cluster.with_metadata(|m| m.topic_error(topic)) {
+                        if !code.is_retriable() {
+                            return Err(ClientError::kafka(
+                                code,
+                                None,
+                                format!("metadata for {topic}"),
+                            ));
+                        }
+                        last =
+                            Some(ClientError::kafka(code, None, format!("metadata for {topic}")));
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+            attempt += 1;
+            let wake = Instant::now() + cluster.retry_backoff(attempt);
+            if wake >= deadline {
+                return Err(ClientError::MaxBlock {
+                    what: format!(
+                        "metadata of topic {topic}{}",
+                        last.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                    ),
+                    waited: self.inner.config.max_block,
+                });
+            }
+            tokio::time::sleep_until(wake.into()).await;
+        }
+    }
+
+    /// Sends every record placed so far at once (ignoring `linger.ms`) and waits until
+    /// each is acknowledged or failed.
+    pub async fn flush(&self) {
+        let pending = self.inner.state.lock().expect("lock").accumulator.flush();
+        self.inner.wake.notify_one();
+        for completion in pending {
+            completion.wait().await;
+        }
+    }
+
+    /// Stops accepting records, delivers what was sent within `timeout`, then fails the
+    /// rest with [`ClientError::Closed`] and closes the connections.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] if some records could not be delivered in time.
+    pub async fn close(&self, timeout: Duration) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.state.lock().expect("lock").accumulator.begin_close();
+        self.inner.wake.notify_one();
+        let handle = self.sender.task.lock().expect("lock").take();
+        let Some(mut handle) = handle else { return Ok(()) };
+        let outcome = match tokio::time::timeout(timeout, &mut handle).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.inner.abort.store(true, Ordering::Release);
+                handle.abort();
+                let _ = handle.await;
+                let released = self
+                    .inner
+                    .state
+                    .lock()
+                    .expect("lock")
+                    .accumulator
+                    .abort_queued(&ClientError::Closed);
+                self.inner.memory.add_permits(released);
+                Err(ClientError::Closed)
+            }
+        };
+        self.inner.memory.close();
+        self.inner.cluster.close().await;
+        outcome
+    }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

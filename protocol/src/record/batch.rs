@@ -321,6 +321,19 @@ pub fn set_log_append_time(buf: &mut [u8], timestamp: i64) {
     buf[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Stamps a producer's id, epoch and base sequence into the batch that is exactly `buf`,
+/// then recomputes the CRC (the three are CRC-covered). A producer uses this when it
+/// assigns sequences at send time or after an epoch bump.
+///
+/// # Panics
+/// If `buf` is shorter than the header.
+pub fn set_producer(buf: &mut [u8], producer_id: i64, producer_epoch: i16, base_sequence: i32) {
+    buf[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
+    buf[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&producer_epoch.to_be_bytes());
+    buf[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    update_crc(buf);
+}
+
 /// Recomputes and stores the CRC of the batch that is exactly `buf`.
 ///
 /// # Panics

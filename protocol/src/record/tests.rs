@@ -320,3 +320,17 @@ fn exercise(bytes: &[u8], count: u32) {
         }
     }
 }
+
+#[test]
+fn restamping_the_producer_keeps_the_batch_valid() {
+    let mut b = BatchBuilder::new(Compression::Lz4).producer(1, 0, 0);
+    b.append(1_000, Some(b"k"), Some(b"v"), &[]).unwrap();
+    let mut bytes = b.build().unwrap();
+    batch::set_producer(&mut bytes, 42, 3, 17);
+    let parsed = RecordBatch::parse_verified(&bytes).expect("crc recomputed");
+    assert_eq!(
+        (parsed.producer_id(), parsed.producer_epoch(), parsed.base_sequence()),
+        (42, 3, 17)
+    );
+    assert_eq!(decode_all(&bytes, 1 << 20)[0].value.as_deref(), Some(&b"v"[..]));
+}

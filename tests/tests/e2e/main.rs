@@ -12,4 +12,5 @@ mod interop;
 mod pipelining;
 mod resources;
 mod restart;
+mod rust_producer;
 mod serving;
