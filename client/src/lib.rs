@@ -6,10 +6,12 @@
 //! - [`net`]: one connection per broker, API versions negotiated on each.
 //! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
 //! - [`producer`]: partitioner, accumulator, idempotence and the sender task.
+//! - [`consumer`]: positions, fetches, offsets and commits.
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod net;
@@ -17,3 +19,4 @@ pub mod producer;
 
 pub use config::ClientConfig;
 pub use error::{ClientError, Result};
+pub use metadata::TopicPartition;

@@ -7,11 +7,34 @@
 //! one (Kafka's clients keep the same rule, KIP-320).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::kafka_protocol::messages::MetadataResponse;
 use uuid::Uuid;
+
+/// A topic and partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// `topic`-`partition`.
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
 
 /// A partition as metadata describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,14 +26,7 @@ use sluice_protocol::record::{BatchBuilder, Header};
 use super::delivery::{BatchAck, BatchCompletion, CompletionGuard, DeliveryFuture};
 use crate::error::{ClientError, Result};
 
-/// A topic and partition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// The topic.
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-}
+pub use crate::metadata::TopicPartition;
 
 /// The producer identity stamped into batches (-1, -1 without idempotence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +158,10 @@ impl Accumulator {
     ///
     /// # Errors
     /// [`ClientError::RecordTooLarge`] for a field the wire format cannot hold.
-    #[expect(clippy::too_many_arguments, reason = "a record's fields, its memory and the clock, all used once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a record's fields, its memory and the clock, all used once"
+    )]
     pub fn append(
         &mut self,
         tp: &TopicPartition,

@@ -64,7 +64,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-fn config(broker: &BrokerProcess, extra: &[(&str, &str)]) -> ClientConfig {
+pub fn config(broker: &BrokerProcess, extra: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new().with("bootstrap.servers", broker.bootstrap());
     for (k, v) in extra {
         c.set(*k, *v);
@@ -73,13 +73,18 @@ fn config(broker: &BrokerProcess, extra: &[(&str, &str)]) -> ClientConfig {
 }
 
 /// The i-th test record: every shape of key, value and header the format allows.
-fn record(topic: &str, i: usize) -> ProducerRecord {
+pub fn record(topic: &str, i: usize) -> ProducerRecord {
     let mut r =
         ProducerRecord::new(topic, format!("value-{i}")).timestamp(1_700_000_000_000 + i as i64);
+    // Every pairing of null and empty that all clients can write (kafka-python refuses
+    // a record with both null).
     match i % 4 {
         0 => r = r.key(format!("key-{i}")),
         1 => r = r.key(Bytes::new()),
-        2 => r.value = None,
+        2 => {
+            r = r.key(format!("key-{i}"));
+            r.value = None;
+        }
         _ => r.value = Some(Bytes::new()),
     }
     if i.is_multiple_of(3) {
@@ -91,9 +96,9 @@ fn record(topic: &str, i: usize) -> ProducerRecord {
     r.partition(0)
 }
 
-fn expected(i: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>, usize) {
+pub fn expected(i: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>, usize) {
     let key = match i % 4 {
-        0 => Some(format!("key-{i}").into_bytes()),
+        0 | 2 => Some(format!("key-{i}").into_bytes()),
         1 => Some(vec![]),
         _ => None,
     };

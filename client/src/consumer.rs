@@ -1,0 +1,563 @@
+//! The consumer: `assign` partitions (or, with a group, `subscribe`), then `poll` for
+//! records. Positions, commits and seeks follow Kafka's Java consumer.
+//!
+//! The fetch path and its copy budget are in [`fetcher`]; records are zero-copy slices
+//! ([`records`]). One `Consumer` is used from one task (`&mut self`), as Kafka's is from
+//! one thread; fetches run in the background between polls.
+
+pub mod fetcher;
+pub mod offsets;
+pub mod records;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_protocol::api_key::ApiKey;
+use sluice_protocol::messages::{Request, Response};
+use tokio::task::JoinSet;
+
+use crate::cluster::{unexpected, Cluster};
+use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+use crate::net::Connection;
+use fetcher::{FetchPlan, PartitionState, Start};
+use offsets::{Committer, EARLIEST, LATEST};
+pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+pub use records::ConsumerRecord;
+
+type FetchAnswer = (FetchPlan, Result<sluice_protocol::kafka_protocol::messages::FetchResponse>);
+
+/// An asynchronous Kafka consumer.
+#[derive(Debug)]
+pub struct Consumer {
+    config: ConsumerConfig,
+    cluster: Arc<Cluster>,
+    partitions: BTreeMap<TopicPartition, PartitionState>,
+    fetches: JoinSet<FetchAnswer>,
+    busy_nodes: HashSet<i32>,
+    coordinator: Option<Arc<Connection>>,
+    committer: Committer,
+    next_auto_commit: Instant,
+    round_robin: usize,
+    closed: bool,
+}
+
+impl Consumer {
+    /// A consumer with no partitions yet. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for an invalid configuration.
+    pub fn new(config: &ClientConfig) -> Result<Consumer> {
+        let config = ConsumerConfig::new(config)?;
+        let cluster = Cluster::new(config.common.clone(), config.allow_auto_create_topics);
+        Ok(Consumer {
+            next_auto_commit: Instant::now() + config.auto_commit_interval,
+            config,
+            cluster,
+            partitions: BTreeMap::new(),
+            fetches: JoinSet::new(),
+            busy_nodes: HashSet::new(),
+            coordinator: None,
+            committer: Committer::standalone(),
+            round_robin: 0,
+            closed: false,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Consumes exactly `partitions` from now on (no group membership); positions of
+    /// partitions kept are kept.
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        let wanted: HashSet<TopicPartition> = partitions.into_iter().collect();
+        self.partitions.retain(|tp, _| wanted.contains(tp));
+        for tp in wanted {
+            self.partitions.entry(tp).or_default();
+        }
+        self.cluster.add_interest(self.partitions.keys().map(|tp| &*tp.topic));
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    /// Waits up to `timeout` for records and returns at most `max.poll.records`; an empty
+    /// list when none arrived in time.
+    ///
+    /// # Errors
+    /// A partition's fetch error (once), [`ClientError::NoOffsetForPartition`] with
+    /// `auto.offset.reset=none`, [`ClientError::CorruptRecord`], [`ClientError::Closed`].
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        if self.closed {
+            return Err(ClientError::Closed);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.maybe_auto_commit().await;
+            if let Err(e) = self.cluster.refresh_if_stale().await {
+                tracing::debug!(error = %e, "metadata refresh failed");
+            }
+            self.update_positions().await?;
+            if let Some(error) = self.partitions.values_mut().find_map(|s| s.error.take()) {
+                return Err(error);
+            }
+            let records =
+                fetcher::take(&mut self.partitions, self.config.max_poll_records, self.round_robin);
+            self.round_robin = self.round_robin.wrapping_add(1);
+            self.send_fetches().await;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(records);
+            }
+            if self.fetches.is_empty() {
+                // Nothing can fetch (no leader, no partitions, all paused): wait a little.
+                let wake = (now + self.cluster.retry_backoff(1)).min(deadline);
+                tokio::time::sleep_until(wake.into()).await;
+                continue;
+            }
+            match tokio::time::timeout_at(deadline.into(), self.fetches.join_next()).await {
+                Ok(Some(Ok(answer))) => self.apply(answer),
+                Ok(_) => {}
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    fn apply(&mut self, (plan, answer): FetchAnswer) {
+        self.busy_nodes.remove(&plan.node);
+        let applied = fetcher::apply(&mut self.partitions, plan, answer, &self.config);
+        if applied.refresh_metadata {
+            self.cluster.invalidate_metadata();
+        }
+    }
+
+    async fn send_fetches(&mut self) {
+        // Answers that already arrived free their brokers for the next fetch.
+        while let Some(Ok(answer)) = self.fetches.try_join_next() {
+            self.apply(answer);
+        }
+        let busy = &self.busy_nodes;
+        let (plans, unknown_leader) = self.cluster.with_metadata(|m| {
+            fetcher::plan(&mut self.partitions, m, &self.config, &|n| busy.contains(&n))
+        });
+        if unknown_leader {
+            self.cluster.invalidate_metadata();
+        }
+        for plan in plans {
+            let conn = match self.cluster.connection(plan.node).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.apply((plan, Err(e)));
+                    continue;
+                }
+            };
+            let mut version = match conn.version(ApiKey::Fetch) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.apply((plan, Err(e)));
+                    continue;
+                }
+            };
+            if version >= 13 && !self.cluster.with_metadata(|m| fetcher::has_topic_ids(&plan, m)) {
+                version = 12;
+            }
+            let request =
+                self.cluster.with_metadata(|m| fetcher::request(&plan, m, &self.config, version));
+            match conn.send(version, &Request::Fetch(request)).await {
+                Ok(pending) => {
+                    self.busy_nodes.insert(plan.node);
+                    let addr = conn.addr().to_string();
+                    self.fetches.spawn(async move {
+                        let answer = match pending.wait().await {
+                            Ok(Response::Fetch(r)) => Ok(r),
+                            Ok(other) => Err(unexpected(&addr, &other)),
+                            Err(e) => Err(e),
+                        };
+                        (plan, answer)
+                    });
+                }
+                Err(e) => self.apply((plan, Err(e))),
+            }
+        }
+    }
+
+    /// Finds a position for every partition that has none: the committed offset, else
+    /// `auto.offset.reset`.
+    async fn update_positions(&mut self) -> Result<()> {
+        let missing: Vec<(TopicPartition, Start)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.position.is_none())
+            .map(|(tp, s)| (tp.clone(), s.start))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut reset: Vec<(TopicPartition, OffsetReset)> = Vec::new();
+        let from_committed: Vec<TopicPartition> = missing
+            .iter()
+            .filter(|(_, s)| *s == Start::Committed)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !from_committed.is_empty() {
+            let committed = if self.config.group_id.is_some() {
+                self.committed(&from_committed).await?
+            } else {
+                HashMap::new()
+            };
+            for tp in from_committed {
+                match committed.get(&tp) {
+                    Some(om) => self.partitions.get_mut(&tp).expect("assigned").seek(om.offset),
+                    None => reset.push((tp, self.config.auto_offset_reset)),
+                }
+            }
+        }
+        for (tp, start) in missing {
+            if let Start::Reset(policy) = start {
+                reset.push((tp, policy));
+            }
+        }
+        let mut lookups = Vec::new();
+        for (tp, policy) in reset {
+            match policy {
+                OffsetReset::Earliest => lookups.push((tp, EARLIEST)),
+                OffsetReset::Latest => lookups.push((tp, LATEST)),
+                OffsetReset::None => {
+                    return Err(ClientError::NoOffsetForPartition {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                    })
+                }
+            }
+        }
+        if lookups.is_empty() {
+            return Ok(());
+        }
+        self.cluster.refresh_if_stale().await?;
+        let found = match offsets::list_offsets(&self.cluster, &lookups, self.config.read_committed)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.is_retriable() => {
+                // Leader unknown or moving: the next poll tries again.
+                tracing::debug!(error = %e, "offset lookup failed");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        for (tp, _) in lookups {
+            if let (Some(found), Some(state)) = (found.get(&tp), self.partitions.get_mut(&tp)) {
+                state.seek(found.offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the next offset `poll` returns for `tp`.
+    ///
+    /// # Errors
+    /// [`ClientError::UnknownPartition`] if `tp` is not assigned.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.state(tp)?.seek(offset);
+        Ok(())
+    }
+
+    /// Moves each partition to its log start offset (looked up on the next poll).
+    ///
+    /// # Errors
+    /// [`ClientError::UnknownPartition`] if a partition is not assigned.
+    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.state(tp)?.reset(Start::Reset(OffsetReset::Earliest));
+        }
+        Ok(())
+    }
+
+    /// Moves each partition to its end (looked up on the next poll).
+    ///
+    /// # Errors
+    /// [`ClientError::UnknownPartition`] if a partition is not assigned.
+    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
+        for tp in tps {
+            self.state(tp)?.reset(Start::Reset(OffsetReset::Latest));
+        }
+        Ok(())
+    }
+
+    fn state(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
+        self.partitions.get_mut(tp).ok_or_else(|| ClientError::UnknownPartition {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            partitions: 0,
+        })
+    }
+
+    /// The next offset `poll` returns for `tp`, looked up first if unknown.
+    ///
+    /// # Errors
+    /// As [`Self::poll`]'s lookup of positions.
+    pub async fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        self.state(tp)?;
+        let deadline = Instant::now() + self.config.common.request_timeout;
+        loop {
+            self.update_positions().await?;
+            if let Some(p) = self.partitions.get(tp).and_then(|s| s.position) {
+                return Ok(p);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::RequestTimeout {
+                    addr: "leader".into(),
+                    context: format!("position of {tp}"),
+                    timeout: self.config.common.request_timeout,
+                });
+            }
+            self.cluster.refresh_metadata().await.ok();
+            tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+        }
+    }
+
+    /// How far `tp`'s position is behind its high watermark, as of the last fetch.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let s = self.partitions.get(tp)?;
+        let end = if self.config.read_committed { s.last_stable_offset } else { s.high_watermark };
+        (end >= 0).then(|| (end - s.position.unwrap_or(end)).max(0))
+    }
+
+    /// Stops fetching `tps` until [`Self::resume`]; their positions stay.
+    pub fn pause(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            if let Some(s) = self.partitions.get_mut(tp) {
+                s.paused = true;
+            }
+        }
+    }
+
+    /// Fetches `tps` again.
+    pub fn resume(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            if let Some(s) = self.partitions.get_mut(tp) {
+                s.paused = false;
+            }
+        }
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.partitions.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// For each partition, the first offset whose timestamp is at or after the given one
+    /// (`None` if there is none).
+    ///
+    /// # Errors
+    /// A partition's ListOffsets error, or a network error.
+    pub async fn offsets_for_times(
+        &self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        self.cluster.add_interest(query.iter().map(|(tp, _)| &*tp.topic));
+        self.cluster.refresh_if_stale().await?;
+        let found = offsets::list_offsets(&self.cluster, query, self.config.read_committed).await?;
+        Ok(query.iter().map(|(tp, _)| (tp.clone(), found.get(tp).copied())).collect())
+    }
+
+    /// Each partition's log start offset.
+    ///
+    /// # Errors
+    /// As [`Self::offsets_for_times`].
+    pub async fn beginning_offsets(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.edge_offsets(tps, EARLIEST).await
+    }
+
+    /// Each partition's end: the high watermark (last stable offset with read_committed).
+    ///
+    /// # Errors
+    /// As [`Self::offsets_for_times`].
+    pub async fn end_offsets(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.edge_offsets(tps, LATEST).await
+    }
+
+    async fn edge_offsets(
+        &self,
+        tps: &[TopicPartition],
+        ts: i64,
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let query: Vec<(TopicPartition, i64)> = tps.iter().map(|tp| (tp.clone(), ts)).collect();
+        let found = self.offsets_for_times(&query).await?;
+        Ok(found.into_iter().filter_map(|(tp, o)| o.map(|o| (tp, o.offset))).collect())
+    }
+
+    fn group(&self) -> Result<&str> {
+        self.config.group_id.as_deref().ok_or_else(|| ClientError::Config {
+            name: "group.id".into(),
+            value: String::new(),
+            reason: "committed offsets need a group".into(),
+        })
+    }
+
+    async fn coordinator(&mut self) -> Result<Arc<Connection>> {
+        if let Some(conn) = self.coordinator.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(conn.clone());
+        }
+        let group = self.group()?.to_string();
+        let conn = offsets::coordinator(&self.cluster, &group).await?;
+        self.coordinator = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `op` against the coordinator, finding it again after NOT_COORDINATOR and
+    /// friends, within `request.timeout.ms`.
+    async fn at_coordinator<T, F, Fut>(&mut self, mut op: F) -> Result<T>
+    where
+        F: FnMut(Arc<Connection>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + self.config.common.request_timeout;
+        let mut attempt = 0;
+        loop {
+            let result = match self.coordinator().await {
+                Ok(conn) => op(conn).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    if e.needs_metadata_refresh() {
+                        self.coordinator = None;
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(self.cluster.retry_backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The group's committed offsets for `tps` (absent: none committed).
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] without `group.id`; the coordinator's error.
+    pub async fn committed(
+        &mut self,
+        tps: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
+        let group = self.group()?.to_string();
+        let require_stable = self.config.read_committed;
+        self.at_coordinator(|conn| {
+            let group = group.clone();
+            async move { offsets::fetch_committed(&conn, &group, tps, require_stable).await }
+        })
+        .await
+    }
+
+    /// Commits the current position of every assigned partition that has one, and waits.
+    ///
+    /// # Errors
+    /// As [`Self::commit_offsets`].
+    pub async fn commit(&mut self) -> Result<()> {
+        let offsets = self.positions_to_commit();
+        self.commit_offsets(&offsets).await
+    }
+
+    /// Commits the given offsets (the next offset to consume, with metadata), and waits.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] without `group.id`; the first partition error.
+    pub async fn commit_offsets(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let group = self.group()?.to_string();
+        let who = self.committer.clone();
+        self.at_coordinator(|conn| {
+            let (group, who) = (group.clone(), who.clone());
+            async move { offsets::commit(&conn, &group, &who, offsets).await }
+        })
+        .await
+    }
+
+    /// Commits the current positions in the background; the handle reports the outcome.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] without `group.id`.
+    pub fn commit_async(&mut self) -> Result<tokio::task::JoinHandle<Result<()>>> {
+        let group = self.group()?.to_string();
+        let offsets = self.positions_to_commit();
+        let who = self.committer.clone();
+        let cluster = self.cluster.clone();
+        let known = self.coordinator.clone().filter(|c| !c.is_closed());
+        Ok(tokio::spawn(async move {
+            if offsets.is_empty() {
+                return Ok(());
+            }
+            let conn = match known {
+                Some(conn) => conn,
+                None => offsets::coordinator(&cluster, &group).await?,
+            };
+            offsets::commit(&conn, &group, &who, &offsets).await
+        }))
+    }
+
+    fn positions_to_commit(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        self.partitions
+            .iter()
+            .filter_map(|(tp, s)| {
+                let offset = s.position?;
+                Some((
+                    tp.clone(),
+                    OffsetAndMetadata { offset, leader_epoch: s.last_epoch, metadata: None },
+                ))
+            })
+            .collect()
+    }
+
+    async fn maybe_auto_commit(&mut self) {
+        if !self.config.enable_auto_commit || self.config.group_id.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        if now < self.next_auto_commit {
+            return;
+        }
+        self.next_auto_commit = now + self.config.auto_commit_interval;
+        if let Err(e) = self.commit().await {
+            tracing::warn!(error = %e, "auto commit failed");
+        }
+    }
+
+    /// Commits positions when auto commit is on, then closes the connections.
+    ///
+    /// # Errors
+    /// The final commit's error (the consumer closes anyway).
+    pub async fn close(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = if self.config.enable_auto_commit && self.config.group_id.is_some() {
+            self.commit().await
+        } else {
+            Ok(())
+        };
+        self.closed = true;
+        self.fetches.abort_all();
+        self.cluster.close().await;
+        result
+    }
+}

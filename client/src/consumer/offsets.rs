@@ -1,0 +1,374 @@
+//! The offset requests a consumer makes: the log's offsets by time (ListOffsets, for
+//! `auto.offset.reset`, `seek_to_*` and `offsets_for_times`), and a group's committed
+//! offsets (OffsetFetch, OffsetCommit) at its coordinator (FindCoordinator).
+//!
+//! Each function builds its request for the version negotiated with the broker that
+//! gets it: OffsetFetch v8+ names groups in an array, v7 and below one group.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use sluice_protocol::api_key::ApiKey;
+use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
+use sluice_protocol::kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use sluice_protocol::kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use sluice_protocol::kafka_protocol::messages::{
+    FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    TopicName,
+};
+use sluice_protocol::kafka_protocol::protocol::StrBytes;
+use sluice_protocol::messages::{Request, Response};
+
+use crate::cluster::{unexpected, Cluster};
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+use crate::net::Connection;
+
+/// ListOffsets' timestamp for the log start offset.
+pub const EARLIEST: i64 = -2;
+/// ListOffsets' timestamp for the high watermark (or last stable offset).
+pub const LATEST: i64 = -1;
+
+/// A committed offset with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    /// The next offset to consume.
+    pub offset: i64,
+    /// The leader epoch of the last consumed record, -1 if unknown.
+    pub leader_epoch: i32,
+    /// The application's string, stored as given.
+    pub metadata: Option<String>,
+}
+
+impl OffsetAndMetadata {
+    /// An offset without metadata.
+    pub fn new(offset: i64) -> Self {
+        OffsetAndMetadata { offset, leader_epoch: -1, metadata: None }
+    }
+}
+
+/// An offset found by time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAndTimestamp {
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp of the record there (-1 for earliest/latest).
+    pub timestamp: i64,
+}
+
+fn name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Looks up each partition's offset for `timestamp` (or [`EARLIEST`], [`LATEST`]) at its
+/// leader. A partition without an answer (no record at or after a timestamp) is absent.
+///
+/// # Errors
+/// The first partition error, or a network error.
+pub async fn list_offsets(
+    cluster: &Cluster,
+    wanted: &[(TopicPartition, i64)],
+    read_committed: bool,
+) -> Result<HashMap<TopicPartition, OffsetAndTimestamp>> {
+    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
+    for entry in wanted {
+        let tp = &entry.0;
+        let leader = cluster.with_metadata(|m| m.leader(&tp.topic, tp.partition));
+        let Some(leader) = leader else {
+            cluster.invalidate_metadata();
+            return Err(ClientError::kafka(
+                ErrorCode::LEADER_NOT_AVAILABLE,
+                None,
+                format!("list offsets of {tp}"),
+            ));
+        };
+        by_leader.entry(leader).or_default().push(entry);
+    }
+    let mut out = HashMap::new();
+    for (leader, entries) in by_leader {
+        let conn = cluster.connection(leader).await?;
+        let version = conn.version(ApiKey::ListOffsets)?;
+        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+        for (tp, ts) in &entries {
+            let epoch = if version >= 4 {
+                cluster.with_metadata(|m| m.leader_epoch(&tp.topic, tp.partition))
+            } else {
+                -1
+            };
+            let p = ListOffsetsPartition::default()
+                .with_partition_index(tp.partition)
+                .with_timestamp(*ts)
+                .with_current_leader_epoch(epoch);
+            topics.entry(&tp.topic).or_default().push(p);
+        }
+        let topics = topics
+            .into_iter()
+            .map(|(t, ps)| ListOffsetsTopic::default().with_name(name(t)).with_partitions(ps))
+            .collect();
+        let mut request =
+            ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(topics);
+        if version >= 2 {
+            request = request.with_isolation_level(i8::from(read_committed));
+        }
+        let response = match conn.call(Request::ListOffsets(request)).await? {
+            Response::ListOffsets(r) => r,
+            other => return Err(unexpected(conn.addr(), &other)),
+        };
+        for topic in response.topics {
+            let topic_name: Arc<str> = topic.name.0.as_str().into();
+            for p in topic.partitions {
+                let tp = TopicPartition { topic: topic_name.clone(), partition: p.partition_index };
+                let code = ErrorCode::from_code(p.error_code);
+                if !code.is_none() {
+                    if crate::error::refreshes_metadata(code) {
+                        cluster.invalidate_metadata();
+                    }
+                    return Err(ClientError::kafka(code, None, format!("list offsets of {tp}")));
+                }
+                if p.offset >= 0 {
+                    out.insert(tp, OffsetAndTimestamp { offset: p.offset, timestamp: p.timestamp });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A connection to `group`'s coordinator.
+///
+/// # Errors
+/// The FindCoordinator error (COORDINATOR_NOT_AVAILABLE while the broker loads), or a
+/// network error.
+pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>> {
+    let conn = cluster.any_connection().await?;
+    let version = conn.version(ApiKey::FindCoordinator)?;
+    let key = StrBytes::from_string(group.to_string());
+    let request = if version >= 4 {
+        FindCoordinatorRequest::default().with_coordinator_keys(vec![key])
+    } else {
+        FindCoordinatorRequest::default().with_key(key)
+    };
+    let response = match conn.call(Request::FindCoordinator(request)).await? {
+        Response::FindCoordinator(r) => r,
+        other => return Err(unexpected(conn.addr(), &other)),
+    };
+    let (code, message, host, port) = match response.coordinators.first() {
+        Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), c.host.clone(), c.port),
+        _ => (
+            response.error_code,
+            response.error_message.clone(),
+            response.host.clone(),
+            response.port,
+        ),
+    };
+    let code = ErrorCode::from_code(code);
+    if !code.is_none() {
+        let message = message.map(|m| m.to_string());
+        return Err(ClientError::kafka(
+            code,
+            message,
+            format!("find coordinator of group {group}"),
+        ));
+    }
+    cluster.connection_to(&format!("{}:{port}", host.as_str())).await
+}
+
+/// The offsets `group` committed for `partitions` (absent: nothing committed).
+///
+/// # Errors
+/// The group's or a partition's error code, or a network error.
+pub async fn fetch_committed(
+    conn: &Connection,
+    group: &str,
+    partitions: &[TopicPartition],
+    require_stable: bool,
+) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
+    let version = conn.version(ApiKey::OffsetFetch)?;
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let context = || format!("fetch committed offsets of group {group}");
+    let mut request = if version >= 8 {
+        let topics = by_topic
+            .iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopics::default()
+                    .with_name(name(t))
+                    .with_partition_indexes(ps.clone())
+            })
+            .collect();
+        let group = OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(Some(topics));
+        OffsetFetchRequest::default().with_groups(vec![group])
+    } else {
+        let topics = by_topic
+            .iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopic::default()
+                    .with_name(name(t))
+                    .with_partition_indexes(ps.clone())
+            })
+            .collect();
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(Some(topics))
+    };
+    if version >= 7 {
+        request = request.with_require_stable(require_stable);
+    }
+    let response = match conn.call(Request::OffsetFetch(request)).await? {
+        Response::OffsetFetch(r) => r,
+        other => return Err(unexpected(conn.addr(), &other)),
+    };
+    let mut out = HashMap::new();
+    let mut entry = |topic: &str,
+                     partition: i32,
+                     offset: i64,
+                     epoch: i32,
+                     metadata: Option<&StrBytes>,
+                     code: i16| {
+        let code = ErrorCode::from_code(code);
+        if !code.is_none() {
+            return Err(ClientError::kafka(
+                code,
+                None,
+                format!("committed offset of {topic}-{partition}"),
+            ));
+        }
+        if offset >= 0 {
+            let tp = TopicPartition::new(topic, partition);
+            out.insert(
+                tp,
+                OffsetAndMetadata {
+                    offset,
+                    leader_epoch: epoch,
+                    metadata: metadata.map(|m| m.to_string()),
+                },
+            );
+        }
+        Ok(())
+    };
+    if version >= 8 {
+        for g in &response.groups {
+            let code = ErrorCode::from_code(g.error_code);
+            if !code.is_none() {
+                return Err(ClientError::kafka(code, None, context()));
+            }
+            for t in &g.topics {
+                for p in &t.partitions {
+                    let m = p.metadata.as_ref();
+                    entry(
+                        &t.name.0,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        m,
+                        p.error_code,
+                    )?;
+                }
+            }
+        }
+    } else {
+        let code = ErrorCode::from_code(response.error_code);
+        if !code.is_none() {
+            return Err(ClientError::kafka(code, None, context()));
+        }
+        for t in &response.topics {
+            for p in &t.partitions {
+                let m = p.metadata.as_ref();
+                entry(
+                    &t.name.0,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    m,
+                    p.error_code,
+                )?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Who commits: a group member's generation and ids, or (-1, "") for a consumer that
+/// assigns its own partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committer {
+    /// The generation.
+    pub generation: i32,
+    /// The member id.
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+impl Committer {
+    /// A consumer outside group membership.
+    pub fn standalone() -> Self {
+        Committer { generation: -1, member_id: String::new(), group_instance_id: None }
+    }
+}
+
+/// Commits `offsets` for `group`.
+///
+/// # Errors
+/// The first partition error (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, ...), or a
+/// network error.
+pub async fn commit(
+    conn: &Connection,
+    group: &str,
+    who: &Committer,
+    offsets: &[(TopicPartition, OffsetAndMetadata)],
+) -> Result<()> {
+    let version = conn.version(ApiKey::OffsetCommit)?;
+    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (tp, om) in offsets {
+        let mut p = OffsetCommitRequestPartition::default()
+            .with_partition_index(tp.partition)
+            .with_committed_offset(om.offset)
+            .with_committed_metadata(Some(StrBytes::from_string(
+                om.metadata.clone().unwrap_or_default(),
+            )));
+        if version >= 6 {
+            p = p.with_committed_leader_epoch(om.leader_epoch);
+        }
+        by_topic.entry(&tp.topic).or_default().push(p);
+    }
+    let topics = by_topic
+        .into_iter()
+        .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(name(t)).with_partitions(ps))
+        .collect();
+    let mut request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(who.generation)
+        .with_member_id(StrBytes::from_string(who.member_id.clone()))
+        .with_topics(topics);
+    if version >= 7 {
+        request = request
+            .with_group_instance_id(who.group_instance_id.clone().map(StrBytes::from_string));
+    }
+    let response = match conn.call(Request::OffsetCommit(request)).await? {
+        Response::OffsetCommit(r) => r,
+        other => return Err(unexpected(conn.addr(), &other)),
+    };
+    for t in &response.topics {
+        for p in &t.partitions {
+            let code = ErrorCode::from_code(p.error_code);
+            if !code.is_none() {
+                let context =
+                    format!("commit {}-{} for group {group}", t.name.0.as_str(), p.partition_index);
+                return Err(ClientError::kafka(code, None, context));
+            }
+        }
+    }
+    Ok(())
+}
