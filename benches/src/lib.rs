@@ -1,1 +1,92 @@
-//! Shared helpers for Sluice's benchmarks.
+//! Shared helpers for Sluice's benchmarks: the release broker started on a free port with
+//! a temporary data directory, and CPU time read from /proc.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// utime + stime of process `pid` (or `self`), in seconds.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// A `sluiced` process for a benchmark.
+#[derive(Debug)]
+pub struct Broker {
+    child: Child,
+    /// `host:port` to connect to.
+    pub bootstrap: String,
+    metrics: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts `SLUICED` (default: `sluiced` beside this binary) with `extra` arguments
+    /// and `SLUICE_PERF_BROKER_ARGS`.
+    pub fn start(extra: &[&str]) -> Broker {
+        // Extra broker arguments for experiments, e.g. `--override queued.max.requests=1`.
+        let env = std::env::var("SLUICE_PERF_BROKER_ARGS").unwrap_or_default();
+        let args: Vec<String> =
+            extra.iter().copied().chain(env.split_whitespace()).map(String::from).collect();
+        let bin = std::env::var_os("SLUICED").map(PathBuf::from).unwrap_or_else(default_sluiced);
+        Broker::start_with(bin, &args)
+    }
+
+    /// Starts `bin` with `args`.
+    pub fn start_with(bin: PathBuf, args: &[String]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (port, metrics_port) = (free(), free());
+        let metrics = format!("127.0.0.1:{metrics_port}");
+        let child = Command::new(&bin)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", &metrics, "--data-dir"])
+            .arg(dir.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display())
+            });
+        let bootstrap = format!("127.0.0.1:{port}");
+        while TcpStream::connect(&bootstrap).is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("broker pid {}", child.id());
+        Broker { child, bootstrap, metrics, _dir: dir }
+    }
+
+    /// A counter from the metrics endpoint (summed over its labels).
+    pub fn metric(&self, name: &str) -> u64 {
+        let mut s = TcpStream::connect(&self.metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with([' ', '{'])))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// utime + stime of the broker process, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(&self.child.id().to_string())
+    }
+}
+
+/// `sluiced` beside this binary in target/release.
+pub fn default_sluiced() -> PathBuf {
+    std::env::current_exe().unwrap().parent().unwrap().join("sluiced")
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

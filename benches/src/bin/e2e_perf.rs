@@ -29,7 +29,6 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +40,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use sluice_benches::{cpu_seconds_of, default_sluiced, Broker};
 
 const RECORD: usize = 100;
 
@@ -281,13 +281,6 @@ fn own_cpu_seconds() -> f64 {
     cpu_seconds_of("self")
 }
 
-fn cpu_seconds_of(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
 fn report(what: &str, records: u64, secs: f64, cpu: f64, loopback: f64) {
     let rate = records as f64 / secs;
     let mb = rate * RECORD as f64 / 1e6;
@@ -337,76 +330,6 @@ fn machine_busy_seconds() -> f64 {
     let (_, _, busy0) = *PHASE_MARK.lock().unwrap();
     let (_, _, busy) = cpu_jiffies();
     (busy - busy0) as f64 / 100.0
-}
-
-struct Broker {
-    child: Child,
-    bootstrap: String,
-    metrics: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start(extra: &[&str]) -> Broker {
-        // Extra broker arguments for experiments, e.g. `--override queued.max.requests=1`.
-        let env = std::env::var("SLUICE_PERF_BROKER_ARGS").unwrap_or_default();
-        let args: Vec<String> =
-            extra.iter().copied().chain(env.split_whitespace()).map(String::from).collect();
-        let bin = std::env::var_os("SLUICED").map(PathBuf::from).unwrap_or_else(default_sluiced);
-        Broker::start_with(bin, &args)
-    }
-
-    fn start_with(bin: PathBuf, args: &[String]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (port, metrics_port) = (free(), free());
-        let metrics = format!("127.0.0.1:{metrics_port}");
-        let child = Command::new(&bin)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", &metrics, "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display())
-            });
-        let bootstrap = format!("127.0.0.1:{port}");
-        while TcpStream::connect(&bootstrap).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("broker pid {}", child.id());
-        Broker { child, bootstrap, metrics, _dir: dir }
-    }
-
-    /// A counter from the metrics endpoint (summed over its labels).
-    fn metric(&self, name: &str) -> u64 {
-        let mut s = TcpStream::connect(&self.metrics).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text.lines()
-            .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with([' ', '{'])))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    }
-
-    /// utime + stime of the broker process, in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        cpu_seconds_of(&self.child.id().to_string())
-    }
-}
-
-/// `sluiced` beside this binary in target/release.
-fn default_sluiced() -> PathBuf {
-    std::env::current_exe().unwrap().parent().unwrap().join("sluiced")
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn producer(bootstrap: &str, linger_ms: u32, acks: i32) -> BaseProducer {
