@@ -8,6 +8,7 @@
 //! concurrent refreshes share one request.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ pub struct Cluster {
     backoff: Mutex<HashMap<String, Backoff>>,
     refresh: tokio::sync::Mutex<u64>,
     changed: watch::Sender<u64>,
+    version: AtomicU64,
 }
 
 impl Cluster {
@@ -63,6 +65,7 @@ impl Cluster {
             backoff: Mutex::new(HashMap::new()),
             refresh: tokio::sync::Mutex::new(0),
             changed: watch::channel(0).0,
+            version: AtomicU64::new(0),
         })
     }
 
@@ -74,6 +77,12 @@ impl Cluster {
     /// Runs `f` on the current metadata.
     pub fn with_metadata<T>(&self, f: impl FnOnce(&Metadata) -> T) -> T {
         f(&self.metadata.lock().expect("lock"))
+    }
+
+    /// A number that changes whenever metadata is updated: callers cache what they read
+    /// from it under this number.
+    pub fn metadata_version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Notified with a new number after every metadata update.
@@ -130,8 +139,7 @@ impl Cluster {
             return Ok(());
         }
         let topics: Vec<String> = self.interest.lock().expect("lock").iter().cloned().collect();
-        let response = self.metadata_request(Some(&topics), self.auto_create_topics).await?;
-        self.metadata.lock().expect("lock").apply(&response, Instant::now());
+        self.metadata_request(Some(&topics), self.auto_create_topics).await?;
         *generation += 1;
         self.changed.send_replace(*generation);
         Ok(())
@@ -164,6 +172,7 @@ impl Cluster {
         match conn.call(Request::Metadata(request)).await? {
             Response::Metadata(response) => {
                 self.metadata.lock().expect("lock").apply(&response, Instant::now());
+                self.version.fetch_add(1, Ordering::Release);
                 Ok(response)
             }
             other => Err(unexpected(conn.addr(), &other)),

@@ -110,6 +110,48 @@ impl ProducerRecord {
 struct State {
     accumulator: Accumulator,
     partitioner: Box<dyn PartitionerDebug>,
+    /// The last topic's partition count, under the metadata version it was read at.
+    partitions: Option<(Arc<str>, u32, u64)>,
+}
+
+impl State {
+    /// How many partitions `topic` has, if metadata knows.
+    fn partition_count(&mut self, topic: &Arc<str>, cluster: &Cluster) -> Option<u32> {
+        let version = cluster.metadata_version();
+        if let Some((cached, n, at)) = &self.partitions {
+            if *at == version && Arc::ptr_eq(cached, topic) {
+                return Some(*n);
+            }
+        }
+        let n = cluster.with_metadata(|m| m.partition_count(topic))?;
+        self.partitions = Some((topic.clone(), n, version));
+        Some(n)
+    }
+}
+
+/// The partition a record goes to: its own, checked, or the partitioner's choice.
+fn place(
+    state: &mut State,
+    config: &ProducerConfig,
+    record: &ProducerRecord,
+    partitions: u32,
+    size: usize,
+) -> Result<TopicPartition> {
+    let partition = match record.partition {
+        Some(p) if p < 0 || p as u32 >= partitions => {
+            return Err(ClientError::UnknownPartition {
+                topic: record.topic.to_string(),
+                partition: p,
+                partitions,
+            })
+        }
+        Some(p) => p,
+        None => {
+            let key = if config.partitioner_ignore_keys { None } else { record.key.as_deref() };
+            state.partitioner.partition(key, size, partitions) as i32
+        }
+    };
+    Ok(TopicPartition { topic: record.topic.clone(), partition })
 }
 
 /// A partitioner the producer can hold.
@@ -183,7 +225,11 @@ impl Producer {
         let inner = Arc::new(Inner {
             config,
             cluster,
-            state: Mutex::new(State { accumulator, partitioner: Box::new(partitioner) }),
+            state: Mutex::new(State {
+                accumulator,
+                partitioner: Box::new(partitioner),
+                partitions: None,
+            }),
             memory,
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -206,8 +252,6 @@ impl Producer {
         if inner.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
         }
-        let start = Instant::now();
-        let deadline = start + inner.config.max_block;
         let size = record.size();
         let limit = inner.config.max_request_size.min(inner.config.buffer_memory);
         if size > limit {
@@ -219,80 +263,82 @@ impl Producer {
                 ),
             });
         }
-        let partitions = self.partition_count(&record.topic, deadline).await?;
-        if let Some(p) = record.partition {
-            if p < 0 || p as u32 >= partitions {
-                return Err(ClientError::UnknownPartition {
-                    topic: record.topic.to_string(),
-                    partition: p,
-                    partitions,
-                });
-            }
-        }
+        // The clock is read only on the slow paths: at millions of records per second a
+        // read per record is a measurable share of the send.
+        let mut deadline = None;
+        let mut deadline =
+            move || *deadline.get_or_insert_with(|| Instant::now() + inner.config.max_block);
         let permits =
             u32::try_from(size).expect("invariant: size is at most max.request.size, an i32");
-        let permit = match inner.memory.try_acquire_many(permits) {
-            Ok(p) => p,
-            Err(_) => {
-                match tokio::time::timeout_at(deadline.into(), inner.memory.acquire_many(permits))
-                    .await
-                {
-                    Ok(Ok(p)) => p,
-                    Ok(Err(_)) => return Err(ClientError::Closed),
-                    Err(_) => {
-                        return Err(ClientError::MaxBlock {
-                            what: format!(
-                                "{size} bytes of buffer.memory ({})",
-                                inner.config.buffer_memory
-                            ),
-                            waited: start.elapsed(),
-                        })
-                    }
-                }
-            }
-        };
-        permit.forget();
+        match inner.memory.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(_) => self.wait_for_memory(permits, deadline()).await?,
+        }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let headers: Vec<Header<'_>> = record
             .headers
             .iter()
             .map(|(k, v)| Header { key: k.as_bytes(), value: v.as_deref() })
             .collect();
-        let appended = {
-            let mut state = inner.state.lock().expect("lock");
-            let partition = match record.partition {
-                Some(p) => p,
-                None => {
-                    let key = if inner.config.partitioner_ignore_keys {
-                        None
-                    } else {
-                        record.key.as_deref()
-                    };
-                    state.partitioner.partition(key, size, partitions) as i32
+        loop {
+            let appended = {
+                let mut state = inner.state.lock().expect("lock");
+                match state.partition_count(&record.topic, &inner.cluster) {
+                    None => None,
+                    Some(partitions) => {
+                        Some(place(&mut state, &inner.config, &record, partitions, size).and_then(
+                            |tp| {
+                                state.accumulator.append(
+                                    &tp,
+                                    timestamp,
+                                    record.key.as_deref(),
+                                    record.value.as_deref(),
+                                    &headers,
+                                    size,
+                                    Instant::now,
+                                )
+                            },
+                        ))
+                    }
                 }
             };
-            let tp = TopicPartition { topic: record.topic.clone(), partition };
-            state.accumulator.append(
-                &tp,
-                timestamp,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                &headers,
-                size,
-                Instant::now(),
-            )
-        };
-        match appended {
-            Ok((delivery, ready)) => {
-                if ready {
-                    inner.wake.notify_one();
+            match appended {
+                Some(Ok((delivery, wake))) => {
+                    if wake {
+                        inner.wake.notify_one();
+                    }
+                    return Ok(delivery);
                 }
-                Ok(delivery)
+                Some(Err(e)) => {
+                    inner.memory.add_permits(size);
+                    return Err(e);
+                }
+                None => {
+                    if let Err(e) = self.wait_for_metadata(&record.topic, deadline()).await {
+                        inner.memory.add_permits(size);
+                        return Err(e);
+                    }
+                }
             }
-            Err(e) => {
-                inner.memory.add_permits(size);
-                Err(e)
+        }
+    }
+
+    async fn wait_for_memory(&self, permits: u32, deadline: Instant) -> Result<()> {
+        let start = Instant::now();
+        let memory = &self.inner.memory;
+        match tokio::time::timeout_at(deadline.into(), memory.acquire_many(permits)).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(())
             }
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::MaxBlock {
+                what: format!(
+                    "{permits} bytes of buffer.memory ({})",
+                    self.inner.config.buffer_memory
+                ),
+                waited: start.elapsed(),
+            }),
         }
     }
 
@@ -304,30 +350,24 @@ impl Producer {
         self.send(record).await?.await
     }
 
-    async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32> {
+    /// Waits until metadata names `topic`'s partitions, until `deadline`.
+    async fn wait_for_metadata(&self, topic: &str, deadline: Instant) -> Result<()> {
         let cluster = &self.inner.cluster;
-        if let Some(n) = cluster.with_metadata(|m| m.partition_count(topic)) {
-            return Ok(n);
-        }
         cluster.add_interest([topic]);
         let mut attempt = 0;
         let mut last = None;
         loop {
             match cluster.refresh_metadata().await {
                 Ok(()) => {
-                    if let Some(n) = cluster.with_metadata(|m| m.partition_count(topic)) {
-                        return Ok(n);
+                    if cluster.with_metadata(|m| m.partition_count(topic)).is_some() {
+                        return Ok(());
                     }
                     if let Some(code) = cluster.with_metadata(|m| m.topic_error(topic)) {
+                        let error = ClientError::kafka(code, None, format!("metadata for {topic}"));
                         if !code.is_retriable() {
-                            return Err(ClientError::kafka(
-                                code,
-                                None,
-                                format!("metadata for {topic}"),
-                            ));
+                            return Err(error);
                         }
-                        last =
-                            Some(ClientError::kafka(code, None, format!("metadata for {topic}")));
+                        last = Some(error);
                     }
                 }
                 Err(e) => last = Some(e),

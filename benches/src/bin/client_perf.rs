@@ -11,6 +11,8 @@
 //! - produce, no compression then lz4: records/s, MB/s, client CPU per million records;
 //! - consume from the beginning of what it produced: the same;
 //! - produce-to-consume latency at 10,000 records/s for 5 s: p50 / p99 / p99.9.
+//!
+//! `SLUICE_PERF_ONLY=produce|consume|latency` runs one phase (consume also produces).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +62,14 @@ fn main() {
     let broker = Broker::start(&[]);
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let only = std::env::var("SLUICE_PERF_ONLY").ok();
+    let run = |phase: &str| {
+        only.as_deref().is_none_or(|o| o == phase || (o == "consume" && phase == "produce"))
+    };
     for codec in ["none", "lz4"] {
+        if !run("produce") {
+            break;
+        }
         let rd = rd_produce(&broker.bootstrap, &format!("rd-{codec}"), codec, n);
         let sl = rt.block_on(sluice_produce(&broker.bootstrap, &format!("sl-{codec}"), codec, n));
         println!("produce, compression {codec}, {n} records");
@@ -70,6 +79,9 @@ fn main() {
             sl.rate() / rd.rate(),
             (sl.client_cpu / sl.records as f64) / (rd.client_cpu / rd.records as f64)
         );
+        if !run("consume") {
+            continue;
+        }
         let rd = rd_consume(&broker.bootstrap, &format!("rd-{codec}"), n);
         let sl = rt.block_on(sluice_consume(&broker.bootstrap, &format!("sl-{codec}"), n));
         println!("consume from the beginning, compression {codec}");
@@ -79,6 +91,9 @@ fn main() {
             sl.rate() / rd.rate(),
             (sl.client_cpu / sl.records as f64) / (rd.client_cpu / rd.records as f64)
         );
+    }
+    if !run("latency") {
+        return;
     }
     let rd = rd_latency(&broker.bootstrap, 10_000, Duration::from_secs(5));
     let sl = rt.block_on(sluice_latency(&broker.bootstrap, 10_000, Duration::from_secs(5)));

@@ -124,9 +124,11 @@ pub struct AccumulatorSettings {
 #[derive(Debug)]
 pub struct Accumulator {
     settings: AccumulatorSettings,
-    partitions: HashMap<TopicPartition, PartitionQueue>,
-    /// Drain order, rotated per drain so no partition always goes first.
-    order: Vec<TopicPartition>,
+    /// Queues by index; `index` finds them, `last` skips the hash for a run of records to
+    /// one partition (the common case, and the sticky partitioner's).
+    queues: Vec<(TopicPartition, PartitionQueue)>,
+    index: HashMap<TopicPartition, usize>,
+    last: Option<(TopicPartition, usize)>,
     rotate: usize,
     next_id: u64,
     incomplete: BTreeMap<u64, Arc<BatchCompletion>>,
@@ -140,8 +142,9 @@ impl Accumulator {
     pub fn new(settings: AccumulatorSettings) -> Self {
         Accumulator {
             settings,
-            partitions: HashMap::new(),
-            order: Vec::new(),
+            queues: Vec::new(),
+            index: HashMap::new(),
+            last: None,
             rotate: 0,
             next_id: 0,
             incomplete: BTreeMap::new(),
@@ -154,7 +157,8 @@ impl Accumulator {
     /// fit. Returns the record's delivery and whether the sender must look again: a
     /// batch became ready, or a new one started (its linger deadline is new).
     ///
-    /// `memory` is the `buffer.memory` the caller reserved for this record.
+    /// `memory` is the `buffer.memory` the caller reserved for this record; `now` is read
+    /// only when a batch starts (a clock read per record costs more than the append).
     ///
     /// # Errors
     /// [`ClientError::RecordTooLarge`] for a field the wire format cannot hold.
@@ -170,16 +174,11 @@ impl Accumulator {
         value: Option<&[u8]>,
         headers: &[Header<'_>],
         memory: usize,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Result<(DeliveryFuture, bool)> {
         let limit = self.batch_limit();
-        let queue = match self.partitions.get_mut(tp) {
-            Some(q) => q,
-            None => {
-                self.order.push(tp.clone());
-                self.partitions.entry(tp.clone()).or_default()
-            }
-        };
+        let at = self.queue_index(tp);
+        let queue = &mut self.queues[at].1;
         let mut became_ready = false;
         if let Some(open) = &queue.open {
             let len =
@@ -200,7 +199,7 @@ impl Accumulator {
             queue.open = Some(OpenBatch {
                 id,
                 builder: BatchBuilder::with_capacity(self.settings.compression, capacity),
-                created: now,
+                created: now(),
                 completion,
                 records: 0,
                 memory: 0,
@@ -219,6 +218,25 @@ impl Accumulator {
             became_ready = true;
         }
         Ok((future, became_ready))
+    }
+
+    /// The index of `tp`'s queue, made if new.
+    fn queue_index(&mut self, tp: &TopicPartition) -> usize {
+        if let Some((last, at)) = &self.last {
+            if Arc::ptr_eq(&last.topic, &tp.topic) && last.partition == tp.partition {
+                return *at;
+            }
+        }
+        let at = match self.index.get(tp) {
+            Some(&at) => at,
+            None => {
+                self.queues.push((tp.clone(), PartitionQueue::default()));
+                self.index.insert(tp.clone(), self.queues.len() - 1);
+                self.queues.len() - 1
+            }
+        };
+        self.last = Some((tp.clone(), at));
+        at
     }
 
     /// The most record bytes one batch may hold.
@@ -240,7 +258,7 @@ impl Accumulator {
     ) -> Drained {
         let mut out = Drained::default();
         let mut request_bytes: HashMap<i32, usize> = HashMap::new();
-        let n = self.order.len();
+        let n = self.queues.len();
         if n == 0 {
             return out;
         }
@@ -248,8 +266,8 @@ impl Accumulator {
         let settings = self.settings.clone();
         let max_request = settings.max_request_size;
         for i in 0..n {
-            let tp = self.order[(self.rotate + i) % n].clone();
-            let queue = self.partitions.get_mut(&tp).expect("order and partitions agree");
+            let (tp, queue) = &mut self.queues[(self.rotate + i) % n];
+            let tp = &*tp;
             expire(queue, &tp, &settings, now, &mut out.expired);
             // The open batch closes when it is due: lingered long enough, flushed, closing.
             if queue.queued.is_empty() {
@@ -314,7 +332,8 @@ impl Accumulator {
     ) {
         batch.retry_at = Some(retry_at);
         batch.last_error = Some(error);
-        let queue = self.partitions.entry(batch.tp.clone()).or_default();
+        let at = self.queue_index(&batch.tp);
+        let queue = &mut self.queues[at].1;
         if was_in_flight {
             queue.in_flight = queue.in_flight.saturating_sub(1);
         }
@@ -331,7 +350,8 @@ impl Accumulator {
         was_in_flight: bool,
     ) -> usize {
         if was_in_flight {
-            if let Some(q) = self.partitions.get_mut(&batch.tp) {
+            if let Some(&at) = self.index.get(&batch.tp) {
+                let q = &mut self.queues[at].1;
                 q.in_flight = q.in_flight.saturating_sub(1);
             }
         }
@@ -342,21 +362,22 @@ impl Accumulator {
 
     /// Whether an older batch of `tp` than `id` is queued to be sent again.
     pub fn has_retry_before(&self, tp: &TopicPartition, id: u64) -> bool {
-        self.partitions
+        self.index
             .get(tp)
+            .map(|&at| &self.queues[at].1)
             .is_some_and(|q| q.queued.iter().take_while(|b| b.id < id).any(|b| b.attempts > 0))
     }
 
     /// Starts every partition's sequences again from 0 (after an epoch bump, KIP-360).
     pub fn reset_sequences(&mut self) {
-        for queue in self.partitions.values_mut() {
+        for (_, queue) in &mut self.queues {
             queue.next_sequence = 0;
         }
     }
 
     /// Batches in flight, over all partitions.
     pub fn in_flight(&self) -> usize {
-        self.partitions.values().map(|q| q.in_flight).sum()
+        self.queues.iter().map(|(_, q)| q.in_flight).sum()
     }
 
     /// Makes every batch that exists now ready, and returns their completions to wait on.
@@ -379,7 +400,7 @@ impl Accumulator {
     /// Fails every batch not in flight with `error`; returns the memory they released.
     pub fn abort_queued(&mut self, error: &ClientError) -> usize {
         let mut released = 0;
-        for (tp, queue) in &mut self.partitions {
+        for (tp, queue) in &mut self.queues {
             if let Some(open) = queue.open.take() {
                 let batch = close(open, tp);
                 self.incomplete.remove(&batch.id);
