@@ -268,14 +268,14 @@ impl Accumulator {
         for i in 0..n {
             let (tp, queue) = &mut self.queues[(self.rotate + i) % n];
             let tp = &*tp;
-            expire(queue, &tp, &settings, now, &mut out.expired);
+            expire(queue, tp, &settings, now, &mut out.expired);
             // The open batch closes when it is due: lingered long enough, flushed, closing.
             if queue.queued.is_empty() {
                 if let Some(open) = &queue.open {
                     let due = open.created + settings.linger;
                     if due <= now || open.id < self.flush_below || self.closing {
                         let open = queue.open.take().expect("present");
-                        queue.queued.push_back(close(open, &tp));
+                        queue.queued.push_back(close(open, tp));
                     } else {
                         out.next_wakeup = earliest(out.next_wakeup, due);
                     }
@@ -290,7 +290,7 @@ impl Accumulator {
             if (retrying && queue.in_flight > 0) || queue.in_flight >= settings.max_in_flight {
                 continue;
             }
-            let Some(node) = leader(&tp) else {
+            let Some(node) = leader(tp) else {
                 out.unknown_leader = true;
                 continue;
             };
