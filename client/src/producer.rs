@@ -283,24 +283,18 @@ impl Producer {
         loop {
             let appended = {
                 let mut state = inner.state.lock().expect("lock");
-                match state.partition_count(&record.topic, &inner.cluster) {
-                    None => None,
-                    Some(partitions) => {
-                        Some(place(&mut state, &inner.config, &record, partitions, size).and_then(
-                            |tp| {
-                                state.accumulator.append(
-                                    &tp,
-                                    timestamp,
-                                    record.key.as_deref(),
-                                    record.value.as_deref(),
-                                    &headers,
-                                    size,
-                                    Instant::now,
-                                )
-                            },
-                        ))
-                    }
-                }
+                state.partition_count(&record.topic, &inner.cluster).map(|partitions| {
+                    let tp = place(&mut state, &inner.config, &record, partitions, size)?;
+                    state.accumulator.append(
+                        &tp,
+                        timestamp,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &headers,
+                        size,
+                        Instant::now,
+                    )
+                })
             };
             match appended {
                 Some(Ok((delivery, wake))) => {
