@@ -5,8 +5,11 @@
 //! ([`records`]). One `Consumer` is used from one task (`&mut self`), as Kafka's is from
 //! one thread; fetches run in the background between polls.
 
+pub mod assignor;
 pub mod fetcher;
+pub mod group;
 pub mod offsets;
+pub mod protocol;
 pub mod records;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +26,8 @@ use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 use crate::net::Connection;
 use fetcher::{FetchPlan, PartitionState, Start};
+pub use group::{BoxFuture, RebalanceListener};
+use group::{Member, Round};
 use offsets::{Committer, EARLIEST, LATEST};
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 pub use records::ConsumerRecord;
@@ -30,7 +35,6 @@ pub use records::ConsumerRecord;
 type FetchAnswer = (FetchPlan, Result<sluice_protocol::kafka_protocol::messages::FetchResponse>);
 
 /// An asynchronous Kafka consumer.
-#[derive(Debug)]
 pub struct Consumer {
     config: ConsumerConfig,
     cluster: Arc<Cluster>,
@@ -38,10 +42,20 @@ pub struct Consumer {
     fetches: JoinSet<FetchAnswer>,
     busy_nodes: HashSet<i32>,
     coordinator: Option<Arc<Connection>>,
-    committer: Committer,
+    member: Option<Member>,
+    listener: Option<Box<dyn RebalanceListener>>,
     next_auto_commit: Instant,
     round_robin: usize,
     closed: bool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("partitions", &self.partitions.len())
+            .field("member", &self.member)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Consumer {
@@ -60,7 +74,8 @@ impl Consumer {
             fetches: JoinSet::new(),
             busy_nodes: HashSet::new(),
             coordinator: None,
-            committer: Committer::standalone(),
+            member: None,
+            listener: None,
             round_robin: 0,
             closed: false,
         })
@@ -69,6 +84,25 @@ impl Consumer {
     /// The validated configuration.
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
+    }
+
+    /// Joins the group (`group.id`) as a member subscribing to `topics`; the group's
+    /// leader assigns partitions, and `listener` (if any) hears of every change. The join
+    /// happens in the next `poll`.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] without `group.id` or with an unknown assignor.
+    pub fn subscribe(
+        &mut self,
+        topics: &[&str],
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<()> {
+        let member = Member::new(&self.config, topics.iter().map(|t| t.to_string()).collect())?;
+        self.cluster.add_interest(topics.iter().copied());
+        self.partitions.clear();
+        self.member = Some(member);
+        self.listener = listener;
+        Ok(())
     }
 
     /// Consumes exactly `partitions` from now on (no group membership); positions of
@@ -103,6 +137,7 @@ impl Consumer {
             if let Err(e) = self.cluster.refresh_if_stale().await {
                 tracing::debug!(error = %e, "metadata refresh failed");
             }
+            self.ensure_group().await?;
             self.update_positions().await?;
             if let Some(error) = self.partitions.values_mut().find_map(|s| s.error.take()) {
                 return Err(error);
@@ -124,10 +159,20 @@ impl Consumer {
                 tokio::time::sleep_until(wake.into()).await;
                 continue;
             }
-            match tokio::time::timeout_at(deadline.into(), self.fetches.join_next()).await {
-                Ok(Some(Ok(answer))) => self.apply(answer),
-                Ok(_) => {}
-                Err(_) => return Ok(Vec::new()),
+            let signals = self.member.as_ref().map(|m| m.signals.clone());
+            let rebalance = async {
+                match &signals {
+                    Some(s) => s.notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                answer = tokio::time::timeout_at(deadline.into(), self.fetches.join_next()) => match answer {
+                    Ok(Some(Ok(answer))) => self.apply(answer),
+                    Ok(_) => {}
+                    Err(_) => return Ok(Vec::new()),
+                },
+                _ = rebalance => {}
             }
         }
     }
@@ -485,7 +530,7 @@ impl Consumer {
             return Ok(());
         }
         let group = self.group()?.to_string();
-        let who = self.committer.clone();
+        let who = self.committer();
         self.at_coordinator(|conn| {
             let (group, who) = (group.clone(), who.clone());
             async move { offsets::commit(&conn, &group, &who, offsets).await }
@@ -500,7 +545,7 @@ impl Consumer {
     pub fn commit_async(&mut self) -> Result<tokio::task::JoinHandle<Result<()>>> {
         let group = self.group()?.to_string();
         let offsets = self.positions_to_commit();
-        let who = self.committer.clone();
+        let who = self.committer();
         let cluster = self.cluster.clone();
         let known = self.coordinator.clone().filter(|c| !c.is_closed());
         Ok(tokio::spawn(async move {
@@ -513,6 +558,10 @@ impl Consumer {
             };
             offsets::commit(&conn, &group, &who, &offsets).await
         }))
+    }
+
+    fn committer(&self) -> Committer {
+        self.member.as_ref().map_or_else(Committer::standalone, Member::committer)
     }
 
     fn positions_to_commit(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
@@ -555,9 +604,174 @@ impl Consumer {
         } else {
             Ok(())
         };
+        if let Some(member) = self.member.as_mut() {
+            member.stop_heartbeat();
+            let owned = member.owned_partitions();
+            if !owned.is_empty() {
+                self.call_listener(Callback::Revoked, &owned).await;
+            }
+        }
+        if let Some(member) = self.member.take() {
+            // Static members keep their place for session.timeout.ms (KIP-345).
+            if member.instance_id.is_none() && member.generation >= 0 {
+                if let Ok(conn) = self.coordinator().await {
+                    if let Err(e) =
+                        group::leave(&conn, &member.group, &member.member_id, None).await
+                    {
+                        tracing::debug!(error = %e, "leave group failed");
+                    }
+                }
+            }
+        }
         self.closed = true;
         self.fetches.abort_all();
         self.cluster.close().await;
         result
     }
+
+    /// Rebalance work for the next poll: acts on the heartbeat's flags, notices changed
+    /// partition counts, and joins when needed.
+    async fn ensure_group(&mut self) -> Result<()> {
+        let Some(member) = self.member.as_mut() else { return Ok(()) };
+        *member.signals.last_poll.lock().expect("lock") = Some(Instant::now());
+        if member.signals.lost.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            let lost = member.owned_partitions();
+            member.owned.clear();
+            member.generation = -1;
+            if member.signals.reset_member_id.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                member.member_id.clear();
+            }
+            member.stop_heartbeat();
+            member.needs_join = true;
+            self.remove_partitions(&lost);
+            if !lost.is_empty() {
+                self.call_listener(Callback::Lost, &lost).await;
+            }
+        }
+        let Some(member) = self.member.as_mut() else { return Ok(()) };
+        if member.signals.rejoin.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            member.needs_join = true;
+        }
+        if !member.needs_join {
+            let counts = self.cluster.with_metadata(|m| {
+                member
+                    .topics
+                    .iter()
+                    .filter_map(|t| m.partition_count(t).map(|n| (t.clone(), n)))
+                    .collect::<Vec<_>>()
+            });
+            if counts.iter().any(|(t, n)| member.assigned_metadata.get(t) != Some(n)) {
+                member.needs_join = true;
+            }
+        }
+        while self.member.as_ref().is_some_and(|m| m.needs_join) {
+            if !self.join_once().await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// One join; `false` when it failed in a way the next poll retries.
+    async fn join_once(&mut self) -> Result<bool> {
+        let eager = self
+            .member
+            .as_ref()
+            .is_some_and(|m| m.protocol() == assignor::RebalanceProtocol::Eager);
+        let owned = self.member.as_ref().map(Member::owned_partitions).unwrap_or_default();
+        if self.config.enable_auto_commit && !owned.is_empty() {
+            let offsets: Vec<_> = self
+                .positions_to_commit()
+                .into_iter()
+                .filter(|(tp, _)| owned.contains(tp))
+                .collect();
+            if let Err(e) = self.commit_offsets(&offsets).await {
+                tracing::warn!(error = %e, "commit before rebalance failed");
+            }
+        }
+        if eager && !owned.is_empty() {
+            self.call_listener(Callback::Revoked, &owned).await;
+            self.remove_partitions(&owned);
+            if let Some(m) = self.member.as_mut() {
+                m.owned.clear();
+            }
+        }
+        let conn = match self.coordinator().await {
+            Ok(conn) => conn,
+            Err(e) if e.is_retriable() => {
+                self.coordinator = None;
+                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut member = self.member.take().expect("joining needs a member");
+        member.stop_heartbeat();
+        let round = group::join_round(&mut member, &conn, &self.cluster, &self.config).await;
+        self.member = Some(member);
+        let (assigned, changes) = match round {
+            Ok(Round::Joined { assigned, changes }) => (assigned, changes),
+            Ok(Round::Retry { backoff }) => {
+                if backoff {
+                    tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+                }
+                return Ok(true);
+            }
+            Err(e) if e.is_retriable() => {
+                self.coordinator = None;
+                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let revoked: Vec<TopicPartition> =
+            changes.revoked.iter().map(|(t, p)| TopicPartition::new(t.as_str(), *p)).collect();
+        if !eager && !revoked.is_empty() {
+            self.call_listener(Callback::Revoked, &revoked).await;
+            self.remove_partitions(&revoked);
+        }
+        let added: Vec<TopicPartition> =
+            changes.added.iter().map(|(t, p)| TopicPartition::new(t.as_str(), *p)).collect();
+        let member = self.member.as_mut().expect("still a member");
+        member.owned = assigned;
+        member.needs_join = changes.rejoin;
+        let topics = member.topics.clone();
+        let counts: BTreeMap<String, u32> = self.cluster.with_metadata(|m| {
+            topics.iter().filter_map(|t| m.partition_count(t).map(|n| (t.clone(), n))).collect()
+        });
+        member.assigned_metadata.extend(counts);
+        group::start_heartbeat(member, self.cluster.clone(), &self.config);
+        let owned: Vec<TopicPartition> = member.owned_partitions();
+        self.cluster.add_interest(owned.iter().map(|tp| &*tp.topic));
+        for tp in owned {
+            self.partitions.entry(tp).or_default();
+        }
+        if !added.is_empty() {
+            self.call_listener(Callback::Assigned, &added).await;
+        }
+        Ok(true)
+    }
+
+    fn remove_partitions(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            self.partitions.remove(tp);
+        }
+    }
+
+    async fn call_listener(&mut self, which: Callback, partitions: &[TopicPartition]) {
+        let Some(mut listener) = self.listener.take() else { return };
+        match which {
+            Callback::Revoked => listener.on_partitions_revoked(self, partitions).await,
+            Callback::Assigned => listener.on_partitions_assigned(self, partitions).await,
+            Callback::Lost => listener.on_partitions_lost(self, partitions).await,
+        }
+        self.listener = Some(listener);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Callback {
+    Revoked,
+    Assigned,
+    Lost,
 }

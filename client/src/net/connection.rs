@@ -131,6 +131,13 @@ pub struct PendingResponse {
 }
 
 impl PendingResponse {
+    /// Waits up to `timeout` instead of `request.timeout.ms`: for requests the broker
+    /// holds on purpose (JoinGroup waits for the whole group, up to the rebalance timeout).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// Waits for the answer and decodes it.
     ///
     /// # Errors

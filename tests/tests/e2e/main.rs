@@ -13,5 +13,6 @@ mod pipelining;
 mod resources;
 mod restart;
 mod rust_consumer;
+mod rust_groups;
 mod rust_producer;
 mod serving;
