@@ -27,6 +27,7 @@ mod routing;
 pub mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,7 +119,7 @@ impl Admin {
     /// [`ClientError::Kafka`] with the broker's error, or a network error once the
     /// deadline has passed.
     pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
-        self.retry(transient, async || {
+        self.retry(transient, move || async move {
             let conn = self.cluster.any_connection().await?;
             if conn.versions().pick(ApiKey::DescribeCluster).is_none() {
                 let m = self.cluster.metadata_request(Some(&[]), false).await?;
@@ -161,12 +162,21 @@ impl Admin {
     ///
     /// A round that fails as a whole counts as that failure for each of its keys, except
     /// that the call fails with it when no key has an outcome yet.
-    async fn settle<K: Ord + Clone, T>(
+    ///
+    /// `round` is a closure returning a future rather than an async closure: the futures
+    /// of async closures taking a borrowed argument are not `Send` for every lifetime
+    /// (rust-lang/rust#110338), and a caller must be able to spawn an admin call.
+    async fn settle<K, T, F, Fut>(
         &self,
         keys: &[K],
         retriable: Retriable,
-        mut round: impl AsyncFnMut(&[K]) -> Result<Vec<Result<T>>>,
-    ) -> Result<Vec<(K, Result<T>)>> {
+        mut round: F,
+    ) -> Result<Vec<(K, Result<T>)>>
+    where
+        K: Ord + Clone,
+        F: FnMut(Vec<K>) -> Fut,
+        Fut: Future<Output = Result<Vec<Result<T>>>>,
+    {
         if self.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
         }
@@ -181,7 +191,7 @@ impl Admin {
             // The keys to try again, each with the error it last failed with.
             let mut again: Vec<(K, ClientError)> = Vec::new();
             let mut whole = false;
-            match round(&open).await {
+            match round(open.clone()).await {
                 Ok(outcomes) => {
                     let mut outcomes = outcomes.into_iter();
                     for key in open {
@@ -227,13 +237,16 @@ impl Admin {
 
     /// Runs `attempt` until it succeeds, fails with an error `retriable` refuses, or the
     /// deadline allows no further attempt.
-    async fn retry<T>(
-        &self,
-        retriable: Retriable,
-        mut attempt: impl AsyncFnMut() -> Result<T>,
-    ) -> Result<T> {
-        let mut outcomes =
-            self.settle(&[()], retriable, async |_| Ok(vec![attempt().await])).await?;
+    async fn retry<T, F, Fut>(&self, retriable: Retriable, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let round = |_| {
+            let attempt = attempt();
+            async move { Ok(vec![attempt.await]) }
+        };
+        let mut outcomes = self.settle(&[()], retriable, round).await?;
         outcomes.pop().map_or_else(|| Err(no_outcome()), |(_, outcome)| outcome)
     }
 }
@@ -296,9 +309,10 @@ mod tests {
         let admin = admin("10000");
         let rounds = Mutex::new(Vec::new());
         let keys = ["a", "b", "c", "a"].map(String::from);
+        let log = &rounds;
         let out = admin
-            .settle(&keys, routing::coordinator_moved, async |open: &[String]| {
-                let mut rounds = rounds.lock().unwrap();
+            .settle(&keys, routing::coordinator_moved, move |open: Vec<String>| async move {
+                let mut rounds = log.lock().unwrap();
                 rounds.push(open.to_vec());
                 let second_try = rounds.len() > 1;
                 Ok(open
@@ -330,7 +344,7 @@ mod tests {
         let start = Instant::now();
         let keys = ["a", "b"].map(String::from);
         let out = admin
-            .settle(&keys, routing::coordinator_moved, async |open: &[String]| {
+            .settle(&keys, routing::coordinator_moved, |open: Vec<String>| async move {
                 Ok(open
                     .iter()
                     .map(|k| if k == "a" { Ok(()) } else { Err(not_coordinator()) })
@@ -349,24 +363,51 @@ mod tests {
         let lost = || ClientError::Network { addr: "b:1".into(), reason: "refused".into() };
         let keys = ["a", "b"].map(String::from);
         let attempts = Mutex::new(0);
+        let counter = &attempts;
         let out: Result<Vec<(String, Result<()>)>> = admin
-            .settle(&keys, routing::transient, async |_: &[String]| {
-                *attempts.lock().unwrap() += 1;
+            .settle(&keys, routing::transient, move |_: Vec<String>| async move {
+                *counter.lock().unwrap() += 1;
                 Err(lost())
             })
             .await;
         assert_eq!(out.unwrap_err(), lost());
         assert!(*attempts.lock().unwrap() > 1, "a transient failure is retried");
         let refused =
-            admin.retry(routing::transient, async || Err::<(), _>(not_coordinator())).await;
+            admin.retry(routing::transient, || async { Err::<(), _>(not_coordinator()) }).await;
         assert_eq!(refused.unwrap_err(), not_coordinator(), "not retriable here: returned at once");
+    }
+
+    /// Compiles only if every call's future can be spawned on a multi-threaded runtime.
+    #[test]
+    fn every_call_is_send() {
+        fn spawnable<F: Future + Send>(_: F) {}
+        let admin = admin("1");
+        let (names, tps) = (vec!["t".to_string()], vec![("t".to_string(), 0)]);
+        let topic = ConfigResource::topic("t");
+        spawnable(admin.create_topics(&[NewTopic::new("t")], false));
+        spawnable(admin.delete_topics(&names));
+        spawnable(admin.list_topics(false));
+        spawnable(admin.describe_topics(&names));
+        spawnable(admin.create_partitions(&[("t".into(), 2)], false));
+        spawnable(admin.describe_configs(std::slice::from_ref(&topic)));
+        spawnable(admin.alter_configs(&topic, &[]));
+        spawnable(admin.incremental_alter_configs(&topic, &[]));
+        spawnable(admin.list_groups());
+        spawnable(admin.describe_groups(&names));
+        spawnable(admin.delete_groups(&names));
+        spawnable(admin.list_consumer_group_offsets("g", None));
+        spawnable(admin.alter_consumer_group_offsets("g", &[]));
+        spawnable(admin.delete_consumer_group_offsets("g", &tps));
+        spawnable(admin.list_offsets(&[]));
+        spawnable(admin.delete_records(&[]));
+        spawnable(admin.describe_cluster());
     }
 
     #[tokio::test]
     async fn a_closed_admin_refuses_calls() {
         let admin = admin("50");
         admin.close().await;
-        let out = admin.retry(routing::transient, async || Ok(())).await;
+        let out = admin.retry(routing::transient, || async { Ok(()) }).await;
         assert_eq!(out, Err(ClientError::Closed));
     }
 }

@@ -199,7 +199,7 @@ impl Admin {
         &self,
         resources: &[ConfigResource],
     ) -> Result<Vec<(ConfigResource, Result<Vec<ConfigEntry>>)>> {
-        self.settle(resources, transient, async |open: &[ConfigResource]| {
+        self.settle(resources, transient, move |open: Vec<ConfigResource>| async move {
             let routed = open.iter().map(|r| (r.clone(), Ok(r.route()))).collect();
             Ok(self
                 .scatter(routed, ApiKey::DescribeConfigs, describe_request, describe_answers)
@@ -301,9 +301,10 @@ impl Admin {
         build: impl Fn(i16, &[ConfigResource]) -> Result<Request>,
         read: impl Fn(&str, i16, Response, &[ConfigResource]) -> Result<Vec<Result<()>>>,
     ) -> Result<()> {
-        self.retry(transient, async || {
+        let (build, read) = (&build, &read);
+        self.retry(transient, move || async move {
             let routed = vec![(resource.clone(), Ok(resource.route()))];
-            let mut outcomes = self.scatter(routed, api, &build, &read).await;
+            let mut outcomes = self.scatter(routed, api, build, read).await;
             outcomes.pop().unwrap_or_else(|| Err(missing("admin", &resource.name)))
         })
         .await

@@ -174,7 +174,7 @@ impl Admin {
     /// # Errors
     /// The first broker's error if any broker cannot list its groups within the deadline.
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
-        self.retry(coordinator_moved, async || {
+        self.retry(coordinator_moved, move || async move {
             let nodes = self.brokers().await?;
             let routed = nodes.iter().map(|&n| (n, Ok(Route::Node(n)))).collect();
             let build = |_: i16, _: &[i32]| Ok(Request::ListGroups(ListGroupsRequest::default()));
@@ -200,8 +200,8 @@ impl Admin {
         &self,
         groups: &[String],
     ) -> Result<Vec<(String, Result<GroupDescription>)>> {
-        self.settle(groups, coordinator_moved, async |open: &[String]| {
-            let routed = open.iter().cloned().zip(self.coordinators(open).await?).collect();
+        self.settle(groups, coordinator_moved, move |open: Vec<String>| async move {
+            let routed = open.iter().cloned().zip(self.coordinators(&open).await?).collect();
             let build = |_: i16, keys: &[String]| {
                 let ids = keys.iter().map(|g| GroupId(StrBytes::from_string(g.clone()))).collect();
                 Ok(Request::DescribeGroups(DescribeGroupsRequest::default().with_groups(ids)))
@@ -217,8 +217,8 @@ impl Admin {
     /// Per group, [`ClientError::Kafka`]: NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, ... The call
     /// fails as a whole only when no coordinator could be looked up.
     pub async fn delete_groups(&self, groups: &[String]) -> Result<Vec<(String, Result<()>)>> {
-        self.settle(groups, coordinator_moved, async |open: &[String]| {
-            let routed = open.iter().cloned().zip(self.coordinators(open).await?).collect();
+        self.settle(groups, coordinator_moved, move |open: Vec<String>| async move {
+            let routed = open.iter().cloned().zip(self.coordinators(&open).await?).collect();
             let build = |_: i16, keys: &[String]| {
                 let ids = keys.iter().map(|g| GroupId(StrBytes::from_string(g.clone()))).collect();
                 Ok(Request::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(ids)))
@@ -257,7 +257,7 @@ impl Admin {
         let retriable = |e: &ClientError| {
             coordinator_moved(e) || e.code() == Some(ErrorCode::UNSTABLE_OFFSET_COMMIT)
         };
-        self.retry(retriable, async || {
+        self.retry(retriable, move || async move {
             let route = self.coordinator(group).await?;
             let build = |version: i16| fetch_request(group, partitions, version);
             let (addr, version, response) = self.call(&route, ApiKey::OffsetFetch, build).await?;
@@ -282,9 +282,10 @@ impl Admin {
         for (tp, o) in offsets {
             wanted.entry(tp).or_insert(o);
         }
-        self.retry(coordinator_moved, async || {
+        let wanted = &wanted;
+        self.retry(coordinator_moved, move || async move {
             let route = self.coordinator(group).await?;
-            let build = |version: i16| Ok(commit_request(group, &wanted, version));
+            let build = |version: i16| Ok(commit_request(group, wanted, version));
             let (addr, _, response) = self.call(&route, ApiKey::OffsetCommit, build).await?;
             let Response::OffsetCommit(r) = response else {
                 return Err(unexpected(&addr, &response));
@@ -311,7 +312,8 @@ impl Admin {
         let mut wanted: Vec<&TopicPartition> = partitions.iter().collect();
         wanted.sort_unstable();
         wanted.dedup();
-        self.retry(coordinator_moved, async || {
+        let wanted = &wanted;
+        self.retry(coordinator_moved, move || async move {
             let route = self.coordinator(group).await?;
             let build = |_: i16| {
                 let topics = by_topic(wanted.iter().map(|(t, p)| (t.as_str(), *p)))

@@ -79,9 +79,10 @@ impl Admin {
             wanted.entry(tp).or_insert(*spec);
         }
         let keys: Vec<TopicPartition> = specs.iter().map(|(tp, _)| tp.clone()).collect();
+        let wanted = &wanted;
         let outcomes = self
-            .settle(&keys, leader_moved, async |open: &[TopicPartition]| {
-                let routed = open.iter().cloned().zip(self.leaders(open).await?).collect();
+            .settle(&keys, leader_moved, move |open: Vec<TopicPartition>| async move {
+                let routed = open.iter().cloned().zip(self.leaders(&open).await?).collect();
                 let build = |_: i16, keys: &[TopicPartition]| {
                     let topics = by_topic(keys, |name, partitions| {
                         let partitions = partitions
@@ -121,9 +122,10 @@ impl Admin {
             wanted.entry(tp).or_insert(*offset);
         }
         let keys: Vec<TopicPartition> = before.iter().map(|(tp, _)| tp.clone()).collect();
+        let wanted = &wanted;
         let outcomes = self
-            .settle(&keys, leader_moved, async |open: &[TopicPartition]| {
-                let routed = open.iter().cloned().zip(self.leaders(open).await?).collect();
+            .settle(&keys, leader_moved, move |open: Vec<TopicPartition>| async move {
+                let routed = open.iter().cloned().zip(self.leaders(&open).await?).collect();
                 let build = |_: i16, keys: &[TopicPartition]| {
                     let topics = by_topic(keys, |name, partitions| {
                         let partitions = partitions

@@ -126,7 +126,8 @@ impl Admin {
             by_name.entry(&t.name).or_insert(t);
         }
         let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-        self.settle(&names, controller_moved, async |open: &[String]| {
+        let by_name = &by_name;
+        self.settle(&names, controller_moved, move |open: Vec<String>| async move {
             let conn = self.connect(&Route::Controller).await?;
             let version = conn.version(ApiKey::CreateTopics)?;
             // -1 for "the broker's default" arrived with v4 (KIP-464).
@@ -184,7 +185,7 @@ impl Admin {
     /// Per topic, [`ClientError::Kafka`] (UNKNOWN_TOPIC_OR_PARTITION, ...). The call fails
     /// as a whole only when no controller could be reached.
     pub async fn delete_topics(&self, names: &[String]) -> Result<Vec<(String, Result<()>)>> {
-        self.settle(names, controller_moved, async |open: &[String]| {
+        self.settle(names, controller_moved, move |open: Vec<String>| async move {
             let conn = self.connect(&Route::Controller).await?;
             let version = conn.version(ApiKey::DeleteTopics)?;
             let topic = |n: &String| TopicName(StrBytes::from_string(n.clone()));
@@ -225,9 +226,8 @@ impl Admin {
     /// # Errors
     /// A network error if no broker answers within the deadline.
     pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<TopicListing>> {
-        let response = self
-            .retry(transient, async || self.cluster.metadata_request(None, false).await)
-            .await?;
+        let response =
+            self.retry(transient, move || self.cluster.metadata_request(None, false)).await?;
         let mut topics: Vec<TopicListing> = response
             .topics
             .iter()
@@ -258,7 +258,8 @@ impl Admin {
         // A topic that is being created has no leader yet: LEADER_NOT_AVAILABLE passes.
         let retriable =
             |e: &ClientError| transient(e) || e.code() == Some(ErrorCode::LEADER_NOT_AVAILABLE);
-        self.retry(retriable, async || {
+        let names = &names;
+        self.retry(retriable, move || async move {
             let response = self.cluster.metadata_request(Some(names.as_slice()), false).await?;
             let by_name: HashMap<&str, &MetadataResponseTopic> = response
                 .topics
@@ -294,7 +295,8 @@ impl Admin {
             by_name.entry(name).or_insert(*total);
         }
         let names: Vec<String> = totals.iter().map(|(n, _)| n.clone()).collect();
-        self.settle(&names, controller_moved, async |open: &[String]| {
+        let by_name = &by_name;
+        self.settle(&names, controller_moved, move |open: Vec<String>| async move {
             let conn = self.connect(&Route::Controller).await?;
             let version = conn.version(ApiKey::CreatePartitions)?;
             let topics = open
