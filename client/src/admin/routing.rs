@@ -183,13 +183,19 @@ impl Admin {
             partitions
                 .iter()
                 .map(|(topic, partition)| {
-                    if let Some(code) = m.topic_error(topic) {
-                        if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
-                            return Err(ClientError::UnknownTopic { topic: topic.clone() });
+                    let unknown = || ClientError::UnknownTopic { topic: topic.clone() };
+                    match m.topic_error(topic) {
+                        Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => return Err(unknown()),
+                        Some(code) => {
+                            return Err(ClientError::kafka(
+                                code,
+                                None,
+                                format!("metadata of {topic}"),
+                            ))
                         }
-                        return Err(ClientError::kafka(code, None, format!("metadata of {topic}")));
+                        None => {}
                     }
-                    let count = m.partition_count(topic).unwrap_or(0);
+                    let count = m.partition_count(topic).ok_or_else(unknown)?;
                     if *partition < 0 || *partition as u32 >= count {
                         return Err(ClientError::UnknownPartition {
                             topic: topic.clone(),
