@@ -305,6 +305,9 @@ impl Admin {
                     CreatePartitionsTopic::default()
                         .with_name(TopicName(StrBytes::from_string(n.clone())))
                         .with_count(by_name[n.as_str()])
+                        // kafka-protocol defaults to an empty list, which asks for no
+                        // new partition to be placed anywhere; null lets the broker choose.
+                        .with_assignments(None)
                 })
                 .collect();
             let request = CreatePartitionsRequest::default()
