@@ -12,5 +12,6 @@ mod interop;
 mod pipelining;
 mod resources;
 mod restart;
+mod rust_admin;
 mod rust_producer;
 mod serving;
