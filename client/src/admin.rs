@@ -4,7 +4,7 @@
 //! Every call has one deadline, `default.api.timeout.ms` from its start. Until then an
 //! answer that says the request reached the wrong broker or one not ready yet
 //! (NOT_CONTROLLER, NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, NOT_LEADER_OR_FOLLOWER,
-//! a lost connection, ...; [`routing`] decides which) is sent again after the KIP-580
+//! a lost connection, ...; `routing.rs` decides which) is sent again after the KIP-580
 //! backoff, to the broker that answers it then. The deadline is checked before each
 //! attempt; an attempt already sent is bounded by `request.timeout.ms`.
 //!
@@ -17,7 +17,10 @@
 //! a range's minimum need a version check.
 //!
 //! Module map: [`topics`], [`configs`], [`groups`] (with the consumer protocol's
-//! [`assignment`]), [`records`] (log offsets of partitions), and [`routing`].
+//! [`assignment`]), [`records`] (log offsets of partitions), and `routing.rs` (which
+//! broker answers what). Kafka's defaults that kafka-protocol does not share are set
+//! explicitly where they matter: ListOffsets' `replica_id` -1 (a consumer, not broker 0),
+//! CreatePartitions' null `assignments`.
 
 pub mod assignment;
 pub mod configs;
