@@ -54,6 +54,7 @@ pub struct Roles {
 const ALL: Roles = Roles { producer: true, consumer: true, admin: true };
 const PRODUCER: Roles = Roles { producer: true, consumer: false, admin: false };
 const CONSUMER: Roles = Roles { producer: false, consumer: true, admin: false };
+const ADMIN: Roles = Roles { producer: false, consumer: false, admin: true };
 
 /// One known property.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +132,13 @@ pub const PROPERTIES: &[Property] = &[
         Some("104857600"),
         ALL,
         "largest response frame accepted from a broker",
+    ),
+    p(
+        "default.api.timeout.ms",
+        int(0),
+        Some("60000"),
+        ADMIN,
+        "how long an admin call may keep retrying before it fails",
     ),
     p(
         "acks",
@@ -771,6 +779,8 @@ impl ConsumerConfig {
 pub struct AdminConfig {
     /// What every client reads.
     pub common: CommonConfig,
+    /// `default.api.timeout.ms`.
+    pub default_api_timeout: Duration,
 }
 
 impl AdminConfig {
@@ -780,7 +790,7 @@ impl AdminConfig {
     /// [`ClientError::Config`] naming the first property that is wrong.
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let r = config.validate(|roles| roles.admin)?;
-        Ok(AdminConfig { common: r.common()? })
+        Ok(AdminConfig { common: r.common()?, default_api_timeout: r.ms("default.api.timeout.ms") })
     }
 }
 
@@ -801,6 +811,8 @@ mod tests {
         let c = ConsumerConfig::new(&base()).unwrap();
         assert_eq!((c.max_poll_records, c.fetch_max_bytes), (500, 52428800));
         assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        let c = AdminConfig::new(&base()).unwrap();
+        assert_eq!(c.default_api_timeout, Duration::from_secs(60));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! - [`net`]: one connection per broker, API versions negotiated on each.
 //! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
 //! - [`producer`]: partitioner, accumulator, idempotence and the sender task.
-//! - [`consumer`]: positions, fetches, offsets and commits.
+//! - [`consumer`]: positions, fetches, offsets, commits and group membership.
+//! - [`admin`]: topics, configs, consumer groups, partitions' offsets and the cluster.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod consumer;

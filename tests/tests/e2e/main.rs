@@ -12,6 +12,7 @@ mod interop;
 mod pipelining;
 mod resources;
 mod restart;
+mod rust_admin;
 mod rust_consumer;
 mod rust_groups;
 mod rust_producer;

@@ -1,0 +1,574 @@
+//! Consumer groups: list, describe and delete them, and read, set and delete their
+//! committed offsets.
+//!
+//! Everything about a group goes to its coordinator (FindCoordinator first); a
+//! coordinator that moved or is still loading is looked up again and asked again. Groups
+//! with different coordinators are asked in one request per coordinator. ListGroups goes
+//! to every broker, since each lists only the groups it coordinates.
+//!
+//! Offsets are set as Kafka's admin client sets them for a group without members: an
+//! OffsetCommit with generation -1 and an empty member id, which a group with members
+//! refuses (UNKNOWN_MEMBER_ID) so that it cannot overwrite a live consumer's position.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use sluice_protocol::api_key::ApiKey;
+use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use sluice_protocol::kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use sluice_protocol::kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use sluice_protocol::kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use sluice_protocol::kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, TopicName,
+};
+use sluice_protocol::kafka_protocol::protocol::StrBytes;
+use sluice_protocol::messages::{Request, Response};
+
+use super::assignment::ConsumerAssignment;
+use super::routing::{coordinator_moved, missing, Route};
+use super::{check, Admin, TopicPartition};
+use crate::cluster::unexpected;
+use crate::error::{ClientError, Result};
+
+/// A group's state, as the coordinator names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// No members; offsets may remain.
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Every member has its assignment.
+    Stable,
+    /// The group is gone, or never existed.
+    Dead,
+    /// KIP-848 groups: the coordinator is computing the assignment.
+    Assigning,
+    /// KIP-848 groups: members are taking up a new assignment.
+    Reconciling,
+    /// A state this client does not know.
+    Unknown,
+}
+
+impl GroupState {
+    /// The state Kafka names `name` (any case).
+    pub fn from_name(name: &str) -> Self {
+        const NAMES: [(&str, GroupState); 7] = [
+            ("Empty", GroupState::Empty),
+            ("PreparingRebalance", GroupState::PreparingRebalance),
+            ("CompletingRebalance", GroupState::CompletingRebalance),
+            ("Stable", GroupState::Stable),
+            ("Dead", GroupState::Dead),
+            ("Assigning", GroupState::Assigning),
+            ("Reconciling", GroupState::Reconciling),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(GroupState::Unknown, |(_, s)| *s)
+    }
+}
+
+/// A group as [`Admin::list_groups`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    /// The group id.
+    pub group_id: String,
+    /// `consumer` for consumer groups; empty for a group that only has offsets.
+    pub protocol_type: String,
+    /// Its state (ListGroups v4+ only).
+    pub state: Option<GroupState>,
+}
+
+/// A group as [`Admin::describe_groups`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group_id: String,
+    /// Its state.
+    pub state: GroupState,
+    /// `consumer` for consumer groups.
+    pub protocol_type: String,
+    /// The protocol of the current generation (for consumers, the assignor).
+    pub protocol: String,
+    /// Its members.
+    pub members: Vec<MemberDescription>,
+}
+
+/// A member of a [`GroupDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member id the coordinator gave it.
+    pub member_id: String,
+    /// Its static membership id (KIP-345), if any (DescribeGroups v4+).
+    pub group_instance_id: Option<String>,
+    /// Its `client.id`.
+    pub client_id: String,
+    /// The host it connected from.
+    pub client_host: String,
+    /// What it was assigned.
+    pub assignment: MemberAssignment,
+}
+
+/// A member's assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberAssignment {
+    /// A consumer group member's assignment, decoded (empty while it has none).
+    Consumer(ConsumerAssignment),
+    /// The bytes as the coordinator sent them: another protocol type, or a consumer
+    /// assignment that does not decode.
+    Raw(Bytes),
+}
+
+impl MemberAssignment {
+    fn decode(protocol_type: &str, bytes: Bytes) -> Self {
+        if protocol_type != "consumer" {
+            return MemberAssignment::Raw(bytes);
+        }
+        // A member between SyncGroups has no assignment yet, as in Kafka's admin client.
+        if bytes.is_empty() {
+            return MemberAssignment::Consumer(ConsumerAssignment::default());
+        }
+        ConsumerAssignment::decode(&bytes)
+            .map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
+    }
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    /// The offset of the next record to consume.
+    pub offset: i64,
+    /// The leader epoch of the last record consumed, if known (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Free text the committer stored with it.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// An offset without leader epoch or metadata.
+    pub fn new(offset: i64) -> Self {
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
+}
+
+impl Admin {
+    /// Every group of every broker, by group id.
+    ///
+    /// # Errors
+    /// The first broker's error if any broker cannot list its groups within the deadline.
+    pub async fn list_groups(&self) -> Result<Vec<GroupListing>> {
+        self.retry(coordinator_moved, move || async move {
+            let nodes = self.brokers().await?;
+            let routed = nodes.iter().map(|&n| (n, Ok(Route::Node(n)))).collect();
+            let build = |_: i16, _: &[i32]| Ok(Request::ListGroups(ListGroupsRequest::default()));
+            let answers = self.scatter(routed, ApiKey::ListGroups, build, listed).await;
+            let mut groups = BTreeMap::new();
+            for answer in answers {
+                for g in answer? {
+                    groups.entry(g.group_id.clone()).or_insert(g);
+                }
+            }
+            Ok(groups.into_values().collect())
+        })
+        .await
+    }
+
+    /// The state, protocol and members of each distinct group named, in the order first
+    /// named. A group that does not exist is reported [`GroupState::Dead`], not an error.
+    ///
+    /// # Errors
+    /// Per group, [`ClientError::Kafka`] with its coordinator's error. The call fails as a
+    /// whole only when no coordinator could be looked up.
+    pub async fn describe_groups(
+        &self,
+        groups: &[String],
+    ) -> Result<Vec<(String, Result<GroupDescription>)>> {
+        self.settle(groups, coordinator_moved, move |open: Vec<String>| async move {
+            let routed = open.iter().cloned().zip(self.coordinators(&open).await?).collect();
+            let build = |_: i16, keys: &[String]| {
+                let ids = keys.iter().map(|g| GroupId(StrBytes::from_string(g.clone()))).collect();
+                Ok(Request::DescribeGroups(DescribeGroupsRequest::default().with_groups(ids)))
+            };
+            Ok(self.scatter(routed, ApiKey::DescribeGroups, build, described).await)
+        })
+        .await
+    }
+
+    /// Deletes groups without members, with their committed offsets.
+    ///
+    /// # Errors
+    /// Per group, [`ClientError::Kafka`]: NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, ... The call
+    /// fails as a whole only when no coordinator could be looked up.
+    pub async fn delete_groups(&self, groups: &[String]) -> Result<Vec<(String, Result<()>)>> {
+        self.settle(groups, coordinator_moved, move |open: Vec<String>| async move {
+            let routed = open.iter().cloned().zip(self.coordinators(&open).await?).collect();
+            let build = |_: i16, keys: &[String]| {
+                let ids = keys.iter().map(|g| GroupId(StrBytes::from_string(g.clone()))).collect();
+                Ok(Request::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(ids)))
+            };
+            let read = |addr: &str, _: i16, response: Response, keys: &[String]| {
+                let Response::DeleteGroups(r) = response else {
+                    return Err(unexpected(addr, &response));
+                };
+                let codes: HashMap<&str, i16> =
+                    r.results.iter().map(|g| (g.group_id.0.as_str(), g.error_code)).collect();
+                Ok(keys
+                    .iter()
+                    .map(|g| {
+                        let code = codes.get(g.as_str()).ok_or_else(|| missing(addr, g))?;
+                        check(*code, None, format!("delete group {g}"))
+                    })
+                    .collect())
+            };
+            Ok(self.scatter(routed, ApiKey::DeleteGroups, build, read).await)
+        })
+        .await
+    }
+
+    /// The offsets `group` has committed: for `partitions`, or for every partition when
+    /// `None`. A partition without a committed offset is left out.
+    ///
+    /// # Errors
+    /// [`ClientError::Kafka`] with the group's or a partition's error, and
+    /// [`ClientError::UnsupportedVersion`] for `None` from a broker before OffsetFetch v2.
+    pub async fn list_consumer_group_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[TopicPartition]>,
+    ) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+        // Offsets of an open transaction become readable when it ends (KIP-447).
+        let retriable = |e: &ClientError| {
+            coordinator_moved(e) || e.code() == Some(ErrorCode::UNSTABLE_OFFSET_COMMIT)
+        };
+        self.retry(retriable, move || async move {
+            let route = self.coordinator(group).await?;
+            let build = |version: i16| fetch_request(group, partitions, version);
+            let (addr, version, response) = self.call(&route, ApiKey::OffsetFetch, build).await?;
+            fetched(&addr, group, version, response)
+        })
+        .await
+    }
+
+    /// Commits `offsets` for `group`, which must have no members. Returns each distinct
+    /// partition with its outcome; a partition given twice commits its first entry.
+    ///
+    /// # Errors
+    /// Per partition, [`ClientError::Kafka`]: UNKNOWN_MEMBER_ID while the group has
+    /// members, UNKNOWN_TOPIC_OR_PARTITION, ... The call fails as a whole when the
+    /// coordinator cannot be reached.
+    pub async fn alter_consumer_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+        let mut wanted: BTreeMap<&TopicPartition, &OffsetAndMetadata> = BTreeMap::new();
+        for (tp, o) in offsets {
+            wanted.entry(tp).or_insert(o);
+        }
+        let wanted = &wanted;
+        self.retry(coordinator_moved, move || async move {
+            let route = self.coordinator(group).await?;
+            let build = |version: i16| Ok(commit_request(group, wanted, version));
+            let (addr, _, response) = self.call(&route, ApiKey::OffsetCommit, build).await?;
+            let Response::OffsetCommit(r) = response else {
+                return Err(unexpected(&addr, &response));
+            };
+            let codes = r.topics.iter().flat_map(|t| {
+                t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
+            });
+            partition_outcomes(&addr, group, "commit offset of", wanted.keys().copied(), codes)
+        })
+        .await
+    }
+
+    /// Deletes the committed offsets of `partitions` in `group` (OffsetDelete, KIP-496).
+    ///
+    /// # Errors
+    /// [`ClientError::Kafka`] with the group's error as a whole (GROUP_ID_NOT_FOUND,
+    /// NON_EMPTY_GROUP, ...); per partition GROUP_SUBSCRIBED_TO_TOPIC,
+    /// UNKNOWN_TOPIC_OR_PARTITION, ...
+    pub async fn delete_consumer_group_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+        let mut wanted: Vec<&TopicPartition> = partitions.iter().collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let wanted = &wanted;
+        self.retry(coordinator_moved, move || async move {
+            let route = self.coordinator(group).await?;
+            let build = |_: i16| {
+                let topics = by_topic(wanted.iter().map(|(t, p)| (t.as_str(), *p)))
+                    .into_iter()
+                    .map(|(topic, indexes)| {
+                        let partitions = indexes
+                            .into_iter()
+                            .map(|p| {
+                                OffsetDeleteRequestPartition::default().with_partition_index(p)
+                            })
+                            .collect();
+                        OffsetDeleteRequestTopic::default()
+                            .with_name(topic)
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                let request = OffsetDeleteRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                    .with_topics(topics);
+                Ok(Request::OffsetDelete(request))
+            };
+            let (addr, _, response) = self.call(&route, ApiKey::OffsetDelete, build).await?;
+            let Response::OffsetDelete(r) = response else {
+                return Err(unexpected(&addr, &response));
+            };
+            check(r.error_code, None, format!("delete offsets of group {group}"))?;
+            let codes = r.topics.iter().flat_map(|t| {
+                t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
+            });
+            partition_outcomes(&addr, group, "delete offset of", wanted.iter().copied(), codes)
+        })
+        .await
+    }
+}
+
+/// One outcome per node of a ListGroups answer (there is one node per request).
+fn listed(
+    addr: &str,
+    version: i16,
+    response: Response,
+    nodes: &[i32],
+) -> Result<Vec<Result<Vec<GroupListing>>>> {
+    let Response::ListGroups(r) = response else { return Err(unexpected(addr, &response)) };
+    let outcome = check(r.error_code, None, format!("list groups of {addr}")).map(|()| {
+        r.groups
+            .iter()
+            .map(|g| GroupListing {
+                group_id: g.group_id.0.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+                state: (version >= 4).then(|| GroupState::from_name(&g.group_state)),
+            })
+            .collect::<Vec<_>>()
+    });
+    Ok(nodes.iter().map(|_| outcome.clone()).collect())
+}
+
+fn described(
+    addr: &str,
+    _: i16,
+    response: Response,
+    groups: &[String],
+) -> Result<Vec<Result<GroupDescription>>> {
+    let Response::DescribeGroups(r) = response else { return Err(unexpected(addr, &response)) };
+    let mut by_id: HashMap<String, DescribedGroup> =
+        r.groups.into_iter().map(|g| (g.group_id.0.to_string(), g)).collect();
+    Ok(groups
+        .iter()
+        .map(|id| {
+            let g = by_id.remove(id).ok_or_else(|| missing(addr, id))?;
+            check(g.error_code, None, format!("describe group {id}"))?;
+            let protocol_type = g.protocol_type.to_string();
+            let members = g
+                .members
+                .into_iter()
+                .map(|m| MemberDescription {
+                    member_id: m.member_id.to_string(),
+                    group_instance_id: m.group_instance_id.map(|i| i.to_string()),
+                    client_id: m.client_id.to_string(),
+                    client_host: m.client_host.to_string(),
+                    assignment: MemberAssignment::decode(&protocol_type, m.member_assignment),
+                })
+                .collect();
+            Ok(GroupDescription {
+                group_id: id.clone(),
+                state: GroupState::from_name(&g.group_state),
+                protocol: g.protocol_data.to_string(),
+                protocol_type,
+                members,
+            })
+        })
+        .collect())
+}
+
+/// Partitions grouped by topic, in the order given (each topic's run once when the input
+/// is sorted).
+fn by_topic<'a>(partitions: impl Iterator<Item = (&'a str, i32)>) -> Vec<(TopicName, Vec<i32>)> {
+    let mut topics: Vec<(&str, Vec<i32>)> = Vec::new();
+    for (topic, partition) in partitions {
+        match topics.last_mut() {
+            Some((t, indexes)) if *t == topic => indexes.push(partition),
+            _ => topics.push((topic, vec![partition])),
+        }
+    }
+    topics
+        .into_iter()
+        .map(|(t, indexes)| (TopicName(StrBytes::from_string(t.to_string())), indexes))
+        .collect()
+}
+
+fn fetch_request(
+    group: &str,
+    partitions: Option<&[TopicPartition]>,
+    version: i16,
+) -> Result<Request> {
+    let mut sorted: Vec<&TopicPartition> = partitions.unwrap_or_default().iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let pairs = || sorted.iter().map(|(t, p)| (t.as_str(), *p));
+    let group_id = GroupId(StrBytes::from_string(group.to_string()));
+    // v8 asks for groups in a list (KIP-709); before, for the one group at the top level.
+    if version >= 8 {
+        let topics = partitions.map(|_| {
+            by_topic(pairs())
+                .into_iter()
+                .map(|(name, indexes)| {
+                    OffsetFetchRequestTopics::default()
+                        .with_name(name)
+                        .with_partition_indexes(indexes)
+                })
+                .collect()
+        });
+        let g = OffsetFetchRequestGroup::default().with_group_id(group_id).with_topics(topics);
+        return Ok(Request::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![g])));
+    }
+    if partitions.is_none() && version < 2 {
+        return Err(ClientError::UnsupportedVersion {
+            addr: format!("the coordinator of group {group}"),
+            api: "OffsetFetch v2+ (every partition of a group)".into(),
+        });
+    }
+    let topics = partitions.map(|_| {
+        by_topic(pairs())
+            .into_iter()
+            .map(|(name, indexes)| {
+                OffsetFetchRequestTopic::default().with_name(name).with_partition_indexes(indexes)
+            })
+            .collect()
+    });
+    Ok(Request::OffsetFetch(
+        OffsetFetchRequest::default().with_group_id(group_id).with_topics(topics),
+    ))
+}
+
+fn fetched(
+    addr: &str,
+    group: &str,
+    version: i16,
+    response: Response,
+) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
+    let Response::OffsetFetch(r) = response else { return Err(unexpected(addr, &response)) };
+    let context = || format!("fetch committed offsets of group {group}");
+    // (topic, partition, offset, epoch, metadata, error) whatever the version's shape.
+    let mut rows = Vec::new();
+    if version >= 8 {
+        let g = r.groups.iter().find(|g| g.group_id.0.as_str() == group);
+        let g = g.ok_or_else(|| missing(addr, format!("group {group}")))?;
+        check(g.error_code, None, context())?;
+        for t in &g.topics {
+            for p in &t.partitions {
+                let row = (p.committed_offset, p.committed_leader_epoch, &p.metadata, p.error_code);
+                rows.push((&t.name, p.partition_index, row));
+            }
+        }
+    } else {
+        check(r.error_code, None, context())?;
+        for t in &r.topics {
+            for p in &t.partitions {
+                let row = (p.committed_offset, p.committed_leader_epoch, &p.metadata, p.error_code);
+                rows.push((&t.name, p.partition_index, row));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (topic, partition, (offset, epoch, metadata, code)) in rows {
+        let topic = topic.0.to_string();
+        check(
+            code,
+            None,
+            format!("fetch committed offset of {topic}-{partition} in group {group}"),
+        )?;
+        // A negative offset: nothing committed for this partition.
+        if offset >= 0 {
+            let o = OffsetAndMetadata {
+                offset,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata: metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            };
+            out.insert((topic, partition), o);
+        }
+    }
+    Ok(out)
+}
+
+fn commit_request(
+    group: &str,
+    offsets: &BTreeMap<&TopicPartition, &OffsetAndMetadata>,
+    version: i16,
+) -> Request {
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    // Sorted by topic: each topic's partitions are one run.
+    for ((topic, partition), o) in offsets {
+        if topics.last().is_none_or(|t| t.name.0.as_str() != topic) {
+            let name = TopicName(StrBytes::from_string(topic.clone()));
+            topics.push(OffsetCommitRequestTopic::default().with_name(name));
+        }
+        let mut p = OffsetCommitRequestPartition::default()
+            .with_partition_index(*partition)
+            .with_committed_offset(o.offset)
+            .with_committed_metadata(Some(StrBytes::from_string(o.metadata.clone())));
+        // The leader epoch arrived with v6 (KIP-320).
+        if version >= 6 {
+            p.committed_leader_epoch = o.leader_epoch.unwrap_or(-1);
+        }
+        topics.last_mut().expect("invariant: pushed above").partitions.push(p);
+    }
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::default())
+        .with_topics(topics);
+    Request::OffsetCommit(request)
+}
+
+/// The outcome of each of `wanted` from per-partition error codes. A coordinator error on
+/// any partition fails the whole call, so that it is retried at the new coordinator.
+fn partition_outcomes<'a>(
+    addr: &str,
+    group: &str,
+    what: &str,
+    wanted: impl Iterator<Item = &'a TopicPartition>,
+    codes: impl Iterator<Item = ((&'a str, i32), i16)>,
+) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+    let codes: HashMap<(&str, i32), i16> = codes.collect();
+    let mut out = BTreeMap::new();
+    for (topic, partition) in wanted {
+        let code = codes
+            .get(&(topic.as_str(), *partition))
+            .ok_or_else(|| missing(addr, format!("{topic}-{partition}")))?;
+        let outcome = check(*code, None, format!("{what} {topic}-{partition} in group {group}"));
+        if let Err(e) = &outcome {
+            if coordinator_moved(e) {
+                return Err(e.clone());
+            }
+        }
+        out.insert((topic.clone(), *partition), outcome);
+    }
+    Ok(out)
+}
