@@ -744,10 +744,7 @@ impl PartitionLog {
         let log_start = self.log_start_offset();
         for segment in self.segments().iter() {
             let size = segment.size();
-            if let Some(b) = segment.find_by_timestamp(timestamp, size) {
-                if b.last_offset < log_start {
-                    continue;
-                }
+            if let Some(b) = segment.find_by_timestamp(timestamp, log_start, size) {
                 return Some(TimestampOffset {
                     offset: b.base_offset.max(log_start),
                     timestamp: b.max_timestamp,
@@ -764,7 +761,7 @@ impl PartitionLog {
         let best =
             segments.iter().filter(|s| s.max_timestamp() >= 0).max_by_key(|s| s.max_timestamp())?;
         let size = best.size();
-        best.find_by_timestamp(best.max_timestamp(), size).map(|b| TimestampOffset {
+        best.find_by_timestamp(best.max_timestamp(), i64::MIN, size).map(|b| TimestampOffset {
             offset: b.base_offset,
             timestamp: b.max_timestamp,
             batch: best.slice_of(&b),

@@ -434,6 +434,23 @@ fn lookup_by_timestamp_finds_the_first_batch_at_or_after() {
 }
 
 #[test]
+fn lookup_by_timestamp_skips_deleted_records_inside_a_segment() {
+    // Regression: the first match lay below the log start, and the later batches of the
+    // same segment were never looked at.
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), small_config()).unwrap();
+    for i in 0..10i64 {
+        log.append(&batch_at_time(0, 1, 100, 1_000_000 + i * 1000)).unwrap();
+    }
+    assert_eq!(log.segment_base_offsets().len(), 1);
+    log.delete_records(4).unwrap();
+    let hit = |ts| log.lookup_by_timestamp(ts).map(|t| t.offset);
+    assert_eq!(hit(0), Some(4));
+    assert_eq!(hit(1_002_000), Some(4));
+    assert_eq!(hit(1_005_000), Some(5));
+}
+
+#[test]
 fn retention_by_bytes_and_time_deletes_whole_sealed_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = small_config();

@@ -588,8 +588,15 @@ impl Segment {
         FileSlice { file: Arc::clone(&self.file), position: b.position, len: b.size }
     }
 
-    /// The first batch whose max timestamp is at or after `timestamp`.
-    pub(crate) fn find_by_timestamp(&self, timestamp: i64, size: u64) -> Option<BatchPosition> {
+    /// The first batch whose max timestamp is at or after `timestamp`, among the batches
+    /// that end at or after `min_offset` (the log start offset: earlier batches are
+    /// deleted records, even while their segment remains).
+    pub(crate) fn find_by_timestamp(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+        size: u64,
+    ) -> Option<BatchPosition> {
         if self.max_timestamp() < timestamp {
             return None;
         }
@@ -598,7 +605,8 @@ impl Segment {
         let from = self
             .time_index
             .floor(timestamp.saturating_sub(1), |t| t.timestamp)
-            .map_or(self.base_offset, |t| self.base_offset + i64::from(t.relative_offset));
+            .map_or(self.base_offset, |t| self.base_offset + i64::from(t.relative_offset))
+            .max(min_offset);
         let mut b = self.find_batch(from, size)?;
         loop {
             if b.max_timestamp >= timestamp {
