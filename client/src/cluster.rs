@@ -165,13 +165,20 @@ impl Cluster {
                 })
                 .collect()
         });
+        // v0 has no null list: there, an empty one asks for every topic.
+        let list = if version == 0 { Some(list.unwrap_or_default()) } else { list };
         let mut request = MetadataRequest::default().with_topics(list);
         if version >= 4 {
             request = request.with_allow_auto_topic_creation(auto_create);
         }
         match conn.call(Request::Metadata(request)).await? {
             Response::Metadata(response) => {
-                self.metadata.lock().expect("lock").apply(&response, Instant::now());
+                let mut metadata = self.metadata.lock().expect("lock");
+                match topics {
+                    Some(_) => metadata.apply(&response, Instant::now()),
+                    None => metadata.apply_all_topics(&response, Instant::now()),
+                }
+                drop(metadata);
                 self.version.fetch_add(1, Ordering::Release);
                 Ok(response)
             }

@@ -82,8 +82,28 @@ pub struct Metadata {
 
 impl Metadata {
     /// Applies a Metadata response received at `now`. Topics the response does not name
-    /// are kept (a response may answer only some topics).
+    /// are kept (a response may answer only some topics), unless it answered a request
+    /// for every topic: then they no longer exist.
     pub fn apply(&mut self, response: &MetadataResponse, now: Instant) {
+        self.apply_answer(response, now, false);
+    }
+
+    /// As [`Self::apply`], for the answer to a request for every topic.
+    pub fn apply_all_topics(&mut self, response: &MetadataResponse, now: Instant) {
+        self.apply_answer(response, now, true);
+    }
+
+    fn apply_answer(&mut self, response: &MetadataResponse, now: Instant, all_topics: bool) {
+        if all_topics {
+            let named: std::collections::HashSet<&str> = response
+                .topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
+                .collect();
+            self.topics.retain(|name, _| named.contains(name.as_str()));
+            let topics = &self.topics;
+            self.names_by_id.retain(|_, name| topics.contains_key(name));
+        }
         if !response.brokers.is_empty() {
             self.brokers = response
                 .brokers
@@ -254,6 +274,18 @@ mod tests {
         assert_eq!(m.leader("t", 2), None);
         assert_eq!(m.broker(1).unwrap().addr, "127.0.0.1:9092");
         assert_eq!(m.topic_name(Uuid::from_u128(7)), Some("t"));
+    }
+
+    #[test]
+    fn an_answer_for_every_topic_forgets_deleted_ones() {
+        let mut m = Metadata::default();
+        m.apply(&response(1, 1), Instant::now());
+        let other = MetadataResponse::default();
+        m.apply(&other, Instant::now());
+        assert_eq!(m.partition_count("t"), Some(2), "a partial answer keeps what it does not name");
+        m.apply_all_topics(&other, Instant::now());
+        assert_eq!(m.partition_count("t"), None);
+        assert_eq!(m.topic_name(Uuid::from_u128(7)), None);
     }
 
     #[test]
