@@ -571,6 +571,8 @@ pub struct ProducerConfig {
     pub linger: Duration,
     /// `compression.type`.
     pub compression: sluice_protocol::record::compression::Compression,
+    /// `compression.<codec>.level` of the chosen codec; `None` for its default.
+    pub compression_level: Option<i32>,
     /// `max.request.size`.
     pub max_request_size: usize,
     /// `buffer.memory`.
@@ -641,12 +643,22 @@ impl ProducerConfig {
                 "must be at least linger.ms + request.timeout.ms",
             ));
         }
+        use sluice_protocol::record::compression::Compression;
+        let compression_level = match compression {
+            Compression::Gzip => Some(r.int("compression.gzip.level") as i32).filter(|&l| l != -1),
+            Compression::Zstd => Some(r.int("compression.zstd.level") as i32),
+            _ => None,
+        };
+        if compression_level == Some(0) && compression == Compression::Gzip {
+            return Err(invalid("compression.gzip.level", "0", "must be 1 to 9, or -1"));
+        }
         Ok(ProducerConfig {
             common,
             acks,
             batch_size: r.int("batch.size") as usize,
             linger,
             compression,
+            compression_level,
             max_request_size: r.int("max.request.size") as usize,
             buffer_memory: r.int("buffer.memory").min(isize::MAX as i64) as usize,
             max_block: r.ms("max.block.ms"),
@@ -824,6 +836,8 @@ mod tests {
             ("acks", "2"),
             ("compression.type", "brotli"),
             ("enable.idempotence", "yes"),
+            ("compression.zstd.level", "23"),
+            ("compression.gzip.level", "10"),
             ("no.such.property", "1"),
         ] {
             let err = ProducerConfig::new(&base().with(name, value)).unwrap_err();

@@ -217,6 +217,7 @@ impl Producer {
             batch_size: config.batch_size,
             linger: config.linger,
             compression: config.compression,
+            compression_level: config.compression_level,
             max_request_size: config.max_request_size,
             delivery_timeout: config.delivery_timeout,
             max_in_flight: config.max_in_flight,

@@ -112,6 +112,8 @@ pub struct AccumulatorSettings {
     pub linger: Duration,
     /// `compression.type`.
     pub compression: Compression,
+    /// Its level; `None` for the codec's default.
+    pub compression_level: Option<i32>,
     /// `max.request.size`.
     pub max_request_size: usize,
     /// `delivery.timeout.ms`.
@@ -198,7 +200,8 @@ impl Accumulator {
             let capacity = self.settings.batch_size.min(limit).min(1 << 20);
             queue.open = Some(OpenBatch {
                 id,
-                builder: BatchBuilder::with_capacity(self.settings.compression, capacity),
+                builder: BatchBuilder::with_capacity(self.settings.compression, capacity)
+                    .level(self.settings.compression_level),
                 created: now(),
                 completion,
                 records: 0,

@@ -57,6 +57,7 @@ pub enum BuildError {
 #[derive(Debug, Clone)]
 pub struct BatchBuilder {
     compression: Compression,
+    level: Option<i32>,
     transactional: bool,
     producer_id: i64,
     producer_epoch: i16,
@@ -80,6 +81,7 @@ impl BatchBuilder {
         buf.resize(HEADER_LEN, 0);
         BatchBuilder {
             compression,
+            level: None,
             transactional: false,
             producer_id: NO_PRODUCER_ID,
             producer_epoch: NO_PRODUCER_EPOCH,
@@ -98,6 +100,14 @@ impl BatchBuilder {
         self.producer_id = producer_id;
         self.producer_epoch = producer_epoch;
         self.base_sequence = base_sequence;
+        self
+    }
+
+    /// Compresses at `level` instead of the codec's default (see
+    /// [`compression::compress_into_at`]).
+    #[must_use]
+    pub fn level(mut self, level: Option<i32>) -> Self {
+        self.level = level;
         self
     }
 
@@ -202,7 +212,7 @@ impl BatchBuilder {
                 // Records compress a few times over; the Vec grows if not.
                 let mut out = Vec::with_capacity(HEADER_LEN + records.len() / 2);
                 out.resize(HEADER_LEN, 0);
-                compression::compress_into(codec, records, &mut out);
+                compression::compress_into_at(codec, self.level, records, &mut out);
                 out
             }
         };

@@ -167,10 +167,25 @@ pub fn compress(codec: Compression, input: &[u8]) -> Vec<u8> {
 
 /// Compresses `input` with `codec`, appending to `out` (the builder appends to a header).
 pub fn compress_into(codec: Compression, input: &[u8], out: &mut Vec<u8>) {
+    compress_into_at(codec, None, input, out);
+}
+
+/// gzip levels a producer may ask for (Kafka's `compression.gzip.level`). lz4 has no
+/// levels here: lz4_flex implements only LZ4's fast mode; a level changes the ratio, not
+/// the format, so readers are unaffected.
+pub const GZIP_LEVELS: std::ops::RangeInclusive<i32> = 1..=9;
+/// zstd's levels, negative ones included (KIP-390 passes them through).
+pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = -131072..=22;
+
+/// As [`compress_into`], at `level` (`None`: the codec's default; a level outside the
+/// codec's range is clamped into it; lz4 and snappy ignore it).
+pub fn compress_into_at(codec: Compression, level: Option<i32>, input: &[u8], out: &mut Vec<u8>) {
     match codec {
         Compression::None => out.extend_from_slice(input),
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(GZIP_LEVEL));
+            let level = level
+                .map_or(GZIP_LEVEL, |l| l.clamp(*GZIP_LEVELS.start(), *GZIP_LEVELS.end()) as u32);
+            let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
             enc.write_all(input).expect("invariant: writing to a Vec cannot fail");
             enc.finish().expect("invariant: writing to a Vec cannot fail");
         }
@@ -189,9 +204,11 @@ pub fn compress_into(codec: Compression, input: &[u8], out: &mut Vec<u8>) {
             let start = out.len() as u64;
             let mut cursor = io::Cursor::new(std::mem::take(out));
             cursor.set_position(start);
-            zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            let level =
+                level.map_or(ZSTD_LEVEL, |l| l.clamp(*ZSTD_LEVELS.start(), *ZSTD_LEVELS.end()));
+            zstd::bulk::Compressor::new(level)
                 .and_then(|mut c| c.compress_to_buffer(input, &mut cursor))
-                .expect("invariant: level 3 is valid and the buffer holds compress_bound bytes");
+                .expect("invariant: the level is in zstd's range and the buffer holds compress_bound bytes");
             *out = cursor.into_inner();
         }
     }

@@ -334,3 +334,18 @@ fn restamping_the_producer_keeps_the_batch_valid() {
     );
     assert_eq!(decode_all(&bytes, 1 << 20)[0].value.as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn compression_levels_change_the_ratio_not_the_contents() {
+    let input: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8 ^ (i / 1000) as u8).collect();
+    for (codec, low, high) in [(Compression::Gzip, 1, 9), (Compression::Zstd, 1, 19)] {
+        let mut fast = Vec::new();
+        compression::compress_into_at(codec, Some(low), &input, &mut fast);
+        let mut small = Vec::new();
+        compression::compress_into_at(codec, Some(high), &input, &mut small);
+        assert!(small.len() < fast.len(), "{codec:?}: level {high} is smaller than {low}");
+        for out in [fast, small] {
+            assert_eq!(compression::decompress(codec, &out, 1 << 20).unwrap(), input);
+        }
+    }
+}

@@ -10,6 +10,7 @@ fn settings() -> AccumulatorSettings {
         batch_size: 1000,
         linger: Duration::from_millis(5),
         compression: Compression::None,
+        compression_level: None,
         max_request_size: 1 << 20,
         delivery_timeout: Duration::from_secs(120),
         max_in_flight: 5,
