@@ -165,7 +165,10 @@ impl Accumulator {
     ///
     /// # Errors
     /// [`ClientError::RecordTooLarge`] for a field the wire format cannot hold.
-    #[expect(clippy::too_many_arguments, reason = "a record's fields, its memory and the clock, all used once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a record's fields, its memory and the clock, all used once"
+    )]
     pub fn append(
         &mut self,
         tp: &TopicPartition,

@@ -1,0 +1,3 @@
+//! The consumer's group membership, sans I/O so far: the consumer protocol's bytes.
+
+pub mod protocol;
