@@ -5,6 +5,8 @@
 //!
 //! - [`RangeAssignor`] (`range`): per topic, contiguous ranges.
 //! - [`RoundRobinAssignor`] (`roundrobin`): every partition dealt in turn.
+//! - [`CooperativeStickyAssignor`] (`cooperative-sticky`): keeps owned partitions, balances,
+//!   and moves a partition between members in two rebalances (KIP-429).
 //!
 //! [`rebalance_changes`] is the member's side: what to revoke and what is new once an
 //! assignment arrives.
@@ -19,12 +21,14 @@
 //! paths apply (as in Java's `assign(Map<String, Integer>, ...)`); `rack` is carried for a
 //! future rack-aware assignor.
 
+pub mod cooperative_sticky;
 pub mod range;
 pub mod round_robin;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use cooperative_sticky::{CooperativeAssignment, CooperativeStickyAssignor};
 pub use range::RangeAssignor;
 pub use round_robin::RoundRobinAssignor;
 
@@ -108,11 +112,13 @@ pub trait Assignor: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The built-in assignor with this protocol name: `range` or `roundrobin`.
+/// The built-in assignor with this protocol name: `range`, `roundrobin` or
+/// `cooperative-sticky`.
 pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
     match name {
         RangeAssignor::NAME => Some(Box::new(RangeAssignor)),
         RoundRobinAssignor::NAME => Some(Box::new(RoundRobinAssignor)),
+        CooperativeStickyAssignor::NAME => Some(Box::new(CooperativeStickyAssignor)),
         _ => None,
     }
 }
@@ -234,6 +240,10 @@ impl<'a> Group<'a> {
             })
             .collect();
         Group { members: sorted, topics, subscribed, subscribers }
+    }
+
+    fn topic_index(&self, name: &str) -> Option<usize> {
+        self.topics.binary_search_by(|probe| java_cmp(probe.0, name)).ok()
     }
 
     fn is_subscribed(&self, member: usize, topic: usize) -> bool {

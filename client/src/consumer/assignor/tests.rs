@@ -186,7 +186,8 @@ proptest! {
     /// The result does not depend on the order members are listed in.
     #[test]
     fn member_order_does_not_matter((partitions_per_topic, mut members) in scenario()) {
-        let assignors: [&dyn Assignor; 2] = [&RangeAssignor, &RoundRobinAssignor];
+        let assignors: [&dyn Assignor; 3] =
+            [&RangeAssignor, &RoundRobinAssignor, &CooperativeStickyAssignor];
         let before: Vec<GroupAssignment> =
             assignors.iter().map(|a| a.assign(&partitions_per_topic, &members)).collect();
         members.reverse();
@@ -199,9 +200,11 @@ proptest! {
 
 #[test]
 fn assignors_by_name() {
-    for (name, protocol) in
-        [("range", RebalanceProtocol::Eager), ("roundrobin", RebalanceProtocol::Eager)]
-    {
+    for (name, protocol) in [
+        ("range", RebalanceProtocol::Eager),
+        ("roundrobin", RebalanceProtocol::Eager),
+        ("cooperative-sticky", RebalanceProtocol::Cooperative),
+    ] {
         let assignor = assignor_by_name(name).unwrap();
         assert_eq!((assignor.name(), assignor.protocol()), (name, protocol));
     }
