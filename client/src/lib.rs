@@ -3,6 +3,7 @@
 //! Pure Rust on tokio; nothing here depends on the broker crate. Module map:
 //! - [`config`]: the Java client's property names, validated into typed configs.
 //! - [`error`]: [`ClientError`], and what each failure means for a retry.
+//! - [`consumer`]: the consumer protocol's bytes and the group assignors.
 //! - [`net`]: one connection per broker, API versions negotiated on each.
 //! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
 //! - [`producer`]: partitioner, accumulator, idempotence and the sender task.

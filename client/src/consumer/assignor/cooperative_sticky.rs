@@ -10,7 +10,7 @@
 //!      algorithm. With `P` partitions over `N` members, `P % N` members get
 //!      `ceil(P / N)` and the rest `floor(P / N)`; a member keeps up to its quota of what
 //!      it owns (the lowest partition numbers first), and the rest is dealt round-robin;
-//!    - otherwise, the general case in [`general`]: owned partitions kept, the others
+//!    - otherwise, the general case (module `general`): owned partitions kept, the others
 //!      given to the least loaded subscriber, then partitions moved until the assignment
 //!      is as balanced as the subscriptions allow.
 //! 3. The cooperative rule (Java's `adjustAssignment`): a partition given to a member
@@ -72,8 +72,8 @@ impl CooperativeStickyAssignor {
             let withheld = transfers(&group, &ownership, &assigned);
             (assigned, withheld)
         };
-        for (&(t, p), &m) in &withheld {
-            assigned[m].retain(|&tp| tp != (t, p));
+        for partitions in &mut assigned {
+            partitions.retain(|tp| !withheld.contains_key(tp));
         }
         CooperativeAssignment {
             withheld: withheld
@@ -184,8 +184,9 @@ impl Ownership {
 /// Whether every member subscribes to the same topics, existing or not (Java's
 /// `allSubscriptionsEqual`).
 fn same_subscriptions(group: &Group<'_>) -> bool {
-    let topics =
-        |m: &MemberSubscription| -> BTreeSet<String> { m.topics.iter().cloned().collect() };
+    fn topics(m: &MemberSubscription) -> BTreeSet<&str> {
+        m.topics.iter().map(String::as_str).collect()
+    }
     let first = topics(group.members[0]);
     group.members[1..].iter().all(|m| topics(m) == first)
 }

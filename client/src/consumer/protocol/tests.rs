@@ -177,7 +177,11 @@ fn hostile_counts_are_refused_before_allocating() {
     owned.extend_from_slice(&max);
     let err = Subscription::decode(&Bytes::from(owned)).unwrap_err();
     assert!(
-        matches!(err, ProtocolError::Truncated { field: "owned_partitions", needed, .. } if needed == 6 * 0x7fff_ffff),
+        matches!(
+            err,
+            ProtocolError::Truncated { field: "owned_partitions", needed, .. }
+                if needed == 6 * 0x7fff_ffff
+        ),
         "{err}"
     );
 
@@ -338,7 +342,11 @@ proptest! {
     }
 
     #[test]
-    fn assignment_round_trips(assigned_partitions in groups(), user_data in user_data(), version in 0..=3i16) {
+    fn assignment_round_trips(
+        assigned_partitions in groups(),
+        user_data in user_data(),
+        version in 0..=3i16,
+    ) {
         let assignment = Assignment { assigned_partitions, user_data };
         let bytes = assignment.encode(version).unwrap();
         prop_assert_eq!(Assignment::decode(&bytes).unwrap(), assignment);
@@ -347,7 +355,10 @@ proptest! {
     /// kafka-protocol's decoders, generated from Kafka's JSON schemas, read our bytes as
     /// we meant them, and we read theirs.
     #[test]
-    fn subscription_agrees_with_kafka_protocol(sub in subscription(), version in 0..=LATEST_SUBSCRIPTION_VERSION) {
+    fn subscription_agrees_with_kafka_protocol(
+        sub in subscription(),
+        version in 0..=LATEST_SUBSCRIPTION_VERSION,
+    ) {
         let ours = sub.encode(version).unwrap();
         let mut body = ours.slice(2..);
         let theirs = ConsumerProtocolSubscription::decode(&mut body, version).unwrap();
@@ -366,7 +377,10 @@ proptest! {
     }
 
     #[test]
-    fn assignment_agrees_with_kafka_protocol(assigned_partitions in groups(), user_data in user_data()) {
+    fn assignment_agrees_with_kafka_protocol(
+        assigned_partitions in groups(),
+        user_data in user_data(),
+    ) {
         let theirs = ConsumerProtocolAssignment::default()
             .with_assigned_partitions(
                 assigned_partitions

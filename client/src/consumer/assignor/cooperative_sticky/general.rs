@@ -50,6 +50,7 @@ struct Balancer<'g, 'a> {
     group: &'g Group<'a>,
     /// Per member, its partitions by topic index.
     held: Vec<BTreeMap<usize, Held>>,
+    /// Per member, how many partitions it holds.
     load: Vec<usize>,
 }
 
@@ -86,7 +87,6 @@ pub(super) fn assign(group: &Group<'_>, owned: &[Vec<Tp>]) -> Vec<Vec<Tp>> {
     for t in topics {
         for p in 0..group.topics[t].1 {
             if !taken[t][p as usize] {
-                // Every topic in `group.topics` has a subscriber.
                 let m = *group.subscribers[t]
                     .iter()
                     .min_by_key(|&&m| (b.load[m], m))

@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
@@ -173,6 +174,24 @@ fn user_data_is_the_generation() {
     assert_eq!(&CooperativeStickyAssignor::subscription_user_data(-1)[..], [0xff; 4]);
 }
 
+#[test]
+fn the_generation_comes_from_the_subscription_or_else_its_user_data() {
+    let v1 = Subscription {
+        topics: vec!["t".into()],
+        user_data: Some(CooperativeStickyAssignor::subscription_user_data(41)),
+        ..Subscription::default()
+    };
+    let member = |s: &Subscription| {
+        CooperativeStickyAssignor.member_subscription("m".into(), None, s.clone()).generation
+    };
+    // What a pre-v2 Java client sends: the generation only in the user data.
+    assert_eq!(member(&v1), 41);
+    assert_eq!(member(&Subscription { generation_id: 7, ..v1.clone() }), 7);
+    let short = Subscription { user_data: Some(Bytes::from_static(&[0, 0, 1])), ..v1.clone() };
+    assert_eq!(member(&short), -1);
+    assert_eq!(member(&Subscription { user_data: None, ..v1 }), -1);
+}
+
 /// What the assignment meant before the cooperative rule held partitions back.
 fn intended(result: &CooperativeAssignment) -> GroupAssignment {
     let mut all = result.assignment.clone();
@@ -325,7 +344,9 @@ proptest! {
     /// few follow-up rebalances (one when all subscribe alike) nothing is withheld and the
     /// group is balanced.
     #[test]
-    fn a_joining_member_gets_partitions_through_revocation((partitions_per_topic, members) in scenario_with(2, any::<bool>())) {
+    fn a_joining_member_gets_partitions_through_revocation(
+        (partitions_per_topic, members) in scenario_with(2, any::<bool>()),
+    ) {
         let (staying, _) = members.split_at(members.len() - 1);
         let first = CooperativeStickyAssignor.assign_cooperative(&partitions_per_topic, staying);
         let mut assignment = first.assignment;
@@ -334,7 +355,8 @@ proptest! {
         let mut rounds = 0;
         loop {
             let current = next_round(&members, &assignment, rounds + 1);
-            let result = CooperativeStickyAssignor.assign_cooperative(&partitions_per_topic, &current);
+            let result =
+                CooperativeStickyAssignor.assign_cooperative(&partitions_per_topic, &current);
             check_cooperative(&result, &partitions_per_topic, &current)?;
             check_balanced(&intended(&result), &current)?;
             rounds += 1;
@@ -342,7 +364,10 @@ proptest! {
             if result.withheld.is_empty() {
                 break;
             }
-            prop_assert!(rounds < 4, "still withholding after {rounds} rebalances: {:?}", result.withheld);
+            // One follow-up sufficed in every case tried (20,000); that it always does is
+            // shown only for groups that subscribe alike, so others may take three.
+            let withheld = &result.withheld;
+            prop_assert!(rounds < 4, "withholding after {rounds} rebalances: {withheld:?}");
         }
         if same_topics(&members) {
             prop_assert!(rounds <= 2, "{rounds} rebalances");
@@ -352,58 +377,18 @@ proptest! {
 
     /// A member leaves a group that subscribes alike: the others keep all they own.
     #[test]
-    fn a_leaving_member_takes_nothing_from_the_others((partitions_per_topic, members) in scenario_with(2, Just(true))) {
+    fn a_leaving_member_takes_nothing_from_the_others(
+        (partitions_per_topic, members) in scenario_with(2, Just(true)),
+    ) {
         let first = CooperativeStickyAssignor.assign_cooperative(&partitions_per_topic, &members);
         let staying = next_round(&members[..members.len() - 1], &first.assignment, 1);
         let second = CooperativeStickyAssignor.assign_cooperative(&partitions_per_topic, &staying);
         prop_assert!(second.withheld.is_empty());
         for m in &staying {
             let now: BTreeSet<&(String, i32)> = second.assignment[&m.member_id].iter().collect();
-            prop_assert!(m.owned_partitions.iter().all(|tp| now.contains(tp)), "{} lost some of {:?}", m.member_id, m.owned_partitions);
+            let kept = m.owned_partitions.iter().all(|tp| now.contains(tp));
+            prop_assert!(kept, "{} lost some of {:?}", m.member_id, m.owned_partitions);
         }
         check_balanced(&second.assignment, &staying)?;
-    }
-}
-
-#[test]
-fn scratch_perf() {
-    let mut seed = 12345u64;
-    let mut rnd = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    let topics: Vec<(String, u32)> = (0..50).map(|t| (format!("topic{t}"), 100)).collect();
-    let ppt: BTreeMap<String, u32> = topics.iter().cloned().collect();
-    for (same, skew) in [(true, false), (true, true), (false, false), (false, true)] {
-        let members: Vec<MemberSubscription> = (0..200)
-            .map(|i| {
-                let subs: Vec<String> = if same {
-                    topics.iter().map(|t| t.0.clone()).collect()
-                } else {
-                    topics.iter().filter(|_| rnd() % 3 == 0).map(|t| t.0.clone()).collect()
-                };
-                let owned = if skew && i == 0 {
-                    topics
-                        .iter()
-                        .flat_map(|(t, n)| (0..*n as i32).map(move |p| (t.clone(), p)))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                MemberSubscription {
-                    member_id: format!("member-{i:04}"),
-                    group_instance_id: None,
-                    topics: subs,
-                    owned_partitions: owned,
-                    generation: 3,
-                    rack: None,
-                }
-            })
-            .collect();
-        let start = std::time::Instant::now();
-        let r = CooperativeStickyAssignor.assign_cooperative(&ppt, &members);
-        eprintln!("same={same} skew={skew}: {:?}, withheld {}", start.elapsed(), r.withheld.len());
     }
 }
