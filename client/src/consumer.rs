@@ -11,6 +11,7 @@ pub mod group;
 pub mod offsets;
 pub mod protocol;
 pub mod records;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

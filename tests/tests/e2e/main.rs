@@ -16,4 +16,5 @@ mod rust_admin;
 mod rust_consumer;
 mod rust_groups;
 mod rust_producer;
+mod rust_stream;
 mod serving;
