@@ -22,7 +22,7 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 type Polling = Pin<Box<dyn Future<Output = (Consumer, Result<Vec<ConsumerRecord>>)> + Send>>;
 
 enum State {
-    Idle(Consumer),
+    Idle(Box<Consumer>),
     Polling(Polling),
     Taken,
 }
@@ -45,7 +45,7 @@ impl std::fmt::Debug for RecordStream {
 impl Consumer {
     /// Turns the consumer into a stream of its records.
     pub fn into_stream(self) -> RecordStream {
-        RecordStream { state: State::Idle(self), buffered: VecDeque::new() }
+        RecordStream { state: State::Idle(Box::new(self)), buffered: VecDeque::new() }
     }
 }
 
@@ -56,7 +56,7 @@ impl RecordStream {
     /// Waits for a poll in progress to finish.
     pub async fn into_inner(mut self) -> (Consumer, Vec<ConsumerRecord>) {
         let consumer = match std::mem::replace(&mut self.state, State::Taken) {
-            State::Idle(c) => c,
+            State::Idle(c) => *c,
             State::Polling(f) => {
                 let (c, result) = f.await;
                 if let Ok(records) = result {
@@ -83,7 +83,7 @@ impl Stream for RecordStream {
                 State::Idle(mut consumer) => {
                     this.state = State::Polling(Box::pin(async move {
                         let result = consumer.poll(POLL_TIMEOUT).await;
-                        (consumer, result)
+                        (*consumer, result)
                     }));
                 }
                 State::Polling(mut future) => match future.as_mut().poll(cx) {
@@ -92,7 +92,7 @@ impl Stream for RecordStream {
                         return Poll::Pending;
                     }
                     Poll::Ready((consumer, result)) => {
-                        this.state = State::Idle(consumer);
+                        this.state = State::Idle(Box::new(consumer));
                         match result {
                             Ok(records) => this.buffered.extend(records),
                             Err(ClientError::Closed) => return Poll::Ready(None),
