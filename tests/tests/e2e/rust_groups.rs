@@ -222,3 +222,98 @@ fn unsafe_kill(pid: u32) {
     let status = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success());
 }
+
+/// Counts the listener's callbacks.
+#[derive(Default)]
+struct Counting {
+    revoked: Arc<Mutex<Vec<TopicPartition>>>,
+    assigned: Arc<Mutex<Vec<TopicPartition>>>,
+}
+
+impl RebalanceListener for Counting {
+    fn on_partitions_revoked<'a>(
+        &'a mut self,
+        _consumer: &'a mut Consumer,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        self.revoked.lock().unwrap().extend_from_slice(partitions);
+        Box::pin(async {})
+    }
+
+    fn on_partitions_assigned<'a>(
+        &'a mut self,
+        _consumer: &'a mut Consumer,
+        partitions: &'a [TopicPartition],
+    ) -> BoxFuture<'a, ()> {
+        self.assigned.lock().unwrap().extend_from_slice(partitions);
+        Box::pin(async {})
+    }
+}
+
+async fn poll_until_assigned(consumer: &mut Consumer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while consumer.assignment().len() != n {
+        assert!(Instant::now() < deadline, "no assignment of {n} partitions");
+        consumer.poll(Duration::from_millis(100)).await.unwrap();
+    }
+}
+
+#[test]
+fn range_members_split_by_range_and_a_static_member_comes_back_to_its_partitions() {
+    let broker = BrokerProcess::start(&[]);
+    create(&broker, "grp", 4);
+    let rt = runtime();
+    let _enter = rt.enter();
+    let props = |instance: &'static str| {
+        config(
+            &broker,
+            &[
+                ("group.id", "g-static"),
+                ("group.instance.id", instance),
+                ("partition.assignment.strategy", "range"),
+                ("session.timeout.ms", "20000"),
+                ("heartbeat.interval.ms", "300"),
+            ],
+        )
+    };
+    let b_listener = Counting::default();
+    let (b_revoked, b_assigned) = (b_listener.revoked.clone(), b_listener.assigned.clone());
+    let mut a = Consumer::new(&props("a")).unwrap();
+    a.subscribe(&["grp"], None).unwrap();
+    let mut b = Consumer::new(&props("b")).unwrap();
+    b.subscribe(&["grp"], Some(Box::new(b_listener))).unwrap();
+    rt.block_on(async {
+        poll_until_assigned(&mut a, 4).await;
+        // b joins: a must poll to take part in the rebalance.
+        let joined = async { poll_until_assigned(&mut b, 2).await };
+        let rejoin = async {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while a.assignment().len() != 2 && Instant::now() < deadline {
+                a.poll(Duration::from_millis(100)).await.unwrap();
+            }
+        };
+        tokio::join!(joined, rejoin);
+    });
+    // Range, static members ordered by instance id: "a" gets 0-1, "b" gets 2-3.
+    let parts = |c: &Consumer| c.assignment().iter().map(|tp| tp.partition).collect::<Vec<_>>();
+    assert_eq!((parts(&a), parts(&b)), (vec![0, 1], vec![2, 3]));
+    let b_revokes_before = b_revoked.lock().unwrap().len();
+    // "a" restarts: a static member leaves no LeaveGroup behind and comes back as itself.
+    rt.block_on(a.close()).unwrap();
+    let mut a = Consumer::new(&props("a")).unwrap();
+    a.subscribe(&["grp"], None).unwrap();
+    rt.block_on(async {
+        poll_until_assigned(&mut a, 2).await;
+        for _ in 0..5 {
+            b.poll(Duration::from_millis(100)).await.unwrap();
+        }
+    });
+    assert_eq!(parts(&a), vec![0, 1], "the static member gets its partitions back");
+    assert_eq!(parts(&b), vec![2, 3]);
+    assert_eq!(
+        b_revoked.lock().unwrap().len(),
+        b_revokes_before,
+        "the other member was not rebalanced"
+    );
+    assert!(!b_assigned.lock().unwrap().is_empty());
+}
