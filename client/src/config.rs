@@ -169,6 +169,27 @@ pub const PROPERTIES: &[Property] = &[
         "codec for record batches",
     ),
     p(
+        "compression.gzip.level",
+        Kind::Int { min: -1, max: 9 },
+        Some("-1"),
+        PRODUCER,
+        "gzip level 1 to 9; -1 is zlib's default (6)",
+    ),
+    p(
+        "compression.lz4.level",
+        Kind::Int { min: 1, max: 17 },
+        Some("9"),
+        PRODUCER,
+        "accepted for compatibility; this client's lz4 has one (fast) level",
+    ),
+    p(
+        "compression.zstd.level",
+        Kind::Int { min: -131072, max: 22 },
+        Some("3"),
+        PRODUCER,
+        "zstd level, negative ones included (KIP-390)",
+    ),
+    p(
         "max.request.size",
         int(0),
         Some("1048576"),
@@ -649,7 +670,8 @@ impl ProducerConfig {
             Compression::Zstd => Some(r.int("compression.zstd.level") as i32),
             _ => None,
         };
-        if compression_level == Some(0) && compression == Compression::Gzip {
+        // Kafka's gzip range has a hole at 0 (-1 means zlib's default).
+        if r.int("compression.gzip.level") == 0 {
             return Err(invalid("compression.gzip.level", "0", "must be 1 to 9, or -1"));
         }
         Ok(ProducerConfig {
@@ -838,6 +860,7 @@ mod tests {
             ("enable.idempotence", "yes"),
             ("compression.zstd.level", "23"),
             ("compression.gzip.level", "10"),
+            ("compression.gzip.level", "0"),
             ("no.such.property", "1"),
         ] {
             let err = ProducerConfig::new(&base().with(name, value)).unwrap_err();
@@ -845,6 +868,9 @@ mod tests {
                 matches!(&err, ClientError::Config { name: n, .. } if n == name),
                 "{name}={value}: {err}"
             );
+            // A known property is refused for its value, not as a typo.
+            let known = name != "no.such.property";
+            assert_eq!(known, !err.to_string().contains("unknown property"), "{name}: {err}");
         }
         assert!(
             ProducerConfig::new(&ClientConfig::new()).is_err(),
