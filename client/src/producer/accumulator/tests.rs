@@ -180,3 +180,23 @@ fn a_dropped_batch_fails_its_records() {
     let result = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(delivery);
     assert_eq!(result.unwrap_err(), ClientError::Closed);
 }
+
+#[test]
+fn batches_are_compressed_at_the_configured_level() {
+    let t0 = Instant::now();
+    let size_at = |level| {
+        let mut acc = Accumulator::new(AccumulatorSettings {
+            compression: Compression::Zstd,
+            compression_level: Some(level),
+            batch_size: 1 << 20,
+            ..settings()
+        });
+        for i in 0..2000u32 {
+            let value = format!("record {i} of a fairly repetitive payload {}", i % 17);
+            append(&mut acc, 0, value.as_bytes(), t0);
+        }
+        acc.flush();
+        drain_all(&mut acc, t0, None).pop().unwrap().bytes.len()
+    };
+    assert!(size_at(19) < size_at(1), "zstd level 19 packs tighter than level 1");
+}
