@@ -106,6 +106,62 @@ impl Consumer {
         Ok(())
     }
 
+    /// As [`Self::subscribe`], to every topic whose whole name matches `pattern` (a Rust
+    /// regex; internal topics excluded), now and as topics appear or go.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for an invalid pattern, and as [`Self::subscribe`].
+    pub fn subscribe_pattern(
+        &mut self,
+        pattern: &str,
+        listener: Option<Box<dyn RebalanceListener>>,
+    ) -> Result<()> {
+        let anchored = format!("^(?:{pattern})$");
+        let regex = regex::Regex::new(&anchored).map_err(|e| ClientError::Config {
+            name: "subscription pattern".into(),
+            value: pattern.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut member = Member::new(&self.config, Vec::new())?;
+        member.pattern = Some(regex);
+        self.partitions.clear();
+        self.member = Some(member);
+        self.listener = listener;
+        Ok(())
+    }
+
+    /// Matches the pattern subscription against every topic when it is due; a change in
+    /// the matched set needs a join.
+    async fn match_pattern(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let Some(member) = self.member.as_ref() else { return Ok(()) };
+        let Some(pattern) = member.pattern.clone() else { return Ok(()) };
+        if member.next_pattern_check.is_some_and(|at| now < at) {
+            return Ok(());
+        }
+        let response = match self.cluster.metadata_request(None, false).await {
+            Ok(r) => r,
+            Err(e) if e.is_retriable() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut topics: Vec<String> = response
+            .topics
+            .iter()
+            .filter(|t| t.error_code == 0 && !t.is_internal)
+            .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+            .filter(|name| pattern.is_match(name))
+            .collect();
+        topics.sort();
+        let member = self.member.as_mut().expect("checked above");
+        member.next_pattern_check = Some(now + self.config.common.metadata_max_age);
+        if topics != member.topics {
+            self.cluster.add_interest(topics.iter().map(String::as_str));
+            member.topics = topics;
+            member.needs_join = true;
+        }
+        Ok(())
+    }
+
     /// Consumes exactly `partitions` from now on (no group membership); positions of
     /// partitions kept are kept.
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
@@ -633,6 +689,7 @@ impl Consumer {
     /// Rebalance work for the next poll: acts on the heartbeat's flags, notices changed
     /// partition counts, and joins when needed.
     async fn ensure_group(&mut self) -> Result<()> {
+        self.match_pattern().await?;
         let Some(member) = self.member.as_mut() else { return Ok(()) };
         *member.signals.last_poll.lock().expect("lock") = Some(Instant::now());
         if member.signals.lost.swap(false, std::sync::atomic::Ordering::AcqRel) {

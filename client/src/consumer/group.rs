@@ -107,8 +107,13 @@ pub struct Member {
     pub member_id: String,
     /// The generation joined; -1 before.
     pub generation: i32,
-    /// Topics subscribed to.
+    /// Topics subscribed to (for a pattern: the topics it matched at the last check).
     pub topics: Vec<String>,
+    /// A subscription by pattern: topics whose whole name matches, checked again every
+    /// `metadata.max.age.ms`, as the Java consumer does.
+    pub pattern: Option<regex::Regex>,
+    /// When the pattern is next matched against the cluster's topics.
+    pub next_pattern_check: Option<Instant>,
     /// Partitions owned in `generation`.
     pub owned: Vec<(String, i32)>,
     /// The assignors, in preference order.
@@ -160,6 +165,8 @@ impl Member {
             member_id: String::new(),
             generation: -1,
             topics,
+            pattern: None,
+            next_pattern_check: None,
             owned: Vec::new(),
             assignors,
             chosen: None,

@@ -317,3 +317,27 @@ fn range_members_split_by_range_and_a_static_member_comes_back_to_its_partitions
     );
     assert!(!b_assigned.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_pattern_subscription_picks_up_topics_created_later() {
+    let broker = BrokerProcess::start(&[]);
+    create(&broker, "pat-a", 2);
+    create(&broker, "other", 3);
+    let rt = runtime();
+    let _enter = rt.enter();
+    let props = [
+        ("group.id", "g-pattern"),
+        ("metadata.max.age.ms", "300"),
+        ("heartbeat.interval.ms", "300"),
+    ];
+    let mut consumer = Consumer::new(&config(&broker, &props)).unwrap();
+    consumer.subscribe_pattern("pat-.*", None).unwrap();
+    let topics = |c: &Consumer| {
+        c.assignment().iter().map(|tp| tp.topic.to_string()).collect::<BTreeSet<_>>()
+    };
+    rt.block_on(poll_until_assigned(&mut consumer, 2));
+    assert_eq!(topics(&consumer), BTreeSet::from(["pat-a".to_string()]));
+    create(&broker, "pat-b", 2);
+    rt.block_on(poll_until_assigned(&mut consumer, 4));
+    assert_eq!(topics(&consumer), BTreeSet::from(["pat-a".to_string(), "pat-b".to_string()]));
+}
