@@ -341,3 +341,52 @@ fn a_pattern_subscription_picks_up_topics_created_later() {
     rt.block_on(poll_until_assigned(&mut consumer, 4));
     assert_eq!(topics(&consumer), BTreeSet::from(["pat-a".to_string(), "pat-b".to_string()]));
 }
+
+#[test]
+fn auto_commit_stores_the_position_every_interval_and_on_close() {
+    let broker = BrokerProcess::start(&[]);
+    create(&broker, "auto", 1);
+    let rt = runtime();
+    let _enter = rt.enter();
+    let producer = Producer::new(&config(&broker, &[])).unwrap();
+    rt.block_on(async {
+        for i in 0..300 {
+            drop(
+                producer
+                    .send(ProducerRecord::new("auto", format!("{i}")).partition(0))
+                    .await
+                    .unwrap(),
+            );
+        }
+        producer.close(Duration::from_secs(5)).await.unwrap();
+    });
+    let tp = TopicPartition::new("auto", 0);
+    let props = [
+        ("group.id", "g-auto"),
+        ("auto.offset.reset", "earliest"),
+        ("auto.commit.interval.ms", "200"),
+        ("max.poll.records", "100"),
+    ];
+    let mut consumer = Consumer::new(&config(&broker, &props)).unwrap();
+    consumer.assign([tp.clone()]);
+    rt.block_on(async {
+        let mut got = 0;
+        while got < 100 {
+            got += consumer.poll(Duration::from_secs(1)).await.unwrap().len();
+        }
+        assert_eq!(got, 100, "max.poll.records");
+        // The next poll after the interval commits what the last one returned.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let _ = consumer.poll(Duration::from_millis(10)).await.unwrap();
+        let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
+        assert!(committed[&tp].offset >= 100, "auto commit stored {}", committed[&tp].offset);
+        while consumer.position(&tp).await.unwrap() < 300 {
+            consumer.poll(Duration::from_millis(100)).await.unwrap();
+        }
+        consumer.close().await.unwrap();
+    });
+    let mut again = Consumer::new(&config(&broker, &props)).unwrap();
+    again.assign([tp.clone()]);
+    let committed = rt.block_on(again.committed(std::slice::from_ref(&tp))).unwrap();
+    assert_eq!(committed[&tp].offset, 300, "close commits the final position");
+}
