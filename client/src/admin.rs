@@ -36,14 +36,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_protocol::api_key::ApiKey;
-use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::kafka_protocol::messages::DescribeClusterRequest;
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
 use crate::cluster::{unexpected, Cluster};
 use crate::config::{AdminConfig, ClientConfig};
-use crate::error::{ClientError, Result};
+use crate::error::{check, ClientError, Result};
 pub use assignment::ConsumerAssignment;
 pub use configs::{
     AlterConfigOp, AlterOpType, ConfigEntry, ConfigResource, ConfigResourceKind, ConfigSource,
@@ -262,15 +261,6 @@ fn no_outcome() -> ClientError {
     }
 }
 
-/// `Ok` for error code 0, else the broker's error for `context`.
-fn check(code: i16, message: Option<&StrBytes>, context: impl Into<String>) -> Result<()> {
-    let code = ErrorCode::from_code(code);
-    if code.is_none() {
-        return Ok(());
-    }
-    Err(ClientError::kafka(code, message.map(|m| m.to_string()), context))
-}
-
 fn broker(node_id: i32, host: &StrBytes, port: i32, rack: Option<&StrBytes>) -> BrokerDescription {
     BrokerDescription {
         node_id,
@@ -291,6 +281,8 @@ fn cluster(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 

@@ -33,10 +33,10 @@ use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
 use super::assignment::ConsumerAssignment;
-use super::routing::{coordinator_moved, missing, Route};
-use super::{check, Admin, TopicPartition};
-use crate::cluster::unexpected;
-use crate::error::{ClientError, Result};
+use super::routing::{coordinator_moved, Route};
+use super::{Admin, TopicPartition};
+use crate::cluster::{missing, unexpected};
+use crate::error::{check, ClientError, Result};
 
 /// A group's state, as the coordinator names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

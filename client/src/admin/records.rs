@@ -19,10 +19,10 @@ use sluice_protocol::kafka_protocol::messages::{
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::routing::{leader_moved, missing};
-use super::{check, Admin, TopicPartition};
-use crate::cluster::unexpected;
-use crate::error::Result;
+use super::routing::leader_moved;
+use super::{Admin, TopicPartition};
+use crate::cluster::{missing, unexpected};
+use crate::error::{check, Result};
 
 /// Which offset [`Admin::list_offsets`] looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -22,9 +22,9 @@ use sluice_protocol::kafka_protocol::messages::FindCoordinatorRequest;
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::{check, Admin, TopicPartition};
-use crate::cluster::unexpected;
-use crate::error::{ClientError, Result};
+use super::{Admin, TopicPartition};
+use crate::cluster::{missing, unexpected};
+use crate::error::{check, ClientError, Result};
 use crate::net::connection::PendingResponse;
 use crate::net::Connection;
 
@@ -307,12 +307,4 @@ async fn coordinator_v0(addr: &str, sent: Result<PendingResponse>, group: &str) 
         format!("find the coordinator of group {group}"),
     )?;
     Ok(Route::Addr(format!("{}:{}", r.host.as_str(), r.port)))
-}
-
-/// The error for an answer that leaves out something it was asked about.
-pub(super) fn missing(addr: &str, what: impl std::fmt::Display) -> ClientError {
-    ClientError::Protocol {
-        addr: addr.to_string(),
-        reason: format!("the answer leaves out {what}"),
-    }
 }
