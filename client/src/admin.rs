@@ -55,9 +55,6 @@ pub use records::{ListedOffset, OffsetSpec};
 use routing::transient;
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing};
 
-/// A topic partition, as the admin calls name it.
-pub type TopicPartition = (String, i32);
-
 /// Which failures are worth another attempt: a property of the call, see [`routing`].
 type Retriable = fn(&ClientError) -> bool;
 
@@ -377,7 +374,7 @@ mod tests {
     fn every_call_is_send() {
         fn spawnable<F: Future + Send>(_: F) {}
         let admin = admin("1");
-        let (names, tps) = (vec!["t".to_string()], vec![("t".to_string(), 0)]);
+        let (names, tps) = (vec!["t".to_string()], vec![crate::TopicPartition::new("t", 0)]);
         let topic = ConfigResource::topic("t");
         spawnable(admin.create_topics(&[NewTopic::new("t")], false));
         spawnable(admin.delete_topics(&names));

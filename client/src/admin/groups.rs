@@ -34,9 +34,10 @@ use sluice_protocol::messages::{Request, Response};
 
 use super::assignment::ConsumerAssignment;
 use super::routing::{coordinator_moved, Route};
-use super::{Admin, TopicPartition};
+use super::Admin;
 use crate::cluster::{missing, unexpected};
 use crate::error::{check, ClientError, Result};
+use crate::metadata::TopicPartition;
 
 /// A group's state, as the coordinator names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -316,7 +317,7 @@ impl Admin {
         self.retry(coordinator_moved, move || async move {
             let route = self.coordinator(group).await?;
             let build = |_: i16| {
-                let topics = by_topic(wanted.iter().map(|(t, p)| (t.as_str(), *p)))
+                let topics = by_topic(wanted.iter().map(|tp| (&*tp.topic, tp.partition)))
                     .into_iter()
                     .map(|(topic, indexes)| {
                         let partitions = indexes
@@ -431,7 +432,7 @@ fn fetch_request(
     let mut sorted: Vec<&TopicPartition> = partitions.unwrap_or_default().iter().collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let pairs = || sorted.iter().map(|(t, p)| (t.as_str(), *p));
+    let pairs = || sorted.iter().map(|tp| (&*tp.topic, tp.partition));
     let group_id = GroupId(StrBytes::from_string(group.to_string()));
     // v8 asks for groups in a list (KIP-709); before, for the one group at the top level.
     if version >= 8 {
@@ -498,12 +499,8 @@ fn fetched(
     }
     let mut out = BTreeMap::new();
     for (topic, partition, (offset, epoch, metadata, code)) in rows {
-        let topic = topic.0.to_string();
-        check(
-            code,
-            None,
-            format!("fetch committed offset of {topic}-{partition} in group {group}"),
-        )?;
+        let tp = TopicPartition::new(topic.0.as_str(), partition);
+        check(code, None, format!("fetch committed offset of {tp} in group {group}"))?;
         // A negative offset: nothing committed for this partition.
         if offset >= 0 {
             let o = OffsetAndMetadata {
@@ -511,7 +508,7 @@ fn fetched(
                 leader_epoch: (epoch >= 0).then_some(epoch),
                 metadata: metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
             };
-            out.insert((topic, partition), o);
+            out.insert(tp, o);
         }
     }
     Ok(out)
@@ -524,13 +521,13 @@ fn commit_request(
 ) -> Request {
     let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
     // Sorted by topic: each topic's partitions are one run.
-    for ((topic, partition), o) in offsets {
-        if topics.last().is_none_or(|t| t.name.0.as_str() != topic) {
-            let name = TopicName(StrBytes::from_string(topic.clone()));
+    for (tp, o) in offsets {
+        if topics.last().is_none_or(|t| t.name.0.as_str() != &*tp.topic) {
+            let name = TopicName(StrBytes::from_string(tp.topic.to_string()));
             topics.push(OffsetCommitRequestTopic::default().with_name(name));
         }
         let mut p = OffsetCommitRequestPartition::default()
-            .with_partition_index(*partition)
+            .with_partition_index(tp.partition)
             .with_committed_offset(o.offset)
             .with_committed_metadata(Some(StrBytes::from_string(o.metadata.clone())));
         // The leader epoch arrived with v6 (KIP-320).
@@ -558,17 +555,15 @@ fn partition_outcomes<'a>(
 ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
     let codes: HashMap<(&str, i32), i16> = codes.collect();
     let mut out = BTreeMap::new();
-    for (topic, partition) in wanted {
-        let code = codes
-            .get(&(topic.as_str(), *partition))
-            .ok_or_else(|| missing(addr, format!("{topic}-{partition}")))?;
-        let outcome = check(*code, None, format!("{what} {topic}-{partition} in group {group}"));
+    for tp in wanted {
+        let code = codes.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+        let outcome = check(*code, None, format!("{what} {tp} in group {group}"));
         if let Err(e) = &outcome {
             if coordinator_moved(e) {
                 return Err(e.clone());
             }
         }
-        out.insert((topic.clone(), *partition), outcome);
+        out.insert(tp.clone(), outcome);
     }
     Ok(out)
 }

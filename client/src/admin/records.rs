@@ -20,9 +20,10 @@ use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
 use super::routing::leader_moved;
-use super::{Admin, TopicPartition};
+use super::Admin;
 use crate::cluster::{missing, unexpected};
 use crate::error::{check, Result};
+use crate::metadata::TopicPartition;
 
 /// Which offset [`Admin::list_offsets`] looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,7 +90,7 @@ impl Admin {
                             .into_iter()
                             .map(|tp| {
                                 ListOffsetsPartition::default()
-                                    .with_partition_index(tp.1)
+                                    .with_partition_index(tp.partition)
                                     .with_timestamp(wanted[tp].wire())
                             })
                             .collect();
@@ -132,7 +133,7 @@ impl Admin {
                             .into_iter()
                             .map(|tp| {
                                 DeleteRecordsPartition::default()
-                                    .with_partition_index(tp.1)
+                                    .with_partition_index(tp.partition)
                                     .with_offset(wanted[tp])
                             })
                             .collect();
@@ -158,7 +159,7 @@ fn by_topic<'k, T>(
 ) -> Vec<T> {
     let mut grouped: BTreeMap<&str, Vec<&TopicPartition>> = BTreeMap::new();
     for tp in keys {
-        grouped.entry(&tp.0).or_default().push(tp);
+        grouped.entry(&tp.topic).or_default().push(tp);
     }
     grouped
         .into_iter()
@@ -180,11 +181,10 @@ fn listed(
         .collect();
     Ok(keys
         .iter()
-        .map(|(topic, partition)| {
-            let p = by_partition
-                .get(&(topic.as_str(), *partition))
-                .ok_or_else(|| missing(addr, format!("{topic}-{partition}")))?;
-            check(p.error_code, None, format!("list offsets of {topic}-{partition}"))?;
+        .map(|tp| {
+            let p =
+                by_partition.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            check(p.error_code, None, format!("list offsets of {tp}"))?;
             Ok(ListedOffset {
                 offset: p.offset,
                 timestamp: p.timestamp,
@@ -208,11 +208,10 @@ fn deleted(
         .collect();
     Ok(keys
         .iter()
-        .map(|(topic, partition)| {
-            let p = by_partition
-                .get(&(topic.as_str(), *partition))
-                .ok_or_else(|| missing(addr, format!("{topic}-{partition}")))?;
-            check(p.error_code, None, format!("delete records of {topic}-{partition}"))?;
+        .map(|tp| {
+            let p =
+                by_partition.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            check(p.error_code, None, format!("delete records of {tp}"))?;
             Ok(p.low_watermark)
         })
         .collect())

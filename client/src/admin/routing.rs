@@ -22,9 +22,10 @@ use sluice_protocol::kafka_protocol::messages::FindCoordinatorRequest;
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::{Admin, TopicPartition};
+use super::Admin;
 use crate::cluster::{missing, unexpected};
 use crate::error::{check, ClientError, Result};
+use crate::metadata::TopicPartition;
 use crate::net::connection::PendingResponse;
 use crate::net::Connection;
 
@@ -175,15 +176,15 @@ impl Admin {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<Result<Route>>> {
-        let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+        let mut topics: Vec<String> = partitions.iter().map(|tp| tp.topic.to_string()).collect();
         topics.sort_unstable();
         topics.dedup();
         self.cluster.metadata_request(Some(topics.as_slice()), false).await?;
         Ok(self.cluster.with_metadata(|m| {
             partitions
                 .iter()
-                .map(|(topic, partition)| {
-                    let unknown = || ClientError::UnknownTopic { topic: topic.clone() };
+                .map(|TopicPartition { topic, partition }| {
+                    let unknown = || ClientError::UnknownTopic { topic: topic.to_string() };
                     match m.topic_error(topic) {
                         Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => return Err(unknown()),
                         Some(code) => {
@@ -198,7 +199,7 @@ impl Admin {
                     let count = m.partition_count(topic).ok_or_else(unknown)?;
                     if *partition < 0 || *partition as u32 >= count {
                         return Err(ClientError::UnknownPartition {
-                            topic: topic.clone(),
+                            topic: topic.to_string(),
                             partition: *partition,
                             partitions: count,
                         });
