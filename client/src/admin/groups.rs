@@ -36,6 +36,7 @@ use super::assignment::ConsumerAssignment;
 use super::routing::{coordinator_moved, Route};
 use super::Admin;
 use crate::cluster::{missing, unexpected};
+pub use crate::consumer::offsets::OffsetAndMetadata;
 use crate::error::{check, ClientError, Result};
 use crate::metadata::TopicPartition;
 
@@ -142,30 +143,6 @@ impl MemberAssignment {
         }
         ConsumerAssignment::decode(&bytes)
             .map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
-    }
-}
-
-/// A committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The offset of the next record to consume.
-    pub offset: i64,
-    /// The leader epoch of the last record consumed, if known (KIP-320).
-    pub leader_epoch: Option<i32>,
-    /// Free text the committer stored with it.
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset without leader epoch or metadata.
-    pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
-    }
-
-    /// Sets the metadata.
-    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
-        self.metadata = metadata.into();
-        self
     }
 }
 

@@ -36,21 +36,28 @@ pub const EARLIEST: i64 = -2;
 /// ListOffsets' timestamp for the high watermark (or last stable offset).
 pub const LATEST: i64 = -1;
 
-/// A committed offset with its metadata.
+/// A committed offset, as the consumer commits it and the admin client reads and sets it
+/// (Kafka's `OffsetAndMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
-    /// The next offset to consume.
+    /// The offset of the next record to consume.
     pub offset: i64,
-    /// The leader epoch of the last consumed record, -1 if unknown.
-    pub leader_epoch: i32,
-    /// The application's string, stored as given.
-    pub metadata: Option<String>,
+    /// The leader epoch of the last record consumed, if known (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Free text the committer stored with it.
+    pub metadata: String,
 }
 
 impl OffsetAndMetadata {
-    /// An offset without metadata.
+    /// An offset without leader epoch or metadata.
     pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: -1, metadata: None }
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
     }
 }
 
@@ -250,8 +257,8 @@ pub async fn fetch_committed(
                 tp,
                 OffsetAndMetadata {
                     offset,
-                    leader_epoch: epoch,
-                    metadata: metadata.map(|m| m.to_string()),
+                    leader_epoch: (epoch >= 0).then_some(epoch),
+                    metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
                 },
             );
         }
@@ -335,11 +342,9 @@ pub async fn commit(
         let mut p = OffsetCommitRequestPartition::default()
             .with_partition_index(tp.partition)
             .with_committed_offset(om.offset)
-            .with_committed_metadata(Some(StrBytes::from_string(
-                om.metadata.clone().unwrap_or_default(),
-            )));
+            .with_committed_metadata(Some(StrBytes::from_string(om.metadata.clone())));
         if version >= 6 {
-            p = p.with_committed_leader_epoch(om.leader_epoch);
+            p = p.with_committed_leader_epoch(om.leader_epoch.unwrap_or(-1));
         }
         by_topic.entry(&tp.topic).or_default().push(p);
     }
