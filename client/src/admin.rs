@@ -16,13 +16,12 @@
 //! served ranges of [`sluice_protocol::api_key::SUPPORTED_APIS`], so only fields newer than
 //! a range's minimum need a version check.
 //!
-//! Module map: [`topics`], [`configs`], [`groups`] (with the consumer protocol's
-//! [`assignment`]), [`records`] (log offsets of partitions), and `routing.rs` (which
-//! broker answers what). Kafka's defaults that kafka-protocol does not share are set
+//! Module map: [`topics`], [`configs`], [`groups`] (members' assignments decoded by the
+//! consumer's [`protocol`](crate::consumer::protocol)), [`records`] (log offsets of
+//! partitions), and `routing.rs` (which broker answers what). Kafka's defaults that kafka-protocol does not share are set
 //! explicitly where they matter: ListOffsets' `replica_id` -1 (a consumer, not broker 0),
 //! CreatePartitions' null `assignments`.
 
-pub mod assignment;
 pub mod configs;
 pub mod groups;
 pub mod records;
@@ -43,7 +42,6 @@ use sluice_protocol::messages::{Request, Response};
 use crate::cluster::{unexpected, Cluster};
 use crate::config::{AdminConfig, ClientConfig};
 use crate::error::{check, ClientError, Result};
-pub use assignment::ConsumerAssignment;
 pub use configs::{
     AlterConfigOp, AlterOpType, ConfigEntry, ConfigResource, ConfigResourceKind, ConfigSource,
 };

@@ -32,11 +32,11 @@ use sluice_protocol::kafka_protocol::messages::{
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::assignment::ConsumerAssignment;
 use super::routing::{coordinator_moved, Route};
 use super::Admin;
 use crate::cluster::{missing, unexpected};
 pub use crate::consumer::offsets::OffsetAndMetadata;
+use crate::consumer::protocol::Assignment;
 use crate::error::{check, ClientError, Result};
 use crate::metadata::TopicPartition;
 
@@ -126,7 +126,7 @@ pub struct MemberDescription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberAssignment {
     /// A consumer group member's assignment, decoded (empty while it has none).
-    Consumer(ConsumerAssignment),
+    Consumer(Assignment),
     /// The bytes as the coordinator sent them: another protocol type, or a consumer
     /// assignment that does not decode.
     Raw(Bytes),
@@ -139,10 +139,9 @@ impl MemberAssignment {
         }
         // A member between SyncGroups has no assignment yet, as in Kafka's admin client.
         if bytes.is_empty() {
-            return MemberAssignment::Consumer(ConsumerAssignment::default());
+            return MemberAssignment::Consumer(Assignment::default());
         }
-        ConsumerAssignment::decode(&bytes)
-            .map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
+        Assignment::decode(&bytes).map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
     }
 }
 
@@ -543,4 +542,38 @@ fn partition_outcomes<'a>(
         out.insert(tp.clone(), outcome);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::protocol::TopicPartitions;
+
+    #[test]
+    fn member_assignments_decode_as_the_consumer_protocol_or_stay_raw() {
+        let assignment = Assignment {
+            assigned_partitions: vec![TopicPartitions { topic: "t".into(), partitions: vec![1] }],
+            user_data: None,
+        };
+        let bytes = assignment.encode(0).unwrap();
+        assert_eq!(
+            MemberAssignment::decode("consumer", bytes.clone()),
+            MemberAssignment::Consumer(assignment)
+        );
+        assert_eq!(
+            MemberAssignment::decode("connect", bytes.clone()),
+            MemberAssignment::Raw(bytes),
+            "another protocol type's bytes are not read"
+        );
+        assert_eq!(
+            MemberAssignment::decode("consumer", Bytes::new()),
+            MemberAssignment::Consumer(Assignment::default()),
+            "a member between SyncGroups"
+        );
+        let garbage = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            MemberAssignment::decode("consumer", garbage.clone()),
+            MemberAssignment::Raw(garbage)
+        );
+    }
 }

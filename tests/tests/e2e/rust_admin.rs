@@ -14,9 +14,10 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{GroupId, JoinGroupRequest, SyncGroupRequest};
 use kafka_protocol::protocol::StrBytes;
 use sluice_client::admin::{
-    Admin, AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, ConsumerAssignment,
-    GroupState, MemberAssignment, NewTopic, OffsetAndMetadata, OffsetSpec,
+    Admin, AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, GroupState, MemberAssignment,
+    NewTopic, OffsetAndMetadata, OffsetSpec,
 };
+use sluice_client::consumer::protocol::{Assignment, TopicPartitions};
 use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
@@ -422,9 +423,11 @@ fn a_live_members_assignment_is_decoded_and_the_admin_cannot_overwrite_its_group
         let m = &live.members[0];
         assert_eq!((m.member_id.as_str(), m.client_id.as_str()), (member.as_str(), "sluice-tests"));
         assert!(!m.client_host.is_empty());
-        let want = ConsumerAssignment {
-            version: 0,
-            partitions: vec![("gt".to_string(), vec![0, 2])],
+        let want = Assignment {
+            assigned_partitions: vec![TopicPartitions {
+                topic: "gt".into(),
+                partitions: vec![0, 2],
+            }],
             user_data: Some(Bytes::from_static(b"ud")),
         };
         assert_eq!(m.assignment, MemberAssignment::Consumer(want));
