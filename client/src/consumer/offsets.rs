@@ -26,8 +26,8 @@ use sluice_protocol::kafka_protocol::messages::{
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use crate::cluster::{unexpected, Cluster};
-use crate::error::{ClientError, Result};
+use crate::cluster::{missing, unexpected, Cluster};
+use crate::error::{check, ClientError, Result};
 use crate::metadata::TopicPartition;
 use crate::net::Connection;
 
@@ -155,36 +155,61 @@ pub async fn list_offsets(
 /// network error.
 pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>> {
     let conn = cluster.any_connection().await?;
+    let mut found = find_coordinators(&conn, &[group.to_string()]).await?;
+    let addr = found.pop().unwrap_or_else(|| Err(missing(conn.addr(), group)))?;
+    cluster.connection_to(&addr).await
+}
+
+/// The `host:port` of each group's coordinator, in their order, asked of `conn`.
+/// FindCoordinator v4+ (KIP-699) asks for all of them at once; older brokers get one
+/// request per group, pipelined.
+///
+/// # Errors
+/// A network error for the request as a whole; a group's own error is its outcome.
+pub(crate) async fn find_coordinators(
+    conn: &Connection,
+    groups: &[String],
+) -> Result<Vec<Result<String>>> {
     let version = conn.version(ApiKey::FindCoordinator)?;
-    let key = StrBytes::from_string(group.to_string());
-    let request = if version >= 4 {
-        FindCoordinatorRequest::default().with_coordinator_keys(vec![key])
-    } else {
-        FindCoordinatorRequest::default().with_key(key)
-    };
-    let response = match conn.call(Request::FindCoordinator(request)).await? {
-        Response::FindCoordinator(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    let (code, message, host, port) = match response.coordinators.first() {
-        Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), c.host.clone(), c.port),
-        _ => (
-            response.error_code,
-            response.error_message.clone(),
-            response.host.clone(),
-            response.port,
-        ),
-    };
-    let code = ErrorCode::from_code(code);
-    if !code.is_none() {
-        let message = message.map(|m| m.to_string());
-        return Err(ClientError::kafka(
-            code,
-            message,
-            format!("find coordinator of group {group}"),
-        ));
+    if version >= 4 {
+        let keys = groups.iter().map(|g| StrBytes::from_string(g.clone())).collect();
+        let request = FindCoordinatorRequest::default().with_coordinator_keys(keys);
+        let r = match conn.send(version, &Request::FindCoordinator(request)).await?.wait().await? {
+            Response::FindCoordinator(r) => r,
+            other => return Err(unexpected(conn.addr(), &other)),
+        };
+        let by_key: HashMap<&str, _> = r.coordinators.iter().map(|c| (c.key.as_str(), c)).collect();
+        return Ok(groups
+            .iter()
+            .map(|g| {
+                let c = by_key.get(g.as_str()).ok_or_else(|| missing(conn.addr(), g))?;
+                check(c.error_code, c.error_message.as_ref(), coordinator_of(g))?;
+                Ok(format!("{}:{}", c.host.as_str(), c.port))
+            })
+            .collect());
     }
-    cluster.connection_to(&format!("{}:{port}", host.as_str())).await
+    let mut pending = Vec::with_capacity(groups.len());
+    for g in groups {
+        let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(g.clone()));
+        pending.push(conn.send(version, &Request::FindCoordinator(request)).await);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (g, sent) in groups.iter().zip(pending) {
+        let answer = async {
+            let r = match sent?.wait().await? {
+                Response::FindCoordinator(r) => r,
+                other => return Err(unexpected(conn.addr(), &other)),
+            };
+            check(r.error_code, r.error_message.as_ref(), coordinator_of(g))?;
+            Ok(format!("{}:{}", r.host.as_str(), r.port))
+        };
+        out.push(answer.await);
+    }
+    Ok(out)
+}
+
+fn coordinator_of(group: &str) -> String {
+    format!("find the coordinator of group {group}")
 }
 
 /// The offsets `group` committed for `partitions` (absent: nothing committed).
