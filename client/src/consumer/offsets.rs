@@ -223,116 +223,118 @@ pub async fn fetch_committed(
     require_stable: bool,
 ) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
     let version = conn.version(ApiKey::OffsetFetch)?;
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    let context = || format!("fetch committed offsets of group {group}");
+    let request = fetch_request(group, Some(partitions), require_stable, version)?;
+    let response = conn.send(version, &request).await?.wait().await?;
+    fetched(conn.addr(), group, version, response)
+}
+
+/// The OffsetFetch request for `partitions` of `group` (every partition when `None`),
+/// each asked once. `require_stable` (v7+, KIP-447) makes the coordinator answer
+/// UNSTABLE_OFFSET_COMMIT while a transaction may still commit offsets.
+///
+/// # Errors
+/// [`ClientError::UnsupportedVersion`] for every partition of a group below v2.
+pub(crate) fn fetch_request(
+    group: &str,
+    partitions: Option<&[TopicPartition]>,
+    require_stable: bool,
+    version: i16,
+) -> Result<Request> {
+    let mut sorted: Vec<&TopicPartition> = partitions.unwrap_or_default().iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let indexes = || by_topic(sorted.iter().map(|tp| (*tp, tp.partition)));
+    // v8 asks for groups in a list (KIP-709); before, for the one group at the top level.
     let mut request = if version >= 8 {
-        let topics = by_topic
-            .iter()
-            .map(|(t, ps)| {
-                OffsetFetchRequestTopics::default()
-                    .with_name(name(t))
-                    .with_partition_indexes(ps.clone())
-            })
-            .collect();
-        let group = OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(topics));
-        OffsetFetchRequest::default().with_groups(vec![group])
+        let topics = partitions.map(|_| {
+            indexes()
+                .into_iter()
+                .map(|(name, ps)| {
+                    OffsetFetchRequestTopics::default().with_name(name).with_partition_indexes(ps)
+                })
+                .collect()
+        });
+        let g =
+            OffsetFetchRequestGroup::default().with_group_id(group_id(group)).with_topics(topics);
+        OffsetFetchRequest::default().with_groups(vec![g])
     } else {
-        let topics = by_topic
-            .iter()
-            .map(|(t, ps)| {
-                OffsetFetchRequestTopic::default()
-                    .with_name(name(t))
-                    .with_partition_indexes(ps.clone())
-            })
-            .collect();
-        OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(topics))
+        if partitions.is_none() && version < 2 {
+            return Err(ClientError::UnsupportedVersion {
+                addr: format!("the coordinator of group {group}"),
+                api: "OffsetFetch v2+ (every partition of a group)".into(),
+            });
+        }
+        let topics = partitions.map(|_| {
+            indexes()
+                .into_iter()
+                .map(|(name, ps)| {
+                    OffsetFetchRequestTopic::default().with_name(name).with_partition_indexes(ps)
+                })
+                .collect()
+        });
+        OffsetFetchRequest::default().with_group_id(group_id(group)).with_topics(topics)
     };
     if version >= 7 {
         request = request.with_require_stable(require_stable);
     }
-    let response = match conn.call(Request::OffsetFetch(request)).await? {
-        Response::OffsetFetch(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    let mut out = HashMap::new();
-    let mut entry = |topic: &str,
-                     partition: i32,
-                     offset: i64,
-                     epoch: i32,
-                     metadata: Option<&StrBytes>,
-                     code: i16| {
-        let code = ErrorCode::from_code(code);
-        if !code.is_none() {
-            return Err(ClientError::kafka(
-                code,
-                None,
-                format!("committed offset of {topic}-{partition}"),
-            ));
-        }
-        if offset >= 0 {
-            let tp = TopicPartition::new(topic, partition);
-            out.insert(
-                tp,
-                OffsetAndMetadata {
-                    offset,
-                    leader_epoch: (epoch >= 0).then_some(epoch),
-                    metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
-                },
-            );
-        }
-        Ok(())
-    };
+    Ok(Request::OffsetFetch(request))
+}
+
+/// The committed offsets of an OffsetFetch answer in `version`; a partition with nothing
+/// committed (a negative offset) is left out.
+///
+/// # Errors
+/// The group's error, else the first partition's error in the answer's order.
+pub(crate) fn fetched<M>(addr: &str, group: &str, version: i16, response: Response) -> Result<M>
+where
+    M: FromIterator<(TopicPartition, OffsetAndMetadata)>,
+{
+    let Response::OffsetFetch(r) = response else { return Err(unexpected(addr, &response)) };
+    let context = || format!("fetch committed offsets of group {group}");
+    // (partition, offset, epoch, metadata, error) whatever the version's shape; each
+    // topic's name is copied once, its partitions share it.
+    let mut rows = Vec::new();
     if version >= 8 {
-        for g in &response.groups {
-            let code = ErrorCode::from_code(g.error_code);
-            if !code.is_none() {
-                return Err(ClientError::kafka(code, None, context()));
-            }
-            for t in &g.topics {
-                for p in &t.partitions {
-                    let m = p.metadata.as_ref();
-                    entry(
-                        &t.name.0,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        m,
-                        p.error_code,
-                    )?;
-                }
+        let g = r.groups.iter().find(|g| g.group_id.0.as_str() == group);
+        let g = g.ok_or_else(|| missing(addr, format!("group {group}")))?;
+        check(g.error_code, None, context())?;
+        for t in &g.topics {
+            let topic: Arc<str> = t.name.0.as_str().into();
+            for p in &t.partitions {
+                let tp = TopicPartition { topic: topic.clone(), partition: p.partition_index };
+                let epoch = p.committed_leader_epoch;
+                rows.push((tp, p.committed_offset, epoch, p.metadata.as_ref(), p.error_code));
             }
         }
     } else {
-        let code = ErrorCode::from_code(response.error_code);
-        if !code.is_none() {
-            return Err(ClientError::kafka(code, None, context()));
-        }
-        for t in &response.topics {
+        check(r.error_code, None, context())?;
+        for t in &r.topics {
+            let topic: Arc<str> = t.name.0.as_str().into();
             for p in &t.partitions {
-                let m = p.metadata.as_ref();
-                entry(
-                    &t.name.0,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    m,
-                    p.error_code,
-                )?;
+                let tp = TopicPartition { topic: topic.clone(), partition: p.partition_index };
+                let epoch = p.committed_leader_epoch;
+                rows.push((tp, p.committed_offset, epoch, p.metadata.as_ref(), p.error_code));
             }
         }
     }
-    Ok(out)
+    rows.into_iter()
+        .filter_map(|(tp, offset, epoch, metadata, code)| {
+            let context = || format!("fetch committed offset of {tp} in group {group}");
+            if let Err(e) = check(code, None, context()) {
+                return Some(Err(e));
+            }
+            let o = OffsetAndMetadata {
+                offset,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
+            };
+            (offset >= 0).then_some(Ok((tp, o)))
+        })
+        .collect()
 }
 
 /// Who commits: a group member's generation and ids, or (-1, "") for a consumer that
-/// assigns its own partitions.
+/// assigns its own partitions and for the admin client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committer {
     /// The generation.
@@ -344,61 +346,130 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// A consumer outside group membership.
+    /// A committer outside group membership (a group with members refuses it).
     pub fn standalone() -> Self {
         Committer { generation: -1, member_id: String::new(), group_instance_id: None }
     }
 }
 
-/// Commits `offsets` for `group`.
+/// Commits `offsets` for `group`; a partition given twice commits its first entry.
 ///
 /// # Errors
-/// The first partition error (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, ...), or a
-/// network error.
+/// The first partition error in partition order (ILLEGAL_GENERATION,
+/// REBALANCE_IN_PROGRESS, ...), or a network error.
 pub async fn commit(
     conn: &Connection,
     group: &str,
     who: &Committer,
     offsets: &[(TopicPartition, OffsetAndMetadata)],
 ) -> Result<()> {
+    let offsets = distinct(offsets.iter().map(|(tp, o)| (tp, o)));
     let version = conn.version(ApiKey::OffsetCommit)?;
-    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, om) in offsets {
+    let request = commit_request(group, who, &offsets, version);
+    let response = conn.send(version, &request).await?.wait().await?;
+    let outcomes = commit_outcomes(conn.addr(), group, response, offsets.keys().copied())?;
+    outcomes.into_values().find_map(Result::err).map_or(Ok(()), Err)
+}
+
+/// Each partition of `entries` once, with its first value.
+pub(crate) fn distinct<'a, V>(
+    entries: impl IntoIterator<Item = (&'a TopicPartition, V)>,
+) -> BTreeMap<&'a TopicPartition, V> {
+    let mut out = BTreeMap::new();
+    for (tp, v) in entries {
+        out.entry(tp).or_insert(v);
+    }
+    out
+}
+
+/// The OffsetCommit request that commits `offsets` for `group` as `who`.
+pub(crate) fn commit_request(
+    group: &str,
+    who: &Committer,
+    offsets: &BTreeMap<&TopicPartition, &OffsetAndMetadata>,
+    version: i16,
+) -> Request {
+    let partitions = offsets.iter().map(|(tp, o)| {
         let mut p = OffsetCommitRequestPartition::default()
             .with_partition_index(tp.partition)
-            .with_committed_offset(om.offset)
-            .with_committed_metadata(Some(StrBytes::from_string(om.metadata.clone())));
+            .with_committed_offset(o.offset)
+            .with_committed_metadata(Some(StrBytes::from_string(o.metadata.clone())));
+        // The leader epoch arrived with v6 (KIP-320).
         if version >= 6 {
-            p = p.with_committed_leader_epoch(om.leader_epoch.unwrap_or(-1));
+            p = p.with_committed_leader_epoch(o.leader_epoch.unwrap_or(-1));
         }
-        by_topic.entry(&tp.topic).or_default().push(p);
-    }
-    let topics = by_topic
+        (*tp, p)
+    });
+    let topics = by_topic(partitions)
         .into_iter()
-        .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(name(t)).with_partitions(ps))
+        .map(|(name, ps)| OffsetCommitRequestTopic::default().with_name(name).with_partitions(ps))
         .collect();
     let mut request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_group_id(group_id(group))
         .with_generation_id_or_member_epoch(who.generation)
         .with_member_id(StrBytes::from_string(who.member_id.clone()))
         .with_topics(topics);
+    // Static membership arrived with v7 (KIP-345).
     if version >= 7 {
         request = request
             .with_group_instance_id(who.group_instance_id.clone().map(StrBytes::from_string));
     }
-    let response = match conn.call(Request::OffsetCommit(request)).await? {
-        Response::OffsetCommit(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    for t in &response.topics {
-        for p in &t.partitions {
-            let code = ErrorCode::from_code(p.error_code);
-            if !code.is_none() {
-                let context =
-                    format!("commit {}-{} for group {group}", t.name.0.as_str(), p.partition_index);
-                return Err(ClientError::kafka(code, None, context));
-            }
-        }
-    }
-    Ok(())
+    Request::OffsetCommit(request)
 }
+
+/// The outcome of each partition of `wanted` in an OffsetCommit answer.
+///
+/// # Errors
+/// A response of another API, or one that leaves out a partition of `wanted`.
+pub(crate) fn commit_outcomes<'a>(
+    addr: &str,
+    group: &str,
+    response: Response,
+    wanted: impl IntoIterator<Item = &'a TopicPartition>,
+) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+    let Response::OffsetCommit(r) = response else { return Err(unexpected(addr, &response)) };
+    let codes = r.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
+    });
+    partition_outcomes(addr, wanted, codes, |tp| format!("commit offset of {tp} in group {group}"))
+}
+
+/// The outcome of each of `wanted` from an answer's per-partition error codes, each
+/// failure described by `context`.
+///
+/// # Errors
+/// An answer that leaves out a partition of `wanted`.
+pub(crate) fn partition_outcomes<'a, 'b>(
+    addr: &str,
+    wanted: impl IntoIterator<Item = &'a TopicPartition>,
+    codes: impl Iterator<Item = ((&'b str, i32), i16)>,
+    context: impl Fn(&TopicPartition) -> String,
+) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+    let codes: HashMap<(&str, i32), i16> = codes.collect();
+    wanted
+        .into_iter()
+        .map(|tp| {
+            let code = codes.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            Ok((tp.clone(), check(*code, None, context(tp))))
+        })
+        .collect()
+}
+
+/// One entry per topic of `partitions`, in topic order, each with its values in the order
+/// given; the topic's name is copied once for its entry, not once per partition.
+pub(crate) fn by_topic<'a, V>(
+    partitions: impl IntoIterator<Item = (&'a TopicPartition, V)>,
+) -> Vec<(TopicName, Vec<V>)> {
+    let mut topics: BTreeMap<&str, Vec<V>> = BTreeMap::new();
+    for (tp, v) in partitions {
+        topics.entry(&tp.topic).or_default().push(v);
+    }
+    topics.into_iter().map(|(t, vs)| (name(t), vs)).collect()
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+#[cfg(test)]
+mod tests;
