@@ -1,9 +1,17 @@
-//! The offset requests a consumer makes: the log's offsets by time (ListOffsets, for
-//! `auto.offset.reset`, `seek_to_*` and `offsets_for_times`), and a group's committed
-//! offsets (OffsetFetch, OffsetCommit) at its coordinator (FindCoordinator).
+//! The offset requests: the log's offsets by time (ListOffsets, for `auto.offset.reset`,
+//! `seek_to_*`, `offsets_for_times` and the admin's `list_offsets`), and a group's
+//! committed offsets (OffsetFetch, OffsetCommit) at its coordinator (FindCoordinator).
 //!
-//! Each function builds its request for the version negotiated with the broker that
-//! gets it: OffsetFetch v8+ names groups in an array, v7 and below one group.
+//! Each request is built, and each answer read, here and only here; the consumer's calls
+//! below and the admin client (with its own routing and retries) both use them. A reader
+//! settles every partition asked about, in the per-partition form the admin reports; the
+//! consumer reduces it to the first error. Every partition is asked once (the first entry
+//! given for one counts) and a topic's name is copied once per request, not per partition.
+//!
+//! Requests are built for the version negotiated with the broker that gets them: OffsetFetch
+//! v8+ names groups in an array, v7 and below one group; fields newer than the served
+//! minimum (the leader epochs, isolation level, `require_stable`, static membership) are
+//! set only from the version that has them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,8 +28,8 @@ use sluice_protocol::kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use sluice_protocol::kafka_protocol::messages::{
-    FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    TopicName,
+    BrokerId, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
@@ -70,12 +78,29 @@ pub struct OffsetAndTimestamp {
     pub timestamp: i64,
 }
 
+/// An offset a ListOffsets lookup found: what
+/// [`Admin::list_offsets`](crate::admin::Admin::list_offsets) returns per partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// The offset; -1 when no record has a timestamp at or after the one asked for.
+    pub offset: i64,
+    /// The record's timestamp for a lookup by time; -1 otherwise.
+    pub timestamp: i64,
+    /// The leader epoch of that offset, if the broker reports it (ListOffsets v4+).
+    pub leader_epoch: Option<i32>,
+}
+
+/// The ListOffsets `replica_id` of a consumer: it sees offsets up to the high watermark
+/// (a broker id would mark a follower).
+const CONSUMER: BrokerId = BrokerId(-1);
+
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
 /// Looks up each partition's offset for `timestamp` (or [`EARLIEST`], [`LATEST`]) at its
-/// leader. A partition without an answer (no record at or after a timestamp) is absent.
+/// leader; a partition given twice is looked up for its first timestamp. A partition
+/// without an answer (no record at or after a timestamp) is absent.
 ///
 /// # Errors
 /// The first partition error, or a network error.
@@ -84,9 +109,8 @@ pub async fn list_offsets(
     wanted: &[(TopicPartition, i64)],
     read_committed: bool,
 ) -> Result<HashMap<TopicPartition, OffsetAndTimestamp>> {
-    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
-    for entry in wanted {
-        let tp = &entry.0;
+    let mut by_leader: BTreeMap<i32, Vec<(&TopicPartition, i64)>> = BTreeMap::new();
+    for (tp, timestamp) in distinct(wanted.iter().map(|(tp, ts)| (tp, *ts))) {
         let leader = cluster.with_metadata(|m| m.leader(&tp.topic, tp.partition));
         let Some(leader) = leader else {
             cluster.invalidate_metadata();
@@ -96,56 +120,97 @@ pub async fn list_offsets(
                 format!("list offsets of {tp}"),
             ));
         };
-        by_leader.entry(leader).or_default().push(entry);
+        by_leader.entry(leader).or_default().push((tp, timestamp));
     }
     let mut out = HashMap::new();
     for (leader, entries) in by_leader {
         let conn = cluster.connection(leader).await?;
         let version = conn.version(ApiKey::ListOffsets)?;
-        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (tp, ts) in &entries {
-            let epoch = if version >= 4 {
-                cluster.with_metadata(|m| m.leader_epoch(&tp.topic, tp.partition))
-            } else {
-                -1
-            };
-            let p = ListOffsetsPartition::default()
-                .with_partition_index(tp.partition)
-                .with_timestamp(*ts)
-                .with_current_leader_epoch(epoch);
-            topics.entry(&tp.topic).or_default().push(p);
-        }
-        let topics = topics
-            .into_iter()
-            .map(|(t, ps)| ListOffsetsTopic::default().with_name(name(t)).with_partitions(ps))
-            .collect();
-        let mut request =
-            ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(topics);
-        if version >= 2 {
-            request = request.with_isolation_level(i8::from(read_committed));
-        }
-        let response = match conn.call(Request::ListOffsets(request)).await? {
-            Response::ListOffsets(r) => r,
-            other => return Err(unexpected(conn.addr(), &other)),
-        };
-        for topic in response.topics {
-            let topic_name: Arc<str> = topic.name.0.as_str().into();
-            for p in topic.partitions {
-                let tp = TopicPartition { topic: topic_name.clone(), partition: p.partition_index };
-                let code = ErrorCode::from_code(p.error_code);
-                if !code.is_none() {
-                    if crate::error::refreshes_metadata(code) {
+        let lookups: Vec<_> = cluster.with_metadata(|m| {
+            let epoch = |tp: &TopicPartition| m.leader_epoch(&tp.topic, tp.partition);
+            entries.iter().map(|&(tp, ts)| (tp, ts, epoch(tp))).collect()
+        });
+        let request = list_offsets_request(lookups, read_committed, version);
+        let response = conn.send(version, &request).await?.wait().await?;
+        let keys = entries.iter().map(|(tp, _)| *tp);
+        for (&(tp, _), outcome) in entries.iter().zip(listed(conn.addr(), response, keys)?) {
+            match outcome {
+                Err(e) => {
+                    if e.needs_metadata_refresh() {
                         cluster.invalidate_metadata();
                     }
-                    return Err(ClientError::kafka(code, None, format!("list offsets of {tp}")));
+                    return Err(e);
                 }
-                if p.offset >= 0 {
-                    out.insert(tp, OffsetAndTimestamp { offset: p.offset, timestamp: p.timestamp });
+                Ok(o) if o.offset >= 0 => {
+                    out.insert(
+                        tp.clone(),
+                        OffsetAndTimestamp { offset: o.offset, timestamp: o.timestamp },
+                    );
                 }
+                Ok(_) => {}
             }
         }
     }
     Ok(out)
+}
+
+/// The ListOffsets request for `lookups`: each partition with the timestamp to look up
+/// ([`EARLIEST`], [`LATEST`] or ms since the epoch) and its current leader epoch as the
+/// client knows it (-1: unknown), which the leader checks from v4 on (KIP-320).
+/// `read_committed` (v2+) asks for the last stable offset rather than the high watermark.
+pub(crate) fn list_offsets_request<'a>(
+    lookups: impl IntoIterator<Item = (&'a TopicPartition, i64, i32)>,
+    read_committed: bool,
+    version: i16,
+) -> Request {
+    let partitions = lookups.into_iter().map(|(tp, timestamp, epoch)| {
+        let mut p = ListOffsetsPartition::default()
+            .with_partition_index(tp.partition)
+            .with_timestamp(timestamp);
+        if version >= 4 {
+            p = p.with_current_leader_epoch(epoch);
+        }
+        (tp, p)
+    });
+    let topics = by_topic(partitions)
+        .into_iter()
+        .map(|(name, ps)| ListOffsetsTopic::default().with_name(name).with_partitions(ps))
+        .collect();
+    let mut request = ListOffsetsRequest::default().with_replica_id(CONSUMER).with_topics(topics);
+    if version >= 2 {
+        request = request.with_isolation_level(i8::from(read_committed));
+    }
+    Request::ListOffsets(request)
+}
+
+/// One outcome per partition of `keys` in a ListOffsets answer, in their order.
+///
+/// # Errors
+/// A response of another API; per partition, its error or its absence from the answer.
+pub(crate) fn listed<'a>(
+    addr: &str,
+    response: Response,
+    keys: impl IntoIterator<Item = &'a TopicPartition>,
+) -> Result<Vec<Result<ListedOffset>>> {
+    let Response::ListOffsets(r) = response else { return Err(unexpected(addr, &response)) };
+    let by_partition: HashMap<(&str, i32), _> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p)))
+        .collect();
+    Ok(keys
+        .into_iter()
+        .map(|tp| {
+            let p =
+                by_partition.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            check(p.error_code, None, format!("list offsets of {tp}"))?;
+            Ok(ListedOffset {
+                offset: p.offset,
+                timestamp: p.timestamp,
+                leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+            })
+        })
+        .collect())
 }
 
 /// A connection to `group`'s coordinator.

@@ -1,3 +1,6 @@
+use sluice_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use sluice_protocol::kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -5,7 +8,9 @@ use sluice_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use sluice_protocol::kafka_protocol::messages::{OffsetCommitResponse, OffsetFetchResponse};
+use sluice_protocol::kafka_protocol::messages::{
+    ListOffsetsResponse, OffsetCommitResponse, OffsetFetchResponse,
+};
 
 use super::*;
 
@@ -157,4 +162,53 @@ fn offset_commit_answers_settle_each_partition() {
     assert_eq!(codes, vec![(tp("t", 0), None), (tp("t", 1), Some(ErrorCode::ILLEGAL_GENERATION))]);
     let short = commit_outcomes("b:1", "g", response(&[(0, 0)]), &wanted).unwrap_err();
     assert!(matches!(short, ClientError::Protocol { .. }), "{short}");
+}
+
+#[test]
+fn list_offsets_asks_as_a_consumer_with_the_versions_fields() {
+    let (a, b) = (tp("t", 1), tp("s", 0));
+    let lookups = [(&a, EARLIEST, 5), (&b, 1_000, 2)];
+    let request = |version| {
+        let Request::ListOffsets(r) = list_offsets_request(lookups, true, version) else {
+            panic!("not a ListOffsets")
+        };
+        r
+    };
+    let v4 = request(4);
+    assert_eq!((v4.replica_id, v4.isolation_level), (CONSUMER, 1));
+    let asked: Vec<(&str, i32, i64, i32)> = v4
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (t.name.0.as_str(), p.partition_index, p.timestamp, p.current_leader_epoch)
+            })
+        })
+        .collect();
+    assert_eq!(asked, vec![("s", 0, 1_000, 2), ("t", 1, EARLIEST, 5)]);
+    let v1 = request(1);
+    assert_eq!(v1.isolation_level, 0, "the isolation level is v2+");
+    assert_eq!(v1.topics[0].partitions[0].current_leader_epoch, -1, "the epoch is v4+");
+}
+
+#[test]
+fn list_offsets_answers_settle_each_partition_in_the_order_asked() {
+    let partition = |p: i32, code: i16, offset: i64, epoch: i32| {
+        ListOffsetsPartitionResponse::default()
+            .with_partition_index(p)
+            .with_error_code(code)
+            .with_offset(offset)
+            .with_timestamp(-1)
+            .with_leader_epoch(epoch)
+    };
+    let response = Response::ListOffsets(ListOffsetsResponse::default().with_topics(vec![
+        ListOffsetsTopicResponse::default()
+            .with_name(topic("t"))
+            .with_partitions(vec![partition(1, 6, -1, -1), partition(0, 0, 42, 3)]),
+    ]));
+    let keys = [tp("t", 0), tp("t", 1), tp("t", 2)];
+    let out = listed("b:1", response, &keys).unwrap();
+    assert_eq!(out[0], Ok(ListedOffset { offset: 42, timestamp: -1, leader_epoch: Some(3) }));
+    assert_eq!(out[1].as_ref().unwrap_err().code(), Some(ErrorCode::NOT_LEADER_OR_FOLLOWER));
+    assert!(matches!(out[2], Err(ClientError::Protocol { .. })), "t-2 left out: {:?}", out[2]);
 }
