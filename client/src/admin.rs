@@ -18,9 +18,12 @@
 //!
 //! Module map: [`topics`], [`configs`], [`groups`] (members' assignments decoded by the
 //! consumer's [`protocol`](crate::consumer::protocol)), [`records`] (log offsets of
-//! partitions), and `routing.rs` (which broker answers what). Kafka's defaults that kafka-protocol does not share are set
-//! explicitly where they matter: ListOffsets' `replica_id` -1 (a consumer, not broker 0),
-//! CreatePartitions' null `assignments`.
+//! partitions), and `routing.rs` (which broker answers what). The offset requests
+//! (FindCoordinator, OffsetFetch, OffsetCommit, ListOffsets) are built and read by the
+//! consumer's [`offsets`](crate::consumer::offsets), which the admin shares. Kafka's
+//! defaults that kafka-protocol does not share are set explicitly where they matter:
+//! ListOffsets' `replica_id` -1 (a consumer, not broker 0), CreatePartitions' null
+//! `assignments`.
 
 pub mod configs;
 pub mod groups;
