@@ -16,13 +16,15 @@
 //! served ranges of [`sluice_protocol::api_key::SUPPORTED_APIS`], so only fields newer than
 //! a range's minimum need a version check.
 //!
-//! Module map: [`topics`], [`configs`], [`groups`] (with the consumer protocol's
-//! [`assignment`]), [`records`] (log offsets of partitions), and `routing.rs` (which
-//! broker answers what). Kafka's defaults that kafka-protocol does not share are set
-//! explicitly where they matter: ListOffsets' `replica_id` -1 (a consumer, not broker 0),
-//! CreatePartitions' null `assignments`.
+//! Module map: [`topics`], [`configs`], [`groups`] (members' assignments decoded by the
+//! consumer's [`protocol`](crate::consumer::protocol)), [`records`] (log offsets of
+//! partitions), and `routing.rs` (which broker answers what). The offset requests
+//! (FindCoordinator, OffsetFetch, OffsetCommit, ListOffsets) are built and read by the
+//! consumer's [`offsets`](crate::consumer::offsets), which the admin shares. Kafka's
+//! defaults that kafka-protocol does not share are set explicitly where they matter:
+//! ListOffsets' `replica_id` -1 (a consumer, not broker 0), CreatePartitions' null
+//! `assignments`.
 
-pub mod assignment;
 pub mod configs;
 pub mod groups;
 pub mod records;
@@ -36,15 +38,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sluice_protocol::api_key::ApiKey;
-use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::kafka_protocol::messages::DescribeClusterRequest;
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
 use crate::cluster::{unexpected, Cluster};
 use crate::config::{AdminConfig, ClientConfig};
-use crate::error::{ClientError, Result};
-pub use assignment::ConsumerAssignment;
+use crate::error::{check, ClientError, Result};
 pub use configs::{
     AlterConfigOp, AlterOpType, ConfigEntry, ConfigResource, ConfigResourceKind, ConfigSource,
 };
@@ -55,9 +55,6 @@ pub use groups::{
 pub use records::{ListedOffset, OffsetSpec};
 use routing::transient;
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing};
-
-/// A topic partition, as the admin calls name it.
-pub type TopicPartition = (String, i32);
 
 /// Which failures are worth another attempt: a property of the call, see [`routing`].
 type Retriable = fn(&ClientError) -> bool;
@@ -262,15 +259,6 @@ fn no_outcome() -> ClientError {
     }
 }
 
-/// `Ok` for error code 0, else the broker's error for `context`.
-fn check(code: i16, message: Option<&StrBytes>, context: impl Into<String>) -> Result<()> {
-    let code = ErrorCode::from_code(code);
-    if code.is_none() {
-        return Ok(());
-    }
-    Err(ClientError::kafka(code, message.map(|m| m.to_string()), context))
-}
-
 fn broker(node_id: i32, host: &StrBytes, port: i32, rack: Option<&StrBytes>) -> BrokerDescription {
     BrokerDescription {
         node_id,
@@ -291,6 +279,8 @@ fn cluster(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 
@@ -385,7 +375,7 @@ mod tests {
     fn every_call_is_send() {
         fn spawnable<F: Future + Send>(_: F) {}
         let admin = admin("1");
-        let (names, tps) = (vec!["t".to_string()], vec![("t".to_string(), 0)]);
+        let (names, tps) = (vec!["t".to_string()], vec![crate::TopicPartition::new("t", 0)]);
         let topic = ConfigResource::topic("t");
         spawnable(admin.create_topics(&[NewTopic::new("t")], false));
         spawnable(admin.delete_topics(&names));

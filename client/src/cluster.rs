@@ -303,3 +303,11 @@ pub(crate) fn unexpected(addr: &str, response: &Response) -> ClientError {
         reason: format!("unexpected {:?} response", response.api_key()),
     }
 }
+
+/// The error for an answer that leaves out something it was asked about (a broker bug).
+pub(crate) fn missing(addr: &str, what: impl std::fmt::Display) -> ClientError {
+    ClientError::Protocol {
+        addr: addr.to_string(),
+        reason: format!("the answer leaves out {what}"),
+    }
+}

@@ -626,9 +626,11 @@ impl Consumer {
             .iter()
             .filter_map(|(tp, s)| {
                 let offset = s.position?;
+                // -1: no record consumed yet, or a broker without leader epochs.
+                let leader_epoch = (s.last_epoch >= 0).then_some(s.last_epoch);
                 Some((
                     tp.clone(),
-                    OffsetAndMetadata { offset, leader_epoch: s.last_epoch, metadata: None },
+                    OffsetAndMetadata { offset, leader_epoch, metadata: String::new() },
                 ))
             })
             .collect()

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use sluice_protocol::error_code::ErrorCode;
+use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use thiserror::Error;
 
 /// What a client operation failed with.
@@ -187,6 +188,19 @@ pub fn refreshes_metadata(code: ErrorCode) -> bool {
         ErrorCode::INCONSISTENT_TOPIC_ID,
     ]
     .contains(&code)
+}
+
+/// `Ok` for error code 0, else the broker's error (with its message) for `context`.
+pub(crate) fn check(
+    code: i16,
+    message: Option<&StrBytes>,
+    context: impl Into<String>,
+) -> Result<()> {
+    let code = ErrorCode::from_code(code);
+    if code.is_none() {
+        return Ok(());
+    }
+    Err(ClientError::kafka(code, message.map(|m| m.to_string()), context))
 }
 
 /// The client's result type.

@@ -16,10 +16,10 @@ use sluice_protocol::kafka_protocol::messages::{
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::routing::{missing, transient, Route};
-use super::{check, Admin};
-use crate::cluster::unexpected;
-use crate::error::Result;
+use super::routing::{transient, Route};
+use super::Admin;
+use crate::cluster::{missing, unexpected};
+use crate::error::{check, Result};
 
 /// What kind of thing a config belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -16,27 +16,23 @@ use bytes::Bytes;
 use sluice_protocol::api_key::ApiKey;
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::kafka_protocol::messages::describe_groups_response::DescribedGroup;
-use sluice_protocol::kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use sluice_protocol::kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
-use sluice_protocol::kafka_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
-};
 use sluice_protocol::kafka_protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetDeleteRequest,
 };
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::assignment::ConsumerAssignment;
-use super::routing::{coordinator_moved, missing, Route};
-use super::{check, Admin, TopicPartition};
-use crate::cluster::unexpected;
-use crate::error::{ClientError, Result};
+use super::routing::{coordinator_moved, Route};
+use super::Admin;
+use crate::cluster::{missing, unexpected};
+pub use crate::consumer::offsets::OffsetAndMetadata;
+use crate::consumer::offsets::{self, Committer};
+use crate::consumer::protocol::Assignment;
+use crate::error::{check, ClientError, Result};
+use crate::metadata::TopicPartition;
 
 /// A group's state, as the coordinator names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +120,7 @@ pub struct MemberDescription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberAssignment {
     /// A consumer group member's assignment, decoded (empty while it has none).
-    Consumer(ConsumerAssignment),
+    Consumer(Assignment),
     /// The bytes as the coordinator sent them: another protocol type, or a consumer
     /// assignment that does not decode.
     Raw(Bytes),
@@ -137,34 +133,9 @@ impl MemberAssignment {
         }
         // A member between SyncGroups has no assignment yet, as in Kafka's admin client.
         if bytes.is_empty() {
-            return MemberAssignment::Consumer(ConsumerAssignment::default());
+            return MemberAssignment::Consumer(Assignment::default());
         }
-        ConsumerAssignment::decode(&bytes)
-            .map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
-    }
-}
-
-/// A committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OffsetAndMetadata {
-    /// The offset of the next record to consume.
-    pub offset: i64,
-    /// The leader epoch of the last record consumed, if known (KIP-320).
-    pub leader_epoch: Option<i32>,
-    /// Free text the committer stored with it.
-    pub metadata: String,
-}
-
-impl OffsetAndMetadata {
-    /// An offset without leader epoch or metadata.
-    pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
-    }
-
-    /// Sets the metadata.
-    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
-        self.metadata = metadata.into();
-        self
+        Assignment::decode(&bytes).map_or(MemberAssignment::Raw(bytes), MemberAssignment::Consumer)
     }
 }
 
@@ -259,9 +230,10 @@ impl Admin {
         };
         self.retry(retriable, move || async move {
             let route = self.coordinator(group).await?;
-            let build = |version: i16| fetch_request(group, partitions, version);
+            // Not require_stable: Kafka's admin client asks for it only when told to.
+            let build = |version: i16| offsets::fetch_request(group, partitions, false, version);
             let (addr, version, response) = self.call(&route, ApiKey::OffsetFetch, build).await?;
-            fetched(&addr, group, version, response)
+            offsets::fetched(&addr, group, version, response)
         })
         .await
     }
@@ -278,22 +250,15 @@ impl Admin {
         group: &str,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let mut wanted: BTreeMap<&TopicPartition, &OffsetAndMetadata> = BTreeMap::new();
-        for (tp, o) in offsets {
-            wanted.entry(tp).or_insert(o);
-        }
-        let wanted = &wanted;
+        let wanted = &offsets::distinct(offsets.iter().map(|(tp, o)| (tp, o)));
+        let who = &Committer::standalone();
         self.retry(coordinator_moved, move || async move {
             let route = self.coordinator(group).await?;
-            let build = |version: i16| Ok(commit_request(group, wanted, version));
+            let build = |version: i16| Ok(offsets::commit_request(group, who, wanted, version));
             let (addr, _, response) = self.call(&route, ApiKey::OffsetCommit, build).await?;
-            let Response::OffsetCommit(r) = response else {
-                return Err(unexpected(&addr, &response));
-            };
-            let codes = r.topics.iter().flat_map(|t| {
-                t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
-            });
-            partition_outcomes(&addr, group, "commit offset of", wanted.keys().copied(), codes)
+            let outcomes =
+                offsets::commit_outcomes(&addr, group, response, wanted.keys().copied())?;
+            unless_coordinator_moved(outcomes)
         })
         .await
     }
@@ -309,25 +274,20 @@ impl Admin {
         group: &str,
         partitions: &[TopicPartition],
     ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-        let mut wanted: Vec<&TopicPartition> = partitions.iter().collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let wanted = &wanted;
+        let wanted = &offsets::distinct(partitions.iter().map(|tp| (tp, ())));
         self.retry(coordinator_moved, move || async move {
             let route = self.coordinator(group).await?;
             let build = |_: i16| {
-                let topics = by_topic(wanted.iter().map(|(t, p)| (t.as_str(), *p)))
+                let partitions = wanted.keys().map(|tp| {
+                    (
+                        *tp,
+                        OffsetDeleteRequestPartition::default().with_partition_index(tp.partition),
+                    )
+                });
+                let topics = offsets::by_topic(partitions)
                     .into_iter()
-                    .map(|(topic, indexes)| {
-                        let partitions = indexes
-                            .into_iter()
-                            .map(|p| {
-                                OffsetDeleteRequestPartition::default().with_partition_index(p)
-                            })
-                            .collect();
-                        OffsetDeleteRequestTopic::default()
-                            .with_name(topic)
-                            .with_partitions(partitions)
+                    .map(|(name, ps)| {
+                        OffsetDeleteRequestTopic::default().with_name(name).with_partitions(ps)
                     })
                     .collect();
                 let request = OffsetDeleteRequest::default()
@@ -343,7 +303,10 @@ impl Admin {
             let codes = r.topics.iter().flat_map(|t| {
                 t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
             });
-            partition_outcomes(&addr, group, "delete offset of", wanted.iter().copied(), codes)
+            let context = |tp: &TopicPartition| format!("delete offset of {tp} in group {group}");
+            let outcomes =
+                offsets::partition_outcomes(&addr, wanted.keys().copied(), codes, context)?;
+            unless_coordinator_moved(outcomes)
         })
         .await
     }
@@ -407,168 +370,47 @@ fn described(
         .collect())
 }
 
-/// Partitions grouped by topic, in the order given (each topic's run once when the input
-/// is sorted).
-fn by_topic<'a>(partitions: impl Iterator<Item = (&'a str, i32)>) -> Vec<(TopicName, Vec<i32>)> {
-    let mut topics: Vec<(&str, Vec<i32>)> = Vec::new();
-    for (topic, partition) in partitions {
-        match topics.last_mut() {
-            Some((t, indexes)) if *t == topic => indexes.push(partition),
-            _ => topics.push((topic, vec![partition])),
-        }
-    }
-    topics
-        .into_iter()
-        .map(|(t, indexes)| (TopicName(StrBytes::from_string(t.to_string())), indexes))
-        .collect()
-}
-
-fn fetch_request(
-    group: &str,
-    partitions: Option<&[TopicPartition]>,
-    version: i16,
-) -> Result<Request> {
-    let mut sorted: Vec<&TopicPartition> = partitions.unwrap_or_default().iter().collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let pairs = || sorted.iter().map(|(t, p)| (t.as_str(), *p));
-    let group_id = GroupId(StrBytes::from_string(group.to_string()));
-    // v8 asks for groups in a list (KIP-709); before, for the one group at the top level.
-    if version >= 8 {
-        let topics = partitions.map(|_| {
-            by_topic(pairs())
-                .into_iter()
-                .map(|(name, indexes)| {
-                    OffsetFetchRequestTopics::default()
-                        .with_name(name)
-                        .with_partition_indexes(indexes)
-                })
-                .collect()
-        });
-        let g = OffsetFetchRequestGroup::default().with_group_id(group_id).with_topics(topics);
-        return Ok(Request::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![g])));
-    }
-    if partitions.is_none() && version < 2 {
-        return Err(ClientError::UnsupportedVersion {
-            addr: format!("the coordinator of group {group}"),
-            api: "OffsetFetch v2+ (every partition of a group)".into(),
-        });
-    }
-    let topics = partitions.map(|_| {
-        by_topic(pairs())
-            .into_iter()
-            .map(|(name, indexes)| {
-                OffsetFetchRequestTopic::default().with_name(name).with_partition_indexes(indexes)
-            })
-            .collect()
-    });
-    Ok(Request::OffsetFetch(
-        OffsetFetchRequest::default().with_group_id(group_id).with_topics(topics),
-    ))
-}
-
-fn fetched(
-    addr: &str,
-    group: &str,
-    version: i16,
-    response: Response,
-) -> Result<BTreeMap<TopicPartition, OffsetAndMetadata>> {
-    let Response::OffsetFetch(r) = response else { return Err(unexpected(addr, &response)) };
-    let context = || format!("fetch committed offsets of group {group}");
-    // (topic, partition, offset, epoch, metadata, error) whatever the version's shape.
-    let mut rows = Vec::new();
-    if version >= 8 {
-        let g = r.groups.iter().find(|g| g.group_id.0.as_str() == group);
-        let g = g.ok_or_else(|| missing(addr, format!("group {group}")))?;
-        check(g.error_code, None, context())?;
-        for t in &g.topics {
-            for p in &t.partitions {
-                let row = (p.committed_offset, p.committed_leader_epoch, &p.metadata, p.error_code);
-                rows.push((&t.name, p.partition_index, row));
-            }
-        }
-    } else {
-        check(r.error_code, None, context())?;
-        for t in &r.topics {
-            for p in &t.partitions {
-                let row = (p.committed_offset, p.committed_leader_epoch, &p.metadata, p.error_code);
-                rows.push((&t.name, p.partition_index, row));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for (topic, partition, (offset, epoch, metadata, code)) in rows {
-        let topic = topic.0.to_string();
-        check(
-            code,
-            None,
-            format!("fetch committed offset of {topic}-{partition} in group {group}"),
-        )?;
-        // A negative offset: nothing committed for this partition.
-        if offset >= 0 {
-            let o = OffsetAndMetadata {
-                offset,
-                leader_epoch: (epoch >= 0).then_some(epoch),
-                metadata: metadata.as_ref().map(|m| m.to_string()).unwrap_or_default(),
-            };
-            out.insert((topic, partition), o);
-        }
-    }
-    Ok(out)
-}
-
-fn commit_request(
-    group: &str,
-    offsets: &BTreeMap<&TopicPartition, &OffsetAndMetadata>,
-    version: i16,
-) -> Request {
-    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
-    // Sorted by topic: each topic's partitions are one run.
-    for ((topic, partition), o) in offsets {
-        if topics.last().is_none_or(|t| t.name.0.as_str() != topic) {
-            let name = TopicName(StrBytes::from_string(topic.clone()));
-            topics.push(OffsetCommitRequestTopic::default().with_name(name));
-        }
-        let mut p = OffsetCommitRequestPartition::default()
-            .with_partition_index(*partition)
-            .with_committed_offset(o.offset)
-            .with_committed_metadata(Some(StrBytes::from_string(o.metadata.clone())));
-        // The leader epoch arrived with v6 (KIP-320).
-        if version >= 6 {
-            p.committed_leader_epoch = o.leader_epoch.unwrap_or(-1);
-        }
-        topics.last_mut().expect("invariant: pushed above").partitions.push(p);
-    }
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-        .with_generation_id_or_member_epoch(-1)
-        .with_member_id(StrBytes::default())
-        .with_topics(topics);
-    Request::OffsetCommit(request)
-}
-
-/// The outcome of each of `wanted` from per-partition error codes. A coordinator error on
-/// any partition fails the whole call, so that it is retried at the new coordinator.
-fn partition_outcomes<'a>(
-    addr: &str,
-    group: &str,
-    what: &str,
-    wanted: impl Iterator<Item = &'a TopicPartition>,
-    codes: impl Iterator<Item = ((&'a str, i32), i16)>,
+/// `outcomes`, unless a partition's says the coordinator moved: then the call fails as a
+/// whole, so that it is retried at the new coordinator.
+fn unless_coordinator_moved(
+    outcomes: BTreeMap<TopicPartition, Result<()>>,
 ) -> Result<BTreeMap<TopicPartition, Result<()>>> {
-    let codes: HashMap<(&str, i32), i16> = codes.collect();
-    let mut out = BTreeMap::new();
-    for (topic, partition) in wanted {
-        let code = codes
-            .get(&(topic.as_str(), *partition))
-            .ok_or_else(|| missing(addr, format!("{topic}-{partition}")))?;
-        let outcome = check(*code, None, format!("{what} {topic}-{partition} in group {group}"));
-        if let Err(e) = &outcome {
-            if coordinator_moved(e) {
-                return Err(e.clone());
-            }
-        }
-        out.insert((topic.clone(), *partition), outcome);
+    match outcomes.values().find_map(|o| o.as_ref().err().filter(|e| coordinator_moved(e))) {
+        Some(e) => Err(e.clone()),
+        None => Ok(outcomes),
     }
-    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::protocol::TopicPartitions;
+
+    #[test]
+    fn member_assignments_decode_as_the_consumer_protocol_or_stay_raw() {
+        let assignment = Assignment {
+            assigned_partitions: vec![TopicPartitions { topic: "t".into(), partitions: vec![1] }],
+            user_data: None,
+        };
+        let bytes = assignment.encode(0).unwrap();
+        assert_eq!(
+            MemberAssignment::decode("consumer", bytes.clone()),
+            MemberAssignment::Consumer(assignment)
+        );
+        assert_eq!(
+            MemberAssignment::decode("connect", bytes.clone()),
+            MemberAssignment::Raw(bytes),
+            "another protocol type's bytes are not read"
+        );
+        assert_eq!(
+            MemberAssignment::decode("consumer", Bytes::new()),
+            MemberAssignment::Consumer(Assignment::default()),
+            "a member between SyncGroups"
+        );
+        let garbage = Bytes::from_static(&[0, 0, 0x7f, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            MemberAssignment::decode("consumer", garbage.clone()),
+            MemberAssignment::Raw(garbage)
+        );
+    }
 }

@@ -13,18 +13,18 @@
 //! that another attempt, routed afresh, may succeed (the `*_moved` predicates). Requests to
 //! several brokers are all sent before any answer is awaited ([`Admin::scatter`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sluice_protocol::api_key::ApiKey;
 use sluice_protocol::error_code::ErrorCode;
-use sluice_protocol::kafka_protocol::messages::FindCoordinatorRequest;
-use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use super::{check, Admin, TopicPartition};
-use crate::cluster::unexpected;
+use super::Admin;
+use crate::cluster::missing;
+use crate::consumer::offsets::find_coordinators;
 use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
 use crate::net::connection::PendingResponse;
 use crate::net::Connection;
 
@@ -115,45 +115,14 @@ impl Admin {
         Ok(m.brokers.iter().map(|b| b.node_id.0).collect())
     }
 
-    /// The coordinator of each group, in their order. FindCoordinator v4+ (KIP-699) asks
-    /// for all of them at once; older brokers get one request per group, pipelined.
+    /// The coordinator of each group, in their order.
     ///
     /// # Errors
     /// A network error if no broker answers; a group's own error is its outcome.
     pub(super) async fn coordinators(&self, groups: &[String]) -> Result<Vec<Result<Route>>> {
         let conn = self.cluster.any_connection().await?;
-        let version = conn.version(ApiKey::FindCoordinator)?;
-        let context = |g: &str| format!("find the coordinator of group {g}");
-        if version >= 4 {
-            let keys = groups.iter().map(|g| StrBytes::from_string(g.clone())).collect();
-            let request = FindCoordinatorRequest::default().with_coordinator_keys(keys);
-            let r =
-                match conn.send(version, &Request::FindCoordinator(request)).await?.wait().await? {
-                    Response::FindCoordinator(r) => r,
-                    other => return Err(unexpected(conn.addr(), &other)),
-                };
-            let by_key: HashMap<&str, _> =
-                r.coordinators.iter().map(|c| (c.key.as_str(), c)).collect();
-            return Ok(groups
-                .iter()
-                .map(|g| {
-                    let c = by_key.get(g.as_str()).ok_or_else(|| missing(conn.addr(), g))?;
-                    check(c.error_code, c.error_message.as_ref(), context(g))?;
-                    Ok(Route::Addr(format!("{}:{}", c.host.as_str(), c.port)))
-                })
-                .collect());
-        }
-        let mut pending = Vec::with_capacity(groups.len());
-        for g in groups {
-            let request =
-                FindCoordinatorRequest::default().with_key(StrBytes::from_string(g.clone()));
-            pending.push(conn.send(version, &Request::FindCoordinator(request)).await);
-        }
-        let mut out = Vec::with_capacity(groups.len());
-        for (g, sent) in groups.iter().zip(pending) {
-            out.push(coordinator_v0(conn.addr(), sent, g).await);
-        }
-        Ok(out)
+        let found = find_coordinators(&conn, groups).await?;
+        Ok(found.into_iter().map(|addr| addr.map(Route::Addr)).collect())
     }
 
     /// The coordinator of one group.
@@ -175,15 +144,15 @@ impl Admin {
         &self,
         partitions: &[TopicPartition],
     ) -> Result<Vec<Result<Route>>> {
-        let mut topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+        let mut topics: Vec<String> = partitions.iter().map(|tp| tp.topic.to_string()).collect();
         topics.sort_unstable();
         topics.dedup();
         self.cluster.metadata_request(Some(topics.as_slice()), false).await?;
         Ok(self.cluster.with_metadata(|m| {
             partitions
                 .iter()
-                .map(|(topic, partition)| {
-                    let unknown = || ClientError::UnknownTopic { topic: topic.clone() };
+                .map(|TopicPartition { topic, partition }| {
+                    let unknown = || ClientError::UnknownTopic { topic: topic.to_string() };
                     match m.topic_error(topic) {
                         Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION) => return Err(unknown()),
                         Some(code) => {
@@ -198,7 +167,7 @@ impl Admin {
                     let count = m.partition_count(topic).ok_or_else(unknown)?;
                     if *partition < 0 || *partition as u32 >= count {
                         return Err(ClientError::UnknownPartition {
-                            topic: topic.clone(),
+                            topic: topic.to_string(),
                             partition: *partition,
                             partitions: count,
                         });
@@ -293,26 +262,4 @@ struct InFlight<K> {
     addr: String,
     version: i16,
     pending: PendingResponse,
-}
-
-/// A FindCoordinator v0–v3 answer for one group.
-async fn coordinator_v0(addr: &str, sent: Result<PendingResponse>, group: &str) -> Result<Route> {
-    let r = match sent?.wait().await? {
-        Response::FindCoordinator(r) => r,
-        other => return Err(unexpected(addr, &other)),
-    };
-    check(
-        r.error_code,
-        r.error_message.as_ref(),
-        format!("find the coordinator of group {group}"),
-    )?;
-    Ok(Route::Addr(format!("{}:{}", r.host.as_str(), r.port)))
-}
-
-/// The error for an answer that leaves out something it was asked about.
-pub(super) fn missing(addr: &str, what: impl std::fmt::Display) -> ClientError {
-    ClientError::Protocol {
-        addr: addr.to_string(),
-        reason: format!("the answer leaves out {what}"),
-    }
 }

@@ -22,10 +22,10 @@ use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 use uuid::Uuid;
 
-use super::routing::{controller_moved, missing, transient, Route};
-use super::{check, Admin};
-use crate::cluster::unexpected;
-use crate::error::{ClientError, Result};
+use super::routing::{controller_moved, transient, Route};
+use super::Admin;
+use crate::cluster::{missing, unexpected};
+use crate::error::{check, ClientError, Result};
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]

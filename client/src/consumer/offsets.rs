@@ -1,9 +1,17 @@
-//! The offset requests a consumer makes: the log's offsets by time (ListOffsets, for
-//! `auto.offset.reset`, `seek_to_*` and `offsets_for_times`), and a group's committed
-//! offsets (OffsetFetch, OffsetCommit) at its coordinator (FindCoordinator).
+//! The offset requests: the log's offsets by time (ListOffsets, for `auto.offset.reset`,
+//! `seek_to_*`, `offsets_for_times` and the admin's `list_offsets`), and a group's
+//! committed offsets (OffsetFetch, OffsetCommit) at its coordinator (FindCoordinator).
 //!
-//! Each function builds its request for the version negotiated with the broker that
-//! gets it: OffsetFetch v8+ names groups in an array, v7 and below one group.
+//! Each request is built, and each answer read, here and only here; the consumer's calls
+//! below and the admin client (with its own routing and retries) both use them. A reader
+//! settles every partition asked about, in the per-partition form the admin reports; the
+//! consumer reduces it to the first error. Every partition is asked once (the first entry
+//! given for one counts) and a topic's name is copied once per request, not per partition.
+//!
+//! Requests are built for the version negotiated with the broker that gets them: OffsetFetch
+//! v8+ names groups in an array, v7 and below one group; fields newer than the served
+//! minimum (the leader epochs, isolation level, `require_stable`, static membership) are
+//! set only from the version that has them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,14 +28,14 @@ use sluice_protocol::kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
 use sluice_protocol::kafka_protocol::messages::{
-    FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    TopicName,
+    BrokerId, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use sluice_protocol::messages::{Request, Response};
 
-use crate::cluster::{unexpected, Cluster};
-use crate::error::{ClientError, Result};
+use crate::cluster::{missing, unexpected, Cluster};
+use crate::error::{check, ClientError, Result};
 use crate::metadata::TopicPartition;
 use crate::net::Connection;
 
@@ -36,21 +44,28 @@ pub const EARLIEST: i64 = -2;
 /// ListOffsets' timestamp for the high watermark (or last stable offset).
 pub const LATEST: i64 = -1;
 
-/// A committed offset with its metadata.
+/// A committed offset, as the consumer commits it and the admin client reads and sets it
+/// (Kafka's `OffsetAndMetadata`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetAndMetadata {
-    /// The next offset to consume.
+    /// The offset of the next record to consume.
     pub offset: i64,
-    /// The leader epoch of the last consumed record, -1 if unknown.
-    pub leader_epoch: i32,
-    /// The application's string, stored as given.
-    pub metadata: Option<String>,
+    /// The leader epoch of the last record consumed, if known (KIP-320).
+    pub leader_epoch: Option<i32>,
+    /// Free text the committer stored with it.
+    pub metadata: String,
 }
 
 impl OffsetAndMetadata {
-    /// An offset without metadata.
+    /// An offset without leader epoch or metadata.
     pub fn new(offset: i64) -> Self {
-        OffsetAndMetadata { offset, leader_epoch: -1, metadata: None }
+        OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() }
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
     }
 }
 
@@ -63,12 +78,29 @@ pub struct OffsetAndTimestamp {
     pub timestamp: i64,
 }
 
+/// An offset a ListOffsets lookup found: what
+/// [`Admin::list_offsets`](crate::admin::Admin::list_offsets) returns per partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    /// The offset; -1 when no record has a timestamp at or after the one asked for.
+    pub offset: i64,
+    /// The record's timestamp for a lookup by time; -1 otherwise.
+    pub timestamp: i64,
+    /// The leader epoch of that offset, if the broker reports it (ListOffsets v4+).
+    pub leader_epoch: Option<i32>,
+}
+
+/// The ListOffsets `replica_id` of a consumer: it sees offsets up to the high watermark
+/// (a broker id would mark a follower).
+const CONSUMER: BrokerId = BrokerId(-1);
+
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_string()))
 }
 
 /// Looks up each partition's offset for `timestamp` (or [`EARLIEST`], [`LATEST`]) at its
-/// leader. A partition without an answer (no record at or after a timestamp) is absent.
+/// leader; a partition given twice is looked up for its first timestamp. A partition
+/// without an answer (no record at or after a timestamp) is absent.
 ///
 /// # Errors
 /// The first partition error, or a network error.
@@ -77,9 +109,8 @@ pub async fn list_offsets(
     wanted: &[(TopicPartition, i64)],
     read_committed: bool,
 ) -> Result<HashMap<TopicPartition, OffsetAndTimestamp>> {
-    let mut by_leader: BTreeMap<i32, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
-    for entry in wanted {
-        let tp = &entry.0;
+    let mut by_leader: BTreeMap<i32, Vec<(&TopicPartition, i64)>> = BTreeMap::new();
+    for (tp, timestamp) in distinct(wanted.iter().map(|(tp, ts)| (tp, *ts))) {
         let leader = cluster.with_metadata(|m| m.leader(&tp.topic, tp.partition));
         let Some(leader) = leader else {
             cluster.invalidate_metadata();
@@ -89,56 +120,97 @@ pub async fn list_offsets(
                 format!("list offsets of {tp}"),
             ));
         };
-        by_leader.entry(leader).or_default().push(entry);
+        by_leader.entry(leader).or_default().push((tp, timestamp));
     }
     let mut out = HashMap::new();
     for (leader, entries) in by_leader {
         let conn = cluster.connection(leader).await?;
         let version = conn.version(ApiKey::ListOffsets)?;
-        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (tp, ts) in &entries {
-            let epoch = if version >= 4 {
-                cluster.with_metadata(|m| m.leader_epoch(&tp.topic, tp.partition))
-            } else {
-                -1
-            };
-            let p = ListOffsetsPartition::default()
-                .with_partition_index(tp.partition)
-                .with_timestamp(*ts)
-                .with_current_leader_epoch(epoch);
-            topics.entry(&tp.topic).or_default().push(p);
-        }
-        let topics = topics
-            .into_iter()
-            .map(|(t, ps)| ListOffsetsTopic::default().with_name(name(t)).with_partitions(ps))
-            .collect();
-        let mut request =
-            ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(topics);
-        if version >= 2 {
-            request = request.with_isolation_level(i8::from(read_committed));
-        }
-        let response = match conn.call(Request::ListOffsets(request)).await? {
-            Response::ListOffsets(r) => r,
-            other => return Err(unexpected(conn.addr(), &other)),
-        };
-        for topic in response.topics {
-            let topic_name: Arc<str> = topic.name.0.as_str().into();
-            for p in topic.partitions {
-                let tp = TopicPartition { topic: topic_name.clone(), partition: p.partition_index };
-                let code = ErrorCode::from_code(p.error_code);
-                if !code.is_none() {
-                    if crate::error::refreshes_metadata(code) {
+        let lookups: Vec<_> = cluster.with_metadata(|m| {
+            let epoch = |tp: &TopicPartition| m.leader_epoch(&tp.topic, tp.partition);
+            entries.iter().map(|&(tp, ts)| (tp, ts, epoch(tp))).collect()
+        });
+        let request = list_offsets_request(lookups, read_committed, version);
+        let response = conn.send(version, &request).await?.wait().await?;
+        let keys = entries.iter().map(|(tp, _)| *tp);
+        for (&(tp, _), outcome) in entries.iter().zip(listed(conn.addr(), response, keys)?) {
+            match outcome {
+                Err(e) => {
+                    if e.needs_metadata_refresh() {
                         cluster.invalidate_metadata();
                     }
-                    return Err(ClientError::kafka(code, None, format!("list offsets of {tp}")));
+                    return Err(e);
                 }
-                if p.offset >= 0 {
-                    out.insert(tp, OffsetAndTimestamp { offset: p.offset, timestamp: p.timestamp });
+                Ok(o) if o.offset >= 0 => {
+                    out.insert(
+                        tp.clone(),
+                        OffsetAndTimestamp { offset: o.offset, timestamp: o.timestamp },
+                    );
                 }
+                Ok(_) => {}
             }
         }
     }
     Ok(out)
+}
+
+/// The ListOffsets request for `lookups`: each partition with the timestamp to look up
+/// ([`EARLIEST`], [`LATEST`] or ms since the epoch) and its current leader epoch as the
+/// client knows it (-1: unknown), which the leader checks from v4 on (KIP-320).
+/// `read_committed` (v2+) asks for the last stable offset rather than the high watermark.
+pub(crate) fn list_offsets_request<'a>(
+    lookups: impl IntoIterator<Item = (&'a TopicPartition, i64, i32)>,
+    read_committed: bool,
+    version: i16,
+) -> Request {
+    let partitions = lookups.into_iter().map(|(tp, timestamp, epoch)| {
+        let mut p = ListOffsetsPartition::default()
+            .with_partition_index(tp.partition)
+            .with_timestamp(timestamp);
+        if version >= 4 {
+            p = p.with_current_leader_epoch(epoch);
+        }
+        (tp, p)
+    });
+    let topics = by_topic(partitions)
+        .into_iter()
+        .map(|(name, ps)| ListOffsetsTopic::default().with_name(name).with_partitions(ps))
+        .collect();
+    let mut request = ListOffsetsRequest::default().with_replica_id(CONSUMER).with_topics(topics);
+    if version >= 2 {
+        request = request.with_isolation_level(i8::from(read_committed));
+    }
+    Request::ListOffsets(request)
+}
+
+/// One outcome per partition of `keys` in a ListOffsets answer, in their order.
+///
+/// # Errors
+/// A response of another API; per partition, its error or its absence from the answer.
+pub(crate) fn listed<'a>(
+    addr: &str,
+    response: Response,
+    keys: impl IntoIterator<Item = &'a TopicPartition>,
+) -> Result<Vec<Result<ListedOffset>>> {
+    let Response::ListOffsets(r) = response else { return Err(unexpected(addr, &response)) };
+    let by_partition: HashMap<(&str, i32), _> = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p)))
+        .collect();
+    Ok(keys
+        .into_iter()
+        .map(|tp| {
+            let p =
+                by_partition.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            check(p.error_code, None, format!("list offsets of {tp}"))?;
+            Ok(ListedOffset {
+                offset: p.offset,
+                timestamp: p.timestamp,
+                leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+            })
+        })
+        .collect())
 }
 
 /// A connection to `group`'s coordinator.
@@ -148,36 +220,61 @@ pub async fn list_offsets(
 /// network error.
 pub async fn coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Connection>> {
     let conn = cluster.any_connection().await?;
+    let mut found = find_coordinators(&conn, &[group.to_string()]).await?;
+    let addr = found.pop().unwrap_or_else(|| Err(missing(conn.addr(), group)))?;
+    cluster.connection_to(&addr).await
+}
+
+/// The `host:port` of each group's coordinator, in their order, asked of `conn`.
+/// FindCoordinator v4+ (KIP-699) asks for all of them at once; older brokers get one
+/// request per group, pipelined.
+///
+/// # Errors
+/// A network error for the request as a whole; a group's own error is its outcome.
+pub(crate) async fn find_coordinators(
+    conn: &Connection,
+    groups: &[String],
+) -> Result<Vec<Result<String>>> {
     let version = conn.version(ApiKey::FindCoordinator)?;
-    let key = StrBytes::from_string(group.to_string());
-    let request = if version >= 4 {
-        FindCoordinatorRequest::default().with_coordinator_keys(vec![key])
-    } else {
-        FindCoordinatorRequest::default().with_key(key)
-    };
-    let response = match conn.call(Request::FindCoordinator(request)).await? {
-        Response::FindCoordinator(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    let (code, message, host, port) = match response.coordinators.first() {
-        Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), c.host.clone(), c.port),
-        _ => (
-            response.error_code,
-            response.error_message.clone(),
-            response.host.clone(),
-            response.port,
-        ),
-    };
-    let code = ErrorCode::from_code(code);
-    if !code.is_none() {
-        let message = message.map(|m| m.to_string());
-        return Err(ClientError::kafka(
-            code,
-            message,
-            format!("find coordinator of group {group}"),
-        ));
+    if version >= 4 {
+        let keys = groups.iter().map(|g| StrBytes::from_string(g.clone())).collect();
+        let request = FindCoordinatorRequest::default().with_coordinator_keys(keys);
+        let r = match conn.send(version, &Request::FindCoordinator(request)).await?.wait().await? {
+            Response::FindCoordinator(r) => r,
+            other => return Err(unexpected(conn.addr(), &other)),
+        };
+        let by_key: HashMap<&str, _> = r.coordinators.iter().map(|c| (c.key.as_str(), c)).collect();
+        return Ok(groups
+            .iter()
+            .map(|g| {
+                let c = by_key.get(g.as_str()).ok_or_else(|| missing(conn.addr(), g))?;
+                check(c.error_code, c.error_message.as_ref(), coordinator_of(g))?;
+                Ok(format!("{}:{}", c.host.as_str(), c.port))
+            })
+            .collect());
     }
-    cluster.connection_to(&format!("{}:{port}", host.as_str())).await
+    let mut pending = Vec::with_capacity(groups.len());
+    for g in groups {
+        let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(g.clone()));
+        pending.push(conn.send(version, &Request::FindCoordinator(request)).await);
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (g, sent) in groups.iter().zip(pending) {
+        let answer = async {
+            let r = match sent?.wait().await? {
+                Response::FindCoordinator(r) => r,
+                other => return Err(unexpected(conn.addr(), &other)),
+            };
+            check(r.error_code, r.error_message.as_ref(), coordinator_of(g))?;
+            Ok(format!("{}:{}", r.host.as_str(), r.port))
+        };
+        out.push(answer.await);
+    }
+    Ok(out)
+}
+
+fn coordinator_of(group: &str) -> String {
+    format!("find the coordinator of group {group}")
 }
 
 /// The offsets `group` committed for `partitions` (absent: nothing committed).
@@ -191,116 +288,118 @@ pub async fn fetch_committed(
     require_stable: bool,
 ) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
     let version = conn.version(ApiKey::OffsetFetch)?;
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    let context = || format!("fetch committed offsets of group {group}");
+    let request = fetch_request(group, Some(partitions), require_stable, version)?;
+    let response = conn.send(version, &request).await?.wait().await?;
+    fetched(conn.addr(), group, version, response)
+}
+
+/// The OffsetFetch request for `partitions` of `group` (every partition when `None`),
+/// each asked once. `require_stable` (v7+, KIP-447) makes the coordinator answer
+/// UNSTABLE_OFFSET_COMMIT while a transaction may still commit offsets.
+///
+/// # Errors
+/// [`ClientError::UnsupportedVersion`] for every partition of a group below v2.
+pub(crate) fn fetch_request(
+    group: &str,
+    partitions: Option<&[TopicPartition]>,
+    require_stable: bool,
+    version: i16,
+) -> Result<Request> {
+    let mut sorted: Vec<&TopicPartition> = partitions.unwrap_or_default().iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let indexes = || by_topic(sorted.iter().map(|tp| (*tp, tp.partition)));
+    // v8 asks for groups in a list (KIP-709); before, for the one group at the top level.
     let mut request = if version >= 8 {
-        let topics = by_topic
-            .iter()
-            .map(|(t, ps)| {
-                OffsetFetchRequestTopics::default()
-                    .with_name(name(t))
-                    .with_partition_indexes(ps.clone())
-            })
-            .collect();
-        let group = OffsetFetchRequestGroup::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(topics));
-        OffsetFetchRequest::default().with_groups(vec![group])
+        let topics = partitions.map(|_| {
+            indexes()
+                .into_iter()
+                .map(|(name, ps)| {
+                    OffsetFetchRequestTopics::default().with_name(name).with_partition_indexes(ps)
+                })
+                .collect()
+        });
+        let g =
+            OffsetFetchRequestGroup::default().with_group_id(group_id(group)).with_topics(topics);
+        OffsetFetchRequest::default().with_groups(vec![g])
     } else {
-        let topics = by_topic
-            .iter()
-            .map(|(t, ps)| {
-                OffsetFetchRequestTopic::default()
-                    .with_name(name(t))
-                    .with_partition_indexes(ps.clone())
-            })
-            .collect();
-        OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(topics))
+        if partitions.is_none() && version < 2 {
+            return Err(ClientError::UnsupportedVersion {
+                addr: format!("the coordinator of group {group}"),
+                api: "OffsetFetch v2+ (every partition of a group)".into(),
+            });
+        }
+        let topics = partitions.map(|_| {
+            indexes()
+                .into_iter()
+                .map(|(name, ps)| {
+                    OffsetFetchRequestTopic::default().with_name(name).with_partition_indexes(ps)
+                })
+                .collect()
+        });
+        OffsetFetchRequest::default().with_group_id(group_id(group)).with_topics(topics)
     };
     if version >= 7 {
         request = request.with_require_stable(require_stable);
     }
-    let response = match conn.call(Request::OffsetFetch(request)).await? {
-        Response::OffsetFetch(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    let mut out = HashMap::new();
-    let mut entry = |topic: &str,
-                     partition: i32,
-                     offset: i64,
-                     epoch: i32,
-                     metadata: Option<&StrBytes>,
-                     code: i16| {
-        let code = ErrorCode::from_code(code);
-        if !code.is_none() {
-            return Err(ClientError::kafka(
-                code,
-                None,
-                format!("committed offset of {topic}-{partition}"),
-            ));
-        }
-        if offset >= 0 {
-            let tp = TopicPartition::new(topic, partition);
-            out.insert(
-                tp,
-                OffsetAndMetadata {
-                    offset,
-                    leader_epoch: epoch,
-                    metadata: metadata.map(|m| m.to_string()),
-                },
-            );
-        }
-        Ok(())
-    };
+    Ok(Request::OffsetFetch(request))
+}
+
+/// The committed offsets of an OffsetFetch answer in `version`; a partition with nothing
+/// committed (a negative offset) is left out.
+///
+/// # Errors
+/// The group's error, else the first partition's error in the answer's order.
+pub(crate) fn fetched<M>(addr: &str, group: &str, version: i16, response: Response) -> Result<M>
+where
+    M: FromIterator<(TopicPartition, OffsetAndMetadata)>,
+{
+    let Response::OffsetFetch(r) = response else { return Err(unexpected(addr, &response)) };
+    let context = || format!("fetch committed offsets of group {group}");
+    // (partition, offset, epoch, metadata, error) whatever the version's shape; each
+    // topic's name is copied once, its partitions share it.
+    let mut rows = Vec::new();
     if version >= 8 {
-        for g in &response.groups {
-            let code = ErrorCode::from_code(g.error_code);
-            if !code.is_none() {
-                return Err(ClientError::kafka(code, None, context()));
-            }
-            for t in &g.topics {
-                for p in &t.partitions {
-                    let m = p.metadata.as_ref();
-                    entry(
-                        &t.name.0,
-                        p.partition_index,
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        m,
-                        p.error_code,
-                    )?;
-                }
+        let g = r.groups.iter().find(|g| g.group_id.0.as_str() == group);
+        let g = g.ok_or_else(|| missing(addr, format!("group {group}")))?;
+        check(g.error_code, None, context())?;
+        for t in &g.topics {
+            let topic: Arc<str> = t.name.0.as_str().into();
+            for p in &t.partitions {
+                let tp = TopicPartition { topic: topic.clone(), partition: p.partition_index };
+                let epoch = p.committed_leader_epoch;
+                rows.push((tp, p.committed_offset, epoch, p.metadata.as_ref(), p.error_code));
             }
         }
     } else {
-        let code = ErrorCode::from_code(response.error_code);
-        if !code.is_none() {
-            return Err(ClientError::kafka(code, None, context()));
-        }
-        for t in &response.topics {
+        check(r.error_code, None, context())?;
+        for t in &r.topics {
+            let topic: Arc<str> = t.name.0.as_str().into();
             for p in &t.partitions {
-                let m = p.metadata.as_ref();
-                entry(
-                    &t.name.0,
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    m,
-                    p.error_code,
-                )?;
+                let tp = TopicPartition { topic: topic.clone(), partition: p.partition_index };
+                let epoch = p.committed_leader_epoch;
+                rows.push((tp, p.committed_offset, epoch, p.metadata.as_ref(), p.error_code));
             }
         }
     }
-    Ok(out)
+    rows.into_iter()
+        .filter_map(|(tp, offset, epoch, metadata, code)| {
+            let context = || format!("fetch committed offset of {tp} in group {group}");
+            if let Err(e) = check(code, None, context()) {
+                return Some(Err(e));
+            }
+            let o = OffsetAndMetadata {
+                offset,
+                leader_epoch: (epoch >= 0).then_some(epoch),
+                metadata: metadata.map(|m| m.to_string()).unwrap_or_default(),
+            };
+            (offset >= 0).then_some(Ok((tp, o)))
+        })
+        .collect()
 }
 
 /// Who commits: a group member's generation and ids, or (-1, "") for a consumer that
-/// assigns its own partitions.
+/// assigns its own partitions and for the admin client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committer {
     /// The generation.
@@ -312,63 +411,130 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// A consumer outside group membership.
+    /// A committer outside group membership (a group with members refuses it).
     pub fn standalone() -> Self {
         Committer { generation: -1, member_id: String::new(), group_instance_id: None }
     }
 }
 
-/// Commits `offsets` for `group`.
+/// Commits `offsets` for `group`; a partition given twice commits its first entry.
 ///
 /// # Errors
-/// The first partition error (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS, ...), or a
-/// network error.
+/// The first partition error in partition order (ILLEGAL_GENERATION,
+/// REBALANCE_IN_PROGRESS, ...), or a network error.
 pub async fn commit(
     conn: &Connection,
     group: &str,
     who: &Committer,
     offsets: &[(TopicPartition, OffsetAndMetadata)],
 ) -> Result<()> {
+    let offsets = distinct(offsets.iter().map(|(tp, o)| (tp, o)));
     let version = conn.version(ApiKey::OffsetCommit)?;
-    let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-    for (tp, om) in offsets {
+    let request = commit_request(group, who, &offsets, version);
+    let response = conn.send(version, &request).await?.wait().await?;
+    let outcomes = commit_outcomes(conn.addr(), group, response, offsets.keys().copied())?;
+    outcomes.into_values().find_map(Result::err).map_or(Ok(()), Err)
+}
+
+/// Each partition of `entries` once, with its first value.
+pub(crate) fn distinct<'a, V>(
+    entries: impl IntoIterator<Item = (&'a TopicPartition, V)>,
+) -> BTreeMap<&'a TopicPartition, V> {
+    let mut out = BTreeMap::new();
+    for (tp, v) in entries {
+        out.entry(tp).or_insert(v);
+    }
+    out
+}
+
+/// The OffsetCommit request that commits `offsets` for `group` as `who`.
+pub(crate) fn commit_request(
+    group: &str,
+    who: &Committer,
+    offsets: &BTreeMap<&TopicPartition, &OffsetAndMetadata>,
+    version: i16,
+) -> Request {
+    let partitions = offsets.iter().map(|(tp, o)| {
         let mut p = OffsetCommitRequestPartition::default()
             .with_partition_index(tp.partition)
-            .with_committed_offset(om.offset)
-            .with_committed_metadata(Some(StrBytes::from_string(
-                om.metadata.clone().unwrap_or_default(),
-            )));
+            .with_committed_offset(o.offset)
+            .with_committed_metadata(Some(StrBytes::from_string(o.metadata.clone())));
+        // The leader epoch arrived with v6 (KIP-320).
         if version >= 6 {
-            p = p.with_committed_leader_epoch(om.leader_epoch);
+            p = p.with_committed_leader_epoch(o.leader_epoch.unwrap_or(-1));
         }
-        by_topic.entry(&tp.topic).or_default().push(p);
-    }
-    let topics = by_topic
+        (*tp, p)
+    });
+    let topics = by_topic(partitions)
         .into_iter()
-        .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(name(t)).with_partitions(ps))
+        .map(|(name, ps)| OffsetCommitRequestTopic::default().with_name(name).with_partitions(ps))
         .collect();
     let mut request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_group_id(group_id(group))
         .with_generation_id_or_member_epoch(who.generation)
         .with_member_id(StrBytes::from_string(who.member_id.clone()))
         .with_topics(topics);
+    // Static membership arrived with v7 (KIP-345).
     if version >= 7 {
         request = request
             .with_group_instance_id(who.group_instance_id.clone().map(StrBytes::from_string));
     }
-    let response = match conn.call(Request::OffsetCommit(request)).await? {
-        Response::OffsetCommit(r) => r,
-        other => return Err(unexpected(conn.addr(), &other)),
-    };
-    for t in &response.topics {
-        for p in &t.partitions {
-            let code = ErrorCode::from_code(p.error_code);
-            if !code.is_none() {
-                let context =
-                    format!("commit {}-{} for group {group}", t.name.0.as_str(), p.partition_index);
-                return Err(ClientError::kafka(code, None, context));
-            }
-        }
-    }
-    Ok(())
+    Request::OffsetCommit(request)
 }
+
+/// The outcome of each partition of `wanted` in an OffsetCommit answer.
+///
+/// # Errors
+/// A response of another API, or one that leaves out a partition of `wanted`.
+pub(crate) fn commit_outcomes<'a>(
+    addr: &str,
+    group: &str,
+    response: Response,
+    wanted: impl IntoIterator<Item = &'a TopicPartition>,
+) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+    let Response::OffsetCommit(r) = response else { return Err(unexpected(addr, &response)) };
+    let codes = r.topics.iter().flat_map(|t| {
+        t.partitions.iter().map(|p| ((t.name.0.as_str(), p.partition_index), p.error_code))
+    });
+    partition_outcomes(addr, wanted, codes, |tp| format!("commit offset of {tp} in group {group}"))
+}
+
+/// The outcome of each of `wanted` from an answer's per-partition error codes, each
+/// failure described by `context`.
+///
+/// # Errors
+/// An answer that leaves out a partition of `wanted`.
+pub(crate) fn partition_outcomes<'a, 'b>(
+    addr: &str,
+    wanted: impl IntoIterator<Item = &'a TopicPartition>,
+    codes: impl Iterator<Item = ((&'b str, i32), i16)>,
+    context: impl Fn(&TopicPartition) -> String,
+) -> Result<BTreeMap<TopicPartition, Result<()>>> {
+    let codes: HashMap<(&str, i32), i16> = codes.collect();
+    wanted
+        .into_iter()
+        .map(|tp| {
+            let code = codes.get(&(&*tp.topic, tp.partition)).ok_or_else(|| missing(addr, tp))?;
+            Ok((tp.clone(), check(*code, None, context(tp))))
+        })
+        .collect()
+}
+
+/// One entry per topic of `partitions`, in topic order, each with its values in the order
+/// given; the topic's name is copied once for its entry, not once per partition.
+pub(crate) fn by_topic<'a, V>(
+    partitions: impl IntoIterator<Item = (&'a TopicPartition, V)>,
+) -> Vec<(TopicName, Vec<V>)> {
+    let mut topics: BTreeMap<&str, Vec<V>> = BTreeMap::new();
+    for (tp, v) in partitions {
+        topics.entry(&tp.topic).or_default().push(v);
+    }
+    topics.into_iter().map(|(t, vs)| (name(t), vs)).collect()
+}
+
+fn group_id(group: &str) -> GroupId {
+    GroupId(StrBytes::from_string(group.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

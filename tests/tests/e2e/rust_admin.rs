@@ -14,11 +14,12 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{GroupId, JoinGroupRequest, SyncGroupRequest};
 use kafka_protocol::protocol::StrBytes;
 use sluice_client::admin::{
-    Admin, AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, ConsumerAssignment,
-    GroupState, MemberAssignment, NewTopic, OffsetAndMetadata, OffsetSpec,
+    Admin, AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource, GroupState, MemberAssignment,
+    NewTopic, OffsetAndMetadata, OffsetSpec,
 };
+use sluice_client::consumer::protocol::{Assignment, TopicPartitions};
 use sluice_client::producer::{Producer, ProducerRecord};
-use sluice_client::{ClientConfig, ClientError};
+use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::messages::{Request, Response};
 use sluice_tests::{BrokerProcess, RawClient};
@@ -268,7 +269,7 @@ fn group_offsets_are_committed_read_and_deleted_and_the_group_listed_described_d
     let admin = admin(&broker, &[]);
     rt.block_on(async {
         admin.create_topics(&[NewTopic::new("gt").partitions(2)], false).await.unwrap();
-        let tp = |p: i32| ("gt".to_string(), p);
+        let tp = |p: i32| TopicPartition::new("gt", p);
         let committed = admin
             .alter_consumer_group_offsets(
                 "ag",
@@ -282,7 +283,7 @@ fn group_offsets_are_committed_read_and_deleted_and_the_group_listed_described_d
                             metadata: String::new(),
                         },
                     ),
-                    (("missing".to_string(), 0), OffsetAndMetadata::new(1)),
+                    (TopicPartition::new("missing", 0), OffsetAndMetadata::new(1)),
                 ],
             )
             .await
@@ -293,7 +294,7 @@ fn group_offsets_are_committed_read_and_deleted_and_the_group_listed_described_d
             vec![
                 (tp(0), None),
                 (tp(1), None),
-                (("missing".to_string(), 0), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)),
+                (TopicPartition::new("missing", 0), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)),
             ]
         );
 
@@ -306,10 +307,7 @@ fn group_offsets_are_committed_read_and_deleted_and_the_group_listed_described_d
             ),
         ]);
         assert_eq!(all, want);
-        let one = admin
-            .list_consumer_group_offsets("ag", Some(&[tp(1), ("gt".into(), 9)]))
-            .await
-            .unwrap();
+        let one = admin.list_consumer_group_offsets("ag", Some(&[tp(1), tp(9)])).await.unwrap();
         assert_eq!(
             one.keys().collect::<Vec<_>>(),
             vec![&tp(1)],
@@ -425,9 +423,11 @@ fn a_live_members_assignment_is_decoded_and_the_admin_cannot_overwrite_its_group
         let m = &live.members[0];
         assert_eq!((m.member_id.as_str(), m.client_id.as_str()), (member.as_str(), "sluice-tests"));
         assert!(!m.client_host.is_empty());
-        let want = ConsumerAssignment {
-            version: 0,
-            partitions: vec![("gt".to_string(), vec![0, 2])],
+        let want = Assignment {
+            assigned_partitions: vec![TopicPartitions {
+                topic: "gt".into(),
+                partitions: vec![0, 2],
+            }],
             user_data: Some(Bytes::from_static(b"ud")),
         };
         assert_eq!(m.assignment, MemberAssignment::Consumer(want));
@@ -446,11 +446,14 @@ fn a_live_members_assignment_is_decoded_and_the_admin_cannot_overwrite_its_group
         let commit = admin
             .alter_consumer_group_offsets(
                 "live",
-                &[(("gt".to_string(), 0), OffsetAndMetadata::new(1))],
+                &[(TopicPartition::new("gt", 0), OffsetAndMetadata::new(1))],
             )
             .await
             .unwrap();
-        assert_eq!(code(&commit[&("gt".to_string(), 0)]), Some(ErrorCode::UNKNOWN_MEMBER_ID));
+        assert_eq!(
+            code(&commit[&TopicPartition::new("gt", 0)]),
+            Some(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
     });
 }
 
@@ -472,8 +475,8 @@ fn offsets_are_listed_by_time_and_records_deleted() {
         }
         producer.close(Duration::from_secs(5)).await.unwrap();
 
-        let p0 = ("log".to_string(), 0);
-        let p1 = ("log".to_string(), 1);
+        let p0 = TopicPartition::new("log", 0);
+        let p1 = TopicPartition::new("log", 1);
         let found = admin
             .list_offsets(&[
                 (p0.clone(), OffsetSpec::Timestamp(1_003_500)),
@@ -497,9 +500,10 @@ fn offsets_are_listed_by_time_and_records_deleted() {
         assert_eq!(offset(OffsetSpec::Timestamp(2_000_000)).await, -1, "no record that late");
         assert_eq!(offset(OffsetSpec::Timestamp(0)).await, 0);
 
-        let unknown = admin.list_offsets(&[(("nope".to_string(), 0), OffsetSpec::Latest)]).await;
+        let unknown =
+            admin.list_offsets(&[(TopicPartition::new("nope", 0), OffsetSpec::Latest)]).await;
         assert_eq!(unknown.unwrap_err(), ClientError::UnknownTopic { topic: "nope".into() });
-        let past = admin.list_offsets(&[(("log".to_string(), 7), OffsetSpec::Latest)]).await;
+        let past = admin.list_offsets(&[(TopicPartition::new("log", 7), OffsetSpec::Latest)]).await;
         assert!(
             matches!(past, Err(ClientError::UnknownPartition { partition: 7, partitions: 2, .. })),
             "{past:?}"

@@ -216,14 +216,10 @@ fn commits_resume_exactly_where_they_left_off_with_their_metadata() {
         consumer.commit().await.unwrap();
         let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
         assert_eq!(committed[&tp].offset, 40);
-        let with_meta = OffsetAndMetadata {
-            offset: 60,
-            leader_epoch: -1,
-            metadata: Some("checkpoint-7".into()),
-        };
+        let with_meta = OffsetAndMetadata::new(60).with_metadata("checkpoint-7");
         consumer.commit_offsets(&[(tp.clone(), with_meta)]).await.unwrap();
         let c = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
-        assert_eq!((c[&tp].offset, c[&tp].metadata.as_deref()), (60, Some("checkpoint-7")));
+        assert_eq!((c[&tp].offset, c[&tp].metadata.as_str()), (60, "checkpoint-7"));
         consumer.close().await.unwrap();
     });
     // A new consumer in the group starts at the commit, not at auto.offset.reset.

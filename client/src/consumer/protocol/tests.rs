@@ -96,6 +96,77 @@ fn assignment_golden_bytes() {
     assert_eq!(assignment.partitions(), vec![("t".to_owned(), 1), ("t".to_owned(), 0)]);
 }
 
+/// Two topics, one of them without partitions, and user data: a member's assignment as
+/// DescribeGroups reports it to the admin client.
+#[test]
+fn assignment_with_an_empty_topic_and_user_data_golden_bytes() {
+    #[rustfmt::skip]
+    let golden: &[u8] = &[
+        0, 1,                               // version 1
+        0, 0, 0, 2,                         // 2 topics
+        0, 2, b'a', b'b',                   // "ab"
+        0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, // [0, 3]
+        0, 1, b'c',                         // "c"
+        0, 0, 0, 0,                         // []
+        0, 0, 0, 1, 0xff,                   // user_data: 1 byte
+    ];
+    let assignment = Assignment {
+        assigned_partitions: vec![tp("ab", &[0, 3]), tp("c", &[])],
+        user_data: Some(Bytes::from_static(&[0xff])),
+    };
+    assert_eq!(&assignment.encode(1).unwrap()[..], golden);
+    assert_eq!(Assignment::decode(&Bytes::from_static(golden)).unwrap(), assignment);
+
+    // Null user data, then bytes of a later version.
+    let mut bytes = golden[..golden.len() - 5].to_vec();
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 9, 9, 9]);
+    let decoded = Assignment::decode(&Bytes::from(bytes)).unwrap();
+    assert_eq!(decoded, Assignment { user_data: None, ..assignment });
+}
+
+#[test]
+fn an_empty_assignment_decodes() {
+    let bytes = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(Assignment::decode(&bytes).unwrap(), Assignment::default());
+}
+
+/// Assignments come from other clients, through the coordinator: each malformed shape is
+/// an error, and none allocates from its counts.
+#[test]
+fn malformed_assignments_are_refused() {
+    #[rustfmt::skip]
+    let cases: &[(&[u8], ProtocolError)] = &[
+        // 2^31-1 topics in no bytes.
+        (&[0, 0, 0x7f, 0xff, 0xff, 0xff], ProtocolError::Truncated {
+            message: "assignment", field: "assigned_partitions", offset: 2,
+            needed: 6 * 0x7fff_ffff, remaining: 0,
+        }),
+        // A negative topic count.
+        (&[0, 0, 0xff, 0xff, 0xff, 0xff], ProtocolError::NegativeLength {
+            message: "assignment", field: "assigned_partitions", offset: 2, length: -1,
+        }),
+        // A negative topic name length.
+        (&[0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0], ProtocolError::NegativeLength {
+            message: "assignment", field: "assigned_partitions", offset: 6, length: -1,
+        }),
+        // A topic name that is not UTF-8.
+        (&[0, 0, 0, 0, 0, 1, 0, 1, 0xc3, 0, 0, 0, 0, 0, 0, 0, 0], ProtocolError::InvalidUtf8 {
+            message: "assignment", field: "assigned_partitions", offset: 8,
+        }),
+        // User data running past the end.
+        (&[0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff], ProtocolError::Truncated {
+            message: "assignment", field: "user_data", offset: 6,
+            needed: 0x7fff_ffff, remaining: 0,
+        }),
+    ];
+    for (bytes, want) in cases {
+        assert_eq!(&Assignment::decode(&Bytes::from_static(bytes)).unwrap_err(), want);
+    }
+    // Any negative user data length is null, as Java reads it (not only -1).
+    let odd = Assignment::decode(&Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xfe]));
+    assert_eq!(odd.unwrap(), Assignment::default());
+}
+
 #[test]
 fn older_versions_drop_newer_fields() {
     let sub = full_subscription();
@@ -398,6 +469,14 @@ proptest! {
         let ours = Assignment { assigned_partitions, user_data };
         prop_assert_eq!(&ours.encode(1).unwrap()[..], &encoded[..]);
         prop_assert_eq!(Assignment::decode(&Bytes::from(encoded)).unwrap(), ours);
+    }
+
+    /// Any bytes at all decode to a value or an error, never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let bytes = Bytes::from(bytes);
+        let _ = Subscription::decode(&bytes);
+        let _ = Assignment::decode(&bytes);
     }
 
     /// Corrupted and cut encodings decode to a value or an error, never a panic (which
