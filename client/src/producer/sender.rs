@@ -40,6 +40,8 @@ struct Sender {
     stamp: Option<ProducerStamp>,
     bump_pending: bool,
     init_attempts: u32,
+    /// No InitProducerId before this (its backoff).
+    init_retry_at: Option<Instant>,
     in_flight: HashMap<i32, usize>,
     requests: JoinSet<Answer>,
     refresh: Option<tokio::task::JoinHandle<()>>,
@@ -54,6 +56,7 @@ pub(super) async fn run(inner: Arc<Inner>) {
         stamp: None,
         bump_pending: false,
         init_attempts: 0,
+        init_retry_at: None,
         in_flight: HashMap::new(),
         requests: JoinSet::new(),
         refresh: None,
@@ -69,20 +72,27 @@ pub(super) async fn run(inner: Arc<Inner>) {
         if idempotent
             && (s.stamp.is_none() || s.bump_pending)
             && s.requests.is_empty()
+            && s.init_retry_at.is_none_or(|at| at <= now)
             && s.has_work()
         {
-            if let Err(e) = s.init_producer_id().await {
-                s.init_attempts += 1;
-                if !e.is_retriable() {
-                    s.fail_all_queued(&e);
+            match s.init_producer_id().await {
+                Ok(()) => s.init_retry_at = None,
+                Err(e) => {
+                    s.init_attempts += 1;
+                    if !e.is_retriable() {
+                        s.fail_all_queued(&e);
+                    }
+                    // Not a sleep: batches must still expire while there is no id.
+                    s.init_retry_at =
+                        Some(Instant::now() + s.inner.cluster.retry_backoff(s.init_attempts));
                 }
-                let wait = s.inner.cluster.retry_backoff(s.init_attempts);
-                tokio::time::sleep(wait).await;
-                continue;
             }
         }
         let can_drain = !idempotent || (s.stamp.is_some() && !s.bump_pending);
-        let next_wakeup = s.drain(now, can_drain).await;
+        let mut next_wakeup = s.drain(Instant::now(), can_drain).await;
+        if let Some(at) = s.init_retry_at {
+            next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
+        }
         let closing = s.inner.closed.load(Ordering::Acquire);
         if closing && s.requests.is_empty() && !s.has_work() {
             return;
