@@ -48,6 +48,8 @@ pub struct Consumer {
     next_auto_commit: Instant,
     round_robin: usize,
     closed: bool,
+    /// Fetches are kept as whole batches (`poll_batches`), not records.
+    whole_batches: bool,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -79,6 +81,7 @@ impl Consumer {
             listener: None,
             round_robin: 0,
             closed: false,
+            whole_batches: false,
         })
     }
 
@@ -185,6 +188,42 @@ impl Consumer {
     /// A partition's fetch error (once), [`ClientError::NoOffsetForPartition`] with
     /// `auto.offset.reset=none`, [`ClientError::CorruptRecord`], [`ClientError::Closed`].
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.set_whole_batches(false);
+        let max = self.config.max_poll_records;
+        self.poll_with(timeout, |partitions, start| fetcher::take(partitions, max, start)).await
+    }
+
+    /// As [`Self::poll`], but returns whole record batches as fetched, up to
+    /// `fetch.max.bytes`, without decompressing them: for passthrough (the mirror).
+    /// Positions move past each batch returned, control batches included.
+    ///
+    /// # Errors
+    /// As [`Self::poll`].
+    pub async fn poll_batches(&mut self, timeout: Duration) -> Result<Vec<fetcher::FetchedBatch>> {
+        self.set_whole_batches(true);
+        let max = self.config.fetch_max_bytes.max(1) as usize;
+        self.poll_with(timeout, |partitions, start| fetcher::take_batches(partitions, max, start))
+            .await
+    }
+
+    /// Switching between records and batches drops what was buffered in the other form;
+    /// positions stay.
+    fn set_whole_batches(&mut self, on: bool) {
+        if self.whole_batches != on {
+            self.whole_batches = on;
+            for state in self.partitions.values_mut() {
+                if let Some(position) = state.position {
+                    state.seek(position);
+                }
+            }
+        }
+    }
+
+    async fn poll_with<T>(
+        &mut self,
+        timeout: Duration,
+        mut take: impl FnMut(&mut BTreeMap<TopicPartition, PartitionState>, usize) -> Vec<T>,
+    ) -> Result<Vec<T>> {
         if self.closed {
             return Err(ClientError::Closed);
         }
@@ -199,8 +238,7 @@ impl Consumer {
             if let Some(error) = self.partitions.values_mut().find_map(|s| s.error.take()) {
                 return Err(error);
             }
-            let records =
-                fetcher::take(&mut self.partitions, self.config.max_poll_records, self.round_robin);
+            let records = take(&mut self.partitions, self.round_robin);
             self.round_robin = self.round_robin.wrapping_add(1);
             self.send_fetches().await;
             if !records.is_empty() {
@@ -236,7 +274,8 @@ impl Consumer {
 
     fn apply(&mut self, (plan, answer): FetchAnswer) {
         self.busy_nodes.remove(&plan.node);
-        let applied = fetcher::apply(&mut self.partitions, plan, answer, &self.config);
+        let applied =
+            fetcher::apply(&mut self.partitions, plan, answer, &self.config, self.whole_batches);
         if applied.refresh_metadata {
             self.cluster.invalidate_metadata();
         }

@@ -318,6 +318,104 @@ impl Producer {
         }
     }
 
+    /// Sends a whole record batch as it is (passthrough, for the mirror) to `partition`
+    /// of `topic`, after everything sent there before. Only what a new producer must
+    /// change is rewritten: the base offset, the partition leader epoch, and the producer
+    /// id, epoch and sequence (with the CRC that covers them). The future resolves to the
+    /// batch's first record.
+    ///
+    /// # Errors
+    /// [`ClientError::RecordTooLarge`] for a batch that is not one whole v2 batch, is a
+    /// control or transactional batch, or exceeds `max.request.size`; and as [`Self::send`].
+    pub async fn send_batch(
+        &self,
+        topic: Arc<str>,
+        partition: i32,
+        batch: Bytes,
+    ) -> Result<DeliveryFuture> {
+        use sluice_protocol::record::batch::{
+            set_base_offset, set_partition_leader_epoch, set_producer,
+        };
+        use sluice_protocol::record::RecordBatch;
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        let refuse = |reason: &str| ClientError::RecordTooLarge {
+            size: batch.len(),
+            reason: reason.to_string(),
+        };
+        let (records, max_timestamp, foreign_producer) = match RecordBatch::parse(&batch) {
+            Ok(b) if b.size() != batch.len() => return Err(refuse("not exactly one record batch")),
+            Ok(b) if b.is_control() || b.is_transactional() => {
+                return Err(refuse("control and transactional batches cannot be passed through"))
+            }
+            Ok(b) => (
+                u32::try_from(b.records_count()).unwrap_or(0),
+                b.max_timestamp(),
+                b.producer_id() != -1,
+            ),
+            Err(e) => return Err(refuse(&e.to_string())),
+        };
+        if batch.len() > inner.config.max_request_size.min(inner.config.buffer_memory) {
+            return Err(refuse("larger than max.request.size or buffer.memory"));
+        }
+        let deadline = Instant::now() + inner.config.max_block;
+        let permits =
+            u32::try_from(batch.len()).expect("invariant: at most max.request.size, an i32");
+        match inner.memory.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(_) => self.wait_for_memory(permits, deadline).await?,
+        }
+        let mut bytes = batch.to_vec();
+        set_base_offset(&mut bytes, 0);
+        set_partition_leader_epoch(&mut bytes, -1);
+        if foreign_producer && !inner.config.idempotence {
+            // Without idempotence the batch must not claim the source's producer id.
+            set_producer(&mut bytes, -1, -1, -1);
+        }
+        let bytes = Bytes::from(bytes);
+        loop {
+            let known = {
+                let mut state = inner.state.lock().expect("lock");
+                match state.partition_count(&topic, &inner.cluster) {
+                    Some(n) if partition < 0 || partition as u32 >= n => {
+                        drop(state);
+                        inner.memory.add_permits(permits as usize);
+                        return Err(ClientError::UnknownPartition {
+                            topic: topic.to_string(),
+                            partition,
+                            partitions: n,
+                        });
+                    }
+                    Some(_) => {
+                        let tp = TopicPartition { topic: topic.clone(), partition };
+                        Some(state.accumulator.append_batch(
+                            &tp,
+                            bytes.clone(),
+                            records,
+                            max_timestamp,
+                            Instant::now(),
+                        ))
+                    }
+                    None => None,
+                }
+            };
+            match known {
+                Some(delivery) => {
+                    inner.wake.notify_one();
+                    return Ok(delivery);
+                }
+                None => {
+                    if let Err(e) = self.wait_for_metadata(&topic, deadline).await {
+                        inner.memory.add_permits(permits as usize);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
     async fn wait_for_memory(&self, permits: u32, deadline: Instant) -> Result<()> {
         let start = Instant::now();
         let memory = &self.inner.memory;

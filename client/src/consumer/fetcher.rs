@@ -56,6 +56,10 @@ pub struct PartitionState {
     pub fetch_offset: i64,
     /// Fetched, not yet returned.
     pub buffered: VecDeque<ConsumerRecord>,
+    /// Fetched whole batches, not yet returned (batch mode, for passthrough).
+    pub batches: VecDeque<FetchedBatch>,
+    /// Bytes in `batches`.
+    pub batch_bytes: usize,
     /// Paused by the application.
     pub paused: bool,
     /// From the last fetch response.
@@ -82,6 +86,8 @@ impl PartitionState {
             start: Start::Committed,
             fetch_offset: 0,
             buffered: VecDeque::new(),
+            batches: VecDeque::new(),
+            batch_bytes: 0,
             paused: false,
             high_watermark: -1,
             last_stable_offset: -1,
@@ -98,6 +104,8 @@ impl PartitionState {
         self.position = Some(offset);
         self.fetch_offset = offset;
         self.buffered.clear();
+        self.batches.clear();
+        self.batch_bytes = 0;
         self.seek_generation += 1;
         self.error = None;
     }
@@ -107,6 +115,8 @@ impl PartitionState {
         self.position = None;
         self.start = start;
         self.buffered.clear();
+        self.batches.clear();
+        self.batch_bytes = 0;
         self.seek_generation += 1;
     }
 }
@@ -143,7 +153,9 @@ pub fn plan(
         if state.position.is_none() || state.paused || state.in_flight || state.error.is_some() {
             continue;
         }
-        if state.buffered.len() >= config.max_poll_records {
+        if state.buffered.len() >= config.max_poll_records
+            || state.batch_bytes >= config.max_partition_fetch_bytes.max(1) as usize
+        {
             continue;
         }
         match metadata.leader(&tp.topic, tp.partition) {
@@ -249,6 +261,7 @@ pub fn apply(
     plan: FetchPlan,
     answer: Result<FetchResponse, ClientError>,
     config: &ConsumerConfig,
+    whole_batches: bool,
 ) -> Applied {
     let mut applied = Applied::default();
     let mut asked: HashMap<TopicPartition, (i64, u64)> = HashMap::new();
@@ -287,6 +300,18 @@ pub fn apply(
                     state.last_stable_offset = p.last_stable_offset;
                     state.log_start_offset = p.log_start_offset;
                     let Some(set) = p.records.filter(|r| !r.is_empty()) else { continue };
+                    if whole_batches {
+                        match split(&tp, &set, offset, config.check_crcs) {
+                            Ok((batches, next)) => {
+                                state.fetch_offset = next.max(offset);
+                                state.batch_bytes +=
+                                    batches.iter().map(|b| b.bytes.len()).sum::<usize>();
+                                state.batches.extend(batches);
+                            }
+                            Err(e) => state.error = Some(e),
+                        }
+                        continue;
+                    }
                     match parse(
                         &name,
                         tp.partition,
@@ -359,6 +384,102 @@ pub fn take(
         }
         if out.len() >= max {
             break;
+        }
+    }
+    out
+}
+
+/// A record batch exactly as fetched, for passthrough: the mirror produces these bytes
+/// to another cluster without decompressing them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedBatch {
+    /// Where it came from.
+    pub tp: TopicPartition,
+    /// Its first offset.
+    pub base_offset: i64,
+    /// Its last offset.
+    pub last_offset: i64,
+    /// Records in it.
+    pub records: u32,
+    /// A control batch (transaction marker): never to be copied, but the position moves
+    /// past it.
+    pub control: bool,
+    /// Part of a transaction.
+    pub transactional: bool,
+    /// The whole batch, a slice of the fetch response.
+    pub bytes: bytes::Bytes,
+}
+
+/// Splits a partition's record set into whole batches from `fetch_offset` (a batch
+/// that starts before it is included: its records before the position are the caller's
+/// to skip); a partial batch at the end is left for the next fetch.
+fn split(
+    tp: &TopicPartition,
+    set: &bytes::Bytes,
+    fetch_offset: i64,
+    check_crcs: bool,
+) -> Result<(Vec<FetchedBatch>, i64), ClientError> {
+    let corrupt = |offset: i64, reason: String| ClientError::CorruptRecord {
+        topic: tp.topic.to_string(),
+        partition: tp.partition,
+        offset,
+        reason,
+    };
+    let mut out = Vec::new();
+    let mut next = fetch_offset;
+    for batch in sluice_protocol::record::batches(set) {
+        let batch = batch.map_err(|e| corrupt(next, e.to_string()))?;
+        if batch.last_offset() < fetch_offset {
+            continue;
+        }
+        if check_crcs {
+            batch.verify_crc().map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
+        }
+        next = batch.last_offset() + 1;
+        out.push(FetchedBatch {
+            tp: tp.clone(),
+            base_offset: batch.base_offset(),
+            last_offset: batch.last_offset(),
+            records: u32::try_from(batch.records_count()).unwrap_or(0),
+            control: batch.is_control(),
+            transactional: batch.is_transactional(),
+            bytes: set.slice_ref(batch.as_bytes()),
+        });
+    }
+    Ok((out, next))
+}
+
+/// Takes buffered batches, round-robin from partition `start`, up to `max_bytes` (at
+/// least one), and moves positions past them.
+pub fn take_batches(
+    partitions: &mut BTreeMap<TopicPartition, PartitionState>,
+    max_bytes: usize,
+    start: usize,
+) -> Vec<FetchedBatch> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let n = partitions.len();
+    if n == 0 {
+        return out;
+    }
+    let mut states: Vec<&mut PartitionState> = partitions.values_mut().collect();
+    states.rotate_left(start % n);
+    for state in states {
+        if state.paused {
+            continue;
+        }
+        while let Some(batch) = state.batches.front() {
+            if !out.is_empty() && bytes + batch.bytes.len() > max_bytes {
+                return out;
+            }
+            let batch = state.batches.pop_front().expect("front exists");
+            bytes += batch.bytes.len();
+            state.batch_bytes -= batch.bytes.len();
+            state.position = Some(batch.last_offset + 1);
+            out.push(batch);
+        }
+        if let Some(position) = state.position {
+            state.position = Some(position.max(state.fetch_offset));
         }
     }
     out

@@ -223,6 +223,45 @@ impl Accumulator {
         Ok((future, became_ready))
     }
 
+    /// Queues a batch built elsewhere (passthrough: a batch fetched from another
+    /// cluster) behind everything already appended to `tp`; it is sent as it is, with only
+    /// the producer fields stamped at drain. Returns the delivery of its first record.
+    pub fn append_batch(
+        &mut self,
+        tp: &TopicPartition,
+        bytes: Bytes,
+        records: u32,
+        max_timestamp: i64,
+        now: Instant,
+    ) -> DeliveryFuture {
+        let at = self.queue_index(tp);
+        let queue = &mut self.queues[at].1;
+        if let Some(open) = queue.open.take() {
+            queue.queued.push_back(close(open, tp));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let completion = CompletionGuard::default();
+        self.incomplete.insert(id, completion.completion().clone());
+        let future =
+            DeliveryFuture::new(completion.completion().clone(), tp.clone(), 0, max_timestamp);
+        let memory = bytes.len();
+        queue.queued.push_back(Batch {
+            id,
+            tp: tp.clone(),
+            bytes,
+            records,
+            created: now,
+            attempts: 0,
+            retry_at: None,
+            sequence: None,
+            last_error: None,
+            memory,
+            completion,
+        });
+        future
+    }
+
     /// The index of `tp`'s queue, made if new.
     fn queue_index(&mut self, tp: &TopicPartition) -> usize {
         if let Some((last, at)) = &self.last {
