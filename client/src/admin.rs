@@ -97,13 +97,17 @@ impl Admin {
     /// # Errors
     /// [`ClientError::Config`] naming the first property that is wrong.
     pub fn new(config: &ClientConfig) -> Result<Admin> {
-        let config = AdminConfig::new(config)?;
-        Ok(Admin {
+        Ok(Self::from_config(AdminConfig::new(config)?))
+    }
+
+    /// An admin client from a typed configuration.
+    pub fn from_config(config: AdminConfig) -> Admin {
+        Admin {
             // Admin calls never create topics as a side effect of asking about them.
             cluster: Cluster::new(config.common, false),
             api_timeout: config.default_api_timeout,
             closed: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Closes every connection; later calls fail with [`ClientError::Closed`].

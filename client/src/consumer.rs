@@ -67,9 +67,14 @@ impl Consumer {
     /// # Errors
     /// [`ClientError::Config`] for an invalid configuration.
     pub fn new(config: &ClientConfig) -> Result<Consumer> {
-        let config = ConsumerConfig::new(config)?;
+        Ok(Self::from_config(ConsumerConfig::new(config)?))
+    }
+
+    /// A consumer from a typed configuration (made by [`ConsumerConfig::new`], then
+    /// changed field by field).
+    pub fn from_config(config: ConsumerConfig) -> Consumer {
         let cluster = Cluster::new(config.common.clone(), config.allow_auto_create_topics);
-        Ok(Consumer {
+        Consumer {
             next_auto_commit: Instant::now() + config.auto_commit_interval,
             config,
             cluster,
@@ -82,7 +87,7 @@ impl Consumer {
             round_robin: 0,
             closed: false,
             whole_batches: false,
-        })
+        }
     }
 
     /// The validated configuration.

@@ -199,12 +199,17 @@ impl Producer {
     /// # Errors
     /// [`ClientError::Config`] for an invalid configuration.
     pub fn new(config: &ClientConfig) -> Result<Producer> {
-        let config = ProducerConfig::new(config)?;
+        Ok(Self::from_config(ProducerConfig::new(config)?))
+    }
+
+    /// A producer from a typed configuration (made by [`ProducerConfig::new`], then
+    /// changed field by field), with the default partitioner.
+    pub fn from_config(config: ProducerConfig) -> Producer {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
         let partitioner = DefaultPartitioner::new(config.batch_size, seed);
-        Ok(Self::with_partitioner(config, partitioner))
+        Self::with_partitioner(config, partitioner)
     }
 
     /// A producer with a custom partitioner.

@@ -362,3 +362,29 @@ fn with_the_broker_gone_send_waits_for_buffer_memory_then_fails_after_max_block(
         let _ = producer.close(Duration::from_millis(100)).await;
     });
 }
+
+#[test]
+fn a_typed_config_changed_field_by_field_drives_the_producer() {
+    use sluice_client::config::{Acks, ProducerConfig};
+    use sluice_protocol::record::Compression;
+    let broker = BrokerProcess::start(&[]);
+    let mut raw = RawClient::connect(broker.addr);
+    ensure_topic(&mut raw, "typed");
+    let rt = runtime();
+    let _enter = rt.enter();
+    let mut typed = ProducerConfig::new(&config(&broker, &[])).unwrap();
+    typed.compression = Compression::Zstd;
+    typed.acks = Acks::Leader;
+    typed.idempotence = false;
+    let producer = Producer::from_config(typed);
+    let offset = rt.block_on(async {
+        let m =
+            producer.send_and_wait(ProducerRecord::new("typed", "v").partition(0)).await.unwrap();
+        producer.close(Duration::from_secs(5)).await.unwrap();
+        m.offset
+    });
+    assert_eq!(offset, 0);
+    let batch = fetch(&mut raw, "typed", 0).2;
+    let batch = RecordBatch::parse(&batch).unwrap();
+    assert_eq!((batch.compression_id(), batch.producer_id()), (4, -1), "zstd, not idempotent");
+}
