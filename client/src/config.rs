@@ -657,13 +657,6 @@ impl ProducerConfig {
         let common = r.common()?;
         let linger = r.ms("linger.ms");
         let delivery_timeout = r.ms("delivery.timeout.ms");
-        if delivery_timeout < linger + common.request_timeout {
-            return Err(invalid(
-                "delivery.timeout.ms",
-                &delivery_timeout.as_millis().to_string(),
-                "must be at least linger.ms + request.timeout.ms",
-            ));
-        }
         use sluice_protocol::record::compression::Compression;
         let compression_level = match compression {
             Compression::Gzip => Some(r.int("compression.gzip.level") as i32).filter(|&l| l != -1),
@@ -674,7 +667,7 @@ impl ProducerConfig {
         if r.int("compression.gzip.level") == 0 {
             return Err(invalid("compression.gzip.level", "0", "must be 1 to 9, or -1"));
         }
-        Ok(ProducerConfig {
+        let config = ProducerConfig {
             common,
             acks,
             batch_size: r.int("batch.size") as usize,
@@ -689,7 +682,32 @@ impl ProducerConfig {
             retries: r.int("retries") as u32,
             delivery_timeout,
             partitioner_ignore_keys: r.bool("partitioner.ignore.keys"),
-        })
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The rules between properties, as the Java client enforces them; also run on a
+    /// typed config changed field by field.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] naming the property that conflicts.
+    pub fn check(&self) -> Result<()> {
+        if self.delivery_timeout < self.linger + self.common.request_timeout {
+            return Err(invalid(
+                "delivery.timeout.ms",
+                &self.delivery_timeout.as_millis().to_string(),
+                "must be at least linger.ms + request.timeout.ms",
+            ));
+        }
+        if self.idempotence && (self.acks != Acks::All || self.max_in_flight > 5) {
+            return Err(invalid(
+                "enable.idempotence",
+                "true",
+                "needs acks=all and max.in.flight.requests.per.connection <= 5",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -199,12 +199,16 @@ impl Producer {
     /// # Errors
     /// [`ClientError::Config`] for an invalid configuration.
     pub fn new(config: &ClientConfig) -> Result<Producer> {
-        Ok(Self::from_config(ProducerConfig::new(config)?))
+        Self::from_config(ProducerConfig::new(config)?)
     }
 
     /// A producer from a typed configuration (made by [`ProducerConfig::new`], then
     /// changed field by field), with the default partitioner.
-    pub fn from_config(config: ProducerConfig) -> Producer {
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] when the fields break a rule between properties
+    /// ([`ProducerConfig::check`]).
+    pub fn from_config(config: ProducerConfig) -> Result<Producer> {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
@@ -213,10 +217,14 @@ impl Producer {
     }
 
     /// A producer with a custom partitioner.
+    ///
+    /// # Errors
+    /// As [`Self::from_config`].
     pub fn with_partitioner<P: Partitioner + std::fmt::Debug + 'static>(
         config: ProducerConfig,
         partitioner: P,
-    ) -> Producer {
+    ) -> Result<Producer> {
+        config.check()?;
         let cluster = Cluster::new(config.common.clone(), true);
         let accumulator = Accumulator::new(AccumulatorSettings {
             batch_size: config.batch_size,
@@ -243,7 +251,7 @@ impl Producer {
         });
         let task = tokio::spawn(sender::run(inner.clone()));
         let sender = Arc::new(SenderHandle { inner: inner.clone(), task: Mutex::new(Some(task)) });
-        Producer { inner, sender }
+        Ok(Producer { inner, sender })
     }
 
     /// Places `record` in a batch; the returned future resolves when the broker has

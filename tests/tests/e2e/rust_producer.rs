@@ -375,8 +375,9 @@ fn a_typed_config_changed_field_by_field_drives_the_producer() {
     let mut typed = ProducerConfig::new(&config(&broker, &[])).unwrap();
     typed.compression = Compression::Zstd;
     typed.acks = Acks::Leader;
+    assert!(Producer::from_config(typed.clone()).is_err(), "idempotence needs acks=all");
     typed.idempotence = false;
-    let producer = Producer::from_config(typed);
+    let producer = Producer::from_config(typed).unwrap();
     let offset = rt.block_on(async {
         let m =
             producer.send_and_wait(ProducerRecord::new("typed", "v").partition(0)).await.unwrap();
