@@ -233,11 +233,14 @@ pub fn decompress(
         }
         Compression::Gzip => {
             // The Java client's GZIPInputStream reads concatenated members too.
-            read_bounded(codec, flate2::read::MultiGzDecoder::new(input), input.len(), limit)
+            // Records compress a few times over.
+            let expected = input.len().saturating_mul(4);
+            read_bounded(codec, flate2::read::MultiGzDecoder::new(input), expected, limit)
         }
         Compression::Snappy => snappy::decompress(input, limit),
         Compression::Lz4 => {
-            read_bounded(codec, lz4_flex::frame::FrameDecoder::new(input), input.len(), limit)
+            let hint = lz4_output_bound(input).unwrap_or(input.len().saturating_mul(4));
+            read_bounded(codec, lz4_flex::frame::FrameDecoder::new(input), hint, limit)
         }
         Compression::Zstd => decompress_zstd(input, limit),
     }
@@ -268,19 +271,61 @@ fn decompress_zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionErr
     let needed = usize::BITS - limit.saturating_sub(1).leading_zeros();
     let window_log = needed.clamp(ZSTD_MIN_WINDOW_LOG, ZSTD_MAX_WINDOW_LOG);
     decoder.window_log_max(window_log).map_err(corrupt)?;
-    read_bounded(codec, decoder, input.len(), limit)
+    read_bounded(codec, decoder, input.len().saturating_mul(4), limit)
 }
 
 /// Reads `reader` to its end, failing once it yields more than `limit` bytes.
+/// An upper bound of an LZ4 frame's decompressed size, read from its header (content
+/// size) or its block sizes (each block decompresses to at most the frame's block size),
+/// without decompressing; `None` if the frame does not parse that far. Highly compressible
+/// records (a 1 MiB batch of repeated values packs 50x) otherwise make the output Vec
+/// double a dozen times, each time copying what it holds.
+fn lz4_output_bound(frame: &[u8]) -> Option<usize> {
+    const MAGIC: u32 = 0x184D_2204;
+    let magic = u32::from_le_bytes(frame.get(..4)?.try_into().ok()?);
+    if magic != MAGIC {
+        return None;
+    }
+    let flags = *frame.get(4)?;
+    let bd = *frame.get(5)?;
+    let block_max = match (bd >> 4) & 0x7 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        _ => return None,
+    };
+    let mut at = 6;
+    if flags & 0x08 != 0 {
+        let size = u64::from_le_bytes(frame.get(at..at + 8)?.try_into().ok()?);
+        return usize::try_from(size).ok();
+    }
+    if flags & 0x01 != 0 {
+        at += 4; // dictionary id
+    }
+    at += 1; // header checksum
+    let block_checksum = if flags & 0x10 != 0 { 4 } else { 0 };
+    let mut bound = 0usize;
+    loop {
+        let size = u32::from_le_bytes(frame.get(at..at + 4)?.try_into().ok()?);
+        if size == 0 {
+            return Some(bound);
+        }
+        let stored = (size & 0x7fff_ffff) as usize;
+        bound = bound.saturating_add(block_max);
+        at = at.checked_add(4 + stored + block_checksum)?;
+    }
+}
+
 fn read_bounded(
     codec: Compression,
     reader: impl Read,
-    input_len: usize,
+    expected: usize,
     limit: usize,
 ) -> Result<Vec<u8>, CompressionError> {
-    // Records compress a few times over; start there and let the Vec grow, so a small
-    // batch never reserves the whole limit.
-    let mut out = Vec::with_capacity(input_len.saturating_mul(4).min(limit));
+    // Start at the expected size and let the Vec grow past it, so a small batch never
+    // reserves the whole limit.
+    let mut out = Vec::with_capacity(expected.min(limit));
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
         .take(cap)
@@ -296,6 +341,20 @@ fn read_bounded(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lz4_output_bound_covers_the_output_and_refuses_garbage() {
+        for len in [0usize, 10, 65_536, 65_537, 1 << 20] {
+            let input: Vec<u8> = (0..len).map(|i| (i % 7) as u8).collect();
+            let frame = compress(Compression::Lz4, &input);
+            let bound = lz4_output_bound(&frame).expect("our frames parse");
+            assert!(bound >= len && bound <= len + (64 << 10), "{len}: bound {bound}");
+        }
+        assert_eq!(lz4_output_bound(b"not a frame"), None);
+        let mut cut = compress(Compression::Lz4, &[1u8; 100_000]);
+        cut.truncate(cut.len() / 2);
+        assert_eq!(lz4_output_bound(&cut), None, "a cut frame has no end mark");
+    }
 
     fn sample() -> Vec<u8> {
         (0..20_000u32)
