@@ -227,11 +227,14 @@ impl Mirror {
             tracing::info!("forwarding records, not batches (mode=records): every batch is decoded and re-batched");
         }
         let resent = self.resent_after_restart(&source, &target).await;
-        if let Some(n) = resent {
-            self.stats.resent.store(n, std::sync::atomic::Ordering::Relaxed);
-            if n > 0 {
-                tracing::warn!(records = n, "the target holds records past the last commit: they are sent again (duplicates)");
+        match resent {
+            Some(n) => {
+                self.stats.resent.store(n, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(resent = n, "resuming: records on the target past the last commit are sent again (duplicates)");
             }
+            None => tracing::info!(
+                "resuming: how many records past the last commit are on the target is unknown"
+            ),
         }
         let outcome = pipeline::run(pipeline::Setup {
             config: c,

@@ -339,11 +339,14 @@ impl Fetch<'_> {
                 );
             }
             let (delivery, records) = if as_records {
-                let futures = self.send_records(&b, position, &target).await?;
+                let futures = send_records(&self.producer, &b, position, &target).await?;
                 let n = futures.len() as u64;
                 (Delivery::Records(futures), n)
             } else {
-                (Delivery::Batch(self.send_batch(&b, &target).await?), u64::from(b.records))
+                (
+                    Delivery::Batch(send_batch(&self.producer, &b, &target).await?),
+                    u64::from(b.records),
+                )
             };
             (delivery, records, Some(permit))
         };
@@ -361,80 +364,6 @@ impl Fetch<'_> {
         Ok(self.tx.send(sent).await.is_ok())
     }
 
-    async fn send_batch(
-        &self,
-        b: &FetchedBatch,
-        target: &Arc<str>,
-    ) -> Result<DeliveryFuture, MirrorError> {
-        let deadline = Instant::now() + NEW_PARTITION_WAIT;
-        loop {
-            match self.producer.send_batch(target.clone(), b.tp.partition, b.bytes.clone()).await {
-                Ok(d) => return Ok(d),
-                // A partition just added: the producer sees it at its next metadata refresh.
-                Err(ClientError::UnknownPartition { .. }) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(self.undelivered(b, e)),
-            }
-        }
-    }
-
-    /// Decodes `b` from `position` and sends each record to the same partition.
-    async fn send_records(
-        &self,
-        b: &FetchedBatch,
-        position: i64,
-        target: &Arc<str>,
-    ) -> Result<Vec<DeliveryFuture>, MirrorError> {
-        let parsed = records::parse(
-            &b.tp.topic,
-            b.tp.partition,
-            &b.bytes,
-            position,
-            false,
-            MAX_UNCOMPRESSED,
-        )
-        .map_err(|e| self.undelivered(b, e))?;
-        let mut futures = Vec::with_capacity(parsed.records.len());
-        for r in parsed.records {
-            let record = ProducerRecord {
-                topic: target.clone(),
-                partition: Some(b.tp.partition),
-                key: r.key,
-                value: r.value,
-                headers: r
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
-                    .collect(),
-                timestamp: Some(r.timestamp),
-            };
-            let deadline = Instant::now() + NEW_PARTITION_WAIT;
-            loop {
-                match self.producer.send(record.clone()).await {
-                    Ok(d) => {
-                        futures.push(d);
-                        break;
-                    }
-                    Err(ClientError::UnknownPartition { .. }) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Err(e) => return Err(self.undelivered(b, e)),
-                }
-            }
-        }
-        Ok(futures)
-    }
-
-    fn undelivered(&self, b: &FetchedBatch, source: ClientError) -> MirrorError {
-        MirrorError::Delivery {
-            topic: b.tp.topic.to_string(),
-            partition: b.tp.partition,
-            offset: b.base_offset,
-            source,
-        }
-    }
-
     /// Lag per topic: the source's high watermark minus what the target acknowledged.
     fn publish_lag(&self) {
         let tracker = self.tracker.lock().expect("lock");
@@ -446,6 +375,74 @@ impl Fetch<'_> {
         }
         drop(tracker);
         self.stats.set_lag(lag);
+    }
+}
+
+async fn send_batch(
+    producer: &Producer,
+    b: &FetchedBatch,
+    target: &Arc<str>,
+) -> Result<DeliveryFuture, MirrorError> {
+    let deadline = Instant::now() + NEW_PARTITION_WAIT;
+    loop {
+        match producer.send_batch(target.clone(), b.tp.partition, b.bytes.clone()).await {
+            Ok(d) => return Ok(d),
+            // A partition just added: the producer sees it at its next metadata refresh.
+            Err(ClientError::UnknownPartition { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(undelivered(b, e)),
+        }
+    }
+}
+
+/// Decodes `b` from `position` and sends each record to the same partition.
+async fn send_records(
+    producer: &Producer,
+    b: &FetchedBatch,
+    position: i64,
+    target: &Arc<str>,
+) -> Result<Vec<DeliveryFuture>, MirrorError> {
+    let parsed =
+        records::parse(&b.tp.topic, b.tp.partition, &b.bytes, position, false, MAX_UNCOMPRESSED)
+            .map_err(|e| undelivered(b, e))?;
+    let mut futures = Vec::with_capacity(parsed.records.len());
+    for r in parsed.records {
+        let record = ProducerRecord {
+            topic: target.clone(),
+            partition: Some(b.tp.partition),
+            key: r.key,
+            value: r.value,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
+                .collect(),
+            timestamp: Some(r.timestamp),
+        };
+        let deadline = Instant::now() + NEW_PARTITION_WAIT;
+        loop {
+            match producer.send(record.clone()).await {
+                Ok(d) => {
+                    futures.push(d);
+                    break;
+                }
+                Err(ClientError::UnknownPartition { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(undelivered(b, e)),
+            }
+        }
+    }
+    Ok(futures)
+}
+
+fn undelivered(b: &FetchedBatch, source: ClientError) -> MirrorError {
+    MirrorError::Delivery {
+        topic: b.tp.topic.to_string(),
+        partition: b.tp.partition,
+        offset: b.base_offset,
+        source,
     }
 }
 
