@@ -398,4 +398,24 @@ fn topics_and_partitions_added_at_the_source_are_mirrored() {
         rt.block_on(verify(&config(&source, &[]), &config(&target, &[]), &filter)).unwrap();
     assert_eq!(reports.len(), 7, "4 + 3 partitions");
     assert!(reports.iter().all(|r| r.comparison.is_exact()), "{reports:?}");
+    // The binary's verify agrees, and fails where there is no copy.
+    let verify_binary = |prefix: &str| {
+        Command::new(mirror_path())
+            .args(["verify", "--source", &source.bootstrap(), "--target", &target.bootstrap()])
+            .args(["--topics", r"grow\..*", "--rename-prefix", prefix])
+            .output()
+            .unwrap()
+    };
+    let ok = verify_binary("A.");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && stdout.contains("7 partitions, 5500 source records: target matches"),
+        "{stdout}"
+    );
+    let missing = verify_binary("B.");
+    let stdout = String::from_utf8_lossy(&missing.stdout);
+    assert_eq!(missing.status.code(), Some(1), "{stdout}");
+    // grow.a-2 is empty on both sides: the same.
+    assert!(stdout.contains("5500 source records: 6 partitions differ"), "{stdout}");
+    assert!(stdout.contains("B.grow.a-0: ") && stdout.contains("missing from source offset 0"));
 }
