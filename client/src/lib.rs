@@ -9,6 +9,7 @@
 //! - [`producer`]: partitioner, accumulator, idempotence and the sender task.
 //! - [`consumer`]: positions, fetches, offsets, commits and group membership.
 //! - [`admin`]: topics, configs, consumer groups, partitions' offsets and the cluster.
+//! - [`mirror`]: `sluice-mirror`'s core, copying topics between clusters batch for batch.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod metadata;
+pub mod mirror;
 pub mod net;
 pub mod producer;
 

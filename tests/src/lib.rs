@@ -31,6 +31,19 @@ pub fn sluiced_path() -> PathBuf {
     bin
 }
 
+/// Path of the `sluice-mirror` binary under test: `target/<profile>/sluice-mirror`, or
+/// whatever `SLUICE_MIRROR` names.
+pub fn mirror_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SLUICE_MIRROR") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = profile_dir.join("sluice-mirror");
+    assert!(bin.exists(), "{} not found: run `cargo build --bins` first", bin.display());
+    bin
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

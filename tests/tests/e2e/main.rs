@@ -15,6 +15,7 @@ mod restart;
 mod rust_admin;
 mod rust_consumer;
 mod rust_groups;
+mod rust_mirror;
 mod rust_passthrough;
 mod rust_producer;
 mod rust_stream;
