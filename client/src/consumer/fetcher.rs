@@ -353,6 +353,18 @@ pub fn apply(
     applied
 }
 
+/// The partitions that are not paused, starting at the `start`-th (mod their number), so
+/// that no partition is always served first.
+fn round_robin(
+    partitions: &mut BTreeMap<TopicPartition, PartitionState>,
+    start: usize,
+) -> impl Iterator<Item = &mut PartitionState> {
+    let n = partitions.len().max(1);
+    let mut states: Vec<&mut PartitionState> = partitions.values_mut().collect();
+    states.rotate_left(start % n);
+    states.into_iter().filter(|s| !s.paused)
+}
+
 /// Takes up to `max` buffered records, round-robin from partition `start`, and moves
 /// positions past them. A paused partition keeps what it has buffered for after resume.
 pub fn take(
@@ -361,16 +373,7 @@ pub fn take(
     start: usize,
 ) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
-    let n = partitions.len();
-    if n == 0 {
-        return out;
-    }
-    let mut states: Vec<&mut PartitionState> = partitions.values_mut().collect();
-    states.rotate_left(start % n);
-    for state in states {
-        if state.paused {
-            continue;
-        }
+    for state in round_robin(partitions, start) {
         while out.len() < max {
             let Some(record) = state.buffered.pop_front() else { break };
             state.position = Some(record.offset + 1);
@@ -458,16 +461,7 @@ pub fn take_batches(
 ) -> Vec<FetchedBatch> {
     let mut out = Vec::new();
     let mut bytes = 0;
-    let n = partitions.len();
-    if n == 0 {
-        return out;
-    }
-    let mut states: Vec<&mut PartitionState> = partitions.values_mut().collect();
-    states.rotate_left(start % n);
-    for state in states {
-        if state.paused {
-            continue;
-        }
+    for state in round_robin(partitions, start) {
         while let Some(batch) = state.batches.front() {
             if !out.is_empty() && bytes + batch.bytes.len() > max_bytes {
                 return out;
