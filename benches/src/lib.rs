@@ -90,3 +90,89 @@ impl Drop for Broker {
         let _ = self.child.wait();
     }
 }
+
+/// What the librdkafka harnesses share.
+#[cfg(feature = "librdkafka")]
+pub mod rd {
+    use std::time::{Duration, Instant};
+
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    /// Bytes per record of the latency run.
+    pub const RECORD: usize = 100;
+
+    /// A payload whose first 8 bytes are the nanoseconds since `epoch`.
+    pub fn stamped(epoch: Instant) -> [u8; RECORD] {
+        let mut payload = [b'x'; RECORD];
+        payload[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
+        payload
+    }
+
+    /// Produce-to-consume latencies (ns) with librdkafka on both sides: `rate` records/s
+    /// for `dur` to partition 0 of `topic`, read by a consumer that starts at its end.
+    pub fn latencies(bootstrap: &str, topic: &str, rate: u64, dur: Duration) -> Vec<u64> {
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("linger.ms", "0")
+            .set("acks", "1")
+            .set("delivery.report.only.error", "true")
+            .create()
+            .expect("producer");
+        p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; 16][..]).partition(0)).ok();
+        p.flush(Duration::from_secs(10)).expect("flush");
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "latency")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        // Start at the current end, resolved before the first record is sent.
+        let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).expect("watermarks");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(high)).expect("offset");
+        c.assign(&tpl).expect("assign");
+        let _ = c.poll(Duration::from_millis(500));
+        let epoch = Instant::now();
+        let total = rate * dur.as_secs();
+        let topic_name = topic.to_string();
+        let sender = std::thread::spawn(move || {
+            let interval = Duration::from_secs_f64(1.0 / rate as f64);
+            for i in 0..total {
+                let due = epoch + interval * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let payload = stamped(epoch);
+                while p
+                    .send(
+                        BaseRecord::<(), [u8]>::to(&topic_name).payload(&payload[..]).partition(0),
+                    )
+                    .is_err()
+                {
+                    p.poll(Duration::from_millis(1));
+                }
+                p.poll(Duration::ZERO);
+            }
+            p.flush(Duration::from_secs(10)).expect("flush");
+        });
+        let mut lat = Vec::with_capacity(total as usize);
+        while (lat.len() as u64) < total {
+            match c.poll(Duration::from_secs(5)) {
+                Some(Ok(m)) => {
+                    if let Some(payload) = m.payload().filter(|p| p.len() == RECORD) {
+                        let sent = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+                        lat.push(epoch.elapsed().as_nanos() as u64 - sent);
+                    }
+                }
+                _ if sender.is_finished() => break,
+                _ => {}
+            }
+        }
+        sender.join().expect("sender");
+        lat
+    }
+}

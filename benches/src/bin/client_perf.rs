@@ -95,7 +95,12 @@ fn main() {
     if !run("latency") {
         return;
     }
-    let rd = rd_latency(&broker.bootstrap, 10_000, Duration::from_secs(5));
+    let rd = sluice_benches::rd::latencies(
+        &broker.bootstrap,
+        "rd-latency",
+        10_000,
+        Duration::from_secs(5),
+    );
     let sl = rt.block_on(sluice_latency(&broker.bootstrap, 10_000, Duration::from_secs(5)));
     println!("produce-to-consume latency at 10,000 records/s");
     println!("librdkafka: {}", percentiles(rd));
@@ -219,65 +224,6 @@ fn percentiles(mut lat: Vec<u64>) -> String {
     )
 }
 
-fn stamped(epoch: Instant) -> [u8; RECORD] {
-    let mut payload = PAYLOAD;
-    payload[..8].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_le_bytes());
-    payload
-}
-
-fn rd_latency(bootstrap: &str, rate: u64, dur: Duration) -> Vec<u64> {
-    let topic = "rd-latency";
-    let p = rd_producer(bootstrap, "none", "0");
-    p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; 16][..]).partition(0)).ok();
-    p.flush(Duration::from_secs(10)).unwrap();
-    let c: BaseConsumer = RdConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "latency")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(high)).unwrap();
-    c.assign(&tpl).unwrap();
-    let _ = c.poll(Duration::from_millis(500));
-    let epoch = Instant::now();
-    let total = rate * dur.as_secs();
-    let sender = std::thread::spawn(move || {
-        let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        for i in 0..total {
-            let due = epoch + interval * i as u32;
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-            let payload = stamped(epoch);
-            while p
-                .send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0))
-                .is_err()
-            {
-                p.poll(Duration::from_millis(1));
-            }
-            p.poll(Duration::ZERO);
-        }
-        p.flush(Duration::from_secs(10)).unwrap();
-    });
-    let mut lat = Vec::with_capacity(total as usize);
-    while (lat.len() as u64) < total {
-        match c.poll(Duration::from_secs(5)) {
-            Some(Ok(m)) => {
-                if let Some(payload) = m.payload().filter(|p| p.len() == RECORD) {
-                    let sent = u64::from_le_bytes(payload[..8].try_into().unwrap());
-                    lat.push(epoch.elapsed().as_nanos() as u64 - sent);
-                }
-            }
-            _ if sender.is_finished() => break,
-            _ => {}
-        }
-    }
-    sender.join().unwrap();
-    lat
-}
-
 async fn sluice_latency(bootstrap: &str, rate: u64, dur: Duration) -> Vec<u64> {
     let topic: Arc<str> = "sl-latency".into();
     let producer =
@@ -298,7 +244,9 @@ async fn sluice_latency(bootstrap: &str, rate: u64, dur: Duration) -> Vec<u64> {
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         for i in 0..total {
             tokio::time::sleep_until((epoch + interval * i as u32).into()).await;
-            let record = ProducerRecord::new(topic.clone(), stamped(epoch).to_vec()).partition(0);
+            let record =
+                ProducerRecord::new(topic.clone(), sluice_benches::rd::stamped(epoch).to_vec())
+                    .partition(0);
             drop(producer.send(record).await.unwrap());
         }
         producer.flush().await;

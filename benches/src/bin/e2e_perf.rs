@@ -37,7 +37,6 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_benches::{cpu_seconds_of, default_sluiced, Broker};
@@ -520,60 +519,7 @@ fn bulk_load(bootstrap: &str, rate: u64, stop: &AtomicBool) -> u64 {
 /// Produces `rate` records/s for `dur` with linger 0 while a consumer with default
 /// settings reads them; each record carries its send time.
 fn latency(bootstrap: &str, rate: u64, dur: Duration) {
-    let topic = "latency";
-    let p = producer(bootstrap, 0, 1);
-    p.send(BaseRecord::<(), [u8]>::to(topic).payload(&[0u8; 16][..]).partition(0)).ok();
-    p.flush(Duration::from_secs(10)).unwrap();
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "latency")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    // Start at the current end, resolved before the first record is sent.
-    let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(high)).unwrap();
-    c.assign(&tpl).unwrap();
-    let _ = c.poll(Duration::from_millis(500));
-    let epoch = Instant::now();
-    let epoch = Arc::new(epoch);
-    let e2 = Arc::clone(&epoch);
-    let total = rate * dur.as_secs();
-    let sender = std::thread::spawn(move || {
-        let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        for i in 0..total {
-            let due = *e2 + interval * i as u32;
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            let mut payload = [0u8; RECORD];
-            let sent = e2.elapsed().as_nanos() as u64;
-            payload[..8].copy_from_slice(&sent.to_le_bytes());
-            while p
-                .send(BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]).partition(0))
-                .is_err()
-            {
-                p.poll(Duration::from_millis(1));
-            }
-            p.poll(Duration::ZERO);
-        }
-        p.flush(Duration::from_secs(10)).unwrap();
-    });
-    let mut lat = Vec::with_capacity(total as usize);
-    while (lat.len() as u64) < total {
-        if let Some(Ok(m)) = c.poll(Duration::from_secs(5)) {
-            let payload = m.payload().unwrap();
-            if payload.len() == RECORD {
-                let sent = u64::from_le_bytes(payload[..8].try_into().unwrap());
-                lat.push(epoch.elapsed().as_nanos() as u64 - sent);
-            }
-        } else if sender.is_finished() {
-            break;
-        }
-    }
-    sender.join().unwrap();
+    let mut lat = sluice_benches::rd::latencies(bootstrap, "latency", rate, dur);
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1e6;
     println!(
