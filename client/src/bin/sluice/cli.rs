@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use sluice_client::{ClientConfig, ClientError};
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::{cluster, consume, group, produce, topic};
+use crate::{cluster, consume, group, perf, produce, topic};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -16,6 +16,7 @@ Examples:
   printf 'k1:hello\\nk2:world\\n' | sluice produce orders --key-separator :
   sluice consume orders --offset beginning --exit-at-end --format '%k=%s\\n'
   sluice group describe --group billing
+  sluice perf produce --topic bench --num-records 1000000 --record-size 100 --throughput -1
 
 Output is aligned with a header on a terminal and tab-separated without one otherwise.";
 
@@ -74,6 +75,8 @@ enum Command {
     Consume(consume::Args),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(group::Args),
+    /// Kafka's producer and consumer perf tests, with their output lines.
+    Perf(perf::Args),
     /// The cluster's id, controller, brokers and the API versions each serves.
     Cluster(cluster::Args),
 }
@@ -104,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => produce::run(&config, args).await,
         Command::Consume(args) => consume::run(&config, args).await,
         Command::Group(args) => group::run(&config, args).await,
+        Command::Perf(args) => perf::run(&config, args).await,
         Command::Cluster(args) => cluster::run(&config, args).await,
     }
 }

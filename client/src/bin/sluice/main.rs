@@ -1,10 +1,10 @@
-//! `sluice`: topics, produce, consume, consumer groups and the cluster of any
+//! `sluice`: topics, produce, consume, consumer groups, perf tests and the cluster of any
 //! Kafka-protocol broker, on the sluice-client library.
 //!
 //! Module map: [`cli`] (global flags, the client config, one-line errors), one module per
-//! command group ([`topic`], [`produce`], [`consume`], [`group`], [`cluster`]),
-//! [`delivery`] (acknowledgements of sent records) and [`format`] (kcat format strings,
-//! JSON, tables, times).
+//! command group ([`topic`], [`produce`], [`consume`], [`group`], [`perf`], [`cluster`]),
+//! [`delivery`] (acknowledgements of sent records, for produce and perf) and [`format`]
+//! (kcat format strings, JSON, tables, times).
 
 mod cli;
 mod cluster;
@@ -12,6 +12,7 @@ mod consume;
 mod delivery;
 mod format;
 mod group;
+mod perf;
 mod produce;
 mod topic;
 

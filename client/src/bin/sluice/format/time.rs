@@ -1,6 +1,6 @@
-//! Times on the command line: RFC 3339 (or milliseconds since the epoch) in, with the
-//! civil-calendar arithmetic of Howard Hinnant's `days_from_civil` so no date crate is
-//! needed.
+//! Times on the command line: RFC 3339 (or milliseconds since the epoch) in, and Kafka's
+//! perf-tool date format out, in UTC, with the civil-calendar arithmetic of Howard
+//! Hinnant's `days_from_civil` so no date crate is needed.
 
 /// Milliseconds since the epoch of `s`: plain milliseconds (`1714000000000`), or RFC 3339
 /// (`2024-05-06T07:08:09.123Z`, `2024-05-06T09:08:09+02:00`); a space may stand for the
@@ -68,6 +68,21 @@ pub fn parse_datetime(s: &str) -> Result<i64, String> {
     }
 }
 
+/// `ms` as Kafka's perf tools print times (`yyyy-MM-dd HH:mm:ss:SSS`), in UTC.
+pub fn format_utc(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}:{milli:03}")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn days_in_month(year: i64, month: i64) -> i64 {
     match month {
         2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
@@ -85,6 +100,19 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// The date `days` after 1970-01-01: the inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]
@@ -121,6 +149,17 @@ mod tests {
         ] {
             let e = parse_datetime(bad).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn kafka_perf_date_format_in_utc() {
+        assert_eq!(format_utc(1_714_979_289_123), "2024-05-06 07:08:09:123");
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00:000");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59:999");
+        for days in [-800_000, -1, 0, 59, 11_016, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
         }
     }
 }
