@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_client::producer::{Producer, ProducerRecord, RecordMetadata};
+use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError};
 use tokio::sync::mpsc;
 
 use crate::cli::{key_value, one_line, with_properties, Reported};
 use crate::delivery::{Outcomes, Tracker};
+use crate::format::time::now_ms;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -109,8 +110,14 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
             let bytes = line.len();
             let mut record = record(&topic, line, separator, &headers);
             record.partition = args.partition;
+            let sent = now_ms();
+            record.timestamp = Some(sent);
             match producer.send(record).await {
-                Ok(delivery) => tracker.push(Instant::now(), bytes, delivery).await,
+                Ok(delivery) => {
+                    if tracker.push(sent, bytes, delivery) {
+                        tracker.flush().await;
+                    }
+                }
                 // This record alone cannot be sent; the next may be.
                 Err(e @ ClientError::RecordTooLarge { .. }) => {
                     *refused.entry(one_line(&e.into())).or_default() += 1;
@@ -228,14 +235,14 @@ impl Outcomes for Tally {
 
     fn settled(
         &mut self,
-        _latency: Duration,
+        _latency_ms: i64,
         _bytes: usize,
-        result: Result<RecordMetadata, ClientError>,
-        _now: Instant,
+        outcome: Result<(), &ClientError>,
+        _: i64,
     ) {
-        match result {
-            Ok(_) => self.acked += 1,
-            Err(e) => *self.failed.entry(one_line(&e.into())).or_default() += 1,
+        match outcome {
+            Ok(()) => self.acked += 1,
+            Err(e) => *self.failed.entry(one_line(&e.clone().into())).or_default() += 1,
         }
     }
 

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use sluice_client::producer::{Producer, ProducerRecord, RecordMetadata};
+use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError};
 
 use super::{layered, Rng, TokenBucket};
 use crate::cli::{key_value, one_line, Reported};
 use crate::delivery::{Outcomes, Tracker};
+use crate::format::time::now_ms;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -86,13 +87,14 @@ impl Payloads {
         let p = &args.payload;
         if let Some(size) = p.record_size {
             let size = size as usize;
-            let count = ((64 << 20) / size).clamp(1, 1024);
+            let count = pool_count(size);
             let mut rng = Rng::new(0x5eed);
             let letters: Vec<u8> = (0..size * count).map(|_| b'A' + rng.below(26) as u8).collect();
-            let buffer = Bytes::from(letters);
-            return Ok(Payloads::Pool(
-                (0..count).map(|i| buffer.slice(i * size..(i + 1) * size)).collect(),
-            ));
+            // Leaked once (at most 64 MiB, for the life of the process): static payloads are
+            // cloned without touching a reference count shared by every record.
+            let letters: &'static [u8] = Box::leak(letters.into_boxed_slice());
+            let pool = letters.chunks_exact(size).map(Bytes::from_static).collect();
+            return Ok(Payloads::Pool(pool));
         }
         if let Some(path) = &p.payload_file {
             let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
@@ -114,11 +116,17 @@ impl Payloads {
 
     fn next(&mut self, i: u64) -> Bytes {
         match self {
-            Payloads::Pool(pool) => pool[(i % pool.len() as u64) as usize].clone(),
+            Payloads::Pool(pool) => pool[i as usize & (pool.len() - 1)].clone(),
             Payloads::File(payloads, rng) => payloads[rng.below(payloads.len())].clone(),
             Payloads::Monotonic => Bytes::from(i.to_string()),
         }
     }
+}
+
+/// How many random payloads of `size` bytes to make: up to 1024 and 64 MiB, and a power
+/// of two, so that picking one in turn is a mask rather than a division.
+fn pool_count(size: usize) -> usize {
+    (((64 << 20) / size.max(1)).clamp(1, 1024) + 1).next_power_of_two() / 2
 }
 
 /// Runs `sluice perf produce`.
@@ -138,7 +146,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     let producer = Producer::new(&config)?;
     let topic: Arc<str> = args.topic.as_str().into();
     let live = std::io::stdout().is_terminal();
-    let stats = Stats::new(args.num_records, live);
+    let stats = Stats::new(args.num_records, live, now_ms());
     let mut tracker = Tracker::start(stats, live.then_some(Duration::from_millis(500)));
     let mut bucket =
         (args.throughput > 0.0).then(|| TokenBucket::new(args.throughput, Instant::now()));
@@ -153,17 +161,22 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         }
         let value = payloads.next(i);
         let bytes = value.len();
+        // One clock read per record, for both its timestamp and its latency.
+        let sent = now_ms();
         let record = ProducerRecord {
             topic: topic.clone(),
             partition: None,
             key: None,
             value: Some(value),
             headers: Vec::new(),
-            timestamp: None,
+            timestamp: Some(sent),
         };
-        let sent = Instant::now();
         match producer.send(record).await {
-            Ok(delivery) => tracker.push(sent, bytes, delivery).await,
+            Ok(delivery) => {
+                if tracker.push(sent, bytes, delivery) {
+                    tracker.flush().await;
+                }
+            }
             Err(e) => {
                 fatal = Some(anyhow::Error::from(e).context(format!("produce to {topic}")));
                 break;
@@ -189,18 +202,18 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
 }
 
 /// Kafka's `ProducerPerformance.Stats`: totals, the current 5 s window, and a sample of
-/// latencies for the percentiles.
+/// latencies for the percentiles; times in wall-clock milliseconds, as Kafka's.
 #[derive(Debug)]
 struct Stats {
     live: bool,
-    start: Instant,
+    start_ms: i64,
     sampling: u64,
-    latencies: Vec<u32>,
+    latencies: Vec<i64>,
     iteration: u64,
     count: u64,
     bytes: u64,
-    total_latency: u64,
-    max_latency: u32,
+    total_latency: i64,
+    max_latency: i64,
     window: Window,
     failed: BTreeMap<String, u64>,
 }
@@ -208,29 +221,34 @@ struct Stats {
 /// One reporting window.
 #[derive(Debug)]
 struct Window {
-    start: Instant,
+    start_ms: i64,
     count: u64,
     bytes: u64,
-    total_latency: u64,
-    max_latency: u32,
+    total_latency: i64,
+    max_latency: i64,
 }
 
 impl Window {
-    fn new(start: Instant) -> Window {
-        Window { start, count: 0, bytes: 0, total_latency: 0, max_latency: 0 }
+    fn new(start_ms: i64) -> Window {
+        Window { start_ms, count: 0, bytes: 0, total_latency: 0, max_latency: 0 }
     }
 }
 
-/// Kafka's reporting interval.
-const WINDOW: Duration = Duration::from_secs(5);
+/// Kafka's reporting interval, in ms.
+const WINDOW_MS: i64 = 5000;
+
+/// Milliseconds between two wall-clock times, as a divisor (at least 1: a rate over no
+/// time is not a number worth printing).
+fn elapsed(from_ms: i64, to_ms: i64) -> f64 {
+    (to_ms - from_ms).max(1) as f64
+}
 
 impl Stats {
-    fn new(records: u64, live: bool) -> Stats {
+    fn new(records: u64, live: bool, start_ms: i64) -> Stats {
         let sampling = records / records.min(500_000);
-        let now = Instant::now();
         Stats {
             live,
-            start: now,
+            start_ms,
             sampling,
             latencies: Vec::with_capacity((records / sampling + 1) as usize),
             iteration: 0,
@@ -238,42 +256,42 @@ impl Stats {
             bytes: 0,
             total_latency: 0,
             max_latency: 0,
-            window: Window::new(now),
+            window: Window::new(start_ms),
             failed: BTreeMap::new(),
         }
     }
 
     /// `N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency.`
-    fn window_line(&self, now: Instant) -> String {
+    fn window_line(&self, now_ms: i64) -> String {
         let w = &self.window;
-        let ms = now.saturating_duration_since(w.start).as_secs_f64() * 1000.0;
+        let ms = elapsed(w.start_ms, now_ms);
         format!(
             "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
             w.count,
             1000.0 * w.count as f64 / ms,
             1000.0 * w.bytes as f64 / ms / (1024.0 * 1024.0),
             w.total_latency as f64 / w.count as f64,
-            f64::from(w.max_latency),
+            w.max_latency as f64,
         )
     }
 
     /// The progress line on a terminal: the totals so far, the window's latencies.
-    fn live_line(&self, now: Instant) -> String {
-        let secs = now.saturating_duration_since(self.start).as_secs_f64().max(1e-3);
+    fn live_line(&self, now_ms: i64) -> String {
+        let ms = elapsed(self.start_ms, now_ms);
         let w = &self.window;
         let avg = if w.count == 0 { 0.0 } else { w.total_latency as f64 / w.count as f64 };
         format!(
             "{} records sent, {:.1} records/sec ({:.2} MB/sec), {avg:.1} ms avg latency, {:.1} ms max latency",
             self.count,
-            self.count as f64 / secs,
-            self.bytes as f64 / secs / (1024.0 * 1024.0),
-            f64::from(w.max_latency),
+            1000.0 * self.count as f64 / ms,
+            1000.0 * self.bytes as f64 / ms / (1024.0 * 1024.0),
+            w.max_latency as f64,
         )
     }
 
     /// The final line, after the percentiles of the sample.
-    fn total_line(&self, now: Instant) -> String {
-        let ms = now.saturating_duration_since(self.start).as_secs_f64() * 1000.0;
+    fn total_line(&self, now_ms: i64) -> String {
+        let ms = elapsed(self.start_ms, now_ms);
         let mut sample = self.latencies.clone();
         sample.sort_unstable();
         let pct = |p: f64| sample.get((p * sample.len() as f64) as usize).copied().unwrap_or(0);
@@ -283,7 +301,7 @@ impl Stats {
             1000.0 * self.count as f64 / ms,
             1000.0 * self.bytes as f64 / ms / (1024.0 * 1024.0),
             self.total_latency as f64 / self.count as f64,
-            f64::from(self.max_latency),
+            self.max_latency as f64,
             pct(0.5),
             pct(0.95),
             pct(0.99),
@@ -295,7 +313,7 @@ impl Stats {
         if self.live {
             print!("\r\x1b[K");
         }
-        println!("{}", self.total_line(Instant::now()));
+        println!("{}", self.total_line(now_ms()));
     }
 }
 
@@ -304,41 +322,42 @@ impl Outcomes for Stats {
 
     fn settled(
         &mut self,
-        latency: Duration,
+        latency_ms: i64,
         bytes: usize,
-        result: Result<RecordMetadata, ClientError>,
-        now: Instant,
+        outcome: Result<(), &ClientError>,
+        now_ms: i64,
     ) {
         // As Kafka: only acknowledged records count.
-        if let Err(e) = result {
-            *self.failed.entry(one_line(&e.into())).or_default() += 1;
+        if let Err(e) = outcome {
+            *self.failed.entry(one_line(&e.clone().into())).or_default() += 1;
             return;
         }
-        let latency = u32::try_from(latency.as_millis()).unwrap_or(u32::MAX);
+        // The wall clock may step back between send and acknowledgement.
+        let latency = latency_ms.max(0);
         self.count += 1;
         self.bytes += bytes as u64;
-        self.total_latency += u64::from(latency);
+        self.total_latency += latency;
         self.max_latency = self.max_latency.max(latency);
         let w = &mut self.window;
         w.count += 1;
         w.bytes += bytes as u64;
-        w.total_latency += u64::from(latency);
+        w.total_latency += latency;
         w.max_latency = w.max_latency.max(latency);
         if self.iteration.is_multiple_of(self.sampling) {
             self.latencies.push(latency);
         }
         self.iteration += 1;
-        if now.saturating_duration_since(self.window.start) >= WINDOW {
+        if now_ms - self.window.start_ms >= WINDOW_MS {
             if !self.live {
-                println!("{}", self.window_line(now));
+                println!("{}", self.window_line(now_ms));
             }
-            self.window = Window::new(now);
+            self.window = Window::new(now_ms);
         }
     }
 
-    fn tick(&mut self, now: Instant) {
+    fn tick(&mut self, _now: Instant) {
         let mut out = std::io::stdout().lock();
-        let _ = write!(out, "\r\x1b[K{}", self.live_line(now));
+        let _ = write!(out, "\r\x1b[K{}", self.live_line(now_ms()));
         let _ = out.flush();
     }
 }
@@ -349,20 +368,18 @@ mod tests {
 
     #[test]
     fn lines_follow_kafkas_formats() {
-        let mut stats = Stats::new(1000, false);
-        let t0 = stats.start;
-        for i in 0..1000u64 {
-            let ack =
-                RecordMetadata { topic: "t".into(), partition: 0, offset: i as i64, timestamp: 0 };
-            stats.settled(Duration::from_millis(i % 100 + 1), 100, Ok(ack), t0);
+        let t0 = 1_714_979_289_123;
+        let mut stats = Stats::new(1000, false, t0);
+        for i in 0..1000 {
+            stats.settled(i % 100 + 1, 100, Ok(()), t0);
         }
         let failed = ClientError::kafka(
             sluice_protocol::error_code::ErrorCode::MESSAGE_TOO_LARGE,
             None,
             "produce to t-0",
         );
-        stats.settled(Duration::ZERO, 100, Err(failed), t0);
-        let end = t0 + Duration::from_secs(2);
+        stats.settled(0, 100, Err(&failed), t0);
+        let end = t0 + 2000;
         assert_eq!(
             stats.total_line(end),
             "1000 records sent, 500.000000 records/sec (0.05 MB/sec), 50.50 ms avg latency, \
@@ -373,12 +390,27 @@ mod tests {
             "1000 records sent, 500.0 records/sec (0.05 MB/sec), 50.5 ms avg latency, 100.0 ms max latency."
         );
         assert_eq!(stats.failed.values().sum::<u64>(), 1, "a failure is not a record sent");
+        stats.settled(7, 100, Ok(()), t0 + WINDOW_MS);
+        assert_eq!(stats.window.count, 0, "a new window after 5 s");
+    }
+
+    #[test]
+    fn payload_pools_are_powers_of_two_within_64_mib() {
+        for size in [1, 100, 65_536, 65_537, 100_000, 64 << 20, 100 << 20] {
+            let n = pool_count(size);
+            assert!(n.is_power_of_two() && (n == 1 || n * size <= 64 << 20), "{size}: {n}");
+        }
+        assert_eq!((pool_count(100), pool_count(100_000)), (1024, 512));
     }
 
     #[test]
     fn at_most_half_a_million_latencies_are_kept() {
-        let stats = Stats::new(2_000_000, false);
+        let mut stats = Stats::new(2_000_000, false, 0);
         assert_eq!(stats.sampling, 4);
-        assert_eq!(Stats::new(7, false).sampling, 1);
+        for i in 0..2_000_000 {
+            stats.settled(i % 7, 1, Ok(()), 0);
+        }
+        assert_eq!(stats.latencies.len(), 500_000);
+        assert_eq!(Stats::new(7, false, 0).sampling, 1);
     }
 }
