@@ -224,6 +224,24 @@ mod tests {
     }
 
     #[test]
+    fn every_command_has_an_example_in_its_help() {
+        use clap::CommandFactory;
+        fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", c.get_name());
+            let help = c.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            if !help.contains("sluice ") {
+                missing.push(path.clone());
+            }
+            for sub in c.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    #[test]
     fn key_value_needs_a_key() {
         assert_eq!(key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(key_value("=b").is_err() && key_value("ab").is_err());

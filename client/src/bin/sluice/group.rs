@@ -19,6 +19,10 @@ use crate::format::time::parse_datetime;
 
 /// `sluice group` commands.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  sluice group list\n  sluice group describe --group billing\n  \
+    sluice group reset-offsets --group billing --topic orders --to-earliest --execute"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: GroupCommand,

@@ -16,6 +16,10 @@ use crate::cli::with_properties;
 
 /// `sluice perf` commands.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  sluice perf produce --topic bench --num-records 1000000 --record-size 100 \
+    --throughput -1\n  sluice perf consume --topic bench --messages 1000000"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: PerfCommand,

@@ -18,6 +18,10 @@ use crate::format::table::{cell, Style, Table};
 
 /// `sluice topic` commands.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  sluice topic list\n  sluice topic create orders --partitions 6\n  \
+    sluice topic describe orders"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: TopicCommand,
