@@ -238,7 +238,9 @@ fn group_lag_and_offset_resets() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let state = ok(&sluice(&broker, &["group", "describe", "--group", "active", "--json"]));
+        // GROUP_ID_NOT_FOUND until the member has joined.
+        let out = sluice(&broker, &["group", "describe", "--group", "active", "--json"]);
+        let state = String::from_utf8_lossy(&out.stdout);
         if state.contains(r#""state":"Stable""#) {
             break;
         }
