@@ -359,3 +359,27 @@ fn failures_exit_non_zero_with_one_error_line() {
     let group = sluice(&broker, &["group", "describe", "--group", "nobody"]);
     one_error_line(&group, "error: GROUP_ID_NOT_FOUND: group nobody does not exist");
 }
+
+#[test]
+fn cluster_shows_the_broker_and_its_api_versions_from_a_command_config() {
+    let broker = BrokerProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("client.properties");
+    let text = format!("# as Kafka's tools take them\nbootstrap.servers={}\n", broker.bootstrap());
+    std::fs::write(&props, text + "request.timeout.ms=5000\n").unwrap();
+    let out = Command::new(sluice_cli_path())
+        .args(["cluster", "--command-config"])
+        .arg(&props)
+        .env_remove("SLUICE_BOOTSTRAP_SERVER")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    let (brokers, apis) = text.split_once("\n\n").expect("two tables");
+    let row: Vec<&str> = brokers.split('\t').collect();
+    assert_eq!(row.len(), 5, "{brokers:?}");
+    assert_eq!(&row[1..], ["0", &broker.bootstrap(), "-", "yes"], "{brokers:?}");
+    assert!(apis.lines().any(|l| l == "0\t0\tProduce\t3\t11"), "{apis}");
+    assert!(apis.lines().any(|l| l.starts_with("0\t60\tDescribeCluster\t")), "{apis}");
+    let json = ok(&sluice(&broker, &["cluster", "--json"]));
+    assert!(json.starts_with(r#"{"cluster_id":""#) && json.contains(r#""controller":0"#), "{json}");
+}
