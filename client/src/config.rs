@@ -410,6 +410,11 @@ impl ClientConfig {
         self.values.get(name).map(String::as_str)
     }
 
+    /// Every property set, by name (to lay one config over another).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Checks every set property against the table and returns a reader for `role`.
     fn validate(&self, role: fn(&Roles) -> bool) -> Result<Reader<'_>> {
         for (name, value) in &self.values {
@@ -921,6 +926,8 @@ mod tests {
         assert_eq!(c.get("bootstrap.servers"), Some("a:1,b:2"));
         assert_eq!(c.get("acks"), Some("1"));
         assert_eq!(ProducerConfig::new(&c).unwrap().common.bootstrap, vec!["a:1", "b:2"]);
+        let listed: Vec<(&str, &str)> = c.iter().collect();
+        assert_eq!(listed, [("acks", "1"), ("bootstrap.servers", "a:1,b:2")]);
     }
 
     #[test]

@@ -47,6 +47,12 @@ impl ApiVersionTable {
     pub fn at_least(&self, api: ApiKey, version: i16) -> bool {
         self.pick(api).is_some_and(|v| v >= version)
     }
+
+    /// Every API both sides speak, by key, with the versions both speak (what `sluice
+    /// cluster` shows).
+    pub fn ranges(&self) -> impl Iterator<Item = (i16, VersionRange)> + '_ {
+        self.ranges.iter().copied()
+    }
 }
 
 #[cfg(test)]
@@ -74,5 +80,15 @@ mod tests {
         assert_eq!(table.pick(ApiKey::Metadata), None, "no overlap");
         assert_eq!(table.pick(ApiKey::JoinGroup), None, "not advertised");
         assert!(table.at_least(ApiKey::Fetch, 12) && !table.at_least(ApiKey::Fetch, 13));
+        let listed: Vec<(i16, VersionRange)> = table.ranges().collect();
+        let ours = |api| support(api).unwrap().served();
+        assert_eq!(
+            listed,
+            vec![
+                (0, VersionRange::new(ours(ApiKey::Produce).min, 9)),
+                (1, VersionRange::new(ours(ApiKey::Fetch).min, 12)),
+            ],
+            "by key, intersected, without what does not overlap"
+        );
     }
 }

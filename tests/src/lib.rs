@@ -1,8 +1,9 @@
 //! Harness for the end-to-end tests: starts the real `sluiced` binary on a free port
 //! with a temporary data directory, and speaks the Kafka protocol to it over raw TCP.
 //!
-//! The binary is `target/<profile>/sluiced` next to the test executable (build it first:
-//! `cargo build --bins`), or whatever `SLUICED` names.
+//! The binaries are `target/<profile>/sluiced` and `target/<profile>/sluice` next to the
+//! test executable (build them first: `cargo build --bins`), or whatever `SLUICED` and
+//! `SLUICE_CLI` name.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,13 +21,24 @@ pub mod hostile;
 
 /// Path of the `sluiced` binary under test.
 pub fn sluiced_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("SLUICED") {
+    binary_path("sluiced", "SLUICED")
+}
+
+/// Path of the `sluice` CLI under test: `target/<profile>/sluice`, or whatever
+/// `SLUICE_CLI` names.
+pub fn sluice_cli_path() -> PathBuf {
+    binary_path("sluice", "SLUICE_CLI")
+}
+
+/// `target/<profile>/<name>` next to the test executable, unless `env` names another.
+fn binary_path(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
-    // target/<profile>/deps/<test binary> -> target/<profile>/sluiced
+    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let bin = profile_dir.join("sluiced");
+    let bin = profile_dir.join(name);
     assert!(bin.exists(), "{} not found: run `cargo build --bins` first", bin.display());
     bin
 }

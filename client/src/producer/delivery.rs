@@ -133,6 +133,12 @@ impl DeliveryFuture {
         self.tp.partition
     }
 
+    /// Whether `other` is a record of the same batch, and so settles at the same moment
+    /// with the same outcome (a caller tracking many records polls one per batch).
+    pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
+        Arc::ptr_eq(&self.completion, &other.completion)
+    }
+
     /// A future already failed with `error` (for callers that want one type).
     pub fn failed(tp: TopicPartition, error: ClientError) -> Self {
         let completion = Arc::new(BatchCompletion::default());
@@ -162,5 +168,27 @@ impl Future for DeliveryFuture {
                 },
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_one_batch_share_its_outcome_and_know_it() {
+        let tp = TopicPartition { topic: "t".into(), partition: 3 };
+        let batch = Arc::new(BatchCompletion::default());
+        let first = DeliveryFuture::new(batch.clone(), tp.clone(), 0, 10);
+        let second = DeliveryFuture::new(batch.clone(), tp.clone(), 1, 11);
+        let other = DeliveryFuture::new(Arc::new(BatchCompletion::default()), tp, 0, 12);
+        assert!(first.same_batch(&second) && !first.same_batch(&other));
+        batch.complete(Ok(BatchAck { base_offset: 40, log_append_time: -1 }));
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let Poll::Ready(Ok(meta)) = Pin::new(&mut { second }).poll(&mut cx) else {
+            panic!("settled")
+        };
+        assert_eq!((meta.partition, meta.offset, meta.timestamp), (3, 41, 11));
     }
 }

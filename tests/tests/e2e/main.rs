@@ -2,6 +2,7 @@
 //! temporary data directory. All of them compile into this one test binary.
 
 mod bad_input;
+mod cli;
 mod client;
 mod configs;
 mod durable_files;
