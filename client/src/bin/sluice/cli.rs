@@ -79,6 +79,12 @@ enum Command {
     Perf(perf::Args),
     /// The cluster's id, controller, brokers and the API versions each serves.
     Cluster(cluster::Args),
+    /// Prints a shell completion script for bash, zsh, fish, elvish or PowerShell.
+    #[command(after_help = "Example:\n  sluice completions bash > /etc/bash_completion.d/sluice")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The parsed command line, or the exit for `--help`, `--version` or a usage error (the
@@ -109,6 +115,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(args) => group::run(&config, args).await,
         Command::Perf(args) => perf::run(&config, args).await,
         Command::Cluster(args) => cluster::run(&config, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "sluice", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -239,6 +250,23 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "", &mut missing);
         assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    #[test]
+    fn completions_cover_every_command() {
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "sluice",
+            &mut out,
+        );
+        let script = String::from_utf8(out).unwrap();
+        for command in ["topic", "produce", "consume", "group", "perf", "cluster", "reset-offsets"]
+        {
+            assert!(script.contains(command), "bash completion lacks {command}");
+        }
     }
 
     #[test]
