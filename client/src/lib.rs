@@ -3,11 +3,12 @@
 //! Pure Rust on tokio; nothing here depends on the broker crate. Module map:
 //! - [`config`]: the Java client's property names, validated into typed configs.
 //! - [`error`]: [`ClientError`], and what each failure means for a retry.
-//! - [`consumer`]: the consumer protocol's bytes and the group assignors.
 //! - [`net`]: one connection per broker, API versions negotiated on each.
 //! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
-//! - [`producer`]: partitioner, accumulator, idempotence and the sender task.
-//! - [`consumer`]: positions, fetches, offsets, commits and group membership.
+//! - [`producer`]: partitioner, accumulator, idempotence and the sender task (the produce
+//!   path and its copy budget open [`producer`]).
+//! - [`consumer`]: positions, fetches (the consume path and its copy budget are in
+//!   [`consumer::fetcher`]), offsets, commits, group membership and the assignors.
 //! - [`admin`]: topics, configs, consumer groups, partitions' offsets and the cluster.
 //! - [`mirror`]: `sluice-mirror`'s core, copying topics between clusters batch for batch.
 #![forbid(unsafe_code)]

@@ -3,7 +3,7 @@
 //!
 //! Module map: [`cli`] (global flags, the client config, one-line errors), one module per
 //! command group ([`topic`], [`produce`], [`consume`], [`group`], [`perf`], [`cluster`]),
-//! [`delivery`] (acknowledgements of sent records, for produce and perf) and [`format`]
+//! [`delivery`] (acknowledgements of sent records, for produce and perf) and [`format`](mod@format)
 //! (kcat format strings, JSON, tables, times).
 
 mod cli;

@@ -41,7 +41,7 @@ pub struct Args {
     /// How many records to consume.
     #[arg(long)]
     messages: u64,
-    /// The group to consume in [default: perf-consumer-<random>].
+    /// The group to consume in [default: perf-consumer-RANDOM].
     #[arg(long)]
     group: Option<String>,
     /// With no committed offset, start at the end instead of the beginning.
