@@ -102,6 +102,28 @@ pub mod rd {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     use rdkafka::{Offset, TopicPartitionList};
 
+    /// A consumer of partition 0 of `topic` from the beginning, tuned for bulk reads.
+    pub fn bulk_consumer(bootstrap: &str, topic: &str) -> BaseConsumer {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", "perf")
+            .set("enable.auto.commit", "false")
+            .set("fetch.max.bytes", "52428800")
+            .set("max.partition.fetch.bytes", "10485760")
+            .set("queued.max.messages.kbytes", "1048576")
+            // librdkafka fetches again only when fewer than queued.min.messages (100,000 by
+            // default) are queued, else it backs off for fetch.queue.backoff.ms (1 s); one
+            // 10 MB fetch holds ~90,000 of these records, so the default leaves the consumer
+            // idle most of the time, waiting on its own backoff rather than on the broker.
+            .set("queued.min.messages", "1000000")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("offset");
+        c.assign(&tpl).expect("assign");
+        c
+    }
+
     /// Bytes per record of the latency run.
     pub const RECORD: usize = 100;
 

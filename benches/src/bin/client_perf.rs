@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rdkafka::config::ClientConfig as RdConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_benches::{cpu_seconds_of, Broker};
 use sluice_client::consumer::Consumer;
 use sluice_client::producer::{Producer, ProducerRecord};
@@ -170,19 +168,7 @@ async fn sluice_produce(bootstrap: &str, topic: &str, codec: &str, n: u64) -> Ru
 }
 
 fn rd_consume(bootstrap: &str, topic: &str, n: u64) -> Run {
-    let c: BaseConsumer = RdConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "perf")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "1048576")
-        .set("queued.min.messages", "1000000")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    c.assign(&tpl).unwrap();
+    let c = sluice_benches::rd::bulk_consumer(bootstrap, topic);
     let (cpu0, start) = (own_cpu(), Instant::now());
     let mut got = 0u64;
     while got < n {

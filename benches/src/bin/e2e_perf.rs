@@ -36,9 +36,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use sluice_benches::{cpu_seconds_of, default_sluiced, Broker};
 
 const RECORD: usize = 100;
@@ -384,23 +382,7 @@ fn produce(
 /// Consumes `n` records from the beginning; returns (seconds, broker CPU seconds, record
 /// bytes the broker sent with sendfile).
 fn consume(bootstrap: &str, topic: &str, n: u64, broker: &Broker) -> (f64, f64, u64) {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "perf")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "1048576")
-        // librdkafka fetches again only when fewer than queued.min.messages (100,000 by
-        // default) are queued, else it backs off for fetch.queue.backoff.ms (1 s); one
-        // 10 MB fetch holds ~90,000 of these records, so the default leaves the consumer
-        // idle most of the time, waiting on its own backoff rather than on the broker.
-        .set("queued.min.messages", "1000000")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    c.assign(&tpl).unwrap();
+    let c = sluice_benches::rd::bulk_consumer(bootstrap, topic);
     let cpu0 = broker.cpu_seconds();
     let (fetches0, sent0) = (
         broker.metric("sluice_requests_total{api_key=\"1\"}"),

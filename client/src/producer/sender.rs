@@ -187,7 +187,7 @@ impl Sender {
             self.want_refresh = true;
         }
         for batch in drained.expired {
-            let error = self.timeout_error(&batch);
+            let error = self.timeout_error(&batch, batch.last_error.as_ref());
             self.fail(batch, error, false);
         }
         for (node, batches) in drained.by_node {
@@ -196,15 +196,13 @@ impl Sender {
         drained.next_wakeup
     }
 
-    fn timeout_error(&self, batch: &Batch) -> ClientError {
+    /// The error of a batch past `delivery.timeout.ms`, naming what its last attempt met.
+    fn timeout_error(&self, batch: &Batch, last: Option<&ClientError>) -> ClientError {
         ClientError::DeliveryTimeout {
             topic: batch.tp.topic.to_string(),
             partition: batch.tp.partition,
             timeout: self.inner.config.delivery_timeout,
-            last_error: batch
-                .last_error
-                .as_ref()
-                .map_or_else(|| "not sent".to_string(), ToString::to_string),
+            last_error: last.map_or_else(|| "not sent".to_string(), ToString::to_string),
         }
     }
 
@@ -378,18 +376,9 @@ impl Sender {
                 if bump {
                     self.bump_pending = true;
                 }
-                let error = if expired { self.timeout_error_with(&batch, &error) } else { error };
+                let error = if expired { self.timeout_error(&batch, Some(&error)) } else { error };
                 self.fail(batch, error, was_in_flight);
             }
-        }
-    }
-
-    fn timeout_error_with(&self, batch: &Batch, last: &ClientError) -> ClientError {
-        ClientError::DeliveryTimeout {
-            topic: batch.tp.topic.to_string(),
-            partition: batch.tp.partition,
-            timeout: self.inner.config.delivery_timeout,
-            last_error: last.to_string(),
         }
     }
 
