@@ -33,7 +33,11 @@ use offsets::{Committer, EARLIEST, LATEST};
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
 pub use records::ConsumerRecord;
 
-type FetchAnswer = (FetchPlan, Result<sluice_protocol::kafka_protocol::messages::FetchResponse>);
+type FetchAnswer = (
+    FetchPlan,
+    Result<sluice_protocol::kafka_protocol::messages::FetchResponse>,
+    fetcher::InflatedResponse,
+);
 
 /// An asynchronous Kafka consumer.
 pub struct Consumer {
@@ -277,10 +281,16 @@ impl Consumer {
         }
     }
 
-    fn apply(&mut self, (plan, answer): FetchAnswer) {
+    fn apply(&mut self, (plan, answer, inflated): FetchAnswer) {
         self.busy_nodes.remove(&plan.node);
-        let applied =
-            fetcher::apply(&mut self.partitions, plan, answer, &self.config, self.whole_batches);
+        let applied = fetcher::apply(
+            &mut self.partitions,
+            plan,
+            answer,
+            inflated,
+            &self.config,
+            self.whole_batches,
+        );
         if applied.refresh_metadata {
             self.cluster.invalidate_metadata();
         }
@@ -302,14 +312,14 @@ impl Consumer {
             let conn = match self.cluster.connection(plan.node).await {
                 Ok(conn) => conn,
                 Err(e) => {
-                    self.apply((plan, Err(e)));
+                    self.apply((plan, Err(e), Default::default()));
                     continue;
                 }
             };
             let mut version = match conn.version(ApiKey::Fetch) {
                 Ok(v) => v,
                 Err(e) => {
-                    self.apply((plan, Err(e)));
+                    self.apply((plan, Err(e), Default::default()));
                     continue;
                 }
             };
@@ -322,16 +332,21 @@ impl Consumer {
                 Ok(pending) => {
                     self.busy_nodes.insert(plan.node);
                     let addr = conn.addr().to_string();
+                    let records = !self.whole_batches;
                     self.fetches.spawn(async move {
                         let answer = match pending.wait().await {
                             Ok(Response::Fetch(r)) => Ok(r),
                             Ok(other) => Err(unexpected(&addr, &other)),
                             Err(e) => Err(e),
                         };
-                        (plan, answer)
+                        let inflated = match &answer {
+                            Ok(response) if records => fetcher::inflate(response),
+                            _ => Default::default(),
+                        };
+                        (plan, answer, inflated)
                     });
                 }
-                Err(e) => self.apply((plan, Err(e))),
+                Err(e) => self.apply((plan, Err(e), Default::default())),
             }
         }
     }

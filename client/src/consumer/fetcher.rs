@@ -27,7 +27,7 @@ use sluice_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, Top
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::records::{parse, ConsumerRecord};
+use super::records::{prepare, ConsumerRecord, Inflated, Pending};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{refreshes_metadata, ClientError};
 use crate::metadata::{Metadata, TopicPartition};
@@ -55,7 +55,7 @@ pub struct PartitionState {
     /// Where the next fetch starts.
     pub fetch_offset: i64,
     /// Fetched, not yet returned.
-    pub buffered: VecDeque<ConsumerRecord>,
+    pub buffered: Pending,
     /// Fetched whole batches, not yet returned (batch mode, for passthrough).
     pub batches: VecDeque<FetchedBatch>,
     /// Bytes in `batches`.
@@ -85,7 +85,7 @@ impl PartitionState {
             position: None,
             start: Start::Committed,
             fetch_offset: 0,
-            buffered: VecDeque::new(),
+            buffered: Pending::default(),
             batches: VecDeque::new(),
             batch_bytes: 0,
             paused: false,
@@ -248,6 +248,23 @@ pub fn has_topic_ids(plan: &FetchPlan, metadata: &Metadata) -> bool {
         .all(|(tp, _, _)| metadata.topic(&tp.topic).is_some_and(|t| !t.id.is_nil()))
 }
 
+/// The compressed batches of a fetch response, decompressed ahead of [`apply`], by the
+/// topic's and the partition's position in the response.
+pub type InflatedResponse = HashMap<(usize, usize), Inflated>;
+
+/// Decompresses the compressed batches of `response` (see [`Inflated`]).
+pub fn inflate(response: &FetchResponse) -> InflatedResponse {
+    let mut out = InflatedResponse::new();
+    for (t, topic) in response.responses.iter().enumerate() {
+        for (p, partition) in topic.partitions.iter().enumerate() {
+            if let Some(set) = partition.records.as_ref().filter(|r| !r.is_empty()) {
+                out.insert((t, p), Inflated::of(set, MAX_BATCH_UNCOMPRESSED));
+            }
+        }
+    }
+    out
+}
+
 /// What applying an answer asks of the consumer.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -260,6 +277,7 @@ pub fn apply(
     partitions: &mut BTreeMap<TopicPartition, PartitionState>,
     plan: FetchPlan,
     answer: Result<FetchResponse, ClientError>,
+    mut inflated: InflatedResponse,
     config: &ConsumerConfig,
     whole_batches: bool,
 ) -> Applied {
@@ -278,12 +296,12 @@ pub fn apply(
             return applied;
         }
     };
-    for topic in response.responses {
+    for (topic_index, topic) in response.responses.into_iter().enumerate() {
         let name: Arc<str> = match plan.ids.get(&topic.topic_id) {
             Some(name) if !topic.topic_id.is_nil() => name.clone(),
             _ => topic.topic.0.as_str().into(),
         };
-        for p in topic.partitions {
+        for (partition_index, p) in topic.partitions.into_iter().enumerate() {
             let tp = TopicPartition { topic: name.clone(), partition: p.partition_index };
             let (Some(&(offset, generation)), Some(state)) =
                 (asked.get(&tp), partitions.get_mut(&tp))
@@ -312,17 +330,18 @@ pub fn apply(
                         }
                         continue;
                     }
-                    match parse(
+                    match prepare(
                         &name,
                         tp.partition,
                         &set,
                         offset,
                         config.check_crcs,
                         MAX_BATCH_UNCOMPRESSED,
+                        &mut inflated.remove(&(topic_index, partition_index)).unwrap_or_default(),
                     ) {
-                        Ok(parsed) => {
-                            state.fetch_offset = parsed.next_offset.max(offset);
-                            state.buffered.extend(parsed.records);
+                        Ok((pending, next_offset)) => {
+                            state.fetch_offset = next_offset.max(offset);
+                            state.buffered.append(pending);
                         }
                         Err(e) => state.error = Some(e),
                     }
@@ -358,11 +377,11 @@ pub fn apply(
 fn round_robin(
     partitions: &mut BTreeMap<TopicPartition, PartitionState>,
     start: usize,
-) -> impl Iterator<Item = &mut PartitionState> {
+) -> impl Iterator<Item = (&TopicPartition, &mut PartitionState)> {
     let n = partitions.len().max(1);
-    let mut states: Vec<&mut PartitionState> = partitions.values_mut().collect();
+    let mut states: Vec<(&TopicPartition, &mut PartitionState)> = partitions.iter_mut().collect();
     states.rotate_left(start % n);
-    states.into_iter().filter(|s| !s.paused)
+    states.into_iter().filter(|(_, s)| !s.paused)
 }
 
 /// Takes up to `max` buffered records, round-robin from partition `start`, and moves
@@ -373,12 +392,19 @@ pub fn take(
     start: usize,
 ) -> Vec<ConsumerRecord> {
     let mut out = Vec::new();
-    for state in round_robin(partitions, start) {
-        while out.len() < max {
-            let Some(record) = state.buffered.pop_front() else { break };
-            state.position = Some(record.offset + 1);
-            state.last_epoch = record.leader_epoch;
-            out.push(record);
+    for (tp, state) in round_robin(partitions, start) {
+        let before = out.len();
+        let taken = state.buffered.take(&tp.topic, tp.partition, max, &mut out);
+        if let Some(last) = out[before..].last() {
+            state.position = Some(last.offset + 1);
+            state.last_epoch = last.leader_epoch;
+        }
+        if let Err(e) = taken {
+            // Fetch the bad record again after the records before it: the error stays at
+            // its position until the application seeks past it.
+            state.fetch_offset = state.position.unwrap_or(state.fetch_offset);
+            state.error = Some(e);
+            break;
         }
         if state.buffered.is_empty() {
             if let Some(position) = state.position {
@@ -461,7 +487,7 @@ pub fn take_batches(
 ) -> Vec<FetchedBatch> {
     let mut out = Vec::new();
     let mut bytes = 0;
-    for state in round_robin(partitions, start) {
+    for (_, state) in round_robin(partitions, start) {
         while let Some(batch) = state.batches.front() {
             if !out.is_empty() && bytes + batch.bytes.len() > max_bytes {
                 return out;

@@ -239,11 +239,72 @@ pub fn decompress(
         }
         Compression::Snappy => snappy::decompress(input, limit),
         Compression::Lz4 => {
+            if let Some(out) = decompress_lz4_blocks(input, limit) {
+                return out;
+            }
             let hint = lz4_output_bound(input).unwrap_or(input.len().saturating_mul(4));
             read_bounded(codec, lz4_flex::frame::FrameDecoder::new(input), hint, limit)
         }
         Compression::Zstd => decompress_zstd(input, limit),
     }
+}
+
+/// The frames Kafka's clients write (one frame, 64 KiB to 4 MiB blocks, independent as
+/// the Java client and this crate write them or linked as librdkafka does, no checksums
+/// beyond the header's), decoded block by block straight into one output buffer: about
+/// twice as fast as the streaming decoder, which decodes each block into a buffer of its
+/// own and copies it out. `None` for any other frame (checksums, a dictionary, frames
+/// concatenated, a bound past `limit`): the streaming decoder handles those. The frame
+/// header's own checksum is not verified here; the batch's CRC-32C covers these bytes.
+fn decompress_lz4_blocks(frame: &[u8], limit: usize) -> Option<Result<Vec<u8>, CompressionError>> {
+    const LINKED_WINDOW: usize = 64 << 10;
+    let bound = lz4_output_bound(frame)?;
+    let (flags, bd) = (*frame.get(4)?, *frame.get(5)?);
+    let checksums_or_dictionary = flags & (0x10 | 0x04 | 0x01) != 0;
+    if flags >> 6 != 1 || checksums_or_dictionary || bd & 0x8f != 0 || bound > limit {
+        return None;
+    }
+    let independent = flags & 0x20 != 0;
+    let mut at = if flags & 0x08 != 0 { 15 } else { 7 };
+    let mut out = vec![0u8; bound];
+    let mut len = 0usize;
+    let corrupt = |why: &str| {
+        Some(Err(CompressionError::Corrupt {
+            codec: Compression::Lz4,
+            source: io::Error::new(io::ErrorKind::InvalidData, why.to_string()),
+        }))
+    };
+    loop {
+        let size = u32::from_le_bytes(frame.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if size == 0 {
+            break;
+        }
+        let block = frame.get(at..at.checked_add((size & 0x7fff_ffff) as usize)?)?;
+        at += block.len();
+        let written = if size & 0x8000_0000 != 0 {
+            match out.get_mut(len..len + block.len()) {
+                Some(to) => to.copy_from_slice(block),
+                None => return corrupt("a stored block exceeds the frame's content size"),
+            }
+            Ok(block.len())
+        } else if independent {
+            lz4_flex::block::decompress_into(block, &mut out[len..])
+        } else {
+            let (before, after) = out.split_at_mut(len);
+            let window = &before[len.saturating_sub(LINKED_WINDOW)..];
+            lz4_flex::block::decompress_into_with_dict(block, after, window)
+        };
+        match written {
+            Ok(n) => len += n,
+            Err(e) => return corrupt(&e.to_string()),
+        }
+    }
+    if at != frame.len() {
+        return None;
+    }
+    out.truncate(len);
+    Some(Ok(out))
 }
 
 fn decompress_zstd(input: &[u8], limit: usize) -> Result<Vec<u8>, CompressionError> {
@@ -420,6 +481,57 @@ mod tests {
         assert!(matches!(
             decompress(Compression::Zstd, &streamed, a.len() - 1),
             Err(CompressionError::LimitExceeded { .. })
+        ));
+    }
+
+    #[test]
+    fn lz4_block_decoding_matches_the_streaming_decoder_for_every_frame_shape() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        let random: Vec<u8> =
+            (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let json = sample();
+        for input in
+            [Vec::new(), b"x".to_vec(), json.clone(), random, [json.as_slice(); 9].concat()]
+        {
+            for mode in [BlockMode::Independent, BlockMode::Linked] {
+                for size in [BlockSize::Max64KB, BlockSize::Max256KB, BlockSize::Max4MB] {
+                    for (content_size, checksum) in [(false, false), (true, false), (false, true)] {
+                        let mut info = FrameInfo::new().block_mode(mode).block_size(size);
+                        if content_size {
+                            info = info.content_size(Some(input.len() as u64));
+                        }
+                        info = info.content_checksum(checksum);
+                        let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+                        enc.write_all(&input).unwrap();
+                        let frame = enc.finish().unwrap();
+                        let fast = decompress_lz4_blocks(&frame, 64 << 20);
+                        assert_eq!(fast.is_some(), !checksum, "{mode:?} {size:?}");
+                        if let Some(out) = fast {
+                            assert_eq!(out.unwrap(), input, "{mode:?} {size:?} {content_size}");
+                        }
+                        assert_eq!(
+                            decompress(Compression::Lz4, &frame, input.len()).unwrap(),
+                            input
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lz4_block_decoding_refuses_a_corrupt_block_and_leaves_odd_frames_to_the_stream() {
+        let mut frame = compress(Compression::Lz4, &sample());
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        assert!(decompress_lz4_blocks(&two, 64 << 20).is_none(), "concatenated frames");
+        // Garbage inside the first block (its header is at 7..11).
+        for b in &mut frame[11..40] {
+            *b = 0xff;
+        }
+        assert!(matches!(
+            decompress_lz4_blocks(&frame, 64 << 20),
+            Some(Err(CompressionError::Corrupt { .. }))
         ));
     }
 

@@ -224,6 +224,11 @@ impl<'a> Records<'a> {
     pub fn remaining(&self) -> u32 {
         self.count - self.index
     }
+
+    /// The bytes not yet read: where the next record starts.
+    pub fn unread(&self) -> &'a [u8] {
+        self.rest
+    }
 }
 
 impl<'a> Iterator for Records<'a> {
