@@ -67,7 +67,7 @@ pub async fn start(
         // Any version, even one this broker does not know: KIP-511's v0 fallback.
         return Pending::Ready(encoded(api::api_versions::handle(&header)));
     }
-    let heavy = is_heavy(&header, &body);
+    let mut heavy = is_heavy(&header, &body);
     let decoded = if heavy {
         let header = header.clone();
         broker.heavy.run(move || Request::decode(&header, body)).await
@@ -169,6 +169,14 @@ pub async fn start(
             blocking(broker, heavy, move |b| {
                 let response = api::incremental_alter_configs::handle(b, r, version);
                 Response::IncrementalAlterConfigs(response)
+            })
+            .await
+        }
+        Request::DescribeLogDirs(r) => {
+            // Null topics: every partition of the broker, an answer as large as the broker.
+            heavy |= r.topics.is_none();
+            blocking(broker, heavy, move |b| {
+                Response::DescribeLogDirs(api::describe_log_dirs::handle(b, r, version))
             })
             .await
         }

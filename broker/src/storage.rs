@@ -56,7 +56,7 @@ pub use producer_state::{
     DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
 };
-pub use sys::sendfile;
+pub use sys::{disk_space, sendfile, DiskSpace};
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq, Eq)]

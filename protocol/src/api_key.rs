@@ -44,6 +44,7 @@
 //! | 22 | InitProducerId | 0–5 | 0–5 | 2 |
 //! | 32 | DescribeConfigs | 1–4 | 1–4 | 4 |
 //! | 33 | AlterConfigs | 0–2 | 0–2 | 2 |
+//! | 35 | DescribeLogDirs | 0–4 | 0–4 | 2 |
 //! | 36 | SaslAuthenticate | 0–2 | 0–2 | 2 |
 //! | 37 | CreatePartitions | 0–3 | 0–3 | 2 |
 //! | 42 | DeleteGroups | 0–2 | 0–2 | 2 |
@@ -129,7 +130,7 @@ const fn api(key: ApiKey, min: i16, max: i16, served_min: i16, flex: i16) -> Api
 }
 
 /// Every API Sluice serves, in API-key order; ApiVersions advertises exactly this list.
-pub const SUPPORTED_APIS: [ApiSupport; 27] = [
+pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::Produce, 0, 11, 3, 9),
     api(ApiKey::Fetch, 4, 17, 4, 12),
     api(ApiKey::ListOffsets, 1, 9, 1, 6),
@@ -151,6 +152,7 @@ pub const SUPPORTED_APIS: [ApiSupport; 27] = [
     api(ApiKey::InitProducerId, 0, 5, 0, 2),
     api(ApiKey::DescribeConfigs, 1, 4, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2, 0, 2),
+    api(ApiKey::DescribeLogDirs, 0, 4, 0, 2),
     api(ApiKey::SaslAuthenticate, 0, 2, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3, 0, 2),
     api(ApiKey::DeleteGroups, 0, 2, 0, 2),

@@ -235,6 +235,7 @@ messages! {
     InitProducerId(InitProducerIdRequest, InitProducerIdResponse),
     DescribeConfigs(DescribeConfigsRequest, DescribeConfigsResponse),
     AlterConfigs(AlterConfigsRequest, AlterConfigsResponse),
+    DescribeLogDirs(DescribeLogDirsRequest, DescribeLogDirsResponse),
     SaslAuthenticate(SaslAuthenticateRequest, SaslAuthenticateResponse),
     CreatePartitions(CreatePartitionsRequest, CreatePartitionsResponse),
     DeleteGroups(DeleteGroupsRequest, DeleteGroupsResponse),

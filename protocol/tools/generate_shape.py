@@ -50,6 +50,7 @@ APIS = [
     "init_producer_id",
     "describe_configs",
     "alter_configs",
+    "describe_log_dirs",
     "sasl_authenticate",
     "create_partitions",
     "delete_groups",

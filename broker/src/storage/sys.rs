@@ -1,5 +1,5 @@
 //! The one place where the broker touches `unsafe` code and `nix` for the storage engine:
-//! memory maps, block reservation, data sync and `sendfile(2)`; and, as the crate's one
+//! memory maps, block reservation, data sync, `sendfile(2)` and `statvfs(3)`; and, as the crate's one
 //! unsafe module, the calling thread's CPU priority (see [`lower_thread_priority`]).
 //!
 //! Everything else in the storage engine sees safe wrappers whose contracts are stated
@@ -182,6 +182,31 @@ pub fn sendfile(out: impl AsFd, file: &File, offset: u64, len: usize) -> io::Res
     nix::sys::sendfile::sendfile64(out, file.as_fd(), Some(&mut off), len).map_err(io::Error::from)
 }
 
+/// Size and free space of the file system holding a path, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Its whole size (`f_blocks` × `f_frsize`, Java's `FileStore.getTotalSpace`).
+    pub total: u64,
+    /// What an unprivileged process may still write (`f_bavail` × `f_frsize`, Java's
+    /// `getUsableSpace`): blocks reserved for root do not count.
+    pub usable: u64,
+}
+
+/// The size and usable space of the file system that holds `path`.
+///
+/// # Errors
+/// The `statvfs(3)` error.
+pub fn disk_space(path: &std::path::Path) -> io::Result<DiskSpace> {
+    let s = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    #[expect(
+        clippy::useless_conversion,
+        reason = "c_ulong and fsblkcnt_t are narrower than u64 on some targets"
+    )]
+    let (block, blocks, available) =
+        (u64::from(s.fragment_size()), u64::from(s.blocks()), u64::from(s.blocks_available()));
+    Ok(DiskSpace { total: blocks.saturating_mul(block), usable: available.saturating_mul(block) })
+}
+
 /// Lowers the calling thread's CPU priority to `nice` (0 normal, 19 lowest): the
 /// scheduler then gives its CPU to normal threads first whenever both want it.
 ///
@@ -216,6 +241,20 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn disk_space_is_what_df_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = disk_space(dir.path()).unwrap();
+        assert!(space.total > 0 && space.usable <= space.total, "{space:?}");
+        // df's 1K-blocks of the same file system: equal to the KiB, up to rounding.
+        let out = std::process::Command::new("df").arg("-k").arg(dir.path()).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let row: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+        let df_total: u64 = row[1].parse().unwrap();
+        assert!(df_total.abs_diff(space.total / 1024) <= 1, "df {df_total} KiB vs {space:?}");
+        assert!(disk_space(&dir.path().join("missing")).is_err());
     }
 
     #[test]

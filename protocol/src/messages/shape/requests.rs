@@ -16,6 +16,7 @@ mod delete_topics_request;
 mod describe_cluster_request;
 mod describe_configs_request;
 mod describe_groups_request;
+mod describe_log_dirs_request;
 mod fetch_request;
 mod find_coordinator_request;
 mod heartbeat_request;
@@ -58,6 +59,7 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         ApiKey::InitProducerId => init_producer_id_request::init_producer_id_request,
         ApiKey::DescribeConfigs => describe_configs_request::describe_configs_request,
         ApiKey::AlterConfigs => alter_configs_request::alter_configs_request,
+        ApiKey::DescribeLogDirs => describe_log_dirs_request::describe_log_dirs_request,
         ApiKey::SaslAuthenticate => sasl_authenticate_request::sasl_authenticate_request,
         ApiKey::CreatePartitions => create_partitions_request::create_partitions_request,
         ApiKey::DeleteGroups => delete_groups_request::delete_groups_request,

@@ -16,6 +16,7 @@ mod delete_topics_response;
 mod describe_cluster_response;
 mod describe_configs_response;
 mod describe_groups_response;
+mod describe_log_dirs_response;
 mod fetch_response;
 mod find_coordinator_response;
 mod heartbeat_response;
@@ -58,6 +59,7 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         ApiKey::InitProducerId => init_producer_id_response::init_producer_id_response,
         ApiKey::DescribeConfigs => describe_configs_response::describe_configs_response,
         ApiKey::AlterConfigs => alter_configs_response::alter_configs_response,
+        ApiKey::DescribeLogDirs => describe_log_dirs_response::describe_log_dirs_response,
         ApiKey::SaslAuthenticate => sasl_authenticate_response::sasl_authenticate_response,
         ApiKey::CreatePartitions => create_partitions_response::create_partitions_response,
         ApiKey::DeleteGroups => delete_groups_response::delete_groups_response,
