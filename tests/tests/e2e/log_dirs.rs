@@ -148,9 +148,14 @@ fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop")
 }
 
-/// The `dir`, `named` and `all` lines a client program printed: (path, total, usable) and
-/// the sizes per (kind, topic, partition).
-fn parse(out: &str) -> ((String, i64, i64), BTreeMap<(String, String, i32), i64>) {
+/// (path, total bytes, usable bytes) of a `dir` line.
+type Dir = (String, i64, i64);
+
+/// Sizes of the `named` and `all` lines, by (kind, topic, partition).
+type Sizes = BTreeMap<(String, String, i32), i64>;
+
+/// The `dir`, `named` and `all` lines a client program printed.
+fn parse(out: &str) -> (Dir, Sizes) {
     let mut dir = None;
     let mut sizes = BTreeMap::new();
     for line in out.lines() {
