@@ -9,6 +9,7 @@ use sluice_client::net::Connection;
 use sluice_client::ClientConfig;
 use sluice_protocol::api_key::{ApiKey, VersionRange};
 
+use crate::error::Result;
 use crate::format::json::Json;
 use crate::format::table::{cell, Style, Table};
 
@@ -24,7 +25,7 @@ pub struct Args {
 }
 
 /// Runs `sluice cluster`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let admin = Admin::new(config)?;
     let described = admin.describe_cluster().await;
     admin.close().await;

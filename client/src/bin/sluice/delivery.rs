@@ -122,12 +122,15 @@ impl<O: Outcomes> Tracker<O> {
 
     /// Waits until every record pushed is settled; returns the outcomes.
     ///
-    /// # Errors
-    /// If the task panicked.
-    pub async fn finish(mut self) -> anyhow::Result<O> {
+    /// # Panics
+    /// With the task's panic, if it panicked.
+    pub async fn finish(mut self) -> O {
         self.flush().await;
         drop(self.tx);
-        Ok(self.task.await?)
+        match self.task.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 }
 

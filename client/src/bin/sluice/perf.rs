@@ -13,6 +13,7 @@ use clap::Subcommand;
 use sluice_client::ClientConfig;
 
 use crate::cli::with_properties;
+use crate::error::Result;
 
 /// `sluice perf` commands.
 #[derive(Debug, clap::Args)]
@@ -34,7 +35,7 @@ enum PerfCommand {
 }
 
 /// Runs a `sluice perf` command.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     match args.command {
         PerfCommand::Produce(args) => produce::run(config, args).await,
         PerfCommand::Consume(args) => consume::run(config, args).await,
@@ -47,7 +48,7 @@ fn layered(
     config: &ClientConfig,
     file: Option<&Path>,
     props: &[(String, String)],
-) -> anyhow::Result<ClientConfig> {
+) -> Result<ClientConfig> {
     let mut config = config.clone();
     if let Some(path) = file {
         for (k, v) in ClientConfig::from_properties_file(path)?.iter() {

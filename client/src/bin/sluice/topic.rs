@@ -12,7 +12,8 @@ use sluice_client::admin::{
 use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::cli::{key_value, one_line, Reported};
+use crate::cli::key_value;
+use crate::error::{client_line, CliError, Result};
 use crate::format::json::Json;
 use crate::format::table::{cell, Style, Table};
 
@@ -114,7 +115,7 @@ enum TopicCommand {
 }
 
 /// Runs a `sluice topic` command.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let admin = Admin::new(config)?;
     let outcome = match args.command {
         TopicCommand::Create {
@@ -157,7 +158,8 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         }
         TopicCommand::AlterConfig { topic, set, delete } => {
             if set.is_empty() && delete.is_empty() {
-                anyhow::bail!("nothing to alter: give --config KEY=VALUE or --delete-config KEY");
+                let why = "nothing to alter: give --config KEY=VALUE or --delete-config KEY";
+                return Err(CliError::Usage(why.into()));
             }
             let mut ops: Vec<AlterConfigOp> =
                 set.iter().map(|(k, v)| AlterConfigOp::set(k, v)).collect();
@@ -188,24 +190,24 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
 }
 
 /// Prints each outcome: its line on stdout, or an error line on stderr.
-fn report(outcomes: impl IntoIterator<Item = Result<String, ClientError>>) -> anyhow::Result<()> {
+fn report(outcomes: impl IntoIterator<Item = Result<String, ClientError>>) -> Result<()> {
     let mut failed = 0;
     for outcome in outcomes {
         match outcome {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 failed += 1;
-                eprintln!("{}", one_line(&e.into()));
+                eprintln!("{}", client_line(&e));
             }
         }
     }
     if failed > 0 {
-        return Err(Reported(format!("{failed} topics")).into());
+        return Err(CliError::Reported(format!("{failed} topics")));
     }
     Ok(())
 }
 
-async fn list(admin: &Admin, internal: bool, json: bool) -> anyhow::Result<()> {
+async fn list(admin: &Admin, internal: bool, json: bool) -> Result<()> {
     let topics = admin.list_topics(internal).await?;
     let mut table = Table::new(&["TOPIC", "PARTITIONS", "TOPIC-ID"]);
     for t in &topics {
@@ -229,7 +231,7 @@ async fn list(admin: &Admin, internal: bool, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Result<()> {
+async fn describe(admin: &Admin, topics: &[String], json: bool) -> Result<()> {
     let described = admin.describe_topics(topics).await?;
     let tps: Vec<TopicPartition> = described
         .iter()
@@ -310,7 +312,7 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
     Ok(())
 }
 
-async fn describe_configs(admin: &Admin, topics: &[String], json: bool) -> anyhow::Result<()> {
+async fn describe_configs(admin: &Admin, topics: &[String], json: bool) -> Result<()> {
     let resources: Vec<ConfigResource> = topics.iter().map(ConfigResource::topic).collect();
     let mut table = Table::new(&["TOPIC", "CONFIG", "VALUE", "SOURCE"]);
     let mut docs = Vec::new();

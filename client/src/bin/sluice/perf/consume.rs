@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use sluice_client::consumer::{BoxFuture, Consumer, RebalanceListener};
 use sluice_client::{ClientConfig, TopicPartition};
 
 use super::{layered, Rng};
 use crate::cli::key_value;
+use crate::error::{CliError, Context as _, Result};
 use crate::format::time::{format_utc, now_ms};
 
 const EXAMPLES: &str = "\
@@ -114,7 +114,7 @@ impl RebalanceListener for JoinTimer {
 }
 
 /// Runs `sluice perf consume`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let group = args.group.clone().unwrap_or_else(|| {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -144,7 +144,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     match (&args.topic, &args.include) {
         (Some(topic), _) => consumer.subscribe(&[topic.as_str()], Some(listener))?,
         (None, Some(pattern)) => consumer.subscribe_pattern(pattern, Some(listener))?,
-        (None, None) => anyhow::bail!("--topic or --include is required"),
+        (None, None) => return Err(CliError::Usage("--topic or --include is required".into())),
     }
     if !args.hide_header {
         let first =

@@ -11,14 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError};
 
 use super::{layered, Rng, TokenBucket};
-use crate::cli::{key_value, one_line, Reported};
+use crate::cli::key_value;
 use crate::delivery::{Outcomes, Tracker};
+use crate::error::{client_line, CliError, Context as _, Result};
 use crate::format::time::now_ms;
 
 const EXAMPLES: &str = "\
@@ -83,7 +83,7 @@ enum Payloads {
 }
 
 impl Payloads {
-    fn new(args: &Args) -> anyhow::Result<Payloads> {
+    fn new(args: &Args) -> Result<Payloads> {
         let p = &args.payload;
         if let Some(size) = p.record_size {
             let size = size as usize;
@@ -107,7 +107,12 @@ impl Payloads {
                 .filter(|s| !s.is_empty())
                 .map(|s| Bytes::from(s.to_string()))
                 .collect();
-            anyhow::ensure!(!payloads.is_empty(), "--payload-file {}: no payloads", path.display());
+            if payloads.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "--payload-file {}: no payloads",
+                    path.display()
+                )));
+            }
             println!("Number of messages read: {}", payloads.len());
             return Ok(Payloads::File(payloads, Rng::new(0)));
         }
@@ -130,12 +135,13 @@ fn pool_count(size: usize) -> usize {
 }
 
 /// Runs `sluice perf produce`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.throughput > 0.0 || args.throughput == -1.0,
-        "--throughput {}: records per second above 0, or -1 for no limit",
-        args.throughput
-    );
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
+    if !(args.throughput > 0.0 || args.throughput == -1.0) {
+        return Err(CliError::Usage(format!(
+            "--throughput {}: records per second above 0, or -1 for no limit",
+            args.throughput
+        )));
+    }
     let mut config = layered(config, args.producer_config.as_deref(), &args.producer_props)?;
     if args.producer_props.iter().all(|(k, _)| k != "client.id")
         && config.get("client.id") == Some("sluice")
@@ -177,14 +183,15 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
                     tracker.flush().await;
                 }
             }
-            Err(e) => {
-                fatal = Some(anyhow::Error::from(e).context(format!("produce to {topic}")));
+            Err(source) => {
+                fatal =
+                    Some(CliError::Client { context: Some(format!("produce to {topic}")), source });
                 break;
             }
         }
     }
     producer.flush().await;
-    let stats = tracker.finish().await?;
+    let stats = tracker.finish().await;
     let closed = producer.close(Duration::from_secs(30)).await;
     stats.print_total();
     for (error, n) in &stats.failed {
@@ -196,7 +203,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     }
     closed?;
     if !stats.failed.is_empty() {
-        return Err(Reported(format!("producing to {topic}")).into());
+        return Err(CliError::Reported(format!("producing to {topic}")));
     }
     Ok(())
 }
@@ -329,7 +336,7 @@ impl Outcomes for Stats {
     ) {
         // As Kafka: only acknowledged records count.
         if let Err(e) = outcome {
-            *self.failed.entry(one_line(&e.clone().into())).or_default() += 1;
+            *self.failed.entry(client_line(e)).or_default() += 1;
             return;
         }
         // The wall clock may step back between send and acknowledgement.
