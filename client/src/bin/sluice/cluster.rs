@@ -36,6 +36,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
         request_timeout: common.request_timeout,
         setup_timeout: common.connection_setup_timeout,
         receive_max_bytes: common.receive_max_bytes,
+        metrics: Default::default(),
     };
     let mut versions: Vec<Vec<(i16, VersionRange)>> = Vec::new();
     for b in &cluster.brokers {
