@@ -28,6 +28,9 @@ pub enum CliError {
     /// partition without a committed offset to shift): why.
     #[error("{0}")]
     Refused(String),
+    /// What was asked needs support the broker or this client lacks: which.
+    #[error("{0}")]
+    Unsupported(String),
     /// Reading input or writing output failed.
     #[error("{context}: {source}")]
     Io {

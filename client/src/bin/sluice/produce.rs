@@ -240,6 +240,7 @@ impl Outcomes for Tally {
         _bytes: usize,
         outcome: Result<(), &ClientError>,
         _: i64,
+        _steady: bool,
     ) {
         match outcome {
             Ok(()) => self.acked += 1,
