@@ -1,5 +1,5 @@
 //! The admin client: topics, configs, consumer groups and their offsets, partitions' log
-//! offsets, and the cluster itself, over Kafka's admin APIs.
+//! offsets, brokers' log directories, and the cluster itself, over Kafka's admin APIs.
 //!
 //! Every call has one deadline, `default.api.timeout.ms` from its start. Until then an
 //! answer that says the request reached the wrong broker or one not ready yet
@@ -18,7 +18,8 @@
 //!
 //! Module map: [`topics`], [`configs`], [`groups`] (members' assignments decoded by the
 //! consumer's [`protocol`](crate::consumer::protocol)), [`records`] (log offsets of
-//! partitions), and `routing.rs` (which broker answers what). The offset requests
+//! partitions), [`log_dirs`] (brokers' log directories and partition sizes), and
+//! `routing.rs` (which broker answers what). The offset requests
 //! (FindCoordinator, OffsetFetch, OffsetCommit, ListOffsets) are built and read by the
 //! consumer's [`offsets`](crate::consumer::offsets), which the admin shares. Kafka's
 //! defaults that kafka-protocol does not share are set explicitly where they matter:
@@ -27,6 +28,7 @@
 
 pub mod configs;
 pub mod groups;
+pub mod log_dirs;
 pub mod records;
 mod routing;
 pub mod topics;
@@ -52,6 +54,7 @@ pub use groups::{
     GroupDescription, GroupListing, GroupState, MemberAssignment, MemberDescription,
     OffsetAndMetadata,
 };
+pub use log_dirs::{LogDirDescription, ReplicaInfo};
 pub use records::{ListedOffset, OffsetSpec};
 use routing::transient;
 pub use topics::{NewTopic, PartitionDescription, TopicDescription, TopicListing};
@@ -398,6 +401,7 @@ mod tests {
         spawnable(admin.list_offsets(&[]));
         spawnable(admin.delete_records(&[]));
         spawnable(admin.describe_cluster());
+        spawnable(admin.describe_log_dirs(&[0], Some(&tps)));
     }
 
     #[tokio::test]

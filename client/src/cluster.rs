@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::config::{exponential, CommonConfig};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+use crate::metrics::NetworkMetrics;
 use crate::net::connection::ConnectionSettings;
 use crate::net::Connection;
 
@@ -54,6 +55,7 @@ impl Cluster {
             request_timeout: config.request_timeout,
             setup_timeout: config.connection_setup_timeout,
             receive_max_bytes: config.receive_max_bytes,
+            metrics: Arc::default(),
         };
         Arc::new(Cluster {
             config,
@@ -67,6 +69,11 @@ impl Cluster {
             changed: watch::channel(0).0,
             version: AtomicU64::new(0),
         })
+    }
+
+    /// What this client's connections counted.
+    pub fn network_metrics(&self) -> &NetworkMetrics {
+        &self.settings.metrics
     }
 
     /// The shared configuration.

@@ -25,6 +25,7 @@ use crate::cluster::{unexpected, Cluster};
 use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
+use crate::metrics::{ConsumerMetrics, Metric, Report};
 use crate::net::Connection;
 use fetcher::{FetchPlan, PartitionState, Start};
 pub use group::{BoxFuture, RebalanceListener};
@@ -54,6 +55,8 @@ pub struct Consumer {
     closed: bool,
     /// Fetches are kept as whole batches (`poll_batches`), not records.
     whole_batches: bool,
+    /// Shared with the fetch tasks, which count what they fetch.
+    metrics: Arc<ConsumerMetrics>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -91,6 +94,7 @@ impl Consumer {
             round_robin: 0,
             closed: false,
             whole_batches: false,
+            metrics: Arc::default(),
         }
     }
 
@@ -199,7 +203,19 @@ impl Consumer {
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.set_whole_batches(false);
         let max = self.config.max_poll_records;
-        self.poll_with(timeout, |partitions, start| fetcher::take(partitions, max, start)).await
+        let records = self
+            .poll_with(timeout, |partitions, start| fetcher::take(partitions, max, start))
+            .await?;
+        let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
+        let bytes = records
+            .iter()
+            .map(|r| {
+                let headers: u64 = r.headers.iter().map(|(k, v)| k.len() as u64 + len(v)).sum();
+                len(&r.key) + len(&r.value) + headers
+            })
+            .sum();
+        self.metrics.consumed(records.len() as u64, bytes);
+        Ok(records)
     }
 
     /// As [`Self::poll`], but returns whole record batches as fetched, up to
@@ -211,8 +227,28 @@ impl Consumer {
     pub async fn poll_batches(&mut self, timeout: Duration) -> Result<Vec<fetcher::FetchedBatch>> {
         self.set_whole_batches(true);
         let max = self.config.fetch_max_bytes.max(1) as usize;
-        self.poll_with(timeout, |partitions, start| fetcher::take_batches(partitions, max, start))
-            .await
+        let batches = self
+            .poll_with(timeout, |partitions, start| fetcher::take_batches(partitions, max, start))
+            .await?;
+        let data = batches.iter().filter(|b| !b.control);
+        let records = data.clone().map(|b| u64::from(b.records)).sum();
+        self.metrics.consumed(records, data.map(|b| b.bytes.len() as u64).sum());
+        Ok(batches)
+    }
+
+    /// The consumer's metrics, as the Java consumer names them
+    /// (`consumer-fetch-manager-metrics`: records and bytes consumed, fetches, their
+    /// latency and size; `consumer-metrics`: requests, bytes and connections; see
+    /// [`crate::metrics`]).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let network = self.cluster.network_metrics();
+        let client_id = &self.config.common.client_id;
+        let elapsed = network.elapsed();
+        let mut out = Vec::new();
+        let group = "consumer-fetch-manager-metrics";
+        self.metrics.report(&mut Report::new(&mut out, group, client_id, elapsed));
+        network.report(&mut Report::new(&mut out, "consumer-metrics", client_id, elapsed));
+        out
     }
 
     /// Switching between records and batches drops what was buffered in the other form;
@@ -333,9 +369,20 @@ impl Consumer {
                     self.busy_nodes.insert(plan.node);
                     let addr = conn.addr().to_string();
                     let records = !self.whole_batches;
+                    let metrics = self.metrics.clone();
+                    let sent = Instant::now();
                     self.fetches.spawn(async move {
                         let answer = match pending.wait().await {
-                            Ok(Response::Fetch(r)) => Ok(r),
+                            Ok(Response::Fetch(r)) => {
+                                let bytes = r
+                                    .responses
+                                    .iter()
+                                    .flat_map(|t| &t.partitions)
+                                    .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
+                                    .sum();
+                                metrics.fetched(bytes, sent.elapsed());
+                                Ok(r)
+                            }
                             Ok(other) => Err(unexpected(&addr, &other)),
                             Err(e) => Err(e),
                         };

@@ -5,6 +5,7 @@
 //! - [`error`]: [`ClientError`], and what each failure means for a retry.
 //! - [`net`]: one connection per broker, API versions negotiated on each.
 //! - [`metadata`] and [`cluster`]: the cluster's brokers, topics and leaders.
+//! - [`metrics`]: the counters producers and consumers report under Kafka's metric names.
 //! - [`producer`]: partitioner, accumulator, idempotence and the sender task (the produce
 //!   path and its copy budget open [`producer`]).
 //! - [`consumer`]: positions, fetches (the consume path and its copy budget are in
@@ -19,6 +20,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub mod mirror;
 pub mod net;
 pub mod producer;

@@ -18,12 +18,20 @@ use sluice_protocol::kafka_protocol::messages::ApiVersionsResponse;
 #[derive(Debug, Clone, Default)]
 pub struct ApiVersionTable {
     ranges: Vec<(i16, VersionRange)>,
+    /// Everything the broker advertised, APIs this client does not speak included.
+    advertised: Vec<(i16, VersionRange)>,
 }
 
 impl ApiVersionTable {
     /// The intersection of `response`'s ranges with what this client speaks.
     pub fn from_response(response: &ApiVersionsResponse) -> Self {
         let mut ranges = Vec::new();
+        let mut advertised: Vec<(i16, VersionRange)> = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, VersionRange::new(k.min_version, k.max_version)))
+            .collect();
+        advertised.sort_by_key(|(k, _)| *k);
         for key in &response.api_keys {
             let Ok(api) = ApiKey::try_from(key.api_key) else { continue };
             let Some(ours) = support(api) else { continue };
@@ -34,7 +42,15 @@ impl ApiVersionTable {
             }
         }
         ranges.sort_by_key(|(k, _)| *k);
-        ApiVersionTable { ranges }
+        ApiVersionTable { ranges, advertised }
+    }
+
+    /// What the broker advertised for `api`, whether or not this client speaks it: for
+    /// telling "the broker lacks it" from "this client lacks it".
+    pub fn advertised(&self, api: ApiKey) -> Option<VersionRange> {
+        let key = api as i16;
+        let i = self.advertised.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(self.advertised[i].1)
     }
 
     /// The highest version of `api` both sides speak, if any.
@@ -90,5 +106,11 @@ mod tests {
             ],
             "by key, intersected, without what does not overlap"
         );
+        let txn = ApiVersionsResponse::default().with_api_keys(vec![range(ApiKey::EndTxn, 0, 4)]);
+        let txn = ApiVersionTable::from_response(&txn);
+        assert_eq!(txn.pick(ApiKey::EndTxn), None, "this client does not speak EndTxn");
+        assert_eq!(txn.advertised(ApiKey::EndTxn), Some(VersionRange::new(0, 4)));
+        assert_eq!(table.advertised(ApiKey::Metadata), Some(VersionRange::new(20, 30)));
+        assert_eq!(table.advertised(ApiKey::EndTxn), None);
     }
 }

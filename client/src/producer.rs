@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::Cluster;
 use crate::config::{ClientConfig, ProducerConfig};
 use crate::error::{ClientError, Result};
+use crate::metrics::{Metric, ProducerMetrics, Report};
 use accumulator::{Accumulator, AccumulatorSettings, TopicPartition};
 pub use delivery::{DeliveryFuture, RecordMetadata};
 use partitioner::{DefaultPartitioner, Partitioner};
@@ -167,6 +168,7 @@ struct Inner {
     wake: Notify,
     closed: AtomicBool,
     abort: AtomicBool,
+    metrics: ProducerMetrics,
 }
 
 /// An asynchronous Kafka producer. Cheap to clone: clones share one sender.
@@ -248,10 +250,24 @@ impl Producer {
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             abort: AtomicBool::new(false),
+            metrics: ProducerMetrics::default(),
         });
         let task = tokio::spawn(sender::run(inner.clone()));
         let sender = Arc::new(SenderHandle { inner: inner.clone(), task: Mutex::new(Some(task)) });
         Ok(Producer { inner, sender })
+    }
+
+    /// The producer's metrics, as the Java producer names them (`producer-metrics`:
+    /// records sent, retried and failed, batch sizes, requests and their latency, bytes
+    /// and connections; see [`crate::metrics`]).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let network = self.inner.cluster.network_metrics();
+        let client_id = &self.inner.config.common.client_id;
+        let mut out = Vec::new();
+        let mut report = Report::new(&mut out, "producer-metrics", client_id, network.elapsed());
+        self.inner.metrics.report(&mut report);
+        network.report(&mut report);
+        out
     }
 
     /// Places `record` in a batch; the returned future resolves when the broker has

@@ -5,7 +5,7 @@
 //! | CreateTopics, DeleteTopics, CreatePartitions | the controller metadata names (any broker before it names one) |
 //! | DescribeGroups, DeleteGroups, OffsetFetch, OffsetCommit, OffsetDelete | the group's coordinator, from FindCoordinator |
 //! | ListOffsets, DeleteRecords | each partition's leader, from metadata fetched for that attempt |
-//! | DescribeConfigs, AlterConfigs, IncrementalAlterConfigs of a broker | that broker |
+//! | DescribeConfigs, AlterConfigs, IncrementalAlterConfigs of a broker; DescribeLogDirs | that broker |
 //! | ListGroups | every broker in metadata |
 //! | Metadata, DescribeCluster, FindCoordinator, the other config resources | any broker |
 //!

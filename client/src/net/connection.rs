@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::api_key::ApiKey;
@@ -35,6 +35,7 @@ use tokio::task::AbortHandle;
 
 use super::ApiVersionTable;
 use crate::error::{ClientError, Result};
+use crate::metrics::NetworkMetrics;
 
 /// Frames queued for the writer before `send` waits.
 const WRITE_QUEUE: usize = 64;
@@ -56,6 +57,9 @@ pub struct ConnectionSettings {
     pub setup_timeout: Duration,
     /// `receive.message.max.bytes`.
     pub receive_max_bytes: usize,
+    /// Where the connection counts its requests, bytes and latency (shared by a client's
+    /// connections).
+    pub metrics: Arc<NetworkMetrics>,
 }
 
 struct Outgoing {
@@ -68,6 +72,8 @@ struct Outgoing {
 struct Waiting {
     correlation: i32,
     reply: oneshot::Sender<Result<Bytes>>,
+    /// When its request was written: the latency is measured from here.
+    sent: Instant,
 }
 
 #[derive(Debug)]
@@ -76,12 +82,15 @@ struct Shared {
     waiting: Mutex<VecDeque<Waiting>>,
     closed: AtomicBool,
     close_reason: Mutex<Option<String>>,
+    metrics: Arc<NetworkMetrics>,
 }
 
 impl Shared {
     /// Marks the connection closed and fails every request still waiting.
     fn fail_all(&self, reason: &str) {
-        self.closed.store(true, Ordering::Release);
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.metrics.connection_closed();
+        }
         self.close_reason.lock().expect("lock").get_or_insert_with(|| reason.to_string());
         let waiting = std::mem::take(&mut *self.waiting.lock().expect("lock"));
         for w in waiting {
@@ -199,7 +208,9 @@ impl Connection {
             waiting: Mutex::new(VecDeque::new()),
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(None),
+            metrics: settings.metrics.clone(),
         });
+        shared.metrics.connection_created();
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let decoder = FrameDecoder::new(settings.receive_max_bytes);
         let reader = tokio::spawn(read_loop(read, decoder, shared.clone()));
@@ -364,12 +375,14 @@ async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, sha
         let mut next = Some(first);
         while let Some(Outgoing { frame, correlation, reply }) = next.take() {
             if let Some(reply) = reply {
-                shared.waiting.lock().expect("lock").push_back(Waiting { correlation, reply });
+                let waiting = Waiting { correlation, reply, sent: Instant::now() };
+                shared.waiting.lock().expect("lock").push_back(waiting);
             }
             if let Err(e) = out.write_all(&frame).await {
                 shared.fail_all(&format!("write failed: {e}"));
                 return;
             }
+            shared.metrics.request_sent(frame.len());
             next = rx.try_recv().ok();
         }
         if let Err(e) = out.flush().await {
@@ -424,6 +437,8 @@ fn deliver(shared: &Shared, frame: Bytes) -> std::result::Result<(), String> {
     if waiting.correlation != id {
         return Err(format!("response {id} arrived where {} was expected", waiting.correlation));
     }
+    // The frame's size prefix counts too, as Kafka counts bytes on the wire.
+    shared.metrics.response_received(frame.len() + 4, waiting.sent.elapsed());
     let _ = waiting.reply.send(Ok(frame));
     Ok(())
 }

@@ -232,8 +232,21 @@ impl Sender {
             self.inner.config.acks,
             self.inner.config.common.request_timeout,
         ));
+        let sent = || {
+            let metrics = &self.inner.metrics;
+            let mut records = 0;
+            for batch in &batches {
+                metrics.batch_bytes.record(batch.bytes.len() as u64);
+                records += u64::from(batch.records);
+            }
+            metrics.request_records.record(records);
+        };
         if self.inner.config.acks == Acks::None {
-            let sent = conn.send_without_reply(version, &request).await;
+            let result = conn.send_without_reply(version, &request).await;
+            if result.is_ok() {
+                sent();
+            }
+            let sent = result;
             for batch in batches {
                 match &sent {
                     Ok(()) => {
@@ -246,6 +259,7 @@ impl Sender {
         }
         match conn.send(version, &request).await {
             Ok(pending) => {
+                sent();
                 *self.in_flight.entry(node).or_default() += 1;
                 self.requests.spawn(async move { (node, batches, pending.wait().await) });
             }
@@ -319,6 +333,7 @@ impl Sender {
     }
 
     fn fail(&mut self, batch: Batch, error: ClientError, was_in_flight: bool) {
+        self.inner.metrics.records_failed.fetch_add(u64::from(batch.records), Ordering::Relaxed);
         let released = self.inner.state.lock().expect("lock").accumulator.complete(
             batch,
             Err(error),
@@ -389,6 +404,7 @@ impl Sender {
         error: ClientError,
         was_in_flight: bool,
     ) {
+        self.inner.metrics.records_retried.fetch_add(u64::from(batch.records), Ordering::Relaxed);
         let mut state = self.inner.state.lock().expect("lock");
         state.accumulator.requeue(batch, retry_at, error, was_in_flight);
     }

@@ -383,3 +383,339 @@ fn cluster_shows_the_broker_and_its_api_versions_from_a_command_config() {
     let json = ok(&sluice(&broker, &["cluster", "--json"]));
     assert!(json.starts_with(r#"{"cluster_id":""#) && json.contains(r#""controller":0"#), "{json}");
 }
+
+/// Bytes of `topic-partition`'s `.log` segment files.
+fn segment_bytes(broker: &BrokerProcess, topic: &str, partition: i32) -> u64 {
+    std::fs::read_dir(broker.data_dir.join(format!("{topic}-{partition}")))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| p.metadata().unwrap().len())
+        .sum()
+}
+
+/// The SIZE column (the eighth) of `topic describe`'s tab-separated rows, by partition.
+fn sizes(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cells.len(), 8, "TOPIC .. LOG-END-OFFSET SIZE: {l:?}");
+            cells[7].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn topic_describe_shows_each_partitions_size_as_on_disk() {
+    let mut broker = BrokerProcess::start(&[]);
+    create(&broker, "sized", "2");
+    let lines: String = (0..50).map(|i| format!("record number {i}\n")).collect();
+    let produce = ["produce", "sized", "--partition", "0"];
+    ok(&sluice_with_input(&broker, &produce, lines.as_bytes()));
+    let first = sizes(&ok(&sluice(&broker, &["topic", "describe", "sized"])));
+    let p0: u64 = first[0].parse().unwrap();
+    assert!(p0 > 50 * 15, "50 records of 15+ bytes in {p0} bytes");
+    assert_eq!(first[1], "0", "an empty partition");
+
+    ok(&sluice_with_input(&broker, &produce, lines.as_bytes()));
+    let grown = sizes(&ok(&sluice(&broker, &["topic", "describe", "sized"])));
+    let p0_grown: u64 = grown[0].parse().unwrap();
+    assert!(p0_grown > p0 + 50 * 15, "grows with what is produced: {p0} -> {p0_grown}");
+    let json = ok(&sluice(&broker, &["topic", "describe", "sized", "--json"]));
+    assert!(json.contains(&format!(r#""log_end_offset":100,"size_bytes":{p0_grown}}}"#)), "{json}");
+    assert!(json.contains(r#""log_end_offset":0,"size_bytes":0}"#), "{json}");
+
+    let describe = format!(
+        "{} --bootstrap-server {} topic describe sized",
+        sluice_cli_path().display(),
+        broker.bootstrap()
+    );
+    let tty = Command::new("script").args(["-qc", &describe, "/dev/null"]).output().unwrap();
+    let tty = String::from_utf8_lossy(&tty.stdout);
+    let header = tty.lines().next().unwrap_or_default();
+    assert!(header.contains("LOG-END-OFFSET") && header.trim_end().ends_with("SIZE"), "{tty}");
+    assert!(tty.lines().nth(1).is_some_and(|l| l.trim_end().ends_with(&grown[0])), "{tty}");
+
+    // A clean stop trims the active segment to its data: the files hold what was shown.
+    broker.stop();
+    assert_eq!(segment_bytes(&broker, "sized", 0), p0_grown);
+    assert_eq!(segment_bytes(&broker, "sized", 1), 0);
+}
+
+type ApiList = Vec<kafka_protocol::messages::api_versions_response::ApiVersion>;
+
+/// A broker behind a proxy that edits its ApiVersions answers with `edit`, so that it
+/// advertises other APIs than it serves. The broker advertises the proxy's address, so
+/// clients that bootstrap through the proxy stay on it. Returns the broker and the
+/// proxy's `host:port`.
+fn broker_advertising(edit: fn(&mut ApiList)) -> (BrokerProcess, String) {
+    use std::collections::HashMap;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    use bytes::{Bytes, BytesMut};
+    use sluice_protocol::api_key::ApiKey;
+    use sluice_protocol::messages::Response;
+
+    fn frame(from: &mut TcpStream) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        from.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        from.read_exact(&mut body).ok()?;
+        Some(body)
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = listener.local_addr().unwrap().to_string();
+    let broker = BrokerProcess::start(&["--advertised-listener", &proxy]);
+    let upstream = broker.addr;
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(upstream) else { return };
+            // Correlation id -> version of each ApiVersions request in flight.
+            let asked: Arc<Mutex<HashMap<i32, i16>>> = Arc::default();
+            let (mut client_w, mut server_r) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let requests = asked.clone();
+            std::thread::spawn(move || {
+                while let Some(f) = frame(&mut client) {
+                    let key = i16::from_be_bytes([f[0], f[1]]);
+                    if key == ApiKey::ApiVersions as i16 {
+                        let version = i16::from_be_bytes([f[2], f[3]]);
+                        let id = i32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                        requests.lock().unwrap().insert(id, version);
+                    }
+                    let mut out = (f.len() as i32).to_be_bytes().to_vec();
+                    out.extend_from_slice(&f);
+                    if server.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                while let Some(mut f) = frame(&mut server_r) {
+                    let id = i32::from_be_bytes([f[0], f[1], f[2], f[3]]);
+                    if let Some(version) = asked.lock().unwrap().remove(&id) {
+                        // ApiVersions answers have response header v0: the body follows the id.
+                        let body = Bytes::copy_from_slice(&f[4..]);
+                        if let Ok(Response::ApiVersions(mut r)) =
+                            Response::decode(ApiKey::ApiVersions, version, body)
+                        {
+                            edit(&mut r.api_keys);
+                            let mut out = BytesMut::new();
+                            Response::ApiVersions(r).encode(version, &mut out).unwrap();
+                            f.truncate(4);
+                            f.extend_from_slice(&out);
+                        }
+                    }
+                    let mut out = (f.len() as i32).to_be_bytes().to_vec();
+                    out.extend_from_slice(&f);
+                    if client_w.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (broker, proxy)
+}
+
+/// `sluice --bootstrap-server <addr> args...`, run to completion.
+fn sluice_at(addr: &str, args: &[&str]) -> Output {
+    Command::new(sluice_cli_path())
+        .arg("--bootstrap-server")
+        .arg(addr)
+        .args(args)
+        .env_remove("SLUICE_BOOTSTRAP_SERVER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn topic_describe_shows_unknown_sizes_where_the_broker_lacks_describe_log_dirs() {
+    let (broker, proxy) = broker_advertising(|apis| apis.retain(|a| a.api_key != 35));
+    create(&broker, "old", "2");
+    ok(&sluice_with_input(&broker, &["produce", "old", "--partition", "1"], b"a\nb\n"));
+    let cluster = ok(&sluice_at(&proxy, &["cluster"]));
+    assert!(!cluster.contains("DescribeLogDirs"), "the proxy hides API 35: {cluster}");
+    let out = sluice_at(&proxy, &["topic", "describe", "old"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no error");
+    assert_eq!(sizes(&ok(&out)), ["-", "-"], "unknown, not failed");
+    let json = ok(&sluice_at(&proxy, &["topic", "describe", "old", "--json"]));
+    assert!(json.contains(r#""log_end_offset":2,"size_bytes":null}"#), "{json}");
+}
+
+#[test]
+fn perf_produce_refuses_transactions_naming_what_lacks_support() {
+    let broker = BrokerProcess::start(&[]);
+    let perf = |addr: &str, extra: &[&str]| {
+        let mut args = vec!["perf", "produce", "--topic", "txn", "--num-records", "10"];
+        args.extend_from_slice(&["--record-size", "10", "--throughput", "-1"]);
+        args.extend_from_slice(extra);
+        sluice_at(addr, &args)
+    };
+    let lacks = format!(
+        "the broker at {} does not support transactions (its ApiVersions has no \
+         AddPartitionsToTxn or EndTxn)",
+        broker.bootstrap()
+    );
+    let out = perf(&broker.bootstrap(), &["--transactional-id", "t1"]);
+    one_error_line(&out, &format!("error: --transactional-id: {lacks}"));
+    let out = perf(&broker.bootstrap(), &["--transaction-duration-ms", "100"]);
+    one_error_line(&out, &format!("error: --transaction-duration-ms: {lacks}"));
+    let out = perf(&broker.bootstrap(), &["--producer-props", "transactional.id=t2"]);
+    one_error_line(&out, &format!("error: transactional.id: {lacks}"));
+    let listed = ok(&sluice(&broker, &["topic", "list"]));
+    assert!(!listed.contains("txn"), "nothing was produced: {listed}");
+
+    // A broker that advertises both APIs: then it is this client that lacks them.
+    let (_broker, proxy) = broker_advertising(|apis| {
+        for key in [24, 26] {
+            let api = kafka_protocol::messages::api_versions_response::ApiVersion::default()
+                .with_api_key(key)
+                .with_max_version(4);
+            apis.push(api);
+        }
+    });
+    let out = perf(&proxy, &["--transactional-id", "t1"]);
+    one_error_line(
+        &out,
+        "error: --transactional-id: sluice-client does not support transactions yet (the \
+         brokers do: their ApiVersions list AddPartitionsToTxn and EndTxn)",
+    );
+}
+
+/// Kafka's `--print-metrics` table at the end of `out`: name -> value, after checking its
+/// header, alignment and order.
+fn metrics_table(
+    out: &str,
+    group: &str,
+    client_id: &str,
+) -> std::collections::BTreeMap<String, f64> {
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines.iter().rposition(|l| l.starts_with("Metric Name")).expect("a metrics table");
+    assert_eq!(lines[header - 1], "", "a blank line before the table");
+    let width = lines[header].find("   Value").expect("header: Metric Name ... Value");
+    let row = regex::Regex::new(r"^([a-z-]+):([a-z-]+):\{client-id=([a-z-]+)\} *: (\d+\.\d{3})$")
+        .unwrap();
+    let mut names = Vec::new();
+    let mut values = std::collections::BTreeMap::new();
+    for line in &lines[header + 1..] {
+        let caps = row.captures(line).unwrap_or_else(|| panic!("not a metric line: {line:?}"));
+        assert_eq!(line.find(" : "), Some(width), "aligned: {line:?}");
+        names.push(line[..width].trim_end().to_string());
+        if &caps[1] == group {
+            assert_eq!(&caps[3], client_id, "{line}");
+            values.insert(caps[2].to_string(), caps[4].parse().unwrap());
+        }
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "sorted by name, as Kafka's TreeMap");
+    values
+}
+
+#[test]
+fn perf_tools_print_the_clients_metrics_as_kafka_does() {
+    let broker = BrokerProcess::start(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    let produce = [
+        "perf",
+        "produce",
+        "--topic",
+        "metered",
+        "--num-records",
+        "20000",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+        "--print-metrics",
+    ];
+    let out = ok(&sluice(&broker, &produce));
+    let summary = out.lines().find(|l| l.starts_with("20000 records sent, "));
+    assert!(summary.is_some(), "the summary comes first: {out}");
+    let m = metrics_table(&out, "producer-metrics", "perf-producer-client");
+    assert_eq!(m["record-send-total"], 20000.0, "{m:?}");
+    assert_eq!((m["record-error-total"], m["record-retry-total"]), (0.0, 0.0));
+    assert!(m["request-total"] >= 2.0 && m["request-latency-avg"] > 0.0, "{m:?}");
+    assert!(m["request-latency-max"] >= m["request-latency-avg"], "{m:?}");
+    assert!(m["outgoing-byte-total"] > 20000.0 * 10.0, "{m:?}");
+    assert!(m["batch-size-avg"] > 0.0 && m["batch-size-max"] >= m["batch-size-avg"], "{m:?}");
+    assert!(m["records-per-request-avg"] >= 1.0 && m["record-send-rate"] > 0.0, "{m:?}");
+
+    let consume =
+        ["perf", "consume", "--topic", "metered", "--messages", "20000", "--print-metrics"];
+    let out = ok(&sluice(&broker, &consume));
+    let fetch = metrics_table(&out, "consumer-fetch-manager-metrics", "perf-consumer-client");
+    assert_eq!(fetch["records-consumed-total"], 20000.0, "{fetch:?}");
+    assert_eq!(fetch["bytes-consumed-total"], 200000.0, "values of 10 bytes: {fetch:?}");
+    assert!(fetch["fetch-total"] >= 1.0 && fetch["fetch-size-max"] > 0.0, "{fetch:?}");
+    let network = metrics_table(&out, "consumer-metrics", "perf-consumer-client");
+    assert!(network["incoming-byte-total"] > 200000.0, "{network:?}");
+    assert!(network["connection-creation-total"] >= 1.0, "{network:?}");
+    let without =
+        ok(&sluice(&broker, &["perf", "consume", "--topic", "metered", "--messages", "10"]));
+    assert!(!without.contains("Metric Name"), "only when asked: {without}");
+}
+
+#[test]
+fn perf_produce_warm_up_gets_its_own_steady_state_summary() {
+    let broker = BrokerProcess::start(&[]);
+    // 8 s at 5,000 records/s: the steady state starts after 1 s, and its first 5 s line
+    // comes at 6 s.
+    let perf = [
+        "perf",
+        "produce",
+        "--topic",
+        "warm",
+        "--num-records",
+        "40000",
+        "--record-size",
+        "20",
+        "--throughput",
+        "5000",
+        "--warmup-records",
+        "5000",
+    ];
+    let out = ok(&sluice(&broker, &perf));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Warmup first 5000 records. Steady state results will print after the complete test summary."
+    );
+    let steady_at = lines.iter().position(|l| *l == "In steady state.").expect(&out);
+    let periodic = regex::Regex::new(
+        r"^\d+ records sent, \d+\.\d records/sec \(\d+\.\d{2} MB/sec\), \d+\.\d ms avg latency, \d+\.\d ms max latency\.$",
+    )
+    .unwrap();
+    assert!(periodic.is_match(lines[steady_at + 1]), "a steady 5 s line follows: {out}");
+    let n = lines.len();
+    let total = regex::Regex::new(FINAL_LINE).unwrap();
+    let caps = total.captures(lines[n - 2]).unwrap_or_else(|| panic!("whole run: {out}"));
+    assert_eq!(&caps[1], "40000");
+    let steady = lines[n - 1].strip_prefix("35000 steady state records sent, ");
+    let steady = steady.unwrap_or_else(|| panic!("the steady state's line last: {out}"));
+    assert!(total.is_match(&format!("35000 records sent, {steady}")), "{steady}");
+    let rate: f64 = steady.split(' ').next().unwrap().parse().unwrap();
+    assert!((3500.0..=5500.0).contains(&rate), "paced at 5,000/s: {rate}");
+
+    let refused = sluice(
+        &broker,
+        &[
+            "perf",
+            "produce",
+            "--topic",
+            "warm",
+            "--num-records",
+            "10",
+            "--record-size",
+            "1",
+            "--throughput",
+            "-1",
+            "--warmup-records",
+            "10",
+        ],
+    );
+    one_error_line(&refused, "error: --warmup-records 10: must be fewer than --num-records 10");
+}

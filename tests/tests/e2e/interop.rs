@@ -102,9 +102,14 @@ fn kafka_python_interop() {
     python("kafka_python_interop.py", &broker);
 }
 
-/// Kafka's Java client jars, put in target/java-client by the README's test command.
+/// Kafka's Java client jars, put in target/java-client by the README's test command (or
+/// in `$CARGO_TARGET_DIR/java-client`, where a build with its own target dir keeps them).
 fn java_client_classpath() -> String {
-    let jars = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/java-client");
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/java-client");
+    let jars = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| PathBuf::from(dir).join("java-client"))
+        .filter(|dir| dir.join("kafka-clients-4.3.0.jar").exists())
+        .unwrap_or(default);
     assert!(
         jars.join("kafka-clients-4.3.0.jar").exists(),
         "no Java client in {}: run python3 tests/interop/fetch_java_client.py \
@@ -116,7 +121,7 @@ fn java_client_classpath() -> String {
 
 /// `java` running one of tests/interop's programs (a single source file, compiled in
 /// memory) against `broker`.
-fn java(program: &str, broker: &BrokerProcess) -> Command {
+pub(crate) fn java(program: &str, broker: &BrokerProcess) -> Command {
     let mut command = Command::new("java");
     command
         .arg("-cp")

@@ -10,6 +10,7 @@ mod groups;
 mod hostile;
 mod idempotence;
 mod interop;
+mod log_dirs;
 mod pipelining;
 mod resources;
 mod restart;

@@ -2,7 +2,8 @@
 //! validate-only, per-topic errors), listed, described, grown and deleted; configs
 //! described, replaced and altered key by key; group offsets committed, read and deleted;
 //! groups listed, described (a live consumer's assignment decoded) and deleted; offsets
-//! looked up by time and records deleted; the cluster described; and a call that rides
+//! looked up by time and records deleted; log dirs and partition sizes described; the
+//! cluster described; and a call that rides
 //! out a broker that stops answering for a while.
 
 use std::collections::BTreeMap;
@@ -521,6 +522,69 @@ fn offsets_are_listed_by_time_and_records_deleted() {
         let all = admin.delete_records(&[(p0.clone(), -1)]).await.unwrap();
         assert_eq!(all[&p0], Ok(10), "-1 deletes up to the high watermark");
     });
+}
+
+#[test]
+fn log_dirs_are_described_with_the_partitions_sizes() {
+    let mut broker = BrokerProcess::start(&[]);
+    let rt = runtime();
+    let _enter = rt.enter();
+    let admin = admin(&broker, &[]);
+    let bootstrap = ClientConfig::new().with("bootstrap.servers", broker.bootstrap());
+    let p0 = TopicPartition::new("sizes", 0);
+    let p1 = TopicPartition::new("sizes", 1);
+    let (named, all) = rt.block_on(async {
+        admin.create_topics(&[NewTopic::new("sizes").partitions(2)], false).await.unwrap();
+        let producer = Producer::new(&bootstrap.clone().with("linger.ms", "0")).unwrap();
+        for i in 0..100 {
+            producer
+                .send_and_wait(ProducerRecord::new("sizes", format!("v{i}")).partition(0))
+                .await
+                .unwrap();
+        }
+        producer.close(Duration::from_secs(5)).await.unwrap();
+        let node = admin.describe_cluster().await.unwrap().brokers[0].node_id;
+        let asked = [
+            p0.clone(),
+            TopicPartition::new("sizes", 9),
+            TopicPartition::new("nope", 0),
+            p1.clone(),
+            p0.clone(),
+        ];
+        let named = admin.describe_log_dirs(&[node, node], Some(&asked)).await.unwrap();
+        let all = admin.describe_log_dirs(&[node], None).await.unwrap();
+        let quick = self::admin(&broker, &[("default.api.timeout.ms", "300")]);
+        let absent = quick.describe_log_dirs(&[node + 1], None).await.unwrap();
+        assert!(matches!(absent[&(node + 1)], Err(ClientError::Network { .. })), "{absent:?}");
+        (named.into_iter().map(|(n, dirs)| (n, dirs.unwrap())).collect::<Vec<_>>(), all)
+    });
+    assert_eq!(named.len(), 1, "a broker named twice is asked once");
+    let (_, dirs) = &named[0];
+    assert_eq!(dirs.len(), 1);
+    let dir = &dirs[0];
+    assert_eq!(dir.path, broker.data_dir.display().to_string());
+    assert_eq!(dir.error, None);
+    let (total, usable) = (dir.total_bytes.unwrap(), dir.usable_bytes.unwrap());
+    assert!(usable <= total && total > 0, "{total} {usable}");
+    let keys: Vec<&TopicPartition> = dir.replicas.keys().collect();
+    assert_eq!(keys, [&p0, &p1], "what the broker lacks is left out");
+    assert!(dir.replicas.values().all(|r| r.offset_lag == 0 && !r.is_future));
+    let all = all.into_values().next().unwrap().unwrap();
+    assert_eq!(all[0].replicas[&p0], dir.replicas[&p0], "the same size when all are asked for");
+
+    rt.block_on(admin.close());
+    broker.stop();
+    let on_disk = |p: i32| -> u64 {
+        std::fs::read_dir(broker.data_dir.join(format!("sizes-{p}")))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.extension().is_some_and(|x| x == "log"))
+            .map(|f| f.metadata().unwrap().len())
+            .sum()
+    };
+    assert!(on_disk(0) > 100 * 60, "100 records in their batches: {}", on_disk(0));
+    assert_eq!(dir.replicas[&p0].size, on_disk(0));
+    assert_eq!(dir.replicas[&p1].size, on_disk(1));
 }
 
 #[test]

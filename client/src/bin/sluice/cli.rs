@@ -1,13 +1,13 @@
-//! The top of `sluice`: global flags, the client configuration they make, the command
-//! groups, and how a failure becomes one line on stderr and a non-zero exit.
+//! The top of `sluice`: global flags, the client configuration they make, and the command
+//! groups (how a failure becomes one line on stderr is [`crate::error`]'s).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sluice_client::{ClientConfig, ClientError};
-use sluice_protocol::error_code::ErrorCode;
+use sluice_client::ClientConfig;
 
+use crate::error::Result;
 use crate::{cluster, consume, group, perf, produce, topic};
 
 const EXAMPLES: &str = "\
@@ -44,7 +44,7 @@ struct Connect {
 
 impl Connect {
     /// The properties file, then `--bootstrap-server`; `client.id` is `sluice` unless set.
-    fn config(&self) -> anyhow::Result<ClientConfig> {
+    fn config(&self) -> Result<ClientConfig> {
         let mut config = match &self.command_config {
             Some(path) => ClientConfig::from_properties_file(path)?,
             None => ClientConfig::new(),
@@ -106,7 +106,7 @@ pub fn parse() -> Result<Cli, ExitCode> {
 }
 
 /// Runs the command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> Result<()> {
     let config = cli.connect.config()?;
     match cli.command {
         Command::Topic(args) => topic::run(&config, args).await,
@@ -121,70 +121,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The process exit for `outcome`, its error printed first.
-pub fn exit(outcome: anyhow::Result<()>) -> ExitCode {
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Reported>() => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("{}", one_line(&e));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The failures were printed already, one line each (a call about several topics or
-/// groups reports each failure): exit non-zero without another line.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} failed")]
-pub struct Reported(pub String);
-
-/// `error: ` and the error chain on one line, led by Kafka's error name when the broker
-/// sent one: `error: TOPIC_ALREADY_EXISTS: create topic x: Topic 'x' already exists.`
-pub fn one_line(e: &anyhow::Error) -> String {
-    let code = e.chain().find_map(|c| c.downcast_ref::<ClientError>()).and_then(kafka_code);
-    let parts: Vec<String> = e
-        .chain()
-        .map(|c| match c.downcast_ref::<ClientError>() {
-            Some(ce) => client_error(ce),
-            None => c.to_string(),
-        })
-        .collect();
-    let text = parts.join(": ");
-    let text: Vec<&str> = text.split_whitespace().collect();
-    match code {
-        Some(code) => format!("error: {}: {}", code_name(code), text.join(" ")),
-        None => format!("error: {}", text.join(" ")),
-    }
-}
-
-/// The Kafka error `e` is, or stands for: the client reports a topic or partition the
-/// metadata lacks as its own error, where Kafka's tools name UNKNOWN_TOPIC_OR_PARTITION.
-fn kafka_code(e: &ClientError) -> Option<ErrorCode> {
-    match e {
-        ClientError::UnknownTopic { .. } | ClientError::UnknownPartition { .. } => {
-            Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-        }
-        other => other.code(),
-    }
-}
-
-/// A client error without its code (the line leads with the name): what was asked, and
-/// the broker's message.
-pub fn client_error(e: &ClientError) -> String {
-    match e {
-        ClientError::Kafka { message: Some(m), context, .. } => format!("{context}: {m}"),
-        ClientError::Kafka { message: None, context, .. } => context.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Kafka's name of `code` (`TOPIC_ALREADY_EXISTS`), or its number for one this build
-/// does not know.
-pub fn code_name(code: ErrorCode) -> String {
-    code.name().map_or_else(|| code.to_string(), str::to_string)
 }
 
 /// Parses `KEY=VALUE` (for `--config`, `--header`, `--property`).
@@ -207,26 +143,6 @@ pub fn with_properties(config: &ClientConfig, props: &[(String, String)]) -> Cli
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_are_one_line_led_by_kafkas_name() {
-        let e = ClientError::kafka(
-            ErrorCode::TOPIC_ALREADY_EXISTS,
-            Some("Topic 'x' already exists.\n".into()),
-            "create topic x",
-        );
-        assert_eq!(
-            one_line(&anyhow::Error::from(e)),
-            "error: TOPIC_ALREADY_EXISTS: create topic x: Topic 'x' already exists."
-        );
-        let e = anyhow::Error::from(ClientError::Closed).context("consume from t");
-        assert_eq!(one_line(&e), "error: consume from t: client is closed");
-        let e = ClientError::UnknownTopic { topic: "t".into() };
-        assert_eq!(
-            one_line(&e.into()),
-            "error: UNKNOWN_TOPIC_OR_PARTITION: topic t is not in the cluster's metadata"
-        );
-    }
 
     #[test]
     fn the_command_line_parses() {

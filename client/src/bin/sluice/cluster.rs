@@ -2,13 +2,14 @@
 //! each broker and this client both speak (a fresh connection to each broker, its
 //! ApiVersions answer intersected with the client's ranges).
 
-use sluice_client::admin::Admin;
+use sluice_client::admin::{Admin, ClusterDescription};
 use sluice_client::config::AdminConfig;
 use sluice_client::net::connection::ConnectionSettings;
-use sluice_client::net::Connection;
+use sluice_client::net::{ApiVersionTable, Connection};
 use sluice_client::ClientConfig;
 use sluice_protocol::api_key::{ApiKey, VersionRange};
 
+use crate::error::Result;
 use crate::format::json::Json;
 use crate::format::table::{cell, Style, Table};
 
@@ -23,8 +24,14 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs `sluice cluster`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+/// The cluster, and the API versions each of its brokers advertised (a fresh connection
+/// to each).
+///
+/// # Errors
+/// A broker that cannot be reached, or the cluster's description failing.
+pub async fn broker_versions(
+    config: &ClientConfig,
+) -> Result<(ClusterDescription, Vec<ApiVersionTable>)> {
     let admin = Admin::new(config)?;
     let described = admin.describe_cluster().await;
     admin.close().await;
@@ -35,13 +42,22 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         request_timeout: common.request_timeout,
         setup_timeout: common.connection_setup_timeout,
         receive_max_bytes: common.receive_max_bytes,
+        metrics: Default::default(),
     };
-    let mut versions: Vec<Vec<(i16, VersionRange)>> = Vec::new();
+    let mut versions = Vec::new();
     for b in &cluster.brokers {
         let conn = Connection::connect(&b.addr, &settings).await?;
-        versions.push(conn.versions().ranges().collect());
+        versions.push(conn.versions().clone());
         conn.close();
     }
+    Ok((cluster, versions))
+}
+
+/// Runs `sluice cluster`.
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
+    let (cluster, tables) = broker_versions(config).await?;
+    let versions: Vec<Vec<(i16, VersionRange)>> =
+        tables.iter().map(|t| t.ranges().collect()).collect();
     let name =
         |key: i16| ApiKey::try_from(key).map_or_else(|_| key.to_string(), |k| format!("{k:?}"));
     let mut brokers = Table::new(&["CLUSTER-ID", "NODE", "ADDRESS", "RACK", "CONTROLLER"]);

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use sluice_client::admin::{Admin, OffsetSpec, TopicDescription};
 use sluice_client::consumer::{BoxFuture, Consumer, RebalanceListener};
 use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::cli::{key_value, with_properties};
+use crate::error::{CliError, Context as _, Result};
 use crate::format::{record_json, RecordFormat};
 
 const EXAMPLES: &str = "\
@@ -115,13 +115,14 @@ pub struct Args {
 }
 
 /// Runs `sluice consume`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let start = args.offset.unwrap_or(match args.group {
         Some(_) => StartAt::Stored,
         None => StartAt::Beginning,
     });
     if start == StartAt::Stored && args.group.is_none() {
-        anyhow::bail!("--offset stored needs --group: offsets are stored per group");
+        let why = "--offset stored needs --group: offsets are stored per group";
+        return Err(CliError::Usage(why.into()));
     }
     let admin = Arc::new(Admin::new(config)?);
     let outcome = consume_with(config, &args, start, &admin).await;
@@ -134,7 +135,7 @@ async fn consume_with(
     args: &Args,
     start: StartAt,
     admin: &Arc<Admin>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let described = find_topic(admin, &args.topic, args.timeout).await?;
     let count = described.partitions.len();
     for &p in &args.partition {
@@ -184,7 +185,7 @@ async fn consume_with(
 }
 
 /// The loop: polls and prints until a stop condition.
-async fn consume(consumer: &mut Consumer, args: &Args, stop: &AtomicBool) -> anyhow::Result<()> {
+async fn consume(consumer: &mut Consumer, args: &Args, stop: &AtomicBool) -> Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
     let mut text = Vec::with_capacity(1 << 16);
     let mut printed = 0u64;
@@ -234,7 +235,9 @@ async fn consume(consumer: &mut Consumer, args: &Args, stop: &AtomicBool) -> any
             Ok(()) => {}
             // The reader went away (`| head`): done, as any Unix filter.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
-            Err(e) => return Err(anyhow::anyhow!("writing to stdout: {e}")),
+            Err(source) => {
+                return Err(CliError::Io { context: "writing to stdout".into(), source })
+            }
         }
     }
     for (tp, offset) in unprinted {
@@ -245,10 +248,7 @@ async fn consume(consumer: &mut Consumer, args: &Args, stop: &AtomicBool) -> any
 
 /// Whether every assigned partition's position reached the end it had when first seen
 /// (none assigned yet: not at the end).
-async fn at_end(
-    consumer: &mut Consumer,
-    ends: &mut HashMap<TopicPartition, i64>,
-) -> anyhow::Result<bool> {
+async fn at_end(consumer: &mut Consumer, ends: &mut HashMap<TopicPartition, i64>) -> Result<bool> {
     let assigned = consumer.assignment();
     if assigned.is_empty() {
         return Ok(false);
@@ -275,7 +275,7 @@ async fn find_topic(
     admin: &Admin,
     topic: &str,
     timeout_ms: Option<u64>,
-) -> anyhow::Result<TopicDescription> {
+) -> Result<TopicDescription> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms.unwrap_or(0));
     loop {
         match admin.describe_topics(&[topic.to_string()]).await {

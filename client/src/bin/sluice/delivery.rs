@@ -41,13 +41,15 @@ const CHANNEL: usize = 256;
 pub trait Outcomes: Send + 'static {
     /// `count` more records were sent.
     fn sent(&mut self, count: usize);
-    /// A record of `bytes` bytes was settled `latency_ms` after its send, at `now_ms`.
+    /// A record of `bytes` bytes was settled `latency_ms` after its send, at `now_ms`;
+    /// `steady` if it was pushed after [`Tracker::begin_steady_state`].
     fn settled(
         &mut self,
         latency_ms: i64,
         bytes: usize,
         outcome: Result<(), &ClientError>,
         now_ms: i64,
+        steady: bool,
     );
     /// Called every tick interval given to [`Tracker::start`] (a live progress line).
     fn tick(&mut self, now: Instant);
@@ -59,6 +61,8 @@ struct Group {
     delivery: DeliveryFuture,
     /// Each record's send time (ms) and size.
     records: Vec<(i64, u32)>,
+    /// Pushed after [`Tracker::begin_steady_state`].
+    steady: bool,
 }
 
 /// The sending side: groups records and hands them to the task.
@@ -70,6 +74,8 @@ pub struct Tracker<O> {
     /// Records since the last hand-over, and when the first of them was sent.
     pending: usize,
     oldest_ms: i64,
+    /// Records pushed now are in the steady state (after the warm-up).
+    steady: bool,
     tx: mpsc::Sender<Vec<Group>>,
     task: JoinHandle<O>,
 }
@@ -79,7 +85,15 @@ impl<O: Outcomes> Tracker<O> {
     pub fn start(outcomes: O, tick: Option<Duration>) -> Tracker<O> {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let task = tokio::spawn(collect(rx, outcomes, tick));
-        Tracker { open: Vec::new(), closed: Vec::new(), pending: 0, oldest_ms: 0, tx, task }
+        Tracker {
+            open: Vec::new(),
+            closed: Vec::new(),
+            pending: 0,
+            oldest_ms: 0,
+            steady: false,
+            tx,
+            task,
+        }
     }
 
     /// Tracks a record of `bytes` bytes sent at `sent_ms`. Returns whether the chunk is
@@ -95,7 +109,7 @@ impl<O: Outcomes> Tracker<O> {
         match &mut self.open[partition] {
             Some(group) if group.delivery.same_batch(&delivery) => group.records.push(record),
             open => {
-                let group = Group { delivery, records: vec![record] };
+                let group = Group { delivery, records: vec![record], steady: self.steady };
                 if let Some(done) = open.replace(group) {
                     self.closed.push(done);
                 }
@@ -106,6 +120,13 @@ impl<O: Outcomes> Tracker<O> {
         }
         self.pending += 1;
         self.pending >= CHUNK || sent_ms - self.oldest_ms >= CHUNK_AGE_MS
+    }
+
+    /// Marks the records pushed from now on as the steady state (Kafka's perf tool's
+    /// `--warmup-records`): the groups open so far are closed, so no group mixes the two.
+    pub fn begin_steady_state(&mut self) {
+        self.closed.extend(self.open.iter_mut().filter_map(Option::take));
+        self.steady = true;
     }
 
     /// Hands what was pushed to the task now (before the sender waits for something).
@@ -122,12 +143,15 @@ impl<O: Outcomes> Tracker<O> {
 
     /// Waits until every record pushed is settled; returns the outcomes.
     ///
-    /// # Errors
-    /// If the task panicked.
-    pub async fn finish(mut self) -> anyhow::Result<O> {
+    /// # Panics
+    /// With the task's panic, if it panicked.
+    pub async fn finish(mut self) -> O {
         self.flush().await;
         drop(self.tx);
-        Ok(self.task.await?)
+        match self.task.await {
+            Ok(outcomes) => outcomes,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     }
 }
 
@@ -170,7 +194,7 @@ async fn collect<O: Outcomes>(
                 let now = *now.get_or_insert_with(now_ms);
                 let outcome = result.as_ref().map(|_| ());
                 for &(sent_ms, bytes) in &head.records {
-                    outcomes.settled(now - sent_ms, bytes as usize, outcome, now);
+                    outcomes.settled(now - sent_ms, bytes as usize, outcome, now, head.steady);
                 }
                 queue.pop_front();
                 waiting -= 1;

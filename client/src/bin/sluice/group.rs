@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use sluice_client::admin::{
     Admin, GroupDescription, GroupState, ListedOffset, MemberAssignment, MemberDescription,
@@ -12,7 +11,7 @@ use sluice_client::admin::{
 use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::cli::{one_line, Reported};
+use crate::error::{client_line, CliError, Result};
 use crate::format::json::Json;
 use crate::format::table::{cell, Style, Table};
 use crate::format::time::parse_datetime;
@@ -111,7 +110,7 @@ struct ResetTo {
 }
 
 /// Runs a `sluice group` command.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let admin = Admin::new(config)?;
     let outcome = match args.command {
         GroupCommand::List { json } => list(&admin, json).await,
@@ -123,12 +122,12 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
                     Ok(()) => println!("deleted group {group}"),
                     Err(e) => {
                         failed += 1;
-                        eprintln!("{}", one_line(&e.into()));
+                        eprintln!("{}", client_line(&e));
                     }
                 }
             }
             if failed > 0 {
-                Err(Reported(format!("{failed} groups")).into())
+                Err(CliError::Reported(format!("{failed} groups")))
             } else {
                 Ok(())
             }
@@ -139,7 +138,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     outcome
 }
 
-async fn list(admin: &Admin, json: bool) -> anyhow::Result<()> {
+async fn list(admin: &Admin, json: bool) -> Result<()> {
     let groups = admin.list_groups().await?;
     let mut table = Table::new(&["GROUP", "STATE", "PROTOCOL-TYPE"]);
     for g in &groups {
@@ -183,7 +182,7 @@ fn assigned(m: &MemberDescription) -> Vec<TopicPartition> {
     }
 }
 
-async fn describe(admin: &Admin, groups: &[String], json: bool) -> anyhow::Result<()> {
+async fn describe(admin: &Admin, groups: &[String], json: bool) -> Result<()> {
     let described = admin.describe_groups(groups).await?;
     let existing: HashSet<String> =
         admin.list_topics(true).await?.into_iter().map(|t| t.name).collect();
@@ -309,27 +308,28 @@ fn group_json(
 }
 
 /// `TOPIC` or `TOPIC:P,P,...`.
-fn topic_spec(spec: &str) -> anyhow::Result<(String, Option<Vec<i32>>)> {
+fn topic_spec(spec: &str) -> Result<(String, Option<Vec<i32>>)> {
     let Some((topic, list)) = spec.split_once(':') else { return Ok((spec.to_string(), None)) };
-    let partitions = list
-        .split(',')
-        .map(|p| p.trim().parse::<i32>())
-        .collect::<Result<Vec<i32>, _>>()
-        .with_context(|| format!("--topic {spec}: partitions are numbers, TOPIC:0,1,2"))?;
+    let partitions =
+        list.split(',').map(|p| p.trim().parse::<i32>()).collect::<Result<Vec<i32>, _>>().map_err(
+            |e| {
+                CliError::Usage(format!("--topic {spec}: partitions are numbers, TOPIC:0,1,2: {e}"))
+            },
+        )?;
     Ok((topic.to_string(), Some(partitions)))
 }
 
-async fn reset_offsets(admin: &Admin, reset: &Reset) -> anyhow::Result<()> {
+async fn reset_offsets(admin: &Admin, reset: &Reset) -> Result<()> {
     let group = &reset.group;
     let (_, description) = admin.describe_groups(std::slice::from_ref(group)).await?.remove(0);
     let description = description?;
     if !matches!(description.state, GroupState::Empty | GroupState::Dead) {
-        anyhow::bail!(
+        return Err(CliError::Refused(format!(
             "group {group} is {:?} with {} members: offsets can be reset only while it has \
              none (Empty); stop its consumers first",
             description.state,
             description.members.len()
-        );
+        )));
     }
     let committed = admin.list_consumer_group_offsets(group, None).await?;
     let mut tps: BTreeSet<TopicPartition> = BTreeSet::new();
@@ -362,7 +362,8 @@ async fn reset_offsets(admin: &Admin, reset: &Reset) -> anyhow::Result<()> {
         None => BTreeMap::new(),
     };
     let edge = |map: &BTreeMap<TopicPartition, ListedOffset>, tp: &TopicPartition| {
-        map.get(tp).map(|o| o.offset).with_context(|| format!("no log offsets for {tp}"))
+        let missing = || CliError::Refused(format!("no log offsets for {tp}"));
+        map.get(tp).map(|o| o.offset).ok_or_else(missing)
     };
     let mut plan: Vec<(TopicPartition, Option<i64>, i64)> = Vec::new();
     for tp in &tps {
@@ -380,8 +381,10 @@ async fn reset_offsets(admin: &Admin, reset: &Reset) -> anyhow::Result<()> {
             by_time.get(tp).map(|o| o.offset).filter(|&o| o >= 0).unwrap_or(end)
         } else {
             let by = to.shift_by.unwrap_or(0);
-            let current = current.with_context(|| {
-                format!("cannot shift {tp} in group {group}: it has no committed offset")
+            let current = current.ok_or_else(|| {
+                CliError::Refused(format!(
+                    "cannot shift {tp} in group {group}: it has no committed offset"
+                ))
             })?;
             current.saturating_add(by)
         };
@@ -408,11 +411,11 @@ async fn reset_offsets(admin: &Admin, reset: &Reset) -> anyhow::Result<()> {
     for (_, outcome) in admin.alter_consumer_group_offsets(group, &offsets).await? {
         if let Err(e) = outcome {
             failed += 1;
-            eprintln!("{}", one_line(&e.into()));
+            eprintln!("{}", client_line(&e));
         }
     }
     if failed > 0 {
-        return Err(Reported(format!("{failed} partitions")).into());
+        return Err(CliError::Reported(format!("{failed} partitions")));
     }
     Ok(())
 }

@@ -10,9 +10,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
+use sluice_client::metrics::Metric;
 use sluice_client::ClientConfig;
 
 use crate::cli::with_properties;
+use crate::error::{CliError, Result};
 
 /// `sluice perf` commands.
 #[derive(Debug, clap::Args)]
@@ -34,7 +36,7 @@ enum PerfCommand {
 }
 
 /// Runs a `sluice perf` command.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     match args.command {
         PerfCommand::Produce(args) => produce::run(config, args).await,
         PerfCommand::Consume(args) => consume::run(config, args).await,
@@ -47,7 +49,7 @@ fn layered(
     config: &ClientConfig,
     file: Option<&Path>,
     props: &[(String, String)],
-) -> anyhow::Result<ClientConfig> {
+) -> Result<ClientConfig> {
     let mut config = config.clone();
     if let Some(path) = file {
         for (k, v) in ClientConfig::from_properties_file(path)?.iter() {
@@ -55,6 +57,75 @@ fn layered(
         }
     }
     Ok(with_properties(&config, props))
+}
+
+/// Why a transactional perf run (`what`: the option that asked for one) cannot run: the
+/// first broker whose ApiVersions lacks AddPartitionsToTxn or EndTxn (KIP-98's APIs a
+/// transactional producer needs), or else this client, which has no transactional
+/// producer yet.
+pub async fn no_transactions(config: &ClientConfig, what: &str) -> CliError {
+    use sluice_protocol::api_key::ApiKey;
+    // The transactional producer's properties (transactional.id, transaction.timeout.ms)
+    // are none of the admin client's.
+    let mut admin = ClientConfig::new();
+    for (k, v) in config.iter().filter(|(k, _)| !k.starts_with("transaction")) {
+        admin.set(k, v);
+    }
+    let (cluster, versions) = match crate::cluster::broker_versions(&admin).await {
+        Ok(found) => found,
+        Err(e) => return e,
+    };
+    for (broker, table) in cluster.brokers.iter().zip(&versions) {
+        let missing: Vec<&str> =
+            [(ApiKey::AddPartitionsToTxn, "AddPartitionsToTxn"), (ApiKey::EndTxn, "EndTxn")]
+                .iter()
+                .filter(|(api, _)| table.advertised(*api).is_none())
+                .map(|(_, name)| *name)
+                .collect();
+        if !missing.is_empty() {
+            return CliError::Unsupported(format!(
+                "{what}: the broker at {} does not support transactions (its ApiVersions has \
+                 no {})",
+                broker.addr,
+                missing.join(" or ")
+            ));
+        }
+    }
+    CliError::Unsupported(format!(
+        "{what}: sluice-client does not support transactions yet (the brokers do: their \
+         ApiVersions list AddPartitionsToTxn and EndTxn)"
+    ))
+}
+
+/// Kafka's `ToolsUtils.printMetrics` (`--print-metrics`): a blank line, a header, then one
+/// line per metric, `group:name:{tag=value, ...}` padded to the longest, ` : `, and the
+/// value with three decimals, sorted by that name.
+pub fn metrics_table(metrics: &[Metric]) -> String {
+    let mut rows: Vec<(String, f64)> = metrics
+        .iter()
+        .map(|m| {
+            let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (format!("{}:{}:{{{}}}", m.group, m.name, tags.join(", ")), m.value)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    // A name that comes twice keeps its last value, as Kafka's TreeMap does.
+    rows.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 = later.1;
+        }
+        same
+    });
+    if rows.is_empty() {
+        return String::new();
+    }
+    let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+    let mut out = format!("\n{:<width$}   Value\n", "Metric Name");
+    for (name, value) in rows {
+        out.push_str(&format!("{name:<width$} : {value:.3}\n"));
+    }
+    out
 }
 
 /// Paces records to a rate: tokens accrue at `rate` per second up to 10 ms worth (at
@@ -140,6 +211,31 @@ mod tests {
         let mut slow = TokenBucket::new(2.0, t0);
         assert_eq!(slow.take(t0), None);
         assert_eq!(slow.take(t0), Some(Duration::from_millis(500)), "burst of one below 100/s");
+    }
+
+    #[test]
+    fn metrics_print_as_kafkas_tools_print_them() {
+        let m = |group, name, value| Metric {
+            group,
+            name,
+            tags: vec![("client-id", "perf-producer-client".to_string())],
+            value,
+        };
+        let table = metrics_table(&[
+            m("producer-metrics", "record-send-total", 1000.0),
+            m("producer-metrics", "batch-size-avg", 16384.5),
+            m("app-info", "x", 1.0 / 3.0),
+        ]);
+        // Java's printf("%-67s : %.3f"), as computed for these three names.
+        let expected = [
+            "",
+            "Metric Name                                                           Value",
+            "app-info:x:{client-id=perf-producer-client}                         : 0.333",
+            "producer-metrics:batch-size-avg:{client-id=perf-producer-client}    : 16384.500",
+            "producer-metrics:record-send-total:{client-id=perf-producer-client} : 1000.000",
+        ];
+        assert_eq!(table, expected.join("\n") + "\n");
+        assert_eq!(metrics_table(&[]), "", "no metrics, nothing printed (as Kafka)");
     }
 
     #[test]

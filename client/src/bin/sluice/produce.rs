@@ -16,8 +16,9 @@ use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError};
 use tokio::sync::mpsc;
 
-use crate::cli::{key_value, one_line, with_properties, Reported};
+use crate::cli::{key_value, with_properties};
 use crate::delivery::{Outcomes, Tracker};
+use crate::error::{client_line, CliError, Context as _, Result};
 use crate::format::time::now_ms;
 
 const EXAMPLES: &str = "\
@@ -66,7 +67,7 @@ pub struct Args {
 }
 
 /// Runs `sluice produce`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let mut props = Vec::new();
     let flags = [
         ("acks", args.acks.clone()),
@@ -83,8 +84,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     let producer = Producer::new(&with_properties(config, &props))?;
     let input: Box<dyn Read + Send> = match &args.file {
         Some(path) => Box::new(
-            std::fs::File::open(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
         ),
         None => Box::new(std::io::stdin()),
     };
@@ -101,8 +101,8 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     'read: while let Some(chunk) = lines.recv().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(e) => {
-                fatal = Some(anyhow::anyhow!("reading input: {e}"));
+            Err(source) => {
+                fatal = Some(CliError::Io { context: "reading input".into(), source });
                 break;
             }
         };
@@ -120,10 +120,11 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
                 }
                 // This record alone cannot be sent; the next may be.
                 Err(e @ ClientError::RecordTooLarge { .. }) => {
-                    *refused.entry(one_line(&e.into())).or_default() += 1;
+                    *refused.entry(client_line(&e)).or_default() += 1;
                 }
-                Err(e) => {
-                    fatal = Some(anyhow::Error::from(e).context(format!("produce to {topic}")));
+                Err(source) => {
+                    let context = Some(format!("produce to {topic}"));
+                    fatal = Some(CliError::Client { context, source });
                     break 'read;
                 }
             }
@@ -132,7 +133,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         tracker.flush().await;
     }
     producer.flush().await;
-    let tally = tracker.finish().await?;
+    let tally = tracker.finish().await;
     let closed = producer.close(Duration::from_secs(30)).await;
     if live {
         eprint!("\r\x1b[K");
@@ -151,7 +152,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     }
     closed?;
     if !failed.is_empty() {
-        return Err(Reported(format!("producing to {topic}")).into());
+        return Err(CliError::Reported(format!("producing to {topic}")));
     }
     Ok(())
 }
@@ -239,10 +240,11 @@ impl Outcomes for Tally {
         _bytes: usize,
         outcome: Result<(), &ClientError>,
         _: i64,
+        _steady: bool,
     ) {
         match outcome {
             Ok(()) => self.acked += 1,
-            Err(e) => *self.failed.entry(one_line(&e.clone().into())).or_default() += 1,
+            Err(e) => *self.failed.entry(client_line(e)).or_default() += 1,
         }
     }
 

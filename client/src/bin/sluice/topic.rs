@@ -1,4 +1,5 @@
-//! `sluice topic create|list|describe|delete|alter-config|add-partitions`.
+//! `sluice topic create|list|describe|delete|alter-config|add-partitions`. `describe`
+//! shows each partition's size from its leader's DescribeLogDirs answer.
 //!
 //! Calls about several topics report each topic's outcome: a line on stdout for what
 //! succeeded, an `error:` line on stderr for what failed, and exit 1 if any failed.
@@ -12,7 +13,8 @@ use sluice_client::admin::{
 use sluice_client::{ClientConfig, ClientError, TopicPartition};
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::cli::{key_value, one_line, Reported};
+use crate::cli::key_value;
+use crate::error::{client_line, CliError, Context as _, Result};
 use crate::format::json::Json;
 use crate::format::table::{cell, Style, Table};
 
@@ -62,11 +64,11 @@ enum TopicCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Each partition's leader, replicas, in-sync replicas and log start and end offsets
-    /// (or, with --configs, the topic's configs that are not defaults).
+    /// Each partition's leader, replicas, in-sync replicas, log start and end offsets and
+    /// size (or, with --configs, the topic's configs that are not defaults).
     #[command(after_help = "Example:\n  sluice topic describe orders payments\n\n\
-        Partition sizes are not shown: no API Sluice serves reports them (Kafka's \
-        DescribeLogDirs is not served).")]
+        SIZE is the partition's log on its leader in bytes (DescribeLogDirs), - where the \
+        leader does not serve DescribeLogDirs or may not describe its log dirs.")]
     Describe {
         /// The topics.
         #[arg(required = true)]
@@ -114,7 +116,7 @@ enum TopicCommand {
 }
 
 /// Runs a `sluice topic` command.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let admin = Admin::new(config)?;
     let outcome = match args.command {
         TopicCommand::Create {
@@ -157,7 +159,8 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         }
         TopicCommand::AlterConfig { topic, set, delete } => {
             if set.is_empty() && delete.is_empty() {
-                anyhow::bail!("nothing to alter: give --config KEY=VALUE or --delete-config KEY");
+                let why = "nothing to alter: give --config KEY=VALUE or --delete-config KEY";
+                return Err(CliError::Usage(why.into()));
             }
             let mut ops: Vec<AlterConfigOp> =
                 set.iter().map(|(k, v)| AlterConfigOp::set(k, v)).collect();
@@ -188,24 +191,24 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
 }
 
 /// Prints each outcome: its line on stdout, or an error line on stderr.
-fn report(outcomes: impl IntoIterator<Item = Result<String, ClientError>>) -> anyhow::Result<()> {
+fn report(outcomes: impl IntoIterator<Item = Result<String, ClientError>>) -> Result<()> {
     let mut failed = 0;
     for outcome in outcomes {
         match outcome {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 failed += 1;
-                eprintln!("{}", one_line(&e.into()));
+                eprintln!("{}", client_line(&e));
             }
         }
     }
     if failed > 0 {
-        return Err(Reported(format!("{failed} topics")).into());
+        return Err(CliError::Reported(format!("{failed} topics")));
     }
     Ok(())
 }
 
-async fn list(admin: &Admin, internal: bool, json: bool) -> anyhow::Result<()> {
+async fn list(admin: &Admin, internal: bool, json: bool) -> Result<()> {
     let topics = admin.list_topics(internal).await?;
     let mut table = Table::new(&["TOPIC", "PARTITIONS", "TOPIC-ID"]);
     for t in &topics {
@@ -229,7 +232,7 @@ async fn list(admin: &Admin, internal: bool, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Result<()> {
+async fn describe(admin: &Admin, topics: &[String], json: bool) -> Result<()> {
     let described = admin.describe_topics(topics).await?;
     let tps: Vec<TopicPartition> = described
         .iter()
@@ -244,6 +247,17 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
     };
     let starts = offsets(OffsetSpec::Earliest).await?;
     let ends = offsets(OffsetSpec::Latest).await?;
+    let leaders: BTreeMap<TopicPartition, i32> = described
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().filter_map(|p| {
+                p.leader.map(|leader| (TopicPartition::new(t.name.as_str(), p.partition), leader))
+            })
+        })
+        .collect();
+    let sizes = sizes(admin, &leaders).await?;
+    let size =
+        |t: &TopicDescription, p: i32| sizes.get(&TopicPartition::new(t.name.as_str(), p)).copied();
     let at = |map: &BTreeMap<TopicPartition, ListedOffset>, t: &TopicDescription, p: i32| {
         map.get(&TopicPartition::new(t.name.as_str(), p)).map(|o| o.offset)
     };
@@ -256,6 +270,7 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
         "ISR",
         "LOG-START-OFFSET",
         "LOG-END-OFFSET",
+        "SIZE",
     ]);
     for t in &described {
         for p in &t.partitions {
@@ -267,6 +282,7 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
                 ids(&p.isr),
                 cell(at(&starts, t, p.partition)),
                 cell(at(&ends, t, p.partition)),
+                cell(size(t, p.partition)),
             ]);
         }
     }
@@ -294,6 +310,10 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
                                     "log_end_offset",
                                     Json::opt(at(&ends, t, p.partition), Json::from),
                                 ),
+                                (
+                                    "size_bytes",
+                                    Json::opt(size(t, p.partition), |b| Json::Int(b as i64)),
+                                ),
                             ])
                         })
                         .collect();
@@ -310,7 +330,41 @@ async fn describe(admin: &Admin, topics: &[String], json: bool) -> anyhow::Resul
     Ok(())
 }
 
-async fn describe_configs(admin: &Admin, topics: &[String], json: bool) -> anyhow::Result<()> {
+/// Each partition's size on its leader, from DescribeLogDirs. A leader that does not
+/// serve it, or refuses to describe its log dirs (CLUSTER_AUTHORIZATION_FAILED), leaves
+/// its partitions' sizes unknown rather than failing the description.
+///
+/// # Errors
+/// Any other failure of DescribeLogDirs.
+async fn sizes(
+    admin: &Admin,
+    leaders: &BTreeMap<TopicPartition, i32>,
+) -> Result<BTreeMap<TopicPartition, u64>> {
+    let mut brokers: Vec<i32> = leaders.values().copied().collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    let partitions: Vec<TopicPartition> = leaders.keys().cloned().collect();
+    let mut sizes = BTreeMap::new();
+    for (broker, dirs) in admin.describe_log_dirs(&brokers, Some(&partitions)).await? {
+        let dirs = match dirs {
+            Ok(dirs) => dirs,
+            Err(ClientError::UnsupportedVersion { .. }) => continue,
+            Err(e) if e.code() == Some(ErrorCode::CLUSTER_AUTHORIZATION_FAILED) => continue,
+            Err(e) => return Err(e).context(format!("describe log dirs of broker {broker}")),
+        };
+        for dir in dirs {
+            for (tp, replica) in dir.replicas {
+                // The leader's own replica; a future one is a copy on its way to another dir.
+                if leaders.get(&tp) == Some(&broker) && !replica.is_future {
+                    sizes.insert(tp, replica.size);
+                }
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+async fn describe_configs(admin: &Admin, topics: &[String], json: bool) -> Result<()> {
     let resources: Vec<ConfigResource> = topics.iter().map(ConfigResource::topic).collect();
     let mut table = Table::new(&["TOPIC", "CONFIG", "VALUE", "SOURCE"]);
     let mut docs = Vec::new();

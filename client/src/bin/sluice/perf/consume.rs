@@ -5,7 +5,8 @@
 //! reporting interval (`time, threadId, ...`). MB are 2^20 bytes of keys and values;
 //! rebalance time is the time spent without partitions, as Kafka's listener measures it.
 //! Times print in Kafka's default format, `yyyy-MM-dd HH:mm:ss:SSS`, in UTC (Kafka uses
-//! the local zone; there is no `--date-format`).
+//! the local zone; there is no `--date-format`). `--print-metrics` prints the consumer's
+//! metrics at the end, as Kafka's tool does.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write as _};
@@ -13,12 +14,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use sluice_client::consumer::{BoxFuture, Consumer, RebalanceListener};
 use sluice_client::{ClientConfig, TopicPartition};
 
-use super::{layered, Rng};
+use super::{layered, metrics_table, Rng};
 use crate::cli::key_value;
+use crate::error::{CliError, Context as _, Result};
 use crate::format::time::{format_utc, now_ms};
 
 const EXAMPLES: &str = "\
@@ -26,7 +27,9 @@ Examples:
   sluice perf consume --topic bench --messages 1000000
   sluice perf consume --include 'bench-.*' --messages 500000 --show-detailed-stats
 
-Not supported from Kafka's tool: --print-metrics, --date-format, --socket-buffer-size.";
+  sluice perf consume --topic bench --messages 1000000 --print-metrics
+
+Not supported from Kafka's tool: --date-format, --socket-buffer-size.";
 
 /// `sluice perf consume` flags (Kafka's names).
 #[derive(Debug, clap::Args)]
@@ -68,6 +71,9 @@ pub struct Args {
     /// Consumer properties file.
     #[arg(long = "consumer.config", alias = "consumer-config", value_name = "CONFIG-FILE")]
     consumer_config: Option<PathBuf>,
+    /// Print the consumer's metrics at the end.
+    #[arg(long)]
+    print_metrics: bool,
 }
 
 /// Time spent joining, as Kafka's `ConsumerPerfRebListener` counts it.
@@ -114,7 +120,7 @@ impl RebalanceListener for JoinTimer {
 }
 
 /// Runs `sluice perf consume`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let group = args.group.clone().unwrap_or_else(|| {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -144,7 +150,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     match (&args.topic, &args.include) {
         (Some(topic), _) => consumer.subscribe(&[topic.as_str()], Some(listener))?,
         (None, Some(pattern)) => consumer.subscribe_pattern(pattern, Some(listener))?,
-        (None, None) => anyhow::bail!("--topic or --include is required"),
+        (None, None) => return Err(CliError::Usage("--topic or --include is required".into())),
     }
     if !args.hide_header {
         let first =
@@ -206,10 +212,14 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         );
     }
     let end_ms = now_ms();
+    let metrics = args.print_metrics.then(|| consumer.metrics());
     let closed = consumer.close().await;
     if !args.show_detailed_stats {
         let join_ms = joins.lock().expect("lock").total_ms;
         println!("{}", total_line(start_ms, end_ms, bytes, read, join_ms));
+    }
+    if let Some(metrics) = metrics {
+        print!("{}", metrics_table(&metrics));
     }
     Ok(closed?)
 }

@@ -4,21 +4,29 @@
 //! 99th and 99.9th latency percentiles; records/sec and MB (2^20 bytes) per second as
 //! Kafka computes them, latencies in whole milliseconds from send to acknowledgement, at
 //! most 500,000 of them kept for the percentiles (every n/500,000-th, as Kafka samples).
+//!
+//! As Kafka 4's tool: `--warmup-records N` keeps a second set of figures for the records
+//! sent after the first N (the steady state), which then prints the 5 s lines (after an
+//! `In steady state.` line) and a final `M steady state records sent, ...` line after the
+//! whole run's; `--print-metrics` prints the producer's metrics at the end. A
+//! transactional run (`--transactional-id`, `--transaction-duration-ms`, or
+//! `transactional.id` in the producer properties) is refused with what lacks support.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use bytes::Bytes;
 use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, ClientError};
 
-use super::{layered, Rng, TokenBucket};
-use crate::cli::{key_value, one_line, Reported};
+use super::{layered, metrics_table, no_transactions, Rng, TokenBucket};
+use crate::cli::key_value;
 use crate::delivery::{Outcomes, Tracker};
+use crate::error::{client_line, CliError, Context as _, Result};
 use crate::format::time::now_ms;
 
 const EXAMPLES: &str = "\
@@ -27,8 +35,12 @@ Examples:
       --producer-props acks=1 linger.ms=5 batch.size=1000000
   sluice perf produce --topic bench --num-records 50000 --payload-file lines.txt --throughput 5000
 
-Not supported from Kafka's tool: --print-metrics, --transactional-id,
---transaction-duration-ms, --warmup-records.";
+  sluice perf produce --topic bench --num-records 1100000 --record-size 100 --throughput -1 \\
+      --warmup-records 100000 --print-metrics
+
+--transactional-id and --transaction-duration-ms are refused: sluice-client has no
+transactional producer yet (the error names the broker instead when it lacks
+AddPartitionsToTxn or EndTxn).";
 
 /// `sluice perf produce` flags (Kafka's names).
 #[derive(Debug, clap::Args)]
@@ -54,6 +66,18 @@ pub struct Args {
     /// Producer properties file.
     #[arg(long = "producer.config", alias = "producer-config", value_name = "CONFIG-FILE")]
     producer_config: Option<PathBuf>,
+    /// Print the producer's metrics at the end.
+    #[arg(long)]
+    print_metrics: bool,
+    /// The first N records are the warm-up: a second summary covers only those after.
+    #[arg(long, value_name = "WARMUP-RECORDS", default_value_t = 0)]
+    warmup_records: u64,
+    /// Produce in transactions with this transactional id (not supported yet).
+    #[arg(long, value_name = "TRANSACTIONAL-ID")]
+    transactional_id: Option<String>,
+    /// Commit a transaction after this many ms (not supported yet).
+    #[arg(long, value_name = "TRANSACTION-DURATION", value_parser = clap::value_parser!(u64).range(1..))]
+    transaction_duration_ms: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,7 +107,7 @@ enum Payloads {
 }
 
 impl Payloads {
-    fn new(args: &Args) -> anyhow::Result<Payloads> {
+    fn new(args: &Args) -> Result<Payloads> {
         let p = &args.payload;
         if let Some(size) = p.record_size {
             let size = size as usize;
@@ -107,7 +131,12 @@ impl Payloads {
                 .filter(|s| !s.is_empty())
                 .map(|s| Bytes::from(s.to_string()))
                 .collect();
-            anyhow::ensure!(!payloads.is_empty(), "--payload-file {}: no payloads", path.display());
+            if payloads.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "--payload-file {}: no payloads",
+                    path.display()
+                )));
+            }
             println!("Number of messages read: {}", payloads.len());
             return Ok(Payloads::File(payloads, Rng::new(0)));
         }
@@ -130,13 +159,30 @@ fn pool_count(size: usize) -> usize {
 }
 
 /// Runs `sluice perf produce`.
-pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.throughput > 0.0 || args.throughput == -1.0,
-        "--throughput {}: records per second above 0, or -1 for no limit",
-        args.throughput
-    );
+pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
+    if !(args.throughput > 0.0 || args.throughput == -1.0) {
+        return Err(CliError::Usage(format!(
+            "--throughput {}: records per second above 0, or -1 for no limit",
+            args.throughput
+        )));
+    }
+    if args.warmup_records >= args.num_records {
+        return Err(CliError::Usage(format!(
+            "--warmup-records {}: must be fewer than --num-records {}",
+            args.warmup_records, args.num_records
+        )));
+    }
     let mut config = layered(config, args.producer_config.as_deref(), &args.producer_props)?;
+    let transactional = if args.transactional_id.is_some() {
+        Some("--transactional-id")
+    } else if args.transaction_duration_ms.is_some() {
+        Some("--transaction-duration-ms")
+    } else {
+        config.get("transactional.id").map(|_| "transactional.id")
+    };
+    if let Some(what) = transactional {
+        return Err(no_transactions(&config, what).await);
+    }
     if args.producer_props.iter().all(|(k, _)| k != "client.id")
         && config.get("client.id") == Some("sluice")
     {
@@ -146,8 +192,21 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     let producer = Producer::new(&config)?;
     let topic: Arc<str> = args.topic.as_str().into();
     let live = std::io::stdout().is_terminal();
-    let stats = Stats::new(args.num_records, live, now_ms());
-    let mut tracker = Tracker::start(stats, live.then_some(Duration::from_millis(500)));
+    let warmup = args.warmup_records;
+    if warmup > 0 {
+        println!(
+            "Warmup first {warmup} records. Steady state results will print after the complete \
+             test summary."
+        );
+    }
+    let steady_start = Arc::new(AtomicI64::new(0));
+    let perf = Perf {
+        total: Stats::new(args.num_records, live, now_ms()),
+        steady: None,
+        steady_records: args.num_records - warmup,
+        steady_start: steady_start.clone(),
+    };
+    let mut tracker = Tracker::start(perf, live.then_some(Duration::from_millis(500)));
     let mut bucket =
         (args.throughput > 0.0).then(|| TokenBucket::new(args.throughput, Instant::now()));
     let mut fatal = None;
@@ -163,6 +222,10 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
         let bytes = value.len();
         // One clock read per record, for both its timestamp and its latency.
         let sent = now_ms();
+        if warmup > 0 && i == warmup {
+            steady_start.store(sent, Ordering::Relaxed);
+            tracker.begin_steady_state();
+        }
         let record = ProducerRecord {
             topic: topic.clone(),
             partition: None,
@@ -177,16 +240,25 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
                     tracker.flush().await;
                 }
             }
-            Err(e) => {
-                fatal = Some(anyhow::Error::from(e).context(format!("produce to {topic}")));
+            Err(source) => {
+                fatal =
+                    Some(CliError::Client { context: Some(format!("produce to {topic}")), source });
                 break;
             }
         }
     }
     producer.flush().await;
-    let stats = tracker.finish().await?;
+    let perf = tracker.finish().await;
+    let metrics = args.print_metrics.then(|| producer.metrics());
     let closed = producer.close(Duration::from_secs(30)).await;
-    stats.print_total();
+    perf.total.print_total();
+    if let Some(steady) = &perf.steady {
+        steady.print_total();
+    }
+    if let Some(metrics) = metrics {
+        print!("{}", metrics_table(&metrics));
+    }
+    let stats = perf.total;
     for (error, n) in &stats.failed {
         let error = error.strip_prefix("error: ").unwrap_or(error);
         eprintln!("error: {n} records failed: {error}");
@@ -196,9 +268,54 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
     }
     closed?;
     if !stats.failed.is_empty() {
-        return Err(Reported(format!("producing to {topic}")).into());
+        return Err(CliError::Reported(format!("producing to {topic}")));
     }
     Ok(())
+}
+
+/// The run's figures and, after the warm-up, the steady state's.
+#[derive(Debug)]
+struct Perf {
+    total: Stats,
+    /// Made when the first steady-state record is acknowledged.
+    steady: Option<Stats>,
+    steady_records: u64,
+    /// When the first steady-state record was sent (the steady figures start there).
+    steady_start: Arc<AtomicI64>,
+}
+
+impl Outcomes for Perf {
+    fn sent(&mut self, _count: usize) {}
+
+    fn settled(
+        &mut self,
+        latency_ms: i64,
+        bytes: usize,
+        outcome: Result<(), &ClientError>,
+        now_ms: i64,
+        steady: bool,
+    ) {
+        self.total.settled(latency_ms, bytes, outcome, now_ms);
+        if steady && outcome.is_ok() {
+            let (records, live) = (self.steady_records, self.total.live);
+            let start = self.steady_start.load(Ordering::Relaxed);
+            let total = &mut self.total;
+            let stats = self.steady.get_or_insert_with(|| {
+                // As Kafka: once the steady state has begun, only its 5 s lines print.
+                total.suppressed = true;
+                let mut steady = Stats::new(records, live, start);
+                steady.steady = true;
+                steady
+            });
+            stats.settled(latency_ms, bytes, outcome, now_ms);
+        }
+    }
+
+    fn tick(&mut self, _now: Instant) {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[K{}", self.total.live_line(now_ms()));
+        let _ = out.flush();
+    }
 }
 
 /// Kafka's `ProducerPerformance.Stats`: totals, the current 5 s window, and a sample of
@@ -206,6 +323,11 @@ pub async fn run(config: &ClientConfig, args: Args) -> anyhow::Result<()> {
 #[derive(Debug)]
 struct Stats {
     live: bool,
+    /// The steady state's figures (`--warmup-records`): `In steady state.` before the
+    /// first 5 s line, `steady state` in the final one.
+    steady: bool,
+    /// No 5 s lines (the steady state's print instead).
+    suppressed: bool,
     start_ms: i64,
     sampling: u64,
     latencies: Vec<i64>,
@@ -248,6 +370,8 @@ impl Stats {
         let sampling = records / records.min(500_000);
         Stats {
             live,
+            steady: false,
+            suppressed: false,
             start_ms,
             sampling,
             latencies: Vec::with_capacity((records / sampling + 1) as usize),
@@ -296,8 +420,9 @@ impl Stats {
         sample.sort_unstable();
         let pct = |p: f64| sample.get((p * sample.len() as f64) as usize).copied().unwrap_or(0);
         format!(
-            "{} records sent, {:.6} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
+            "{}{} records sent, {:.6} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {} ms 50th, {} ms 95th, {} ms 99th, {} ms 99.9th.",
             self.count,
+            if self.steady { " steady state" } else { "" },
             1000.0 * self.count as f64 / ms,
             1000.0 * self.bytes as f64 / ms / (1024.0 * 1024.0),
             self.total_latency as f64 / self.count as f64,
@@ -315,11 +440,8 @@ impl Stats {
         }
         println!("{}", self.total_line(now_ms()));
     }
-}
 
-impl Outcomes for Stats {
-    fn sent(&mut self, _count: usize) {}
-
+    /// A record settled: only acknowledged records count, as in Kafka.
     fn settled(
         &mut self,
         latency_ms: i64,
@@ -329,7 +451,7 @@ impl Outcomes for Stats {
     ) {
         // As Kafka: only acknowledged records count.
         if let Err(e) = outcome {
-            *self.failed.entry(one_line(&e.clone().into())).or_default() += 1;
+            *self.failed.entry(client_line(e)).or_default() += 1;
             return;
         }
         // The wall clock may step back between send and acknowledgement.
@@ -349,16 +471,15 @@ impl Outcomes for Stats {
         self.iteration += 1;
         if now_ms - self.window.start_ms >= WINDOW_MS {
             if !self.live {
-                println!("{}", self.window_line(now_ms));
+                if self.steady && self.count == self.window.count {
+                    println!("In steady state.");
+                }
+                if !self.suppressed {
+                    println!("{}", self.window_line(now_ms));
+                }
             }
             self.window = Window::new(now_ms);
         }
-    }
-
-    fn tick(&mut self, _now: Instant) {
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "\r\x1b[K{}", self.live_line(now_ms()));
-        let _ = out.flush();
     }
 }
 
@@ -392,6 +513,41 @@ mod tests {
         assert_eq!(stats.failed.values().sum::<u64>(), 1, "a failure is not a record sent");
         stats.settled(7, 100, Ok(()), t0 + WINDOW_MS);
         assert_eq!(stats.window.count, 0, "a new window after 5 s");
+    }
+
+    #[test]
+    fn the_steady_state_has_its_own_figures_after_the_warm_up() {
+        let t0 = 1_714_979_289_123;
+        let start = Arc::new(AtomicI64::new(0));
+        let mut perf = Perf {
+            total: Stats::new(10, false, t0),
+            steady: None,
+            steady_records: 6,
+            steady_start: start.clone(),
+        };
+        for _ in 0..4 {
+            perf.settled(100, 10, Ok(()), t0 + 10, false);
+        }
+        assert!(perf.steady.is_none() && !perf.total.suppressed);
+        start.store(t0 + 1000, Ordering::Relaxed);
+        let failed = ClientError::kafka(
+            sluice_protocol::error_code::ErrorCode::MESSAGE_TOO_LARGE,
+            None,
+            "produce to t-0",
+        );
+        perf.settled(2, 10, Err(&failed), t0 + 2000, true);
+        for _ in 0..6 {
+            perf.settled(2, 10, Ok(()), t0 + 3000, true);
+        }
+        assert_eq!(perf.total.count, 10, "the whole run counts every record");
+        assert!(perf.total.suppressed, "its 5 s lines stop once the steady state begins");
+        let steady = perf.steady.as_ref().unwrap();
+        assert_eq!(
+            steady.total_line(t0 + 3000),
+            "6 steady state records sent, 3.000000 records/sec (0.00 MB/sec), 2.00 ms avg \
+             latency, 2.00 ms max latency, 2 ms 50th, 2 ms 95th, 2 ms 99th, 2 ms 99.9th."
+        );
+        assert!(perf.total.total_line(t0 + 3000).starts_with("10 records sent, "));
     }
 
     #[test]
