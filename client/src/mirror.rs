@@ -262,7 +262,7 @@ impl Mirror {
         }
         let checkpoint = checkpoint::topic_name(&c.rename_prefix);
         checkpoint::ensure(&target, &checkpoint).await?;
-        let map = checkpoint::load(&c.target, &checkpoint).await?;
+        let map = checkpoint::load(&c.target, &target, &checkpoint).await?;
         let (resume, resent) = self.resume_points(&source, &target).await;
         match resent {
             Some(n) => {

@@ -32,7 +32,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use super::offset_map::{Change, OffsetMap, Segment};
 use super::MirrorError;
-use crate::admin::{Admin, NewTopic};
+use crate::admin::{Admin, NewTopic, OffsetSpec};
 use crate::config::ClientConfig;
 use crate::consumer::Consumer;
 use crate::error::ClientError;
@@ -131,15 +131,20 @@ pub async fn ensure(target: &Admin, name: &str) -> Result<(), MirrorError> {
 ///
 /// # Errors
 /// A failure to read the topic.
-pub async fn load(target: &ClientConfig, name: &str) -> Result<OffsetMap, MirrorError> {
+pub async fn load(
+    target: &ClientConfig,
+    admin: &Admin,
+    name: &str,
+) -> Result<OffsetMap, MirrorError> {
     let context = |e| MirrorError::client(format!("read checkpoint topic {name}"), e);
+    let tp = TopicPartition::new(name, 0);
+    // The admin's lookup, since a future holding a `&Consumer` is not `Send`.
+    let end = admin.list_offsets(&[(tp.clone(), OffsetSpec::Latest)]).await.map_err(context)?;
+    let end = end.get(&tp).map_or(0, |o| o.offset);
     let mut config = target.clone();
     config.set("auto.offset.reset", "earliest").set("enable.auto.commit", "false");
     let mut consumer = Consumer::new(&config).map_err(context)?;
-    let tp = TopicPartition::new(name, 0);
     consumer.assign([tp.clone()]);
-    let end = consumer.end_offsets(std::slice::from_ref(&tp)).await.map_err(context)?;
-    let end = end.get(&tp).copied().unwrap_or(0);
     let mut map = OffsetMap::new();
     let (mut records, mut foreign) = (0u64, 0u64);
     while consumer.position(&tp).await.map_err(context)? < end {
