@@ -239,12 +239,13 @@ impl Mirror {
         self.stats.clone()
     }
 
-    /// Mirrors until `shutdown` completes, then stops fetching, waits for the target to
-    /// acknowledge what is in flight, commits, and returns.
+    /// Creates or reads back the checkpoint topic, mirrors until `shutdown` completes,
+    /// then stops fetching, waits for the target to acknowledge what is in flight,
+    /// commits, syncs group offsets a last time, and returns.
     ///
     /// # Errors
-    /// [`MirrorError::SelfMirror`], a client that cannot be built, a batch the target
-    /// did not take ([`MirrorError::Delivery`]: what was acknowledged before it is
+    /// [`MirrorError::SelfMirror`], a client that cannot be built, a checkpoint topic the
+    /// target refuses or that cannot be read, a batch the target did not take ([`MirrorError::Delivery`]: what was acknowledged before it is
     /// committed first), or a source fetch error that is not retriable.
     pub async fn run(
         &self,

@@ -56,17 +56,19 @@ pub fn is_checkpoint_topic(name: &str) -> bool {
     name.ends_with(SUFFIX)
 }
 
-/// The record key of the segment of `tp` that starts at `source_start`.
-pub fn key(tp: &TopicPartition, source_start: i64) -> Bytes {
+/// The record key of the segment of `tp` that starts at `source_start`; `None` for a
+/// topic name longer than an i16 length (Kafka's are at most 249 bytes, but the name
+/// comes from the source cluster).
+pub fn key(tp: &TopicPartition, source_start: i64) -> Option<Bytes> {
     let topic = tp.topic.as_bytes();
+    let len = i16::try_from(topic.len()).ok()?;
     let mut b = BytesMut::with_capacity(KEY_FIXED + topic.len());
     b.put_i16(VERSION);
-    // Kafka topic names are at most 249 bytes.
-    b.put_i16(i16::try_from(topic.len()).expect("invariant: a topic name fits an i16"));
+    b.put_i16(len);
     b.put_slice(topic);
     b.put_i32(tp.partition);
     b.put_i64(source_start);
-    b.freeze()
+    Some(b.freeze())
 }
 
 /// The record value of a segment.
@@ -187,10 +189,14 @@ pub async fn write(
 ) -> Result<(), ClientError> {
     let mut pending = Vec::with_capacity(changes.len());
     for c in changes {
+        let Some(key) = key(&c.tp, c.source_start) else {
+            tracing::warn!(partition = %c.tp, "topic name too long for a checkpoint key: not kept across restarts");
+            continue;
+        };
         let record = ProducerRecord {
             topic: name.clone(),
             partition: Some(0),
-            key: Some(key(&c.tp, c.source_start)),
+            key: Some(key),
             value: c.segment.as_ref().map(value),
             headers: Vec::new(),
             timestamp: None,
@@ -211,7 +217,7 @@ mod tests {
     fn records_have_the_documented_bytes_and_round_trip() {
         let tp = TopicPartition::new("ab", 3);
         let seg = Segment { source_start: 5, source_end: 9, target_start: -1 };
-        let k = key(&tp, 5);
+        let k = key(&tp, 5).unwrap();
         let v = value(&seg);
         assert_eq!(
             &k[..],
@@ -231,7 +237,8 @@ mod tests {
 
     #[test]
     fn foreign_or_truncated_records_are_not_read_as_segments() {
-        let k = key(&TopicPartition::new("t", 0), 1);
+        let k = key(&TopicPartition::new("t", 0), 1).unwrap();
+        assert_eq!(key(&TopicPartition::new("x".repeat(40_000), 0), 1), None);
         assert_eq!(decode(&k[..k.len() - 1], None), None);
         assert_eq!(decode(b"hello", None), None);
         let mut future = k.to_vec();
