@@ -11,8 +11,13 @@
 //!   -> target ProduceRequest (acks=all, idempotent)
 //!   -> ack loop: acknowledgements awaited in send order, so per partition the
 //!      acknowledged position is contiguous
-//!   -> every commit interval: OffsetCommit of the acknowledged positions in the source
-//!      cluster under the mirror's group, with the target offset in the metadata
+//!   -> offset map: (source base, source last, target base) of the batch, so every
+//!      source offset has its exact target offset
+//!   -> every commit interval: the map's changes to the checkpoint topic on the target,
+//!      then OffsetCommit of the acknowledged positions in the source cluster under the
+//!      mirror's group, with the target offset in the metadata
+//!   -> with --sync-group-offsets: matching source groups' offsets, translated, committed
+//!      in the target cluster
 //! ```
 //! Control batches (transaction markers) are not copied. A transactional batch, or one
 //! that starts before the position (a commit inside a batch), is sent as records instead
@@ -24,10 +29,15 @@
 //! they are sent again), and the commit metadata tells how many.
 //!
 //! Module map: [`topics`] (which topics, target creation), [`tracker`] (what may be
-//! committed), [`rate`] (the token bucket), [`stats`] (counters and lag), [`settings`]
-//! (the config file), [`verify`] (comparing the clusters), and `pipeline.rs` (the fetch
-//! and ack loops).
+//! committed), [`offset_map`] (source to target offsets, exactly), [`checkpoint`] (the
+//! map on the target), [`group_offsets`] (translating groups' offsets), [`rate`] (the
+//! token bucket), [`stats`] (counters, lag, Prometheus text), [`settings`] (the config
+//! file), [`verify`] (comparing the clusters), and `pipeline.rs` (the fetch and ack
+//! loops).
 
+pub mod checkpoint;
+pub mod group_offsets;
+pub mod offset_map;
 mod pipeline;
 pub mod rate;
 pub mod settings;
@@ -36,14 +46,19 @@ pub mod topics;
 pub mod tracker;
 pub mod verify;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use regex::Regex;
 
 use crate::admin::{Admin, OffsetSpec};
 use crate::config::ClientConfig;
 use crate::error::ClientError;
 use crate::metadata::TopicPartition;
+use offset_map::Resume;
 pub use rate::Rate;
 pub use stats::{Snapshot, Stats};
 pub use topics::TopicFilter;
@@ -133,6 +148,11 @@ pub struct MirrorConfig {
     pub commit_interval: Duration,
     /// A pace, if any.
     pub max_rate: Option<Rate>,
+    /// Regex of source group ids whose offsets are translated into the target cluster.
+    pub sync_group_offsets: Option<String>,
+    /// Where the `sluice-mirror` binary serves Prometheus metrics (the library itself
+    /// does not listen: it offers [`Snapshot::prometheus`]).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl MirrorConfig {
@@ -153,6 +173,8 @@ impl MirrorConfig {
             refresh_interval: Duration::from_secs(10),
             commit_interval: Duration::from_secs(1),
             max_rate: None,
+            sync_group_offsets: None,
+            metrics: None,
         }
     }
 }
@@ -172,6 +194,7 @@ pub struct Summary {
 pub struct Mirror {
     config: MirrorConfig,
     filter: TopicFilter,
+    sync: Option<Regex>,
     stats: Arc<Stats>,
 }
 
@@ -197,7 +220,18 @@ impl Mirror {
                 reason: "the mirror commits its progress under a group id".into(),
             });
         }
-        Ok(Mirror { config, filter, stats: Arc::new(Stats::default()) })
+        let sync = config
+            .sync_group_offsets
+            .as_deref()
+            .map(|re| {
+                Regex::new(&format!("^(?:{re})$")).map_err(|e| MirrorError::Config {
+                    name: "sync.group.offsets".into(),
+                    value: re.into(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
+        Ok(Mirror { config, filter, sync, stats: Arc::new(Stats::default()) })
     }
 
     /// The live counters, to report progress while it runs.
@@ -205,12 +239,13 @@ impl Mirror {
         self.stats.clone()
     }
 
-    /// Mirrors until `shutdown` completes, then stops fetching, waits for the target to
-    /// acknowledge what is in flight, commits, and returns.
+    /// Creates or reads back the checkpoint topic, mirrors until `shutdown` completes,
+    /// then stops fetching, waits for the target to acknowledge what is in flight,
+    /// commits, syncs group offsets a last time, and returns.
     ///
     /// # Errors
-    /// [`MirrorError::SelfMirror`], a client that cannot be built, a batch the target
-    /// did not take ([`MirrorError::Delivery`]: what was acknowledged before it is
+    /// [`MirrorError::SelfMirror`], a client that cannot be built, a checkpoint topic the
+    /// target refuses or that cannot be read, a batch the target did not take ([`MirrorError::Delivery`]: what was acknowledged before it is
     /// committed first), or a source fetch error that is not retriable.
     pub async fn run(
         &self,
@@ -226,7 +261,10 @@ impl Mirror {
         if c.mode == Mode::Records {
             tracing::info!("forwarding records, not batches (mode=records): every batch is decoded and re-batched");
         }
-        let resent = self.resent_after_restart(&source, &target).await;
+        let checkpoint = checkpoint::topic_name(&c.rename_prefix);
+        checkpoint::ensure(&target, &checkpoint).await?;
+        let map = checkpoint::load(&c.target, &target, &checkpoint).await?;
+        let (resume, resent) = self.resume_points(&source, &target).await;
         match resent {
             Some(n) => {
                 self.stats.resent.store(n, std::sync::atomic::Ordering::Relaxed);
@@ -245,6 +283,10 @@ impl Mirror {
             target: target.clone(),
             stats: self.stats.clone(),
             shutdown,
+            map,
+            resume,
+            checkpoint: checkpoint.into(),
+            sync: self.sync.clone(),
         })
         .await;
         source.close().await;
@@ -253,33 +295,55 @@ impl Mirror {
         Ok(Summary { totals: self.stats.snapshot(), resent })
     }
 
-    /// Records the target holds past the positions the group committed (read from the
-    /// commit metadata); `None` if some commit does not say, or a lookup failed.
-    async fn resent_after_restart(&self, source: &Admin, target: &Admin) -> Option<u64> {
+    /// Where each partition the mirror's group committed resumes, and how many records
+    /// the target holds past those commits (read from the commit metadata): `None` if
+    /// some commit does not say, or a lookup failed.
+    async fn resume_points(
+        &self,
+        source: &Admin,
+        target: &Admin,
+    ) -> (HashMap<TopicPartition, Resume>, Option<u64>) {
         let committed = match source.list_consumer_group_offsets(&self.config.group, None).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "committed offsets unreadable; re-sent records unknown");
-                return None;
+                return (HashMap::new(), None);
             }
         };
+        let mut resume = HashMap::new();
         let mut at_commit = Vec::new();
+        let mut all_known = true;
         for (tp, om) in committed.iter().filter(|(tp, _)| self.filter.matches(&tp.topic)) {
-            let t = tracker::target_in(&om.metadata)?;
-            let on_target = TopicPartition::new(self.filter.target_name(&tp.topic), tp.partition);
-            at_commit.push((on_target, t));
+            resume.insert(tp.clone(), Resume { source: om.offset, committed: true, target: None });
+            match tracker::target_in(&om.metadata) {
+                Some(t) => {
+                    let on_target =
+                        TopicPartition::new(self.filter.target_name(&tp.topic), tp.partition);
+                    at_commit.push((tp.clone(), on_target, t));
+                }
+                None => all_known = false,
+            }
         }
         if at_commit.is_empty() {
-            return Some(0);
+            return (resume, all_known.then_some(0));
         }
         let specs: Vec<(TopicPartition, OffsetSpec)> =
-            at_commit.iter().map(|(tp, _)| (tp.clone(), OffsetSpec::Latest)).collect();
-        let ends = target.list_offsets(&specs).await.ok()?;
-        let resent = at_commit
-            .iter()
-            .map(|(tp, t)| ends.get(tp).map_or(0, |end| (end.offset - t).max(0) as u64))
-            .sum();
-        Some(resent)
+            at_commit.iter().map(|(_, tp, _)| (tp.clone(), OffsetSpec::Latest)).collect();
+        let Ok(ends) = target.list_offsets(&specs).await else {
+            return (resume, None);
+        };
+        let mut resent = 0;
+        for (source_tp, target_tp, t) in &at_commit {
+            let Some(end) = ends.get(target_tp) else { continue };
+            resent += (end.offset - t).max(0) as u64;
+            // A clean stop: the next record lands where the commit says.
+            if end.offset == *t {
+                if let Some(r) = resume.get_mut(source_tp) {
+                    r.target = Some(*t);
+                }
+            }
+        }
+        (resume, all_known.then_some(resent))
     }
 }
 

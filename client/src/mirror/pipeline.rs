@@ -8,8 +8,14 @@
 //! down the fetch loop waits there instead of polling more. A partition with
 //! `max_in_flight_batches` in flight is paused at the source.
 //!
+//! Offsets: each acknowledgement extends the [`OffsetMap`]; each commit first writes
+//! the map's changes to the checkpoint topic, then commits the source offsets they
+//! cover. The group offset sync (`--sync-group-offsets`) runs beside the loops on the
+//! same interval and reads the map.
+//!
 //! Shutdown: the fetch loop stops between polls; the producer is flushed; the ack loop
-//! drains the channel (every delivery awaited) and commits last.
+//! drains the channel (every delivery awaited) and commits last; the group offset sync
+//! makes one last pass after that commit.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -20,9 +26,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use regex::Regex;
+
+use super::group_offsets::GroupSync;
+use super::offset_map::{OffsetMap, Resume, Run};
 use super::rate::TokenBucket;
 use super::tracker::{self, Position, Tracker};
-use super::{topics, MirrorConfig, MirrorError, Mode, Stats, TopicFilter};
+use super::{checkpoint, topics, MirrorConfig, MirrorError, Mode, Stats, TopicFilter};
 use crate::admin::{Admin, OffsetAndMetadata};
 use crate::consumer::fetcher::FetchedBatch;
 use crate::consumer::{records, Consumer};
@@ -48,6 +58,14 @@ pub(super) struct Setup<'a, S> {
     pub target: Arc<Admin>,
     pub stats: Arc<Stats>,
     pub shutdown: S,
+    /// The offset map as the checkpoint topic left it.
+    pub map: OffsetMap,
+    /// Where the mirror's commits say each partition resumes.
+    pub resume: HashMap<TopicPartition, Resume>,
+    /// The checkpoint topic's name.
+    pub checkpoint: Arc<str>,
+    /// `--sync-group-offsets`, if given.
+    pub sync: Option<Regex>,
 }
 
 /// How the target learns of one batch.
@@ -55,7 +73,8 @@ enum Delivery {
     /// A control batch: nothing is written.
     Skipped,
     Batch(DeliveryFuture),
-    Records(Vec<DeliveryFuture>),
+    /// Each record's source offset and delivery.
+    Records(Vec<(i64, DeliveryFuture)>),
 }
 
 /// One batch between the loops.
@@ -84,6 +103,7 @@ pub(super) async fn run<S: Future<Output = ()> + Send>(
     let producer = Producer::new(&target_producer_config(&c.target)?)
         .map_err(|e| MirrorError::client("target producer", e))?;
     let tracker = Arc::new(Mutex::new(Tracker::new()));
+    let map = Arc::new(Mutex::new(setup.map));
     let memory = Arc::new(Semaphore::new(c.max_in_flight_bytes.min(Semaphore::MAX_PERMITS)));
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (stop_tx, stop) = watch::channel(false);
@@ -95,7 +115,24 @@ pub(super) async fn run<S: Future<Output = ()> + Send>(
         admin: setup.source.clone(),
         group: c.group.clone(),
         interval: c.commit_interval,
+        map: map.clone(),
+        producer: producer.clone(),
+        checkpoint: setup.checkpoint,
     }));
+    let (last_pass, last_pass_due) = tokio::sync::oneshot::channel::<()>();
+    let sync = setup.sync.map(|pattern| {
+        let sync = GroupSync {
+            pattern,
+            own_group: c.group.clone(),
+            filter: setup.filter.clone(),
+            source: setup.source.clone(),
+            target: setup.target.clone(),
+            map: map.clone(),
+            stats: setup.stats.clone(),
+            busy: HashSet::new(),
+        };
+        tokio::spawn(sync_loop(sync, c.commit_interval, last_pass_due))
+    });
     let mut fetch = Fetch {
         config: c,
         filter: setup.filter,
@@ -105,6 +142,8 @@ pub(super) async fn run<S: Future<Output = ()> + Send>(
         source: &setup.source,
         target: &setup.target,
         tracker,
+        map,
+        resume: setup.resume,
         memory,
         stats: setup.stats,
         tx,
@@ -136,6 +175,11 @@ pub(super) async fn run<S: Future<Output = ()> + Send>(
     producer.flush().await;
     let acked =
         acks.await.unwrap_or_else(|e| panic!("invariant: the ack loop does not panic: {e}"));
+    if let Some(sync) = sync {
+        let _ = last_pass.send(());
+        sync.await
+            .unwrap_or_else(|e| panic!("invariant: the group offset sync does not panic: {e}"));
+    }
     if let Err(e) = producer.close(Duration::from_secs(5)).await {
         tracing::warn!(error = %e, "target producer closed with records undelivered");
     }
@@ -188,6 +232,9 @@ struct Fetch<'a> {
     source: &'a Admin,
     target: &'a Admin,
     tracker: Arc<Mutex<Tracker>>,
+    map: Arc<Mutex<OffsetMap>>,
+    /// Where the mirror's commits say partitions resume (taken when first assigned).
+    resume: HashMap<TopicPartition, Resume>,
     memory: Arc<Semaphore>,
     stats: Arc<Stats>,
     tx: mpsc::Sender<Sent>,
@@ -271,6 +318,11 @@ impl Fetch<'_> {
                 Ok(at) => {
                     tracing::info!(partition = %tp, offset = at, "mirroring from");
                     self.tracker.lock().expect("lock").started_at(&tp, at);
+                    let resume = match self.resume.remove(&tp) {
+                        Some(r) if r.source == at => r,
+                        _ => Resume { source: at, committed: false, target: None },
+                    };
+                    self.map.lock().expect("lock").resumed(&tp, resume);
                     self.next.insert(tp, at);
                 }
                 Err(e) => {
@@ -329,6 +381,7 @@ impl Fetch<'_> {
                 },
                 _ = stop.wait_for(|s| *s) => return Ok(false),
             };
+            self.stats.in_flight_bytes.fetch_add(u64::from(permits), Ordering::Relaxed);
             let as_records =
                 self.config.mode == Mode::Records || b.transactional || b.base_offset < position;
             if as_records && self.config.mode == Mode::Batches && self.logged.insert(b.tp.clone()) {
@@ -364,14 +417,14 @@ impl Fetch<'_> {
         Ok(self.tx.send(sent).await.is_ok())
     }
 
-    /// Lag per topic: the source's high watermark minus what the target acknowledged.
+    /// Lag per partition: the source's high watermark minus what the target acknowledged.
     fn publish_lag(&self) {
         let tracker = self.tracker.lock().expect("lock");
-        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lag: BTreeMap<TopicPartition, i64> = BTreeMap::new();
         for tp in self.next.keys() {
             let behind = self.consumer.lag(tp).unwrap_or(0)
                 + i64::try_from(tracker.in_flight_records(tp)).unwrap_or(i64::MAX);
-            *lag.entry(tp.topic.to_string()).or_default() += behind;
+            lag.insert(tp.clone(), behind);
         }
         drop(tracker);
         self.stats.set_lag(lag);
@@ -402,12 +455,13 @@ async fn send_records(
     b: &FetchedBatch,
     position: i64,
     target: &Arc<str>,
-) -> Result<Vec<DeliveryFuture>, MirrorError> {
+) -> Result<Vec<(i64, DeliveryFuture)>, MirrorError> {
     let parsed =
         records::parse(&b.tp.topic, b.tp.partition, &b.bytes, position, false, MAX_UNCOMPRESSED)
             .map_err(|e| undelivered(b, e))?;
     let mut futures = Vec::with_capacity(parsed.records.len());
     for r in parsed.records {
+        let offset = r.offset;
         let record = ProducerRecord {
             topic: target.clone(),
             partition: Some(b.tp.partition),
@@ -424,7 +478,7 @@ async fn send_records(
         loop {
             match producer.send(record.clone()).await {
                 Ok(d) => {
-                    futures.push(d);
+                    futures.push((offset, d));
                     break;
                 }
                 Err(ClientError::UnknownPartition { .. }) if Instant::now() < deadline => {
@@ -454,6 +508,9 @@ struct AckLoop {
     admin: Arc<Admin>,
     group: String,
     interval: Duration,
+    map: Arc<Mutex<OffsetMap>>,
+    producer: Producer,
+    checkpoint: Arc<str>,
 }
 
 /// Awaits every sent batch in send order, moves the acknowledged positions, and commits
@@ -497,33 +554,62 @@ async fn settle(a: &AckLoop, sent: Sent) -> Result<(), MirrorError> {
         offset: sent.base_offset,
         source,
     };
-    let target = match sent.delivery {
-        Delivery::Skipped => None,
+    let next = sent.last_offset + 1;
+    // The target offsets the batch's records got, as runs; `None`: not told.
+    let (target, runs) = match sent.delivery {
+        Delivery::Skipped => (None, Some(Vec::new())),
         Delivery::Batch(d) => {
             let first = d.await.map_err(undelivered)?.offset;
             a.stats.batches.fetch_add(1, Ordering::Relaxed);
             // Passthrough keeps the offset deltas: the last record is base + delta.
-            (first >= 0).then(|| first + (sent.last_offset - sent.base_offset) + 1)
+            let len = sent.last_offset - sent.base_offset + 1;
+            let run = Run { source: sent.base_offset, target: first, len };
+            ((first >= 0).then(|| first + len), (first >= 0).then(|| vec![run]))
         }
         Delivery::Records(ds) => {
-            let mut last = None;
-            for d in ds {
-                last = Some(d.await.map_err(undelivered)?.offset);
+            let mut pairs = Vec::with_capacity(ds.len());
+            for (source, d) in ds {
+                pairs.push((source, d.await.map_err(undelivered)?.offset));
             }
             a.stats.record_batches.fetch_add(1, Ordering::Relaxed);
-            last.filter(|&o| o >= 0).map(|o| o + 1)
+            let known = pairs.iter().all(|(_, t)| *t >= 0);
+            let last = pairs.last().map(|(_, t)| *t).filter(|&o| o >= 0);
+            (last.map(|o| o + 1), known.then(|| Run::join(pairs)))
         }
     };
-    let at = Position { source: sent.last_offset + 1, target };
+    {
+        let mut map = a.map.lock().expect("lock");
+        match runs {
+            Some(runs) => map.mirrored(&sent.tp, &runs, next),
+            None => {
+                tracing::warn!(partition = %sent.tp, offset = sent.base_offset, "the target did not say where it wrote the batch: its offsets cannot be translated");
+                map.unknown(&sent.tp, sent.base_offset, next);
+            }
+        }
+    }
+    let at = Position { source: next, target };
     a.tracker.lock().expect("lock").acked(&sent.tp, sent.records, at);
-    a.stats.records.fetch_add(sent.records, Ordering::Relaxed);
-    a.stats.bytes.fetch_add(sent.bytes, Ordering::Relaxed);
+    a.stats.mirrored(&sent.tp.topic, sent.records, sent.bytes);
+    if let Some(p) = &sent._permit {
+        a.stats.in_flight_bytes.fetch_sub(p.num_permits() as u64, Ordering::Relaxed);
+    }
     Ok(())
 }
 
-/// Commits the acknowledged positions past the last commit.
+/// Writes the offset map's changes to the checkpoint topic, then commits the
+/// acknowledged positions past the last commit (which the checkpoint now covers).
 async fn commit(a: &AckLoop) -> Result<(), MirrorError> {
-    let due = a.tracker.lock().expect("lock").due();
+    let (due, changes) = {
+        let due = a.tracker.lock().expect("lock").due();
+        (due, a.map.lock().expect("lock").take_changes())
+    };
+    if !changes.is_empty() {
+        if let Err(e) = checkpoint::write(&a.producer, &a.checkpoint, &changes).await {
+            a.map.lock().expect("lock").unwritten(&changes);
+            return Err(MirrorError::client(format!("write checkpoint topic {}", a.checkpoint), e));
+        }
+        a.stats.offset_syncs.fetch_add(changes.len() as u64, Ordering::Relaxed);
+    }
     if due.is_empty() {
         return Ok(());
     }
@@ -545,6 +631,9 @@ async fn commit(a: &AckLoop) -> Result<(), MirrorError> {
         .map_err(|e| MirrorError::client(format!("commit offsets of group {}", a.group), e))?;
     let mut tracker = a.tracker.lock().expect("lock");
     let mut first_error = None;
+    if outcomes.values().any(Result::is_ok) {
+        a.stats.committed();
+    }
     for (tp, at) in &due {
         match outcomes.get(tp) {
             Some(Ok(())) => tracker.committed(tp, at.source),
@@ -556,4 +645,20 @@ async fn commit(a: &AckLoop) -> Result<(), MirrorError> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Passes of the group offset sync every `interval`, and a last one when `last` fires
+/// (after the final commit).
+async fn sync_loop(
+    mut sync: GroupSync,
+    interval: Duration,
+    mut last: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => sync.pass().await,
+            _ = &mut last => break,
+        }
+    }
+    sync.pass().await;
 }

@@ -5,7 +5,8 @@
 //! Names: `source`, `target` (bootstrap addresses), `topics`, `exclude`, `group`,
 //! `rename.prefix`, `mode` (`batches` or `records`), `max.rate` (`10000rps`, `50MBps`),
 //! `max.in.flight.bytes`, `max.in.flight.batches`, `refresh.interval.ms`,
-//! `commit.interval.ms`; and any client property prefixed `source.` or `target.`
+//! `commit.interval.ms`, `sync.group.offsets` (a regex of group ids), `metrics`
+//! (`HOST:PORT`); and any client property prefixed `source.` or `target.`
 //! (`source.client.id=...`, `target.compression.type` is not used: batches keep theirs).
 
 use std::collections::BTreeMap;
@@ -28,6 +29,8 @@ pub const NAMES: &[&str] = &[
     "max.in.flight.batches",
     "refresh.interval.ms",
     "commit.interval.ms",
+    "sync.group.offsets",
+    "metrics",
 ];
 
 /// Raw settings, before validation.
@@ -125,6 +128,13 @@ impl Settings {
                 _ => return Err(bad("mode", m, "batches or records")),
             };
         }
+        c.sync_group_offsets = get("sync.group.offsets").map(str::to_string);
+        if let Some(m) = get("metrics") {
+            c.metrics = Some(
+                m.parse()
+                    .map_err(|_| bad("metrics", m, "an address HOST:PORT, e.g. 127.0.0.1:9464"))?,
+            );
+        }
         if let Some(r) = get("max.rate") {
             c.max_rate = Some(r.parse::<Rate>().map_err(|e| bad("max.rate", r, &e.to_string()))?);
         }
@@ -161,7 +171,8 @@ mod tests {
     fn a_file_and_later_flags_make_one_config() {
         let mut s = Settings::from_properties(
             "# mirror\nsource=a:1\ntarget = b:2\ntopics=orders.*\nmax.rate=50MBps\n\
-             source.client.id=m1\ntarget.linger.ms=20\nmode=records\n",
+             source.client.id=m1\ntarget.linger.ms=20\nmode=records\n\
+             sync.group.offsets=app-.*\nmetrics=127.0.0.1:9464\n",
         )
         .unwrap();
         s.set("topics", "pay.*").unwrap().set("rename.prefix", "A.").unwrap();
@@ -173,6 +184,8 @@ mod tests {
         assert_eq!(c.source.get("client.id"), Some("m1"));
         assert_eq!(c.target.get("linger.ms"), Some("20"));
         assert_eq!(c.group, "sluice-mirror");
+        assert_eq!(c.sync_group_offsets.as_deref(), Some("app-.*"));
+        assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
     }
 
     #[test]
@@ -186,5 +199,10 @@ mod tests {
             .into_config()
             .unwrap_err();
         assert!(e.to_string().contains("max.rate=fast"), "{e}");
+        let e = Settings::from_properties("source=a\ntarget=b\ntopics=t\nmetrics=localhost\n")
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(e.to_string().contains("metrics=localhost"), "{e}");
     }
 }

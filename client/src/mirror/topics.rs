@@ -2,8 +2,9 @@
 //! missing topics created with the source's partition count and the topic configs that
 //! apply, partitions added where the source has more.
 //!
-//! Loops: a mirror never copies a topic into itself (same cluster, same name), and
-//! never copies a topic whose name matches `--exclude`. Two mirrors in opposite
+//! Loops: a mirror never copies a topic into itself (same cluster, same name), never
+//! copies a checkpoint topic (its own or an opposite mirror's), and never copies a topic
+//! whose name matches `--exclude`. Two mirrors in opposite
 //! directions with prefixes `A.` (A→B) and `B.` (B→A) do not loop when each excludes the
 //! other's prefix: `--exclude 'B\..*'` on A→B and `--exclude 'A\..*'` on B→A.
 
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use regex::Regex;
 
-use super::MirrorError;
+use super::{checkpoint, MirrorError};
 use crate::admin::{Admin, ConfigResource, ConfigSource, NewTopic, TopicListing};
 use crate::error::ClientError;
 
@@ -59,9 +60,10 @@ impl TopicFilter {
     }
 
     /// Whether `name` is mirrored. Names starting with `__` are the cluster's own
-    /// (offsets, transactions) and never are.
+    /// (offsets, transactions) and never are, nor are mirrors' checkpoint topics.
     pub fn matches(&self, name: &str) -> bool {
         !name.starts_with("__")
+            && !checkpoint::is_checkpoint_topic(name)
             && self.include.is_match(name)
             && !self.exclude.as_ref().is_some_and(|re| re.is_match(name))
     }
@@ -245,7 +247,10 @@ mod tests {
         assert!(!f.matches("orders2"), "the whole name must match");
         assert!(f.matches("payments"));
         assert!(!f.matches("B.orders"), "excluded");
-        assert!(!TopicFilter::new(".*", None, "").unwrap().matches("__consumer_offsets"));
+        let all = TopicFilter::new(".*", None, "").unwrap();
+        assert!(!all.matches("__consumer_offsets"));
+        assert!(!all.matches("sluice-mirror.offset-syncs"), "a checkpoint topic");
+        assert!(!all.matches("B.sluice-mirror.offset-syncs"), "the opposite mirror's");
         assert_eq!(f.target_name("orders"), "A.orders");
         assert!(f.renames() && !TopicFilter::new("x", None, "").unwrap().renames());
         let bad = TopicFilter::new("(", None, "").unwrap_err();

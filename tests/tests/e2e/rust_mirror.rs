@@ -1,7 +1,10 @@
-//! sluice-mirror between two real brokers: an exact copy through the library core,
-//! the binary killed with SIGKILL and restarted (nothing missing, duplicates exactly the
-//! re-sent records it reports), a target stopped for 5 s (caught up, RSS bounded), and
-//! topics and partitions added at the source while it runs.
+//! sluice-mirror between two real brokers: an exact copy of a million records through
+//! the library core, and one in record mode; the binary killed with SIGKILL and
+//! restarted (nothing missing, duplicates exactly the re-sent records it reports), a
+//! target stopped for 5 s (caught up, RSS bounded), topics and partitions added at the
+//! source while it runs; group offsets translated into the target (a confluent-kafka
+//! group resumes there at the next record, also from a restarted mirror's checkpoint);
+//! the Prometheus endpoint.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -9,10 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_client::admin::{Admin, NewTopic, OffsetSpec};
+use sluice_client::admin::{Admin, ConfigResource, NewTopic, OffsetAndMetadata, OffsetSpec};
 use sluice_client::consumer::Consumer;
 use sluice_client::mirror::verify::{verify, PartitionReport};
-use sluice_client::mirror::{Mirror, MirrorConfig, MirrorError, Summary, TopicFilter};
+use sluice_client::mirror::{
+    checkpoint, Mirror, MirrorConfig, MirrorError, Mode, Summary, TopicFilter,
+};
 use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::TopicPartition;
 use sluice_tests::{mirror_path, BrokerProcess};
@@ -28,8 +33,8 @@ fn create(rt: &tokio::runtime::Runtime, broker: &BrokerProcess, topic: &str, par
     out.unwrap()[0].1.as_ref().unwrap();
 }
 
-/// Keyed records `from..from + n` with headers, a fifth in each codec; `partition`
-/// fixes it, else the key chooses.
+/// Keyed records `from..from + n` with headers, a fifth in each codec (one producer
+/// per codec, all at once); `partition` fixes it, else the key chooses.
 fn produce(
     rt: &tokio::runtime::Runtime,
     broker: &BrokerProcess,
@@ -40,39 +45,50 @@ fn produce(
     partition: Option<i32>,
 ) {
     let chunk = n.div_ceil(CODECS.len());
-    for (c, codec) in CODECS.iter().enumerate() {
-        let p = Producer::new(&config(broker, &[("compression.type", codec), ("linger.ms", "5")]))
-            .unwrap();
-        rt.block_on(async {
-            let mut pending = Vec::new();
-            for i in from + c * chunk..(from + (c + 1) * chunk).min(from + n) {
-                let mut value = format!("value-{i}-").into_bytes();
-                value.resize(value_bytes.max(value.len()), b'v');
-                let mut r = ProducerRecord::new(topic, value)
-                    .key(format!("key-{}", i % 1009))
-                    .header("i", Some(Bytes::from(i.to_string())))
-                    .header("codec", Some(Bytes::from_static(codec.as_bytes())))
-                    .timestamp(1_700_000_000_000 + i as i64);
-                if i % 7 == 0 {
-                    r = r.header("empty", None);
+    let topic: std::sync::Arc<str> = topic.into();
+    let producers: Vec<_> = CODECS
+        .iter()
+        .enumerate()
+        .map(|(c, codec)| {
+            let settings =
+                [("compression.type", *codec), ("linger.ms", "5"), ("batch.size", "262144")];
+            let p = Producer::new(&config(broker, &settings)).unwrap();
+            let topic = topic.clone();
+            rt.spawn(async move {
+                let mut pending = Vec::new();
+                for i in from + c * chunk..(from + (c + 1) * chunk).min(from + n) {
+                    let mut value = format!("value-{i}-").into_bytes();
+                    value.resize(value_bytes.max(value.len()), b'v');
+                    let mut r = ProducerRecord::new(topic.clone(), value)
+                        .key(format!("key-{}", i % 1009))
+                        .header("i", Some(Bytes::from(i.to_string())))
+                        .header("codec", Some(Bytes::from_static(codec.as_bytes())))
+                        .timestamp(1_700_000_000_000 + i as i64);
+                    if i % 7 == 0 {
+                        r = r.header("empty", None);
+                    }
+                    if let Some(p) = partition {
+                        r = r.partition(p);
+                    }
+                    pending.push(p.send(r).await.unwrap());
                 }
-                if let Some(p) = partition {
-                    r = r.partition(p);
+                for d in pending {
+                    d.await.unwrap();
                 }
-                pending.push(p.send(r).await.unwrap());
-            }
-            for d in pending {
-                d.await.unwrap();
-            }
-            p.close(Duration::from_secs(10)).await.unwrap();
-        });
+                p.close(Duration::from_secs(30)).await.unwrap();
+            })
+        })
+        .collect();
+    for p in producers {
+        rt.block_on(p).unwrap();
     }
 }
 
 /// A record as read back, with the fields the mirror must keep.
 type Rec = (i64, i64, Option<Bytes>, Option<Bytes>, Vec<(Bytes, Option<Bytes>)>);
 
-/// Every record of `topic`, by partition, through the client's consumer.
+/// Every record of `topic`, by partition, through the client's consumer, up to the end
+/// offsets as of the call (a log may have holes: its positions, not its counts, say when).
 fn read(
     rt: &tokio::runtime::Runtime,
     broker: &BrokerProcess,
@@ -81,21 +97,25 @@ fn read(
     let ends = ends(rt, broker, topic);
     let mut consumer =
         Consumer::new(&config(broker, &[("auto.offset.reset", "earliest")])).unwrap();
-    consumer.assign(ends.keys().map(|p| TopicPartition::new(topic, *p)));
+    let tps: Vec<TopicPartition> = ends.keys().map(|p| TopicPartition::new(topic, *p)).collect();
+    consumer.assign(tps.iter().cloned());
     let mut out: BTreeMap<i32, Vec<Rec>> = ends.keys().map(|p| (*p, vec![])).collect();
-    let total: i64 = ends.values().sum();
     let deadline = Instant::now() + Duration::from_secs(60);
     rt.block_on(async {
-        while out.values().map(|v| v.len() as i64).sum::<i64>() < total {
+        loop {
+            let mut done = true;
+            for tp in &tps {
+                done &= consumer.position(tp).await.unwrap() >= ends[&tp.partition];
+            }
+            if done {
+                break;
+            }
             assert!(Instant::now() < deadline, "{topic}: not all records read");
             for r in consumer.poll(Duration::from_millis(500)).await.unwrap() {
-                out.get_mut(&r.partition).unwrap().push((
-                    r.offset,
-                    r.timestamp,
-                    r.key,
-                    r.value,
-                    r.headers,
-                ));
+                if r.offset < ends[&r.partition] {
+                    let rec = (r.offset, r.timestamp, r.key, r.value, r.headers);
+                    out.get_mut(&r.partition).unwrap().push(rec);
+                }
             }
         }
     });
@@ -209,25 +229,35 @@ fn a_mirrored_topic_holds_the_sources_records_in_order_and_verify_agrees() {
     let rt = runtime();
     let _enter = rt.enter();
     create(&rt, &source, "orders", 6);
-    produce(&rt, &source, "orders", 0, 100_000, 40, None);
+    let start = Instant::now();
+    produce(&rt, &source, "orders", 0, 1_000_000, 40, None);
+    eprintln!("produced 1,000,000 records in {:?}", start.elapsed());
+    let start = Instant::now();
     let mirror = Mirror::new(mirror_config(&source, &target, "orders")).unwrap();
     let (stop, run) = spawn(&rt, mirror);
-    wait_caught_up(&rt, &source, &target, &[("orders", "orders")], Duration::from_secs(60));
+    wait_caught_up(&rt, &source, &target, &[("orders", "orders")], Duration::from_secs(120));
     stop.send(()).unwrap();
     let summary = rt.block_on(run).unwrap().unwrap();
-    assert_eq!(summary.totals.records, 100_000);
+    eprintln!("mirrored in {:?}", start.elapsed());
+    assert_eq!(summary.totals.records, 1_000_000);
     assert_eq!(summary.totals.record_batches, 0, "every batch passed through");
     assert_eq!(summary.resent, Some(0));
+    let start = Instant::now();
     let (from, to) = (read(&rt, &source, "orders"), read(&rt, &target, "orders"));
+    eprintln!("read both sides in {:?}", start.elapsed());
     assert_eq!(from.len(), 6);
     for (p, records) in &from {
         assert!(!records.is_empty(), "partition {p} has records");
         // Fresh target, one batch for one batch: even the offsets are the source's.
         assert!(to[p] == *records, "partition {p} differs");
     }
+    let start = Instant::now();
     let reports = verified(&rt, &source, &target, "orders");
+    eprintln!("verified in {:?}", start.elapsed());
     assert_eq!(reports.len(), 6);
     assert!(reports.iter().all(|r| r.comparison.is_exact()), "{reports:?}");
+    let records: u64 = reports.iter().map(|r| r.comparison.source_records).sum();
+    assert_eq!(records, 1_000_000);
     // Committed only what the target acknowledged, and all of it by the end.
     let admin = Admin::new(&config(&source, &[])).unwrap();
     let committed = rt.block_on(admin.list_consumer_group_offsets("sluice-mirror", None)).unwrap();
@@ -247,18 +277,56 @@ fn a_mirror_into_the_same_cluster_without_a_prefix_is_refused() {
     assert!(matches!(err, MirrorError::SelfMirror { .. }), "{err}");
 }
 
+/// A `sluice-mirror` process, killed when dropped (a failed test must not leave it
+/// running: it would hold the brokers' ports and whatever descriptors it inherited).
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The binary, logging to a file, with the settings of `properties`.
-fn start_binary(dir: &std::path::Path, properties: &str, run: usize) -> Child {
+fn start_binary(dir: &std::path::Path, properties: &str, run: usize) -> Running {
+    start_binary_with(dir, properties, run, &[])
+}
+
+/// As [`start_binary`], with flags after the config file.
+fn start_binary_with(
+    dir: &std::path::Path,
+    properties: &str,
+    run: usize,
+    flags: &[&str],
+) -> Running {
     let file = dir.join("mirror.properties");
     std::fs::write(&file, properties).unwrap();
     let log = std::fs::File::create(dir.join(format!("mirror-{run}.log"))).unwrap();
     Command::new(mirror_path())
         .arg("--config")
         .arg(&file)
+        .args(flags)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Running)
         .expect("start sluice-mirror")
 }
 
@@ -272,7 +340,7 @@ fn log_of(dir: &std::path::Path, run: usize) -> String {
 }
 
 /// Sends SIGTERM and waits for the exit status.
-fn terminate(mut child: Child) -> std::process::ExitStatus {
+fn terminate(mut child: Running) -> std::process::ExitStatus {
     // SAFETY: kill(2) with a pid we own; no memory is involved.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -418,4 +486,396 @@ fn topics_and_partitions_added_at_the_source_are_mirrored() {
     // grow.a-2 is empty on both sides: the same.
     assert!(stdout.contains("5500 source records: 6 partitions differ"), "{stdout}");
     assert!(stdout.contains("B.grow.a-0: ") && stdout.contains("missing from source offset 0"));
+}
+
+/// `n` records `{tag}-{partition}-{i}` into one partition, one by one.
+fn put(
+    rt: &tokio::runtime::Runtime,
+    broker: &BrokerProcess,
+    topic: &str,
+    partition: i32,
+    n: usize,
+    tag: &str,
+) {
+    let p = Producer::new(&config(broker, &[])).unwrap();
+    rt.block_on(async {
+        let mut pending = Vec::new();
+        for i in 0..n {
+            let r =
+                ProducerRecord::new(topic, format!("{tag}-{partition}-{i}")).partition(partition);
+            pending.push(p.send(r).await.unwrap());
+        }
+        for d in pending {
+            d.await.unwrap();
+        }
+        p.close(Duration::from_secs(10)).await.unwrap();
+    });
+}
+
+/// Polls `f` every 200 ms until it returns something, failing after `within`.
+fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `group`'s committed offsets in `broker`'s cluster.
+fn group_offsets(
+    rt: &tokio::runtime::Runtime,
+    broker: &BrokerProcess,
+    group: &str,
+) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
+    let admin = Admin::new(&config(broker, &[])).unwrap();
+    rt.block_on(admin.list_consumer_group_offsets(group, None)).unwrap_or_default()
+}
+
+/// Commits `offsets` of `topic`'s partitions for `group` (without members) in `broker`'s cluster.
+fn commit_group(
+    rt: &tokio::runtime::Runtime,
+    broker: &BrokerProcess,
+    group: &str,
+    topic: &str,
+    offsets: &[i64],
+) {
+    let admin = Admin::new(&config(broker, &[])).unwrap();
+    let offsets: Vec<_> = offsets
+        .iter()
+        .enumerate()
+        .map(|(p, o)| (TopicPartition::new(topic, p as i32), OffsetAndMetadata::new(*o)))
+        .collect();
+    let out = rt.block_on(admin.alter_consumer_group_offsets(group, &offsets)).unwrap();
+    assert!(out.values().all(Result::is_ok), "{out:?}");
+}
+
+/// Runs tests/interop/mirror_group.py; the "P OFFSET VALUE" lines it prints, by partition.
+fn python_group(broker: &BrokerProcess, args: &[&str]) -> BTreeMap<i32, (i64, String)> {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/mirror_group.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(broker.bootstrap())
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "mirror_group.py {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let p = f.next().unwrap().parse().unwrap();
+            let o = f.next().unwrap().parse().unwrap();
+            (p, (o, f.next().unwrap().to_string()))
+        })
+        .collect()
+}
+
+fn value_of(r: &Rec) -> String {
+    String::from_utf8_lossy(r.3.as_deref().unwrap_or_default()).into_owned()
+}
+
+#[test]
+fn a_confluent_group_moved_to_the_target_resumes_at_the_record_after_its_last_on_the_source() {
+    let (source, target) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    create(&rt, &source, "orders", 6);
+    produce(&rt, &source, "orders", 0, 12_000, 30, None);
+    // No offset is the same on both sides: the source log starts past 0 and the target
+    // topic holds records of its own. Identity translation would fail every partition.
+    let admin = Admin::new(&config(&source, &[])).unwrap();
+    let cut: Vec<_> =
+        (0..6).map(|p| (TopicPartition::new("orders", p), 40 + 13 * i64::from(p))).collect();
+    let cut_to = rt.block_on(admin.delete_records(&cut)).unwrap();
+    assert!(cut_to.values().all(Result::is_ok), "{cut_to:?}");
+    create(&rt, &target, "orders", 6);
+    for p in 0..6 {
+        put(&rt, &target, "orders", p, 100 + 9 * p as usize, "target-only");
+    }
+    // The group takes a different number of records from each partition: mid-topic.
+    let taken: Vec<String> = (0..6).map(|p| (300 + 70 * p).to_string()).collect();
+    let mut args = vec!["consume", "app-orders", "orders"];
+    args.extend(taken.iter().map(String::as_str));
+    let last = python_group(&source, &args);
+    assert_eq!(last.len(), 6, "{last:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let properties = format!(
+        "source={}\ntarget={}\ntopics=orders\ncommit.interval.ms=200\nrefresh.interval.ms=500\n",
+        source.bootstrap(),
+        target.bootstrap()
+    );
+    let child = start_binary_with(dir.path(), &properties, 0, &["--sync-group-offsets", "app-.*"]);
+    let synced = wait_until("app-orders synced to the target", Duration::from_secs(60), || {
+        let c = group_offsets(&rt, &target, "app-orders");
+        (c.len() == 6).then_some(c)
+    });
+    // A librdkafka member of the same group, on the target.
+    let first = python_group(&target, &["first", "app-orders", "orders", "6"]);
+    let source_records = read(&rt, &source, "orders");
+    for p in 0..6 {
+        let (last_offset, last_value) = &last[&p];
+        let records = &source_records[&p];
+        let at =
+            records.iter().position(|r| r.0 == *last_offset).expect("the last record consumed");
+        assert_eq!(value_of(&records[at]), *last_value);
+        let (offset, value) = &first[&p];
+        assert_eq!(
+            *value,
+            value_of(&records[at + 1]),
+            "partition {p}: the record after the last one consumed"
+        );
+        assert_eq!(synced[&TopicPartition::new("orders", p)].offset, *offset);
+        assert_ne!(*offset, last_offset + 1, "partition {p}: identity translation would pass");
+    }
+    // While librdkafka's member was there the mirror left the group alone, and lived.
+    let status = terminate(child);
+    let log = log_of(dir.path(), 0);
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("the target group has active members"), "{log}");
+    assert_eq!(group_offsets(&rt, &target, "app-orders"), synced, "nothing moved since");
+}
+
+#[test]
+fn a_restarted_mirror_syncs_offsets_mirrored_before_the_restart_from_its_checkpoint() {
+    let (source, target) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    create(&rt, &source, "events", 3);
+    produce(&rt, &source, "events", 0, 3000, 20, None);
+    create(&rt, &target, "events", 3);
+    for p in 0..3 {
+        put(&rt, &target, "events", p, 25, "target-only");
+    }
+    let (stop, run) = spawn(&rt, Mirror::new(mirror_config(&source, &target, "events")).unwrap());
+    wait_committed(&rt, &source, "sluice-mirror", "events", Duration::from_secs(30));
+    stop.send(()).unwrap();
+    rt.block_on(run).unwrap().unwrap();
+    // Committed after the first run stopped: only the checkpoint can translate it.
+    let mid = [200, 300, 400];
+    commit_group(&rt, &source, "app-late", "events", &mid);
+    let mut c = mirror_config(&source, &target, "events");
+    c.sync_group_offsets = Some("app-.*".into());
+    let (stop, run) = spawn(&rt, Mirror::new(c).unwrap());
+    let on_target = |expected: [i64; 3]| {
+        wait_until(
+            &format!("app-late at {expected:?} on the target"),
+            Duration::from_secs(30),
+            || {
+                let c = group_offsets(&rt, &target, "app-late");
+                let got: Vec<i64> = (0..3)
+                    .filter_map(|p| c.get(&TopicPartition::new("events", p)).map(|o| o.offset))
+                    .collect();
+                (got == expected).then_some(())
+            },
+        )
+    };
+    on_target([225, 325, 425]);
+    // The source group reset backwards: the target follows; then forwards again.
+    commit_group(&rt, &source, "app-late", "events", &[50, 60, 70]);
+    on_target([75, 85, 95]);
+    commit_group(&rt, &source, "app-late", "events", &[500, 600, 700]);
+    on_target([525, 625, 725]);
+    stop.send(()).unwrap();
+    let summary = rt.block_on(run).unwrap().unwrap();
+    assert_eq!(summary.totals.records, 0, "nothing new was mirrored by the second run");
+    assert_eq!(summary.totals.group_offsets_synced, 9);
+    // The checkpoint: compacted, one partition, one key per source partition.
+    let name = sluice_client::mirror::checkpoint::topic_name("");
+    let admin = Admin::new(&config(&target, &[])).unwrap();
+    let described = rt.block_on(admin.describe_configs(&[ConfigResource::topic(&name)])).unwrap();
+    let entries = described[0].1.as_ref().unwrap();
+    let policy = entries.iter().find(|e| e.name == "cleanup.policy").unwrap();
+    assert_eq!(policy.value.as_deref(), Some("compact"));
+    let records = read(&rt, &target, &name);
+    assert_eq!(records.len(), 1, "one partition");
+    let keys: std::collections::BTreeSet<_> = records[&0]
+        .iter()
+        .map(|r| {
+            let change = checkpoint::decode(r.2.as_deref().unwrap(), r.3.as_deref()).unwrap();
+            (change.tp, change.source_start)
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<_> =
+        (0..3).map(|p| (TopicPartition::new("events", p), 0)).collect();
+    assert_eq!(keys, expected);
+    // And it is not mirrored itself, whatever the pattern.
+    assert!(!TopicFilter::new(".*", None, "").unwrap().matches(&name));
+
+    // As after a crash past these commits: the next run sends 100.., 150.., 200.. again,
+    // and a group at or past them must read that copy, nothing twice.
+    let rewound = [100, 150, 200];
+    commit_group(&rt, &source, "sluice-mirror", "events", &rewound);
+    let wanted = [50, 600, 700];
+    commit_group(&rt, &source, "app-late", "events", &wanted);
+    let source_ends = ends(&rt, &source, "events");
+    let mut c = mirror_config(&source, &target, "events");
+    c.sync_group_offsets = Some("app-.*".into());
+    let (stop, run) = spawn(&rt, Mirror::new(c).unwrap());
+    wait_committed(&rt, &source, "sluice-mirror", "events", Duration::from_secs(30));
+    let expected: Vec<i64> = (0..3)
+        .map(|p| {
+            let (s, from) = (wanted[p as usize], rewound[p as usize]);
+            if s < from {
+                25 + s
+            } else {
+                25 + source_ends[&p] + (s - from)
+            }
+        })
+        .collect();
+    on_target(expected.clone().try_into().unwrap());
+    stop.send(()).unwrap();
+    rt.block_on(run).unwrap().unwrap();
+    let (from, to) = (read(&rt, &source, "events"), read(&rt, &target, "events"));
+    for p in 0..3 {
+        let (s, t) = (wanted[p as usize], expected[p as usize]);
+        let strip = |rs: &[Rec]| -> Vec<Rec> {
+            rs.iter().map(|r| (0, r.1, r.2.clone(), r.3.clone(), r.4.clone())).collect()
+        };
+        let i = from[&p].iter().position(|r| r.0 >= s).unwrap();
+        let j = to[&p].iter().position(|r| r.0 >= t).unwrap();
+        if s >= rewound[p as usize] {
+            assert!(
+                strip(&from[&p][i..]) == strip(&to[&p][j..]),
+                "partition {p}: read from {t}, each record once"
+            );
+        } else {
+            // Below the resume point the target holds the records twice, as it is.
+            assert_eq!(value_of(&from[&p][i]), value_of(&to[&p][j]));
+            assert!(to[&p].len() - j > from[&p].len() - i, "partition {p}: duplicates follow");
+        }
+    }
+}
+
+#[test]
+fn record_mode_copies_exactly_and_translates_each_records_offset() {
+    let (source, target) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    create(&rt, &source, "rec", 2);
+    produce(&rt, &source, "rec", 0, 4000, 30, None);
+    // Offsets differ between the sides: the source log starts at 30 and 70 (and the
+    // target stays empty before, so that verify can call the copy exact).
+    let admin = Admin::new(&config(&source, &[])).unwrap();
+    let cut = [(TopicPartition::new("rec", 0), 30), (TopicPartition::new("rec", 1), 70)];
+    let cut_to = rt.block_on(admin.delete_records(&cut)).unwrap();
+    assert!(cut_to.values().all(Result::is_ok), "{cut_to:?}");
+    // Below the log start (the first record mirrored), and mid-topic.
+    let wanted = [5, 900];
+    commit_group(&rt, &source, "app-rec", "rec", &wanted);
+    let mut c = mirror_config(&source, &target, "rec");
+    c.mode = Mode::Records;
+    c.sync_group_offsets = Some("app-.*".into());
+    let (stop, run) = spawn(&rt, Mirror::new(c).unwrap());
+    wait_committed(&rt, &source, "sluice-mirror", "rec", Duration::from_secs(60));
+    let synced = wait_until("app-rec on the target", Duration::from_secs(30), || {
+        let c = group_offsets(&rt, &target, "app-rec");
+        (c.len() == 2).then_some(c)
+    });
+    stop.send(()).unwrap();
+    let summary = rt.block_on(run).unwrap().unwrap();
+    let ends = ends(&rt, &source, "rec");
+    let mirrored = ends[&0] - 30 + ends[&1] - 70;
+    assert_eq!(summary.totals.records as i64, mirrored);
+    assert_eq!(summary.totals.batches, 0, "no batch passed through");
+    assert!(summary.totals.record_batches > 0);
+    let (from, to) = (read(&rt, &source, "rec"), read(&rt, &target, "rec"));
+    for p in 0..2 {
+        let strip = |rs: &[Rec]| -> Vec<Rec> {
+            rs.iter().map(|r| (0, r.1, r.2.clone(), r.3.clone(), r.4.clone())).collect()
+        };
+        assert!(strip(&from[&p]) == strip(&to[&p]), "partition {p}: the same records in order");
+        // The first source record at or past the group's offset, and its copy's offset.
+        let next = from[&p].iter().find(|r| r.0 >= wanted[p as usize]).unwrap();
+        let copy = to[&p].iter().find(|r| value_of(r) == value_of(next)).unwrap();
+        let got = synced[&TopicPartition::new("rec", p)].offset;
+        assert_eq!(got, copy.0, "partition {p}: {} translated", wanted[p as usize]);
+        assert_ne!(got, wanted[p as usize]);
+    }
+    let reports = verified(&rt, &source, &target, "rec");
+    assert!(reports.iter().all(|r| r.comparison.is_exact()), "{reports:?}");
+}
+
+/// The text `GET path` gets from the mirror's metrics endpoint.
+fn scrape(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of the sample named exactly `series` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_metrics_endpoint_reports_the_mirrors_counters_while_it_runs() {
+    let (source, target) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    create(&rt, &source, "m", 3);
+    produce(&rt, &source, "m", 0, 3000, 30, None);
+    commit_group(&rt, &source, "app-m", "m", &[100, 100, 100]);
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", sluice_tests::free_port());
+    let properties = format!(
+        "source={}\ntarget={}\ntopics=m\ncommit.interval.ms=200\n",
+        source.bootstrap(),
+        target.bootstrap()
+    );
+    let child = start_binary_with(
+        dir.path(),
+        &properties,
+        0,
+        &["--metrics", &addr, "--sync-group-offsets", "app-.*"],
+    );
+    wait_committed(&rt, &source, "sluice-mirror", "m", Duration::from_secs(30));
+    let text = wait_until("lag 0 and the group synced", Duration::from_secs(30), || {
+        let text = scrape(&addr, "/metrics");
+        let caught_up = (0..3).all(|p| {
+            sample(&text, &format!("sluice_mirror_lag_records{{topic=\"m\",partition=\"{p}\"}}"))
+                == Some(0.0)
+        });
+        let synced = sample(&text, "sluice_mirror_group_offsets_synced_total") == Some(3.0);
+        (caught_up && synced).then_some(text)
+    });
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("content-type: text/plain; version=0.0.4"), "{text}");
+    let bytes = sample(&text, "sluice_mirror_bytes_total{topic=\"m\"}").unwrap();
+    assert_eq!(sample(&text, "sluice_mirror_records_total{topic=\"m\"}"), Some(3000.0), "{text}");
+    assert!(bytes > 0.0, "{text}");
+    assert!(sample(&text, "sluice_mirror_batches_total{kind=\"passthrough\"}").unwrap() > 0.0);
+    assert_eq!(sample(&text, "sluice_mirror_in_flight_bytes"), Some(0.0));
+    assert_eq!(sample(&text, "sluice_mirror_resent_records"), Some(0.0));
+    assert!(sample(&text, "sluice_mirror_commits_total").unwrap() >= 1.0);
+    assert!(
+        sample(&text, "sluice_mirror_offset_syncs_total").unwrap() >= 3.0,
+        "a key per partition"
+    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let last = sample(&text, "sluice_mirror_last_commit_timestamp_seconds").unwrap();
+    assert!((now.as_secs_f64() - last).abs() < 60.0, "last commit at {last}, now {now:?}");
+    // More records: the counters follow.
+    produce(&rt, &source, "m", 3000, 1000, 30, None);
+    wait_until("4000 records counted", Duration::from_secs(30), || {
+        let text = scrape(&addr, "/metrics");
+        let records = sample(&text, "sluice_mirror_records_total{topic=\"m\"}");
+        let more =
+            sample(&text, "sluice_mirror_bytes_total{topic=\"m\"}").is_some_and(|b| b > bytes);
+        (records == Some(4000.0) && more).then_some(())
+    });
+    assert!(scrape(&addr, "/").starts_with("HTTP/1.1 404 "));
+    let status = terminate(child);
+    assert!(status.success(), "{status}: {}", log_of(dir.path(), 0));
 }

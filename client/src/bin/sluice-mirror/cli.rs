@@ -64,6 +64,13 @@ pub struct RunArgs {
     /// `batches` (passthrough) or `records` (decode and re-batch).
     #[arg(long)]
     pub mode: Option<String>,
+    /// Regex of source group ids whose committed offsets are translated exactly and
+    /// committed in the target cluster (groups with members there are left alone).
+    #[arg(long, value_name = "REGEX")]
+    pub sync_group_offsets: Option<String>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
 }
 
 /// Flags of `verify`.
@@ -105,9 +112,14 @@ impl RunArgs {
     /// The settings of a mirror run.
     pub fn settings(&self) -> Result<Settings, MirrorError> {
         let mut s = self.clusters.settings()?;
-        for (name, value) in
-            [("group", &self.group), ("max.rate", &self.max_rate), ("mode", &self.mode)]
-        {
+        let flags = [
+            ("group", &self.group),
+            ("max.rate", &self.max_rate),
+            ("mode", &self.mode),
+            ("sync.group.offsets", &self.sync_group_offsets),
+            ("metrics", &self.metrics),
+        ];
+        for (name, value) in flags {
             if let Some(v) = value {
                 s.set(name, v)?;
             }

@@ -1,9 +1,10 @@
 //! `sluice-mirror`: mirror topics until SIGINT or SIGTERM, or `verify` a copy.
 //!
 //! Progress goes to stderr as a live line when it is a terminal, and to the log every
-//! ten seconds either way.
+//! ten seconds either way; with `--metrics`, as Prometheus text too.
 
 mod cli;
+mod metrics;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -33,10 +34,24 @@ async fn main() -> anyhow::Result<ExitCode> {
 async fn run_mirror(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
     let stop = signal()?;
     let config = args.settings()?.into_config()?;
+    let metrics_addr = config.metrics;
     let mirror = Mirror::new(config)?;
+    let exporter = match metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics address {addr}: {e}"))?;
+            tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(metrics::serve(listener, mirror.stats())))
+        }
+        None => None,
+    };
     let progress = tokio::spawn(report(mirror.stats()));
     let summary = mirror.run(stop).await;
     progress.abort();
+    if let Some(exporter) = exporter {
+        exporter.abort();
+    }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
@@ -48,6 +63,7 @@ async fn run_mirror(args: cli::RunArgs) -> anyhow::Result<ExitCode> {
         bytes = t.bytes,
         batches_passed_through = t.batches,
         batches_as_records = t.record_batches,
+        group_offsets_synced = t.group_offsets_synced,
         "stopped; re-sent after the restart (past the last commit): {resent}"
     );
     Ok(ExitCode::SUCCESS)
