@@ -49,7 +49,10 @@ pub struct Consumer {
     busy_nodes: HashSet<i32>,
     coordinator: Option<Arc<Connection>>,
     member: Option<Member>,
-    listener: Option<Box<dyn RebalanceListener>>,
+    /// In a mutex only so that `Consumer` is `Sync` (a future holding `&Consumer` across
+    /// an await stays `Send`) without asking listeners to be `Sync`: it is only ever
+    /// reached through `&mut self`, so the lock is never contended.
+    listener: Option<std::sync::Mutex<Box<dyn RebalanceListener>>>,
     next_auto_commit: Instant,
     round_robin: usize,
     closed: bool,
@@ -118,7 +121,7 @@ impl Consumer {
         self.cluster.add_interest(topics.iter().copied());
         self.partitions.clear();
         self.member = Some(member);
-        self.listener = listener;
+        self.listener = listener.map(std::sync::Mutex::new);
         Ok(())
     }
 
@@ -142,7 +145,7 @@ impl Consumer {
         member.pattern = Some(regex);
         self.partitions.clear();
         self.member = Some(member);
-        self.listener = listener;
+        self.listener = listener.map(std::sync::Mutex::new);
         Ok(())
     }
 
@@ -925,13 +928,14 @@ impl Consumer {
     }
 
     async fn call_listener(&mut self, which: Callback, partitions: &[TopicPartition]) {
-        let Some(mut listener) = self.listener.take() else { return };
+        let Some(listener) = self.listener.take() else { return };
+        let mut listener = listener.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
         match which {
             Callback::Revoked => listener.on_partitions_revoked(self, partitions).await,
             Callback::Assigned => listener.on_partitions_assigned(self, partitions).await,
             Callback::Lost => listener.on_partitions_lost(self, partitions).await,
         }
-        self.listener = Some(listener);
+        self.listener = Some(std::sync::Mutex::new(listener));
     }
 }
 
@@ -940,4 +944,15 @@ enum Callback {
     Revoked,
     Assigned,
     Lost,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Futures that hold `&Consumer` across an await (the mirror's fetch loop does) can
+    /// be spawned only if the consumer is `Sync`.
+    #[test]
+    fn the_consumer_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Consumer>();
+    }
 }
