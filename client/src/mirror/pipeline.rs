@@ -33,7 +33,7 @@ use super::offset_map::{OffsetMap, Resume, Run};
 use super::rate::TokenBucket;
 use super::tracker::{self, Position, Tracker};
 use super::{checkpoint, topics, MirrorConfig, MirrorError, Mode, Stats, TopicFilter};
-use crate::admin::{Admin, OffsetAndMetadata};
+use crate::admin::{Admin, OffsetAndMetadata, OffsetSpec};
 use crate::consumer::fetcher::FetchedBatch;
 use crate::consumer::{records, Consumer};
 use crate::error::ClientError;
@@ -312,6 +312,7 @@ impl Fetch<'_> {
         let kept: HashSet<&TopicPartition> = tps.iter().collect();
         self.next.retain(|tp, _| kept.contains(tp));
         self.consumer.assign(tps.iter().cloned());
+        let mut starts = Vec::new();
         for tp in new {
             // The committed offset, else the earliest: where this partition resumes.
             match self.consumer.position(&tp).await {
@@ -322,6 +323,9 @@ impl Fetch<'_> {
                         Some(r) if r.source == at => r,
                         _ => Resume { source: at, committed: false, target: None },
                     };
+                    if resume.target.is_none() {
+                        starts.push((tp.clone(), at));
+                    }
                     self.map.lock().expect("lock").resumed(&tp, resume);
                     self.next.insert(tp, at);
                 }
@@ -330,7 +334,50 @@ impl Fetch<'_> {
                 }
             }
         }
+        if !starts.is_empty() {
+            self.commit_start(&starts).await;
+        }
         Ok(())
+    }
+
+    /// Commits where partitions start, with the target's log end as their target offset,
+    /// before anything of theirs is sent, unless the last commit already says so (a clean
+    /// stop). The next restart then counts only what this run wrote past its commits:
+    /// records a killed run left past its commit are counted once, by the restart after
+    /// it, and a partition killed before its first acknowledgement was committed is
+    /// counted too. A failure is only logged: the next restart may then miscount.
+    async fn commit_start(&self, starts: &[(TopicPartition, i64)]) {
+        let on_target = |tp: &TopicPartition| {
+            TopicPartition::new(self.targets[&tp.topic].clone(), tp.partition)
+        };
+        let specs: Vec<(TopicPartition, OffsetSpec)> =
+            starts.iter().map(|(tp, _)| (on_target(tp), OffsetSpec::Latest)).collect();
+        let ends = match self.target.list_offsets(&specs).await {
+            Ok(ends) => ends,
+            Err(e) => {
+                tracing::warn!(error = %e, "target log ends unreadable; the start positions are not committed");
+                return;
+            }
+        };
+        let offsets: Vec<(TopicPartition, OffsetAndMetadata)> = starts
+            .iter()
+            .filter_map(|(tp, at)| {
+                let end = ends.get(&on_target(tp))?.offset;
+                let metadata = tracker::metadata(Position { source: *at, target: Some(end) });
+                Some((tp.clone(), OffsetAndMetadata { offset: *at, leader_epoch: None, metadata }))
+            })
+            .collect();
+        let group = &self.config.group;
+        match self.source.alter_consumer_group_offsets(group, &offsets).await {
+            Ok(outcomes) => {
+                for (tp, outcome) in outcomes {
+                    if let Err(e) = outcome {
+                        tracing::warn!(partition = %tp, error = %e, "start position not committed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "start positions not committed"),
+        }
     }
 
     /// Pauses partitions with too many batches in flight, resumes the others.
