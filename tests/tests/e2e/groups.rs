@@ -104,11 +104,18 @@ fn group_offsets_resume_exactly_across_consumer_restart_sigterm_and_sigkill() {
     assert_eq!(unique, all, "every record consumed exactly once");
 }
 
+/// Joins, retrying COORDINATOR_LOAD_IN_PROGRESS (a broker just started answers it until it
+/// has read `__consumer_offsets`) as clients do.
 fn join(c: &mut RawClient, version: i16, member: &str) -> JoinGroupResponse {
-    c.send(version, &join_request(version, member));
-    match c.receive(ApiKey::JoinGroup, version) {
-        Response::JoinGroup(r) => r,
-        other => panic!("{other:?}"),
+    loop {
+        c.send(version, &join_request(version, member));
+        match c.receive(ApiKey::JoinGroup, version) {
+            Response::JoinGroup(r) if r.error_code == 14 => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Response::JoinGroup(r) => return r,
+            other => panic!("{other:?}"),
+        }
     }
 }
 

@@ -386,7 +386,20 @@ fn join_alone(c: &mut RawClient, group: &str, assignment: Bytes) -> String {
     j.rebalance_timeout_ms = 30_000;
     j.protocol_type = s("consumer");
     j.protocols = vec![p];
-    let Response::JoinGroup(joined) = c.call(3, Request::JoinGroup(j)) else { panic!("join") };
+    // Until the coordinator has loaded the offsets topic (a slow start on a busy machine)
+    // it answers COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let joined = loop {
+        let Response::JoinGroup(joined) = c.call(3, Request::JoinGroup(j.clone())) else {
+            panic!("join")
+        };
+        if joined.error_code != ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.code()
+            || Instant::now() > deadline
+        {
+            break joined;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(joined.error_code, 0);
     let member = joined.member_id.to_string();
     let mut a = SyncGroupRequestAssignment::default();
