@@ -3,10 +3,13 @@
 //! apply, partitions added where the source has more.
 //!
 //! Loops: a mirror never copies a topic into itself (same cluster, same name), never
-//! copies a checkpoint topic (its own or an opposite mirror's), and never copies a topic
-//! whose name matches `--exclude`. Two mirrors in opposite
-//! directions with prefixes `A.` (A→B) and `B.` (B→A) do not loop when each excludes the
-//! other's prefix: `--exclude 'B\..*'` on A→B and `--exclude 'A\..*'` on B→A.
+//! copies a checkpoint topic (its own or an opposite mirror's), never copies a topic
+//! whose name matches `--exclude`, and never copies another mirror's copies: a
+//! checkpoint topic `<P>sluice-mirror.offset-syncs` in the source says that a mirror
+//! writes topics named `<P>...` into it, and those are skipped (as MirrorMaker 2 skips
+//! remote topics). So two mirrors in opposite directions with prefixes `A.` (A→B) and
+//! `B.` (B→A) do not loop. Without a prefix a copy cannot be told from its original, so
+//! mirrors without prefixes in opposite directions must exclude each other's topics.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -102,7 +105,22 @@ pub async fn matching(
         .list_topics(false)
         .await
         .map_err(|e| MirrorError::client("list source topics", e))?;
-    Ok(topics.into_iter().filter(|t| filter.matches(&t.name)).collect())
+    let copies = copy_prefixes(topics.iter().map(|t| t.name.as_str()));
+    Ok(topics
+        .into_iter()
+        .filter(|t| filter.matches(&t.name))
+        .filter(|t| !copies.iter().any(|p| t.name.starts_with(p.as_str())))
+        .collect())
+}
+
+/// The prefixes other mirrors write into a cluster whose topics are `names`: each
+/// non-empty `<P>` of a checkpoint topic `<P>sluice-mirror.offset-syncs`.
+fn copy_prefixes<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    names
+        .filter_map(|n| n.strip_suffix(checkpoint::SUFFIX))
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Makes the target hold every topic of `wanted` with at least the source's partitions,
@@ -266,5 +284,16 @@ mod tests {
         assert!(!b_to_a.matches(&on_b), "B→A does not copy A's copy back");
         let on_a = b_to_a.target_name("events");
         assert!(!a_to_b.matches(&on_a));
+    }
+
+    #[test]
+    fn another_mirrors_checkpoint_names_the_prefix_of_its_copies() {
+        let names =
+            ["orders", "A.orders", "A.sluice-mirror.offset-syncs", "sluice-mirror.offset-syncs"];
+        assert_eq!(
+            copy_prefixes(names.into_iter()),
+            vec!["A.".to_string()],
+            "not the empty prefix"
+        );
     }
 }

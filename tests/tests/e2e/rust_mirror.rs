@@ -443,6 +443,51 @@ fn a_target_stopped_for_five_seconds_is_caught_up_with_bounded_memory() {
 }
 
 #[test]
+fn two_mirrors_in_opposite_directions_with_prefixes_copy_each_topic_once() {
+    let (a, b) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    create(&rt, &a, "orders", 2);
+    produce(&rt, &a, "orders", 0, 2_000, 20, None);
+    create(&rt, &b, "events", 3);
+    produce(&rt, &b, "events", 0, 3_000, 20, None);
+    // Every topic, no excludes: only the prefixes keep them apart.
+    let mut a_to_b = mirror_config(&a, &b, ".*");
+    a_to_b.rename_prefix = "A.".into();
+    let mut b_to_a = mirror_config(&b, &a, ".*");
+    b_to_a.rename_prefix = "B.".into();
+    let (stop_ab, run_ab) = spawn(&rt, Mirror::new(a_to_b).unwrap());
+    let (stop_ba, run_ba) = spawn(&rt, Mirror::new(b_to_a).unwrap());
+    wait_caught_up(&rt, &a, &b, &[("orders", "A.orders")], Duration::from_secs(30));
+    wait_caught_up(&rt, &b, &a, &[("events", "B.events")], Duration::from_secs(30));
+    // Several refreshes, each of which would copy a copy back if it could.
+    std::thread::sleep(Duration::from_millis(1500));
+    stop_ab.send(()).unwrap();
+    stop_ba.send(()).unwrap();
+    rt.block_on(run_ab).unwrap().unwrap();
+    rt.block_on(run_ba).unwrap().unwrap();
+    let names = |broker: &BrokerProcess| {
+        let admin = Admin::new(&config(broker, &[])).unwrap();
+        let listed = rt.block_on(admin.list_topics(false)).unwrap();
+        let mut names: Vec<String> = listed.into_iter().map(|t| t.name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&a), ["B.events", "B.sluice-mirror.offset-syncs", "orders"]);
+    assert_eq!(names(&b), ["A.orders", "A.sluice-mirror.offset-syncs", "events"]);
+    let exact = |from: &BrokerProcess, to: &BrokerProcess, topics: &str, prefix: &str| {
+        let filter = TopicFilter::new(topics, None, prefix).unwrap();
+        let reports = rt.block_on(verify(&config(from, &[]), &config(to, &[]), &filter)).unwrap();
+        assert!(
+            !reports.is_empty() && reports.iter().all(|r| r.comparison.is_exact()),
+            "{reports:?}"
+        );
+    };
+    exact(&a, &b, "orders", "A.");
+    exact(&b, &a, "events", "B.");
+}
+
+#[test]
 fn topics_and_partitions_added_at_the_source_are_mirrored() {
     let (source, target) = (BrokerProcess::start(&[]), BrokerProcess::start(&[]));
     let rt = runtime();
