@@ -19,9 +19,10 @@
 //!   -> with --sync-group-offsets: matching source groups' offsets, translated, committed
 //!      in the target cluster
 //! ```
-//! Control batches (transaction markers) are not copied. A transactional batch, or one
-//! that starts before the position (a commit inside a batch), is sent as records instead
-//! (decoded, re-batched by the producer), and said so in the log.
+//! Control batches (transaction markers) are not copied. A transactional batch, one
+//! that starts before the position (a commit inside a batch), or one with holes between
+//! its offsets (compacted) is sent as records instead (decoded, re-batched by the
+//! producer), and said so in the log.
 //!
 //! Guarantees: at least once, nothing lost. Each record keeps key, value, headers and
 //! timestamp and goes to the same partition number, in order. After a crash the run

@@ -429,13 +429,24 @@ impl Fetch<'_> {
                 _ = stop.wait_for(|s| *s) => return Ok(false),
             };
             self.stats.in_flight_bytes.fetch_add(u64::from(permits), Ordering::Relaxed);
-            let as_records =
-                self.config.mode == Mode::Records || b.transactional || b.base_offset < position;
+            // A compacted batch has holes between its offsets, which a broker does not
+            // keep: Kafka refuses a compressed one and renumbers an uncompressed one.
+            let holes = i64::from(b.records) != b.last_offset - b.base_offset + 1;
+            let as_records = self.config.mode == Mode::Records
+                || b.transactional
+                || b.base_offset < position
+                || holes;
             if as_records && self.config.mode == Mode::Batches && self.logged.insert(b.tp.clone()) {
+                let why = if b.transactional {
+                    "transactional batches are not passed through"
+                } else if b.base_offset < position {
+                    "it starts before the position"
+                } else {
+                    "its offsets have holes (a compacted topic)"
+                };
                 tracing::info!(
                     partition = %b.tp, offset = b.base_offset, transactional = b.transactional,
-                    "batch sent as records: {}",
-                    if b.transactional { "transactional batches are not passed through" } else { "it starts before the position" }
+                    "batch sent as records: {why}"
                 );
             }
             let (delivery, records) = if as_records {
