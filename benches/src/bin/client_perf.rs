@@ -13,6 +13,9 @@
 //! - produce-to-consume latency at 10,000 records/s for 5 s: p50 / p99 / p99.9.
 //!
 //! `SLUICE_PERF_ONLY=produce|consume|latency` runs one phase (consume also produces).
+//! `SLUICE_PERF_CLI=target/release/sluice` also runs `sluice perf produce` and `sluice
+//! perf consume` with the same settings in each phase, beside the library (the tool's
+//! CPU is the whole process's, from getrusage of the finished child).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +64,7 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let only = std::env::var("SLUICE_PERF_ONLY").ok();
+    let cli = std::env::var("SLUICE_PERF_CLI").ok();
     let run = |phase: &str| {
         only.as_deref().is_none_or(|o| o == phase || (o == "consume" && phase == "produce"))
     };
@@ -72,6 +76,11 @@ fn main() {
         let sl = rt.block_on(sluice_produce(&broker.bootstrap, &format!("sl-{codec}"), codec, n));
         println!("produce, compression {codec}, {n} records");
         println!("{}\n{}", rd.line("librdkafka"), sl.line("sluice"));
+        if let Some(cli) = &cli {
+            let tool = cli_produce(cli, &broker.bootstrap, &format!("cli-{codec}"), codec, n);
+            println!("{}", tool.line("sluice perf"));
+            println!("     tool / library: {:.2}x records/s", tool.rate() / sl.rate());
+        }
         println!(
             "     ratio: {:.2}x records/s, {:.2}x CPU per record",
             sl.rate() / rd.rate(),
@@ -84,6 +93,11 @@ fn main() {
         let sl = rt.block_on(sluice_consume(&broker.bootstrap, &format!("sl-{codec}"), n));
         println!("consume from the beginning, compression {codec}");
         println!("{}\n{}", rd.line("librdkafka"), sl.line("sluice"));
+        if let Some(cli) = &cli {
+            let tool = cli_consume(cli, &broker.bootstrap, &format!("sl-{codec}"), n);
+            println!("{}", tool.line("sluice perf"));
+            println!("     tool / library: {:.2}x records/s", tool.rate() / sl.rate());
+        }
         println!(
             "     ratio: {:.2}x records/s, {:.2}x CPU per record",
             sl.rate() / rd.rate(),
@@ -165,6 +179,65 @@ async fn sluice_produce(bootstrap: &str, topic: &str, codec: &str, n: u64) -> Ru
     let run = Run { secs, client_cpu: own_cpu() - cpu0, records: n - 1 };
     producer.close(Duration::from_secs(5)).await.unwrap();
     run
+}
+
+/// CPU seconds of this process's finished children.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage(2) fills the struct it is given; all-zero is a valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to an owned rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Runs the CLI to the end; its stdout and the CPU it used.
+fn run_cli(cli: &str, args: &[&str]) -> (String, f64) {
+    let cpu0 = children_cpu();
+    let out = std::process::Command::new(cli).args(args).output().expect("run the sluice CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cli} {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, children_cpu() - cpu0)
+}
+
+/// `sluice perf produce` with the settings and payload of [`sluice_produce`] (a payload
+/// file of that one record: the tool's own random letters compress far worse); its rate
+/// from its final line ("N records sent, R records/sec ...").
+fn cli_produce(cli: &str, bootstrap: &str, topic: &str, codec: &str, n: u64) -> Run {
+    let (n_arg, codec_prop) = (n.to_string(), format!("compression.type={codec}"));
+    let payload = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(payload.path(), PAYLOAD).unwrap();
+    let payload_path = payload.path().to_str().unwrap();
+    let settings = ["acks=1", "linger.ms=5", "batch.size=1000000", "buffer.memory=1073741824"];
+    let mut args = vec!["perf", "produce", "--bootstrap-server", bootstrap, "--topic", topic];
+    args.extend(["--num-records", &n_arg, "--payload-file", payload_path, "--throughput", "-1"]);
+    args.push("--producer-props");
+    args.extend(settings);
+    args.push(&codec_prop);
+    let (stdout, cpu) = run_cli(cli, &args);
+    let last = stdout.lines().rfind(|l| l.contains("records sent")).expect("a final line");
+    let rate: f64 =
+        last.split(", ").nth(1).and_then(|f| f.split(' ').next()).unwrap().parse().unwrap();
+    Run { secs: n as f64 / rate, client_cpu: cpu, records: n }
+}
+
+/// `sluice perf consume` of `topic` from the beginning, with the fetch settings of
+/// [`sluice_consume`]; its rate is Kafka's fetch.nMsg.sec (the group join left out).
+fn cli_consume(cli: &str, bootstrap: &str, topic: &str, n: u64) -> Run {
+    let n_arg = n.to_string();
+    let mut args = vec!["perf", "consume", "--bootstrap-server", bootstrap, "--topic", topic];
+    args.extend(["--messages", &n_arg, "--fetch-size", "10485760", "--hide-header"]);
+    args.extend(["--consumer-props", "max.poll.records=100000"]);
+    let (stdout, cpu) = run_cli(cli, &args);
+    let last = stdout.lines().last().expect("a final line");
+    let fields: Vec<&str> = last.split(", ").collect();
+    let fetch_ms: f64 = fields[7].parse().unwrap();
+    let read: u64 = fields[4].parse().unwrap();
+    Run { secs: fetch_ms / 1000.0, client_cpu: cpu, records: read }
 }
 
 fn rd_consume(bootstrap: &str, topic: &str, n: u64) -> Run {
