@@ -62,7 +62,7 @@ pub struct Parsed {
 /// that received the fetch response, so that decompressing the next response overlaps the
 /// application's handling of the records of the one before. Keyed by base offset, in order.
 #[derive(Debug, Default)]
-pub struct Inflated(Vec<(i64, Result<Bytes, String>)>);
+pub struct Inflated(Vec<(i64, Option<Result<Bytes, String>>)>);
 
 impl Inflated {
     /// Decompresses every compressed batch of `set`, each bounded by `max_uncompressed`;
@@ -79,14 +79,15 @@ impl Inflated {
             let section = compression::decompress(codec, batch.records_section(), max_uncompressed)
                 .map(Bytes::from)
                 .map_err(|e| e.to_string());
-            sections.push((batch.base_offset(), section));
+            sections.push((batch.base_offset(), Some(section)));
         }
         Inflated(sections)
     }
 
+    /// The decompressed section of the batch at `base_offset`, once (`None` after).
     fn take(&mut self, base_offset: i64) -> Option<Result<Bytes, String>> {
         let at = self.0.binary_search_by_key(&base_offset, |(o, _)| *o).ok()?;
-        Some(std::mem::replace(&mut self.0[at].1, Err("taken twice".into())))
+        self.0[at].1.take()
     }
 }
 
@@ -353,13 +354,13 @@ mod tests {
             p.take(&topic, 0, usize::MAX, &mut records).unwrap();
             Parsed { records, next_offset: 0 }
         };
-        assert!(inflated.0.iter().all(|(_, s)| s.is_err()), "each inflated section was used");
+        assert!(inflated.0.iter().all(|(_, s)| s.is_none()), "each inflated section was used");
         let here = parse(&topic, 0, &set, 1, true, 1 << 20).unwrap();
         assert_eq!(ahead.records, here.records);
         let values: Vec<&str> = ahead.records.iter().map(|r| r.value_str().unwrap()).collect();
         assert_eq!(values, ["b", "c", "d", "e"]);
         // A batch that failed to inflate is reported at its own offset.
-        let mut failed = Inflated(vec![(3, Err("lz4 data is corrupt".into()))]);
+        let mut failed = Inflated(vec![(3, Some(Err("lz4 data is corrupt".into())))]);
         let err = prepare(&topic, 0, &set, 0, true, 1 << 20, &mut failed).unwrap_err();
         assert!(matches!(err, ClientError::CorruptRecord { offset: 3, .. }), "{err}");
     }
