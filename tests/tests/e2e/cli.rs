@@ -324,6 +324,15 @@ fn perf_consume_prints_kafkas_columns() {
     for i in [3, 5, 8, 9] {
         assert!(decimal.is_match(fields[i]), "{i}: {:?}", lines[1]);
     }
+    // Kafka's --date-format: a SimpleDateFormat pattern.
+    let iso = ["--hide-header", "--date-format", "yyyy-MM-dd'T'HH:mm:ss.SSSX", "--group", "iso"];
+    let out = ok(&sluice(
+        &broker,
+        &[&["perf", "consume", "--topic", "pc", "--messages", "10"][..], &iso[..]].concat(),
+    ));
+    let iso_time = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$").unwrap();
+    let fields: Vec<&str> = out.trim_end().split(", ").collect();
+    assert!(iso_time.is_match(fields[0]) && iso_time.is_match(fields[1]), "{out}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Times on the command line: RFC 3339 (or milliseconds since the epoch) in, and Kafka's
-//! perf-tool date format out, in UTC, with the civil-calendar arithmetic of Howard
-//! Hinnant's `days_from_civil` so no date crate is needed.
+//! Times on the command line: RFC 3339 (or milliseconds since the epoch) in, and Java's
+//! SimpleDateFormat patterns (Kafka's perf tools' `--date-format`) out, in UTC, with the
+//! civil-calendar arithmetic of Howard Hinnant's `days_from_civil` so no date crate is
+//! needed.
 
 /// Milliseconds since the epoch of `s`: plain milliseconds (`1714000000000`), or RFC 3339
 /// (`2024-05-06T07:08:09.123Z`, `2024-05-06T09:08:09+02:00`); a space may stand for the
@@ -68,12 +69,136 @@ pub fn parse_datetime(s: &str) -> Result<i64, String> {
     }
 }
 
-/// `ms` as Kafka's perf tools print times (`yyyy-MM-dd HH:mm:ss:SSS`), in UTC.
-pub fn format_utc(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}:{milli:03}")
+/// Kafka's perf tools' default `--date-format`.
+pub const KAFKA_DATE_FORMAT: &str = "yyyy-MM-dd HH:mm:ss:SSS";
+
+/// A `java.text.SimpleDateFormat` pattern (Kafka's perf tools' `--date-format`), printed
+/// in UTC. Letters: G y M d H k K h m s S E u D a z Z X, with Java's widths (`MMM` a short
+/// month name, `MMMM` the full one, `yy` two digits, `S` milliseconds); text in single
+/// quotes (`''` a quote) and every non-letter is printed as it is. The week-based letters
+/// (`w W F Y`) depend on a locale and are refused, as are letters Java does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateFormat(Vec<Field>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    Text(String),
+    /// A pattern letter repeated `n` times.
+    Letter(char, usize),
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] =
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+impl DateFormat {
+    /// Parses `pattern`.
+    ///
+    /// # Errors
+    /// A message naming the letter or the unclosed quote, for clap to show.
+    pub fn parse(pattern: &str) -> Result<DateFormat, String> {
+        let mut fields = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        let mut text = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    text.push('\'');
+                    continue;
+                }
+                loop {
+                    match chars.next() {
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            text.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(c) => text.push(c),
+                        None => return Err(format!("'{pattern}': a quote is not closed")),
+                    }
+                }
+            } else if c.is_ascii_alphabetic() {
+                if !"GyMdHkKhmsSEuDazZX".contains(c) {
+                    return Err(format!("'{pattern}': the pattern letter '{c}' is not supported"));
+                }
+                let mut n = 1;
+                while chars.peek() == Some(&c) {
+                    chars.next();
+                    n += 1;
+                }
+                if !text.is_empty() {
+                    fields.push(Field::Text(std::mem::take(&mut text)));
+                }
+                fields.push(Field::Letter(c, n));
+            } else {
+                text.push(c);
+            }
+        }
+        if !text.is_empty() {
+            fields.push(Field::Text(text));
+        }
+        Ok(DateFormat(fields))
+    }
+
+    /// `ms` since the epoch, in UTC.
+    pub fn format(&self, ms: i64) -> String {
+        let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+        let (y, mo, d) = civil_from_days(days);
+        let (h, min, sec, milli) =
+            (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+        // 1970-01-01 was a Thursday: index 3 from Monday.
+        let weekday = (days + 3).rem_euclid(7) as usize;
+        let mut out = String::new();
+        for field in &self.0 {
+            let (c, n) = match field {
+                Field::Text(t) => {
+                    out.push_str(t);
+                    continue;
+                }
+                Field::Letter(c, n) => (*c, *n),
+            };
+            let num = |v: i64| format!("{v:0n$}");
+            let name = |full: &str| if n >= 4 { full.to_string() } else { full[..3].to_string() };
+            let piece = match c {
+                'G' => if y > 0 { "AD" } else { "BC" }.to_string(),
+                'y' if n == 2 => format!("{:02}", y.rem_euclid(100)),
+                'y' => num(y),
+                'M' if n >= 3 => name(MONTHS[(mo - 1) as usize]),
+                'M' => num(mo),
+                'd' => num(d),
+                'H' => num(h),
+                'k' => num(if h == 0 { 24 } else { h }),
+                'K' => num(h % 12),
+                'h' => num(if h % 12 == 0 { 12 } else { h % 12 }),
+                'm' => num(min),
+                's' => num(sec),
+                'S' => num(milli),
+                'E' => name(WEEKDAYS[weekday]),
+                'u' => num(weekday as i64 + 1),
+                'D' => num(days - days_from_civil(y, 1, 1) + 1),
+                'a' => if h < 12 { "AM" } else { "PM" }.to_string(),
+                'z' => if n >= 4 { "Coordinated Universal Time" } else { "UTC" }.to_string(),
+                'Z' => "+0000".to_string(),
+                _ => "Z".to_string(), // 'X': ISO 8601, UTC
+            };
+            out.push_str(&piece);
+        }
+        out
+    }
 }
 
 /// Milliseconds since the epoch, now.
@@ -153,10 +278,34 @@ mod tests {
     }
 
     #[test]
+    fn simple_date_format_patterns_as_java_prints_them_in_utc() {
+        // 2024-05-06T07:08:09.123Z was a Monday, day 127 of a leap year; the expected
+        // strings are what java.text.SimpleDateFormat printed (Java 17, Locale.US, the
+        // zone set to UTC).
+        let t = 1_714_979_289_123;
+        let f = |p: &str| DateFormat::parse(p).unwrap().format(t);
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss:SSS"), "2024-05-06 07:08:09:123");
+        assert_eq!(f("yy/M/d h:mm a"), "24/5/6 7:08 AM");
+        assert_eq!(f("EEE, d MMM yyyy HH:mm:ss Z"), "Mon, 6 May 2024 07:08:09 +0000");
+        assert_eq!(f("EEEE MMMM dd G"), "Monday May 06 AD");
+        assert_eq!(f("yyyy-MM-dd'T'HH:mm:ss.SSSX"), "2024-05-06T07:08:09.123Z");
+        assert_eq!(f("D u k K z"), "127 1 7 7 UTC");
+        assert_eq!(f("'o''clock' ''hh''"), "o'clock '07'");
+        assert_eq!(f("S"), "123");
+        assert_eq!(DateFormat::parse("HH").unwrap().format(0), "00");
+        assert_eq!(DateFormat::parse("k h a").unwrap().format(0), "24 12 AM");
+        assert_eq!(DateFormat::parse("E").unwrap().format(0), "Thu");
+        assert!(DateFormat::parse("ww").unwrap_err().contains("'w'"));
+        assert!(DateFormat::parse("q").unwrap_err().contains("'q'"));
+        assert!(DateFormat::parse("'open").unwrap_err().contains("quote"));
+    }
+
+    #[test]
     fn kafka_perf_date_format_in_utc() {
-        assert_eq!(format_utc(1_714_979_289_123), "2024-05-06 07:08:09:123");
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00:000");
-        assert_eq!(format_utc(-1), "1969-12-31 23:59:59:999");
+        let kafka = DateFormat::parse(KAFKA_DATE_FORMAT).unwrap();
+        assert_eq!(kafka.format(1_714_979_289_123), "2024-05-06 07:08:09:123");
+        assert_eq!(kafka.format(0), "1970-01-01 00:00:00:000");
+        assert_eq!(kafka.format(-1), "1969-12-31 23:59:59:999");
         for days in [-800_000, -1, 0, 59, 11_016, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);

@@ -4,9 +4,9 @@
 //! rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec`, or with it a line per
 //! reporting interval (`time, threadId, ...`). MB are 2^20 bytes of keys and values;
 //! rebalance time is the time spent without partitions, as Kafka's listener measures it.
-//! Times print in Kafka's default format, `yyyy-MM-dd HH:mm:ss:SSS`, in UTC (Kafka uses
-//! the local zone; there is no `--date-format`). `--print-metrics` prints the consumer's
-//! metrics at the end, as Kafka's tool does.
+//! Times print in `--date-format` (a SimpleDateFormat pattern, Kafka's default
+//! `yyyy-MM-dd HH:mm:ss:SSS`), in UTC (Kafka uses the local zone). `--print-metrics`
+//! prints the consumer's metrics at the end, as Kafka's tool does.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write as _};
@@ -20,7 +20,7 @@ use sluice_client::{ClientConfig, TopicPartition};
 use super::{layered, metrics_table, Rng};
 use crate::cli::key_value;
 use crate::error::{CliError, Context as _, Result};
-use crate::format::time::{format_utc, now_ms};
+use crate::format::time::{now_ms, DateFormat, KAFKA_DATE_FORMAT};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -29,7 +29,7 @@ Examples:
 
   sluice perf consume --topic bench --messages 1000000 --print-metrics
 
-Not supported from Kafka's tool: --date-format, --socket-buffer-size.";
+Not supported from Kafka's tool: --socket-buffer-size.";
 
 /// `sluice perf consume` flags (Kafka's names).
 #[derive(Debug, clap::Args)]
@@ -74,6 +74,9 @@ pub struct Args {
     /// Print the consumer's metrics at the end.
     #[arg(long)]
     print_metrics: bool,
+    /// How times print: a java.text.SimpleDateFormat pattern, in UTC.
+    #[arg(long, default_value = KAFKA_DATE_FORMAT, value_parser = DateFormat::parse)]
+    date_format: DateFormat,
 }
 
 /// Time spent joining, as Kafka's `ConsumerPerfRebListener` counts it.
@@ -181,7 +184,8 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
                 if args.show_detailed_stats {
                     let mut joins = joins.lock().expect("lock");
                     let interval = Interval { bytes, last_bytes, read, last_read };
-                    println!("{}", interval.line(last_report, now, joins.round_ms));
+                    let line = interval.line(&args.date_format, last_report, now, joins.round_ms);
+                    println!("{line}");
                     joins.round_ms = 0;
                 }
                 (last_report, last_read, last_bytes) = (now, read, bytes);
@@ -216,7 +220,7 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let closed = consumer.close().await;
     if !args.show_detailed_stats {
         let join_ms = joins.lock().expect("lock").total_ms;
-        println!("{}", total_line(start_ms, end_ms, bytes, read, join_ms));
+        println!("{}", total_line(&args.date_format, start_ms, end_ms, bytes, read, join_ms));
     }
     if let Some(metrics) = metrics {
         print!("{}", metrics_table(&metrics));
@@ -225,15 +229,22 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
 }
 
 /// The final line.
-fn total_line(start_ms: i64, end_ms: i64, bytes: u64, read: u64, join_ms: i64) -> String {
+fn total_line(
+    dates: &DateFormat,
+    start_ms: i64,
+    end_ms: i64,
+    bytes: u64,
+    read: u64,
+    join_ms: i64,
+) -> String {
     let secs = (end_ms - start_ms) as f64 / 1000.0;
     let fetch_ms = end_ms - start_ms - join_ms;
     let fetch_secs = fetch_ms as f64 / 1000.0;
     let mb = bytes as f64 / (1024.0 * 1024.0);
     format!(
         "{}, {}, {mb:.4}, {:.4}, {read}, {:.4}, {join_ms}, {fetch_ms}, {:.4}, {:.4}",
-        format_utc(start_ms),
-        format_utc(end_ms),
+        dates.format(start_ms),
+        dates.format(end_ms),
         mb / secs,
         read as f64 / secs,
         mb / fetch_secs,
@@ -252,7 +263,7 @@ struct Interval {
 impl Interval {
     /// Kafka's detailed line: `time, threadId, MB so far, MB/s, records so far, records/s,
     /// rebalance ms, fetch ms, fetch MB/s, fetch records/s`, the rates over the interval.
-    fn line(&self, from_ms: i64, to_ms: i64, join_ms: i64) -> String {
+    fn line(&self, dates: &DateFormat, from_ms: i64, to_ms: i64, join_ms: i64) -> String {
         let ms = (to_ms - from_ms) as f64;
         let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
         let interval_mb = mb(self.bytes - self.last_bytes);
@@ -261,7 +272,7 @@ impl Interval {
         let per_fetch_sec = |v: f64| if fetch_ms <= 0 { 0.0 } else { 1000.0 * v / fetch_ms as f64 };
         format!(
             "{}, 0, {:.4}, {:.4}, {}, {:.4}, {join_ms}, {fetch_ms}, {:.4}, {:.4}",
-            format_utc(to_ms),
+            dates.format(to_ms),
             mb(self.bytes),
             1000.0 * interval_mb / ms,
             self.read,
@@ -279,15 +290,19 @@ mod tests {
     #[test]
     fn lines_follow_kafkas_formats() {
         let start = 1_714_979_289_123;
+        let kafka = DateFormat::parse(KAFKA_DATE_FORMAT).unwrap();
         assert_eq!(
-            total_line(start, start + 2000, 3 << 20, 30_000, 500),
+            total_line(&kafka, start, start + 2000, 3 << 20, 30_000, 500),
             "2024-05-06 07:08:09:123, 2024-05-06 07:08:11:123, 3.0000, 1.5000, 30000, \
              15000.0000, 500, 1500, 2.0000, 20000.0000"
         );
         let interval = Interval { bytes: 2 << 20, last_bytes: 1 << 20, read: 200, last_read: 100 };
         assert_eq!(
-            interval.line(start, start + 1000, 0),
+            interval.line(&kafka, start, start + 1000, 0),
             "2024-05-06 07:08:10:123, 0, 2.0000, 1.0000, 200, 100.0000, 0, 1000, 1.0000, 100.0000"
         );
+        let iso = DateFormat::parse("yyyy-MM-dd'T'HH:mm:ss.SSSX").unwrap();
+        assert!(total_line(&iso, start, start + 2000, 0, 0, 0)
+            .starts_with("2024-05-06T07:08:09.123Z, 2024-05-06T07:08:11.123Z, "));
     }
 }
