@@ -41,10 +41,10 @@ pub mod compression;
 )]
 pub mod record;
 
-pub use batch::{batches, BatchError, Batches, RecordBatch};
+pub use batch::{batches, BatchError, BatchRecords, Batches, RecordBatch};
 pub use builder::{BatchBuilder, BuildError};
 pub use compression::{Compression, CompressionError};
-pub use record::{BatchRecords, ControlType, Header, Headers, Record, RecordError, Records};
+pub use record::{ControlType, Header, Headers, Record, RecordError, Records};
 
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::accumulator::TopicPartition;
 use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
 
 /// What the broker said about a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

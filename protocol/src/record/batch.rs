@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use super::compression::{self, Compression, CompressionError};
-use super::record::{BatchRecords, RecordError};
+use super::record::{Record, RecordError, Records};
 
 /// Size of the fixed batch header, up to and including `recordsCount`.
 pub const HEADER_LEN: usize = 61;
@@ -289,6 +289,79 @@ impl<'a> RecordBatch<'a> {
             codec => Cow::Owned(compression::decompress(codec, self.records_section(), limit)?),
         };
         Ok(BatchRecords::new(self, section))
+    }
+}
+
+/// The records of one batch, decompressed if the batch was compressed.
+///
+/// Made by [`RecordBatch::records`]; iterate with
+/// [`Self::iter`]. Keeps the batch fields needed to turn record deltas into offsets and
+/// timestamps.
+#[derive(Debug, Clone)]
+pub struct BatchRecords<'a> {
+    section: Cow<'a, [u8]>,
+    count: u32,
+    base_offset: i64,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    log_append_time: bool,
+}
+
+impl<'a> BatchRecords<'a> {
+    pub(crate) fn new(batch: &RecordBatch<'a>, section: Cow<'a, [u8]>) -> Self {
+        BatchRecords {
+            section,
+            // parse() rejected negative counts.
+            count: u32::try_from(batch.records_count()).unwrap_or(0),
+            base_offset: batch.base_offset(),
+            base_timestamp: batch.base_timestamp(),
+            max_timestamp: batch.max_timestamp(),
+            log_append_time: batch.is_log_append_time(),
+        }
+    }
+
+    /// Iterates the records.
+    pub fn iter(&self) -> Records<'_> {
+        Records::new(&self.section, self.count)
+    }
+
+    /// The declared number of records.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The uncompressed records section.
+    pub fn section(&self) -> &[u8] {
+        &self.section
+    }
+
+    /// Whether the section was decompressed into a new buffer (not borrowed).
+    pub fn is_decompressed(&self) -> bool {
+        matches!(self.section, Cow::Owned(_))
+    }
+
+    /// The record's absolute offset: batch base offset + offset delta.
+    pub fn offset(&self, record: &Record<'_>) -> i64 {
+        self.base_offset.wrapping_add(i64::from(record.offset_delta()))
+    }
+
+    /// The record's timestamp: the batch's max timestamp under LogAppendTime (the broker
+    /// rewrote only that field), otherwise base timestamp + delta.
+    pub fn timestamp(&self, record: &Record<'_>) -> i64 {
+        if self.log_append_time {
+            self.max_timestamp
+        } else {
+            self.base_timestamp.wrapping_add(record.timestamp_delta())
+        }
+    }
+}
+
+impl<'s> IntoIterator for &'s BatchRecords<'_> {
+    type Item = Result<Record<'s>, RecordError>;
+    type IntoIter = Records<'s>;
+
+    fn into_iter(self) -> Records<'s> {
+        self.iter()
     }
 }
 
