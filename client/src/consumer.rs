@@ -2,12 +2,16 @@
 //! records. Positions, commits and seeks follow Kafka's Java consumer.
 //!
 //! The fetch path and its copy budget are in [`fetcher`]; records are zero-copy slices
-//! ([`records`]). One `Consumer` is used from one task (`&mut self`), as Kafka's is from
+//! ([`records`]). This file holds positions, polls and seeks; `commits.rs` the committed
+//! offsets, `membership.rs` the group member's joins and rebalance callbacks ([`group`]
+//! speaks the group protocol). One `Consumer` is used from one task (`&mut self`), as Kafka's is from
 //! one thread; fetches run in the background between polls.
 
 pub mod assignor;
+mod commits;
 pub mod fetcher;
 pub mod group;
+mod membership;
 pub mod offsets;
 pub mod protocol;
 pub mod records;
@@ -28,10 +32,11 @@ use crate::metadata::TopicPartition;
 use crate::metrics::{ConsumerMetrics, Metric, Report};
 use crate::net::Connection;
 use fetcher::{FetchPlan, PartitionState, Start};
+use group::Member;
 pub use group::{BoxFuture, RebalanceListener};
-use group::{Member, Round};
-use offsets::{Committer, EARLIEST, LATEST};
+use membership::Callback;
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
+use offsets::{EARLIEST, LATEST};
 pub use records::ConsumerRecord;
 
 type FetchAnswer = (
@@ -613,152 +618,6 @@ impl Consumer {
         Ok(found.into_iter().filter_map(|(tp, o)| o.map(|o| (tp, o.offset))).collect())
     }
 
-    fn group(&self) -> Result<&str> {
-        self.config.group_id.as_deref().ok_or_else(|| ClientError::Config {
-            name: "group.id".into(),
-            value: String::new(),
-            reason: "committed offsets need a group".into(),
-        })
-    }
-
-    async fn coordinator(&mut self) -> Result<Arc<Connection>> {
-        if let Some(conn) = self.coordinator.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(conn.clone());
-        }
-        let group = self.group()?.to_string();
-        let conn = offsets::coordinator(&self.cluster, &group).await?;
-        self.coordinator = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Runs `op` against the coordinator, finding it again after NOT_COORDINATOR and
-    /// friends, within `request.timeout.ms`.
-    async fn at_coordinator<T, F, Fut>(&mut self, mut op: F) -> Result<T>
-    where
-        F: FnMut(Arc<Connection>) -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
-        let deadline = Instant::now() + self.config.common.request_timeout;
-        let mut attempt = 0;
-        loop {
-            let result = match self.coordinator().await {
-                Ok(conn) => op(conn).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    if e.needs_metadata_refresh() {
-                        self.coordinator = None;
-                    }
-                    attempt += 1;
-                    tokio::time::sleep(self.cluster.retry_backoff(attempt)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// The group's committed offsets for `tps` (absent: none committed).
-    ///
-    /// # Errors
-    /// [`ClientError::Config`] without `group.id`; the coordinator's error.
-    pub async fn committed(
-        &mut self,
-        tps: &[TopicPartition],
-    ) -> Result<HashMap<TopicPartition, OffsetAndMetadata>> {
-        let group = self.group()?.to_string();
-        let require_stable = self.config.read_committed;
-        self.at_coordinator(|conn| {
-            let group = group.clone();
-            async move { offsets::fetch_committed(&conn, &group, tps, require_stable).await }
-        })
-        .await
-    }
-
-    /// Commits the current position of every assigned partition that has one, and waits.
-    ///
-    /// # Errors
-    /// As [`Self::commit_offsets`].
-    pub async fn commit(&mut self) -> Result<()> {
-        let offsets = self.positions_to_commit();
-        self.commit_offsets(&offsets).await
-    }
-
-    /// Commits the given offsets (the next offset to consume, with metadata), and waits.
-    ///
-    /// # Errors
-    /// [`ClientError::Config`] without `group.id`; the first partition error.
-    pub async fn commit_offsets(
-        &mut self,
-        offsets: &[(TopicPartition, OffsetAndMetadata)],
-    ) -> Result<()> {
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let group = self.group()?.to_string();
-        let who = self.committer();
-        self.at_coordinator(|conn| {
-            let (group, who) = (group.clone(), who.clone());
-            async move { offsets::commit(&conn, &group, &who, offsets).await }
-        })
-        .await
-    }
-
-    /// Commits the current positions in the background; the handle reports the outcome.
-    ///
-    /// # Errors
-    /// [`ClientError::Config`] without `group.id`.
-    pub fn commit_async(&mut self) -> Result<tokio::task::JoinHandle<Result<()>>> {
-        let group = self.group()?.to_string();
-        let offsets = self.positions_to_commit();
-        let who = self.committer();
-        let cluster = self.cluster.clone();
-        let known = self.coordinator.clone().filter(|c| !c.is_closed());
-        Ok(tokio::spawn(async move {
-            if offsets.is_empty() {
-                return Ok(());
-            }
-            let conn = match known {
-                Some(conn) => conn,
-                None => offsets::coordinator(&cluster, &group).await?,
-            };
-            offsets::commit(&conn, &group, &who, &offsets).await
-        }))
-    }
-
-    fn committer(&self) -> Committer {
-        self.member.as_ref().map_or_else(Committer::standalone, Member::committer)
-    }
-
-    fn positions_to_commit(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
-        self.partitions
-            .iter()
-            .filter_map(|(tp, s)| {
-                let offset = s.position?;
-                // -1: no record consumed yet, or a broker without leader epochs.
-                let leader_epoch = (s.last_epoch >= 0).then_some(s.last_epoch);
-                Some((
-                    tp.clone(),
-                    OffsetAndMetadata { offset, leader_epoch, metadata: String::new() },
-                ))
-            })
-            .collect()
-    }
-
-    async fn maybe_auto_commit(&mut self) {
-        if !self.config.enable_auto_commit || self.config.group_id.is_none() {
-            return;
-        }
-        let now = Instant::now();
-        if now < self.next_auto_commit {
-            return;
-        }
-        self.next_auto_commit = now + self.config.auto_commit_interval;
-        if let Err(e) = self.commit().await {
-            tracing::warn!(error = %e, "auto commit failed");
-        }
-    }
-
     /// Commits positions when auto commit is on, then closes the connections.
     ///
     /// # Errors
@@ -796,154 +655,6 @@ impl Consumer {
         self.cluster.close().await;
         result
     }
-
-    /// Rebalance work for the next poll: acts on the heartbeat's flags, notices changed
-    /// partition counts, and joins when needed.
-    async fn ensure_group(&mut self) -> Result<()> {
-        self.match_pattern().await?;
-        let Some(member) = self.member.as_mut() else { return Ok(()) };
-        *member.signals.last_poll.lock().expect("lock") = Some(Instant::now());
-        if member.signals.lost.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            let lost = member.owned_partitions();
-            member.owned.clear();
-            member.generation = -1;
-            if member.signals.reset_member_id.swap(false, std::sync::atomic::Ordering::AcqRel) {
-                member.member_id.clear();
-            }
-            member.stop_heartbeat();
-            member.needs_join = true;
-            self.remove_partitions(&lost);
-            if !lost.is_empty() {
-                self.call_listener(Callback::Lost, &lost).await;
-            }
-        }
-        let Some(member) = self.member.as_mut() else { return Ok(()) };
-        if member.signals.rejoin.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            member.needs_join = true;
-        }
-        if !member.needs_join {
-            let counts = self.cluster.with_metadata(|m| {
-                member
-                    .topics
-                    .iter()
-                    .filter_map(|t| m.partition_count(t).map(|n| (t.clone(), n)))
-                    .collect::<Vec<_>>()
-            });
-            if counts.iter().any(|(t, n)| member.assigned_metadata.get(t) != Some(n)) {
-                member.needs_join = true;
-            }
-        }
-        while self.member.as_ref().is_some_and(|m| m.needs_join) {
-            if !self.join_once().await? {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    /// One join; `false` when it failed in a way the next poll retries.
-    async fn join_once(&mut self) -> Result<bool> {
-        let eager = self
-            .member
-            .as_ref()
-            .is_some_and(|m| m.protocol() == assignor::RebalanceProtocol::Eager);
-        let owned = self.member.as_ref().map(Member::owned_partitions).unwrap_or_default();
-        if self.config.enable_auto_commit && !owned.is_empty() {
-            let offsets: Vec<_> = self
-                .positions_to_commit()
-                .into_iter()
-                .filter(|(tp, _)| owned.contains(tp))
-                .collect();
-            if let Err(e) = self.commit_offsets(&offsets).await {
-                tracing::warn!(error = %e, "commit before rebalance failed");
-            }
-        }
-        if eager && !owned.is_empty() {
-            self.call_listener(Callback::Revoked, &owned).await;
-            self.remove_partitions(&owned);
-            if let Some(m) = self.member.as_mut() {
-                m.owned.clear();
-            }
-        }
-        let conn = match self.coordinator().await {
-            Ok(conn) => conn,
-            Err(e) if e.is_retriable() => {
-                self.coordinator = None;
-                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
-        let mut member = self.member.take().expect("joining needs a member");
-        member.stop_heartbeat();
-        let round = group::join_round(&mut member, &conn, &self.cluster, &self.config).await;
-        self.member = Some(member);
-        let (assigned, changes) = match round {
-            Ok(Round::Joined { assigned, changes }) => (assigned, changes),
-            Ok(Round::Retry { backoff }) => {
-                if backoff {
-                    tokio::time::sleep(self.cluster.retry_backoff(1)).await;
-                }
-                return Ok(true);
-            }
-            Err(e) if e.is_retriable() => {
-                self.coordinator = None;
-                tokio::time::sleep(self.cluster.retry_backoff(1)).await;
-                return Ok(false);
-            }
-            Err(e) => return Err(e),
-        };
-        let revoked: Vec<TopicPartition> =
-            changes.revoked.iter().map(|(t, p)| TopicPartition::new(t.as_str(), *p)).collect();
-        if !eager && !revoked.is_empty() {
-            self.call_listener(Callback::Revoked, &revoked).await;
-            self.remove_partitions(&revoked);
-        }
-        let added: Vec<TopicPartition> =
-            changes.added.iter().map(|(t, p)| TopicPartition::new(t.as_str(), *p)).collect();
-        let member = self.member.as_mut().expect("still a member");
-        member.owned = assigned;
-        member.needs_join = changes.rejoin;
-        let topics = member.topics.clone();
-        let counts: BTreeMap<String, u32> = self.cluster.with_metadata(|m| {
-            topics.iter().filter_map(|t| m.partition_count(t).map(|n| (t.clone(), n))).collect()
-        });
-        member.assigned_metadata.extend(counts);
-        group::start_heartbeat(member, self.cluster.clone(), &self.config);
-        let owned: Vec<TopicPartition> = member.owned_partitions();
-        self.cluster.add_interest(owned.iter().map(|tp| &*tp.topic));
-        for tp in owned {
-            self.partitions.entry(tp).or_default();
-        }
-        if !added.is_empty() {
-            self.call_listener(Callback::Assigned, &added).await;
-        }
-        Ok(true)
-    }
-
-    fn remove_partitions(&mut self, tps: &[TopicPartition]) {
-        for tp in tps {
-            self.partitions.remove(tp);
-        }
-    }
-
-    async fn call_listener(&mut self, which: Callback, partitions: &[TopicPartition]) {
-        let Some(listener) = self.listener.take() else { return };
-        let mut listener = listener.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match which {
-            Callback::Revoked => listener.on_partitions_revoked(self, partitions).await,
-            Callback::Assigned => listener.on_partitions_assigned(self, partitions).await,
-            Callback::Lost => listener.on_partitions_lost(self, partitions).await,
-        }
-        self.listener = Some(std::sync::Mutex::new(listener));
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Callback {
-    Revoked,
-    Assigned,
-    Lost,
 }
 
 #[cfg(test)]
