@@ -43,8 +43,14 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::topics::TopicError;
 use driver::Command;
-use request::{Reply, Request};
+use request::{
+    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
+    HeartbeatRequest, JoinRequest, JoinResult, LeaveResult, LeavingMember, ListFilter, Reply,
+    Request, SyncRequest, SyncResult,
+};
+use sluice_protocol::error_code::ErrorCode;
 use state::GroupConfig;
+use state::TopicPartition;
 use store::OffsetsLog;
 
 /// Requests queued for the driver before handlers wait to send.
@@ -84,6 +90,27 @@ pub enum GroupError {
     /// The coordinator task is not running (not started yet, or stopped).
     #[error("the group coordinator is not running")]
     Stopped,
+    /// The coordinator answered with another request's reply: a bug in the broker, not
+    /// an outage, so it is not answered as one.
+    #[error("the group coordinator answered a {asked} request with {answered}")]
+    Miswired {
+        /// The request's API.
+        asked: &'static str,
+        /// The reply that came back.
+        answered: String,
+    },
+}
+
+impl GroupError {
+    /// The Kafka error a request handler answers for it: a coordinator that does not run
+    /// is COORDINATOR_NOT_AVAILABLE (clients look for it again and retry), a miswired
+    /// reply UNKNOWN_SERVER_ERROR.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            GroupError::Miswired { .. } => ErrorCode::UNKNOWN_SERVER_ERROR,
+            _ => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        }
+    }
 }
 
 /// What the driver task needs, kept until [`GroupCoordinator::run`] takes it.
@@ -148,18 +175,166 @@ impl GroupCoordinator {
     }
 
     /// Sends a request and waits for its reply (a JoinGroup may wait for a whole join
-    /// phase).
+    /// phase); `pick` takes the reply's variant for the request's, so the one place where
+    /// a reply of the wrong kind could appear is here, where it is logged as the bug it
+    /// is.
     ///
     /// # Errors
-    /// [`GroupError::Stopped`] when the coordinator does not run.
+    /// [`GroupError::Stopped`] when the coordinator does not run,
+    /// [`GroupError::Miswired`] for a reply of another request's kind.
     ///
     /// # Cancel safety
     /// Dropping the future drops the reply; the coordinator's state change (a join, a
     /// commit) may still happen, as when a client disconnects.
-    pub async fn call(&self, request: Request) -> Result<Reply, GroupError> {
+    async fn call<T>(
+        &self,
+        asked: &'static str,
+        request: Request,
+        pick: impl FnOnce(Reply) -> Result<T, Reply>,
+    ) -> Result<T, GroupError> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Request(request, tx)).await.map_err(|_| GroupError::Stopped)?;
-        rx.await.map_err(|_| GroupError::Stopped)
+        let reply = rx.await.map_err(|_| GroupError::Stopped)?;
+        pick(reply).map_err(|other| {
+            let e = GroupError::Miswired { asked, answered: format!("{other:?}") };
+            tracing::error!(error = %e, "group coordinator bug");
+            e
+        })
+    }
+
+    /// JoinGroup (waits for the join phase).
+    ///
+    /// # Errors
+    /// [`GroupError::Stopped`], or [`GroupError::Miswired`] (a bug).
+    pub async fn join(&self, r: JoinRequest) -> Result<JoinResult, GroupError> {
+        self.call("JoinGroup", Request::Join(r), |reply| match reply {
+            Reply::Join(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// SyncGroup (waits for the leader's assignment).
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn sync(&self, r: SyncRequest) -> Result<SyncResult, GroupError> {
+        self.call("SyncGroup", Request::Sync(r), |reply| match reply {
+            Reply::Sync(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// Heartbeat.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn heartbeat(&self, r: HeartbeatRequest) -> Result<ErrorCode, GroupError> {
+        self.call("Heartbeat", Request::Heartbeat(r), |reply| match reply {
+            Reply::Heartbeat(e) => Ok(e),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// LeaveGroup of `members` from `group`.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn leave(
+        &self,
+        group: String,
+        members: Vec<LeavingMember>,
+    ) -> Result<LeaveResult, GroupError> {
+        self.call("LeaveGroup", Request::Leave(group, members), |reply| match reply {
+            Reply::Leave(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// OffsetCommit: an error per entry, in request order.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn commit(&self, r: CommitRequest) -> Result<Vec<ErrorCode>, GroupError> {
+        self.call("OffsetCommit", Request::Commit(r), |reply| match reply {
+            Reply::Commit(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// OffsetFetch: per group, the partitions (`None`: all it has).
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn fetch_offsets(
+        &self,
+        groups: Vec<(String, Option<Vec<TopicPartition>>)>,
+    ) -> Result<Vec<GroupOffsets>, GroupError> {
+        self.call("OffsetFetch", Request::FetchOffsets(groups), |reply| match reply {
+            Reply::FetchOffsets(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// OffsetDelete of `partitions` from `group`.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn delete_offsets(
+        &self,
+        group: String,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<DeleteOffsetsResult, GroupError> {
+        let request = Request::DeleteOffsets(group, partitions);
+        self.call("OffsetDelete", request, |reply| match reply {
+            Reply::DeleteOffsets(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// ListGroups: an error and the groups.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn list(
+        &self,
+        filter: ListFilter,
+    ) -> Result<(ErrorCode, Vec<GroupListing>), GroupError> {
+        self.call("ListGroups", Request::List(filter), |reply| match reply {
+            Reply::List(e, groups) => Ok((e, groups)),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// DescribeGroups.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn describe(&self, groups: Vec<String>) -> Result<Vec<GroupDescription>, GroupError> {
+        self.call("DescribeGroups", Request::Describe(groups), |reply| match reply {
+            Reply::Describe(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// DeleteGroups: an error per group, in request order.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn delete(&self, groups: Vec<String>) -> Result<Vec<ErrorCode>, GroupError> {
+        self.call("DeleteGroups", Request::Delete(groups), |reply| match reply {
+            Reply::Delete(r) => Ok(r),
+            other => Err(other),
+        })
+        .await
     }
 
     /// Tells the coordinator that topics were deleted, so their committed offsets go.
@@ -178,5 +353,37 @@ impl GroupCoordinator {
         if self.commands.send(Command::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod handle_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reply_of_another_kind_is_a_server_error_and_a_stopped_coordinator_an_outage() {
+        let coordinator = GroupCoordinator::new(&Config::default());
+        let mut parts = coordinator.parts.lock().unwrap().take().unwrap();
+        let driver = tokio::spawn(async move {
+            if let Some(Command::Request(Request::Delete(_), reply)) = parts.commands.recv().await {
+                let _ = reply.send(Reply::Heartbeat(ErrorCode::NONE));
+            }
+            parts.commands.close();
+        });
+        let miswired = coordinator.delete(vec!["g".into()]).await.unwrap_err();
+        assert!(matches!(miswired, GroupError::Miswired { asked: "DeleteGroups", .. }));
+        assert_eq!(miswired.error_code(), ErrorCode::UNKNOWN_SERVER_ERROR);
+        driver.await.unwrap();
+        let stopped = coordinator
+            .heartbeat(HeartbeatRequest {
+                group_id: "g".into(),
+                generation: 1,
+                member_id: "m".into(),
+                instance_id: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(stopped, GroupError::Stopped));
+        assert_eq!(stopped.error_code(), ErrorCode::COORDINATOR_NOT_AVAILABLE);
     }
 }

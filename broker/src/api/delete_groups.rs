@@ -4,11 +4,9 @@
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse, GroupId};
-use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::first_occurrences;
 use crate::broker::Broker;
-use crate::group::request::{Reply, Request};
 
 /// Answers a DeleteGroups request.
 pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
@@ -21,9 +19,9 @@ pub async fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGrou
         .filter_map(|(g, first)| first.then_some(g))
         .collect();
     let ids: Vec<String> = groups.iter().map(|g| g.0.to_string()).collect();
-    let errors = match broker.groups.call(Request::Delete(ids)).await {
-        Ok(Reply::Delete(r)) => r,
-        _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; groups.len()],
+    let errors = match broker.groups.delete(ids).await {
+        Ok(r) => r,
+        Err(e) => vec![e.error_code(); groups.len()],
     };
     let mut out = DeleteGroupsResponse::default();
     out.results = groups
@@ -46,6 +44,8 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 

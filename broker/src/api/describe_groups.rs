@@ -12,11 +12,10 @@ use std::collections::HashSet;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
 use kafka_protocol::protocol::StrBytes;
-use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::group::membership::GroupState;
-use crate::group::request::{GroupDescription, Reply, Request};
+use crate::group::request::GroupDescription;
 
 /// Answers a DescribeGroups request.
 pub async fn handle(
@@ -27,12 +26,12 @@ pub async fn handle(
     let mut seen = HashSet::new();
     let ids: Vec<String> =
         request.groups.iter().filter(|g| seen.insert(&g.0)).map(|g| g.0.to_string()).collect();
-    let described = match broker.groups.call(Request::Describe(ids.clone())).await {
-        Ok(Reply::Describe(d)) => d,
-        _ => ids
+    let described = match broker.groups.describe(ids.clone()).await {
+        Ok(d) => d,
+        Err(e) => ids
             .into_iter()
             .map(|group_id| GroupDescription {
-                error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                error: e.error_code(),
                 group_id,
                 state: GroupState::Dead,
                 protocol_type: String::new(),
@@ -83,6 +82,8 @@ mod tests {
     use bytes::{Bytes, BytesMut};
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
     use crate::group::request::MemberDescription;

@@ -3,10 +3,9 @@
 //! (UNKNOWN_MEMBER_ID) or fenced by a newer instance (FENCED_INSTANCE_ID).
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
-use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{self, Reply, Request};
+use crate::group::request;
 
 /// Answers a Heartbeat request.
 pub async fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
@@ -16,10 +15,7 @@ pub async fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResp
         member_id: request.member_id.to_string(),
         instance_id: request.group_instance_id.map(|s| s.to_string()),
     };
-    let error = match broker.groups.call(Request::Heartbeat(heartbeat)).await {
-        Ok(Reply::Heartbeat(e)) => e,
-        _ => ErrorCode::COORDINATOR_NOT_AVAILABLE,
-    };
+    let error = broker.groups.heartbeat(heartbeat).await.unwrap_or_else(|e| e.error_code());
     let mut out = HeartbeatResponse::default();
     out.error_code = error.code();
     out
@@ -30,6 +26,8 @@ mod tests {
     use bytes::BytesMut;
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 

@@ -14,13 +14,12 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
-use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::header::RequestHeader;
 
 use crate::broker::Broker;
 use crate::group::membership::Protocol;
 use crate::group::off_worker_if;
-use crate::group::request::{JoinRequest, JoinResult, Reply, Request};
+use crate::group::request::{JoinRequest, JoinResult};
 
 /// Answers a JoinGroup request (after the join phase, which may take the rebalance
 /// timeout).
@@ -52,9 +51,9 @@ pub async fn handle(
         protocols,
         supports_skip_assignment: version >= 9,
     };
-    let result = match broker.groups.call(Request::Join(join)).await {
-        Ok(Reply::Join(r)) => r,
-        _ => JoinResult::error(&member_id, ErrorCode::COORDINATOR_NOT_AVAILABLE),
+    let result = match broker.groups.join(join).await {
+        Ok(r) => r,
+        Err(e) => JoinResult::error(&member_id, e.error_code()),
     };
     response(result, version)
 }
@@ -115,6 +114,8 @@ mod tests {
     use bytes::{Bytes, BytesMut};
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
     use crate::group::request::JoinMember;

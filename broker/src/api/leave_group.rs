@@ -7,7 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{LeaveResult, LeavingMember, Reply, Request};
+use crate::group::request::{LeaveResult, LeavingMember};
 
 /// Answers a LeaveGroup request.
 pub async fn handle(
@@ -28,9 +28,9 @@ pub async fn handle(
         vec![LeavingMember { member_id: request.member_id.to_string(), instance_id: None }]
     };
     let group = request.group_id.0.to_string();
-    let result = match broker.groups.call(Request::Leave(group, leaving)).await {
-        Ok(Reply::Leave(r)) => r,
-        _ => LeaveResult { error: ErrorCode::COORDINATOR_NOT_AVAILABLE, members: Vec::new() },
+    let result = match broker.groups.leave(group, leaving).await {
+        Ok(r) => r,
+        Err(e) => LeaveResult { error: e.error_code(), members: Vec::new() },
     };
     response(result, version)
 }

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{GroupListing, ListFilter, Reply, Request};
+use crate::group::request::{GroupListing, ListFilter};
 
 /// Answers a ListGroups request.
 pub async fn handle(
@@ -19,9 +19,9 @@ pub async fn handle(
     let states = request.states_filter.iter().filter(|_| version >= 4).map(|s| s.as_str());
     let types = request.types_filter.iter().filter(|_| version >= 5).map(|s| s.as_str());
     let filter = ListFilter::parse(states, types);
-    let (error, groups) = match broker.groups.call(Request::List(filter)).await {
-        Ok(Reply::List(e, g)) => (e, g),
-        _ => (ErrorCode::COORDINATOR_NOT_AVAILABLE, Vec::new()),
+    let (error, groups) = match broker.groups.list(filter).await {
+        Ok(listed) => listed,
+        Err(e) => (e.error_code(), Vec::new()),
     };
     response(error, groups, version)
 }

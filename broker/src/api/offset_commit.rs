@@ -21,7 +21,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{CommitRequest, OffsetToCommit, Reply, Request};
+use crate::group::request::{CommitRequest, OffsetToCommit};
 use crate::group::state::TopicPartition;
 
 /// Answers an OffsetCommit request (once the offsets are written).
@@ -64,9 +64,9 @@ pub async fn handle(
             retention_ms: if (2..=4).contains(&version) { request.retention_time_ms } else { -1 },
             offsets,
         };
-        errors = match broker.groups.call(Request::Commit(commit)).await {
-            Ok(Reply::Commit(r)) => r,
-            _ => vec![ErrorCode::COORDINATOR_NOT_AVAILABLE; sent],
+        errors = match broker.groups.commit(commit).await {
+            Ok(r) => r,
+            Err(e) => vec![e.error_code(); sent],
         };
     }
     response(&request, &known, errors)

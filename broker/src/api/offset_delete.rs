@@ -11,7 +11,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{DeleteOffsetsResult, Reply, Request};
+use crate::group::request::DeleteOffsetsResult;
 use crate::group::state::TopicPartition;
 
 /// Answers an OffsetDelete request.
@@ -33,12 +33,9 @@ pub async fn handle(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDele
         }
     }
     let group = request.group_id.0.to_string();
-    let answer = match broker.groups.call(Request::DeleteOffsets(group, partitions)).await {
-        Ok(Reply::DeleteOffsets(r)) => r,
-        _ => DeleteOffsetsResult {
-            error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
-            partitions: Vec::new(),
-        },
+    let answer = match broker.groups.delete_offsets(group, partitions).await {
+        Ok(r) => r,
+        Err(e) => DeleteOffsetsResult { error: e.error_code(), partitions: Vec::new() },
     };
     response(&request, &known, answer)
 }

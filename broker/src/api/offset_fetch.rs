@@ -19,10 +19,9 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::group::request::{GroupOffsets, Reply, Request};
+use crate::group::request::GroupOffsets;
 use crate::group::state::{CommittedOffset, TopicPartition};
 
 /// Answers an OffsetFetch request.
@@ -51,15 +50,11 @@ pub async fn handle(
         vec![(request.group_id.0.to_string(), partitions)]
     };
     let asked: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
-    let answers = match broker.groups.call(Request::FetchOffsets(groups)).await {
-        Ok(Reply::FetchOffsets(a)) => a,
-        _ => asked
+    let answers = match broker.groups.fetch_offsets(groups).await {
+        Ok(a) => a,
+        Err(e) => asked
             .into_iter()
-            .map(|group_id| GroupOffsets {
-                group_id,
-                error: ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                offsets: Vec::new(),
-            })
+            .map(|group_id| GroupOffsets { group_id, error: e.error_code(), offsets: Vec::new() })
             .collect(),
     };
     response(answers, version)
@@ -149,6 +144,8 @@ mod tests {
     use bytes::BytesMut;
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 

@@ -6,11 +6,10 @@ use bytes::Bytes;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
-use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::group::off_worker_if;
-use crate::group::request::{Reply, Request, SyncRequest, SyncResult};
+use crate::group::request::{SyncRequest, SyncResult};
 
 /// Answers a SyncGroup request (once the assignment is known).
 pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
@@ -31,9 +30,9 @@ pub async fn handle(broker: &Broker, request: SyncGroupRequest, version: i16) ->
         protocol_name: request.protocol_name.map(|s| s.to_string()),
         assignments,
     };
-    let result = match broker.groups.call(Request::Sync(sync)).await {
-        Ok(Reply::Sync(r)) => r,
-        _ => SyncResult::error(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+    let result = match broker.groups.sync(sync).await {
+        Ok(r) => r,
+        Err(e) => SyncResult::error(e.error_code()),
     };
     response(result, version)
 }
@@ -55,6 +54,8 @@ mod tests {
     use bytes::{Bytes, BytesMut};
     use sluice_protocol::api_key::{support, ApiKey};
     use sluice_protocol::messages::Response;
+
+    use sluice_protocol::error_code::ErrorCode;
 
     use super::*;
 
