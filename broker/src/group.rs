@@ -190,7 +190,7 @@ impl GroupCoordinator {
         &self,
         asked: &'static str,
         request: Request,
-        pick: impl FnOnce(Reply) -> Result<T, Reply>,
+        pick: impl FnOnce(Reply) -> Result<T, Box<Reply>>,
     ) -> Result<T, GroupError> {
         let (tx, rx) = oneshot::channel();
         self.commands.send(Command::Request(request, tx)).await.map_err(|_| GroupError::Stopped)?;
@@ -209,7 +209,7 @@ impl GroupCoordinator {
     pub async fn join(&self, r: JoinRequest) -> Result<JoinResult, GroupError> {
         self.call("JoinGroup", Request::Join(r), |reply| match reply {
             Reply::Join(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -221,7 +221,7 @@ impl GroupCoordinator {
     pub async fn sync(&self, r: SyncRequest) -> Result<SyncResult, GroupError> {
         self.call("SyncGroup", Request::Sync(r), |reply| match reply {
             Reply::Sync(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -233,7 +233,7 @@ impl GroupCoordinator {
     pub async fn heartbeat(&self, r: HeartbeatRequest) -> Result<ErrorCode, GroupError> {
         self.call("Heartbeat", Request::Heartbeat(r), |reply| match reply {
             Reply::Heartbeat(e) => Ok(e),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -249,7 +249,7 @@ impl GroupCoordinator {
     ) -> Result<LeaveResult, GroupError> {
         self.call("LeaveGroup", Request::Leave(group, members), |reply| match reply {
             Reply::Leave(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -261,7 +261,7 @@ impl GroupCoordinator {
     pub async fn commit(&self, r: CommitRequest) -> Result<Vec<ErrorCode>, GroupError> {
         self.call("OffsetCommit", Request::Commit(r), |reply| match reply {
             Reply::Commit(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -276,7 +276,7 @@ impl GroupCoordinator {
     ) -> Result<Vec<GroupOffsets>, GroupError> {
         self.call("OffsetFetch", Request::FetchOffsets(groups), |reply| match reply {
             Reply::FetchOffsets(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -293,7 +293,7 @@ impl GroupCoordinator {
         let request = Request::DeleteOffsets(group, partitions);
         self.call("OffsetDelete", request, |reply| match reply {
             Reply::DeleteOffsets(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -308,7 +308,7 @@ impl GroupCoordinator {
     ) -> Result<(ErrorCode, Vec<GroupListing>), GroupError> {
         self.call("ListGroups", Request::List(filter), |reply| match reply {
             Reply::List(e, groups) => Ok((e, groups)),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -320,7 +320,7 @@ impl GroupCoordinator {
     pub async fn describe(&self, groups: Vec<String>) -> Result<Vec<GroupDescription>, GroupError> {
         self.call("DescribeGroups", Request::Describe(groups), |reply| match reply {
             Reply::Describe(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
@@ -332,7 +332,7 @@ impl GroupCoordinator {
     pub async fn delete(&self, groups: Vec<String>) -> Result<Vec<ErrorCode>, GroupError> {
         self.call("DeleteGroups", Request::Delete(groups), |reply| match reply {
             Reply::Delete(r) => Ok(r),
-            other => Err(other),
+            other => Err(Box::new(other)),
         })
         .await
     }
