@@ -192,6 +192,7 @@ impl Harness {
                     partition: tp(t, *p),
                     offset: *o,
                     leader_epoch: 3,
+                    commit_timestamp: -1,
                     metadata: Some("meta".into()),
                 })
                 .collect(),
@@ -579,6 +580,7 @@ fn simple_consumers_commit_with_generation_minus_one() {
             partition: tp("t", 0),
             offset: 5,
             leader_epoch: -1,
+            commit_timestamp: -1,
             metadata: None,
         }],
     };
@@ -586,6 +588,7 @@ fn simple_consumers_commit_with_generation_minus_one() {
         partition: tp("t", 1),
         offset: 6,
         leader_epoch: -1,
+        commit_timestamp: -1,
         metadata: Some("x".repeat(5000)),
     });
     let t = h.send(Request::Commit(r));
