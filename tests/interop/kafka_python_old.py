@@ -9,6 +9,8 @@ Exits non-zero on the first mismatch.
   end_offsets), commits a position outside group management (OffsetCommit v2) and reads
   it back (OffsetFetch v1). Its Fetch would be v2 (message format v1), which sluiced does
   not serve, so an unpinned consumer of the same group reads the records from there.
+- KafkaConsumers pinned to (0, 8, 2) and (0, 8, 1) commit outside group management with
+  OffsetCommit v1 and v0, and read back with OffsetFetch v1 and v0.
 - A KafkaAdminClient pinned to (0, 10, 1) creates and deletes a topic with CreateTopics v0
   and DeleteTopics v0; one pinned to (0, 11) describes a topic with DescribeConfigs v0.
 
@@ -83,6 +85,18 @@ while len(offsets) < 8 and time.time() < deadline:
         offsets.extend(r.offset for r in records)
 reader.close()
 check(offsets == list(range(12, 20)), f"read from the commit: {offsets}")
+
+# Kafka 0.8.2's clients commit with OffsetCommit v1, 0.8.1's with v0 and read with
+# OffsetFetch v0 (which Kafka 3.9 kept in ZooKeeper).
+for pin, offset in [((0, 8, 2), 15), ((0, 8, 1), 17)]:
+    old = KafkaConsumer(bootstrap_servers=BOOTSTRAP, api_version=pin,
+                        group_id=f"{TOPIC}-{pin[2]}", enable_auto_commit=False)
+    old.assign([TP])
+    old.commit({TP: OffsetAndMetadata(offset, f"from {pin}", -1)})
+    committed = old.committed(TP, metadata=True)
+    check(committed is not None and (committed.offset, committed.metadata) == (offset, f"from {pin}"),
+          f"{pin} committed {committed}")
+    old.close()
 
 admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, api_version=(0, 10, 1))
 admin.create_topics([NewTopic(f"{TOPIC}-made", 2, 1, topic_configs={"retention.ms": "1234"})])

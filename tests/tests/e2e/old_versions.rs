@@ -435,7 +435,7 @@ fn api_versions_advertises_kafka_39_minimums_and_message_formats_v0_v1_stay_refu
 }
 
 #[test]
-fn kafka_python_pinned_to_0_10_0_lists_offsets_with_v0() {
+fn kafka_python_pinned_to_old_brokers_lists_offsets_commits_and_administers() {
     let broker = BrokerProcess::start(&["--override", "sluice.internal.log.segment.bytes=150"]);
     let mut c = RawClient::connect(broker.addr);
     ensure_topic(&mut c, "pinned");
@@ -460,6 +460,9 @@ fn kafka_python_pinned_to_0_10_0_lists_offsets_with_v0() {
     // The pinned clients sent the old versions (none of which Kafka 4.0 serves).
     for sent in [
         "sent ListOffsetsRequest v0",
+        "sent OffsetCommitRequest v0",
+        "sent OffsetCommitRequest v1",
+        "sent OffsetFetchRequest v0",
         "sent CreateTopicsRequest v0",
         "sent DeleteTopicsRequest v0",
         "sent DescribeConfigsRequest v0",
