@@ -169,6 +169,7 @@ fn machine_commits() {
                 partition: TopicPartition { topic: "t".into(), partition: (t % 6) as i32 },
                 offset: t as i64,
                 leader_epoch: -1,
+                commit_timestamp: -1,
                 metadata: None,
             }],
         };

@@ -109,6 +109,8 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: u64,
     /// `offsets.retention.minutes`, in milliseconds.
     pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 impl Default for Config {
@@ -143,6 +145,7 @@ impl Default for Config {
             flush_scheduler_interval_ms: 1000,
             group_initial_rebalance_delay_ms: 3000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }
@@ -399,6 +402,9 @@ impl Config {
                 }
                 "offsets.retention.minutes" => {
                     self.offsets_retention_ms = number::<i64>(k, v, 1)? * 60_000
+                }
+                "offsets.retention.check.interval.ms" => {
+                    self.offsets_retention_check_interval_ms = number(k, v, 1)?
                 }
                 "producer.id.expiration.ms" => {
                     self.log.producer_id_expiration_ms = broker_number(k, v)?

@@ -133,6 +133,7 @@ impl GroupCoordinator {
         let group_config = GroupConfig {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms as i64,
             offsets_retention_ms: config.offsets_retention_ms,
+            offsets_retention_check_interval_ms: config.offsets_retention_check_interval_ms,
             ..GroupConfig::default()
         };
         let (tx, rx) = mpsc::channel(QUEUE);

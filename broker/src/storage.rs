@@ -51,7 +51,9 @@ use std::sync::Arc;
 use sluice_protocol::record::BatchError;
 use thiserror::Error;
 
-pub use partition_log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset, ValidRecords};
+pub use partition_log::{
+    AppendInfo, PartitionLog, ReadInfo, SegmentTime, TimestampOffset, ValidRecords,
+};
 pub use producer_state::{
     DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,

@@ -15,20 +15,25 @@
 //!
 //! No `max` is above what `kafka-protocol` 0.15.1 can decode and encode (Kafka 3.9's
 //! schemas): Produce 11, Fetch 17, Metadata 12, ListOffsets 9, JoinGroup 9. Fetch v13+ names
-//! topics by id: the broker keeps topic ids and returns them from Metadata v10+. Where Kafka
-//! 4.0 raised a minimum (ListOffsets 1, OffsetCommit 2, OffsetFetch 1, CreateTopics 2,
-//! DeleteTopics 1, DescribeConfigs 1, Fetch 4) Sluice follows it: those old versions have
-//! semantics (ZooKeeper commits, v0 offset lists, message format v0/v1) Sluice does not
-//! implement, and every client in KAFKA-COMPAT.md's table overlaps the newer ranges.
+//! topics by id: the broker keeps topic ids and returns them from Metadata v10+.
+//!
+//! Minimums are Kafka 3.9's for every API that carries no records. Kafka 4.0 raised them
+//! (KIP-896: ListOffsets 1, OffsetCommit 2, OffsetFetch 1, CreateTopics 2, DeleteTopics 1,
+//! DescribeConfigs 1), and with that cut off clients of the 2.x era that still send the old
+//! versions: a Go client commits with OffsetCommit v1 unless the application sets a
+//! retention time, and kafka-python pinned to an old broker version sends ListOffsets v0.
+//! Each old version is served with its own semantics, in its handler. Fetch below v4 stays
+//! unadvertised and Produce below v3 refused: they carry message formats v0/v1, which
+//! Sluice does not store (KIP-724; Kafka 4.0 dropped them too).
 //!
 //! | key | API | advertised | served | flexible from |
 //! |---:|---|---|---|---|
 //! | 0 | Produce | 0–11 | 3–11 | 9 |
 //! | 1 | Fetch | 4–17 | 4–17 | 12 |
-//! | 2 | ListOffsets | 1–9 | 1–9 | 6 |
+//! | 2 | ListOffsets | 0–9 | 0–9 | 6 |
 //! | 3 | Metadata | 0–12 | 0–12 | 9 |
-//! | 8 | OffsetCommit | 2–9 | 2–9 | 8 |
-//! | 9 | OffsetFetch | 1–9 | 1–9 | 6 |
+//! | 8 | OffsetCommit | 0–9 | 0–9 | 8 |
+//! | 9 | OffsetFetch | 0–9 | 0–9 | 6 |
 //! | 10 | FindCoordinator | 0–6 | 0–6 | 3 |
 //! | 11 | JoinGroup | 0–9 | 0–9 | 6 |
 //! | 12 | Heartbeat | 0–4 | 0–4 | 4 |
@@ -38,11 +43,11 @@
 //! | 16 | ListGroups | 0–5 | 0–5 | 3 |
 //! | 17 | SaslHandshake | 0–1 | 0–1 | – |
 //! | 18 | ApiVersions | 0–4 | 0–4 | 3 |
-//! | 19 | CreateTopics | 2–7 | 2–7 | 5 |
-//! | 20 | DeleteTopics | 1–6 | 1–6 | 4 |
+//! | 19 | CreateTopics | 0–7 | 0–7 | 5 |
+//! | 20 | DeleteTopics | 0–6 | 0–6 | 4 |
 //! | 21 | DeleteRecords | 0–2 | 0–2 | 2 |
 //! | 22 | InitProducerId | 0–5 | 0–5 | 2 |
-//! | 32 | DescribeConfigs | 1–4 | 1–4 | 4 |
+//! | 32 | DescribeConfigs | 0–4 | 0–4 | 4 |
 //! | 33 | AlterConfigs | 0–2 | 0–2 | 2 |
 //! | 35 | DescribeLogDirs | 0–4 | 0–4 | 2 |
 //! | 36 | SaslAuthenticate | 0–2 | 0–2 | 2 |
@@ -133,10 +138,10 @@ const fn api(key: ApiKey, min: i16, max: i16, served_min: i16, flex: i16) -> Api
 pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::Produce, 0, 11, 3, 9),
     api(ApiKey::Fetch, 4, 17, 4, 12),
-    api(ApiKey::ListOffsets, 1, 9, 1, 6),
+    api(ApiKey::ListOffsets, 0, 9, 0, 6),
     api(ApiKey::Metadata, 0, 12, 0, 9),
-    api(ApiKey::OffsetCommit, 2, 9, 2, 8),
-    api(ApiKey::OffsetFetch, 1, 9, 1, 6),
+    api(ApiKey::OffsetCommit, 0, 9, 0, 8),
+    api(ApiKey::OffsetFetch, 0, 9, 0, 6),
     api(ApiKey::FindCoordinator, 0, 6, 0, 3),
     api(ApiKey::JoinGroup, 0, 9, 0, 6),
     api(ApiKey::Heartbeat, 0, 4, 0, 4),
@@ -146,11 +151,11 @@ pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::ListGroups, 0, 5, 0, 3),
     api(ApiKey::SaslHandshake, 0, 1, 0, -1),
     api(ApiKey::ApiVersions, 0, 4, 0, 3),
-    api(ApiKey::CreateTopics, 2, 7, 2, 5),
-    api(ApiKey::DeleteTopics, 1, 6, 1, 4),
+    api(ApiKey::CreateTopics, 0, 7, 0, 5),
+    api(ApiKey::DeleteTopics, 0, 6, 0, 4),
     api(ApiKey::DeleteRecords, 0, 2, 0, 2),
     api(ApiKey::InitProducerId, 0, 5, 0, 2),
-    api(ApiKey::DescribeConfigs, 1, 4, 1, 4),
+    api(ApiKey::DescribeConfigs, 0, 4, 0, 4),
     api(ApiKey::AlterConfigs, 0, 2, 0, 2),
     api(ApiKey::DescribeLogDirs, 0, 4, 0, 2),
     api(ApiKey::SaslAuthenticate, 0, 2, 0, 2),

@@ -1,8 +1,10 @@
 //! Golden bytes: request frames real clients sent, decoded through Sluice.
 //!
 //! The fixtures `protocol/tests/fixtures/<api>_v<version>_<client>.bin` are whole frames
-//! without the size prefix, captured by `tests/interop/capture.py` from kafka-python 3.0.12,
-//! confluent-kafka 2.16.1 (librdkafka 2.16.0) and kcat 1.7.1 (librdkafka 2.0.2) talking to a
+//! without the size prefix, captured by `tests/interop/capture.py` from kafka-python 3.0.12
+//! (also pinned to Kafka 0.10.0, 0.8.2 and 0.8.1: `*_kafka-python-old.bin`, the versions
+//! Kafka 4.0 removed), confluent-kafka 2.16.1 (librdkafka 2.16.0) and kcat 1.7.1
+//! (librdkafka 2.0.2) talking to a
 //! fake broker that advertised Sluice's version table. Every fixture must decode (header
 //! and body), and re-encoding the decoded request must give back the client's exact bytes.
 //! Then the fields each client sent are checked one by one.
@@ -253,4 +255,37 @@ fn consumer_group_requests() {
     assert_eq!(r.member_id, s("member-1"), "v0–v2: one member id");
     let (_, Request::LeaveGroup(r)) = load("leave_group_v5_kafka-python.bin") else { panic!() };
     assert_eq!(r.members[0].member_id, s("member-0"), "v3+: a members array");
+}
+
+#[test]
+fn kafka_2x_era_versions_from_kafka_python_pinned_to_old_brokers() {
+    let file = "list_offsets_v0_kafka-python-old.bin";
+    let (_, Request::ListOffsets(r)) = load(file) else { panic!() };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((r.replica_id.0, p.timestamp, p.max_num_offsets), (-1, -1, 1), "latest, one");
+
+    let (_, Request::JoinGroup(r)) = load("join_group_v0_kafka-python-old.bin") else { panic!() };
+    assert_eq!((r.session_timeout_ms, r.member_id.clone()), (30_000, s("")));
+    assert_eq!(r.rebalance_timeout_ms, -1, "v0 has none: the broker takes the session timeout");
+    let (_, Request::SyncGroup(r)) = load("sync_group_v0_kafka-python-old.bin") else { panic!() };
+    assert_eq!(r.generation_id, 1);
+    let (_, Request::Heartbeat(r)) = load("heartbeat_v0_kafka-python-old.bin") else { panic!() };
+    assert_eq!(r.generation_id, 1);
+
+    // Outside group management: generation -1 and no member (v1), or neither field (v0).
+    for (file, version) in
+        [("offset_commit_v1_kafka-python-old.bin", 1), ("offset_commit_v0_kafka-python-old.bin", 0)]
+    {
+        let (header, Request::OffsetCommit(r)) = load(file) else { panic!("{file}") };
+        assert_eq!(header.api_version, version);
+        assert_eq!((r.generation_id_or_member_epoch, r.member_id.clone()), (-1, s("")), "{file}");
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.committed_offset, p.committed_metadata.clone()), (7, Some(s("old"))));
+        assert_eq!(p.commit_timestamp, -1, "{file}: the broker's clock");
+    }
+    let (_, Request::OffsetFetch(r)) = load("offset_fetch_v0_kafka-python-old.bin") else {
+        panic!()
+    };
+    assert_eq!(r.group_id.0, s("golden-group"));
+    assert_eq!(r.topics.expect("v0 names its partitions")[0].partition_indexes, vec![0]);
 }

@@ -15,12 +15,15 @@ and copied into protocol/fuzz/corpus/{header,request}/ as fuzz seeds, with seeds
 from them for the frame target (size-prefixed frames) and the batch target (the record
 sets of captured Produce requests, plus the record_batch_*.bin fixtures).
 
-Clients driven: kafka-python (producer, group consumer), confluent-kafka / librdkafka
-(producer, group consumer) and kcat (its own librdkafka: metadata, produce, consume).
+Clients driven: kafka-python (producer, group consumer), kafka-python pinned to Kafka
+0.10.0, 0.8.2 and 0.8.1 (the old versions KIP-896 removed from Kafka 4.0), confluent-kafka /
+librdkafka (producer, group consumer) and kcat (its own librdkafka: metadata, produce,
+consume). Frames in versions Sluice does not advertise are not kept.
 
     python3 tests/interop/capture.py            # writes the fixtures
     python3 tests/interop/capture.py --list     # only prints what was captured
     python3 tests/interop/capture.py --seeds    # only re-derives fuzz seeds from fixtures
+    python3 tests/interop/capture.py --only kafka-python-old   # one client's fixtures
 
 The fake broker is no broker: it stores nothing and serves no records. Requests the
 real broker would answer differently later in a client's life (retries, Fetch with
@@ -82,9 +85,9 @@ GROUP = "golden-group"
 
 # Sluice's advertised ranges: a copy of protocol/src/api_key.rs SUPPORTED_APIS.
 ADVERTISED = [
-    (0, 0, 11), (1, 4, 17), (2, 1, 9), (3, 0, 12), (8, 2, 9), (9, 1, 9), (10, 0, 6),
+    (0, 0, 11), (1, 4, 17), (2, 0, 9), (3, 0, 12), (8, 0, 9), (9, 0, 9), (10, 0, 6),
     (11, 0, 9), (12, 0, 4), (13, 0, 5), (14, 0, 5), (15, 0, 5), (16, 0, 5), (17, 0, 1),
-    (18, 0, 4), (19, 2, 7), (20, 1, 6), (21, 0, 2), (22, 0, 5), (32, 1, 4), (33, 0, 2),
+    (18, 0, 4), (19, 0, 7), (20, 0, 6), (21, 0, 2), (22, 0, 5), (32, 0, 4), (33, 0, 2),
     (35, 0, 4), (36, 0, 2), (37, 0, 3), (42, 0, 2), (44, 0, 1), (47, 0, 0), (60, 0, 1),
 ]
 
@@ -233,6 +236,12 @@ class FakeBroker:
     def on_list_offsets(self, version, request):
         R = ListOffsetsResponse
         T = R.ListOffsetsTopicResponse
+        if version == 0:
+            topics = [T(name=t.name, partitions=[
+                T.ListOffsetsPartitionResponse(partition_index=p.partition_index,
+                                               old_style_offsets=[0])
+                for p in t.partitions]) for t in request.topics]
+            return R(version=version, topics=topics)
         topics = [T(name=t.name, partitions=[
             T.ListOffsetsPartitionResponse(partition_index=p.partition_index, timestamp=-1,
                                            offset=0, leader_epoch=0)
@@ -325,6 +334,30 @@ def kafka_python_clients(addr):
     consumer.close()
 
 
+def kafka_python_old_clients(addr):
+    """kafka-python pinned to old brokers: the versions Kafka 4.0 removed (KIP-896)."""
+    from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+    tp = TopicPartition(TOPIC, 0)
+    # 0.10.0: JoinGroup, SyncGroup and Heartbeat v0, ListOffsets v0 (its Fetch is v2,
+    # message format v1, which Sluice does not advertise: that frame is not kept).
+    consumer = KafkaConsumer(TOPIC, bootstrap_servers=addr, client_id="golden-kafka-python-old",
+                             group_id=GROUP, auto_offset_reset="latest",
+                             enable_auto_commit=False, api_version=(0, 10, 0))
+    deadline = time.time() + 4
+    while time.time() < deadline:
+        consumer.poll(timeout_ms=500)
+    consumer.close()
+    # 0.8.2 commits with OffsetCommit v1, 0.8.1 with v0 and reads with OffsetFetch v0.
+    for pin in [(0, 8, 2), (0, 8, 1)]:
+        consumer = KafkaConsumer(bootstrap_servers=addr, client_id="golden-kafka-python-old",
+                                 group_id=GROUP, enable_auto_commit=False, api_version=pin)
+        consumer.assign([tp])
+        consumer.commit({tp: OffsetAndMetadata(7, "old", -1)})
+        consumer.committed(tp)
+        consumer.close()
+
+
 def librdkafka_clients(addr):
     from confluent_kafka import Consumer, Producer
 
@@ -382,6 +415,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--list", action="store_true", help="print, do not write")
     parser.add_argument("--seeds", action="store_true", help="only write fuzz seeds")
+    parser.add_argument("--only", metavar="CLIENT", help="drive only this client")
     args = parser.parse_args()
     if args.seeds:
         write_seeds()
@@ -392,7 +426,10 @@ def main():
     server = serve(recorder, broker)
     addr = f"127.0.0.1:{broker.port}"
     for client, drive in [("kafka-python", kafka_python_clients),
+                          ("kafka-python-old", kafka_python_old_clients),
                           ("librdkafka", librdkafka_clients), ("kcat", kcat_clients)]:
+        if args.only and client != args.only:
+            continue
         print(f"driving {client} against {addr}", file=sys.stderr)
         recorder.client = client
         try:
@@ -402,7 +439,12 @@ def main():
         time.sleep(0.5)
     server.shutdown()
 
+    advertised = {k: (lo, hi) for k, lo, hi in ADVERTISED}
     for (client, api_key, version), frame in sorted(recorder.frames.items()):
+        lo, hi = advertised.get(api_key, (0, -1))
+        if not lo <= version <= hi:
+            print(f"not kept: api {api_key} v{version} of {client} is not advertised")
+            continue
         name = f"{API_NAMES.get(api_key, f'api{api_key}')}_v{version}_{client}.bin"
         print(f"{name:45} {len(frame):6} bytes")
         if not args.list:

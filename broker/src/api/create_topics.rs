@@ -17,7 +17,9 @@
 //! - A request whose topics add up to more than [`MAX_PARTITIONS_PER_REQUEST`] partitions
 //!   creates nothing: every topic gets POLICY_VIOLATION.
 //!
-//! From v5 a result carries the partition count, replication factor and every topic config
+//! v0 has neither `validate_only` (it always creates) nor error messages in its results:
+//! v1 added both (Kafka 3.9 serves v0 and v1; 4.0 dropped them, KIP-896). From v5 a
+//! result carries the partition count, replication factor and every topic config
 //! (as DescribeConfigs reports them); from v7 the topic id. A `validate_only` result has
 //! no topic id: the topic was not created, so no id names it.
 

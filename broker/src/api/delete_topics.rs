@@ -6,7 +6,8 @@
 //! - a name or an id given twice: one INVALID_REQUEST result, and nothing deleted for it;
 //! - an unknown name: UNKNOWN_TOPIC_OR_PARTITION; an unknown id: UNKNOWN_TOPIC_ID.
 //!
-//! Results carry the topic id from v6 and an error message from v5. Deletion is
+//! Results carry the topic id from v6 and an error message from v5; v0 is v1 without the
+//! response's throttle time (Kafka 3.9 serves it; 4.0 dropped it, KIP-896). Deletion is
 //! immediate: fetches already holding a segment finish reading it (see `Topics::delete`).
 
 use std::collections::{HashMap, HashSet};

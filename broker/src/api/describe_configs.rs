@@ -13,8 +13,11 @@
 //! - Other resource types get INVALID_REQUEST, an unknown topic UNKNOWN_TOPIC_OR_PARTITION.
 //!
 //! An entry repeated exactly (resource and keys) is answered once, where it first
-//! appears. `configuration_keys` null or empty means every config. `is_default` exists only in v0,
-//! which is not served; `config_type` and `documentation` start at v3.
+//! appears. `configuration_keys` null or empty means every config. v0 has no source and
+//! no synonyms: it tells `is_default` instead, true where the source is DEFAULT_CONFIG,
+//! which is how Kafka's clients read a v0 answer back (a value from the broker's config
+//! file or a topic override is not a default). `config_type` and `documentation` start
+//! at v3.
 
 use std::collections::HashSet;
 
@@ -153,8 +156,11 @@ fn entry(
     e.name = StrBytes::from_static_str(d.name);
     e.value = Some(StrBytes::from_string(d.value));
     e.read_only = d.read_only;
-    // v0 (is_default instead of config_source) is below the served range.
-    e.config_source = d.source;
+    if version == 0 {
+        e.is_default = d.source == DEFAULT_CONFIG;
+    } else {
+        e.config_source = d.source;
+    }
     if synonyms {
         e.synonyms = d
             .synonyms

@@ -2,13 +2,24 @@
 //! tiered": the high watermark, that is the last offset + 1), max timestamp (-3, KIP-734),
 //! and by timestamp: the first record whose timestamp is at or after the target.
 //!
+//! v0 answers differently, as Kafka 3.9 does (`UnifiedLog.legacyFetchOffsetsBefore`): a
+//! list, `old_style_offsets`, of up to `max_num_offsets` offsets, newest first, taken
+//! from the segments' base offsets and the log end offset. Each segment is dated by its
+//! file's modification time and the log end offset by the time of the request (when the
+//! last segment holds data); a target timestamp picks the newest of these dated at or
+//! before it and the list continues from there to older ones. Latest (-1) starts at the
+//! log end offset, earliest (-2, -4) is the log start offset alone. A negative
+//! `max_num_offsets` fails as in Kafka (UNKNOWN_SERVER_ERROR, its NegativeArraySize).
+//!
 //! By timestamp, the log finds the first batch whose max timestamp reaches the target,
 //! then this handler reads that one batch (decompressing it if needed) to find the exact
 //! record, as Kafka does. Runs on a blocking thread for that reason.
 //!
 //! The work is bounded by the request, not by what the log holds:
 //! - A partition named twice in one request gets INVALID_REQUEST at each place, as from
-//!   Kafka, so no batch is read twice for one request.
+//!   Kafka, so no batch is read twice for one request. v0 too, where Kafka answers each:
+//!   otherwise one request could list a partition of many segments 2^18 times, a `stat`
+//!   per segment each time.
 //! - One batch is decompressed into at most [`DECOMPRESS_LIMIT`] bytes, and one request
 //!   reads and decompresses at most [`DECOMPRESS_BUDGET`] bytes in all (a batch's bytes on
 //!   disk count as well as what they inflate to). Past either, the answer is
@@ -29,7 +40,7 @@ use sluice_protocol::record::{Compression, RecordBatch};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
-use crate::storage::TimestampOffset;
+use crate::storage::{SegmentTime, TimestampOffset};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -71,6 +82,20 @@ fn answer(
             }
             match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
+                Some(partition) if version == 0 => {
+                    let log = partition.log();
+                    let segments = log.segment_times();
+                    match offsets_before(
+                        &segments,
+                        log.log_end_offset(),
+                        now_ms(),
+                        p.timestamp,
+                        p.max_num_offsets,
+                    ) {
+                        Ok(offsets) => r.old_style_offsets = offsets,
+                        Err(code) => r.error_code = code.code(),
+                    }
+                }
                 Some(partition) => match lookup(partition, p.timestamp, version, &mut budget) {
                     Ok((offset, timestamp)) => {
                         r.offset = offset;
@@ -88,6 +113,37 @@ fn answer(
         response.topics.push(out);
     }
     response
+}
+
+/// Wall-clock time in ms since the epoch, what segment files' modification times count in.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The v0 answer: up to `max` offsets, newest first, from `segments` (oldest first) and the
+/// log end offset `end` dated `now` (see the module docs).
+fn offsets_before(
+    segments: &[SegmentTime],
+    end: i64,
+    now: i64,
+    target: i64,
+    max: i32,
+) -> Result<Vec<i64>, ErrorCode> {
+    let Ok(max) = usize::try_from(max) else { return Err(ErrorCode::UNKNOWN_SERVER_ERROR) };
+    let mut dated: Vec<(i64, i64)> =
+        segments.iter().map(|s| (s.offset, s.last_modified_ms)).collect();
+    if segments.last().is_some_and(|s| s.has_data) {
+        dated.push((end, now));
+    }
+    // How many entries, from the oldest, the answer may take (it takes them newest first).
+    let upto = match target {
+        LATEST => dated.len(),
+        EARLIEST | EARLIEST_LOCAL => dated.len().min(1),
+        t => dated.iter().rposition(|&(_, at)| at <= t).map_or(0, |i| i + 1),
+    };
+    Ok(dated[..upto].iter().rev().take(max).map(|&(offset, _)| offset).collect())
 }
 
 /// The partitions a request names more than once (under one topic entry or several).
@@ -245,6 +301,48 @@ mod tests {
         assert_eq!(results(&r), [(0, 150), (0, 0)]);
         let r = handle(&broker, request(&[("t", 0, MAX_TIMESTAMP)]), 7);
         assert_eq!(results(&r), [(0, 299)]);
+    }
+
+    #[test]
+    fn v0_lists_segment_starts_and_the_log_end_newest_first() {
+        let seg =
+            |offset, last_modified_ms| SegmentTime { offset, last_modified_ms, has_data: true };
+        let segments = [seg(0, 100), seg(10, 200), seg(20, 300)];
+        let list = |target, max| offsets_before(&segments, 25, 400, target, max);
+        assert_eq!(list(LATEST, 1), Ok(vec![25]));
+        assert_eq!(list(LATEST, 10), Ok(vec![25, 20, 10, 0]));
+        assert_eq!(list(LATEST, 2), Ok(vec![25, 20]));
+        assert_eq!(list(EARLIEST, 10), Ok(vec![0]));
+        assert_eq!(list(EARLIEST, 0), Ok(vec![]));
+        // By time: the newest entry dated at or before the target, then older ones.
+        assert_eq!(list(250, 10), Ok(vec![10, 0]));
+        assert_eq!(list(300, 1), Ok(vec![20]));
+        assert_eq!(list(99, 10), Ok(vec![]));
+        assert_eq!(list(400, 10), Ok(vec![25, 20, 10, 0]));
+        assert_eq!(list(LATEST, -1), Err(ErrorCode::UNKNOWN_SERVER_ERROR));
+        // An empty active segment adds no log-end entry: its base offset is the log end.
+        let segments =
+            [seg(0, 100), SegmentTime { offset: 7, last_modified_ms: 200, has_data: false }];
+        assert_eq!(offsets_before(&segments, 7, 400, LATEST, 10), Ok(vec![7, 0]));
+    }
+
+    #[test]
+    fn v0_answers_encode_and_carry_the_list() {
+        let (_dir, broker) = broker();
+        let mut r = request(&[("t", 0, LATEST), ("t", 1, EARLIEST), ("u", 0, LATEST)]);
+        for t in &mut r.topics {
+            t.partitions[0].max_num_offsets = 5;
+        }
+        let response = handle(&broker, r, 0);
+        let lists: Vec<(i16, Vec<i64>)> = response
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|p| (p.error_code, p.old_style_offsets.clone()))
+            .collect();
+        assert_eq!(lists, [(0, vec![300, 0]), (0, vec![0]), (3, vec![])]);
+        let mut buf = bytes::BytesMut::new();
+        sluice_protocol::messages::Response::ListOffsets(response).encode(0, &mut buf).unwrap();
     }
 
     #[test]

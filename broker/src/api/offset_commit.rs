@@ -9,8 +9,20 @@
 //! the same state). The cost is linear in the entries: a topic name is held once for all
 //! its partitions, and answers are matched to entries by position, not by search.
 //!
-//! Version semantics: v2–v4 carry `retention_time_ms` (an explicit expiry); v6+ the
-//! leader epoch; v7+ the group instance id. Served from v2 (Kafka 4.0's minimum).
+//! Version semantics, as Kafka 3.9's: v1 carries a `commit_timestamp` per partition
+//! (-1: the coordinator's clock), which dates the offset and so when
+//! `offsets.retention.minutes` expires it; v2–v4 carry `retention_time_ms` (an explicit
+//! expiry); v6+ the leader epoch; v7+ the group instance id.
+//!
+//! v0 has no generation and no member id: the coordinator takes it as a commit by a
+//! consumer outside group management (generation -1), accepted while the group has no
+//! members and refused with UNKNOWN_MEMBER_ID otherwise (Kafka's
+//! `ClassicGroup.validateOffsetCommit`). Kafka 3.9 itself never gives v0 to its
+//! coordinator: with ZooKeeper it stores v0 commits in ZooKeeper, apart from every other
+//! version's and without their metadata, and in KRaft mode it refuses them with
+//! UNSUPPORTED_VERSION. Sluice has no ZooKeeper; it keeps v0 commits with the others, so
+//! the clients that still send v0 (which read back with OffsetFetch v0, served from the
+//! same store) keep their offsets and every tool sees them.
 
 use std::sync::Arc;
 
@@ -48,6 +60,7 @@ pub async fn handle(
                     },
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                    commit_timestamp: if version == 1 { p.commit_timestamp } else { -1 },
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
                 });
             }

@@ -1,6 +1,8 @@
 //! OffsetFetch: committed offsets with their metadata and leader epoch, -1 where none is
 //! committed. v2+ may ask for all of a group's offsets (null topics) and has a group
-//! error; v8+ asks for several groups at once (KIP-709). Served from v1.
+//! error; v8+ asks for several groups at once (KIP-709). v0 has v1's layout and reads
+//! the same offsets (see `offset_commit` for why v0 commits and fetches share the
+//! coordinator's store, where Kafka 3.9 kept them in ZooKeeper).
 //!
 //! `require_stable` (v7+) needs nothing: without transactions no offset is pending.
 //!

@@ -353,6 +353,7 @@ mod tests {
                 partition: TopicPartition { topic: "t".into(), partition },
                 offset,
                 leader_epoch: -1,
+                commit_timestamp: -1,
                 metadata: None,
             }],
         })

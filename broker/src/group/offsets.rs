@@ -81,7 +81,10 @@ impl Coordinator {
                 offset: o.offset,
                 leader_epoch: o.leader_epoch,
                 metadata,
-                commit_timestamp: now,
+                // As Kafka: an explicit (v1) commit time dates the offset, and so its
+                // expiry by `offsets.retention.minutes`; an explicit retention (v2–v4)
+                // counts from the coordinator's clock all the same.
+                commit_timestamp: if o.commit_timestamp == -1 { now } else { o.commit_timestamp },
                 expire_timestamp: (r.retention_ms >= 0).then(|| now.saturating_add(r.retention_ms)),
             };
             results.push(ErrorCode::NONE);

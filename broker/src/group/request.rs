@@ -164,6 +164,9 @@ pub struct OffsetToCommit {
     pub offset: i64,
     /// Leader epoch (v6+, else -1).
     pub leader_epoch: i32,
+    /// The commit time v1 carries per partition (ms since the epoch); -1, what every other
+    /// version means, for the coordinator's clock.
+    pub commit_timestamp: i64,
     /// Client metadata.
     pub metadata: Option<String>,
 }

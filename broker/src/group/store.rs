@@ -239,6 +239,7 @@ mod tests {
                 partition: TopicPartition { topic: "t".into(), partition: 0 },
                 offset,
                 leader_epoch: -1,
+                commit_timestamp: -1,
                 metadata: None,
             }],
         });

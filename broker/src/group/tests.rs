@@ -192,6 +192,7 @@ impl Harness {
                     partition: tp(t, *p),
                     offset: *o,
                     leader_epoch: 3,
+                    commit_timestamp: -1,
                     metadata: Some("meta".into()),
                 })
                 .collect(),
@@ -579,6 +580,7 @@ fn simple_consumers_commit_with_generation_minus_one() {
             partition: tp("t", 0),
             offset: 5,
             leader_epoch: -1,
+            commit_timestamp: -1,
             metadata: None,
         }],
     };
@@ -586,6 +588,7 @@ fn simple_consumers_commit_with_generation_minus_one() {
         partition: tp("t", 1),
         offset: 6,
         leader_epoch: -1,
+        commit_timestamp: -1,
         metadata: Some("x".repeat(5000)),
     });
     let t = h.send(Request::Commit(r));
@@ -769,6 +772,45 @@ fn offsets_of_an_empty_group_expire_after_the_retention_and_the_group_goes() {
     h.commit_errors(t);
     h.advance(day + 60_000);
     assert_eq!(h.state("simple"), GroupState::Dead, "simple groups expire by commit time");
+}
+
+#[test]
+fn an_explicit_commit_timestamp_dates_the_offset_and_its_expiry() {
+    let day = 24 * 3600 * 1000;
+    let mut h = Harness::new(GroupConfig {
+        offsets_retention_ms: day,
+        offsets_retention_check_interval_ms: 60_000,
+        ..GroupConfig::default()
+    });
+    h.advance(10 * day);
+    // OffsetCommit v1 says when each offset was committed: partition 0 half a day ago
+    // (-1 for partition 1: the coordinator's clock).
+    let half_a_day_ago = h.now - day / 2;
+    let entry = |partition, commit_timestamp| OffsetToCommit {
+        partition: tp("t", partition),
+        offset: 7,
+        leader_epoch: -1,
+        commit_timestamp,
+        metadata: None,
+    };
+    let t = h.send(Request::Commit(CommitRequest {
+        group_id: "simple".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        retention_ms: -1,
+        offsets: vec![entry(0, half_a_day_ago), entry(1, -1)],
+    }));
+    assert_eq!(h.commit_errors(t), [ErrorCode::NONE, ErrorCode::NONE]);
+    let stamps: Vec<i64> = {
+        let offsets = &h.c.group("simple").unwrap().offsets;
+        [0, 1].map(|p| offsets[&tp("t", p)].commit_timestamp).to_vec()
+    };
+    assert_eq!(stamps, [half_a_day_ago, h.now]);
+    h.advance(day / 2 + 60_000);
+    let left: Vec<i32> =
+        h.fetch("simple", None).offsets.iter().map(|(tp, _)| tp.partition).collect();
+    assert_eq!(left, [1], "partition 0 expired a retention after its stated commit time");
 }
 
 #[test]

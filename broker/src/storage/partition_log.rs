@@ -75,6 +75,18 @@ pub struct TimestampOffset {
     pub batch: FileSlice,
 }
 
+/// One segment as ListOffsets v0 sees it (Kafka's `legacyFetchOffsetsBefore`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentTime {
+    /// The segment's base offset, or the log start offset if that is inside the segment.
+    pub offset: i64,
+    /// When its `.log` file was last modified, in ms since the epoch; 0 when that cannot
+    /// be read, as Java's `File.lastModified` answers.
+    pub last_modified_ms: i64,
+    /// Whether it holds any bytes.
+    pub has_data: bool,
+}
+
 #[derive(Debug)]
 struct Writer {
     closed: bool,
@@ -295,6 +307,22 @@ impl PartitionLog {
     /// Base offsets of the segments, oldest first.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments().iter().map(|s| s.base_offset()).collect()
+    }
+    /// Every segment, oldest first, with its file's modification time (one `stat` each).
+    pub fn segment_times(&self) -> Vec<SegmentTime> {
+        let start = self.log_start_offset();
+        self.segments()
+            .iter()
+            .map(|s| SegmentTime {
+                offset: s.base_offset().max(start),
+                last_modified_ms: std::fs::metadata(s.log_path())
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                has_data: s.size() > 0,
+            })
+            .collect()
     }
     /// Syncs of the unsynced segments done so far (group commits and flusher ticks).
     pub fn syncs(&self) -> u64 {

@@ -504,9 +504,18 @@ impl Segment {
     pub(crate) fn trim(&self) -> Result<(), StorageError> {
         self.index.trim()?;
         self.time_index.trim()?;
+        // ListOffsets v0 dates a segment by its file's modification time (Kafka's
+        // `LogSegment.lastModified`): cutting the reserved tail adds no data, so the time
+        // of the last append stays. Best effort: a time that cannot be kept only moves a
+        // v0 answer by the time between the last append and the roll.
+        let modified = self.file.metadata().and_then(|m| m.modified()).ok();
         self.file
             .set_len(self.size())
-            .map_err(|e| StorageError::io("trim segment", &self.log_path, e))
+            .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
+        if let Some(t) = modified {
+            let _ = self.file.set_modified(t);
+        }
+        Ok(())
     }
 
     /// Calls `f` with every published batch from the one holding `offset` on.

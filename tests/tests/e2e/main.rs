@@ -11,6 +11,7 @@ mod hostile;
 mod idempotence;
 mod interop;
 mod log_dirs;
+mod old_versions;
 mod pipelining;
 mod resources;
 mod restart;

@@ -48,6 +48,7 @@ fn a_partition_committed_many_times_in_one_request_is_one_record_of_its_last_val
         partition: tp("t", partition),
         offset,
         leader_epoch: -1,
+        commit_timestamp: -1,
         metadata: Some(metadata.to_owned()),
     };
     let mut offsets = vec![entry(0, 1, ""), entry(0, 2, &big), entry(0, 3, ""), entry(1, 4, "")];
