@@ -619,3 +619,24 @@ fn the_page_loads_in_under_200_ms_with_1000_partitions() {
     let (_, page) = get(broker.metrics, "/topics/wide");
     assert_eq!(page.matches("<tr data-partition=").count(), 1000);
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    let mut broker = BrokerProcess::start(&["--log-format", "json"]);
+    let mut c = RawClient::connect(broker.addr);
+    crate::client::ensure_topic(&mut c, "logged");
+    broker.stop();
+    let log = broker.log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let messages: Vec<&str> =
+        lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.contains(&"sluiced ready"), "{log}");
+    assert!(messages.contains(&"shutdown complete"), "{log}");
+    let ready = lines.iter().find(|l| l["fields"]["message"] == "sluiced ready").unwrap();
+    assert_eq!(ready["level"], "INFO");
+    assert_eq!(ready["fields"]["listen"].as_str(), Some(broker.addr.to_string().as_str()));
+    assert!(ready["timestamp"].is_string());
+}
