@@ -41,6 +41,10 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a response gets to be written.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection is read after its response, before it is closed.
+const LINGER_TIME: Duration = Duration::from_secs(1);
+/// Most bytes read after a response.
+const LINGER_BYTES: usize = 256 * 1024;
 /// Time `/health` gives the storage probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -147,9 +151,30 @@ async fn serve_one(console: &Arc<Console>, mut stream: TcpStream) {
         Err(_) => (Response::text(408, "request head not received in time\n"), false),
     };
     let bytes = response.to_bytes(head_only);
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+    let written = tokio::time::timeout(WRITE_TIMEOUT, async {
         stream.write_all(&bytes).await?;
         stream.shutdown().await
+    })
+    .await;
+    if matches!(written, Ok(Ok(()))) {
+        linger(&mut stream).await;
+    }
+}
+
+/// Reads and drops what the client still sends (a body, the rest of an oversized head),
+/// for at most [`LINGER_TIME`] and [`LINGER_BYTES`]: closing a socket with unread bytes
+/// makes the kernel reset the connection, and a reset can discard the response before
+/// the client has read it.
+async fn linger(stream: &mut TcpStream) {
+    let mut left = LINGER_BYTES;
+    let mut chunk = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while left > 0 {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
     })
     .await;
 }

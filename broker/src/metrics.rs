@@ -210,15 +210,25 @@ pub struct RequestTimes {
 }
 
 impl RequestTimes {
-    /// The histograms with Kafka's MBean names.
-    pub fn named(&self) -> [(&'static str, &Histogram); 6] {
+    /// Kafka's MBean names of the histograms, in the order of [`Self::phases`].
+    pub const NAMES: [&'static str; 6] = [
+        "TotalTimeMs",
+        "RequestQueueTimeMs",
+        "LocalTimeMs",
+        "RemoteTimeMs",
+        "ResponseQueueTimeMs",
+        "ResponseSendTimeMs",
+    ];
+
+    /// The histograms, in the order of [`Self::NAMES`].
+    pub fn phases(&self) -> [&Histogram; 6] {
         [
-            ("TotalTimeMs", &self.total),
-            ("RequestQueueTimeMs", &self.request_queue),
-            ("LocalTimeMs", &self.local),
-            ("RemoteTimeMs", &self.remote),
-            ("ResponseQueueTimeMs", &self.response_queue),
-            ("ResponseSendTimeMs", &self.response_send),
+            &self.total,
+            &self.request_queue,
+            &self.local,
+            &self.remote,
+            &self.response_queue,
+            &self.response_send,
         ]
     }
 }

@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 
 use super::view::{BrokerView, GroupView, TopicView};
 use crate::broker::Broker;
-use crate::metrics::{request_name, Histogram, TopicTotals, API_KEYS, API_VERSIONS, BUCKETS};
+use crate::metrics::{
+    request_name, Histogram, RequestTimes, TopicTotals, API_KEYS, API_VERSIONS, BUCKETS,
+};
 
 /// Quantiles Kafka's histograms export (`50thPercentile` ... `999thPercentile`).
 const QUANTILES: [(&str, f64); 6] = [
@@ -120,12 +122,14 @@ fn request_metrics(out: &mut String, broker: &Broker) {
             }
         }
     }
-    for phase in 0..6 {
-        let Some(label) = m.times(0).map(|t| t.named()[phase].0) else { return };
+    for (phase, label) in RequestTimes::NAMES.iter().enumerate() {
         let name = format!("kafka_network_requestmetrics_{}", label.to_ascii_lowercase());
         family(out, &name, "gauge", &format!("{label} quantiles since start, ms"));
-        for (key, request) in &used {
-            let Some(h) = m.times(*key).map(|t| t.named()[phase].1) else { continue };
+        let timed: Vec<(&String, &Histogram)> = used
+            .iter()
+            .filter_map(|(key, request)| Some((request, m.times(*key)?.phases()[phase])))
+            .collect();
+        for (request, h) in &timed {
             for (q, value) in QUANTILES {
                 let _ = writeln!(
                     out,
@@ -136,10 +140,8 @@ fn request_metrics(out: &mut String, broker: &Broker) {
         }
         let count = format!("{name}_count");
         family(out, &count, "counter", &format!("requests timed in {label}"));
-        for (key, request) in &used {
-            if let Some(h) = m.times(*key).map(|t| t.named()[phase].1) {
-                let _ = writeln!(out, "{count}{{request=\"{request}\"}} {}", h.count());
-            }
+        for (request, h) in &timed {
+            let _ = writeln!(out, "{count}{{request=\"{request}\"}} {}", h.count());
         }
     }
     let name = "sluice_request_time_seconds";

@@ -2,6 +2,7 @@
 //! and `/metrics` prints. They are read from counters, atomics the partition logs publish
 //! (offsets, sizes) and the group coordinator's answers; never from the log itself.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use kafka_protocol::protocol::Decodable;
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::group::request::{ListFilter, Reply, Request};
+use crate::group::request::{GroupOffsets, ListFilter, Reply, Request};
 use crate::metrics::TopicTotals;
 
 /// The broker itself.
@@ -242,6 +243,10 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
         Ok(Reply::FetchOffsets(o)) => o,
         _ => Vec::new(),
     };
+    // By group id, and below each partition's owner by (topic, partition): linear in the
+    // groups, members and partitions, not in their products.
+    let mut offsets: HashMap<String, GroupOffsets> =
+        offsets.into_iter().map(|o| (o.group_id.clone(), o)).collect();
     let mut views = Vec::with_capacity(described.len());
     for d in described {
         let members: Vec<MemberView> = d
@@ -259,16 +264,16 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
                 },
             })
             .collect();
-        let owner = |topic: &str, partition: i32| {
-            members.iter().find_map(|m| {
-                m.assignment
-                    .iter()
-                    .any(|(t, ps)| t == topic && ps.contains(&partition))
-                    .then(|| m.member_id.clone())
-            })
-        };
+        let mut owners: HashMap<(&str, i32), &str> = HashMap::new();
+        for m in &members {
+            for (topic, partitions) in &m.assignment {
+                for &p in partitions {
+                    owners.insert((topic.as_str(), p), m.member_id.as_str());
+                }
+            }
+        }
         let mut group_offsets = Vec::new();
-        if let Some(o) = offsets.iter().find(|o| o.group_id == d.group_id) {
+        if let Some(o) = offsets.remove(&d.group_id) {
             for (tp, committed) in &o.offsets {
                 let Some(committed) = committed else { continue };
                 let log_end_offset = broker
@@ -281,7 +286,7 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
                     committed: committed.offset,
                     log_end_offset,
                     lag: log_end_offset.map(|end| (end - committed.offset).max(0)),
-                    member_id: owner(&tp.topic, tp.partition),
+                    member_id: owners.get(&(&*tp.topic, tp.partition)).map(|m| m.to_string()),
                 });
             }
         }
