@@ -337,3 +337,18 @@ fn probe_storage(dir: &std::path::Path) -> Result<(), String> {
     std::fs::write(&path, b"ok").map_err(|e| format!("write {}: {e}", path.display()))?;
     std::fs::remove_file(&path).map_err(|e| format!("remove {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storage_probe_leaves_nothing_and_names_a_directory_it_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(probe_storage(dir.path()), Ok(()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe file is removed");
+        let missing = dir.path().join("gone");
+        let err = probe_storage(&missing).unwrap_err();
+        assert!(err.contains("gone/.sluice-health-probe"), "{err}");
+    }
+}
