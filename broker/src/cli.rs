@@ -26,9 +26,12 @@ pub struct Args {
     /// A Java properties file with Kafka broker property names.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Serve Prometheus-style metrics over HTTP at this address.
+    /// Serve the console, its JSON API, Prometheus metrics and /health over HTTP here.
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics: Option<String>,
+    /// Log lines as text (the default) or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Partitions of an auto-created topic (`num.partitions`).
     #[arg(long, value_name = "N")]
     pub num_partitions: Option<i32>,
@@ -38,6 +41,15 @@ pub struct Args {
     /// Any broker property, as Kafka's `--override`: `--override log.flush.interval.messages=1`.
     #[arg(long = "override", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+}
+
+/// How `sluiced` writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// tracing-subscriber's text format, coloured on a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`), `target`.
+    Json,
 }
 
 /// The validated config and the keys that were not recognised (to be logged).
@@ -120,6 +132,25 @@ mod tests {
         assert_eq!(c.advertised_port, 2222);
         assert_eq!(c.num_partitions, 4);
         assert!(c.log.is_durable());
+    }
+
+    #[test]
+    fn the_console_listener_is_a_property_and_the_flag_wins() {
+        let set = |extra: &[&str]| {
+            let args = Args::parse_from([&["sluiced"], extra].concat());
+            config_from(&args).unwrap().0.metrics
+        };
+        assert_eq!(set(&[]), None);
+        let by_property = ["--override", "sluice.console.listener=127.0.0.1:8080"];
+        assert_eq!(set(&by_property), Some("127.0.0.1:8080".parse().unwrap()));
+        let both = [&by_property[..], &["--metrics", "127.0.0.1:9090"]].concat();
+        assert_eq!(set(&both), Some("127.0.0.1:9090".parse().unwrap()));
+        let bad = Args::parse_from(["sluiced", "--override", "sluice.console.listener=nope"]);
+        assert!(config_from(&bad).is_err());
+        assert_eq!(Args::parse_from(["sluiced"]).log_format, LogFormat::Text);
+        let json = Args::parse_from(["sluiced", "--log-format", "json"]);
+        assert_eq!(json.log_format, LogFormat::Json);
+        assert!(Args::try_parse_from(["sluiced", "--log-format", "xml"]).is_err());
     }
 
     #[test]

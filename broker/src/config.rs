@@ -397,6 +397,10 @@ impl Config {
                     self.loopback_congestion_control = congestion_control(k, v)?
                 }
                 "connections.max.idle.ms" => self.connections_max_idle_ms = number(k, v, 1)?,
+                "sluice.console.listener" => {
+                    let (host, port) = listener(k, v)?;
+                    self.metrics = Some(socket_addr(k, &host, port)?);
+                }
                 "group.initial.rebalance.delay.ms" => {
                     self.group_initial_rebalance_delay_ms = number(k, v, 0)?
                 }

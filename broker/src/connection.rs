@@ -21,13 +21,16 @@
 //! budget takes all of it and goes alone. Once a frame holds its share, its body must
 //! arrive within 10 s plus a second per MiB, or the connection is closed: a client
 //! trickling bodies in could otherwise hold the broker's whole budget.
+//!
+//! Each request's times are taken here, as Kafka's RequestMetrics splits them (see
+//! [`Timing`]): a handful of clock reads per request.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::frame::FrameDecoder;
@@ -56,6 +59,32 @@ struct InFlight {
     answer: Answer,
     request: OwnedSemaphorePermit,
     buffered: Option<OwnedSemaphorePermit>,
+    timing: Option<Timing>,
+}
+
+/// When a request reached each step, for its API's [`crate::metrics::RequestTimes`].
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    api_key: i16,
+    /// The whole frame was in.
+    received: Instant,
+    /// Its in-order part started, and ended.
+    local_start: Instant,
+    local_end: Instant,
+}
+
+impl Timing {
+    /// Records the request's times, given when its outcome was ready and when the writer
+    /// took it up and finished writing it.
+    fn record(&self, broker: &Broker, ready: Instant, write_start: Instant, write_end: Instant) {
+        let Some(t) = broker.metrics.times(self.api_key) else { return };
+        t.request_queue.record(self.local_start - self.received);
+        t.local.record(self.local_end - self.local_start);
+        t.remote.record(ready.saturating_duration_since(self.local_end));
+        t.response_queue.record(write_start.saturating_duration_since(ready));
+        t.response_send.record(write_end - write_start);
+        t.total.record(write_end - self.received);
+    }
 }
 
 /// Budgets, in KiB, for the bytes of requests held: the connection's own and the
@@ -160,13 +189,15 @@ fn frame_size(buf: &[u8], max: usize) -> Option<usize> {
 }
 
 enum Answer {
-    Ready(Outcome),
+    /// The outcome, and when it was ready.
+    Ready(Outcome, Instant),
     Task(AbortOnDrop),
 }
 
 /// A request's task, aborted if the connection ends before it is answered: nobody would
 /// read the response. (A produce request's sync runs in a task of its own and goes on.)
-struct AbortOnDrop(JoinHandle<Outcome>);
+/// It returns when its outcome was ready.
+struct AbortOnDrop(JoinHandle<(Outcome, Instant)>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -238,8 +269,10 @@ async fn read_requests(
                 },
                 Ok(None) => {}
                 Err(e) => {
-                    let answer = Answer::Ready(Outcome::Close(format!("bad frame: {e}")));
-                    let _ = tx.send(InFlight { answer, request: permit, buffered: None });
+                    let outcome = Outcome::Close(format!("bad frame: {e}"));
+                    let answer = Answer::Ready(outcome, Instant::now());
+                    let item = InFlight { answer, request: permit, buffered: None, timing: None };
+                    let _ = tx.send(item);
                     return;
                 }
             }
@@ -285,15 +318,25 @@ async fn read_requests(
                 }
             }
         };
-        let (answer, close) = match dispatch::start(broker, peer, frame, shutdown).await {
+        let received = Instant::now();
+        // The header's first two fields; a frame too short for them is refused in dispatch.
+        let api_key = frame.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]));
+        let local_start = Instant::now();
+        let pending = dispatch::start(broker, peer, frame, shutdown).await;
+        let local_end = Instant::now();
+        let timing = api_key.map(|api_key| Timing { api_key, received, local_start, local_end });
+        let (answer, close) = match pending {
             Pending::Ready(outcome) => {
                 let close = matches!(outcome, Outcome::Close(_));
-                (Answer::Ready(outcome), close)
+                (Answer::Ready(outcome, local_end), close)
             }
-            Pending::Later(rest) => (Answer::Task(AbortOnDrop(tokio::spawn(rest))), false),
+            Pending::Later(rest) => {
+                let task = tokio::spawn(async move { (rest.await, Instant::now()) });
+                (Answer::Task(AbortOnDrop(task)), false)
+            }
         };
         let in_memory = match &answer {
-            Answer::Ready(Outcome::Reply(reply)) => reply.in_memory_len(),
+            Answer::Ready(Outcome::Reply(reply), _) => reply.in_memory_len(),
             _ => 0,
         };
         let kib = u32::try_from(in_memory.div_ceil(1024)).unwrap_or(u32::MAX);
@@ -309,7 +352,7 @@ async fn read_requests(
                 () = closed.cancelled() => return,
             }
         };
-        let item = InFlight { answer, request: permit, buffered };
+        let item = InFlight { answer, request: permit, buffered, timing };
         if tx.send(item).is_err() || close {
             return;
         }
@@ -335,15 +378,15 @@ async fn write_responses(
             },
             () = closed.cancelled() => return,
         };
-        let outcome = match item.answer {
-            Answer::Ready(outcome) => outcome,
+        let (outcome, ready) = match item.answer {
+            Answer::Ready(outcome, ready) => (outcome, ready),
             Answer::Task(mut task) => {
                 let done = tokio::select! {
                     done = &mut task.0 => done,
                     () = closed.cancelled() => return,
                 };
                 match done {
-                    Ok(outcome) => outcome,
+                    Ok(answered) => answered,
                     Err(e) => {
                         tracing::error!(%peer, error = %e, "request task failed: this is a broker bug");
                         return;
@@ -351,6 +394,7 @@ async fn write_responses(
                 }
             }
         };
+        let write_start = Instant::now();
         match outcome {
             Outcome::Reply(reply) => {
                 if let Err(e) = write_reply(&mut stream, &reply, broker).await {
@@ -363,6 +407,9 @@ async fn write_responses(
                 tracing::warn!(%peer, %reason, "closing connection");
                 return;
             }
+        }
+        if let Some(timing) = item.timing {
+            timing.record(broker, ready, write_start, Instant::now());
         }
         // Written: the item's permits go back, and the reader may go on.
         drop(item.request);

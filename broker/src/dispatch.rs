@@ -62,7 +62,7 @@ pub async fn start(
         Ok(h) => h,
         Err(e) => return close(format!("unreadable request header: {e}")),
     };
-    broker.metrics.request(header.api_key as i16);
+    broker.metrics.request(header.api_key as i16, header.api_version);
     if header.api_key == ApiKey::ApiVersions {
         // Any version, even one this broker does not know: KIP-511's v0 fallback.
         return Pending::Ready(encoded(api::api_versions::handle(&header)));
@@ -86,13 +86,27 @@ pub async fn start(
     let version = header.api_version;
     let response = match request {
         Request::Produce(r) => {
+            // acks=0 gets no response to count from, so its partitions are counted here.
+            let unanswered = (r.acks == 0).then(|| crate::metrics::produce_partitions(&r));
             let started = api::produce::start(broker, r, version).await;
+            let b = Arc::clone(broker);
             let answer = move |produced| match produced {
                 Produced::Response(r) => {
+                    crate::metrics::count_produce_response(&b.topics, &b.metrics, &r);
                     encoded(Reply::message(&header, version, &Response::Produce(r)))
                 }
-                Produced::NoResponse => Outcome::NoReply,
-                Produced::Failed(reason) => Outcome::Close(reason),
+                Produced::NoResponse => {
+                    crate::metrics::count_unanswered_produce(
+                        &b.topics, &b.metrics, unanswered, false,
+                    );
+                    Outcome::NoReply
+                }
+                Produced::Failed(reason) => {
+                    crate::metrics::count_unanswered_produce(
+                        &b.topics, &b.metrics, unanswered, true,
+                    );
+                    Outcome::Close(reason)
+                }
             };
             if started.is_done() {
                 return Pending::Ready(answer(started.finish().await));

@@ -5,13 +5,15 @@
 //! on the API) → [`api`] (one module per Kafka API) → [`partition`] (the async face of a
 //! log) → [`storage`] (the synchronous partition log). [`topics`] is the durable topic
 //! catalog, [`topic_config`] the one table of topic configs; [`config`] and [`cli`] turn
-//! Kafka's property names and flags into a validated [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place.
+//! Kafka's property names and flags into a validated [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place. [`metrics`] keeps the counters and
+//! [`console`] serves them: the status page, `/api`, `/metrics` and `/health`.
 
 pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod dispatch;
 pub mod error;
 pub mod group;

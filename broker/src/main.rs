@@ -9,14 +9,14 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     let args = cli::Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    match args.log_format {
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        cli::LogFormat::Json => logs.json().init(),
+    }
     let (config, unknown) = cli::config_from(&args)?;
     for key in unknown {
         tracing::warn!(key, "unknown setting ignored");

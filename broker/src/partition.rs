@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
+use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
 use crate::storage::{AppendInfo, PartitionLog, ReadInfo, StorageError, ValidRecords};
 
 /// Largest record set appended on the async thread itself: librdkafka's default batch
@@ -28,6 +29,7 @@ pub struct Partition {
     log: Arc<PartitionLog>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     syncer: Arc<Syncer>,
+    counters: PartitionCounters,
 }
 
 /// The one sync in progress for a partition, and the news of each that ends.
@@ -50,6 +52,7 @@ impl Partition {
                 running: AtomicBool::new(false),
                 ended: watch::Sender::new(()),
             }),
+            counters: PartitionCounters::default(),
         }
     }
 
@@ -64,6 +67,10 @@ impl Partition {
     /// The log, for synchronous calls that are cheap (offsets, config).
     pub fn log(&self) -> &Arc<PartitionLog> {
         &self.log
+    }
+    /// What produce and fetch requests did here (Kafka's BrokerTopicMetrics).
+    pub fn counters(&self) -> &PartitionCounters {
+        &self.counters
     }
 
     /// Appends a record set and wakes the fetches waiting here. Returns, with where the
@@ -84,6 +91,7 @@ impl Partition {
         &self,
         records: ValidRecords<Bytes>,
     ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let (count, bytes) = (records.offset_count() as u64, records.len() as u64);
         let result = if records.len() <= INLINE_APPEND_BYTES {
             self.log.append_unsynced(&records)
         } else {
@@ -99,6 +107,7 @@ impl Partition {
             )
         };
         if result.is_ok() {
+            self.counters.appended(count, bytes);
             self.wake();
         }
         result
@@ -128,7 +137,13 @@ impl Partition {
                 let syncer = Arc::clone(&self.syncer);
                 tokio::spawn(async move {
                     // Errors poison the log, which every waiter sees on its next check.
-                    let _ = tokio::task::spawn_blocking(move || log.flush()).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
+                        let flushed = log.flush();
+                        LOG_FLUSH_TIME.record(started.elapsed());
+                        flushed
+                    })
+                    .await;
                     syncer.running.store(false, Ordering::Release);
                     syncer.ended.send_replace(());
                 });

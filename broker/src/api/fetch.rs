@@ -118,6 +118,11 @@ pub async fn handle(
         }
     };
     for (w, r) in wanted.iter().zip(replies) {
+        let (bytes, failed) = (r.records.as_ref().map_or(0, |s| s.len), r.error != ErrorCode::NONE);
+        match &w.partition {
+            Some(p) => p.counters().fetched(bytes, failed),
+            None => broker.metrics.unattributed.fetched(failed),
+        }
         topics[w.topic].partitions.push(r);
     }
     encode(header, &topics)

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod client;
 mod configs;
+mod console;
 mod durable_files;
 mod groups;
 mod hostile;
