@@ -10,9 +10,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use sluice_protocol::api_key::ApiKey;
 use sluice_protocol::header::RequestHeader;
 use sluice_protocol::messages::{DecodeError, Request, Response};
@@ -21,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::produce::Produced;
 use crate::api::{self, Reply};
 use crate::broker::Broker;
+use crate::metrics::Metrics;
+use crate::topics::Topics;
 
 /// What the connection does after a request.
 #[derive(Debug)]
@@ -87,24 +91,20 @@ pub async fn start(
     let response = match request {
         Request::Produce(r) => {
             // acks=0 gets no response to count from, so its partitions are counted here.
-            let unanswered = (r.acks == 0).then(|| crate::metrics::produce_partitions(&r));
+            let unanswered = (r.acks == 0).then(|| produce_partitions(&r));
             let started = api::produce::start(broker, r, version).await;
             let b = Arc::clone(broker);
             let answer = move |produced| match produced {
                 Produced::Response(r) => {
-                    crate::metrics::count_produce_response(&b.topics, &b.metrics, &r);
+                    count_produce_response(&b.topics, &b.metrics, &r);
                     encoded(Reply::message(&header, version, &Response::Produce(r)))
                 }
                 Produced::NoResponse => {
-                    crate::metrics::count_unanswered_produce(
-                        &b.topics, &b.metrics, unanswered, false,
-                    );
+                    count_unanswered_produce(&b.topics, &b.metrics, unanswered, false);
                     Outcome::NoReply
                 }
                 Produced::Failed(reason) => {
-                    crate::metrics::count_unanswered_produce(
-                        &b.topics, &b.metrics, unanswered, true,
-                    );
+                    count_unanswered_produce(&b.topics, &b.metrics, unanswered, true);
                     Outcome::Close(reason)
                 }
             };
@@ -359,5 +359,52 @@ where
     match tokio::task::spawn_blocking(move || f(&b)).await {
         Ok(r) => r,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The partitions a produce request names, by topic: counted for acks=0 requests, which
+/// get no response to count from.
+fn produce_partitions(request: &ProduceRequest) -> Vec<(String, Vec<i32>)> {
+    request
+        .topic_data
+        .iter()
+        .map(|t| (t.name.0.to_string(), t.partition_data.iter().map(|p| p.index).collect()))
+        .collect()
+}
+
+/// Counts a produce response's partitions on their topics' counters: one topic lookup
+/// per topic of the request, none per record.
+fn count_produce_response(topics: &Topics, metrics: &Metrics, response: &ProduceResponse) {
+    for t in &response.responses {
+        let topic = topics.get(t.name.0.as_str());
+        for p in &t.partition_responses {
+            let failed = p.error_code != 0;
+            match topic.as_ref().and_then(|topic| topic.partition(p.index)) {
+                Some(partition) => partition.counters().requests.produced(failed),
+                None => metrics.unattributed.produced(failed),
+            }
+        }
+    }
+}
+
+/// Counts an acks=0 request's partitions. Which partition failed is not known when one
+/// did (the connection is closed instead), so the failure counts on all topics only.
+fn count_unanswered_produce(
+    topics: &Topics,
+    metrics: &Metrics,
+    partitions: Option<Vec<(String, Vec<i32>)>>,
+    failed: bool,
+) {
+    for (name, indexes) in partitions.unwrap_or_default() {
+        let topic = topics.get(&name);
+        for index in indexes {
+            match topic.as_ref().and_then(|topic| topic.partition(index)) {
+                Some(partition) => partition.counters().requests.produced(false),
+                None => metrics.unattributed.produced(false),
+            }
+        }
+    }
+    if failed {
+        metrics.unattributed.failed_produce_requests.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -17,10 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use sluice_protocol::api_key::ApiKey;
-
-use crate::topics::Topics;
 
 /// API keys with a slot in the per-API tables (Kafka's keys are below 100).
 pub const API_KEYS: usize = 100;
@@ -346,53 +343,6 @@ impl TopicTotals {
         self.failed_produce_requests += o.failed_produce_requests;
         self.fetch_requests += o.fetch_requests;
         self.failed_fetch_requests += o.failed_fetch_requests;
-    }
-}
-
-/// The partitions a produce request names, by topic: counted for acks=0 requests, which
-/// get no response to count from.
-pub fn produce_partitions(request: &ProduceRequest) -> Vec<(String, Vec<i32>)> {
-    request
-        .topic_data
-        .iter()
-        .map(|t| (t.name.0.to_string(), t.partition_data.iter().map(|p| p.index).collect()))
-        .collect()
-}
-
-/// Counts a produce response's partitions on their topics' counters: one topic lookup
-/// per topic of the request, none per record.
-pub fn count_produce_response(topics: &Topics, metrics: &Metrics, response: &ProduceResponse) {
-    for t in &response.responses {
-        let topic = topics.get(t.name.0.as_str());
-        for p in &t.partition_responses {
-            let failed = p.error_code != 0;
-            match topic.as_ref().and_then(|topic| topic.partition(p.index)) {
-                Some(partition) => partition.counters().requests.produced(failed),
-                None => metrics.unattributed.produced(failed),
-            }
-        }
-    }
-}
-
-/// Counts an acks=0 request's partitions. Which partition failed is not known when one
-/// did (the connection is closed instead), so the failure counts on all topics only.
-pub fn count_unanswered_produce(
-    topics: &Topics,
-    metrics: &Metrics,
-    partitions: Option<Vec<(String, Vec<i32>)>>,
-    failed: bool,
-) {
-    for (name, indexes) in partitions.unwrap_or_default() {
-        let topic = topics.get(&name);
-        for index in indexes {
-            match topic.as_ref().and_then(|topic| topic.partition(index)) {
-                Some(partition) => partition.counters().requests.produced(false),
-                None => metrics.unattributed.produced(false),
-            }
-        }
-    }
-    if failed {
-        metrics.unattributed.failed_produce_requests.fetch_add(1, Ordering::Relaxed);
     }
 }
 

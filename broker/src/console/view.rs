@@ -11,7 +11,7 @@ use kafka_protocol::protocol::Decodable;
 use serde_json::{json, Value};
 
 use crate::broker::Broker;
-use crate::group::request::{GroupOffsets, ListFilter, Reply, Request};
+use crate::group::request::{GroupOffsets, ListFilter};
 use crate::metrics::TopicTotals;
 
 /// The broker itself.
@@ -226,7 +226,7 @@ fn disk_space(dir: &std::path::Path) -> (Option<u64>, Option<u64>) {
 /// does not run.
 pub async fn groups(broker: &Broker) -> Vec<GroupView> {
     let filter = ListFilter { states: None, classic: true };
-    let Ok(Reply::List(_, listed)) = broker.groups.call(Request::List(filter)).await else {
+    let Ok((_, listed)) = broker.groups.list(filter).await else {
         return Vec::new();
     };
     let mut ids: Vec<String> = listed.into_iter().map(|g| g.group_id).collect();
@@ -234,15 +234,9 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
     if ids.is_empty() {
         return Vec::new();
     }
-    let described = match broker.groups.call(Request::Describe(ids.clone())).await {
-        Ok(Reply::Describe(d)) => d,
-        _ => Vec::new(),
-    };
+    let described = broker.groups.describe(ids.clone()).await.unwrap_or_default();
     let wanted = ids.iter().map(|id| (id.clone(), None)).collect();
-    let offsets = match broker.groups.call(Request::FetchOffsets(wanted)).await {
-        Ok(Reply::FetchOffsets(o)) => o,
-        _ => Vec::new(),
-    };
+    let offsets = broker.groups.fetch_offsets(wanted).await.unwrap_or_default();
     // By group id, and below each partition's owner by (topic, partition): linear in the
     // groups, members and partitions, not in their products.
     let mut offsets: HashMap<String, GroupOffsets> =
