@@ -341,7 +341,7 @@ pub(crate) fn filter_batch(
 
 /// A batch header with no records that keeps `b`'s offsets, timestamps and producer
 /// fields (Kafka's `writeEmptyHeader`): uncompressed, with no delete horizon.
-fn write_empty_batch(b: &RecordBatch<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_empty_batch(b: &RecordBatch<'_>, out: &mut Vec<u8>) {
     let head = out.len();
     out.extend_from_slice(&b.as_bytes()[..batch::HEADER_LEN]);
     let attrs = b.attributes() & !(attributes::COMPRESSION_MASK | attributes::DELETE_HORIZON);

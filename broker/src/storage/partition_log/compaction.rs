@@ -38,7 +38,7 @@ use std::sync::{Arc, PoisonError};
 use sluice_protocol::record::batch::RecordBatch;
 
 use super::{capacities, lock, PartitionLog};
-use crate::storage::cleaner::{filter_batch, FilterContext, OffsetMap, Outcome};
+use crate::storage::cleaner::{filter_batch, write_empty_batch, FilterContext, OffsetMap, Outcome};
 use crate::storage::io::{FileIo, RealIo};
 use crate::storage::segment::{Role, Segment};
 use crate::storage::{durable, segment_file_name, StorageError};
@@ -296,10 +296,15 @@ impl PartitionLog {
         let mut buf = Vec::with_capacity(res.io_buffer_bytes.max(64 << 10));
         let mut scratch = Vec::new();
         let mut horizon = i64::MAX;
+        // The log's first segment stays, if need be as one empty batch header: its base
+        // offset is the log start offset, which compaction never moves (Kafka's neither).
+        let first = self.segments().first().is_some_and(|f| Arc::ptr_eq(f, s));
         let result = (|| {
             let mut position = 0usize;
+            let mut last = None;
             for b in batches_of(s)? {
                 let b = b?;
+                last = Some(b);
                 let at = position;
                 position += b.size();
                 (res.throttle)(b.size() as u64);
@@ -355,6 +360,11 @@ impl PartitionLog {
                 }
             }
             if let Some((file, len)) = &mut out {
+                if *len == 0 && buf.is_empty() && first {
+                    if let Some(b) = &last {
+                        write_empty_batch(b, &mut buf);
+                    }
+                }
                 self.write_out(file, len, &mut buf, &cleaned, res)?;
                 self.io.sync_file(file).map_err(|e| StorageError::io("sync", &cleaned, e))?;
             }

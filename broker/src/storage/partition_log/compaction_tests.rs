@@ -110,6 +110,8 @@ fn a_pass_keeps_the_latest_record_per_key_at_its_offset_and_shrinks_the_log() {
         let stop = AtomicBool::new(false);
         let stats = log.clean(&resources(&stop), 10_000).unwrap().unwrap();
         assert!(stats.segments_cleaned + stats.segments_removed > 0, "{stats:?}");
+        // The log start stays where it was: the first segment is kept, emptied or not.
+        assert_eq!((log.log_start_offset(), log.segment_base_offsets()[0]), (0, 0));
         let active_base = *log.segment_base_offsets().last().unwrap();
         assert_eq!(stats.end_offset, active_base);
         // Sealed segments hold the latest record of each of their keys (as far as the
@@ -134,6 +136,7 @@ fn a_pass_keeps_the_latest_record_per_key_at_its_offset_and_shrinks_the_log() {
         let log = PartitionLog::open(dir.path(), compact_config()).unwrap();
         assert_eq!(records(&log), after);
         assert_eq!(log.log_end_offset(), before.last().unwrap().0 + 1);
+        assert_eq!(log.log_start_offset(), 0);
     }
 }
 
