@@ -228,7 +228,8 @@ fn compaction(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("compaction");
     group.sample_size(10);
-    for (name, codec) in [("clean_uncompressed", Compression::None), ("clean_lz4", Compression::Lz4)]
+    for (name, codec) in
+        [("clean_uncompressed", Compression::None), ("clean_lz4", Compression::Lz4)]
     {
         let source = tempfile::tempdir().unwrap();
         compacted_log(source.path(), &config, codec, size);

@@ -220,7 +220,7 @@ fn check_keys<B: AsRef<[u8]>>(
         let records = b.records(MAX_CHECKED_RECORDS_BYTES).map_err(|e| {
             Refused::from((
                 ErrorCode::CORRUPT_MESSAGE,
-                Some(format!("batch at offset delta 0: {e}")),
+                Some(format!("the records of a batch cannot be read: {e}")),
             ))
         })?;
         for (index, r) in records.iter().enumerate() {

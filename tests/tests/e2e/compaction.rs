@@ -141,3 +141,63 @@ fn confluent_kafka_gets_invalid_record_for_keyless_records_on_a_compacted_topic(
     let broker = BrokerProcess::start(&[]);
     crate::interop::python_with_args("compacted_null_keys.py", &broker, &[]);
 }
+
+#[test]
+fn keyless_records_get_kafkas_record_errors_and_the_other_partitions_are_appended() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest};
+    use kafka_protocol::protocol::StrBytes;
+    use sluice_protocol::messages::{Request, Response};
+    use sluice_protocol::record::{BatchBuilder, Compression};
+
+    use crate::client::{fetch_all, name, produce_request, produce_response};
+
+    let broker = BrokerProcess::start(&[]);
+    let mut c = sluice_tests::RawClient::connect(broker.addr);
+    let mut create = CreateTopicsRequest::default();
+    for (topic, policy) in [("keyed", "compact"), ("plain", "delete")] {
+        let mut t = CreatableTopic::default();
+        t.name = name(topic);
+        t.num_partitions = 2;
+        t.replication_factor = 1;
+        let mut cfg = CreatableTopicConfig::default();
+        cfg.name = StrBytes::from_static_str("cleanup.policy");
+        cfg.value = Some(StrBytes::from_static_str(policy));
+        t.configs = vec![cfg];
+        create.topics.push(t);
+    }
+    create.timeout_ms = 10_000;
+    let Response::CreateTopics(r) = c.call(5, Request::CreateTopics(create)) else { panic!() };
+    assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
+    // Records 1 and 3 of five have no key, in an lz4 batch.
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let key = (i % 2 == 0).then_some(key.as_bytes());
+        b.append(1_700_000_000_000, key, Some(b"v"), &[]).unwrap();
+    }
+    let mixed = bytes::Bytes::from(b.build().unwrap());
+    let keyed = crate::client::batch("ok", 3, Compression::None);
+    let mut req: ProduceRequest = produce_request("keyed", 0, mixed.clone(), -1);
+    let more = produce_request("keyed", 1, keyed.clone(), -1).topic_data.remove(0);
+    req.topic_data[0].partition_data.extend(more.partition_data);
+    req.topic_data.extend(produce_request("plain", 0, mixed, -1).topic_data);
+    let r = produce_response(&mut c, 9, req);
+    let refused = &r.responses[0].partition_responses[0];
+    assert_eq!(refused.error_code, 87, "INVALID_RECORD: {refused:?}");
+    assert_eq!(refused.base_offset, -1);
+    let indexes: Vec<i32> = refused.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, vec![1, 3]);
+    let message = refused.record_errors[0].batch_index_error_message.as_deref().unwrap();
+    assert_eq!(
+        message,
+        "Compacted topic cannot accept message without key in topic partition keyed-0."
+    );
+    let summary = refused.error_message.as_deref().unwrap();
+    assert!(summary.contains("2 record errors"), "{summary}");
+    // The rest of the request was appended.
+    assert_eq!(r.responses[0].partition_responses[1].error_code, 0);
+    assert_eq!(r.responses[1].partition_responses[0].error_code, 0);
+    assert_eq!(fetch_all(&mut c, "plain").len(), 5);
+    assert!(fetch_all(&mut c, "keyed").is_empty(), "nothing of the refused set is stored");
+}
