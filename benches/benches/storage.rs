@@ -189,12 +189,18 @@ fn compacted_log(dir: &std::path::Path, config: &LogConfig, codec: Compression, 
     let log = PartitionLog::open(dir, config.clone()).unwrap();
     let keys = 100_000;
     let mut n = 0usize;
-    let value = vec![b'v'; 150];
+    // Values: 150-byte cuts of one random 4 KiB text, so that codecs find repeats as they
+    // do in real payloads.
+    let mut rng = rand::thread_rng();
+    let words: Vec<u8> =
+        (0..4096).map(|_| b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]).collect();
     while log.size_bytes() < size {
         let mut b = BatchBuilder::new(codec);
         for _ in 0..100 {
+            let at = rng.gen_range(0..words.len() - 150);
+            let value = &words[at..at + 150];
             let key = format!("key-{:06}", n % keys);
-            b.append(1_700_000_000_000, Some(key.as_bytes()), Some(&value), &[]).unwrap();
+            b.append(1_700_000_000_000, Some(key.as_bytes()), Some(value), &[]).unwrap();
             n += 1;
         }
         log.append(&b.build().unwrap()).unwrap();

@@ -212,3 +212,18 @@ fn the_offset_map_is_bounded_and_refuses_a_batch_that_may_not_fit() {
     assert!(map.add_batch(&RecordBatch::parse(&again).unwrap(), 1 << 20).unwrap());
     assert_eq!((map.get(b"k3"), map.len()), (Some(30), 30));
 }
+
+#[test]
+fn the_offset_map_grows_to_its_bound_and_keeps_every_key() {
+    let mut map = OffsetMap::new(1 << 23, 0.9);
+    let n = 300_000;
+    for start in (0..n).step_by(1000) {
+        let keys: Vec<String> = (start..start + 1000).map(|i| format!("key-{i}")).collect();
+        let recs: Vec<_> = keys.iter().map(|k| (Some(k.as_str()), Some("v"))).collect();
+        let b = keyed_batch(Compression::None, start as i64, 0, &recs);
+        assert!(map.add_batch(&RecordBatch::parse(&b).unwrap(), 1 << 20).unwrap());
+    }
+    assert_eq!(map.len(), n);
+    assert!((0..n).all(|i| map.get(format!("key-{i}").as_bytes()) == Some(i as i64)));
+    assert_eq!(map.get(b"key-none"), None);
+}
