@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::storage::CleanerConfig;
 use crate::storage::LogConfig;
 use crate::topic_config::{broker_config, by_broker_name, EffectiveConfig, Value};
 
@@ -111,6 +112,8 @@ pub struct Config {
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`: how often expired offsets are looked for.
     pub offsets_retention_check_interval_ms: i64,
+    /// `log.cleaner.*`: the log cleaner of compacted topics.
+    pub cleaner: CleanerConfig,
 }
 
 impl Default for Config {
@@ -146,6 +149,7 @@ impl Default for Config {
             group_initial_rebalance_delay_ms: 3000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
+            cleaner: CleanerConfig::default(),
         }
     }
 }
@@ -176,7 +180,6 @@ const IGNORED: &[&str] = &[
     "controller.listener.names",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
-    "log.cleaner.enable",
     "log.cleanup.policy",
     "delete.topic.enable",
     "unclean.leader.election.enable",
@@ -251,6 +254,15 @@ fn broker_number(key: &str, value: &str) -> Result<i64, ConfigError> {
     match row.parse(value) {
         Ok(Value::Number(n)) => Ok(n),
         Ok(_) => Err(invalid(key, value, "not a number")),
+        Err(why) => Err(invalid(key, value, &why.to_string())),
+    }
+}
+
+/// A broker-only DOUBLE property with a row in the config table.
+fn broker_double(key: &str, value: &str) -> Result<f64, ConfigError> {
+    let row = broker_config(key).ok_or_else(|| invalid(key, value, "unknown property"))?;
+    match row.parse(value) {
+        Ok(v) => Ok(v.double()),
         Err(why) => Err(invalid(key, value, &why.to_string())),
     }
 }
@@ -413,6 +425,31 @@ impl Config {
                 "producer.id.expiration.ms" => {
                     self.log.producer_id_expiration_ms = broker_number(k, v)?
                 }
+                "log.cleaner.enable" => self.cleaner.enable = boolean(k, v)?,
+                "log.cleaner.threads" => {
+                    self.cleaner.threads = broker_number(k, v)?.unsigned_abs() as usize
+                }
+                "log.cleaner.dedupe.buffer.size" => {
+                    self.cleaner.dedupe_buffer_size = broker_number(k, v)?.max(0).unsigned_abs()
+                }
+                "log.cleaner.io.buffer.size" => {
+                    self.cleaner.io_buffer_size = broker_number(k, v)?.unsigned_abs() as usize
+                }
+                "log.cleaner.io.buffer.load.factor" => {
+                    self.cleaner.io_buffer_load_factor = match broker_double(k, v)? {
+                        f if f > 0.0 && f <= 1.0 => f,
+                        _ => return Err(invalid(k, v, "must be above 0 and at most 1")),
+                    }
+                }
+                "log.cleaner.io.max.bytes.per.second" => {
+                    self.cleaner.io_max_bytes_per_second = match broker_double(k, v)? {
+                        f if f > 0.0 => f,
+                        _ => return Err(invalid(k, v, "must be above 0")),
+                    }
+                }
+                "log.cleaner.backoff.ms" => {
+                    self.cleaner.backoff_ms = broker_number(k, v)?.unsigned_abs()
+                }
                 "sluice.producer.state.max.producers.per.partition" => {
                     self.log.max_producers_per_partition = number(k, v, 1)?
                 }
@@ -428,6 +465,15 @@ impl Config {
                 }
                 _ => unknown.push(key.clone()),
             }
+        }
+        let c = &self.cleaner;
+        if c.enable && c.threads > 0 && c.dedupe_buffer_size / (c.threads as u64) < 1 << 20 {
+            // Kafka's own check when it (re)configures the cleaner.
+            return Err(invalid(
+                "log.cleaner.dedupe.buffer.size",
+                &c.dedupe_buffer_size.to_string(),
+                "must be at least 1 MiB per cleaner thread (log.cleaner.threads)",
+            ));
         }
         match props.get("advertised.listeners") {
             Some(v) => {

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::broker::Broker;
 use crate::connection::RequestBudget;
+use crate::log_cleaner::{LogCleaner, LogSource};
 use crate::storage::now_ms;
 
 /// How long connections get to finish their in-flight request at shutdown.
@@ -155,6 +156,7 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     if let Some(addr) = broker.config.metrics {
         background.spawn(crate::console::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
+    let cleaner = start_cleaner(&broker);
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
     let queued_bytes = RequestBudget::broker_wide(broker.config.queued_max_request_bytes);
     // Accept fails mostly when descriptors run out; each retry waits twice as long, up to
@@ -212,10 +214,36 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     }
     background.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
+    if let Some(cleaner) = cleaner {
+        tracing::info!("stopping the log cleaner");
+        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+    }
     tracing::info!("closing partitions");
     let b = Arc::clone(&broker);
     let _ = tokio::task::spawn_blocking(move || b.topics.close_all()).await;
     tracing::info!("shutdown complete");
+}
+
+/// Starts the log cleaner's threads over every partition of every topic; the cleaner
+/// picks the compacted ones.
+fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
+    let b = Arc::clone(broker);
+    let source: LogSource = Arc::new(move || {
+        b.topics
+            .list()
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| (t.name.clone(), p.index(), Arc::clone(p.log())))
+            })
+            .collect()
+    });
+    match LogCleaner::start(&broker.config.cleaner, source) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the log cleaner: compacted topics are not cleaned");
+            None
+        }
+    }
 }
 
 /// Applies `retention.ms` / `retention.bytes` every `log.retention.check.interval.ms`.

@@ -6,7 +6,10 @@
 //!                                00000000000000000000.index      offset -> position
 //!                                00000000000000000000.timeindex  timestamp -> offset
 //!                                00000000000000000000.snapshot   producer state (crc32)
+//!                                00000000000000000000.log.cleaned a cleaned copy being written
+//!                                00000000000000000000.log.swap    a cleaned copy committed
 //!                                log-start-offset                 checkpoint (crc32)
+//!                                cleaner-offset-checkpoint        start of the dirty section
 //!                                recovery-point-offset            checkpoint (crc32)
 //!                                .clean-shutdown                  marker of a clean close
 //! ```
@@ -29,6 +32,7 @@
 //! [`sys`].
 
 pub(crate) mod checkpoint;
+pub mod cleaner;
 pub mod durable;
 mod index;
 pub mod io;
@@ -51,8 +55,10 @@ use std::sync::Arc;
 use sluice_protocol::record::BatchError;
 use thiserror::Error;
 
+pub use cleaner::CleanerConfig;
 pub use partition_log::{
-    AppendInfo, PartitionLog, ReadInfo, SegmentTime, TimestampOffset, ValidRecords,
+    AppendInfo, CleanStats, Cleanable, CleanerResources, PartitionLog, ReadInfo, SegmentTime,
+    TimestampOffset, ValidRecords,
 };
 pub use producer_state::{
     DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
@@ -61,7 +67,7 @@ pub use producer_state::{
 pub use sys::{disk_space, sendfile, DiskSpace};
 
 /// Per-partition settings, named after Kafka's topic configs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: a segment rolls before it would grow past this.
     pub segment_bytes: u64,
@@ -89,6 +95,19 @@ pub struct LogConfig {
     /// How long after its last append a producer id is safe from that eviction (not a
     /// broker property: [`PRODUCER_EVICTION_GRACE_MS`], which tests shorten).
     pub producer_eviction_grace_ms: i64,
+    /// `cleanup.policy` holds `delete`: `retention.ms` and `retention.bytes` apply.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` holds `compact`: the log cleaner keeps the latest record per key.
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone stays after its batch was first cleaned.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a segment whose newest record is younger is not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this is cleaned whatever the
+    /// dirty ratio (and the active segment rolls after at most this long).
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the share of dirty bytes that makes a log cleanable.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -105,6 +124,12 @@ impl Default for LogConfig {
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             max_producers_per_partition: DEFAULT_MAX_PRODUCERS_PER_PARTITION,
             producer_eviction_grace_ms: PRODUCER_EVICTION_GRACE_MS,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 24 * 3600 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -113,6 +138,17 @@ impl LogConfig {
     /// Whether appends wait until their bytes are on disk.
     pub fn is_durable(&self) -> bool {
         self.flush_messages == 1
+    }
+
+    /// The age at which the active segment rolls: `segment.ms`, or for a compacted log
+    /// `max.compaction.lag.ms` when that is sooner, as Kafka rolls so that the cleaner can
+    /// reach every record within the lag (the active segment is never cleaned).
+    pub fn roll_ms(&self) -> i64 {
+        if self.cleanup_compact {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
     }
 }
 

@@ -89,6 +89,8 @@ pub enum Valid {
     OneOf(&'static [&'static str]),
     /// A list whose every item is one of these (`ValidList.in`).
     ListOf(&'static [&'static str]),
+    /// A DOUBLE from 0 to 1 (`Range.between(0, 1)`).
+    Fraction,
 }
 
 /// What Sluice accepts of the values Kafka's rule allows.
@@ -141,6 +143,15 @@ impl Value {
             _ => "",
         }
     }
+
+    /// A DOUBLE's value (checked by its row's `parse`).
+    pub fn double(&self) -> f64 {
+        self.text().parse().unwrap_or(0.0)
+    }
+
+    fn has_item(&self, item: &str) -> bool {
+        matches!(self, Value::List(items) if items.iter().any(|i| i == item))
+    }
 }
 
 /// Why a value is refused; the reason of an INVALID_CONFIG (or of a refused start).
@@ -156,6 +167,9 @@ pub enum Invalid {
     /// Below Kafka's minimum.
     #[error("value must be at least {0}")]
     Below(i64),
+    /// A DOUBLE outside [0, 1].
+    #[error("value must be between 0 and 1")]
+    NotFraction,
     /// Not one of Kafka's allowed values.
     #[error("string must be one of: {}", .0.join(", "))]
     NotOneOf(&'static [&'static str]),
@@ -212,7 +226,15 @@ impl ConfigKey {
             ConfigType::List => Value::List(
                 distinct_items(trimmed, self.valid)?.into_iter().map(str::to_owned).collect(),
             ),
-            ConfigType::String | ConfigType::Double | ConfigType::Class | ConfigType::Password => {
+            ConfigType::Double => match trimmed.parse::<f64>() {
+                Ok(d) if d.is_nan() => return Err(Invalid::NotNumber(ConfigType::Double)),
+                Ok(d) if matches!(self.valid, Valid::Fraction) && !(0.0..=1.0).contains(&d) => {
+                    return Err(Invalid::NotFraction)
+                }
+                Ok(_) => Value::Str(trimmed.to_owned()),
+                Err(_) => return Err(Invalid::NotNumber(ConfigType::Double)),
+            },
+            ConfigType::String | ConfigType::Class | ConfigType::Password => {
                 Value::Str(trimmed.to_owned())
             }
         };
@@ -311,6 +333,16 @@ pub fn by_broker_name(property: &str) -> Option<&'static TopicConfig> {
 /// The row of a broker-only property.
 pub fn broker_config(name: &str) -> Option<&'static ConfigKey> {
     BROKER_CONFIGS.iter().find(|c| c.name == name)
+}
+
+/// A double as Java's `Double.toString` writes it for the values configs take: `0.5`,
+/// `1.0`.
+pub fn render_double(d: f64) -> String {
+    if d.fract() == 0.0 && d.abs() < 1e7 {
+        format!("{d:.1}")
+    } else {
+        d.to_string()
+    }
 }
 
 /// Kafka's name of a timestamp type.

@@ -5,7 +5,9 @@
 //!  -> ProduceRequest decode: each partition's record set is a Bytes slice of the frame
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
-//!  -> topic checks: max.message.bytes per batch, no control or transactional batches
+//!  -> topic checks: max.message.bytes per batch, no control or transactional batches;
+//!     on a compacted topic only, every record is read (decompressed when the batch is)
+//!     to refuse one without a key, as Kafka's LogValidator does
 //!  -> Partition::append (inline up to 1 MiB, else on a blocking thread): one pwritev
 //!     into the segment file (the kernel's copy into the page cache), base offsets patched
 //!     in 16-byte heads on the way, log end offset published, fetchers woken
@@ -25,7 +27,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
@@ -113,13 +117,14 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
         for data in topic.partition_data {
             let mut p = PartitionProduceResponse::default();
             p.index = data.index;
-            let outcome = if version < MIN_SERVED_VERSION {
-                Err((ErrorCode::UNSUPPORTED_VERSION, None))
+            let outcome: Result<Appended, Refused> = if version < MIN_SERVED_VERSION {
+                Err((ErrorCode::UNSUPPORTED_VERSION, None).into())
             } else if !matches!(acks, -1..=1) {
-                Err((ErrorCode::INVALID_REQUIRED_ACKS, None))
+                Err((ErrorCode::INVALID_REQUIRED_ACKS, None).into())
             } else if crate::topics::is_internal(&name) {
                 // Kafka refuses client writes to internal topics the same way.
-                Err((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{name} is internal"))))
+                Err((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{name} is internal")))
+                    .into())
             } else {
                 match (&found, &config) {
                     (Some(t), Some(cfg)) => match t.partition(data.index) {
@@ -130,6 +135,7 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
                                 data.records,
                                 cfg.max_message_bytes,
                                 cfg.timestamp_type,
+                                cfg.log.cleanup_compact,
                             )
                             .await;
                             if let Ok(Appended { sync_to: Some(offset), .. }) = &appended {
@@ -138,9 +144,9 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
                             }
                             appended
                         }
-                        None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None)),
+                        None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into()),
                     },
-                    _ => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None)),
+                    _ => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into()),
                 }
             };
             match outcome {
@@ -153,11 +159,20 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
                         p.log_start_offset = done.log_start_offset;
                     }
                 }
-                Err((code, message)) => {
+                Err(Refused { code, message, record_errors }) => {
                     p.error_code = code.code();
                     p.base_offset = -1;
                     if version >= 8 {
                         p.error_message = message.map(StrBytes::from_string);
+                        p.record_errors = record_errors
+                            .into_iter()
+                            .map(|(index, message)| {
+                                let mut e = BatchIndexAndErrorMessage::default();
+                                e.batch_index = index;
+                                e.batch_index_error_message = Some(StrBytes::from_string(message));
+                                e
+                            })
+                            .collect();
                     }
                 }
             }
@@ -169,6 +184,72 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
         response.responses.push(t);
     }
     Started { acks, version, response, syncs }
+}
+
+/// A record set refused: Kafka's error code and message, and the records at fault
+/// (`record_errors`: index of the record in its batch, message).
+struct Refused {
+    code: ErrorCode,
+    message: Option<String>,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<(ErrorCode, Option<String>)> for Refused {
+    fn from((code, message): (ErrorCode, Option<String>)) -> Self {
+        Refused { code, message, record_errors: Vec::new() }
+    }
+}
+
+/// Most bytes a batch of a compacted topic is decompressed to while its keys are checked.
+const MAX_CHECKED_RECORDS_BYTES: usize = 64 << 20;
+/// Record errors a response lists, and its message shows (Kafka's LogValidator shows
+/// the first three).
+const MAX_RECORD_ERRORS: usize = 1000;
+const SHOWN_RECORD_ERRORS: usize = 3;
+
+/// Kafka's refusal of records without a key on a compacted topic: INVALID_RECORD with a
+/// record error per such record.
+fn check_keys<B: AsRef<[u8]>>(
+    valid: &ValidRecords<B>,
+    topic: &str,
+    partition: i32,
+) -> Result<(), Refused> {
+    let mut errors = Vec::new();
+    let mut total = 0usize;
+    for b in valid.batches() {
+        let records = b.records(MAX_CHECKED_RECORDS_BYTES).map_err(|e| {
+            Refused::from((
+                ErrorCode::CORRUPT_MESSAGE,
+                Some(format!("the records of a batch cannot be read: {e}")),
+            ))
+        })?;
+        for (index, r) in records.iter().enumerate() {
+            let r =
+                r.map_err(|e| Refused::from((ErrorCode::CORRUPT_MESSAGE, Some(e.to_string()))))?;
+            if r.key().is_none() {
+                total += 1;
+                if errors.len() < MAX_RECORD_ERRORS {
+                    errors.push((
+                        index as i32,
+                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}."),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = errors
+        .iter()
+        .take(SHOWN_RECORD_ERRORS)
+        .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+        .collect();
+    let message = format!(
+        "One or more records have been rejected due to {total} record errors in total, and only showing the first three errors at most: [{}]",
+        shown.join(", ")
+    );
+    Err(Refused { code: ErrorCode::INVALID_RECORD, message: Some(message), record_errors: errors })
 }
 
 struct Appended {
@@ -184,8 +265,11 @@ async fn append(
     records: Option<Bytes>,
     max_message_bytes: i32,
     timestamp_type: TimestampType,
-) -> Result<Appended, (ErrorCode, Option<String>)> {
-    let records = records.ok_or((ErrorCode::CORRUPT_MESSAGE, Some("null record set".into())))?;
+    compacted: bool,
+) -> Result<Appended, Refused> {
+    let records = records.ok_or_else(|| {
+        Refused::from((ErrorCode::CORRUPT_MESSAGE, Some("null record set".into())))
+    })?;
     let size = records.len() as u64;
     let (valid, log_append_time) = match timestamp_type {
         TimestampType::CreateTime => (validate(records)?, -1),
@@ -209,33 +293,36 @@ async fn append(
     };
     for b in valid.batches() {
         if b.size() > max_message_bytes.max(0) as usize {
-            return Err((
+            return Err(Refused::from((
                 ErrorCode::MESSAGE_TOO_LARGE,
                 Some(format!(
                     "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
                     b.size()
                 )),
-            ));
+            )));
         }
         if b.is_control() || b.is_transactional() {
-            return Err((
+            return Err(Refused::from((
                 ErrorCode::INVALID_RECORD,
                 Some("transactional and control batches are not supported".into()),
-            ));
+            )));
         }
         if b.records_count() != b.last_offset_delta() + 1 || b.records_count() == 0 {
-            return Err((
+            return Err(Refused::from((
                 ErrorCode::INVALID_RECORD,
                 Some(format!(
                     "batch declares {} records but last offset delta {}",
                     b.records_count(),
                     b.last_offset_delta()
                 )),
-            ));
+            )));
         }
     }
+    if compacted {
+        check_keys(&valid, partition.topic(), partition.index())?;
+    }
     if size > partition.log().config().segment_bytes {
-        return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None));
+        return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None).into());
     }
     match partition.append(valid).await {
         Ok((info, sync_to)) => {
@@ -249,7 +336,7 @@ async fn append(
         }
         Err(e) => {
             tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "append failed");
-            Err((storage_error_code(&e), Some(e.to_string())))
+            Err((storage_error_code(&e), Some(e.to_string())).into())
         }
     }
 }

@@ -25,6 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
+mod compaction;
+
+pub use compaction::{CleanStats, Cleanable, CleanerResources};
+
 use super::checkpoint::{self, OffsetCheckpoint};
 use super::io::{FileIo, RealIo};
 use super::producer_state::{
@@ -131,6 +135,15 @@ pub struct PartitionLog {
     dir_dirty: AtomicBool,
     /// Data syncs done, for the metrics (records per sync shows group commit at work).
     syncs: AtomicU64,
+    /// `cleaner-offset-checkpoint`: where the dirty section starts.
+    cleaner_checkpoint: OffsetCheckpoint,
+    /// A cleaning pass runs on this log.
+    cleaning: AtomicBool,
+    /// Held while a cleaned segment's files are renamed into place and while retention
+    /// deletes segment files, so neither works on the other's half-renamed files.
+    swap_lock: Mutex<()>,
+    /// Earliest delete horizon of a tombstone the last pass kept (-1: none).
+    delete_horizon: AtomicI64,
 }
 
 impl PartitionLog {
@@ -155,6 +168,7 @@ impl PartitionLog {
         fs::create_dir_all(dir).map_err(|e| StorageError::io("create partition dir", dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
+        compaction::finish_interrupted_swaps(dir)?;
         let bases = segment_bases(dir)?;
         let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
         let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
@@ -179,7 +193,10 @@ impl PartitionLog {
                     // in place; sealed again when it is whole.
                     let s =
                         Segment::open(dir, &path, base, active_role(&config, 0), false, interval)?;
-                    if s.next_offset() != next {
+                    // A cleaned segment that ends in a hole (its last records were
+                    // compacted away) is whole and ends below its successor.
+                    let hole = s.is_whole() && s.next_offset() < next;
+                    if s.next_offset() != next && !hole {
                         // Records below its successor's base are gone: later segments
                         // would leave a gap, so the log ends here, as Kafka truncates.
                         tracing::warn!(
@@ -277,6 +294,18 @@ impl PartitionLog {
             // Open may have created the first segment; the first sync makes sure.
             dir_dirty: AtomicBool::new(true),
             syncs: AtomicU64::new(0),
+            cleaner_checkpoint: OffsetCheckpoint::new(
+                dir,
+                compaction::CLEANER_CHECKPOINT,
+                checkpoint::read(dir, compaction::CLEANER_CHECKPOINT).unwrap_or_else(|e| {
+                    // Cleaning from the start again loses nothing.
+                    tracing::warn!(partition = %dir.display(), error = %e, "unreadable cleaner checkpoint: the whole log is dirty");
+                    None
+                }).unwrap_or(i64::MIN),
+            ),
+            cleaning: AtomicBool::new(false),
+            swap_lock: Mutex::new(()),
+            delete_horizon: AtomicI64::new(-1),
         })
     }
 
@@ -435,7 +464,7 @@ impl PartitionLog {
         let len = records.len() as u64;
         let entries = batches.len().min((len / config.index_interval_bytes.max(1)) as usize + 1);
         let expired = active.rolling_base_ms() >= 0
-            && now_ms().saturating_sub(active.rolling_base_ms()) >= config.segment_ms;
+            && now_ms().saturating_sub(active.rolling_base_ms()) >= config.roll_ms();
         // Index entries hold offsets relative to the segment's base in 32 bits; Kafka
         // rolls before the largest offset would be more than i32::MAX past it.
         let set_offsets: i64 = batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum();
@@ -809,9 +838,12 @@ impl PartitionLog {
     /// given a config and the time, past its retention limits.
     fn delete_segments(&self, retention: Option<(&LogConfig, i64)>) -> Result<usize, StorageError> {
         let (retention_ms, retention_bytes, now_ms) = match retention {
+            // A compact-only log keeps its records for ever, as Kafka's does.
+            Some((c, _)) if !c.cleanup_delete => (-1, -1, 0),
             Some((c, now)) => (c.retention_ms, c.retention_bytes, now),
             None => (-1, -1, 0),
         };
+        let swap = lock(&self.swap_lock);
         let writer = lock(&self.writer);
         let segments = self.segments();
         let sealed = segments.len() - 1;
@@ -845,6 +877,7 @@ impl PartitionLog {
             tracing::info!(segment = %s.log_path().display(), "deleting segment (retention)");
             s.delete_files()?;
         }
+        std::mem::drop(swap);
         if new_start != log_start {
             self.log_start_checkpoint.advance(self.io.as_ref(), new_start)?;
         }
@@ -919,6 +952,7 @@ impl PartitionLog {
         // a directory a new topic of the same name opens later.
         self.log_start_checkpoint.retire();
         self.recovery_point_checkpoint.retire();
+        self.cleaner_checkpoint.retire();
     }
 
     /// Forgets producer ids with no append for `producer.id.expiration.ms` as of `now_ms`

@@ -324,6 +324,15 @@ impl ProducerState {
     }
 
     /// Number of producers known.
+    /// The last offset of each producer's last batch: the batches compaction keeps (as
+    /// empty headers, if need be) so that the producers' sequences survive a restart.
+    pub(crate) fn last_batch_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(&id, (e, _))| e.batches.back().map(|b| (id, b.last_offset)))
+            .collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.producers.len()
     }
@@ -560,7 +569,9 @@ pub(crate) fn rebuild_producers(
                     producer_id: b.producer_id(),
                     epoch: b.producer_epoch(),
                     first_seq: b.base_sequence(),
-                    record_count: b.records_count(),
+                    // From the offsets, not the count: a batch that compaction emptied
+                    // keeps its last offset delta, and so its last sequence (Kafka's rule).
+                    record_count: b.last_offset_delta() + 1,
                 };
                 state.update(&ib, b.base_offset(), b.last_offset(), now_ms, max_producers);
             }

@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sluice_protocol::record::batch::{self, RecordBatch};
@@ -86,6 +86,9 @@ pub(crate) struct Segment {
     // Writer-only state, atomic only so that `Segment` is `Sync`.
     bytes_since_index: AtomicU64,
     synced_size: AtomicU64,
+    /// The last load consumed every byte of the file as whole batches: no torn or zero
+    /// tail was cut. A cleaned segment may then end below its successor's base offset.
+    whole: AtomicBool,
 }
 
 impl Segment {
@@ -138,6 +141,20 @@ impl Segment {
         clean: bool,
         index_interval: u64,
     ) -> Result<Segment, StorageError> {
+        Self::open_with_suffix(dir, log_path, base_offset, role, clean, index_interval, "")
+    }
+
+    /// [`Self::open`] with the index files named `<base>.index<suffix>`: the cleaner builds
+    /// the indexes of a `.cleaned` log beside the live ones.
+    pub(crate) fn open_with_suffix(
+        dir: &Path,
+        log_path: &Path,
+        base_offset: i64,
+        role: Role,
+        clean: bool,
+        index_interval: u64,
+        index_suffix: &str,
+    ) -> Result<Segment, StorageError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -164,18 +181,14 @@ impl Segment {
             .map_err(|e| StorageError::io("map segment", log_path, e))?;
         let count = if clean { EntryCount::Trimmed } else { EntryCount::Scan };
         let writable = matches!(role, Role::Active { .. });
-        let index = OffsetIndex::open(
-            &dir.join(segment_file_name(base_offset, "index")),
-            index_capacity,
-            count,
-            writable,
-        )?;
-        let time_index = TimeIndex::open(
-            &dir.join(segment_file_name(base_offset, "timeindex")),
-            index_capacity,
-            count,
-            writable,
-        )?;
+        let index_path = |ext: &str| {
+            let mut name = segment_file_name(base_offset, ext);
+            name.push_str(index_suffix);
+            dir.join(name)
+        };
+        let index = OffsetIndex::open(&index_path("index"), index_capacity, count, writable)?;
+        let time_index =
+            TimeIndex::open(&index_path("timeindex"), index_capacity, count, writable)?;
         let segment = Segment {
             base_offset,
             log_path: log_path.to_owned(),
@@ -191,6 +204,7 @@ impl Segment {
             reserved: AtomicU64::new(0),
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
+            whole: AtomicBool::new(true),
         };
         segment.load(
             file_len as usize,
@@ -261,6 +275,7 @@ impl Segment {
             }
             self.index.append(entry, &super::io::RealIo)?;
         }
+        self.whole.store(end.stopped.is_none(), Ordering::Relaxed);
         if let Some(reason) = &end.stopped {
             let cut = file_len - end.valid_end;
             if matches!(reason, StopReason::ZeroTail) {
@@ -623,6 +638,22 @@ impl Segment {
             }
             b = self.batch_at(b.position + b.size, size)?;
         }
+    }
+
+    /// Whether the last load found only whole batches up to the end of the file.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole.load(Ordering::Relaxed)
+    }
+
+    /// The published bytes, through the mapping (the cleaner reads sealed segments so).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.map.slice(0, self.size() as usize)
+    }
+
+    /// The max timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), or -1.
+    pub(crate) fn first_batch_timestamp(&self) -> i64 {
+        let size = self.size();
+        self.batch_at(0, size).map_or(-1, |b| b.max_timestamp)
     }
 
     /// Path of the `.log` file.

@@ -2,7 +2,9 @@
 //! line of every topic config Sluice knows, its broker synonym, what Sluice supports of
 //! it, and how it maps onto [`EffectiveConfig`]; then the broker-only properties.
 
-use super::{timestamp_type_name, ConfigKey, ConfigType, Support, TopicConfig, Valid};
+use super::{
+    render_double, timestamp_type_name, ConfigKey, ConfigType, Support, TopicConfig, Valid,
+};
 use crate::config::TimestampType;
 
 const BYTES_2_30: &str = "1073741824";
@@ -39,12 +41,31 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
             ConfigType::List,
             Valid::ListOf(CLEANUP_POLICIES),
             "delete",
-            "delete old segments past retention, or compact by key (compact is stored, not yet run)",
+            "delete old segments past retention, compact to the latest record per key, or both",
         ),
         broker: "log.cleanup.policy",
-        support: Support::NonEmpty("an empty policy is not supported: retention would still delete"),
-        apply: |c, v| c.cleanup_policy = v.render(),
+        support: Support::NonEmpty(
+            "an empty policy is not supported: retention would still delete",
+        ),
+        apply: |c, v| {
+            c.cleanup_policy = v.render();
+            c.log.cleanup_delete = v.has_item("delete");
+            c.log.cleanup_compact = v.has_item("compact");
+        },
         render: |c| c.cleanup_policy.clone(),
+    },
+    TopicConfig {
+        key: key(
+            "delete.retention.ms",
+            ConfigType::Long,
+            Valid::AtLeast(0),
+            "86400000",
+            "how long a tombstone of a compacted topic stays readable after it was first cleaned",
+        ),
+        broker: "log.cleaner.delete.retention.ms",
+        support: Support::All,
+        apply: |c, v| c.log.delete_retention_ms = v.number(),
+        render: |c| c.log.delete_retention_ms.to_string(),
     },
     TopicConfig {
         key: key(
@@ -130,6 +151,19 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
     },
     TopicConfig {
         key: key(
+            "max.compaction.lag.ms",
+            ConfigType::Long,
+            Valid::AtLeast(1),
+            LONG_MAX,
+            "longest time a record stays uncompacted, whatever the dirty ratio",
+        ),
+        broker: "log.cleaner.max.compaction.lag.ms",
+        support: Support::All,
+        apply: |c, v| c.log.max_compaction_lag_ms = v.number(),
+        render: |c| c.log.max_compaction_lag_ms.to_string(),
+    },
+    TopicConfig {
+        key: key(
             "message.timestamp.type",
             ConfigType::String,
             Valid::OneOf(TIMESTAMP_TYPES),
@@ -145,6 +179,32 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
             }
         },
         render: |c| timestamp_type_name(c.timestamp_type).into(),
+    },
+    TopicConfig {
+        key: key(
+            "min.cleanable.dirty.ratio",
+            ConfigType::Double,
+            Valid::Fraction,
+            "0.5",
+            "share of a compacted log's bytes not yet cleaned at which the cleaner cleans it",
+        ),
+        broker: "log.cleaner.min.cleanable.ratio",
+        support: Support::All,
+        apply: |c, v| c.log.min_cleanable_dirty_ratio = v.double(),
+        render: |c| render_double(c.log.min_cleanable_dirty_ratio),
+    },
+    TopicConfig {
+        key: key(
+            "min.compaction.lag.ms",
+            ConfigType::Long,
+            Valid::AtLeast(0),
+            "0",
+            "shortest time a record stays uncompacted",
+        ),
+        broker: "log.cleaner.min.compaction.lag.ms",
+        support: Support::All,
+        apply: |c, v| c.log.min_compaction_lag_ms = v.number(),
+        render: |c| c.log.min_compaction_lag_ms.to_string(),
     },
     TopicConfig {
         key: key(
@@ -253,6 +313,50 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
         Valid::Any,
         "1073741824",
         "bytes of requests read and not yet answered, all connections together; 0 or less: no limit",
+    ),
+    key("log.cleaner.enable", ConfigType::Boolean, Valid::Any, "true", "run the log cleaner"),
+    key(
+        "log.cleaner.threads",
+        ConfigType::Int,
+        Valid::AtLeast(0),
+        "1",
+        "threads that clean compacted logs",
+    ),
+    // Kafka checks at least 1 MiB per cleaner thread when it starts the cleaner.
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long,
+        Valid::Any,
+        "134217728",
+        "memory for the key-hash offset maps of all cleaner threads",
+    ),
+    key(
+        "log.cleaner.io.buffer.size",
+        ConfigType::Int,
+        Valid::AtLeast(0),
+        "524288",
+        "write buffer of all cleaner threads",
+    ),
+    key(
+        "log.cleaner.io.buffer.load.factor",
+        ConfigType::Double,
+        Valid::Any,
+        "0.9",
+        "how full the offset map may get",
+    ),
+    key(
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double,
+        Valid::Any,
+        "1.7976931348623157E308",
+        "bytes the cleaner threads read and write per second, together",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        ConfigType::Long,
+        Valid::AtLeast(0),
+        "15000",
+        "sleep of a cleaner thread that found nothing to clean",
     ),
     // As Kafka 4.0's test-only `internal.segment.bytes`, but an operator property only: a
     // client cannot set it on a topic, so the 1 MiB floor above holds against clients.

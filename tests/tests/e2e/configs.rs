@@ -56,6 +56,11 @@ const REFUSED: &[(&str, &str)] = &[
     ("compression.type", "brotli"),
     ("compression.type", "gzip"),
     ("min.insync.replicas", "0"),
+    ("delete.retention.ms", "-1"),
+    ("min.compaction.lag.ms", "-1"),
+    ("max.compaction.lag.ms", "0"),
+    ("min.cleanable.dirty.ratio", "1.5"),
+    ("min.cleanable.dirty.ratio", "half"),
     ("no.such.config", "1"),
 ];
 
@@ -74,6 +79,10 @@ const ACCEPTED: &[(&str, &str, &str)] = &[
     ("cleanup.policy", "compact, delete", "compact,delete"),
     ("compression.type", "producer", "producer"),
     ("min.insync.replicas", "1", "1"),
+    ("delete.retention.ms", "0", "0"),
+    ("min.compaction.lag.ms", "100", "100"),
+    ("max.compaction.lag.ms", "60000", "60000"),
+    ("min.cleanable.dirty.ratio", "0.25", "0.25"),
 ];
 
 fn s(v: &str) -> StrBytes {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod client;
+mod compaction;
 mod configs;
 mod console;
 mod durable_files;

@@ -1,0 +1,203 @@
+//! Log compaction through the real broker and confluent-kafka: overwrites of 1,000 keys
+//! with tombstones in small segments; after cleaning a consumer from the beginning reads
+//! exactly the latest record of each key at its original offset, with every codec, also
+//! after the broker is killed at random points while it cleans; and keyless records are
+//! refused on a compacted topic while the rest of the request is appended.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sluice_tests::BrokerProcess;
+
+/// Small segments and a cleaner that looks often.
+const FAST_CLEANER: [&str; 6] = [
+    "--override",
+    "sluice.internal.log.segment.bytes=65536",
+    "--override",
+    "log.cleaner.backoff.ms=100",
+    "--override",
+    "log.cleaner.dedupe.buffer.size=4194304",
+];
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop").join("compaction.py")
+}
+
+/// Runs compaction.py; returns its stdout, fails with its output and the broker's log.
+fn run(broker: &BrokerProcess, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(broker.bootstrap())
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "compaction.py {args:?} failed:\n{}\n{}\nbroker log (tail):\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        tail(&broker.log(), 60)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Bytes of `.log` files in a partition directory.
+fn log_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// A pseudo-random number below `n` from the clock: where in a pass the kill lands.
+fn random_below(n: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    (nanos.subsec_nanos() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) % n
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect()
+}
+
+#[test]
+fn a_compacted_topic_keeps_the_latest_record_per_key_at_its_offset_with_every_codec() {
+    let broker = BrokerProcess::start(&FAST_CLEANER);
+    let state_dir = tempfile::tempdir().unwrap();
+    let codecs = ["none", "gzip", "snappy", "lz4", "zstd"];
+    let mut produced = Vec::new();
+    for codec in codecs {
+        let topic = format!("compacted-{codec}");
+        let state = state_dir.path().join(format!("{codec}.json"));
+        let state = state.to_str().unwrap();
+        // Tombstones stay 20 s after the pass that first keeps them.
+        run(&broker, &["create", &topic, "20000"]);
+        let out = run(&broker, &["produce", &topic, codec, state, "10"]);
+        let bytes: u64 = out.trim().strip_prefix("produced_bytes ").unwrap().parse().unwrap();
+        produced.push(bytes);
+        run(&broker, &["seal", &topic, state]);
+    }
+    for (codec, bytes) in codecs.iter().zip(&produced) {
+        let topic = format!("compacted-{codec}");
+        let state = state_dir.path().join(format!("{codec}.json"));
+        let state = state.to_str().unwrap();
+        run(&broker, &["verify", &topic, state, "present", "60"]);
+        let on_disk = log_bytes(&broker.data_dir.join(format!("{topic}-0")));
+        // Ten rounds of overwrites: about a tenth is left (plus the marker's segment).
+        assert!(on_disk * 4 < *bytes, "{codec}: {on_disk} bytes on disk of {bytes} produced");
+    }
+    assert!(broker.log().contains("cleaned log"), "{}", tail(&broker.log(), 40));
+    // Past delete.retention.ms a pass removes the tombstones.
+    for codec in codecs {
+        let topic = format!("compacted-{codec}");
+        let state = state_dir.path().join(format!("{codec}.json"));
+        run(&broker, &["verify", &topic, state.to_str().unwrap(), "absent", "60"]);
+        assert!(leftovers(&broker.data_dir.join(format!("{topic}-0"))).is_empty());
+    }
+}
+
+#[test]
+fn a_broker_killed_while_it_cleans_loses_nothing_that_compaction_keeps() {
+    // A throttled cleaner, so that kills land in the middle of passes.
+    let mut args = FAST_CLEANER.to_vec();
+    args.extend(["--override", "log.cleaner.io.max.bytes.per.second=300000"]);
+    let mut broker = BrokerProcess::start(&args);
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state.json");
+    let state = state.to_str().unwrap();
+    let topic = "compacted-killed";
+    run(&broker, &["create", topic, "600000"]);
+    let started = Instant::now();
+    let (mut kills, mut mid_swap) = (0, 0);
+    for round in 0..8 {
+        run(&broker, &["produce", topic, if round % 2 == 0 { "lz4" } else { "none" }, state, "2"]);
+        std::thread::sleep(Duration::from_millis(random_below(1500)));
+        broker.kill();
+        kills += 1;
+        let left = leftovers(&broker.data_dir.join(format!("{topic}-0")));
+        mid_swap += usize::from(!left.is_empty());
+        eprintln!("kill {kills}: leftovers {left:?}");
+        broker.restart();
+    }
+    run(&broker, &["seal", topic, state]);
+    run(&broker, &["verify", topic, state, "present", "90"]);
+    assert!(broker.log().contains("cleaned log"), "{}", tail(&broker.log(), 40));
+    eprintln!("{kills} kills ({mid_swap} with a pass's files on disk) in {:?}", started.elapsed());
+}
+
+#[test]
+fn confluent_kafka_gets_invalid_record_for_keyless_records_on_a_compacted_topic() {
+    let broker = BrokerProcess::start(&[]);
+    crate::interop::python_with_args("compacted_null_keys.py", &broker, &[]);
+}
+
+#[test]
+fn keyless_records_get_kafkas_record_errors_and_the_other_partitions_are_appended() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest};
+    use kafka_protocol::protocol::StrBytes;
+    use sluice_protocol::messages::{Request, Response};
+    use sluice_protocol::record::{BatchBuilder, Compression};
+
+    use crate::client::{fetch_all, name, produce_request, produce_response};
+
+    let broker = BrokerProcess::start(&[]);
+    let mut c = sluice_tests::RawClient::connect(broker.addr);
+    let mut create = CreateTopicsRequest::default();
+    for (topic, policy) in [("keyed", "compact"), ("plain", "delete")] {
+        let mut t = CreatableTopic::default();
+        t.name = name(topic);
+        t.num_partitions = 2;
+        t.replication_factor = 1;
+        let mut cfg = CreatableTopicConfig::default();
+        cfg.name = StrBytes::from_static_str("cleanup.policy");
+        cfg.value = Some(StrBytes::from_static_str(policy));
+        t.configs = vec![cfg];
+        create.topics.push(t);
+    }
+    create.timeout_ms = 10_000;
+    let Response::CreateTopics(r) = c.call(5, Request::CreateTopics(create)) else { panic!() };
+    assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
+    // Records 1 and 3 of five have no key, in an lz4 batch.
+    let mut b = BatchBuilder::new(Compression::Lz4);
+    for i in 0..5 {
+        let key = format!("k{i}");
+        let key = (i % 2 == 0).then_some(key.as_bytes());
+        b.append(1_700_000_000_000, key, Some(b"v"), &[]).unwrap();
+    }
+    let mixed = bytes::Bytes::from(b.build().unwrap());
+    let keyed = crate::client::batch("ok", 3, Compression::None);
+    let mut req: ProduceRequest = produce_request("keyed", 0, mixed.clone(), -1);
+    let more = produce_request("keyed", 1, keyed.clone(), -1).topic_data.remove(0);
+    req.topic_data[0].partition_data.extend(more.partition_data);
+    req.topic_data.extend(produce_request("plain", 0, mixed, -1).topic_data);
+    let r = produce_response(&mut c, 9, req);
+    let refused = &r.responses[0].partition_responses[0];
+    assert_eq!(refused.error_code, 87, "INVALID_RECORD: {refused:?}");
+    assert_eq!(refused.base_offset, -1);
+    let indexes: Vec<i32> = refused.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, vec![1, 3]);
+    let message = refused.record_errors[0].batch_index_error_message.as_deref().unwrap();
+    assert_eq!(
+        message,
+        "Compacted topic cannot accept message without key in topic partition keyed-0."
+    );
+    let summary = refused.error_message.as_deref().unwrap();
+    assert!(summary.contains("2 record errors"), "{summary}");
+    // The rest of the request was appended.
+    assert_eq!(r.responses[0].partition_responses[1].error_code, 0);
+    assert_eq!(r.responses[1].partition_responses[0].error_code, 0);
+    assert_eq!(fetch_all(&mut c, "plain").len(), 5);
+    assert!(fetch_all(&mut c, "keyed").is_empty(), "nothing of the refused set is stored");
+}
