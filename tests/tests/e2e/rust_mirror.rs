@@ -4,7 +4,8 @@
 //! target stopped for 5 s (caught up, RSS bounded), topics and partitions added at the
 //! source while it runs; group offsets translated into the target (a confluent-kafka
 //! group resumes there at the next record, also from a restarted mirror's checkpoint);
-//! the Prometheus endpoint.
+//! two mirrors in opposite directions; a compacted source (its holes); the Prometheus
+//! endpoint.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -927,4 +928,79 @@ fn the_metrics_endpoint_reports_the_mirrors_counters_while_it_runs() {
     assert!(scrape(&addr, "/").starts_with("HTTP/1.1 404 "));
     let status = terminate(child);
     assert!(status.success(), "{status}: {}", log_of(dir.path(), 0));
+}
+
+#[test]
+fn a_compacted_source_is_copied_record_for_record_and_offsets_in_its_holes_translate() {
+    // Small segments and a cleaner that looks often, on the source.
+    let fast = [
+        "--override",
+        "sluice.internal.log.segment.bytes=16384",
+        "--override",
+        "log.cleaner.backoff.ms=100",
+    ];
+    let (source, target) = (BrokerProcess::start(&fast), BrokerProcess::start(&[]));
+    let rt = runtime();
+    let _enter = rt.enter();
+    let admin = Admin::new(&config(&source, &[])).unwrap();
+    let table = NewTopic::new("table").partitions(2).config("cleanup.policy", "compact");
+    rt.block_on(admin.create_topics(&[table], false)).unwrap()[0].1.as_ref().unwrap();
+    // Uncompressed, so that the records fill many small segments to clean.
+    let p = Producer::new(&config(&source, &[("batch.size", "4096")])).unwrap();
+    rt.block_on(async {
+        let mut pending = Vec::new();
+        // Every third key is written once, the others twenty times: what is kept has
+        // holes between records, not only before them.
+        for round in 0..20 {
+            for key in (0..300).filter(|k| round == 0 || k % 3 != 0) {
+                let value = format!("key-{key}-round-{round}-{}", "v".repeat(60));
+                let r = ProducerRecord::new("table", value).key(format!("key-{key}"));
+                pending.push(p.send(r).await.unwrap());
+            }
+        }
+        for d in pending {
+            d.await.unwrap();
+        }
+        p.close(Duration::from_secs(10)).await.unwrap();
+    });
+    let source_ends = ends(&rt, &source, "table");
+    // Both partitions cleaned, and no pass moves anything any more (the mirror must see
+    // the source as verify sees it afterwards).
+    let mut last = None;
+    let compacted = wait_until("the source is compacted", Duration::from_secs(60), || {
+        let records = read(&rt, &source, "table");
+        let cleaned = records.iter().all(|(p, rs)| (rs.len() as i64) < source_ends[p] / 2);
+        let kept: Vec<usize> = records.values().map(Vec::len).collect();
+        let stable = cleaned && last.as_ref() == Some(&kept);
+        last = Some(kept);
+        std::thread::sleep(Duration::from_millis(500));
+        stable.then_some(records)
+    });
+    // A group whose position lies in a hole of partition 0: the record after it is the
+    // next one kept.
+    let kept0 = &compacted[&0];
+    let gap = kept0.windows(2).find(|w| w[1].0 > w[0].0 + 1).expect("a hole in partition 0");
+    let (inside, next_kept) = (gap[0].0 + 1, gap[1].0);
+    commit_group(&rt, &source, "app-compacted", "table", &[inside, source_ends[&1]]);
+    let mut c = mirror_config(&source, &target, "table");
+    c.sync_group_offsets = Some("app-.*".into());
+    let (stop, run) = spawn(&rt, Mirror::new(c).unwrap());
+    wait_committed(&rt, &source, "sluice-mirror", "table", Duration::from_secs(60));
+    let translated = wait_until("the group is on the target", Duration::from_secs(30), || {
+        let on_target = group_offsets(&rt, &target, "app-compacted");
+        on_target.get(&TopicPartition::new("table", 0)).map(|om| om.offset)
+    });
+    stop.send(()).unwrap();
+    rt.block_on(run).unwrap().unwrap();
+    let reports = verified(&rt, &source, &target, "table");
+    assert!(reports.iter().all(|r| r.comparison.is_exact()), "{reports:?}");
+    // The copy has no holes, and the group resumes at the copy of the next kept record.
+    let copy = read(&rt, &target, "table");
+    for (p, records) in &copy {
+        let offsets: Vec<i64> = records.iter().map(|r| r.0).collect();
+        assert_eq!(offsets, (0..records.len() as i64).collect::<Vec<_>>(), "partition {p}");
+    }
+    let at = copy[&0].iter().find(|r| r.0 == translated).expect("a record at the offset");
+    let source_next = kept0.iter().find(|r| r.0 == next_kept).unwrap();
+    assert_eq!(value_of(at), value_of(source_next), "resumes at the next record kept");
 }
