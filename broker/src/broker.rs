@@ -18,7 +18,7 @@ pub struct Broker {
     /// Validated settings.
     pub config: Config,
     /// Every topic and its partitions.
-    pub topics: Topics,
+    pub topics: Arc<Topics>,
     /// Counters for the metrics endpoint.
     pub metrics: Metrics,
     /// Kafka's cluster id (22 characters of base64url), kept in `meta.properties`.
@@ -41,7 +41,7 @@ impl Broker {
         // What a crash during a durable write in the data directory left behind.
         durable::remove_stray_temps(&config.data_dir);
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
-        let topics = Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?;
+        let topics = Arc::new(Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?);
         let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
         let groups = crate::group::GroupCoordinator::new(&config);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);

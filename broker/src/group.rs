@@ -39,9 +39,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::Broker;
 use crate::config::Config;
-use crate::topics::TopicError;
+use crate::topics::{TopicError, Topics};
 use driver::Command;
 use request::{
     CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
@@ -145,10 +144,10 @@ impl GroupCoordinator {
     /// on first start), loads it, then serves from the coordinator's own thread. Returns
     /// at once if it already ran; if the topic cannot be opened, logs why and every
     /// request fails with COORDINATOR_NOT_AVAILABLE.
-    pub async fn run(&self, broker: Arc<Broker>, shutdown: CancellationToken) {
+    pub async fn run(&self, topics: Arc<Topics>, shutdown: CancellationToken) {
         let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(p) = parts else { return };
-        let opened = tokio::task::spawn_blocking(move || OffsetsLog::open(&broker.topics)).await;
+        let opened = tokio::task::spawn_blocking(move || OffsetsLog::open(&topics)).await;
         match opened {
             Ok(Ok(log)) => {
                 let log = Arc::new(log);

@@ -152,7 +152,7 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     background.spawn(retention_task(Arc::clone(&broker), shutdown.clone()));
     background.spawn(flush_task(Arc::clone(&broker), shutdown.clone()));
     let (b, token) = (Arc::clone(&broker), shutdown.clone());
-    background.spawn(async move { b.groups.run(Arc::clone(&b), token).await });
+    background.spawn(async move { b.groups.run(Arc::clone(&b.topics), token).await });
     if let Some(addr) = broker.config.metrics {
         background.spawn(crate::console::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
