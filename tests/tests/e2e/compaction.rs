@@ -4,8 +4,7 @@
 //! after the broker is killed at random points while it cleans; and keyless records are
 //! refused on a compacted topic while the rest of the request is appended.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sluice_tests::BrokerProcess;
@@ -20,26 +19,9 @@ const FAST_CLEANER: [&str; 6] = [
     "log.cleaner.dedupe.buffer.size=4194304",
 ];
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop").join("compaction.py")
-}
-
-/// Runs compaction.py; returns its stdout, fails with its output and the broker's log.
+/// Runs compaction.py; returns its stdout.
 fn run(broker: &BrokerProcess, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(script())
-        .arg(broker.bootstrap())
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "compaction.py {args:?} failed:\n{}\n{}\nbroker log (tail):\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        tail(&broker.log(), 60)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::interop::python_with_args("compaction.py", broker, args)
 }
 
 fn tail(s: &str, lines: usize) -> String {

@@ -4,8 +4,6 @@
 //! restarts, a broker SIGTERM and a broker SIGKILL.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
 
 use bytes::Bytes;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -38,23 +36,9 @@ fn group(v: &str) -> GroupId {
     GroupId(s(v))
 }
 
-/// Runs an interop script; returns its stdout, failing with all output if it fails.
+/// Runs an interop script; returns its stdout.
 fn python(broker: &BrokerProcess, script: &str, args: &[&str]) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop");
-    let out = Command::new("python3")
-        .arg(dir.join(script))
-        .arg(broker.bootstrap())
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed:\n{stdout}\n{}\nbroker log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        broker.log()
-    );
-    stdout
+    crate::interop::python_with_args(script, broker, args)
 }
 
 #[test]

@@ -19,21 +19,23 @@ fn python(script: &str, broker: &BrokerProcess) {
 }
 
 /// Runs a Python interop script against `broker` with more arguments after the bootstrap
-/// address; fails with its output if it fails.
-pub(crate) fn python_with_args(script: &str, broker: &BrokerProcess, args: &[&str]) {
+/// address; returns its stdout, failing with all its output and the broker's log if it
+/// fails.
+pub(crate) fn python_with_args(script: &str, broker: &BrokerProcess, args: &[&str]) -> String {
     let out = Command::new("python3")
         .arg(interop_dir().join(script))
         .arg(broker.bootstrap())
         .args(args)
         .output()
         .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{script} failed:\n{}\n{}\nbroker log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        "{script} {args:?} failed:\n{stdout}\n{}\nbroker log:\n{}",
         String::from_utf8_lossy(&out.stderr),
         broker.log()
     );
+    stdout
 }
 
 #[test]

@@ -6,8 +6,6 @@
 //! and DescribeConfigs v0; ApiVersions with the new minimums while Produce < 3 and
 //! Fetch < 4 stay refused; kafka-python pinned to `api_version=(0, 10, 0)`.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -442,20 +440,7 @@ fn kafka_python_pinned_to_old_brokers_lists_offsets_commits_and_administers() {
     for i in 0..4 {
         assert_eq!(produce(&mut c, "pinned", batch("p", 5, Compression::None), 1), (0, i * 5));
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/kafka_python_old.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(broker.bootstrap())
-        .arg("pinned")
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "kafka_python_old.py failed:\n{stdout}\n{}\nbroker log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        broker.log()
-    );
+    let stdout = crate::interop::python_with_args("kafka_python_old.py", &broker, &["pinned"]);
     assert!(stdout.contains("beginning 0 end 20"), "{stdout}");
     // The pinned clients sent the old versions (none of which Kafka 4.0 serves).
     for sent in [

@@ -604,20 +604,7 @@ fn commit_group(
 
 /// Runs tests/interop/mirror_group.py; the "P OFFSET VALUE" lines it prints, by partition.
 fn python_group(broker: &BrokerProcess, args: &[&str]) -> BTreeMap<i32, (i64, String)> {
-    let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/mirror_group.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(broker.bootstrap())
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "mirror_group.py {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = crate::interop::python_with_args("mirror_group.py", broker, args);
     stdout
         .lines()
         .map(|l| {
