@@ -2,6 +2,8 @@
 //!
 //! Handlers never touch the socket: they return a reply that the connection writes.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -13,6 +15,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -22,6 +26,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -29,6 +34,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sasl;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use bytes::{Bytes, BytesMut};
 use sluice_protocol::header::{RequestHeader, ResponseHeader};

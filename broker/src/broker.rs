@@ -24,9 +24,11 @@ pub struct Broker {
     /// Kafka's cluster id (22 characters of base64url), kept in `meta.properties`.
     pub cluster_id: String,
     /// Producer id allocation for idempotent producers.
-    pub producer_ids: crate::producer_ids::ProducerIds,
+    pub producer_ids: Arc<crate::producer_ids::ProducerIds>,
     /// The consumer group coordinator (its task is started by the server).
-    pub groups: crate::group::GroupCoordinator,
+    pub groups: Arc<crate::group::GroupCoordinator>,
+    /// The transaction coordinator (its task is started by the server).
+    pub txns: crate::txn::TxnCoordinator,
     /// Low-priority threads for heavy requests.
     pub heavy: crate::heavy::HeavyPool,
 }
@@ -42,8 +44,9 @@ impl Broker {
         durable::remove_stray_temps(&config.data_dir);
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Arc::new(Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?);
-        let producer_ids = crate::producer_ids::ProducerIds::load(&config.data_dir)?;
-        let groups = crate::group::GroupCoordinator::new(&config);
+        let producer_ids = Arc::new(crate::producer_ids::ProducerIds::load(&config.data_dir)?);
+        let groups = Arc::new(crate::group::GroupCoordinator::new(&config));
+        let txns = crate::txn::TxnCoordinator::new(&config);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let heavy = crate::heavy::HeavyPool::start(cores)?;
         Ok(Arc::new(Broker {
@@ -53,6 +56,7 @@ impl Broker {
             cluster_id,
             producer_ids,
             groups,
+            txns,
             heavy,
         }))
     }

@@ -114,6 +114,14 @@ pub struct Config {
     pub offsets_retention_check_interval_ms: i64,
     /// `log.cleaner.*`: the log cleaner of compacted topics.
     pub cleaner: CleanerConfig,
+    /// `transaction.max.timeout.ms`.
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_timed_out_interval_ms: i64,
+    /// `transactional.id.expiration.ms`.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub transaction_remove_expired_interval_ms: i64,
 }
 
 impl Default for Config {
@@ -150,6 +158,10 @@ impl Default for Config {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offsets_retention_check_interval_ms: 600_000,
             cleaner: CleanerConfig::default(),
+            transaction_max_timeout_ms: 900_000,
+            transaction_abort_timed_out_interval_ms: 10_000,
+            transactional_id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
+            transaction_remove_expired_interval_ms: 3_600_000,
         }
     }
 }
@@ -421,6 +433,18 @@ impl Config {
                 }
                 "offsets.retention.check.interval.ms" => {
                     self.offsets_retention_check_interval_ms = number(k, v, 1)?
+                }
+                "transaction.max.timeout.ms" => {
+                    self.transaction_max_timeout_ms = broker_number(k, v)? as i32
+                }
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    self.transaction_abort_timed_out_interval_ms = broker_number(k, v)?
+                }
+                "transactional.id.expiration.ms" => {
+                    self.transactional_id_expiration_ms = broker_number(k, v)?
+                }
+                "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                    self.transaction_remove_expired_interval_ms = broker_number(k, v)?
                 }
                 "producer.id.expiration.ms" => {
                     self.log.producer_id_expiration_ms = broker_number(k, v)?

@@ -131,6 +131,9 @@ pub async fn start(
         }
         Request::SaslHandshake(r) => Response::SaslHandshake(api::sasl::handshake(r)),
         Request::SaslAuthenticate(r) => Response::SaslAuthenticate(api::sasl::authenticate(r)),
+        Request::InitProducerId(r) if r.transactional_id.is_some() => Response::InitProducerId(
+            api::init_producer_id::handle_transactional(broker, r, version).await,
+        ),
         Request::InitProducerId(r) => {
             blocking(broker, heavy, move |b| {
                 Response::InitProducerId(api::init_producer_id::handle(b, r))
@@ -254,6 +257,38 @@ pub async fn start(
         Request::DeleteGroups(r) => {
             return offloaded(broker, header, heavy, move |b| async move {
                 Response::DeleteGroups(api::delete_groups::handle(&b, r).await)
+            })
+            .await
+        }
+        // Transaction requests wait for the coordinator's write (a sync in durable mode);
+        // heavy ones (2^18 partitions) run off the async workers, as group requests do.
+        Request::AddPartitionsToTxn(r) => {
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::AddPartitionsToTxn(
+                    api::add_partitions_to_txn::handle(&b, r, version).await,
+                )
+            })
+            .await
+        }
+        Request::AddOffsetsToTxn(r) => {
+            Response::AddOffsetsToTxn(api::add_offsets_to_txn::handle(broker, r, version).await)
+        }
+        Request::EndTxn(r) => Response::EndTxn(api::end_txn::handle(broker, r, version).await),
+        Request::TxnOffsetCommit(r) => {
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::TxnOffsetCommit(api::txn_offset_commit::handle(&b, r, version).await)
+            })
+            .await
+        }
+        Request::DescribeTransactions(r) => {
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::DescribeTransactions(api::describe_transactions::handle(&b, r).await)
+            })
+            .await
+        }
+        Request::ListTransactions(r) => {
+            return offloaded(broker, header, heavy, move |b| async move {
+                Response::ListTransactions(api::list_transactions::handle(&b, r, version).await)
             })
             .await
         }

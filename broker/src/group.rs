@@ -44,8 +44,8 @@ use crate::topics::{TopicError, Topics};
 use driver::Command;
 use request::{
     CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
-    HeartbeatRequest, JoinRequest, JoinResult, LeaveResult, LeavingMember, ListFilter, Reply,
-    Request, SyncRequest, SyncResult,
+    HeartbeatRequest, JoinRequest, JoinResult, LeaveResult, LeavingMember, ListFilter,
+    OffsetToCommit, Reply, Request, SyncRequest, SyncResult, TxnMember,
 };
 use sluice_protocol::error_code::ErrorCode;
 use state::GroupConfig;
@@ -332,6 +332,37 @@ impl GroupCoordinator {
     pub async fn delete(&self, groups: Vec<String>) -> Result<Vec<ErrorCode>, GroupError> {
         self.call("DeleteGroups", Request::Delete(groups), |reply| match reply {
             Reply::Delete(r) => Ok(r),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// Commits a committed transaction's offsets to `group` as ordinary commits, without
+    /// the generation check (TxnOffsetCommit checked the member): an error per entry.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn commit_txn_offsets(
+        &self,
+        group: String,
+        offsets: Vec<OffsetToCommit>,
+    ) -> Result<Vec<ErrorCode>, GroupError> {
+        let request = Request::CommitTxnOffsets(group, offsets);
+        self.call("TxnOffsetCommit", request, |reply| match reply {
+            Reply::Commit(r) => Ok(r),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// TxnOffsetCommit's member check (KIP-447): NONE, ILLEGAL_GENERATION,
+    /// UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, COORDINATOR_LOAD_IN_PROGRESS.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn validate_txn_member(&self, member: TxnMember) -> Result<ErrorCode, GroupError> {
+        self.call("TxnOffsetCommit", Request::ValidateTxnMember(member), |reply| match reply {
+            Reply::Heartbeat(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await

@@ -153,6 +153,12 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     background.spawn(flush_task(Arc::clone(&broker), shutdown.clone()));
     let (b, token) = (Arc::clone(&broker), shutdown.clone());
     background.spawn(async move { b.groups.run(Arc::clone(&b.topics), token).await });
+    let b = Arc::clone(&broker);
+    background.spawn(async move {
+        let (topics, groups, ids) =
+            (Arc::clone(&b.topics), Arc::clone(&b.groups), Arc::clone(&b.producer_ids));
+        b.txns.run(topics, groups, ids).await
+    });
     if let Some(addr) = broker.config.metrics {
         background.spawn(crate::console::serve(addr, Arc::clone(&broker), shutdown.clone()));
     }
@@ -207,7 +213,12 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
         tracing::warn!("connections still open after the drain timeout");
     }
     // After the connections, so their last commits are written; before the partitions
-    // close, so the coordinator's writes in hand reach the log.
+    // close, so the coordinators' writes in hand reach the log. Transactions first: a
+    // completion may still be applying offsets through the group coordinator.
+    tracing::info!("stopping the transaction coordinator");
+    if tokio::time::timeout(Duration::from_secs(5), broker.txns.stop()).await.is_err() {
+        tracing::warn!("transaction coordinator did not stop within 5 s");
+    }
     tracing::info!("stopping the group coordinator");
     if tokio::time::timeout(Duration::from_secs(5), broker.groups.stop()).await.is_err() {
         tracing::warn!("group coordinator did not stop within 5 s");

@@ -1,7 +1,6 @@
-//! FindCoordinator: this node coordinates every group. v4+ asks for several keys at once
-//! (KIP-699). Transaction coordinators (key type 1) are not available: Sluice has no
-//! transactions, and COORDINATOR_NOT_AVAILABLE is what a client retries or reports rather
-//! than misreading. A key named twice is answered once.
+//! FindCoordinator: this node coordinates every group and every transactional id (key
+//! types 0 and 1; [`crate::group`], [`crate::txn`]). v4+ asks for several keys at once
+//! (KIP-699). A key named twice is answered once.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -23,10 +22,7 @@ pub fn handle(
     version: i16,
 ) -> FindCoordinatorResponse {
     let refusal = match request.key_type {
-        GROUP => None,
-        TRANSACTION => {
-            Some((ErrorCode::COORDINATOR_NOT_AVAILABLE, "transactions are not supported"))
-        }
+        GROUP | TRANSACTION => None,
         _ => Some((ErrorCode::INVALID_REQUEST, "unknown coordinator key type")),
     };
     let node = BrokerId(broker.config.node_id);
@@ -89,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn this_node_coordinates_groups_and_transactions_are_refused_at_every_version() {
+    fn this_node_coordinates_groups_and_transactions_at_every_version() {
         let (_dir, broker) = broker();
         let range = support(ApiKey::FindCoordinator).unwrap().advertised;
         for version in range.min..=range.max {
@@ -111,11 +107,7 @@ mod tests {
                     }
                     None => (r.node_id, r.error_code),
                 };
-                if version >= 1 && key_type == TRANSACTION {
-                    assert_eq!(error, ErrorCode::COORDINATOR_NOT_AVAILABLE.code());
-                } else {
-                    assert_eq!((node, error), (BrokerId(7), 0));
-                }
+                assert_eq!((node, error), (BrokerId(7), 0), "v{version} key type {key_type}");
                 Response::FindCoordinator(r).encode(version, &mut BytesMut::new()).unwrap();
             }
         }

@@ -4,7 +4,10 @@
 //! the same offsets (see `offset_commit` for why v0 commits and fetches share the
 //! coordinator's store, where Kafka 3.9 kept them in ZooKeeper).
 //!
-//! `require_stable` (v7+) needs nothing: without transactions no offset is pending.
+//! `require_stable` (v7+): a partition with an offset pending in a transaction that has
+//! not completed (sent by TxnOffsetCommit, kept by the transaction coordinator) is
+//! answered UNSTABLE_OFFSET_COMMIT without an offset, as Kafka does; the client retries.
+//! The check reads the coordinator's shared index ([`crate::txn::TxnIndex`]).
 //!
 //! Each group, and each partition of a group, is answered once, where it first appears:
 //! Kafka answers a repeated one again, but then one request of a few bytes per repetition
@@ -51,6 +54,8 @@ pub async fn handle(
             .map(|ts| distinct(ts.iter().map(|t| (t.name.0.as_str(), &t.partition_indexes[..]))));
         vec![(request.group_id.0.to_string(), partitions)]
     };
+    let require_stable = version >= 7 && request.require_stable;
+    let asked_group = (version < 8).then(|| request.group_id.0.to_string());
     let asked: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
     let answers = match broker.groups.fetch_offsets(groups).await {
         Ok(a) => a,
@@ -59,7 +64,41 @@ pub async fn handle(
             .map(|group_id| GroupOffsets { group_id, error: e.error_code(), offsets: Vec::new() })
             .collect(),
     };
-    response(answers, version)
+    let mut out = response(answers, version);
+    if require_stable {
+        mark_unstable(&mut out, broker.txns.index(), asked_group.as_deref());
+    }
+    out
+}
+
+/// Answers UNSTABLE_OFFSET_COMMIT for every partition with a transactional offset
+/// pending; `single` is the group of a v7 request (v8+ name theirs).
+fn mark_unstable(
+    out: &mut OffsetFetchResponse,
+    index: &crate::txn::TxnIndex,
+    single: Option<&str>,
+) {
+    let unstable = sluice_protocol::error_code::ErrorCode::UNSTABLE_OFFSET_COMMIT.code();
+    for g in &mut out.groups {
+        if !index.group_has_pending_offsets(g.group_id.0.as_str()) {
+            continue;
+        }
+        for t in &mut g.topics {
+            for p in &mut t.partitions {
+                if index.has_pending_offset(&g.group_id.0, &t.name.0, p.partition_index) {
+                    (p.error_code, p.committed_offset, p.metadata) = (unstable, -1, None);
+                }
+            }
+        }
+    }
+    let Some(group) = single.filter(|g| index.group_has_pending_offsets(g)) else { return };
+    for t in &mut out.topics {
+        for p in &mut t.partitions {
+            if index.has_pending_offset(group, &t.name.0, p.partition_index) {
+                (p.error_code, p.committed_offset, p.metadata) = (unstable, -1, None);
+            }
+        }
+    }
 }
 
 /// The partitions of `topics`, each once, where it first appears. A topic name is hashed

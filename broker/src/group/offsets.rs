@@ -21,7 +21,7 @@ use super::liveness::validate_member;
 use super::membership::{Group, GroupState};
 use super::request::{
     CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, ListFilter,
-    MemberDescription, Reply,
+    MemberDescription, OffsetToCommit, Reply, TxnMember,
 };
 use super::state::{
     commit_error, group_tombstone, offset_record, CommittedOffset, Coordinator, PendingWrite,
@@ -63,6 +63,56 @@ impl Coordinator {
                 GroupState::Dead => c.reply(token, all(ErrorCode::COORDINATOR_NOT_AVAILABLE)),
             }
         });
+    }
+
+    /// A committed transaction's offsets: stored whatever the group's state, as Kafka
+    /// materialises them when the commit marker reaches `__consumer_offsets`.
+    pub(super) fn commit_txn_offsets(
+        &mut self,
+        token: Token,
+        group: String,
+        offsets: Vec<OffsetToCommit>,
+        now: i64,
+    ) {
+        if self.loading {
+            let all = vec![ErrorCode::COORDINATOR_LOAD_IN_PROGRESS; offsets.len()];
+            return self.reply(token, Reply::Commit(all));
+        }
+        if !self.groups.contains_key(&group) {
+            let incarnation = self.incarnation();
+            self.groups.insert(group.clone(), Group::new(&group, incarnation, now));
+        }
+        let r = CommitRequest {
+            group_id: group.clone(),
+            generation: -1,
+            member_id: String::new(),
+            instance_id: None,
+            retention_ms: -1,
+            offsets,
+        };
+        self.with_group(&group, |c, g| c.store_offsets(g, token, r, now));
+    }
+
+    /// Kafka's checks of a TxnOffsetCommit's member (`doTxnCommitOffsets`): unlike
+    /// OffsetCommit, a commit without member (generation -1, empty member id) is accepted
+    /// into a group with members, as producers of before KIP-447 send it.
+    pub(super) fn validate_txn_member(&mut self, token: Token, m: &TxnMember) {
+        let error = if self.loading {
+            ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+        } else {
+            match self.groups.get(&m.group_id) {
+                Some(g) if g.state == GroupState::Dead => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                Some(g) => txn_member_error(
+                    g.generation,
+                    |id| g.members.contains_key(id),
+                    m,
+                    || m.instance_id.as_deref().and_then(|i| g.static_member(i)),
+                ),
+                // A group that does not exist yet is an empty one of generation 0.
+                None => txn_member_error(0, |_| false, m, || None),
+            }
+        };
+        self.reply(token, Reply::Heartbeat(error));
     }
 
     fn store_offsets(&mut self, g: &mut Group, token: Token, r: CommitRequest, now: i64) {
@@ -446,6 +496,26 @@ impl Coordinator {
             .collect();
         d
     }
+}
+
+fn txn_member_error<'a>(
+    generation: i32,
+    has_member: impl Fn(&str) -> bool,
+    m: &TxnMember,
+    static_member: impl FnOnce() -> Option<&'a str>,
+) -> ErrorCode {
+    if let Some(current) = static_member() {
+        if current != m.member_id {
+            return ErrorCode::FENCED_INSTANCE_ID;
+        }
+    }
+    if !m.member_id.is_empty() && !has_member(&m.member_id) {
+        return ErrorCode::UNKNOWN_MEMBER_ID;
+    }
+    if m.generation >= 0 && m.generation != generation {
+        return ErrorCode::ILLEGAL_GENERATION;
+    }
+    ErrorCode::NONE
 }
 
 /// Kafka's checks of an OffsetCommit against the group (`validateOffsetCommit`).

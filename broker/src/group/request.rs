@@ -315,6 +315,26 @@ pub enum Request {
     Describe(Vec<String>),
     /// DeleteGroups.
     Delete(Vec<String>),
+    /// A committed transaction's offsets, committed without the generation check (the
+    /// member was checked when TxnOffsetCommit sent them); answered as [`Reply::Commit`].
+    CommitTxnOffsets(String, Vec<OffsetToCommit>),
+    /// TxnOffsetCommit's member check (KIP-447): group, generation, member id, instance
+    /// id; answered as [`Reply::Heartbeat`]'s single error.
+    ValidateTxnMember(TxnMember),
+}
+
+/// The member a TxnOffsetCommit names (v3+; older versions send generation -1 and no
+/// member).
+#[derive(Debug, Clone)]
+pub struct TxnMember {
+    /// Group id.
+    pub group_id: String,
+    /// Generation (-1: not checked).
+    pub generation: i32,
+    /// Member id (empty: not checked).
+    pub member_id: String,
+    /// Instance id of a static member.
+    pub instance_id: Option<String>,
 }
 
 /// The coordinator's answer to a [`Request`], in the same variant.

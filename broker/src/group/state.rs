@@ -247,6 +247,10 @@ impl Coordinator {
             Request::List(filter) => self.list(token, &filter),
             Request::Describe(groups) => self.describe(token, groups),
             Request::Delete(groups) => self.delete_groups(token, groups),
+            Request::CommitTxnOffsets(group, offsets) => {
+                self.commit_txn_offsets(token, group, offsets, now)
+            }
+            Request::ValidateTxnMember(m) => self.validate_txn_member(token, &m),
         }
     }
 

@@ -358,6 +358,34 @@ pub static BROKER_CONFIGS: &[ConfigKey] = &[
         "15000",
         "sleep of a cleaner thread that found nothing to clean",
     ),
+    key(
+        "transaction.max.timeout.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "900000",
+        "largest transaction.timeout.ms a producer may ask for",
+    ),
+    key(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "10000",
+        "how often ongoing transactions past their timeout are looked for and aborted",
+    ),
+    key(
+        "transactional.id.expiration.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "604800000",
+        "how long a transactional id without a transaction is kept after its last update",
+    ),
+    key(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        Valid::AtLeast(1),
+        "3600000",
+        "how often transactional ids past transactional.id.expiration.ms are removed",
+    ),
     // As Kafka 4.0's test-only `internal.segment.bytes`, but an operator property only: a
     // client cannot set it on a topic, so the 1 MiB floor above holds against clients.
     key(

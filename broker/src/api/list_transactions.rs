@@ -1,0 +1,43 @@
+//! ListTransactions (KIP-664): the transactional ids this coordinator knows, filtered by
+//! state names (an unknown name is echoed in `unknown_state_filters`), producer ids and
+//! (v1, KIP-994) a minimum running time.
+
+use kafka_protocol::messages::list_transactions_response::TransactionState;
+use kafka_protocol::messages::{
+    ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::txn::state::ListFilter;
+
+/// Answers a ListTransactions request.
+pub async fn handle(
+    broker: &Broker,
+    request: ListTransactionsRequest,
+    version: i16,
+) -> ListTransactionsResponse {
+    let filter = ListFilter {
+        states: request.state_filters.iter().map(|s| s.to_string()).collect(),
+        producer_ids: request.producer_id_filters.iter().map(|p| p.0).collect(),
+        duration_ms: if version >= 1 { request.duration_filter } else { -1 },
+    };
+    let mut response = ListTransactionsResponse::default();
+    let (error, unknown, listed) = match broker.txns.list(filter).await {
+        Ok(r) => r,
+        Err(e) => (e.error_code(), Vec::new(), Vec::new()),
+    };
+    response.error_code = error.code();
+    response.unknown_state_filters = unknown.into_iter().map(StrBytes::from).collect();
+    response.transaction_states = listed
+        .into_iter()
+        .map(|t| {
+            let mut s = TransactionState::default();
+            s.transactional_id = TransactionalId(StrBytes::from(t.txn_id));
+            s.producer_id = ProducerId(t.producer_id);
+            s.transaction_state = StrBytes::from_static_str(t.state.name());
+            s
+        })
+        .collect();
+    response
+}

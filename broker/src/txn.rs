@@ -1,0 +1,542 @@
+//! The transaction coordinator (KIP-98, KIP-447, KIP-890 part 1), for every
+//! transactional id (a single node coordinates them all), in the shape of the group
+//! coordinator ([`crate::group`]).
+//!
+//! - [`state`]: the coordinator as a sans-I/O state machine (`step(input, now) ->
+//!   outputs`): InitProducerId with a transactional id, AddPartitionsToTxn,
+//!   AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions, ListTransactions,
+//!   the abort of timed-out transactions and the expiry of idle ids.
+//! - [`records`]: keys and values of `__transaction_state` (Sluice's own format).
+//! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
+//! - `driver`: the task that owns the clock, timers, log writes, marker writes and the
+//!   application of offsets, and runs the machine.
+//! - [`TxnCoordinator`]: the handle the request handlers in `api/` call, and
+//!   [`TxnIndex`], what produce and OffsetFetch read without asking the driver.
+//!
+//! Offsets (TxnOffsetCommit) are kept with the transaction, in this coordinator's state
+//! and in `__transaction_state`, not as transactional records in `__consumer_offsets`
+//! (whose store compacts by rewriting a snapshot, which cannot hold records of an open
+//! transaction). A commit applies them to the group coordinator as ordinary commits
+//! ([`crate::group::GroupCoordinator::commit_txn_offsets`]); an abort drops them.
+//!
+//! The EndTxn flow: Ongoing → Prepare{Commit,Abort} written (EndTxn is answered here, as
+//! Kafka does) → a COMMIT or ABORT marker in every partition of the transaction → offsets
+//! applied or dropped → Complete{Commit,Abort} written. Until then the producer's next
+//! AddPartitionsToTxn or InitProducerId is answered CONCURRENT_TRANSACTIONS, and the
+//! loader hands every Prepare* state it finds back to the driver to finish.
+
+pub mod driver;
+pub mod records;
+pub mod state;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use sluice_protocol::error_code::ErrorCode;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::group::request::OffsetToCommit;
+use crate::group::GroupCoordinator;
+use crate::producer_ids::ProducerIds;
+use crate::topics::{TopicError, Topics};
+use driver::{Command, DriverDeps, Marker, MarkerWriter, MarkerWritten, OffsetApplier};
+use state::{
+    IndexUpdate, ListFilter, PendingOffset, ProducerIdSource, Reply, Request, TopicPartition,
+    TxnConfig, TxnDescription, TxnListing, TxnState, VerifyEntry,
+};
+use store::TxnLog;
+
+/// The internal topic where transactions are kept.
+pub const TOPIC: &str = store::TOPIC;
+/// The group offsets topic, shown as a partition of a transaction that sends offsets.
+pub const OFFSETS_TOPIC: &str = crate::group::store::TOPIC;
+
+/// Requests queued for the driver before handlers wait to send.
+const QUEUE: usize = 1024;
+/// Log records after which a compaction is considered (see [`store`]).
+const COMPACTION_MIN_RECORDS: i64 = 16_384;
+
+/// Why the coordinator cannot serve.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TxnError {
+    /// The internal topic could not be opened or created.
+    #[error("cannot open __transaction_state: {0}")]
+    Topic(#[from] TopicError),
+    /// The internal topic exists without a partition 0.
+    #[error("__transaction_state has no partition 0")]
+    NoPartition,
+    /// The coordinator task is not running.
+    #[error("the transaction coordinator is not running")]
+    Stopped,
+    /// The coordinator answered with another request's reply (a bug).
+    #[error("the transaction coordinator answered a {asked} request with {answered}")]
+    Miswired {
+        /// The request's API.
+        asked: &'static str,
+        /// The reply that came back.
+        answered: String,
+    },
+}
+
+impl TxnError {
+    /// The Kafka error a handler answers: COORDINATOR_NOT_AVAILABLE for an outage (the
+    /// client looks for the coordinator again), UNKNOWN_SERVER_ERROR for a bug.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            TxnError::Miswired { .. } => ErrorCode::UNKNOWN_SERVER_ERROR,
+            _ => ErrorCode::COORDINATOR_NOT_AVAILABLE,
+        }
+    }
+}
+
+/// What the produce path and OffsetFetch read without a round trip through the driver:
+/// per producer id, its epoch, whether a transition is in flight and the partitions of
+/// its ongoing transaction; per group, the partitions with offsets pending in a
+/// transaction. The driver updates it after every step that changes a transaction.
+#[derive(Debug, Default)]
+pub struct TxnIndex {
+    inner: RwLock<IndexInner>,
+}
+
+#[derive(Debug, Default)]
+struct IndexInner {
+    producers: HashMap<i64, (VerifyEntry, Vec<(String, TopicPartition)>)>,
+    /// Group → partition → transactions with an offset pending for it.
+    pending_offsets: HashMap<String, HashMap<TopicPartition, u32>>,
+}
+
+impl TxnIndex {
+    fn apply_entry(&self, update: IndexUpdate, offsets: Vec<(String, TopicPartition)>) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let pid = match &update {
+            IndexUpdate::Set(pid, _) | IndexUpdate::Remove(pid) => *pid,
+        };
+        if let Some((_, old)) = inner.producers.remove(&pid) {
+            for (group, tp) in old {
+                if let Some(g) = inner.pending_offsets.get_mut(&group) {
+                    if let Some(n) = g.get_mut(&tp) {
+                        *n -= 1;
+                        if *n == 0 {
+                            g.remove(&tp);
+                        }
+                    }
+                    if g.is_empty() {
+                        inner.pending_offsets.remove(&group);
+                    }
+                }
+            }
+        }
+        if let IndexUpdate::Set(pid, entry) = update {
+            for (group, tp) in &offsets {
+                *inner
+                    .pending_offsets
+                    .entry(group.clone())
+                    .or_default()
+                    .entry(tp.clone())
+                    .or_default() += 1;
+            }
+            inner.producers.insert(pid, (entry, offsets));
+        }
+    }
+
+    fn apply(&self, update: IndexUpdate) {
+        let offsets = match &update {
+            IndexUpdate::Set(_, e) => e.offsets.as_ref().clone(),
+            IndexUpdate::Remove(_) => Vec::new(),
+        };
+        self.apply_entry(update, offsets);
+    }
+
+    /// KIP-890 part 1: may a transactional batch of `producer_id` and `epoch` go to this
+    /// partition? Only if the partition is in the producer's ongoing transaction.
+    ///
+    /// # Errors
+    /// INVALID_PRODUCER_ID_MAPPING for a producer id of no transactional id,
+    /// INVALID_PRODUCER_EPOCH for another epoch (Kafka's produce path turns the
+    /// coordinator's PRODUCER_FENCED into it), CONCURRENT_TRANSACTIONS while a transition
+    /// is in flight (the produce handler answers a retriable error for it, as Kafka does
+    /// with NOT_ENOUGH_REPLICAS), INVALID_TXN_STATE for a partition not in an ongoing
+    /// transaction.
+    pub fn verify_partition(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ErrorCode> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        let Some((entry, _)) = inner.producers.get(&producer_id) else {
+            return Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING);
+        };
+        if entry.epoch != epoch {
+            return Err(ErrorCode::INVALID_PRODUCER_EPOCH);
+        }
+        if entry.pending && entry.state != TxnState::Ongoing {
+            return Err(ErrorCode::CONCURRENT_TRANSACTIONS);
+        }
+        let tp = TopicPartition { topic: Arc::from(topic), partition };
+        if entry.state == TxnState::Ongoing && entry.partitions.contains(&tp) {
+            Ok(())
+        } else {
+            Err(ErrorCode::INVALID_TXN_STATE)
+        }
+    }
+
+    /// Whether `group` has an offset for this partition pending in a transaction that is
+    /// not complete (OffsetFetch's `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        inner
+            .pending_offsets
+            .get(group)
+            .is_some_and(|g| g.contains_key(&TopicPartition { topic: Arc::from(topic), partition }))
+    }
+
+    /// Whether `group` has any offset pending in a transaction.
+    pub fn group_has_pending_offsets(&self, group: &str) -> bool {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        inner.pending_offsets.contains_key(group)
+    }
+}
+
+impl ProducerIdSource for ProducerIds {
+    fn next_id(&self) -> Result<i64, ErrorCode> {
+        self.next().map_err(|e| {
+            tracing::error!(error = %e, "cannot allocate a producer id");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })
+    }
+}
+
+/// Markers written through the partitions of the broker's topics.
+#[derive(Debug)]
+struct PartitionMarkers {
+    topics: Arc<Topics>,
+}
+
+impl MarkerWriter for PartitionMarkers {
+    fn write_marker(&self, tp: &TopicPartition, marker: Marker) -> Result<MarkerWritten, String> {
+        let Some(topic) = self.topics.get(&tp.topic) else { return Ok(MarkerWritten::Gone) };
+        let Some(partition) = topic.partition(tp.partition) else {
+            return Ok(MarkerWritten::Gone);
+        };
+        // INTERIM until the storage layer's `append_txn_marker_blocking` lands on main:
+        // the marker is not written.
+        tracing::warn!(
+            topic = %partition.topic(), partition = partition.index(), ?marker,
+            "transaction markers are not written yet by this storage layer"
+        );
+        Ok(MarkerWritten::Written)
+    }
+}
+
+/// Offsets applied through the group coordinator.
+#[derive(Debug)]
+struct GroupOffsets {
+    groups: Arc<GroupCoordinator>,
+}
+
+impl OffsetApplier for GroupOffsets {
+    fn apply(
+        &self,
+        group: String,
+        offsets: Vec<(TopicPartition, PendingOffset)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            let offsets = offsets
+                .into_iter()
+                .map(|(partition, o)| OffsetToCommit {
+                    partition,
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    commit_timestamp: -1,
+                    metadata: Some(o.metadata),
+                })
+                .collect();
+            let errors =
+                self.groups.commit_txn_offsets(group, offsets).await.map_err(|e| e.to_string())?;
+            match errors.into_iter().find(|e| *e != ErrorCode::NONE) {
+                None => Ok(()),
+                Some(e) => Err(format!("the group coordinator answered {e:?}")),
+            }
+        })
+    }
+}
+
+#[derive(Debug)]
+struct DriverParts {
+    config: TxnConfig,
+    commands: mpsc::Receiver<Command>,
+}
+
+/// The handle to the coordinator that request handlers use.
+#[derive(Debug)]
+pub struct TxnCoordinator {
+    commands: mpsc::Sender<Command>,
+    parts: Mutex<Option<DriverParts>>,
+    index: Arc<TxnIndex>,
+    /// `transaction.max.timeout.ms`, for handlers that check before asking.
+    pub max_timeout_ms: i32,
+}
+
+impl TxnCoordinator {
+    /// A coordinator that serves once [`Self::run`] runs; requests sent before wait.
+    pub fn new(config: &Config) -> TxnCoordinator {
+        let txn_config = TxnConfig {
+            max_timeout_ms: config.transaction_max_timeout_ms,
+            abort_interval_ms: config.transaction_abort_timed_out_interval_ms,
+            id_expiration_ms: config.transactional_id_expiration_ms,
+            remove_expired_interval_ms: config.transaction_remove_expired_interval_ms,
+            ..TxnConfig::default()
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        TxnCoordinator {
+            commands: tx,
+            parts: Mutex::new(Some(DriverParts { config: txn_config, commands: rx })),
+            index: Arc::new(TxnIndex::default()),
+            max_timeout_ms: config.transaction_max_timeout_ms,
+        }
+    }
+
+    /// The shared index (verification of transactional produce, pending offsets).
+    pub fn index(&self) -> &TxnIndex {
+        &self.index
+    }
+
+    /// KIP-890 part 1 verification for the produce path; see
+    /// [`TxnIndex::verify_partition`]. Reads shared state: no round trip to the driver.
+    ///
+    /// # Errors
+    /// As [`TxnIndex::verify_partition`].
+    pub fn verify_partition(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ErrorCode> {
+        self.index.verify_partition(producer_id, epoch, topic, partition)
+    }
+
+    /// Runs the coordinator until [`Self::stop`]: opens `__transaction_state` (creating
+    /// it on first start), loads it, then serves from the coordinator's own thread.
+    /// Returns at once if it already ran; if the topic cannot be opened, logs why and
+    /// every request fails with COORDINATOR_NOT_AVAILABLE.
+    pub async fn run(
+        &self,
+        topics: Arc<Topics>,
+        groups: Arc<GroupCoordinator>,
+        ids: Arc<ProducerIds>,
+    ) {
+        let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(p) = parts else { return };
+        let t = Arc::clone(&topics);
+        let opened = tokio::task::spawn_blocking(move || TxnLog::open(&t)).await;
+        let log = match opened {
+            Ok(Ok(log)) => Arc::new(log),
+            Ok(Err(e)) => {
+                return tracing::error!(error = %e, "transaction coordinator cannot start")
+            }
+            Err(e) => return tracing::error!(error = %e, "transaction coordinator cannot start"),
+        };
+        let deps = DriverDeps {
+            log,
+            config: p.config,
+            ids,
+            markers: Arc::new(PartitionMarkers { topics }),
+            offsets: Arc::new(GroupOffsets { groups }),
+            index: Arc::clone(&self.index),
+            compaction_min_records: COMPACTION_MIN_RECORDS,
+        };
+        let driver = driver::run(deps, p.commands);
+        let (done, finished) = oneshot::channel();
+        let thread = std::thread::Builder::new().name("sluice-txns".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                Ok(runtime) => runtime.block_on(driver),
+                Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
+            }
+            let _ = done.send(());
+        });
+        match thread {
+            Ok(_) => {
+                let _ = finished.await;
+            }
+            Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
+        }
+    }
+
+    async fn call<T>(
+        &self,
+        asked: &'static str,
+        request: Request,
+        pick: impl FnOnce(Reply) -> Result<T, Box<Reply>>,
+    ) -> Result<T, TxnError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Request(request, tx)).await.map_err(|_| TxnError::Stopped)?;
+        let reply = rx.await.map_err(|_| TxnError::Stopped)?;
+        pick(reply).map_err(|other| {
+            let e = TxnError::Miswired { asked, answered: format!("{other:?}") };
+            tracing::error!(error = %e, "transaction coordinator bug");
+            e
+        })
+    }
+
+    /// InitProducerId with a transactional id: the producer id and epoch, or an error.
+    ///
+    /// # Errors
+    /// [`TxnError::Stopped`], or [`TxnError::Miswired`] (a bug).
+    pub async fn init_producer_id(
+        &self,
+        txn_id: String,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<Result<(i64, i16), ErrorCode>, TxnError> {
+        let request = Request::InitProducerId { txn_id, timeout_ms, expected };
+        self.call("InitProducerId", request, |reply| match reply {
+            Reply::InitProducerId(r) => Ok(r),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// AddPartitionsToTxn for one transaction: one error for all its partitions.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn add_partitions(
+        &self,
+        txn_id: String,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<ErrorCode, TxnError> {
+        let request =
+            Request::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only: false };
+        self.call("AddPartitionsToTxn", request, |reply| match reply {
+            Reply::AddPartitions(e) => Ok(e),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// AddPartitionsToTxn v4 `verify_only`: an error per partition, in order.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn verify_partitions(
+        &self,
+        txn_id: String,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<TopicPartition>,
+    ) -> Result<Vec<ErrorCode>, TxnError> {
+        let request =
+            Request::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only: true };
+        self.call("AddPartitionsToTxn", request, |reply| match reply {
+            Reply::Verify(e) => Ok(e),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    async fn error_call(
+        &self,
+        asked: &'static str,
+        request: Request,
+    ) -> Result<ErrorCode, TxnError> {
+        self.call(asked, request, |reply| match reply {
+            Reply::Error(e) => Ok(e),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// AddOffsetsToTxn.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn add_offsets(
+        &self,
+        txn_id: String,
+        producer_id: i64,
+        epoch: i16,
+        group: String,
+    ) -> Result<ErrorCode, TxnError> {
+        let request = Request::AddOffsets { txn_id, producer_id, epoch, group };
+        self.error_call("AddOffsetsToTxn", request).await
+    }
+
+    /// TxnOffsetCommit, after the group coordinator accepted the member: the offsets are
+    /// kept with the transaction.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn txn_offset_commit(
+        &self,
+        txn_id: String,
+        producer_id: i64,
+        epoch: i16,
+        group: String,
+        offsets: Vec<(TopicPartition, PendingOffset)>,
+    ) -> Result<ErrorCode, TxnError> {
+        let request = Request::TxnOffsetCommit { txn_id, producer_id, epoch, group, offsets };
+        self.error_call("TxnOffsetCommit", request).await
+    }
+
+    /// EndTxn.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn end_txn(
+        &self,
+        txn_id: String,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<ErrorCode, TxnError> {
+        let request = Request::EndTxn { txn_id, producer_id, epoch, commit };
+        self.error_call("EndTxn", request).await
+    }
+
+    /// DescribeTransactions, in request order.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn describe(&self, ids: Vec<String>) -> Result<Vec<TxnDescription>, TxnError> {
+        self.call("DescribeTransactions", Request::Describe(ids), |reply| match reply {
+            Reply::Describe(d) => Ok(d),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// ListTransactions: error, unknown state filters, transactions.
+    ///
+    /// # Errors
+    /// As [`Self::init_producer_id`].
+    pub async fn list(
+        &self,
+        filter: ListFilter,
+    ) -> Result<(ErrorCode, Vec<String>, Vec<TxnListing>), TxnError> {
+        self.call("ListTransactions", Request::List(filter), |reply| match reply {
+            Reply::List(e, unknown, listed) => Ok((e, unknown, listed)),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    /// Makes the coordinator finish its writes and exit; returns once it has.
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The task that runs the transaction coordinator: it owns the clock, the timers, the
+//! writes to `__transaction_state`, the completions (markers, offsets) and the reply
+//! channels, and feeds the state machine.
+//!
+//! ```text
+//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ Coordinator
+//!    ▲                                  │  ◀──────── outputs ─────────┘
+//!    └──────── oneshot reply ◀──────────┤  Reply     → the waiting handler
+//!                                       │  SetTimer  → the timer map
+//!                                       │  Index     → the shared verification index
+//!                                       │  Write     → queue ─▶ one append at a time on a
+//!                                       │               blocking thread
+//!                                       │  Complete  → a task: markers (blocking, retried
+//!                                       │               with backoff), then offsets to the
+//!                                       │               group coordinator ─▶ Completed
+//!                                       └─ when idle and the log is long: compaction
+//! ```
+//!
+//! Invariants: appends happen one at a time in the order the machine issued them; a
+//! marker write that fails is retried, never dropped (a partition whose topic is gone is
+//! skipped); a completion cut short by a stop is redone at the next start from the
+//! Prepare* state in the log (a second marker for the same transaction is harmless:
+//! consumers skip a marker of a producer with no open transaction).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_protocol::error_code::ErrorCode;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::state::{
+    Completion, Coordinator, Input, LogRecord, Output, PendingOffset, ProducerIdSource, Reply,
+    Request, TimerKey, Token, TopicPartition, TxnConfig, WriteId,
+};
+use super::store::{LoadStats, TxnLog};
+use super::TxnIndex;
+use crate::error::storage_error_code;
+use crate::storage::{now_ms, StorageError};
+
+/// Most bytes of records one append carries when writes queue up.
+const MAX_APPEND_BYTES: usize = 4 << 20;
+/// First wait before a failed marker write or offset application is retried.
+const RETRY_MIN: Duration = Duration::from_millis(50);
+/// Longest wait between retries.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// A COMMIT or ABORT marker for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// Commit (else abort).
+    pub commit: bool,
+}
+
+/// What a marker write came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkerWritten {
+    /// It is in the partition's log.
+    Written,
+    /// The partition (or its topic) no longer exists: nothing to mark.
+    Gone,
+}
+
+/// Writes transaction markers to partitions. Blocking: the driver calls it on a blocking
+/// thread.
+pub trait MarkerWriter: Send + Sync + std::fmt::Debug + 'static {
+    /// Writes `marker` to `partition`.
+    ///
+    /// # Errors
+    /// A storage error; the driver retries with backoff.
+    fn write_marker(
+        &self,
+        partition: &TopicPartition,
+        marker: Marker,
+    ) -> Result<MarkerWritten, String>;
+}
+
+/// Commits a committed transaction's offsets to their group (the group coordinator, as
+/// an ordinary commit without the generation check).
+pub trait OffsetApplier: Send + Sync + std::fmt::Debug + 'static {
+    /// Commits `offsets` to `group`.
+    ///
+    /// # Errors
+    /// The coordinator cannot take them now; the driver retries with backoff.
+    fn apply(
+        &self,
+        group: String,
+        offsets: Vec<(TopicPartition, PendingOffset)>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+/// What the handle sends the driver.
+#[derive(Debug)]
+pub(super) enum Command {
+    /// A request and where to send its reply.
+    Request(Request, oneshot::Sender<Reply>),
+    /// Finish the writes in hand and exit; acknowledged when done.
+    Stop(oneshot::Sender<()>),
+}
+
+/// Everything the driver runs with.
+#[derive(Debug)]
+pub(super) struct DriverDeps {
+    pub log: Arc<TxnLog>,
+    pub config: TxnConfig,
+    pub ids: Arc<dyn ProducerIdSource>,
+    pub markers: Arc<dyn MarkerWriter>,
+    pub offsets: Arc<dyn OffsetApplier>,
+    pub index: Arc<TxnIndex>,
+    pub compaction_min_records: i64,
+}
+
+#[derive(Debug)]
+enum Job {
+    Append(Vec<WriteId>),
+    Compact(usize),
+}
+
+type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
+type Loaded = (Coordinator, Result<LoadStats, StorageError>);
+
+struct Driver {
+    machine: Coordinator,
+    deps: DriverDeps,
+    waiting: HashMap<Token, oneshot::Sender<Reply>>,
+    next_token: Token,
+    timers: BTreeMap<TimerKey, i64>,
+    queue: VecDeque<(WriteId, LogRecord)>,
+    compact_above: i64,
+    completions: JoinSet<Option<(String, i64, i16)>>,
+    stop_completions: CancellationToken,
+}
+
+/// Runs the coordinator until [`Command::Stop`] (or until every handle is gone).
+pub(super) async fn run(deps: DriverDeps, mut commands: mpsc::Receiver<Command>) {
+    let log = Arc::clone(&deps.log);
+    let (config, ids) = (deps.config.clone(), Arc::clone(&deps.ids));
+    let mut d = Driver {
+        machine: Coordinator::new(deps.config.clone(), Arc::clone(&deps.ids)),
+        compact_above: deps.compaction_min_records,
+        deps,
+        waiting: HashMap::new(),
+        next_token: 0,
+        timers: BTreeMap::new(),
+        queue: VecDeque::new(),
+        completions: JoinSet::new(),
+        stop_completions: CancellationToken::new(),
+    };
+    let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
+        let mut c = Coordinator::new(config, ids);
+        let stats = log.load_into(&mut c);
+        (c, stats)
+    }));
+    let mut job: Option<JobHandle> = None;
+    let mut stop: Option<oneshot::Sender<()>> = None;
+    let mut stopping = false;
+    loop {
+        if job.is_none() {
+            job = d.next_job(!stopping);
+        }
+        if stopping && job.is_none() {
+            break;
+        }
+        let next_timer = d.timers.values().min().copied();
+        tokio::select! {
+            command = commands.recv(), if !stopping => match command {
+                Some(Command::Request(request, reply)) => d.request(request, reply),
+                Some(Command::Stop(done)) => {
+                    stop = Some(done);
+                    stopping = true;
+                }
+                None => stopping = true,
+            },
+            loaded = async {
+                match loader.as_mut() {
+                    Some(h) => h.await,
+                    None => pending().await,
+                }
+            } => {
+                loader = None;
+                d.loaded(loaded);
+            }
+            done = async {
+                match job.as_mut() {
+                    Some(h) => h.await,
+                    None => pending().await,
+                }
+            } => {
+                job = None;
+                let (finished, result) = done.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "__transaction_state write task failed");
+                    (Job::Append(Vec::new()), Err(ErrorCode::UNKNOWN_SERVER_ERROR))
+                });
+                d.job_done(finished, result);
+            }
+            Some(completed) = d.completions.join_next(), if !d.completions.is_empty() => {
+                match completed {
+                    Ok(Some((txn, pid, epoch))) => d.step(Input::Completed(txn, pid, epoch)),
+                    Ok(None) => {}
+                    // Cancelled by a stop, or a bug: the next start redoes it from the log.
+                    Err(e) if !e.is_cancelled() => {
+                        tracing::error!(error = %e, "a transaction completion failed")
+                    }
+                    Err(_) => {}
+                }
+            }
+            () = sleep_until(next_timer) => d.fire_timers(),
+        }
+    }
+    // Completions cut short here are redone from their Prepare* state at the next start.
+    d.stop_completions.cancel();
+    while d.completions.join_next().await.is_some() {}
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
+
+async fn sleep_until(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let ms = (at - now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        None => pending().await,
+    }
+}
+
+impl Driver {
+    fn step(&mut self, input: Input) {
+        let outputs = self.machine.step(input, now_ms());
+        self.apply(outputs);
+    }
+
+    fn apply(&mut self, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Reply(token, reply) => {
+                    if let Some(tx) = self.waiting.remove(&token) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                Output::SetTimer(key, at) => {
+                    self.timers.insert(key, at);
+                }
+                Output::Write(id, record) => self.queue.push_back((id, record)),
+                Output::Index(update) => self.deps.index.apply(update),
+                Output::Complete(c) => {
+                    let markers = Arc::clone(&self.deps.markers);
+                    let offsets = Arc::clone(&self.deps.offsets);
+                    let stop = self.stop_completions.clone();
+                    self.completions.spawn(complete(c, markers, offsets, stop));
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, request: Request, reply: oneshot::Sender<Reply>) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.waiting.insert(token, reply);
+        self.step(Input::Request(token, request));
+    }
+
+    fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
+        match loaded {
+            Ok((machine, Ok(stats))) => {
+                tracing::info!(
+                    records = stats.records,
+                    skipped = stats.skipped,
+                    transactional_ids = machine.live_records(),
+                    "transaction coordinator loaded __transaction_state"
+                );
+                self.machine = machine;
+                let outputs = self.machine.finish_loading(now_ms());
+                self.apply(outputs);
+            }
+            // Serving without the log could hand a producer id out twice: stay
+            // unavailable (COORDINATOR_LOAD_IN_PROGRESS) instead.
+            Ok((_, Err(e))) => tracing::error!(
+                error = %e,
+                "cannot load __transaction_state; transactions stay unavailable"
+            ),
+            Err(e) => tracing::error!(error = %e, "loading __transaction_state failed"),
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = now_ms();
+        let due: Vec<TimerKey> =
+            self.timers.iter().filter(|(_, &at)| at <= now).map(|(k, _)| *k).collect();
+        for key in due {
+            self.timers.remove(&key);
+            self.step(Input::Timer(key));
+        }
+    }
+
+    fn next_job(&mut self, may_compact: bool) -> Option<JobHandle> {
+        if !self.queue.is_empty() {
+            let mut ids = Vec::new();
+            let mut writes = Vec::new();
+            let mut bytes = 0;
+            while let Some((id, record)) = self.queue.pop_front() {
+                bytes += record.key.len() + record.value.as_ref().map_or(0, |v| v.len());
+                ids.push(id);
+                writes.push(vec![record]);
+                if bytes >= MAX_APPEND_BYTES {
+                    break;
+                }
+            }
+            let log = Arc::clone(&self.deps.log);
+            return Some(tokio::task::spawn_blocking(move || {
+                let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
+                (Job::Append(ids), result)
+            }));
+        }
+        let quiet = !self.machine.is_loading() && self.machine.writes_in_flight() == 0;
+        let log = &self.deps.log;
+        if !may_compact || !quiet || log.records() <= self.compact_above {
+            return None;
+        }
+        let live = self.machine.live_records();
+        let threshold = self.deps.compaction_min_records.max(2 * live as i64);
+        if log.records() <= threshold {
+            self.compact_above = threshold;
+            return None;
+        }
+        let snapshot = self.machine.snapshot();
+        let log = Arc::clone(log);
+        tracing::info!(records = log.records(), live, "compacting __transaction_state");
+        Some(tokio::task::spawn_blocking(move || {
+            let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
+                tracing::warn!(error = %e, "compacting __transaction_state failed");
+                storage_error_code(&e)
+            });
+            (Job::Compact(snapshot.len()), result)
+        }))
+    }
+
+    fn job_done(&mut self, job: Job, result: Result<(), ErrorCode>) {
+        match job {
+            Job::Append(ids) => {
+                for id in ids {
+                    self.step(Input::Written(id, result));
+                }
+            }
+            Job::Compact(live) => {
+                let min = self.deps.compaction_min_records;
+                self.compact_above = match result {
+                    Ok(()) => min.max(2 * live as i64),
+                    Err(_) => self.deps.log.records() + min,
+                };
+            }
+        }
+    }
+}
+
+/// Writes the markers of a completion, then applies its offsets; returns what
+/// [`Input::Completed`] reports. Retries each failure with backoff until it succeeds or
+/// `stop` fires (`None`: the next start redoes the completion).
+async fn complete(
+    c: Completion,
+    markers: Arc<dyn MarkerWriter>,
+    offsets: Arc<dyn OffsetApplier>,
+    stop: CancellationToken,
+) -> Option<(String, i64, i16)> {
+    let marker =
+        Marker { producer_id: c.producer_id, producer_epoch: c.producer_epoch, commit: c.commit };
+    for tp in c.partitions {
+        let mut wait = RETRY_MIN;
+        loop {
+            let (writer, partition) = (Arc::clone(&markers), tp.clone());
+            let written =
+                tokio::task::spawn_blocking(move || writer.write_marker(&partition, marker)).await;
+            match written {
+                Ok(Ok(MarkerWritten::Written | MarkerWritten::Gone)) => break,
+                Ok(Err(e)) => tracing::warn!(
+                    txn = %c.txn_id, topic = %tp.topic, partition = tp.partition, error = %e,
+                    "transaction marker write failed; retrying"
+                ),
+                Err(e) => tracing::error!(error = %e, "transaction marker task failed; retrying"),
+            }
+            if backoff(&stop, &mut wait).await {
+                return None;
+            }
+        }
+    }
+    for (group, list) in c.offsets {
+        let mut wait = RETRY_MIN;
+        loop {
+            match offsets.apply(group.clone(), list.clone()).await {
+                Ok(()) => break,
+                Err(e) => tracing::warn!(
+                    txn = %c.txn_id, %group, error = %e,
+                    "applying transaction offsets failed; retrying"
+                ),
+            }
+            if backoff(&stop, &mut wait).await {
+                return None;
+            }
+        }
+    }
+    Some((c.txn_id, c.producer_id, c.producer_epoch))
+}
+
+/// Waits `wait` (then doubles it up to [`RETRY_MAX`]); true if `stop` fired first.
+async fn backoff(stop: &CancellationToken, wait: &mut Duration) -> bool {
+    tokio::select! {
+        () = stop.cancelled() => true,
+        () = tokio::time::sleep(*wait) => {
+            *wait = (*wait * 2).min(RETRY_MAX);
+            false
+        }
+    }
+}
