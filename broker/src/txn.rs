@@ -44,6 +44,7 @@ use crate::config::Config;
 use crate::group::request::OffsetToCommit;
 use crate::group::GroupCoordinator;
 use crate::producer_ids::ProducerIds;
+use crate::storage::TxnMarker;
 use crate::topics::{TopicError, Topics};
 use driver::{Command, DriverDeps, Marker, MarkerWriter, MarkerWritten, OffsetApplier};
 use state::{
@@ -227,13 +228,23 @@ impl MarkerWriter for PartitionMarkers {
         let Some(partition) = topic.partition(tp.partition) else {
             return Ok(MarkerWritten::Gone);
         };
-        // INTERIM until the storage layer's `append_txn_marker_blocking` lands on main:
-        // the marker is not written.
-        tracing::warn!(
-            topic = %partition.topic(), partition = partition.index(), ?marker,
-            "transaction markers are not written yet by this storage layer"
-        );
-        Ok(MarkerWritten::Written)
+        let marker = TxnMarker {
+            producer_id: marker.producer_id,
+            producer_epoch: marker.producer_epoch,
+            // One coordinator that never moves: its epoch never changes.
+            coordinator_epoch: 0,
+            commit: marker.commit,
+        };
+        match partition.append_txn_marker_blocking(&marker) {
+            Ok(_) => Ok(MarkerWritten::Written),
+            // The partition has seen a newer epoch of the producer, which ended whatever
+            // this marker would have: retrying could never succeed.
+            Err(e @ crate::storage::StorageError::InvalidProducerEpoch { .. }) => {
+                tracing::warn!(error = %e, "transaction marker superseded by a newer epoch");
+                Ok(MarkerWritten::Gone)
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
