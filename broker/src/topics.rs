@@ -963,22 +963,28 @@ mod tests {
             ("retention.ms".to_owned(), "-1".to_owned()),
             ("retention.bytes".to_owned(), "-1".to_owned()),
         ]);
-        topics.create("__consumer_offsets", 1, 1, keep, false).unwrap();
-        for e in [
-            topics.delete("__consumer_offsets").unwrap_err(),
-            topics.add_partitions("__consumer_offsets", 2, false).unwrap_err(),
-            refuse_if_internal("__consumer_offsets", ProtectedOperation::DeleteRecords)
-                .unwrap_err(),
-            refuse_if_internal("__transaction_state", ProtectedOperation::Create).unwrap_err(),
-            refuse_if_internal("__consumer.offsets", ProtectedOperation::Create).unwrap_err(),
-        ] {
+        // Both of them, `__consumer_offsets` (groups) and `__transaction_state` (the
+        // transaction coordinator), the one rule.
+        for internal in INTERNAL_TOPICS {
+            topics.create(internal, 1, 1, keep.clone(), false).unwrap();
+            for e in [
+                topics.delete(internal).unwrap_err(),
+                topics.add_partitions(internal, 2, false).unwrap_err(),
+                refuse_if_internal(internal, ProtectedOperation::DeleteRecords).unwrap_err(),
+                refuse_if_internal(internal, ProtectedOperation::Create).unwrap_err(),
+            ] {
+                assert!(matches!(e, TopicError::Internal { .. }), "{internal}: {e}");
+            }
+            assert_eq!(
+                topics.delete(internal).unwrap_err().to_string(),
+                format!("cannot delete internal topic {internal}")
+            );
+            assert_eq!(topics.get(internal).unwrap().partitions.len(), 1);
+        }
+        for look_alike in ["__consumer.offsets", "__transaction.state"] {
+            let e = refuse_if_internal(look_alike, ProtectedOperation::Create).unwrap_err();
             assert!(matches!(e, TopicError::Internal { .. }), "{e}");
         }
-        assert_eq!(
-            topics.delete("__consumer_offsets").unwrap_err().to_string(),
-            "cannot delete internal topic __consumer_offsets"
-        );
-        assert_eq!(topics.get("__consumer_offsets").unwrap().partitions.len(), 1);
         assert!(refuse_if_internal("orders", ProtectedOperation::Delete).is_ok());
     }
 

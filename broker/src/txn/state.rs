@@ -574,7 +574,11 @@ impl Coordinator {
     }
 
     fn request(&mut self, token: Token, request: Request, now: i64) {
-        if self.loading {
+        // Kafka checks the arguments of InitProducerId before it looks the id up, so a
+        // bad timeout is answered as such even while loading.
+        let bad_init = matches!(&request, Request::InitProducerId { txn_id, timeout_ms, .. }
+            if txn_id.is_empty() || *timeout_ms <= 0 || *timeout_ms > self.config.max_timeout_ms);
+        if self.loading && !bad_init {
             let e = ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
             let reply = match request {
                 Request::InitProducerId { .. } => Reply::InitProducerId(Err(e)),

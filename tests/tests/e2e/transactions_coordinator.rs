@@ -207,6 +207,11 @@ fn a_transaction_commits_with_markers_and_the_coordinator_answers_as_kafka() {
     assert_eq!(list(&mut c, &["Ongoing"], 0), vec![]);
     let (error, ..) = describe(&mut c, "nobody");
     assert_eq!(error, 105, "TRANSACTIONAL_ID_NOT_FOUND");
+    // The coordinator's topic is the broker's own: clients may not write to it.
+    let (code, _) =
+        produce(&mut c, "__transaction_state", crate::client::batch("x", 1, Compression::None), -1);
+    assert_eq!(code, 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(crate::client::delete_records(&mut c, "__transaction_state", 1).0, 17);
 }
 
 #[test]
