@@ -6,6 +6,7 @@
 //!   outputs`): InitProducerId with a transactional id, AddPartitionsToTxn,
 //!   AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions, ListTransactions,
 //!   the abort of timed-out transactions and the expiry of idle ids.
+//! - [`metadata`]: one transactional id's metadata and Kafka's transaction states.
 //! - [`records`]: keys and values of `__transaction_state` (Sluice's own format).
 //! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
 //! - `driver`: the task that owns the clock, timers, log writes, marker writes and the
@@ -26,6 +27,7 @@
 //! loader hands every Prepare* state it finds back to the driver to finish.
 
 pub mod driver;
+pub mod metadata;
 pub mod records;
 pub mod state;
 pub mod store;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-use super::state::{PendingOffset, TopicPartition, TxnMetadata, TxnState};
+use super::metadata::{PendingOffset, TopicPartition, TxnMetadata, TxnState};
 
 const VERSION: u16 = 0;
 
