@@ -930,3 +930,44 @@ fn offsets_of_deleted_topics_go_from_every_group_commits_in_flight_included() {
 }
 
 mod hostile;
+
+#[test]
+fn transactional_offsets_skip_the_generation_check_and_the_member_is_checked_as_kip_447_does() {
+    use crate::group::request::TxnMember;
+    let mut h = Harness::default();
+    let (leader, _, generation) = h.stable_pair("g");
+    let check = |h: &mut Harness, generation: i32, member: &str| {
+        let t = h.send(Request::ValidateTxnMember(TxnMember {
+            group_id: "g".into(),
+            generation,
+            member_id: member.into(),
+            instance_id: None,
+        }));
+        match h.take(t) {
+            Some(Reply::Heartbeat(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(check(&mut h, generation, &leader), ErrorCode::NONE);
+    assert_eq!(check(&mut h, -1, ""), ErrorCode::NONE, "a producer of before KIP-447");
+    assert_eq!(check(&mut h, generation + 1, &leader), ErrorCode::ILLEGAL_GENERATION);
+    assert_eq!(check(&mut h, generation, "stranger"), ErrorCode::UNKNOWN_MEMBER_ID);
+    // A commit without member into a group with members: refused as OffsetCommit, taken
+    // as a committed transaction's offsets.
+    let t = h.commit("g", "", -1, &[("t", 0, 5)]);
+    assert_eq!(h.commit_errors(t), vec![ErrorCode::UNKNOWN_MEMBER_ID]);
+    let offsets = vec![OffsetToCommit {
+        partition: tp("t", 0),
+        offset: 9,
+        leader_epoch: -1,
+        commit_timestamp: -1,
+        metadata: None,
+    }];
+    let t = h.send(Request::CommitTxnOffsets("g".into(), offsets.clone()));
+    assert_eq!(h.commit_errors(t), vec![ErrorCode::NONE]);
+    assert_eq!(h.fetch("g", None).offsets[0].1.as_ref().unwrap().offset, 9);
+    // A group that does not exist yet is created by them.
+    let t = h.send(Request::CommitTxnOffsets("new".into(), offsets));
+    assert_eq!(h.commit_errors(t), vec![ErrorCode::NONE]);
+    assert_eq!(h.fetch("new", None).offsets[0].1.as_ref().unwrap().offset, 9);
+}

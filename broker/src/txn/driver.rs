@@ -419,3 +419,141 @@ async fn backoff(stop: &CancellationToken, wait: &mut Duration) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::topics::{TopicDefaults, Topics};
+    use crate::txn::state::{TxnDescription, TxnState};
+
+    #[derive(Debug, Default)]
+    struct Ids(AtomicI64);
+    impl ProducerIdSource for Ids {
+        fn next_id(&self) -> Result<i64, ErrorCode> {
+            Ok(self.0.fetch_add(1, Ordering::Relaxed))
+        }
+    }
+
+    /// Fails the first `failures` writes, then records each marker.
+    #[derive(Debug, Default)]
+    struct FlakyMarkers {
+        failures: AtomicUsize,
+        written: Mutex<Vec<(TopicPartition, Marker)>>,
+    }
+    impl MarkerWriter for FlakyMarkers {
+        fn write_marker(&self, p: &TopicPartition, m: Marker) -> Result<MarkerWritten, String> {
+            if self.failures.load(Ordering::Relaxed) > 0 {
+                self.failures.fetch_sub(1, Ordering::Relaxed);
+                return Err("disk full".into());
+            }
+            if &*p.topic == "gone" {
+                return Ok(MarkerWritten::Gone);
+            }
+            self.written.lock().unwrap().push((p.clone(), m));
+            Ok(MarkerWritten::Written)
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Applied(Mutex<Vec<(String, Vec<(TopicPartition, PendingOffset)>)>>);
+    impl OffsetApplier for Applied {
+        fn apply(
+            &self,
+            group: String,
+            offsets: Vec<(TopicPartition, PendingOffset)>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>>
+        {
+            self.0.lock().unwrap().push((group, offsets));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    async fn ask(tx: &mpsc::Sender<Command>, r: Request) -> Reply {
+        loop {
+            let (reply, rx) = oneshot::channel();
+            tx.send(Command::Request(r.clone(), reply)).await.unwrap();
+            match rx.await.unwrap() {
+                Reply::InitProducerId(Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)) => {}
+                other => return other,
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn describe(tx: &mpsc::Sender<Command>) -> TxnDescription {
+        let Reply::Describe(mut d) = ask(tx, Request::Describe(vec!["t".into()])).await else {
+            panic!()
+        };
+        d.remove(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_marker_writes_are_retried_and_a_commit_applies_its_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let topics =
+            Topics::load(dir.path(), TopicDefaults::from_config(&Config::default())).unwrap();
+        let markers = Arc::new(FlakyMarkers::default());
+        markers.failures.store(3, Ordering::Relaxed);
+        let applied = Arc::new(Applied::default());
+        let log = Arc::new(TxnLog::open(&topics).unwrap());
+        let deps = DriverDeps {
+            log: Arc::clone(&log),
+            config: TxnConfig::default(),
+            ids: Arc::new(Ids::default()),
+            markers: Arc::clone(&markers) as Arc<dyn MarkerWriter>,
+            offsets: Arc::clone(&applied) as Arc<dyn OffsetApplier>,
+            index: Arc::new(TxnIndex::default()),
+            compaction_min_records: 4,
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let driver = tokio::spawn(run(deps, rx));
+        let init =
+            Request::InitProducerId { txn_id: "t".into(), timeout_ms: 60_000, expected: None };
+        let Reply::InitProducerId(Ok((pid, epoch))) = ask(&tx, init).await else { panic!() };
+        let tp = |t: &str| TopicPartition { topic: Arc::from(t), partition: 0 };
+        let add = Request::AddPartitions {
+            txn_id: "t".into(),
+            producer_id: pid,
+            epoch,
+            partitions: vec![tp("a"), tp("gone")],
+            verify_only: false,
+        };
+        assert_eq!(ask(&tx, add).await, Reply::AddPartitions(ErrorCode::NONE));
+        let group =
+            Request::AddOffsets { txn_id: "t".into(), producer_id: pid, epoch, group: "g".into() };
+        assert_eq!(ask(&tx, group).await, Reply::Error(ErrorCode::NONE));
+        let offset = PendingOffset { offset: 3, leader_epoch: -1, metadata: String::new() };
+        let commit_offsets = Request::TxnOffsetCommit {
+            txn_id: "t".into(),
+            producer_id: pid,
+            epoch,
+            group: "g".into(),
+            offsets: vec![(tp("a"), offset.clone())],
+        };
+        assert_eq!(ask(&tx, commit_offsets).await, Reply::Error(ErrorCode::NONE));
+        let end = Request::EndTxn { txn_id: "t".into(), producer_id: pid, epoch, commit: true };
+        assert_eq!(ask(&tx, end).await, Reply::Error(ErrorCode::NONE));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while describe(&tx).await.state != TxnState::CompleteCommit {
+            assert!(std::time::Instant::now() < deadline, "never completed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(markers.failures.load(Ordering::Relaxed), 0, "every failure was retried");
+        let written = markers.written.lock().unwrap().clone();
+        let marker = Marker { producer_id: pid, producer_epoch: epoch, commit: true };
+        assert_eq!(written, vec![(tp("a"), marker)], "the deleted topic is skipped");
+        assert_eq!(*applied.0.lock().unwrap(), vec![("g".to_string(), vec![(tp("a"), offset)])]);
+        // Past `compaction_min_records` the log was rewritten (a snapshot of the one id, and
+        // perhaps its Complete record after it).
+        let (done, stopped) = oneshot::channel();
+        tx.send(Command::Stop(done)).await.unwrap();
+        stopped.await.unwrap();
+        driver.await.unwrap();
+        assert!(log.records() <= 2, "six writes compacted: {} left", log.records());
+        topics.close_all();
+    }
+}
