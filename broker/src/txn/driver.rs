@@ -458,8 +458,11 @@ mod tests {
         }
     }
 
+    /// A group and the offsets committed to it.
+    type GroupCommit = (String, Vec<(TopicPartition, PendingOffset)>);
+
     #[derive(Debug, Default)]
-    struct Applied(Mutex<Vec<(String, Vec<(TopicPartition, PendingOffset)>)>>);
+    struct Applied(Mutex<Vec<GroupCommit>>);
     impl OffsetApplier for Applied {
         fn apply(
             &self,
