@@ -339,7 +339,8 @@ impl TxnCoordinator {
     }
 
     /// Runs the coordinator until [`Self::stop`]: opens `__transaction_state` (creating
-    /// it on first start), loads it, then serves from the coordinator's own thread.
+    /// it when the first request comes, as Kafka does), loads it, then serves from the
+    /// coordinator's own thread.
     /// Returns at once if it already ran; if the topic cannot be opened, logs why and
     /// every request fails with COORDINATOR_NOT_AVAILABLE.
     pub async fn run(
@@ -350,6 +351,20 @@ impl TxnCoordinator {
     ) {
         let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
         let Some(p) = parts else { return };
+        let mut commands = p.commands;
+        // Kafka creates `__transaction_state` on first use, not at start: a broker whose
+        // clients never use transactions keeps only the topics it had.
+        let mut first = None;
+        if topics.get(TOPIC).is_none() {
+            match commands.recv().await {
+                Some(Command::Stop(done)) => {
+                    let _ = done.send(());
+                    return;
+                }
+                Some(command) => first = Some(command),
+                None => return,
+            }
+        }
         let t = Arc::clone(&topics);
         let opened = tokio::task::spawn_blocking(move || TxnLog::open(&t)).await;
         let log = match opened {
@@ -368,7 +383,7 @@ impl TxnCoordinator {
             index: Arc::clone(&self.index),
             compaction_min_records: COMPACTION_MIN_RECORDS,
         };
-        let driver = driver::run(deps, p.commands);
+        let driver = driver::run(deps, commands, first);
         let (done, finished) = oneshot::channel();
         let thread = std::thread::Builder::new().name("sluice-txns".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_time().build() {

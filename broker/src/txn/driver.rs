@@ -139,7 +139,13 @@ struct Driver {
 }
 
 /// Runs the coordinator until [`Command::Stop`] (or until every handle is gone).
-pub(super) async fn run(deps: DriverDeps, mut commands: mpsc::Receiver<Command>) {
+/// `first`: a command received before the driver started (the one that made the
+/// coordinator create its topic).
+pub(super) async fn run(
+    deps: DriverDeps,
+    mut commands: mpsc::Receiver<Command>,
+    first: Option<Command>,
+) {
     let log = Arc::clone(&deps.log);
     let (config, ids) = (deps.config.clone(), Arc::clone(&deps.ids));
     let mut d = Driver {
@@ -161,6 +167,14 @@ pub(super) async fn run(deps: DriverDeps, mut commands: mpsc::Receiver<Command>)
     let mut job: Option<JobHandle> = None;
     let mut stop: Option<oneshot::Sender<()>> = None;
     let mut stopping = false;
+    match first {
+        Some(Command::Request(request, reply)) => d.request(request, reply),
+        Some(Command::Stop(done)) => {
+            stop = Some(done);
+            stopping = true;
+        }
+        None => {}
+    }
     loop {
         if job.is_none() {
             job = d.next_job(!stopping);
@@ -513,7 +527,7 @@ mod tests {
             compaction_min_records: 4,
         };
         let (tx, rx) = mpsc::channel(16);
-        let driver = tokio::spawn(run(deps, rx));
+        let driver = tokio::spawn(run(deps, rx, None));
         let init =
             Request::InitProducerId { txn_id: "t".into(), timeout_ms: 60_000, expected: None };
         let Reply::InitProducerId(Ok((pid, epoch))) = ask(&tx, init).await else { panic!() };

@@ -889,9 +889,11 @@ impl Coordinator {
                 }
                 Then::Prepare(None) | Then::Remove => {}
             }
-            // A fresh id that was never written is forgotten again.
+            // A fresh id that was never written is forgotten again, index entry and all.
             if self.txns.get(&p.txn_id).is_some_and(|t| t.producer_epoch == NO_EPOCH) {
-                self.txns.remove(&p.txn_id);
+                if let Some(t) = self.txns.remove(&p.txn_id) {
+                    self.out.push(Output::Index(IndexUpdate::Remove(t.producer_id)));
+                }
             }
             self.index(&p.txn_id);
             return;

@@ -538,6 +538,12 @@ fn a_failed_write_changes_nothing_and_is_an_outage_to_the_client() {
         Some(Reply::InitProducerId(Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)))
     );
     assert!(h.c.txn("new").is_none());
+    let fresh = 1001;
+    assert_eq!(
+        h.index.verify_partition(fresh, 0, "a", 0),
+        Err(ErrorCode::INVALID_PRODUCER_ID_MAPPING),
+        "nor is its producer id"
+    );
 }
 
 #[test]
