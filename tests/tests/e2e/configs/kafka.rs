@@ -510,3 +510,24 @@ fn timestamps_outside_the_topics_bounds_get_invalid_timestamp_per_record() {
         0
     );
 }
+
+#[test]
+fn confluent_kafkas_admin_client_sees_every_config_as_kafka_shows_it() {
+    let broker = BrokerProcess::start(&[]);
+    let table: Vec<serde_json::Value> = KAFKA
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "name": k.name,
+                "default": k.default,
+                "synonym": k.default_synonym,
+                "good": k.good.0,
+                "shown": k.good.1,
+                "bad": k.bad,
+            })
+        })
+        .collect();
+    let table = serde_json::to_string(&table).unwrap();
+    let out = crate::interop::python_with_args("confluent_topic_configs.py", &broker, &[&table]);
+    assert!(out.contains(&format!("{} configs", KAFKA.len())), "{out}");
+}
