@@ -1,6 +1,10 @@
-//! The one table of topic configs: for each, Kafka's name, type, bounds and allowed values,
-//! the broker property it inherits from, its documentation line, and how it maps onto a
-//! topic's [`EffectiveConfig`].
+//! The one table of topic configs: every topic config Kafka 4.x documents, each with
+//! Kafka's name, type, bounds and allowed values, the broker property it inherits from,
+//! its documentation line, whether Sluice acts on it, and how it maps onto a topic's
+//! [`EffectiveConfig`]: a field Sluice acts on ([`Mapping::Field`]), or a value that has
+//! no effect on a single node without a remote tier and is only validated, kept and shown
+//! ([`Mapping::Kept`]: `preallocate`, the throttled replica lists, `local.retention.ms`).
+//! A name not in the table is refused as Kafka refuses it, INVALID_CONFIG.
 //!
 //! Every path that reads or writes a topic config goes through [`TOPIC_CONFIGS`]:
 //! CreateTopics, AlterConfigs and IncrementalAlterConfigs ([`validate`], and
@@ -14,7 +18,8 @@
 //!   fit in an i32, as Java's `Integer.parseInt`), then what Sluice supports ([`Support`]).
 //!   Both refusals are INVALID_CONFIG.
 //! - Kafka's defaults (`ConfigKey::default`) are Sluice's built-in defaults; a unit test
-//!   checks that the effective config of a topic without overrides renders them.
+//!   checks that the effective config of a topic without overrides renders them, and
+//!   another that the README's table is this one, row by row.
 //! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
 //!   their records: [`check_internal`].
 //!
