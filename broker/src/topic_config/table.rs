@@ -600,9 +600,12 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
         broker: Some("log.roll.jitter.ms"),
         broker_default: false,
         support: Support::All,
-        honoured: false,
-        note: "accepted: segments roll at segment.ms, without jitter",
-        mapping: Mapping::Kept,
+        honoured: true,
+        note: "honoured: each segment rolls up to this much before segment.ms, by a jitter drawn per partition and segment",
+        mapping: Mapping::Field {
+            apply: |c, v| c.log.segment_jitter_ms = v.number(),
+            render: |c| c.log.segment_jitter_ms.to_string(),
+        },
     },
     TopicConfig {
         key: key(

@@ -326,8 +326,8 @@ fn kept_configs_are_stored_and_shown_and_fall_back_to_the_broker_property() {
     let mut config = Config::default();
     config.topic_kept.insert("preallocate", "true".into());
     let defaults = TopicDefaults::from_config(&config);
-    let c = effective(&defaults, &overrides(&[("segment.jitter.ms", "500")])).unwrap();
-    assert_eq!(config_value(&c, "segment.jitter.ms"), "500");
+    let c = effective(&defaults, &overrides(&[("file.delete.delay.ms", "500")])).unwrap();
+    assert_eq!(config_value(&c, "file.delete.delay.ms"), "500");
     assert_eq!(config_value(&c, "preallocate"), "true", "the broker property");
     assert_eq!(config_value(&c, "unclean.leader.election.enable"), "false", "Kafka's default");
     for row in TOPIC_CONFIGS.iter().filter(|r| !r.honoured) {
@@ -458,4 +458,51 @@ fn a_catalog_with_an_8_tib_index_setting_still_opens() {
     let t = topics.get("old").unwrap();
     assert_eq!(t.overrides, overrides(&[("retention.ms", "1000")]));
     assert_eq!(topics.effective_config(&t).log.segment_index_bytes, 10 << 20);
+}
+
+#[test]
+fn segment_jitter_is_below_its_bound_stable_and_spread_over_partitions() {
+    use std::path::PathBuf;
+    let defaults = TopicDefaults::from_config(&Config::default());
+    let o = overrides(&[("segment.jitter.ms", "100000"), ("segment.ms", "600")]);
+    let log = effective(&defaults, &o).unwrap().log;
+    let mut seen = HashSet::new();
+    for p in 0..50 {
+        let dir = PathBuf::from(format!("/data/orders-{p}"));
+        let j = log.roll_jitter_ms(&dir, 0);
+        assert!((0..600).contains(&j), "below min(jitter, segment.ms): {j}");
+        assert_eq!(j, log.roll_jitter_ms(&dir, 0), "the same after a restart");
+        seen.insert(j);
+    }
+    assert!(seen.len() > 25, "partitions created together roll apart: {seen:?}");
+    assert_eq!(builtin().log.roll_jitter_ms(std::path::Path::new("/data/orders-0"), 0), 0);
+}
+
+#[test]
+fn a_segment_rolls_early_by_its_jitter() {
+    use crate::storage::testing::batch;
+    use crate::storage::PartitionLog;
+    let root = tempfile::tempdir().unwrap();
+    let defaults = TopicDefaults::from_config(&Config::default());
+    let o = overrides(&[("segment.jitter.ms", "60000"), ("segment.ms", "60000")]);
+    let config = effective(&defaults, &o).unwrap().log;
+    // A partition whose first segment rolls at least 59.5 s early: within half a second.
+    let dir = (0..)
+        .map(|p| root.path().join(format!("t-{p}")))
+        .find(|d| config.roll_jitter_ms(d, 0) >= 59_500)
+        .unwrap();
+    let log = PartitionLog::open(&dir, config.clone()).unwrap();
+    log.append(&batch(0, 1, 10)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    log.append(&batch(0, 1, 10)).unwrap();
+    assert_eq!(log.segment_base_offsets().len(), 2, "rolled by segment.ms less the jitter");
+    let no_jitter = PartitionLog::open(
+        &root.path().join("plain"),
+        crate::storage::LogConfig { segment_jitter_ms: 0, ..config },
+    )
+    .unwrap();
+    no_jitter.append(&batch(0, 1, 10)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    no_jitter.append(&batch(0, 1, 10)).unwrap();
+    assert_eq!(no_jitter.segment_base_offsets().len(), 1);
 }
