@@ -56,6 +56,7 @@
 //! | 44 | IncrementalAlterConfigs | 0–1 | 0–1 | 1 |
 //! | 47 | OffsetDelete | 0–0 | 0–0 | – |
 //! | 60 | DescribeCluster | 0–1 | 0–1 | 0 |
+//! | 61 | DescribeProducers | 0–0 | 0–0 | 0 |
 //!
 //! The table is pinned by tests: it must match [`SUPPORTED_APIS`], every `max` must be
 //! decodable by kafka-protocol, and "flexible from" must agree with kafka-protocol's
@@ -135,7 +136,7 @@ const fn api(key: ApiKey, min: i16, max: i16, served_min: i16, flex: i16) -> Api
 }
 
 /// Every API Sluice serves, in API-key order; ApiVersions advertises exactly this list.
-pub const SUPPORTED_APIS: [ApiSupport; 28] = [
+pub const SUPPORTED_APIS: [ApiSupport; 29] = [
     api(ApiKey::Produce, 0, 11, 3, 9),
     api(ApiKey::Fetch, 4, 17, 4, 12),
     api(ApiKey::ListOffsets, 0, 9, 0, 6),
@@ -164,6 +165,7 @@ pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::IncrementalAlterConfigs, 0, 1, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0, 0, -1),
     api(ApiKey::DescribeCluster, 0, 1, 0, 0),
+    api(ApiKey::DescribeProducers, 0, 0, 0, 0),
 ];
 
 /// The support entry for `key`, or `None` if Sluice does not serve that API.

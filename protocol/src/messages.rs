@@ -242,6 +242,7 @@ messages! {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse),
     OffsetDelete(OffsetDeleteRequest, OffsetDeleteResponse),
     DescribeCluster(DescribeClusterRequest, DescribeClusterResponse),
+    DescribeProducers(DescribeProducersRequest, DescribeProducersResponse),
 }
 
 impl Request {
