@@ -597,8 +597,9 @@ impl PartitionLog {
         let active = self.active();
         let len = valid.bytes.as_ref().len() as u64;
         let entries = batches.len().min((len / config.index_interval_bytes.max(1)) as usize + 1);
+        let jitter = config.roll_jitter_ms(&self.dir, active.base_offset());
         let expired = active.rolling_base_ms() >= 0
-            && now_ms().saturating_sub(active.rolling_base_ms()) >= config.roll_ms();
+            && now_ms().saturating_sub(active.rolling_base_ms()) >= config.roll_ms() - jitter;
         // Index entries hold offsets relative to the segment's base in 32 bits; Kafka
         // rolls before the largest offset would be more than i32::MAX past it.
         let set_offsets: i64 = batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum();
