@@ -322,7 +322,7 @@ fn cleaning_interference(_c: &mut Criterion) {
         return;
     }
     let (base, per_round, rounds) =
-        if full_run() { (128u64 << 20, 64u64 << 20, 5) } else { (2 << 20, 1 << 20, 1) };
+        if full_run() { (128u64 << 20, 512u64 << 20, 5) } else { (2 << 20, 1 << 20, 1) };
     let config = LogConfig {
         segment_bytes: if full_run() { 16 << 20 } else { 256 << 10 },
         cleanup_compact: true,
