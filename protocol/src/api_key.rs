@@ -47,6 +47,10 @@
 //! | 20 | DeleteTopics | 0–6 | 0–6 | 4 |
 //! | 21 | DeleteRecords | 0–2 | 0–2 | 2 |
 //! | 22 | InitProducerId | 0–5 | 0–5 | 2 |
+//! | 24 | AddPartitionsToTxn | 0–4 | 0–4 | 3 |
+//! | 25 | AddOffsetsToTxn | 0–3 | 0–3 | 3 |
+//! | 26 | EndTxn | 0–4 | 0–4 | 3 |
+//! | 28 | TxnOffsetCommit | 0–3 | 0–3 | 3 |
 //! | 32 | DescribeConfigs | 0–4 | 0–4 | 4 |
 //! | 33 | AlterConfigs | 0–2 | 0–2 | 2 |
 //! | 35 | DescribeLogDirs | 0–4 | 0–4 | 2 |
@@ -56,6 +60,13 @@
 //! | 44 | IncrementalAlterConfigs | 0–1 | 0–1 | 1 |
 //! | 47 | OffsetDelete | 0–0 | 0–0 | – |
 //! | 60 | DescribeCluster | 0–1 | 0–1 | 0 |
+//! | 65 | DescribeTransactions | 0–0 | 0–0 | 0 |
+//! | 66 | ListTransactions | 0–1 | 0–1 | 0 |
+//!
+//! The transaction APIs stop below the versions of KIP-890 part 2 (AddPartitionsToTxn 5,
+//! AddOffsetsToTxn 4, TxnOffsetCommit 4: a client that sends them expects a coordinator
+//! that verifies and bumps epochs per transaction, which this one does not do); EndTxn 4
+//! only allows TRANSACTION_ABORTABLE, which this coordinator never answers.
 //!
 //! The table is pinned by tests: it must match [`SUPPORTED_APIS`], every `max` must be
 //! decodable by kafka-protocol, and "flexible from" must agree with kafka-protocol's
@@ -135,7 +146,7 @@ const fn api(key: ApiKey, min: i16, max: i16, served_min: i16, flex: i16) -> Api
 }
 
 /// Every API Sluice serves, in API-key order; ApiVersions advertises exactly this list.
-pub const SUPPORTED_APIS: [ApiSupport; 28] = [
+pub const SUPPORTED_APIS: [ApiSupport; 34] = [
     api(ApiKey::Produce, 0, 11, 3, 9),
     api(ApiKey::Fetch, 4, 17, 4, 12),
     api(ApiKey::ListOffsets, 0, 9, 0, 6),
@@ -155,6 +166,10 @@ pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::DeleteTopics, 0, 6, 0, 4),
     api(ApiKey::DeleteRecords, 0, 2, 0, 2),
     api(ApiKey::InitProducerId, 0, 5, 0, 2),
+    api(ApiKey::AddPartitionsToTxn, 0, 4, 0, 3),
+    api(ApiKey::AddOffsetsToTxn, 0, 3, 0, 3),
+    api(ApiKey::EndTxn, 0, 4, 0, 3),
+    api(ApiKey::TxnOffsetCommit, 0, 3, 0, 3),
     api(ApiKey::DescribeConfigs, 0, 4, 0, 4),
     api(ApiKey::AlterConfigs, 0, 2, 0, 2),
     api(ApiKey::DescribeLogDirs, 0, 4, 0, 2),
@@ -164,6 +179,8 @@ pub const SUPPORTED_APIS: [ApiSupport; 28] = [
     api(ApiKey::IncrementalAlterConfigs, 0, 1, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0, 0, -1),
     api(ApiKey::DescribeCluster, 0, 1, 0, 0),
+    api(ApiKey::DescribeTransactions, 0, 0, 0, 0),
+    api(ApiKey::ListTransactions, 0, 1, 0, 0),
 ];
 
 /// The support entry for `key`, or `None` if Sluice does not serve that API.

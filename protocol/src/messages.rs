@@ -242,6 +242,12 @@ messages! {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse),
     OffsetDelete(OffsetDeleteRequest, OffsetDeleteResponse),
     DescribeCluster(DescribeClusterRequest, DescribeClusterResponse),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest, AddPartitionsToTxnResponse),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest, AddOffsetsToTxnResponse),
+    EndTxn(EndTxnRequest, EndTxnResponse),
+    TxnOffsetCommit(TxnOffsetCommitRequest, TxnOffsetCommitResponse),
+    DescribeTransactions(DescribeTransactionsRequest, DescribeTransactionsResponse),
+    ListTransactions(ListTransactionsRequest, ListTransactionsResponse),
 }
 
 impl Request {

@@ -57,6 +57,12 @@ APIS = [
     "incremental_alter_configs",
     "offset_delete",
     "describe_cluster",
+    "add_partitions_to_txn",
+    "add_offsets_to_txn",
+    "end_txn",
+    "txn_offset_commit",
+    "describe_transactions",
+    "list_transactions",
 ]
 
 FIXED = {

@@ -6,6 +6,8 @@
 use super::{Visitor, Walked};
 use crate::api_key::ApiKey;
 
+mod add_offsets_to_txn_request;
+mod add_partitions_to_txn_request;
 mod alter_configs_request;
 mod api_versions_request;
 mod create_partitions_request;
@@ -17,6 +19,8 @@ mod describe_cluster_request;
 mod describe_configs_request;
 mod describe_groups_request;
 mod describe_log_dirs_request;
+mod describe_transactions_request;
+mod end_txn_request;
 mod fetch_request;
 mod find_coordinator_request;
 mod heartbeat_request;
@@ -26,6 +30,7 @@ mod join_group_request;
 mod leave_group_request;
 mod list_groups_request;
 mod list_offsets_request;
+mod list_transactions_request;
 mod metadata_request;
 mod offset_commit_request;
 mod offset_delete_request;
@@ -34,6 +39,7 @@ mod produce_request;
 mod sasl_authenticate_request;
 mod sasl_handshake_request;
 mod sync_group_request;
+mod txn_offset_commit_request;
 
 /// The walker for the top-level request struct of `api_key`, if Sluice serves it.
 pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> Walked> {
@@ -68,6 +74,14 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         }
         ApiKey::OffsetDelete => offset_delete_request::offset_delete_request,
         ApiKey::DescribeCluster => describe_cluster_request::describe_cluster_request,
+        ApiKey::AddPartitionsToTxn => add_partitions_to_txn_request::add_partitions_to_txn_request,
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn_request::add_offsets_to_txn_request,
+        ApiKey::EndTxn => end_txn_request::end_txn_request,
+        ApiKey::TxnOffsetCommit => txn_offset_commit_request::txn_offset_commit_request,
+        ApiKey::DescribeTransactions => {
+            describe_transactions_request::describe_transactions_request
+        }
+        ApiKey::ListTransactions => list_transactions_request::list_transactions_request,
         _ => return None,
     })
 }

@@ -6,6 +6,8 @@
 use super::{Visitor, Walked};
 use crate::api_key::ApiKey;
 
+mod add_offsets_to_txn_response;
+mod add_partitions_to_txn_response;
 mod alter_configs_response;
 mod api_versions_response;
 mod create_partitions_response;
@@ -17,6 +19,8 @@ mod describe_cluster_response;
 mod describe_configs_response;
 mod describe_groups_response;
 mod describe_log_dirs_response;
+mod describe_transactions_response;
+mod end_txn_response;
 mod fetch_response;
 mod find_coordinator_response;
 mod heartbeat_response;
@@ -26,6 +30,7 @@ mod join_group_response;
 mod leave_group_response;
 mod list_groups_response;
 mod list_offsets_response;
+mod list_transactions_response;
 mod metadata_response;
 mod offset_commit_response;
 mod offset_delete_response;
@@ -34,6 +39,7 @@ mod produce_response;
 mod sasl_authenticate_response;
 mod sasl_handshake_response;
 mod sync_group_response;
+mod txn_offset_commit_response;
 
 /// The walker for the top-level response struct of `api_key`, if Sluice serves it.
 pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> Walked> {
@@ -68,6 +74,16 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         }
         ApiKey::OffsetDelete => offset_delete_response::offset_delete_response,
         ApiKey::DescribeCluster => describe_cluster_response::describe_cluster_response,
+        ApiKey::AddPartitionsToTxn => {
+            add_partitions_to_txn_response::add_partitions_to_txn_response
+        }
+        ApiKey::AddOffsetsToTxn => add_offsets_to_txn_response::add_offsets_to_txn_response,
+        ApiKey::EndTxn => end_txn_response::end_txn_response,
+        ApiKey::TxnOffsetCommit => txn_offset_commit_response::txn_offset_commit_response,
+        ApiKey::DescribeTransactions => {
+            describe_transactions_response::describe_transactions_response
+        }
+        ApiKey::ListTransactions => list_transactions_response::list_transactions_response,
         _ => return None,
     })
 }

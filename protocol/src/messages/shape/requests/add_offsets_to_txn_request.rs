@@ -1,0 +1,26 @@
+//! Walker for kafka-protocol's `add_offsets_to_txn_request.rs`; generated, do not edit by hand.
+
+use super::super::{Visitor, Walked};
+
+/// Walks `AddOffsetsToTxnRequest`.
+pub(in super::super) fn add_offsets_to_txn_request<W: Visitor>(w: &mut W, version: i16) -> Walked {
+    if !(0..=4).contains(&version) {
+        return Err(w.invalid(version));
+    }
+    if version >= 3 {
+        w.compact_string()?; // transactional_id
+    } else {
+        w.string()?; // transactional_id
+    }
+    w.fixed(8)?; // producer_id
+    w.fixed(2)?; // producer_epoch
+    if version >= 3 {
+        w.compact_string()?; // group_id
+    } else {
+        w.string()?; // group_id
+    }
+    if version >= 3 {
+        w.unknown_tagged_fields()?;
+    }
+    Ok(())
+}
