@@ -197,6 +197,23 @@ impl Consumer {
         self.cluster.add_interest(self.partitions.keys().map(|tp| &*tp.topic));
     }
 
+    /// The group membership to pass to a transactional producer's
+    /// `send_offsets_to_transaction` (Java's `groupMetadata()`): the group, the generation
+    /// and member id of the last join, and `group.instance.id`. `None` without `group.id`.
+    pub fn group_metadata(&self) -> Option<crate::producer::ConsumerGroupMetadata> {
+        let group_id = self.config.group_id.clone()?;
+        let (generation_id, member_id) = self
+            .member
+            .as_ref()
+            .map_or((-1, String::new()), |m| (m.generation, m.member_id.clone()));
+        Some(crate::producer::ConsumerGroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
+    }
+
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()

@@ -436,7 +436,8 @@ mod tests {
         let mut inflated = Inflated::of(&set, 1 << 20);
         assert_eq!(inflated.0.iter().map(|(o, _)| *o).collect::<Vec<_>>(), [0, 3]);
         let ahead = {
-            let (mut p, _) = prepare(&topic, 0, &set, 1, true, 1 << 20, &mut inflated, None).unwrap();
+            let (mut p, _) =
+                prepare(&topic, 0, &set, 1, true, 1 << 20, &mut inflated, None).unwrap();
             let mut records = Vec::new();
             p.take(&topic, 0, usize::MAX, &mut records).unwrap();
             Parsed { records, next_offset: 0 }
@@ -512,7 +513,8 @@ mod tests {
     /// A COMMIT (`commit`) or ABORT marker of `producer` at `offset`.
     fn marker(offset: i64, producer: i64, commit: bool) -> Vec<u8> {
         let key = [0, 0, 0, u8::from(commit)];
-        let mut b = BatchBuilder::new(Compression::None).producer(producer, 0, -1).transactional(true);
+        let mut b =
+            BatchBuilder::new(Compression::None).producer(producer, 0, -1).transactional(true);
         b.append(100, Some(&key), Some(&[0, 0, 0, 0, 0, 0]), &[]).unwrap();
         let mut bytes = b.build().unwrap();
         set_base_offset(&mut bytes, offset);

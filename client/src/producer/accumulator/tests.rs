@@ -14,6 +14,7 @@ fn settings() -> AccumulatorSettings {
         max_request_size: 1 << 20,
         delivery_timeout: Duration::from_secs(120),
         max_in_flight: 5,
+        transactional: false,
     }
 }
 
