@@ -25,3 +25,4 @@ mod rust_passthrough;
 mod rust_producer;
 mod rust_stream;
 mod serving;
+mod transactions;
