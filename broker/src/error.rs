@@ -14,6 +14,7 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
         StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
         StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        StorageError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
         // Retriable in every client, and like it nothing was written: the producer retries
         // once older producer ids have been idle long enough to go.
         StorageError::TooManyProducers { .. } => ErrorCode::NOT_ENOUGH_REPLICAS,

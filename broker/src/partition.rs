@@ -15,7 +15,9 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
 use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
-use crate::storage::{AppendInfo, PartitionLog, ReadInfo, StorageError, ValidRecords};
+use crate::storage::{
+    AppendInfo, Isolation, PartitionLog, ReadInfo, StorageError, TxnMarker, ValidRecords,
+};
 
 /// Largest record set appended on the async thread itself: librdkafka's default batch
 /// (`batch.size` 1,000,000 bytes) fits, so a typical produce request is never handed off.
@@ -168,12 +170,43 @@ impl Partition {
         result
     }
 
+    /// Writes a transaction marker, synchronously (the transaction coordinator, on a
+    /// blocking thread); see [`PartitionLog::append_txn_marker`]. Wakes the fetches
+    /// waiting here: a read_committed one may now read further.
+    ///
+    /// # Errors
+    /// The storage error.
+    pub fn append_txn_marker_blocking(
+        &self,
+        marker: &TxnMarker,
+    ) -> Result<AppendInfo, StorageError> {
+        let result = self.log.append_txn_marker(marker);
+        if result.is_ok() {
+            self.wake();
+        }
+        result
+    }
+
     /// Reads whole batches from `offset`; see [`PartitionLog::read`].
     ///
     /// # Errors
     /// The storage error (offset out of range).
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadInfo, StorageError> {
         self.log.read(offset, max_bytes)
+    }
+
+    /// Reads whole batches from `offset` at an isolation level; see
+    /// [`PartitionLog::read_isolated`].
+    ///
+    /// # Errors
+    /// The storage error (offset out of range).
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        isolation: Isolation,
+    ) -> Result<ReadInfo, StorageError> {
+        self.log.read_isolated(offset, max_bytes, isolation)
     }
 
     /// Registers a fetch to be woken by the next append. Register before checking for

@@ -6,6 +6,7 @@
 //!                                00000000000000000000.index      offset -> position
 //!                                00000000000000000000.timeindex  timestamp -> offset
 //!                                00000000000000000000.snapshot   producer state (crc32)
+//!                                00000000000000000000.txnindex   aborted transactions
 //!                                00000000000000000000.log.cleaned a cleaned copy being written
 //!                                00000000000000000000.log.swap    a cleaned copy committed
 //!                                log-start-offset                 checkpoint (crc32)
@@ -43,10 +44,13 @@ mod segment;
 pub(crate) mod sys;
 #[doc(hidden)]
 pub mod testing;
+mod txn_index;
 mod valid_records;
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -57,14 +61,15 @@ use thiserror::Error;
 
 pub use cleaner::CleanerConfig;
 pub use partition_log::{
-    AppendInfo, CleanStats, Cleanable, CleanerResources, PartitionLog, ReadInfo, SegmentTime,
-    TimestampOffset, ValidRecords,
+    AppendInfo, CleanStats, Cleanable, CleanerResources, Isolation, PartitionLog, ReadInfo,
+    SegmentTime, TimestampOffset, ValidRecords,
 };
 pub use producer_state::{
     DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
 };
 pub use sys::{disk_space, sendfile, DiskSpace};
+pub use txn_index::{AbortedTxn, TxnMarker};
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +261,14 @@ pub enum StorageError {
         current: i16,
         /// The batch's epoch.
         found: i16,
+    },
+    /// A write that the producer's transaction state does not allow.
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState {
+        /// The producer id.
+        producer_id: i64,
+        /// What was wrong.
+        reason: &'static str,
     },
     /// The partition was closed.
     #[error("partition {} is closed", path.display())]

@@ -42,7 +42,7 @@ pub mod compression;
 pub mod record;
 
 pub use batch::{batches, BatchError, BatchRecords, Batches, RecordBatch};
-pub use builder::{BatchBuilder, BuildError};
+pub use builder::{control_marker, BatchBuilder, BuildError};
 pub use compression::{Compression, CompressionError};
 pub use record::{ControlType, Header, Headers, Record, RecordError, Records};
 

@@ -32,9 +32,10 @@ pub use compaction::{CleanStats, Cleanable, CleanerResources};
 use super::checkpoint::{self, OffsetCheckpoint};
 use super::io::{FileIo, RealIo};
 use super::producer_state::{
-    check_producers, rebuild_producers, write_snapshot_text, ProducerState, Staged,
+    check_producers, rebuild_producers, write_snapshot_text, ProducerState, Rebuilt, Staged,
 };
 use super::segment::{Role, Segment};
+use super::txn_index::{self, AbortedTxn, AbortedTxns, TxnMarker};
 pub use super::valid_records::ValidRecords;
 use super::{durable, now_ms, FileSlice, LogConfig, StorageError};
 
@@ -66,6 +67,19 @@ pub struct ReadInfo {
     pub high_watermark: i64,
     /// First offset still readable.
     pub log_start_offset: i64,
+    /// Offset below which every transaction has ended (loaded with the high watermark).
+    pub last_stable_offset: i64,
+    /// For a read_committed read: the aborted transactions that overlap the slice.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// Which records a read may return (a fetch's `isolation_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything below the high watermark.
+    ReadUncommitted,
+    /// Only below the last stable offset, with the aborted transactions to drop.
+    ReadCommitted,
 }
 
 /// A batch found by timestamp.
@@ -144,6 +158,13 @@ pub struct PartitionLog {
     swap_lock: Mutex<()>,
     /// Earliest delete horizon of a tombstone the last pass kept (-1: none).
     delete_horizon: AtomicI64,
+    /// First offset of the oldest ongoing transaction (`i64::MAX`: none). Stored before
+    /// the log end offset moves past a transaction's first batch, and only after an
+    /// abort is in `aborted`, so a reader that loads the log end offset first never
+    /// sees an unfinished or unlisted transaction below the last stable offset.
+    first_unstable_offset: AtomicI64,
+    /// The partition's aborted transactions (their `.txnindex` entries), marker order.
+    aborted: RwLock<AbortedTxns>,
 }
 
 impl PartitionLog {
@@ -239,13 +260,16 @@ impl PartitionLog {
             segments.last().expect("invariant: at least one segment").next_offset();
         let first_base = segments[0].base_offset();
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
-        let producers = rebuild_producers(
+        let rebuilt = rebuild_producers(
             dir,
             &segments,
             log_end_offset,
             now_ms(),
             config.max_producers_per_partition,
         );
+        let aborted = load_aborted(io.as_ref(), &segments, &rebuilt, log_end_offset)?;
+        let producers = rebuilt.state;
+        let first_unstable_offset = producers.first_unstable_offset().unwrap_or(i64::MAX);
         // What was recovered was read from the page cache, not necessarily the disk.
         let flushed_offset = match recovery_point {
             None => log_end_offset,
@@ -306,6 +330,8 @@ impl PartitionLog {
             cleaning: AtomicBool::new(false),
             swap_lock: Mutex::new(()),
             delete_horizon: AtomicI64::new(-1),
+            first_unstable_offset: AtomicI64::new(first_unstable_offset),
+            aborted: RwLock::new(aborted),
         })
     }
 
@@ -324,6 +350,25 @@ impl PartitionLog {
     /// First offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+    /// Offset below which every transaction has ended: what read_committed consumers may
+    /// read up to (the high watermark when no transaction is ongoing).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset_at(self.high_watermark())
+    }
+    /// The last stable offset given a high watermark loaded just before: loading in that
+    /// order never yields an offset past an unfinished transaction.
+    fn last_stable_offset_at(&self, high_watermark: i64) -> i64 {
+        let first_unstable = self.first_unstable_offset.load(Ordering::Acquire);
+        first_unstable.min(high_watermark).max(self.log_start_offset())
+    }
+    /// Producers with an ongoing transaction here, and each one's first offset.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        lock(&self.writer).producers.ongoing_transactions().collect()
+    }
+    /// Number of aborted transactions in the index.
+    pub fn aborted_transaction_count(&self) -> usize {
+        read_lock(&self.aborted).len()
     }
     /// Offset up to which data is known to be on disk.
     pub fn flushed_offset(&self) -> i64 {
@@ -441,14 +486,9 @@ impl PartitionLog {
         }
     }
 
-    fn append_locked<B: AsRef<[u8]>>(
-        &self,
-        valid: &ValidRecords<B>,
-    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
-        let records = valid.bytes.as_ref();
-        let batches = &valid.batches;
-        let config = self.config();
-        let mut writer = lock(&self.writer);
+    /// Checks that the log takes writes, and removes the clean-shutdown marker before the
+    /// first one.
+    fn writable(&self, writer: &mut MutexGuard<'_, Writer>) -> Result<(), StorageError> {
         if writer.closed {
             return Err(StorageError::Closed { path: self.dir.clone() });
         }
@@ -460,8 +500,98 @@ impl PartitionLog {
             durable::remove(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER))?;
             writer.marker_present = false;
         }
-        let mut active = self.active();
-        let len = records.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the transaction marker that ends `marker.producer_id`'s transaction here
+    /// (the transaction coordinator's WriteTxnMarkers, in process): a COMMIT or ABORT
+    /// control batch, then, for an abort, its entry in the aborted-transaction index, then
+    /// the last stable offset moves. A marker for a producer with no transaction here is
+    /// written all the same (a coordinator finishing a transaction again after a crash);
+    /// it ends nothing.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidProducerEpoch`] for a marker older than the producer's
+    /// epoch; as [`Self::append`] otherwise. A failure to add the index entry after the
+    /// marker is written poisons the partition: the next open rebuilds the entry from
+    /// the log.
+    pub fn append_txn_marker(&self, marker: &TxnMarker) -> Result<AppendInfo, StorageError> {
+        let bytes = sluice_protocol::record::control_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.commit,
+            now_ms(),
+        );
+        let valid = ValidRecords::new(bytes)?;
+        let result = self.append_marker_locked(&valid, marker);
+        self.write_pending_snapshot();
+        let (info, sync_to) = result?;
+        if let Some(offset) = sync_to {
+            self.sync_to(offset)?;
+        }
+        Ok(info)
+    }
+
+    fn append_marker_locked(
+        &self,
+        valid: &ValidRecords<Vec<u8>>,
+        marker: &TxnMarker,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let config = self.config();
+        let mut writer = lock(&self.writer);
+        self.writable(&mut writer)?;
+        writer.producers.check_marker(marker.producer_id, marker.producer_epoch)?;
+        let active = self.active_for(&mut writer, &config, valid)?;
+        let at = active.next_offset();
+        let next = active.append(
+            &valid.bytes,
+            &valid.batches,
+            at,
+            config.index_interval_bytes,
+            self.io.as_ref(),
+            &self.log_end_offset,
+        )?;
+        let max = config.max_producers_per_partition;
+        let began =
+            writer.producers.complete_txn(marker.producer_id, marker.producer_epoch, now_ms(), max);
+        if let (false, Some(first_offset)) = (marker.commit, began) {
+            let entry = AbortedTxn {
+                producer_id: marker.producer_id,
+                first_offset,
+                last_offset: at,
+                last_stable_offset: writer.producers.first_unstable_offset().unwrap_or(next),
+            };
+            write_lock(&self.aborted).push(entry);
+            if let Err(e) = active.append_aborted(&entry) {
+                self.poison(&e);
+                return Err(e);
+            }
+        }
+        let first_unstable = writer.producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable_offset.store(first_unstable, Ordering::Release);
+        drop(writer);
+        let unflushed = next - lock(&self.flush).flushed_offset;
+        let sync_to = (unflushed > 0 && unflushed as u64 >= config.flush_messages).then_some(next);
+        let info = AppendInfo {
+            base_offset: at,
+            last_offset: at,
+            log_start_offset: self.log_start_offset(),
+        };
+        Ok((info, sync_to))
+    }
+
+    /// The segment a record set goes into: the active one, rolled first when the set does
+    /// not fit it or it is due.
+    fn active_for<B: AsRef<[u8]>>(
+        &self,
+        writer: &mut MutexGuard<'_, Writer>,
+        config: &LogConfig,
+        valid: &ValidRecords<B>,
+    ) -> Result<Arc<Segment>, StorageError> {
+        let batches = &valid.batches;
+        let active = self.active();
+        let len = valid.bytes.as_ref().len() as u64;
         let entries = batches.len().min((len / config.index_interval_bytes.max(1)) as usize + 1);
         let expired = active.rolling_base_ms() >= 0
             && now_ms().saturating_sub(active.rolling_base_ms()) >= config.roll_ms();
@@ -475,8 +605,21 @@ impl PartitionLog {
             || active.index_lacks_room(entries)
             || offsets_overflow;
         if (active.size() > 0 && (full || expired)) || active.capacity() < len {
-            active = self.roll(&mut writer, &config, len)?;
+            return self.roll(writer, config, len);
         }
+        Ok(active)
+    }
+
+    fn append_locked<B: AsRef<[u8]>>(
+        &self,
+        valid: &ValidRecords<B>,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let records = valid.bytes.as_ref();
+        let batches = &valid.batches;
+        let config = self.config();
+        let mut writer = lock(&self.writer);
+        self.writable(&mut writer)?;
+        let active = self.active_for(&mut writer, &config, valid)?;
         let base_offset = active.next_offset();
         let (max, grace) = (config.max_producers_per_partition, config.producer_eviction_grace_ms);
         let staged =
@@ -495,14 +638,30 @@ impl PartitionLog {
                     return Ok((info, sync_to));
                 }
             };
-        let next = active.append(
+        // A transaction this set opens holds the last stable offset back before any
+        // reader can see the set's offsets.
+        let opens = staged.as_ref().and_then(|s| s.first_txn_offset());
+        if let Some(first) = opens {
+            self.first_unstable_offset.fetch_min(first, Ordering::AcqRel);
+        }
+        let appended = active.append(
             records,
             batches,
             base_offset,
             config.index_interval_bytes,
             self.io.as_ref(),
             &self.log_end_offset,
-        )?;
+        );
+        let next = match appended {
+            Ok(next) => next,
+            Err(e) => {
+                if opens.is_some() {
+                    let first = writer.producers.first_unstable_offset().unwrap_or(i64::MAX);
+                    self.first_unstable_offset.store(first, Ordering::Release);
+                }
+                return Err(e);
+            }
+        };
         if let Some(staged) = staged {
             let evicted =
                 writer.producers.commit(staged, now_ms(), config.max_producers_per_partition);
@@ -574,6 +733,9 @@ impl PartitionLog {
             flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
         }
         old.finish_time_index(self.io.as_ref())?;
+        // The producer snapshot written after this roll starts the next replay here, so
+        // the aborts indexed below it must be on disk first (rare: only after an abort).
+        old.sync_txn_index()?;
         let active = Arc::new(Segment::create(
             &self.dir,
             old.next_offset(),
@@ -773,6 +935,20 @@ impl PartitionLog {
     /// [`StorageError::OffsetOutOfRange`] for offsets below the log start offset or past
     /// the log end offset.
     pub fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadInfo, StorageError> {
+        self.read_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// [`Self::read`] for a fetch's isolation level: read_committed stops at the last
+    /// stable offset and lists the aborted transactions that overlap what it returns.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        isolation: Isolation,
+    ) -> Result<ReadInfo, StorageError> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -782,17 +958,45 @@ impl PartitionLog {
                 log_end_offset,
             });
         }
+        let committed = isolation == Isolation::ReadCommitted;
+        let bound = if committed { self.last_stable_offset_at(log_end_offset) } else { i64::MAX };
         let segments = self.segments();
         let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut slice = None;
-        for segment in &segments[first..] {
+        let mut aborted = Vec::new();
+        for segment in segments[first..].iter().filter(|_| offset < bound) {
             let size = segment.size();
-            if let Some(b) = segment.find_batch(offset, size) {
-                slice = Some(segment.slice_from(b, max_bytes, size));
+            let Some(b) = segment.find_batch(offset, size) else { continue };
+            if b.base_offset >= bound {
                 break;
             }
+            // Bytes up to the batch that starts at the bound (a batch boundary: the first
+            // batch of a transaction, or the log end).
+            let limit = if bound >= segment.next_offset() {
+                size
+            } else {
+                segment.find_batch(bound, size).map_or(size, |at| at.position)
+            };
+            let s = segment.slice_from(b, max_bytes, limit);
+            if committed {
+                let end = s.position + s.len;
+                let upper = segment
+                    .batch_at(end, size)
+                    .map_or(segment.next_offset(), |next| next.base_offset)
+                    .min(bound);
+                aborted = read_lock(&self.aborted).overlapping(offset, upper);
+            }
+            slice = Some(s);
+            break;
         }
-        Ok(ReadInfo { slice, high_watermark: self.high_watermark(), log_start_offset })
+        let high_watermark = self.high_watermark();
+        Ok(ReadInfo {
+            slice,
+            high_watermark,
+            log_start_offset,
+            last_stable_offset: self.last_stable_offset_at(high_watermark),
+            aborted,
+        })
     }
 
     /// The first batch whose max timestamp is at or after `timestamp` (Kafka's
@@ -867,6 +1071,7 @@ impl PartitionLog {
             return Ok(0);
         }
         let kept = Arc::new(segments[drop..].to_vec());
+        write_lock(&self.aborted).remove_below(kept[0].base_offset());
         let new_start = log_start.max(kept[0].base_offset());
         self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
         *self.segments.write().unwrap_or_else(PoisonError::into_inner) = kept;
@@ -973,6 +1178,49 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The aborted transactions at open: each segment's `.txnindex` entries below where the
+/// producer replay started, and the replay's own from there on (which also covers a
+/// recovered tail whose index lost entries, or a cut log whose index has too many). A
+/// segment's file is rewritten when it differs from that.
+fn load_aborted(
+    io: &dyn FileIo,
+    segments: &[Arc<Segment>],
+    rebuilt: &Rebuilt,
+    log_end_offset: i64,
+) -> Result<AbortedTxns, StorageError> {
+    let from = rebuilt.replayed_from;
+    let mut all = Vec::new();
+    for segment in segments {
+        let path = segment.txn_index_path();
+        let on_disk = txn_index::read(&path)?;
+        let mut entries: Vec<AbortedTxn> = on_disk
+            .iter()
+            .filter(|e| e.last_offset < from && e.last_offset < log_end_offset)
+            .copied()
+            .collect();
+        entries.extend(
+            rebuilt
+                .aborted
+                .iter()
+                .filter(|(base, _)| *base == segment.base_offset())
+                .map(|(_, e)| *e),
+        );
+        if entries != on_disk {
+            txn_index::rewrite(io, &path, &entries)?;
+        }
+        all.extend(entries);
+    }
+    Ok(AbortedTxns::new(all))
+}
+
 /// The log and index capacities of a new active segment.
 ///
 /// Each index is mapped at its capacity for the segment's life. `segment.index.bytes`
@@ -1013,7 +1261,9 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
         let parsed = (stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten();
         match (parsed, ext) {
             (Some(base), "log") => bases.push(base),
-            (Some(base), "index" | "timeindex") => indexes.push((base, entry.path())),
+            (Some(base), "index" | "timeindex" | txn_index::EXTENSION) => {
+                indexes.push((base, entry.path()));
+            }
             _ if name.ends_with(durable::TEMP_SUFFIX) => {
                 // A durable file's write cut short by a crash; never read.
                 let _ = fs::remove_file(entry.path());

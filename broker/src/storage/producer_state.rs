@@ -35,11 +35,18 @@
 //! (or none) is used, with a longer replay: a safe fallback, as the log is the truth.
 //!
 //! ```text
-//! <offset>.snapshot   sluice-producers v2
-//!                     <pid> <epoch> <last append ms, broker clock> <first_seq>:<last_seq>:<first_offset>:<last_offset> ...
+//! <offset>.snapshot   sluice-producers v3
+//!                     <pid> <epoch> <last append ms, broker clock> <ongoing txn's first offset, or -1> <first_seq>:<last_seq>:<first_offset>:<last_offset> ...
 //!                     crc <crc32 of the lines above, hex>
 //! ```
-//! (v1, read too, had the batch's max timestamp in the third field.)
+//! (v2, read too, had no transaction field; v1 had the batch's max timestamp in the third.)
+//!
+//! Transactions: a producer's first transactional batch in the partition opens its
+//! ongoing transaction at that batch's offset, and the coordinator's marker closes it.
+//! The ongoing transactions' first offsets are kept in order: the smallest holds the last
+//! stable offset back. A producer with an ongoing transaction never expires and is never
+//! evicted (its marker must find it, as in Kafka), and it may not write outside the
+//! transaction (INVALID_TXN_STATE).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -48,8 +55,11 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use sluice_protocol::record::{ControlType, RecordBatch};
+
 use super::io::FileIo;
 use super::segment::{BatchMeta, Segment};
+use super::txn_index::AbortedTxn;
 use super::{durable, StorageError};
 
 /// Batches remembered per producer for duplicate detection.
@@ -59,7 +69,8 @@ pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
 /// Default of `sluice.producer.state.max.producers.per.partition`: far more producers than
 /// one partition sees in a day from well-behaved clients, and a bound of a few MiB.
 pub const DEFAULT_MAX_PRODUCERS_PER_PARTITION: usize = 10_000;
-const HEADER: &str = "sluice-producers v2";
+const HEADER: &str = "sluice-producers v3";
+const HEADER_V2: &str = "sluice-producers v2";
 const HEADER_V1: &str = "sluice-producers v1";
 
 /// One batch of a producer, as remembered.
@@ -78,6 +89,8 @@ pub(crate) struct ProducerEntry {
     /// Broker time of its last append, in ms since the epoch.
     pub last_append_ms: i64,
     pub batches: VecDeque<CachedBatch>,
+    /// Offset of the first batch of its ongoing transaction in this partition.
+    pub current_txn_first_offset: Option<i64>,
 }
 
 /// The idempotence facts of one batch about to be appended.
@@ -87,6 +100,8 @@ pub(crate) struct IdempotentBatch {
     pub epoch: i16,
     pub first_seq: i32,
     pub record_count: i32,
+    /// Part of a transaction.
+    pub transactional: bool,
 }
 
 /// The outcome of checking a batch.
@@ -106,6 +121,8 @@ pub(crate) struct ProducerState {
     /// Producer ids by the order of their last append, the longest idle first.
     by_recency: BTreeMap<u64, i64>,
     next_touch: u64,
+    /// The first offset of every ongoing transaction, with its producer id.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl PartialEq for ProducerState {
@@ -120,6 +137,13 @@ impl PartialEq for ProducerState {
 #[derive(Debug, Default)]
 pub(crate) struct StagedProducers {
     entries: HashMap<i64, ProducerEntry>,
+}
+
+impl StagedProducers {
+    /// The first offset of the earliest transaction these batches open (or continue).
+    pub(crate) fn first_txn_offset(&self) -> Option<i64> {
+        self.entries.values().filter_map(|e| e.current_txn_first_offset).min()
+    }
 }
 
 fn last_seq(first_seq: i32, record_count: i32) -> i32 {
@@ -143,6 +167,12 @@ fn check_entry(entry: Option<&ProducerEntry>, b: &IdempotentBatch) -> Result<Che
             producer_id: b.producer_id,
             current: entry.epoch,
             found: b.epoch,
+        });
+    }
+    if !b.transactional && entry.current_txn_first_offset.is_some() {
+        return Err(StorageError::InvalidTxnState {
+            producer_id: b.producer_id,
+            reason: "a write outside its ongoing transaction",
         });
     }
     let last = last_seq(b.first_seq, b.record_count);
@@ -197,6 +227,9 @@ fn record_batch(
     while entry.batches.len() > CACHED_BATCHES {
         entry.batches.pop_front();
     }
+    if b.transactional && entry.current_txn_first_offset.is_none() {
+        entry.current_txn_first_offset = Some(first_offset);
+    }
 }
 
 /// How long after its last append a producer's state is safe from eviction: longer than
@@ -207,10 +240,79 @@ impl ProducerState {
     /// Whether the `n` longest idle producers may go as of `now_ms`: there are that many,
     /// and each has been idle for `grace_ms`.
     fn can_evict(&self, n: usize, now_ms: i64, grace_ms: i64) -> bool {
-        n <= self.by_recency.len()
-            && self.by_recency.values().take(n).all(|id| {
-                self.get(*id).is_none_or(|e| now_ms.saturating_sub(e.last_append_ms) >= grace_ms)
-            })
+        let mut evictable = self.evictable();
+        evictable.by_ref().take(n).all(|e| now_ms.saturating_sub(e.last_append_ms) >= grace_ms)
+            && self.evictable().take(n).count() == n
+    }
+
+    /// Entries without an ongoing transaction, the longest idle first.
+    fn evictable(&self) -> impl Iterator<Item = &ProducerEntry> {
+        self.by_recency
+            .values()
+            .filter_map(|id| self.get(*id))
+            .filter(|e| e.current_txn_first_offset.is_none())
+    }
+
+    /// Keeps `ongoing` in step with a producer's entry changing from `old` to `new`.
+    fn track_txn(&mut self, id: i64, old: Option<i64>, new: Option<i64>) {
+        if old == new {
+            return;
+        }
+        if let Some(first) = old {
+            self.ongoing.remove(&first);
+        }
+        if let Some(first) = new {
+            self.ongoing.insert(first, id);
+        }
+    }
+
+    /// The first offset of the oldest ongoing transaction: the last stable offset.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first_key_value().map(|(first, _)| *first)
+    }
+
+    /// Producer ids with an ongoing transaction, by its first offset.
+    pub(crate) fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(first, id)| (*id, *first))
+    }
+
+    /// Checks a transaction marker against the producer's epoch.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidProducerEpoch`] for a marker of an older epoch.
+    pub(crate) fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), StorageError> {
+        match self.get(producer_id) {
+            Some(e) if epoch < e.epoch => Err(StorageError::InvalidProducerEpoch {
+                producer_id,
+                current: e.epoch,
+                found: epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ends the producer's ongoing transaction with a marker appended at `now_ms`; returns
+    /// the transaction's first offset, if it had one here. A newer epoch in the marker
+    /// becomes the producer's, so batches of the old one are fenced from now on.
+    pub(crate) fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        now_ms: i64,
+        max_producers: usize,
+    ) -> Option<i64> {
+        let mut entry = self
+            .get(producer_id)
+            .cloned()
+            .unwrap_or(ProducerEntry { epoch, ..ProducerEntry::default() });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        let first = entry.current_txn_first_offset.take();
+        entry.last_append_ms = now_ms;
+        self.put(producer_id, entry, max_producers);
+        first
     }
 
     /// What is known about a producer.
@@ -231,16 +333,28 @@ impl ProducerState {
     fn put(&mut self, id: i64, entry: ProducerEntry, max_producers: usize) -> usize {
         let touch = self.next_touch;
         self.next_touch += 1;
-        if let Some((_, old)) = self.producers.insert(id, (entry, touch)) {
-            self.by_recency.remove(&old);
-        }
+        let new_txn = entry.current_txn_first_offset;
+        let old_txn = match self.producers.insert(id, (entry, touch)) {
+            Some((old, old_touch)) => {
+                self.by_recency.remove(&old_touch);
+                old.current_txn_first_offset
+            }
+            None => None,
+        };
+        self.track_txn(id, old_txn, new_txn);
         self.by_recency.insert(touch, id);
         let mut evicted = 0;
+        let mut spared = Vec::new();
         while self.producers.len() > max_producers.max(1) {
-            let Some((_, oldest)) = self.by_recency.pop_first() else { break };
+            let Some((touch, oldest)) = self.by_recency.pop_first() else { break };
+            if self.get(oldest).is_some_and(|e| e.current_txn_first_offset.is_some()) {
+                spared.push((touch, oldest));
+                continue;
+            }
             self.producers.remove(&oldest);
             evicted += 1;
         }
+        self.by_recency.extend(spared);
         evicted
     }
 
@@ -310,16 +424,25 @@ impl ProducerState {
     /// returns how many.
     pub(crate) fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let mut expired = 0;
+        let mut spared = Vec::new();
         // Recency order is append order; a wall clock stepped back only delays expiry.
         while let Some((&touch, &id)) = self.by_recency.first_key_value() {
-            let idle = self.get(id).map_or(i64::MAX, |e| now_ms.saturating_sub(e.last_append_ms));
+            let entry = self.get(id);
+            let idle = entry.map_or(i64::MAX, |e| now_ms.saturating_sub(e.last_append_ms));
             if idle < expiration_ms {
                 break;
             }
+            let in_txn = entry.is_some_and(|e| e.current_txn_first_offset.is_some());
             self.by_recency.remove(&touch);
+            if in_txn {
+                // Its marker is still to come (the coordinator times transactions out).
+                spared.push((touch, id));
+                continue;
+            }
             self.producers.remove(&id);
             expired += 1;
         }
+        self.by_recency.extend(spared);
         expired
     }
 
@@ -344,7 +467,8 @@ impl ProducerState {
         for (&id, (e, _)) in
             self.by_recency.values().filter_map(|id| self.producers.get_key_value(id))
         {
-            let _ = write!(body, "{id} {} {}", e.epoch, e.last_append_ms);
+            let txn = e.current_txn_first_offset.unwrap_or(-1);
+            let _ = write!(body, "{id} {} {} {txn}", e.epoch, e.last_append_ms);
             for c in &e.batches {
                 let _ = write!(
                     body,
@@ -445,15 +569,22 @@ fn parse(text: &str, max_producers: usize) -> Option<ProducerState> {
     }
     let mut lines = body.lines();
     let header = lines.next()?;
-    if header != HEADER && header != HEADER_V1 {
+    if header != HEADER && header != HEADER_V2 && header != HEADER_V1 {
         return None;
     }
+    let has_txn = header == HEADER;
     let mut entries = Vec::new();
     for line in lines {
         let mut f = line.split(' ');
         let id: i64 = f.next()?.parse().ok()?;
         let epoch: i16 = f.next()?.parse().ok()?;
         let last_append_ms: i64 = f.next()?.parse().ok()?;
+        let current_txn_first_offset = if has_txn {
+            let first: i64 = f.next()?.parse().ok()?;
+            (first >= 0).then_some(first)
+        } else {
+            None
+        };
         let mut batches = VecDeque::new();
         for c in f {
             let mut n = c.split(':').map(|x| x.parse::<i64>().ok());
@@ -472,7 +603,8 @@ fn parse(text: &str, max_producers: usize) -> Option<ProducerState> {
         if batches.len() > CACHED_BATCHES {
             return None;
         }
-        entries.push((id, ProducerEntry { epoch, last_append_ms, batches }));
+        entries
+            .push((id, ProducerEntry { epoch, last_append_ms, batches, current_txn_first_offset }));
     }
     // Recency order from the append times; a bound lowered since is applied here.
     entries.sort_by_key(|(id, e)| (e.last_append_ms, *id));
@@ -510,6 +642,7 @@ pub(crate) fn check_producers(
                 epoch: m.producer_epoch,
                 first_seq: m.base_sequence,
                 record_count: m.records_count,
+                transactional: m.transactional,
             };
             let scratch = staged.get_or_insert_with(StagedProducers::default);
             match producers.check_staged(scratch, &b)? {
@@ -551,7 +684,20 @@ pub(crate) fn check_producers(
     })
 }
 
-/// Loads the newest producer snapshot and replays the batch headers after it; replayed
+/// The producer state rebuilt at open, with what the replay found.
+#[derive(Debug)]
+pub(crate) struct Rebuilt {
+    /// The state as of the log end offset.
+    pub state: ProducerState,
+    /// Offset the replay started from (the snapshot's).
+    pub replayed_from: i64,
+    /// The transactions aborted at or past `replayed_from`, with the base offset of the
+    /// segment each marker is in.
+    pub aborted: Vec<(i64, AbortedTxn)>,
+}
+
+/// Loads the newest producer snapshot and replays the batch headers after it (and the
+/// transaction markers, whose aborts rebuild the aborted-transaction index); replayed
 /// batches count as appended at `now_ms`.
 pub(crate) fn rebuild_producers(
     dir: &Path,
@@ -559,12 +705,31 @@ pub(crate) fn rebuild_producers(
     log_end_offset: i64,
     now_ms: i64,
     max_producers: usize,
-) -> ProducerState {
+) -> Rebuilt {
     let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset, max_producers);
+    let mut aborted = Vec::new();
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for segment in &segments[first..] {
         segment.for_each_batch_from(from, |b| {
-            if b.producer_id() >= 0 && b.base_sequence() >= 0 && b.base_offset() >= from {
+            if b.base_offset() < from || b.producer_id() < 0 {
+                return;
+            }
+            if b.is_control() {
+                let Some(commit) = marker_is_commit(b) else { return };
+                let at = b.base_offset();
+                let began =
+                    state.complete_txn(b.producer_id(), b.producer_epoch(), now_ms, max_producers);
+                if let (false, Some(first_offset)) = (commit, began) {
+                    let last_stable_offset = state.first_unstable_offset().unwrap_or(at + 1);
+                    let txn = AbortedTxn {
+                        producer_id: b.producer_id(),
+                        first_offset,
+                        last_offset: at,
+                        last_stable_offset,
+                    };
+                    aborted.push((segment.base_offset(), txn));
+                }
+            } else if b.base_sequence() >= 0 {
                 let ib = IdempotentBatch {
                     producer_id: b.producer_id(),
                     epoch: b.producer_epoch(),
@@ -572,12 +737,25 @@ pub(crate) fn rebuild_producers(
                     // From the offsets, not the count: a batch that compaction emptied
                     // keeps its last offset delta, and so its last sequence (Kafka's rule).
                     record_count: b.last_offset_delta() + 1,
+                    transactional: b.is_transactional(),
                 };
                 state.update(&ib, b.base_offset(), b.last_offset(), now_ms, max_producers);
             }
         });
     }
-    state
+    Rebuilt { state, replayed_from: from, aborted }
+}
+
+/// Whether a control batch is a COMMIT (true) or ABORT (false) marker; `None` for other
+/// control records or one that does not parse.
+pub(crate) fn marker_is_commit(b: &RecordBatch<'_>) -> Option<bool> {
+    let records = b.records(1 << 10).ok()?;
+    let record = records.iter().next()?.ok()?;
+    match record.control_type()? {
+        ControlType::Commit => Some(true),
+        ControlType::Abort => Some(false),
+        ControlType::Other(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -586,7 +764,68 @@ mod tests {
     use crate::storage::io::RealIo;
 
     fn b(pid: i64, epoch: i16, first_seq: i32, count: i32) -> IdempotentBatch {
-        IdempotentBatch { producer_id: pid, epoch, first_seq, record_count: count }
+        IdempotentBatch {
+            producer_id: pid,
+            epoch,
+            first_seq,
+            record_count: count,
+            transactional: false,
+        }
+    }
+
+    fn txn(pid: i64, epoch: i16, first_seq: i32, count: i32) -> IdempotentBatch {
+        IdempotentBatch { transactional: true, ..b(pid, epoch, first_seq, count) }
+    }
+
+    #[test]
+    fn transactions_hold_the_last_stable_offset_until_their_markers() {
+        let mut s = ProducerState::default();
+        s.update(&txn(1, 0, 0, 5), 10, 14, 1000, usize::MAX);
+        s.update(&txn(2, 0, 0, 1), 15, 15, 1000, usize::MAX);
+        s.update(&txn(1, 0, 5, 1), 16, 16, 1000, usize::MAX);
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        // A write outside the ongoing transaction is refused.
+        assert!(matches!(s.check(&b(1, 0, 6, 1)), Err(StorageError::InvalidTxnState { .. })));
+        assert_eq!(s.complete_txn(1, 0, 1000, usize::MAX), Some(10));
+        assert_eq!(s.first_unstable_offset(), Some(15));
+        assert_eq!(s.complete_txn(2, 0, 1000, usize::MAX), Some(15));
+        assert_eq!(s.first_unstable_offset(), None);
+        // A second marker finds nothing to end.
+        assert_eq!(s.complete_txn(2, 0, 1000, usize::MAX), None);
+        // The sequence goes on after a commit; the next transaction opens at its batch.
+        assert_eq!(s.check(&txn(1, 0, 6, 1)).unwrap(), Check::Append);
+    }
+
+    #[test]
+    fn a_marker_with_a_bumped_epoch_fences_the_old_one() {
+        let mut s = ProducerState::default();
+        s.update(&txn(1, 3, 0, 5), 0, 4, 1000, usize::MAX);
+        assert!(matches!(
+            s.check_marker(1, 2),
+            Err(StorageError::InvalidProducerEpoch { current: 3, found: 2, .. })
+        ));
+        assert_eq!(s.complete_txn(1, 4, 1000, usize::MAX), Some(0));
+        assert!(matches!(
+            s.check(&txn(1, 3, 5, 1)),
+            Err(StorageError::InvalidProducerEpoch { .. })
+        ));
+        assert_eq!(s.check(&txn(1, 4, 0, 1)).unwrap(), Check::Append);
+    }
+
+    #[test]
+    fn a_producer_in_a_transaction_neither_expires_nor_is_evicted_and_survives_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProducerState::default();
+        s.update(&txn(1, 0, 0, 1), 0, 0, 1000, 2);
+        s.update(&b(2, 0, 0, 1), 1, 1, 1001, 2);
+        s.update(&b(3, 0, 0, 1), 2, 2, 1002, 2);
+        assert!(s.get(1).is_some() && s.get(2).is_none(), "the idle non-transactional one goes");
+        assert_eq!(s.expire(1000 + DAY * 2, DAY), 1);
+        assert!(s.get(1).is_some());
+        s.write_snapshot(&RealIo, dir.path(), 3).unwrap();
+        let (loaded, _) = ProducerState::load_snapshot(dir.path(), 3, usize::MAX);
+        assert_eq!(loaded.first_unstable_offset(), Some(0));
+        assert_eq!(loaded, s);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::index::{EntryCount, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use super::io::FileIo;
 use super::recovery::{self, StopReason};
 use super::sys::{self, MmapRegion};
+use super::txn_index::{self, AbortedTxn};
 use super::{segment_file_name, FileSlice, StorageError};
 
 /// Smallest and largest block reservation ahead of the write position. The chunk grows
@@ -49,6 +50,7 @@ pub(crate) struct BatchMeta {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub records_count: i32,
+    pub transactional: bool,
 }
 
 /// A batch header found in a segment.
@@ -89,6 +91,8 @@ pub(crate) struct Segment {
     /// The last load consumed every byte of the file as whole batches: no torn or zero
     /// tail was cut. A cleaned segment may then end below its successor's base offset.
     whole: AtomicBool,
+    /// An aborted transaction was added to the `.txnindex` file since the last sync.
+    txn_index_dirty: AtomicBool,
 }
 
 impl Segment {
@@ -102,7 +106,8 @@ impl Segment {
     ) -> Result<Segment, StorageError> {
         let files = SEGMENT_EXTENSIONS.map(|ext| dir.join(segment_file_name(base_offset, ext)));
         // A leftover file of a crashed roll would hold stale bytes: start from nothing.
-        for p in files.iter().filter(|p| p.exists()) {
+        let txn_index = txn_index::path(dir, base_offset);
+        for p in files.iter().chain([&txn_index]).filter(|p| p.exists()) {
             std::fs::remove_file(p).map_err(|e| StorageError::io("remove stale", p, e))?;
         }
         let role = Role::Active { capacity, index_capacity };
@@ -116,7 +121,7 @@ impl Segment {
     /// Removes the files of the segment at `base_offset` in `dir` that exist (a segment
     /// that is not open).
     pub(crate) fn remove_files(dir: &Path, base_offset: i64) -> Result<(), StorageError> {
-        for ext in SEGMENT_EXTENSIONS {
+        for ext in SEGMENT_EXTENSIONS.into_iter().chain([txn_index::EXTENSION]) {
             let p = dir.join(segment_file_name(base_offset, ext));
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -205,6 +210,7 @@ impl Segment {
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
             whole: AtomicBool::new(true),
+            txn_index_dirty: AtomicBool::new(false),
         };
         segment.load(
             file_len as usize,
@@ -476,8 +482,32 @@ impl Segment {
         Ok(())
     }
 
-    /// Syncs published bytes not yet synced. Returns the size that is now durable.
+    /// Path of the segment's aborted-transaction index.
+    pub(crate) fn txn_index_path(&self) -> PathBuf {
+        self.log_path.with_extension(txn_index::EXTENSION)
+    }
+
+    /// Adds an aborted transaction whose marker is in this segment to its `.txnindex`;
+    /// synced with the segment's next sync.
+    pub(crate) fn append_aborted(&self, entry: &AbortedTxn) -> Result<(), StorageError> {
+        txn_index::append(&self.txn_index_path(), entry)?;
+        self.txn_index_dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Syncs the `.txnindex` if an entry was added since the last sync.
+    pub(crate) fn sync_txn_index(&self) -> Result<(), StorageError> {
+        if self.txn_index_dirty.swap(false, Ordering::AcqRel) {
+            txn_index::sync(&self.txn_index_path())
+                .inspect_err(|_| self.txn_index_dirty.store(true, Ordering::Release))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs published bytes not yet synced, and the `.txnindex` if it changed. Returns
+    /// the size that is now durable.
     pub(crate) fn sync(&self, io: &dyn FileIo) -> Result<u64, StorageError> {
+        self.sync_txn_index()?;
         let size = self.size();
         let synced = self.synced_size.load(Ordering::Relaxed);
         if size > synced {
@@ -664,7 +694,9 @@ impl Segment {
     /// Removes the segment's files. Readers that hold the segment or a slice of it keep
     /// reading: the open descriptor and the mapping outlive the directory entry.
     pub(crate) fn delete_files(&self) -> Result<(), StorageError> {
-        for path in [self.log_path.as_path(), self.index.path(), self.time_index.path()] {
+        let txn_index = self.txn_index_path();
+        for path in [self.log_path.as_path(), self.index.path(), self.time_index.path(), &txn_index]
+        {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

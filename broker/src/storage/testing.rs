@@ -54,3 +54,17 @@ pub fn idempotent_batch(producer_id: i64, epoch: i16, base_sequence: i32, count:
     batch::update_crc(&mut b);
     b
 }
+
+/// A valid v2 batch of a transactional producer.
+pub fn transactional_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: i32,
+) -> Vec<u8> {
+    let mut b = idempotent_batch(producer_id, epoch, base_sequence, count);
+    let attributes = i16::from_be_bytes([b[21], b[22]]) | batch::attributes::TRANSACTIONAL;
+    b[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch::update_crc(&mut b);
+    b
+}

@@ -48,6 +48,7 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
                 producer_epoch: b.producer_epoch(),
                 base_sequence: b.base_sequence(),
                 records_count: b.records_count(),
+                transactional: b.is_transactional(),
             });
             pos += b.size();
         }

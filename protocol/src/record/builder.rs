@@ -59,6 +59,7 @@ pub struct BatchBuilder {
     compression: Compression,
     level: Option<i32>,
     transactional: bool,
+    control: bool,
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
@@ -83,6 +84,7 @@ impl BatchBuilder {
             compression,
             level: None,
             transactional: false,
+            control: false,
             producer_id: NO_PRODUCER_ID,
             producer_epoch: NO_PRODUCER_EPOCH,
             base_sequence: NO_SEQUENCE,
@@ -115,6 +117,13 @@ impl BatchBuilder {
     #[must_use]
     pub fn transactional(mut self, transactional: bool) -> Self {
         self.transactional = transactional;
+        self
+    }
+
+    /// Marks the batch as a control batch (a transaction marker; see [`control_marker`]).
+    #[must_use]
+    pub fn control(mut self, control: bool) -> Self {
+        self.control = control;
         self
     }
 
@@ -222,6 +231,9 @@ impl BatchBuilder {
         if self.transactional {
             attrs |= attributes::TRANSACTIONAL;
         }
+        if self.control {
+            attrs |= attributes::CONTROL;
+        }
         let mut h = HeaderWriter(&mut out[..HEADER_LEN]);
         h.put(batch::BASE_OFFSET, &0i64.to_be_bytes());
         h.put(batch::BATCH_LENGTH, &batch_length.to_be_bytes());
@@ -264,6 +276,30 @@ impl BatchBuilder {
     }
 }
 
+/// A transaction marker: the one-record control batch that ends a producer's transaction
+/// in a partition (Kafka's `EndTransactionMarker`). Its key is version 0 and the type
+/// (0 abort, 1 commit); its value is version 0 and the coordinator epoch. Uncompressed
+/// and without a sequence, as Kafka writes it.
+pub fn control_marker(
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+    timestamp: i64,
+) -> Vec<u8> {
+    let mut key = [0u8; 4];
+    key[2..].copy_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = [0u8; 6];
+    value[2..].copy_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut b = BatchBuilder::new(Compression::None)
+        .producer(producer_id, producer_epoch, NO_SEQUENCE)
+        .transactional(true)
+        .control(true);
+    b.append(timestamp, Some(&key), Some(&value), &[])
+        .expect("invariant: a 4-byte key and a 6-byte value fit a batch");
+    b.build().expect("invariant: the batch holds one record")
+}
+
 fn too_long(field: &'static str, len: usize) -> BuildError {
     BuildError::FieldTooLong { field, len }
 }
@@ -301,6 +337,22 @@ impl HeaderWriter<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_control_marker_is_a_transactional_control_batch_naming_its_type() {
+        use crate::record::ControlType;
+        for (commit, kind) in [(true, ControlType::Commit), (false, ControlType::Abort)] {
+            let bytes = control_marker(42, 7, 3, commit, 1_700_000_000_000);
+            let batch = RecordBatch::parse_verified(&bytes).unwrap();
+            assert!(batch.is_control() && batch.is_transactional());
+            assert_eq!((batch.producer_id(), batch.producer_epoch()), (42, 7));
+            assert_eq!((batch.base_sequence(), batch.records_count()), (-1, 1));
+            let records = batch.records(1 << 10).unwrap();
+            let record = records.iter().next().unwrap().unwrap();
+            assert_eq!(record.control_type(), Some(kind));
+            assert_eq!(record.value(), Some(&[0, 0, 0, 0, 0, 3][..]));
+        }
+    }
+
     use super::*;
     use crate::record::batch::RecordBatch;
 
