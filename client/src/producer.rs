@@ -682,11 +682,21 @@ impl Producer {
     }
 
     /// Stops accepting records, delivers what was sent within `timeout`, then fails the
-    /// rest with [`ClientError::Closed`] and closes the connections.
+    /// rest with [`ClientError::Closed`] and closes the connections. A transaction still
+    /// open is aborted first (within the same `timeout`).
     ///
     /// # Errors
     /// [`ClientError::Closed`] if some records could not be delivered in time.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
+        // As Java's producer: a transaction still open is aborted, not left to time out.
+        if let Some(txn) = &self.inner.txn {
+            if matches!(
+                txn.state(),
+                TransactionState::InTransaction | TransactionState::AbortableError
+            ) {
+                let _ = tokio::time::timeout(timeout, self.abort_transaction()).await;
+            }
+        }
         self.inner.closed.store(true, Ordering::Release);
         self.inner.state.lock().expect("lock").accumulator.begin_close();
         self.inner.wake.notify_one();
