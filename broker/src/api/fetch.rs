@@ -4,7 +4,8 @@
 //! FetchRequest (topics by name, or by topic id from v13)
 //!  -> per partition: PartitionLog::read(offset, limit) -> FileSlice { file, position, len }
 //!     (an index binary search and a few header loads; whole batches, the batch holding
-//!     the offset first)
+//!     the offset first); read_committed stops at the last stable offset and adds the
+//!     aborted transactions that overlap the slice, from the in-memory `.txnindex`
 //!  -> less than min_bytes and max_wait_ms left: wait on the partitions' notifiers (an
 //!     append wakes the fetch at once), then read again
 //!  -> response = header bytes built here + each FileSlice as its own part
@@ -33,7 +34,7 @@ use super::Reply;
 use crate::broker::Broker;
 use crate::error::storage_error_code;
 use crate::partition::Partition;
-use crate::storage::StorageError;
+use crate::storage::{Isolation, StorageError};
 pub use encode::{encode, PartitionReply, TopicReply};
 
 /// What one requested partition resolved to.
@@ -45,6 +46,9 @@ struct Wanted {
     max_bytes: u64,
     error: ErrorCode,
 }
+
+/// Kafka's `isolation_level` values in Fetch and ListOffsets.
+pub const READ_COMMITTED: i8 = 1;
 
 /// Answers a Fetch request, long-polling until `min_bytes` are there, `max_wait_ms` has
 /// passed, or the broker shuts down.
@@ -94,6 +98,11 @@ pub async fn handle(
     let max_bytes =
         if version >= 3 { u64::try_from(request.max_bytes).unwrap_or(0) } else { u64::MAX };
     let min_bytes = u64::try_from(request.min_bytes).unwrap_or(0);
+    let isolation = if request.isolation_level == READ_COMMITTED {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     let deadline = tokio::time::Instant::now()
         + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     // What the wait needs is copied out above: the request, a view of its frame, goes
@@ -106,7 +115,7 @@ pub async fn handle(
                 p.register_waiter(&waiter);
             }
         }
-        let (replies, bytes, errors) = read_all(&wanted, max_bytes);
+        let (replies, bytes, errors) = read_all(&wanted, max_bytes, isolation);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes || errors || now >= deadline || shutdown.is_cancelled() {
             break replies;
@@ -130,7 +139,11 @@ pub async fn handle(
 
 /// Reads every wanted partition once: the bytes found, and whether any partition has an
 /// error (which ends the wait at once, as in Kafka).
-fn read_all(wanted: &[Wanted], max_bytes: u64) -> (Vec<PartitionReply>, u64, bool) {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: u64,
+    isolation: Isolation,
+) -> (Vec<PartitionReply>, u64, bool) {
     let mut replies = Vec::with_capacity(wanted.len());
     let mut total = 0u64;
     let mut errors = false;
@@ -139,11 +152,13 @@ fn read_all(wanted: &[Wanted], max_bytes: u64) -> (Vec<PartitionReply>, u64, boo
         if let (Some(p), ErrorCode::NONE) = (&w.partition, w.error) {
             let log = p.log();
             reply.high_watermark = log.high_watermark();
+            reply.last_stable_offset = log.last_stable_offset();
             reply.log_start_offset = log.log_start_offset();
             let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
-            match p.read(w.offset, limit.max(1)) {
+            match p.read_isolated(w.offset, limit.max(1), isolation) {
                 Ok(read) => {
                     reply.high_watermark = read.high_watermark;
+                    reply.last_stable_offset = read.last_stable_offset;
                     reply.log_start_offset = read.log_start_offset;
                     if let Some(slice) = read.slice {
                         // KIP-74: the first batch of the response may exceed the limits
@@ -151,7 +166,13 @@ fn read_all(wanted: &[Wanted], max_bytes: u64) -> (Vec<PartitionReply>, u64, boo
                         if total == 0 || slice.len <= limit {
                             total += slice.len;
                             reply.records = Some(slice);
+                            if isolation == Isolation::ReadCommitted {
+                                reply.aborted = Some(read.aborted);
+                            }
                         }
+                    }
+                    if isolation == Isolation::ReadCommitted && reply.aborted.is_none() {
+                        reply.aborted = Some(Vec::new());
                     }
                 }
                 Err(e) => {
@@ -161,7 +182,6 @@ fn read_all(wanted: &[Wanted], max_bytes: u64) -> (Vec<PartitionReply>, u64, boo
                     }
                 }
             }
-            reply.last_stable_offset = reply.high_watermark;
         }
         errors |= reply.error != ErrorCode::NONE;
         replies.push(reply);

@@ -38,6 +38,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::record::{Compression, RecordBatch};
 
+use crate::api::fetch::READ_COMMITTED;
 use crate::broker::Broker;
 use crate::partition::Partition;
 use crate::storage::{SegmentTime, TimestampOffset};
@@ -68,6 +69,7 @@ fn answer(
     mut budget: usize,
 ) -> ListOffsetsResponse {
     let duplicates = Duplicates::of(&request);
+    let committed = version >= 2 && request.isolation_level == READ_COMMITTED;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(t.name.0.as_str());
@@ -96,16 +98,18 @@ fn answer(
                         Err(code) => r.error_code = code.code(),
                     }
                 }
-                Some(partition) => match lookup(partition, p.timestamp, version, &mut budget) {
-                    Ok((offset, timestamp)) => {
-                        r.offset = offset;
-                        r.timestamp = timestamp;
-                        if version >= 4 {
-                            r.leader_epoch = 0;
+                Some(partition) => {
+                    match lookup(partition, p.timestamp, version, committed, &mut budget) {
+                        Ok((offset, timestamp)) => {
+                            r.offset = offset;
+                            r.timestamp = timestamp;
+                            if version >= 4 {
+                                r.leader_epoch = 0;
+                            }
                         }
+                        Err(code) => r.error_code = code.code(),
                     }
-                    Err(code) => r.error_code = code.code(),
-                },
+                }
             }
             out.partitions.push(r);
         }
@@ -180,8 +184,28 @@ impl Duplicates {
     }
 }
 
-/// (offset, timestamp) for one partition; offset -1 when no record qualifies.
+/// (offset, timestamp) for one partition; offset -1 when no record qualifies. For
+/// read_committed (`committed`), "latest" is the last stable offset and a time lookup
+/// finds nothing at or past it, as in Kafka.
 fn lookup(
+    partition: &Partition,
+    target: i64,
+    version: i16,
+    committed: bool,
+    budget: &mut usize,
+) -> Result<(i64, i64), ErrorCode> {
+    let log = partition.log();
+    let fetchable = if committed { log.last_stable_offset() } else { log.high_watermark() };
+    let found = lookup_any(partition, target, version, budget)?;
+    Ok(match target {
+        LATEST | LATEST_TIERED => (fetchable, -1),
+        EARLIEST | EARLIEST_LOCAL => found,
+        _ if found.0 >= fetchable => (-1, -1),
+        _ => found,
+    })
+}
+
+fn lookup_any(
     partition: &Partition,
     target: i64,
     version: i16,

@@ -5,7 +5,7 @@
 //!  -> ProduceRequest decode: each partition's record set is a Bytes slice of the frame
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
-//!  -> topic checks: max.message.bytes per batch, no control or transactional batches;
+//!  -> topic checks: max.message.bytes per batch, no control batches, transactional ones idempotent;
 //!     on a compacted topic only, every record is read (decompressed when the batch is)
 //!     to refuse one without a key, as Kafka's LogValidator does
 //!  -> Partition::append (inline up to 1 MiB, else on a blocking thread): one pwritev
@@ -301,10 +301,16 @@ async fn append(
                 )),
             )));
         }
-        if b.is_control() || b.is_transactional() {
+        if b.is_control() {
             return Err(Refused::from((
                 ErrorCode::INVALID_RECORD,
-                Some("transactional and control batches are not supported".into()),
+                Some("control batches are written by the transaction coordinator only".into()),
+            )));
+        }
+        if b.is_transactional() && (b.producer_id() < 0 || b.base_sequence() < 0) {
+            return Err(Refused::from((
+                ErrorCode::INVALID_RECORD,
+                Some("a transactional batch needs a producer id and a sequence".into()),
             )));
         }
         if b.records_count() != b.last_offset_delta() + 1 || b.records_count() == 0 {

@@ -21,8 +21,11 @@
 //!   producer whose state the partition keeps: then its header stays, with no records, so
 //!   that the producer's last sequence survives a restart (Kafka's rule for the last batch
 //!   of an active producer).
-//! - Control and transactional batches are kept whole: Sluice refuses transactional
-//!   produce, and Kafka's rules for aborted data and markers come with transactions.
+//! - Control and transactional batches are kept whole, and their keys do not enter the
+//!   offset map: a read_committed reader still finds every marker its aborted-transaction
+//!   index points at, and no committed value is dropped for a key whose newer value is in
+//!   a transaction that may yet abort. Kafka also removes aborted records and old markers;
+//!   Sluice keeps them (more bytes, the same answers).
 
 use std::hash::Hasher;
 

@@ -17,7 +17,7 @@ use sluice_protocol::header::{RequestHeader, ResponseHeader};
 use uuid::Uuid;
 
 use crate::api::{Part, Reply};
-use crate::storage::FileSlice;
+use crate::storage::{AbortedTxn, FileSlice};
 
 /// One partition of the response.
 #[derive(Debug)]
@@ -28,10 +28,13 @@ pub struct PartitionReply {
     pub error: ErrorCode,
     /// High watermark.
     pub high_watermark: i64,
-    /// Last stable offset (no transactions: the high watermark).
+    /// Last stable offset: below it every transaction has ended.
     pub last_stable_offset: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// For read_committed: the aborted transactions that overlap `records`, as (producer
+    /// id, first offset); `None` (sent as null) for read_uncommitted.
+    pub aborted: Option<Vec<AbortedTxn>>,
     /// Record bytes, whole batches; `None` sends an empty record set.
     pub records: Option<FileSlice>,
 }
@@ -45,6 +48,7 @@ impl PartitionReply {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
+            aborted: None,
             records: None,
         }
     }
@@ -141,11 +145,17 @@ pub fn encode(header: &RequestHeader, topics: &[TopicReply]) -> Reply {
             if version >= 5 {
                 w.buf.put_i64(p.log_start_offset);
             }
-            // aborted_transactions: null (no transactions are ever aborted here)
-            if w.flexible {
-                w.buf.put_u8(0);
-            } else {
-                w.buf.put_i32(-1);
+            match &p.aborted {
+                Some(aborted) => {
+                    w.array_len(aborted.len());
+                    for a in aborted {
+                        w.buf.put_i64(a.producer_id);
+                        w.buf.put_i64(a.first_offset);
+                        w.tagged_fields();
+                    }
+                }
+                None if w.flexible => w.buf.put_u8(0),
+                None => w.buf.put_i32(-1),
             }
             if version >= 11 {
                 w.buf.put_i32(-1); // preferred_read_replica
@@ -208,8 +218,14 @@ mod tests {
                         index: 0,
                         error: ErrorCode::NONE,
                         high_watermark: 5,
-                        last_stable_offset: 5,
+                        last_stable_offset: 4,
                         log_start_offset: 0,
+                        aborted: Some(vec![AbortedTxn {
+                            producer_id: 9,
+                            first_offset: 1,
+                            last_offset: 3,
+                            last_stable_offset: 4,
+                        }]),
                         records: Some(slice.clone()),
                     },
                     PartitionReply::empty(1, ErrorCode::OFFSET_OUT_OF_RANGE),
@@ -240,6 +256,10 @@ mod tests {
             }
             let p0 = &t.partitions[0];
             assert_eq!((p0.partition_index, p0.error_code, p0.high_watermark), (0, 0, 5));
+            assert_eq!(p0.last_stable_offset, 4);
+            let aborted = p0.aborted_transactions.as_ref().expect("read_committed: a list");
+            assert_eq!((aborted[0].producer_id.0, aborted[0].first_offset), (9, 1), "v{version}");
+            assert!(t.partitions[1].aborted_transactions.is_none(), "v{version}: null");
             let records = p0.records.as_ref().unwrap();
             assert_eq!(&records[..], &expected[..], "v{version}");
             assert_eq!(RecordBatch::parse_verified(records).unwrap().records_count(), 3);
