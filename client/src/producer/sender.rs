@@ -37,6 +37,9 @@ const IDLE_WAKE: Duration = Duration::from_millis(250);
 
 type Answer = (i32, Vec<Batch>, Result<Response>);
 
+/// An AddPartitionsToTxn's outcome: its transaction, its partitions, how it went.
+type Added = (u64, Vec<TopicPartition>, Result<()>);
+
 struct Sender {
     inner: Arc<Inner>,
     stamp: Option<ProducerStamp>,
@@ -49,7 +52,7 @@ struct Sender {
     refresh: Option<tokio::task::JoinHandle<()>>,
     want_refresh: bool,
     /// AddPartitionsToTxn in flight: its transaction, its partitions, its outcome.
-    adding: Option<tokio::task::JoinHandle<(u64, Vec<TopicPartition>, Result<()>)>>,
+    adding: Option<tokio::task::JoinHandle<Added>>,
 }
 
 /// Runs until the producer is closed and every batch is settled.
@@ -176,11 +179,7 @@ impl Sender {
         }));
     }
 
-    fn partitions_added(
-        &mut self,
-        txn: &Transactions,
-        (generation, partitions, outcome): (u64, Vec<TopicPartition>, Result<()>),
-    ) {
+    fn partitions_added(&mut self, txn: &Transactions, (generation, partitions, outcome): Added) {
         if generation != txn.generation() {
             return;
         }

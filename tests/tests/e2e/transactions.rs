@@ -124,7 +124,7 @@ fn values(records: &[ConsumerRecord]) -> Vec<String> {
 
 /// Whether transaction `t` of producer `p` is aborted in the interleaving tests.
 fn aborts(p: usize, t: usize) -> bool {
-    (p + t) % 3 == 0
+    (p + t).is_multiple_of(3)
 }
 
 #[test]
@@ -138,13 +138,10 @@ fn interleaved_transactions_of_many_producers_in_one_partition_read_committed() 
         create_topic(&broker, "interleaved", 1).await;
         let codecs = ["none", "lz4", "zstd", "gzip"];
         let mut tasks = Vec::new();
-        for p in 0..PRODUCERS {
-            let producer = txn_producer(
-                &broker,
-                &format!("interleaved-{p}"),
-                &[("compression.type", codecs[p])],
-            )
-            .await;
+        for (p, codec) in codecs.into_iter().enumerate() {
+            let producer =
+                txn_producer(&broker, &format!("interleaved-{p}"), &[("compression.type", codec)])
+                    .await;
             tasks.push(tokio::spawn(async move {
                 for t in 0..TXNS {
                     producer.begin_transaction().unwrap();
@@ -379,7 +376,7 @@ fn offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
         producer.send_offsets_to_transaction(&offsets, &metadata).await.unwrap();
         producer.abort_transaction().await.unwrap();
         let committed = consumer.committed(std::slice::from_ref(&tp)).await.unwrap();
-        assert!(committed.get(&tp).is_none(), "aborted offsets are not committed: {committed:?}");
+        assert!(!committed.contains_key(&tp), "aborted offsets are not committed: {committed:?}");
         producer.begin_transaction().unwrap();
         drop(
             producer.send(ProducerRecord::new("ctp-out", "committed").partition(0)).await.unwrap(),
