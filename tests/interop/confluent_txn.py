@@ -84,7 +84,7 @@ def basic():
     p.begin_transaction()
     committed = []
     for i in range(60):
-        topic, partition = ("ctx-a", i % 3) if i % 2 == 0 else ("ctx-b", i % 2)
+        topic, partition = ("ctx-a", i % 3) if i % 2 == 0 else ("ctx-b", (i // 2) % 2)
         value = f"commit-{i}"
         committed.append((topic, value))
         p.produce(topic, value=value, partition=partition)
@@ -133,7 +133,9 @@ def loop():
         for m in msgs:
             check(m.error() is None, f"loop consume: {m.error()}")
             p.produce("eos-out", key=m.key(), value=m.value().upper(), partition=m.partition())
-        p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 30)
+        positions = [tp for tp in c.position(c.assignment()) if tp.offset >= 0]
+        if positions:
+            p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), 30)
         p.commit_transaction(30)
         done += len(msgs)
         print(f"progress {done}", flush=True)

@@ -407,6 +407,7 @@ impl Transactions {
         code_of: impl Fn(&Response) -> Option<i16>,
     ) -> Result<Response> {
         let mut attempt = 0u32;
+        let start = Instant::now();
         loop {
             attempt += 1;
             let outcome = async {
@@ -453,7 +454,7 @@ impl Transactions {
             if wake >= deadline {
                 return Err(ClientError::MaxBlock {
                     what: format!("{api:?} of transactional id {} (last error: {error})", self.id),
-                    waited: deadline.saturating_duration_since(Instant::now()),
+                    waited: start.elapsed(),
                 });
             }
             tokio::time::sleep_until(wake.into()).await;
@@ -607,6 +608,7 @@ impl Transactions {
             .with_group_instance_id(group.group_instance_id.clone().map(StrBytes::from_string))
             .with_topics(topics);
         let mut attempt = 0;
+        let start = Instant::now();
         loop {
             attempt += 1;
             let outcome = async {
@@ -653,7 +655,7 @@ impl Transactions {
             if wake >= deadline {
                 return Err(ClientError::MaxBlock {
                     what: format!("TxnOffsetCommit (last error: {error})"),
-                    waited: Duration::ZERO,
+                    waited: start.elapsed(),
                 });
             }
             tokio::time::sleep_until(wake.into()).await;

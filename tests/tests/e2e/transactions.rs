@@ -63,7 +63,7 @@ fn java_client_transactions() {
 
 /// A transactional producer of `id`, initialized.
 async fn txn_producer(broker: &BrokerProcess, id: &str, extra: &[(&str, &str)]) -> Producer {
-    let mut props = vec![("transactional.id", id), ("linger.ms", "5")];
+    let mut props = vec![("transactional.id", id), ("linger.ms", "5"), ("max.block.ms", "20000")];
     props.extend_from_slice(extra);
     let producer = Producer::new(&config(broker, &props)).unwrap();
     producer.init_transactions().await.unwrap();
