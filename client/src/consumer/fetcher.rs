@@ -518,3 +518,6 @@ pub fn take_batches(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
