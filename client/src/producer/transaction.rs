@@ -266,8 +266,11 @@ impl Machine {
 }
 
 /// Backoff after CONCURRENT_TRANSACTIONS: the coordinator is finishing the previous
-/// transaction's markers, which takes about a round trip (Java shortens it the same way).
-const CONCURRENT_BACKOFF: Duration = Duration::from_millis(20);
+/// transaction's markers, which takes about a round trip, so the first retries come soon
+/// (1 ms, doubling) and at most every 20 ms (Java's shortened backoff for this case).
+fn concurrent_backoff(attempt: u32) -> Duration {
+    Duration::from_millis(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_millis(20))
+}
 
 /// A transactional producer's transaction manager and its coordinator.
 #[derive(Debug)]
@@ -438,7 +441,7 @@ impl Transactions {
                         self.forget_coordinator().await;
                     }
                     if error.code() == Some(ErrorCode::CONCURRENT_TRANSACTIONS) {
-                        CONCURRENT_BACKOFF
+                        concurrent_backoff(attempt)
                     } else {
                         cluster.retry_backoff(attempt)
                     }
@@ -800,6 +803,12 @@ mod tests {
         }
         m.fail(Class::Abortable, aborted("x"));
         assert_eq!(m.state(), FatalError, "nothing leaves FatalError");
+    }
+
+    #[test]
+    fn concurrent_transactions_are_retried_soon_then_every_20_ms() {
+        let waits: Vec<u64> = (1..=7).map(|a| concurrent_backoff(a).as_millis() as u64).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 20, 20]);
     }
 
     #[test]
