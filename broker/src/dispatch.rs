@@ -200,6 +200,12 @@ pub async fn start(
             })
             .await
         }
+        Request::DescribeProducers(r) => {
+            blocking(broker, heavy, move |b| {
+                Response::DescribeProducers(api::describe_producers::handle(b, r))
+            })
+            .await
+        }
         // Group requests that do not wait for a rebalance may hold 2^18 elements:
         // heavy ones are read, answered and encoded off the async workers.
         Request::FindCoordinator(r) => {

@@ -65,7 +65,7 @@ pub use partition_log::{
     SegmentTime, TimestampOffset, ValidRecords,
 };
 pub use producer_state::{
-    DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    ProducerInfo, DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
 };
 pub use sys::{disk_space, sendfile, DiskSpace};

@@ -60,6 +60,7 @@
 //! | 44 | IncrementalAlterConfigs | 0–1 | 0–1 | 1 |
 //! | 47 | OffsetDelete | 0–0 | 0–0 | – |
 //! | 60 | DescribeCluster | 0–1 | 0–1 | 0 |
+//! | 61 | DescribeProducers | 0–0 | 0–0 | 0 |
 //! | 65 | DescribeTransactions | 0–0 | 0–0 | 0 |
 //! | 66 | ListTransactions | 0–1 | 0–1 | 0 |
 //!
@@ -146,7 +147,7 @@ const fn api(key: ApiKey, min: i16, max: i16, served_min: i16, flex: i16) -> Api
 }
 
 /// Every API Sluice serves, in API-key order; ApiVersions advertises exactly this list.
-pub const SUPPORTED_APIS: [ApiSupport; 34] = [
+pub const SUPPORTED_APIS: [ApiSupport; 35] = [
     api(ApiKey::Produce, 0, 11, 3, 9),
     api(ApiKey::Fetch, 4, 17, 4, 12),
     api(ApiKey::ListOffsets, 0, 9, 0, 6),
@@ -179,6 +180,7 @@ pub const SUPPORTED_APIS: [ApiSupport; 34] = [
     api(ApiKey::IncrementalAlterConfigs, 0, 1, 0, 1),
     api(ApiKey::OffsetDelete, 0, 0, 0, -1),
     api(ApiKey::DescribeCluster, 0, 1, 0, 0),
+    api(ApiKey::DescribeProducers, 0, 0, 0, 0),
     api(ApiKey::DescribeTransactions, 0, 0, 0, 0),
     api(ApiKey::ListTransactions, 0, 1, 0, 0),
 ];

@@ -248,6 +248,7 @@ messages! {
     TxnOffsetCommit(TxnOffsetCommitRequest, TxnOffsetCommitResponse),
     DescribeTransactions(DescribeTransactionsRequest, DescribeTransactionsResponse),
     ListTransactions(ListTransactionsRequest, ListTransactionsResponse),
+    DescribeProducers(DescribeProducersRequest, DescribeProducersResponse),
 }
 
 impl Request {

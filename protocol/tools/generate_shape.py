@@ -61,6 +61,7 @@ APIS = [
     "add_offsets_to_txn",
     "end_txn",
     "txn_offset_commit",
+    "describe_producers",
     "describe_transactions",
     "list_transactions",
 ]

@@ -37,7 +37,7 @@ use super::producer_state::{
 use super::segment::{Role, Segment};
 use super::txn_index::{self, AbortedTxn, AbortedTxns, TxnMarker};
 pub use super::valid_records::ValidRecords;
-use super::{durable, now_ms, FileSlice, LogConfig, StorageError};
+use super::{durable, now_ms, FileSlice, LogConfig, ProducerInfo, StorageError};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
@@ -361,6 +361,10 @@ impl PartitionLog {
     fn last_stable_offset_at(&self, high_watermark: i64) -> i64 {
         let first_unstable = self.first_unstable_offset.load(Ordering::Acquire);
         first_unstable.min(high_watermark).max(self.log_start_offset())
+    }
+    /// Every producer whose state the partition keeps (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerInfo> {
+        lock(&self.writer).producers.describe()
     }
     /// Producers with an ongoing transaction here, and each one's first offset.
     pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {

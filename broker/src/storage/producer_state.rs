@@ -73,6 +73,21 @@ const HEADER: &str = "sluice-producers v3";
 const HEADER_V2: &str = "sluice-producers v2";
 const HEADER_V1: &str = "sluice-producers v1";
 
+/// One producer of a partition, as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its newest epoch here.
+    pub producer_epoch: i16,
+    /// The sequence of its last record here (-1: none).
+    pub last_sequence: i32,
+    /// Broker time of its last append, in ms since the epoch.
+    pub last_append_ms: i64,
+    /// First offset of its ongoing transaction here.
+    pub current_txn_first_offset: Option<i64>,
+}
+
 /// One batch of a producer, as remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CachedBatch {
@@ -458,6 +473,21 @@ impl ProducerState {
 
     pub(crate) fn len(&self) -> usize {
         self.producers.len()
+    }
+
+    /// Every producer as DescribeProducers shows it, the longest idle first.
+    pub(crate) fn describe(&self) -> Vec<ProducerInfo> {
+        self.by_recency
+            .values()
+            .filter_map(|id| self.producers.get_key_value(id))
+            .map(|(&producer_id, (e, _))| ProducerInfo {
+                producer_id,
+                producer_epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_append_ms: e.last_append_ms,
+                current_txn_first_offset: e.current_txn_first_offset,
+            })
+            .collect()
     }
 
     /// The snapshot file's text (cheap enough to make under the writer lock: one string).

@@ -13,9 +13,12 @@ fn marker(pid: i64, epoch: i16, commit: bool) -> TxnMarker {
     TxnMarker { producer_id: pid, producer_epoch: epoch, coordinator_epoch: 0, commit }
 }
 
+/// A batch as read: (base offset, last offset, producer id, control).
+type Read = (i64, i64, i64, bool);
+
 /// Every batch a read_committed reader gets from `log`, from the log start to the last
 /// stable offset, with the aborted transactions each read listed.
-fn read_committed(log: &PartitionLog) -> (Vec<(i64, i64, i64, bool)>, Vec<AbortedTxn>) {
+fn read_committed(log: &PartitionLog) -> (Vec<Read>, Vec<AbortedTxn>) {
     let mut batches = Vec::new();
     let mut aborted: Vec<AbortedTxn> = Vec::new();
     let mut offset = log.log_start_offset();
@@ -43,7 +46,7 @@ fn read_committed(log: &PartitionLog) -> (Vec<(i64, i64, i64, bool)>, Vec<Aborte
 /// The data offsets a Kafka consumer keeps from a read_committed read: aborted
 /// transactions' batches are dropped from their first offset to their marker, per
 /// producer, as Kafka's fetcher does.
-fn visible(batches: &[(i64, i64, i64, bool)], aborted: &[AbortedTxn]) -> Vec<i64> {
+fn visible(batches: &[Read], aborted: &[AbortedTxn]) -> Vec<i64> {
     let mut starts: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
     for a in aborted {
         starts.entry(a.first_offset).or_default().push(a.producer_id);

@@ -15,6 +15,7 @@ mod interop;
 mod log_dirs;
 mod old_versions;
 mod pipelining;
+mod producers;
 mod resources;
 mod restart;
 mod rust_admin;

@@ -19,6 +19,7 @@ mod describe_cluster_request;
 mod describe_configs_request;
 mod describe_groups_request;
 mod describe_log_dirs_request;
+mod describe_producers_request;
 mod describe_transactions_request;
 mod end_txn_request;
 mod fetch_request;
@@ -78,6 +79,7 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_request::add_offsets_to_txn_request,
         ApiKey::EndTxn => end_txn_request::end_txn_request,
         ApiKey::TxnOffsetCommit => txn_offset_commit_request::txn_offset_commit_request,
+        ApiKey::DescribeProducers => describe_producers_request::describe_producers_request,
         ApiKey::DescribeTransactions => {
             describe_transactions_request::describe_transactions_request
         }

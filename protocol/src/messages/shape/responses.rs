@@ -19,6 +19,7 @@ mod describe_cluster_response;
 mod describe_configs_response;
 mod describe_groups_response;
 mod describe_log_dirs_response;
+mod describe_producers_response;
 mod describe_transactions_response;
 mod end_txn_response;
 mod fetch_response;
@@ -80,6 +81,7 @@ pub(super) fn walker<W: Visitor>(api_key: ApiKey) -> Option<fn(&mut W, i16) -> W
         ApiKey::AddOffsetsToTxn => add_offsets_to_txn_response::add_offsets_to_txn_response,
         ApiKey::EndTxn => end_txn_response::end_txn_response,
         ApiKey::TxnOffsetCommit => txn_offset_commit_response::txn_offset_commit_response,
+        ApiKey::DescribeProducers => describe_producers_response::describe_producers_response,
         ApiKey::DescribeTransactions => {
             describe_transactions_response::describe_transactions_response
         }
