@@ -43,13 +43,13 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
 use crate::config::{ClientConfig, ProducerConfig};
+pub use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 use crate::metrics::{Metric, ProducerMetrics, Report};
 use accumulator::{Accumulator, AccumulatorSettings};
 pub use delivery::{DeliveryFuture, RecordMetadata};
 use partitioner::{DefaultPartitioner, Partitioner};
-pub use transaction::ConsumerGroupMetadata;
 use transaction::{Class, TransactionState, Transactions};
 
 /// One record to send.

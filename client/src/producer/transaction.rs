@@ -36,6 +36,7 @@ use sluice_protocol::messages::{Request, Response};
 use super::accumulator::ProducerStamp;
 use crate::cluster::{unexpected, Cluster};
 use crate::consumer::offsets::OffsetAndMetadata;
+use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{ClientError, Result, TransactionErrorKind};
 use crate::metadata::TopicPartition;
 use crate::net::Connection;
@@ -699,32 +700,6 @@ pub fn aborted(reason: &str) -> ClientError {
         kind: TransactionErrorKind::Aborted,
         code: None,
         reason: reason.to_string(),
-    }
-}
-
-/// A consumer's group membership, for offsets committed in a transaction (KIP-447): the
-/// group coordinator refuses them from a member that is no longer in the generation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerGroupMetadata {
-    /// `group.id`.
-    pub group_id: String,
-    /// The generation joined; -1 for none (offsets then are checked by group only).
-    pub generation_id: i32,
-    /// The member id; empty for none.
-    pub member_id: String,
-    /// `group.instance.id`.
-    pub group_instance_id: Option<String>,
-}
-
-impl ConsumerGroupMetadata {
-    /// Metadata naming only the group (Kafka's `new ConsumerGroupMetadata(groupId)`).
-    pub fn group(group_id: impl Into<String>) -> Self {
-        ConsumerGroupMetadata {
-            group_id: group_id.into(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: None,
-        }
     }
 }
 
