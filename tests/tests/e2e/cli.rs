@@ -557,42 +557,63 @@ fn topic_describe_shows_unknown_sizes_where_the_broker_lacks_describe_log_dirs()
 
 #[test]
 fn perf_produce_refuses_transactions_naming_what_lacks_support() {
-    let broker = BrokerProcess::start(&[]);
     let perf = |addr: &str, extra: &[&str]| {
         let mut args = vec!["perf", "produce", "--topic", "txn", "--num-records", "10"];
         args.extend_from_slice(&["--record-size", "10", "--throughput", "-1"]);
         args.extend_from_slice(extra);
         sluice_at(addr, &args)
     };
+    // A broker that does not advertise the transaction APIs is named.
+    let (broker, proxy) = broker_advertising(|apis| {
+        apis.retain(|api| api.api_key != 24 && api.api_key != 26);
+    });
     let lacks = format!(
-        "the broker at {} does not support transactions (its ApiVersions has no \
-         AddPartitionsToTxn or EndTxn)",
-        broker.bootstrap()
+        "the broker at {proxy} does not support transactions (its ApiVersions has no \
+         AddPartitionsToTxn or EndTxn)"
     );
-    let out = perf(&broker.bootstrap(), &["--transactional-id", "t1"]);
+    let out = perf(&proxy, &["--transactional-id", "t1"]);
     one_error_line(&out, &format!("error: --transactional-id: {lacks}"));
-    let out = perf(&broker.bootstrap(), &["--transaction-duration-ms", "100"]);
+    let out = perf(&proxy, &["--transaction-duration-ms", "100"]);
     one_error_line(&out, &format!("error: --transaction-duration-ms: {lacks}"));
-    let out = perf(&broker.bootstrap(), &["--producer-props", "transactional.id=t2"]);
+    let out = perf(&proxy, &["--producer-props", "transactional.id=t2"]);
     one_error_line(&out, &format!("error: transactional.id: {lacks}"));
     let listed = ok(&sluice(&broker, &["topic", "list"]));
     assert!(!listed.contains("txn"), "nothing was produced: {listed}");
+}
 
-    // A broker that advertises both APIs: then it is this client that lacks them.
-    let (_broker, proxy) = broker_advertising(|apis| {
-        for key in [24, 26] {
-            let api = kafka_protocol::messages::api_versions_response::ApiVersion::default()
-                .with_api_key(key)
-                .with_max_version(4);
-            apis.push(api);
-        }
-    });
-    let out = perf(&proxy, &["--transactional-id", "t1"]);
-    one_error_line(
-        &out,
-        "error: --transactional-id: sluice-client does not support transactions yet (the \
-         brokers do: their ApiVersions list AddPartitionsToTxn and EndTxn)",
-    );
+#[test]
+fn perf_produce_in_transactions_then_consume_read_committed() {
+    let broker = BrokerProcess::start(&[]);
+    create(&broker, "perf-txn", "1");
+    let args = [
+        "perf",
+        "produce",
+        "--topic",
+        "perf-txn",
+        "--num-records",
+        "5000",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+        "--transaction-duration-ms",
+        "10",
+    ];
+    let out = sluice(&broker, &args);
+    succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("5000 records sent"), "{stdout}");
+    let consume = [
+        "consume",
+        "perf-txn",
+        "--exit-at-end",
+        "--isolation-level",
+        "read_committed",
+        "--format",
+        "x\\n",
+    ];
+    let read = ok(&sluice(&broker, &consume));
+    assert_eq!(read.lines().count(), 5000, "every record committed and read once");
 }
 
 /// Kafka's `--print-metrics` table at the end of `out`: name -> value, after checking its
