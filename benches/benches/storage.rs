@@ -12,6 +12,9 @@
 //! - `compaction/clean_*`: one log cleaner pass (`PartitionLog::clean`: offset map, filter,
 //!   rewrite, swap) over a log of 15 overwrites of 100,000 keys in 64 MiB segments,
 //!   uncompressed and lz4; throughput is bytes of log cleaned, next to `recovery/scan`'s.
+//! - `compaction/while_cleaning`: appends and reads of one partition while its cleaner
+//!   cleans it back to back, against the same without the cleaner, in alternating rounds;
+//!   printed as ratios (the target is at least 0.8).
 //!
 //! `cargo bench -p sluice-benches --bench storage`. Under `cargo test --benches` each
 //! benchmark runs once on small data.
@@ -265,5 +268,136 @@ fn compaction(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, lookup, recovery, compaction);
+/// Appends of keyed lz4 batches (100 records of 150 bytes over 100,000 keys) worth
+/// `bytes`; returns records appended per second.
+fn append_keyed(log: &PartitionLog, batches: &[Vec<u8>], bytes: u64) -> f64 {
+    let started = Instant::now();
+    let (mut written, mut records) = (0u64, 0u64);
+    let mut i = 0;
+    while written < bytes {
+        let b = &batches[i % batches.len()];
+        log.append(b).unwrap();
+        written += b.len() as u64;
+        records += 100;
+        i += 1;
+    }
+    records as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Reads the whole log from its start in 1 MiB fetches (what a consumer catching up
+/// does, minus the socket); returns bytes read per second.
+fn read_all(log: &PartitionLog) -> f64 {
+    let started = Instant::now();
+    let mut offset = log.log_start_offset();
+    let mut bytes = 0u64;
+    while offset < log.log_end_offset() {
+        let read = log.read(offset, 1 << 20).unwrap();
+        let Some(slice) = read.slice else { break };
+        let data = slice.read_to_vec().unwrap();
+        bytes += data.len() as u64;
+        let mut pos = 0;
+        while pos < data.len() {
+            let b = sluice_protocol::record::RecordBatch::parse(&data[pos..]).unwrap();
+            offset = b.last_offset() + 1;
+            pos += b.size();
+        }
+        black_box(&data);
+    }
+    bytes as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Produce and fetch on a partition while its cleaner works, each next to the same without
+/// the cleaner, in alternating rounds of one run (the issue's target: at least 80%). The
+/// cleaner thread cleans the partition back to back (dirty ratio 0: every pass that finds
+/// a sealed dirty segment rewrites the log), as a broker whose cleaner never rests would.
+/// Printed, not a criterion benchmark: the figure is the ratio. Runs when the filter is
+/// empty or names `cleaning`.
+fn cleaning_interference(_c: &mut Criterion) {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    if !args.is_empty()
+        && !args
+            .iter()
+            .any(|a| "compaction/while_cleaning".contains(a.as_str()) || a.contains("cleaning"))
+    {
+        return;
+    }
+    let (base, per_round, rounds) =
+        if full_run() { (128u64 << 20, 512u64 << 20, 5) } else { (2 << 20, 1 << 20, 1) };
+    let config = LogConfig {
+        segment_bytes: if full_run() { 16 << 20 } else { 256 << 10 },
+        cleanup_compact: true,
+        cleanup_delete: false,
+        min_cleanable_dirty_ratio: 0.0,
+        ..LogConfig::default()
+    };
+    let mut rng = rand::thread_rng();
+    let words: Vec<u8> =
+        (0..4096).map(|_| b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.gen_range(0..36)]).collect();
+    let batches: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let mut b = BatchBuilder::new(Compression::Lz4);
+            for j in 0..100 {
+                let at = rng.gen_range(0..words.len() - 150);
+                let key = format!("key-{:06}", (i * 100 + j) % 100_000);
+                b.append(1_700_000_000_000, Some(key.as_bytes()), Some(&words[at..at + 150]), &[])
+                    .unwrap();
+            }
+            b.build().unwrap()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    append_keyed(&log, &batches, base);
+    let stop_cleaner = AtomicBool::new(false);
+    let stop = AtomicBool::new(false);
+    let res = CleanerResources {
+        map_bytes: 128 << 20,
+        load_factor: 0.9,
+        io_buffer_bytes: 512 << 10,
+        throttle: &|_| {},
+        stop: &stop,
+    };
+    let (mut alone, mut cleaning) = ((vec![], vec![]), (vec![], vec![]));
+    let mut passes = 0u64;
+    for _ in 0..rounds {
+        alone.0.push(append_keyed(&log, &batches, per_round));
+        alone.1.push(read_all(&log));
+        std::thread::scope(|s| {
+            let cleaner = s.spawn(|| {
+                let mut n = 0u64;
+                while !stop_cleaner.load(std::sync::atomic::Ordering::Relaxed) {
+                    match log.clean(&res, now_ms()).unwrap() {
+                        Some(_) => n += 1,
+                        None => std::thread::sleep(Duration::from_millis(1)),
+                    }
+                }
+                n
+            });
+            cleaning.0.push(append_keyed(&log, &batches, per_round));
+            cleaning.1.push(read_all(&log));
+            stop_cleaner.store(true, std::sync::atomic::Ordering::Relaxed);
+            passes += cleaner.join().unwrap();
+            stop_cleaner.store(false, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (pa, ra) = (median(&mut alone.0), median(&mut alone.1));
+    let (pc, rc) = (median(&mut cleaning.0), median(&mut cleaning.1));
+    println!(
+        "compaction/while_cleaning ({rounds} rounds, {passes} cleaner passes): \
+         append {:.0} records/s alone, {:.0} while cleaning ({:.2}x); \
+         read {:.0} MB/s alone, {:.0} while cleaning ({:.2}x)",
+        pa,
+        pc,
+        pc / pa,
+        ra / 1e6,
+        rc / 1e6,
+        rc / ra
+    );
+}
+
+criterion_group!(benches, append, lookup, recovery, compaction, cleaning_interference);
 criterion_main!(benches);

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::storage::CleanerConfig;
 use crate::storage::LogConfig;
-use crate::topic_config::{broker_config, by_broker_name, EffectiveConfig, Value};
+use crate::topic_config::{broker_config, by_broker_name, EffectiveConfig, TimestampBounds, Value};
 
 /// A configuration problem, reported before the broker starts.
 #[derive(Debug, Error)]
@@ -78,6 +78,13 @@ pub struct Config {
     /// `sluice.internal.log.segment.bytes`: for tests, the segment size of every topic's
     /// log in place of `log.segment.bytes` and `segment.bytes` (`None`: not set).
     pub internal_segment_bytes: Option<u64>,
+    /// `log.cleanup.policy`: the `cleanup.policy` of topics that do not set one.
+    pub cleanup_policy: String,
+    /// `log.message.timestamp.before.max.ms` and `log.message.timestamp.after.max.ms`.
+    pub timestamps: TimestampBounds,
+    /// Broker properties of the topic configs Sluice only keeps and shows
+    /// (`log.preallocate`), by topic config name.
+    pub topic_kept: BTreeMap<&'static str, String>,
     /// `socket.request.max.bytes`: frames above this are refused before they are read.
     pub socket_request_max_bytes: usize,
     /// `max.connections`.
@@ -131,6 +138,9 @@ impl Default for Config {
             timestamp_type: TimestampType::CreateTime,
             log: LogConfig::default(),
             internal_segment_bytes: None,
+            cleanup_policy: "delete".into(),
+            timestamps: TimestampBounds::default(),
+            topic_kept: BTreeMap::new(),
             socket_request_max_bytes: 104_857_600,
             max_connections: 10_000,
             queued_max_requests: 500,
@@ -180,9 +190,7 @@ const IGNORED: &[&str] = &[
     "controller.listener.names",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
-    "log.cleanup.policy",
     "delete.topic.enable",
-    "unclean.leader.election.enable",
     "compression.type",
 ];
 
@@ -496,12 +504,17 @@ impl Config {
             log: self.log.clone(),
             max_message_bytes: self.message_max_bytes,
             timestamp_type: self.timestamp_type,
-            cleanup_policy: String::new(),
+            cleanup_policy: std::mem::take(&mut self.cleanup_policy),
+            timestamps: self.timestamps,
+            kept: std::mem::take(&mut self.topic_kept),
         };
         row.apply(&mut topic, &parsed);
         self.log = topic.log;
         self.message_max_bytes = topic.max_message_bytes;
         self.timestamp_type = topic.timestamp_type;
+        self.cleanup_policy = topic.cleanup_policy;
+        self.timestamps = topic.timestamps;
+        self.topic_kept = topic.kept;
         Ok(())
     }
 

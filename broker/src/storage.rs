@@ -113,6 +113,8 @@ pub struct LogConfig {
     pub max_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio`: the share of dirty bytes that makes a log cleanable.
     pub min_cleanable_dirty_ratio: f64,
+    /// `segment.jitter.ms`: each segment rolls up to this much before [`Self::roll_ms`].
+    pub segment_jitter_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -135,6 +137,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             min_cleanable_dirty_ratio: 0.5,
+            segment_jitter_ms: 0,
         }
     }
 }
@@ -154,6 +157,21 @@ impl LogConfig {
         } else {
             self.segment_ms
         }
+    }
+
+    /// How much sooner than [`Self::roll_ms`] the segment of the partition in `dir` based
+    /// at `base_offset` rolls: below `min(segment.jitter.ms, segment.ms)`, as Kafka draws
+    /// it for each new segment, so that partitions created together do not all roll at
+    /// once. Drawn from the partition and the base offset, so the same after a restart.
+    pub fn roll_jitter_ms(&self, dir: &Path, base_offset: i64) -> i64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let bound = self.segment_jitter_ms.min(self.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        let mut h = DefaultHasher::new();
+        (dir, base_offset).hash(&mut h);
+        (h.finish() % bound.unsigned_abs()) as i64
     }
 }
 

@@ -1,6 +1,10 @@
-//! The one table of topic configs: for each, Kafka's name, type, bounds and allowed values,
-//! the broker property it inherits from, its documentation line, and how it maps onto a
-//! topic's [`EffectiveConfig`].
+//! The one table of topic configs: every topic config Kafka 4.x documents, each with
+//! Kafka's name, type, bounds and allowed values, the broker property it inherits from,
+//! its documentation line, whether Sluice acts on it, and how it maps onto a topic's
+//! [`EffectiveConfig`]: a field Sluice acts on ([`Mapping::Field`]), or a value that has
+//! no effect on a single node without a remote tier and is only validated, kept and shown
+//! ([`Mapping::Kept`]: `preallocate`, the throttled replica lists, `local.retention.ms`).
+//! A name not in the table is refused as Kafka refuses it, INVALID_CONFIG.
 //!
 //! Every path that reads or writes a topic config goes through [`TOPIC_CONFIGS`]:
 //! CreateTopics, AlterConfigs and IncrementalAlterConfigs ([`validate`], and
@@ -14,7 +18,8 @@
 //!   fit in an i32, as Java's `Integer.parseInt`), then what Sluice supports ([`Support`]).
 //!   Both refusals are INVALID_CONFIG.
 //! - Kafka's defaults (`ConfigKey::default`) are Sluice's built-in defaults; a unit test
-//!   checks that the effective config of a topic without overrides renders them.
+//!   checks that the effective config of a topic without overrides renders them, and
+//!   another that the README's table is this one, row by row.
 //! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
 //!   their records: [`check_internal`].
 //!
@@ -91,6 +96,13 @@ pub enum Valid {
     ListOf(&'static [&'static str]),
     /// A DOUBLE from 0 to 1 (`Range.between(0, 1)`).
     Fraction,
+    /// A number from the first to the second, both included (`Range.between`).
+    Between(i64, i64),
+    /// A gzip level: 1 to 9, or -1 for the codec's default (Kafka's gzip level validator).
+    GzipLevel,
+    /// A throttled replica list: `*`, or items `partition:broker`
+    /// (`ThrottledReplicaListValidator`).
+    ThrottledReplicas,
 }
 
 /// What Sluice accepts of the values Kafka's rule allows.
@@ -167,6 +179,15 @@ pub enum Invalid {
     /// Below Kafka's minimum.
     #[error("value must be at least {0}")]
     Below(i64),
+    /// Above Kafka's maximum.
+    #[error("value must be no more than {0}")]
+    Above(i64),
+    /// Not a gzip level.
+    #[error("value must be between 1 and 9, or -1 for the default")]
+    NotGzipLevel,
+    /// Not a throttled replica list.
+    #[error("must be the literal '*' or a list of replicas in the form partitionId:brokerId,partitionId:brokerId,...")]
+    NotThrottledReplicas,
     /// A DOUBLE outside [0, 1].
     #[error("value must be between 0 and 1")]
     NotFraction,
@@ -240,6 +261,11 @@ impl ConfigKey {
         };
         match (self.valid, &parsed) {
             (Valid::AtLeast(min), Value::Number(n)) if *n < min => Err(Invalid::Below(min)),
+            (Valid::Between(min, _), Value::Number(n)) if *n < min => Err(Invalid::Below(min)),
+            (Valid::Between(_, max), Value::Number(n)) if *n > max => Err(Invalid::Above(max)),
+            (Valid::GzipLevel, Value::Number(n)) if *n != -1 && !(1..=9).contains(n) => {
+                Err(Invalid::NotGzipLevel)
+            }
             (Valid::OneOf(allowed), Value::Str(s)) if !allowed.contains(&s.as_str()) => {
                 Err(Invalid::NotOneOf(allowed))
             }
@@ -263,16 +289,49 @@ fn distinct_items(value: &str, valid: Valid) -> Result<Vec<&str>, Invalid> {
     let mut items: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for item in list_items(value) {
-        if let Valid::ListOf(allowed) = valid {
-            if !allowed.contains(&item) {
+        match valid {
+            Valid::ListOf(allowed) if !allowed.contains(&item) => {
                 return Err(Invalid::NotOneOf(allowed));
             }
+            Valid::ThrottledReplicas if item != "*" && !is_replica(item) => {
+                return Err(Invalid::NotThrottledReplicas);
+            }
+            _ => {}
         }
         if seen.insert(item) {
             items.push(item);
         }
     }
+    if matches!(valid, Valid::ThrottledReplicas) && items.len() > 1 && items.contains(&"*") {
+        return Err(Invalid::NotThrottledReplicas);
+    }
     Ok(items)
+}
+
+/// `partition:broker`, both decimal (spaces inside are ignored, as Kafka strips them).
+fn is_replica(item: &str) -> bool {
+    let digits = |s: &str| {
+        let mut any = false;
+        s.chars().filter(|c| *c != ' ').all(|c| {
+            any = true;
+            c.is_ascii_digit()
+        }) && any
+    };
+    item.split_once(':').is_some_and(|(p, b)| digits(p) && digits(b))
+}
+
+/// How a topic config maps onto the effective config.
+#[derive(Debug, Clone, Copy)]
+pub enum Mapping {
+    /// A setting Sluice acts on, in a field of [`EffectiveConfig`].
+    Field {
+        /// Sets the field to a value `parse` returned.
+        apply: fn(&mut EffectiveConfig, &Value),
+        /// The field as DescribeConfigs shows it.
+        render: fn(&EffectiveConfig) -> String,
+    },
+    /// A setting only kept and shown ([`EffectiveConfig::kept`]).
+    Kept,
 }
 
 /// A topic config: its Kafka definition, the broker property it inherits from, what Sluice
@@ -282,12 +341,21 @@ pub struct TopicConfig {
     /// Kafka's definition.
     pub key: ConfigKey,
     /// The broker property it falls back to (its DescribeConfigs synonym), with the same
-    /// rule.
-    pub broker: &'static str,
+    /// rule; `None` where Kafka has none (`remote.storage.enable`).
+    pub broker: Option<&'static str>,
+    /// Whether Kafka defines a default for that broker property: DescribeConfigs lists
+    /// the property as a DEFAULT_CONFIG synonym only then (not `log.retention.ms`, whose
+    /// default comes from `log.retention.hours`).
+    pub broker_default: bool,
     /// What Sluice supports of the values Kafka's rule allows.
     pub support: Support,
-    apply: fn(&mut EffectiveConfig, &Value),
-    render: fn(&EffectiveConfig) -> String,
+    /// Whether Sluice acts on the value (false: accepted, kept and shown only, as it has no
+    /// effect on a single node without a remote tier).
+    pub honoured: bool,
+    /// What Sluice does with it, as the README's table says.
+    pub note: &'static str,
+    /// Where the value goes.
+    pub mapping: Mapping,
 }
 
 impl TopicConfig {
@@ -298,7 +366,22 @@ impl TopicConfig {
 
     /// Sets the config in `c` to `value`, a value [`Self::parse`] returned.
     pub fn apply(&self, c: &mut EffectiveConfig, value: &Value) {
-        (self.apply)(c, value);
+        match self.mapping {
+            Mapping::Field { apply, .. } => apply(c, value),
+            Mapping::Kept => {
+                c.kept.insert(self.name(), value.render());
+            }
+        }
+    }
+
+    /// The config's value in `c`, as DescribeConfigs shows it.
+    pub fn render(&self, c: &EffectiveConfig) -> String {
+        match self.mapping {
+            Mapping::Field { render, .. } => render(c),
+            Mapping::Kept => {
+                c.kept.get(self.name()).map_or_else(|| self.key.default.to_owned(), Clone::clone)
+            }
+        }
     }
 
     /// Parses a value: Kafka's rule, then Sluice's support.
@@ -327,7 +410,7 @@ pub fn topic_config(name: &str) -> Option<&'static TopicConfig> {
 
 /// The topic config whose broker synonym is `property` (`log.segment.bytes`).
 pub fn by_broker_name(property: &str) -> Option<&'static TopicConfig> {
-    TOPIC_CONFIGS.iter().find(|c| c.broker == property)
+    TOPIC_CONFIGS.iter().find(|c| c.broker == Some(property))
 }
 
 /// The row of a broker-only property.
@@ -365,6 +448,12 @@ pub struct TopicDefaults {
     /// `sluice.internal.log.segment.bytes`: the segment size of every topic's log, whatever
     /// its `segment.bytes`.
     pub internal_segment_bytes: Option<u64>,
+    /// `log.cleanup.policy`, items joined by commas.
+    pub cleanup_policy: String,
+    /// `log.message.timestamp.before.max.ms` and `.after.max.ms`.
+    pub timestamps: TimestampBounds,
+    /// Broker defaults of the configs Sluice only keeps ([`Mapping::Kept`]).
+    pub kept: BTreeMap<&'static str, String>,
 }
 
 impl TopicDefaults {
@@ -375,6 +464,9 @@ impl TopicDefaults {
             max_message_bytes: c.message_max_bytes,
             timestamp_type: c.timestamp_type,
             internal_segment_bytes: c.internal_segment_bytes,
+            cleanup_policy: c.cleanup_policy.clone(),
+            timestamps: c.timestamps,
+            kept: c.topic_kept.clone(),
         }
     }
 
@@ -401,6 +493,11 @@ pub struct EffectiveConfig {
     pub timestamp_type: TimestampType,
     /// `cleanup.policy`, items joined by commas.
     pub cleanup_policy: String,
+    /// `message.timestamp.before.max.ms` and `.after.max.ms`.
+    pub timestamps: TimestampBounds,
+    /// The values of the configs Sluice only keeps, where an override or the broker
+    /// property set them (otherwise Kafka's default applies).
+    pub kept: BTreeMap<&'static str, String>,
 }
 
 impl EffectiveConfig {
@@ -410,8 +507,34 @@ impl EffectiveConfig {
             log: defaults.log.clone(),
             max_message_bytes: defaults.max_message_bytes,
             timestamp_type: defaults.timestamp_type,
-            cleanup_policy: "delete".into(),
+            cleanup_policy: defaults.cleanup_policy.clone(),
+            timestamps: defaults.timestamps,
+            kept: defaults.kept.clone(),
         }
+    }
+}
+
+/// How far a CreateTime record's timestamp may be from the broker's clock
+/// (`message.timestamp.before.max.ms`, `message.timestamp.after.max.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    /// Most milliseconds before the broker's clock.
+    pub before_max_ms: i64,
+    /// Most milliseconds after the broker's clock.
+    pub after_max_ms: i64,
+}
+
+impl Default for TimestampBounds {
+    /// Kafka 4.0's defaults: any age, at most one hour ahead (KIP-1030).
+    fn default() -> Self {
+        TimestampBounds { before_max_ms: i64::MAX, after_max_ms: 3_600_000 }
+    }
+}
+
+impl TimestampBounds {
+    /// The lowest and highest timestamp a record appended at `now` may have.
+    pub fn range(&self, now: i64) -> (i64, i64) {
+        (now.saturating_sub(self.before_max_ms), now.saturating_add(self.after_max_ms))
     }
 }
 
@@ -514,7 +637,7 @@ pub fn retain_valid(topic: &str, overrides: BTreeMap<String, String>) -> BTreeMa
 /// Value of a topic config as DescribeConfigs reports it (override or default); empty for
 /// an unknown name.
 pub fn config_value(c: &EffectiveConfig, name: &str) -> String {
-    topic_config(name).map_or_else(String::new, |row| (row.render)(c))
+    topic_config(name).map_or_else(String::new, |row| row.render(c))
 }
 
 /// Refuses, for an internal topic, a config under which the broker would delete records it

@@ -5,8 +5,13 @@
 //!   broker and reports DEFAULT_CONFIG (5), or STATIC_BROKER_CONFIG (4) when the broker's
 //!   config file changed it from the built-in default, as Kafka's `ConfigHelper` does.
 //!   Synonyms (v1+, when asked) list the override, then the broker property it falls back
-//!   to (`retention.ms` → `log.retention.ms`), then the built-in default, in Kafka's order
-//!   of precedence.
+//!   to (`retention.ms` → `log.retention.ms`) where the config file set it, then that
+//!   property's built-in default, in Kafka's order of precedence. As Kafka's
+//!   `ConfigHelper`, the default is listed only for a broker property Kafka gives a
+//!   default of its own: `retention.ms`, `segment.ms`, `flush.ms` and `segment.jitter.ms`
+//!   (whose broker properties default to null) and the configs without a broker property
+//!   (`remote.storage.enable`) have no synonyms unless set, and their source is then
+//!   DEFAULT_CONFIG. No topic config is read-only or sensitive.
 //! - BROKER (resource type 4) with this node's id, or the empty name Kafka uses for the
 //!   cluster-wide default: the broker settings clients look at. Every one is read-only:
 //!   Sluice has no dynamic broker configs.
@@ -196,14 +201,18 @@ pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
             if topic.overrides.contains_key(name) {
                 synonyms.push((name, config_value(&actual, name), DYNAMIC_TOPIC_CONFIG));
             }
-            if default_value != builtin_value {
-                synonyms.push((row.broker, default_value, STATIC_BROKER_CONFIG));
+            if let Some(broker) = row.broker {
+                if default_value != builtin_value {
+                    synonyms.push((broker, default_value, STATIC_BROKER_CONFIG));
+                }
+                if row.broker_default {
+                    synonyms.push((broker, builtin_value, DEFAULT_CONFIG));
+                }
             }
-            synonyms.push((row.broker, builtin_value, DEFAULT_CONFIG));
             Described {
                 name,
                 value: config_value(&actual, name),
-                source: synonyms[0].2,
+                source: synonyms.first().map_or(DEFAULT_CONFIG, |s| s.2),
                 read_only: false,
                 config_type: row.key.config_type.code(),
                 doc: row.key.doc,
@@ -263,9 +272,9 @@ fn broker_values(c: &Config) -> Vec<(&'static str, String, i8, &'static str)> {
         ),
     ];
     let topic_defaults = no_overrides(&TopicDefaults::from_config(c));
-    values.extend(TOPIC_CONFIGS.iter().map(|row| {
+    values.extend(TOPIC_CONFIGS.iter().filter_map(|row| {
         let value = config_value(&topic_defaults, row.name());
-        (row.broker, value, row.key.config_type.code(), row.key.doc)
+        Some((row.broker?, value, row.key.config_type.code(), row.key.doc))
     }));
     values
 }
@@ -336,8 +345,17 @@ mod tests {
         assert_eq!(retention.value.as_deref(), Some("1000"));
         assert_eq!(retention.config_source, DYNAMIC_TOPIC_CONFIG);
         assert_eq!(retention.config_type, ConfigType::Long.code());
-        assert_eq!(retention.synonyms.len(), 2);
-        assert_eq!(retention.synonyms[1].name.as_str(), "log.retention.ms");
+        assert_eq!(retention.synonyms.len(), 1, "log.retention.ms has no default of its own");
+        let index = value(&r[0], "segment.index.bytes");
+        assert_eq!(index.config_source, DEFAULT_CONFIG);
+        assert_eq!(index.synonyms.len(), 1);
+        assert_eq!(index.synonyms[0].name.as_str(), "log.index.size.max.bytes");
+        let remote = value(&r[0], "remote.storage.enable");
+        assert_eq!(
+            (remote.value.as_deref(), remote.config_source),
+            (Some("false"), DEFAULT_CONFIG)
+        );
+        assert!(remote.synonyms.is_empty() && !remote.is_sensitive);
         let segment = value(&r[0], "segment.bytes");
         assert_eq!(segment.value.as_deref(), Some("1073741824"));
         assert_eq!(segment.config_source, DEFAULT_CONFIG);
@@ -388,7 +406,10 @@ mod tests {
         let retention = d.iter().find(|d| d.name == "retention.ms").unwrap();
         assert_eq!(retention.value, "5000");
         assert_eq!(retention.source, STATIC_BROKER_CONFIG);
-        assert_eq!(retention.synonyms.last().unwrap().2, DEFAULT_CONFIG);
+        assert_eq!(
+            retention.synonyms,
+            vec![("log.retention.ms", "5000".into(), STATIC_BROKER_CONFIG)]
+        );
     }
 
     #[test]

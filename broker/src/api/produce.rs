@@ -5,7 +5,9 @@
 //!  -> ProduceRequest decode: each partition's record set is a Bytes slice of the frame
 //!     (no copy, nothing decompressed)
 //!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
-//!  -> topic checks: max.message.bytes per batch, no control batches, transactional ones idempotent;
+//!  -> topic checks: max.message.bytes per batch, no control batches, transactional ones idempotent,
+//!     CreateTime timestamps within message.timestamp.before/after.max.ms (the header's
+//!     max timestamp; records read only when the age is bounded or a batch is too late);
 //!     on a compacted topic only, every record is read (decompressed when the batch is)
 //!     to refuse one without a key, as Kafka's LogValidator does
 //!  -> Partition::append (inline up to 1 MiB, else on a blocking thread): one pwritev
@@ -40,6 +42,9 @@ use crate::config::TimestampType;
 use crate::error::{batch_error_code, storage_error_code};
 use crate::partition::Partition;
 use crate::storage::{now_ms, StorageError, ValidRecords};
+use crate::topic_config::TimestampBounds;
+
+mod timestamps;
 
 /// Lowest Produce version served: v0–v2 carry message formats v0/v1.
 const MIN_SERVED_VERSION: i16 = 3;
@@ -135,6 +140,7 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
                                 data.records,
                                 cfg.max_message_bytes,
                                 cfg.timestamp_type,
+                                cfg.timestamps,
                                 cfg.log.cleanup_compact,
                             )
                             .await;
@@ -265,6 +271,7 @@ async fn append(
     records: Option<Bytes>,
     max_message_bytes: i32,
     timestamp_type: TimestampType,
+    bounds: TimestampBounds,
     compacted: bool,
 ) -> Result<Appended, Refused> {
     let records = records.ok_or_else(|| {
@@ -323,6 +330,9 @@ async fn append(
                 )),
             )));
         }
+    }
+    if matches!(timestamp_type, TimestampType::CreateTime) {
+        timestamps::check(&valid, bounds, now_ms())?;
     }
     if compacted {
         check_keys(&valid, partition.topic(), partition.index())?;

@@ -28,8 +28,11 @@ fn every_row_parses_its_default_and_sluice_starts_from_kafkas_defaults() {
 fn rows_are_unique_and_every_broker_synonym_is_distinct() {
     let names: HashSet<&str> = TOPIC_CONFIGS.iter().map(TopicConfig::name).collect();
     assert_eq!(names.len(), TOPIC_CONFIGS.len());
-    let brokers: HashSet<&str> = TOPIC_CONFIGS.iter().map(|r| r.broker).collect();
-    assert_eq!(brokers.len(), TOPIC_CONFIGS.len());
+    let brokers: Vec<&str> = TOPIC_CONFIGS.iter().filter_map(|r| r.broker).collect();
+    assert_eq!(brokers.iter().collect::<HashSet<_>>().len(), brokers.len());
+    let mut sorted = TOPIC_CONFIGS.to_vec();
+    sorted.sort_by_key(|r| r.name());
+    assert!(sorted.iter().zip(TOPIC_CONFIGS).all(|(a, b)| a.name() == b.name()), "by name");
     for row in BROKER_CONFIGS {
         assert!(by_broker_name(row.name).is_none(), "{} is a synonym too", row.name);
     }
@@ -53,8 +56,9 @@ fn every_minimum_is_inclusive_and_one_below_is_refused() {
 #[test]
 fn int_configs_refuse_2_pow_31_and_long_configs_2_pow_63() {
     for row in TOPIC_CONFIGS.iter().map(|r| &r.key).chain(BROKER_CONFIGS) {
+        let unbounded_above = matches!(row.valid, Valid::Any | Valid::AtLeast(_));
         match row.config_type {
-            ConfigType::Int => {
+            ConfigType::Int if unbounded_above => {
                 assert!(row.parse("2147483647").is_ok(), "{}", row.name);
                 assert_eq!(
                     row.parse("2147483648"),
@@ -63,6 +67,14 @@ fn int_configs_refuse_2_pow_31_and_long_configs_2_pow_63() {
                     row.name
                 );
                 assert!(row.parse("8796093022208").is_err(), "{}: 8 TiB", row.name);
+            }
+            ConfigType::Int => {
+                assert_eq!(
+                    row.parse("2147483648"),
+                    Err(Invalid::NotNumber(ConfigType::Int)),
+                    "{}",
+                    row.name
+                );
             }
             ConfigType::Long => {
                 assert!(row.parse("9223372036854775807").is_ok(), "{}", row.name);
@@ -251,13 +263,174 @@ fn errors_repeat_at_most_256_bytes_of_a_value() {
     }
 }
 
+/// Kafka 4.x's documented topic configs (4.1's topic configs page), by name: the table
+/// knows each of them and no other.
+const KAFKA_4_TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.type",
+    "compression.zstd.level",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
 #[test]
-fn readme_mentions_every_config_of_the_table() {
-    let readme = include_str!("../../../README.md");
-    for row in TOPIC_CONFIGS {
-        for name in [row.name(), row.broker] {
-            assert!(readme.contains(&format!("`{name}`")), "README.md lacks `{name}`");
+fn the_table_is_kafka_4s_topic_configs_and_removed_ones_are_unknown() {
+    let names: Vec<&str> = TOPIC_CONFIGS.iter().map(TopicConfig::name).collect();
+    assert_eq!(names, KAFKA_4_TOPIC_CONFIGS);
+    for gone in [
+        "message.format.version",
+        "message.downconversion.enable",
+        "message.timestamp.difference.max.ms",
+        "internal.segment.bytes",
+    ] {
+        let defaults = TopicDefaults::from_config(&Config::default());
+        match effective(&defaults, &overrides(&[(gone, "1")])) {
+            Err(TopicError::InvalidConfig { reason, .. }) => {
+                assert_eq!(reason, "unknown topic config")
+            }
+            other => panic!("{gone}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn kept_configs_are_stored_and_shown_and_fall_back_to_the_broker_property() {
+    let mut config = Config::default();
+    config.topic_kept.insert("preallocate", "true".into());
+    let defaults = TopicDefaults::from_config(&config);
+    let c = effective(&defaults, &overrides(&[("file.delete.delay.ms", "500")])).unwrap();
+    assert_eq!(config_value(&c, "file.delete.delay.ms"), "500");
+    assert_eq!(config_value(&c, "preallocate"), "true", "the broker property");
+    assert_eq!(config_value(&c, "unclean.leader.election.enable"), "false", "Kafka's default");
+    for row in TOPIC_CONFIGS.iter().filter(|r| !r.honoured) {
+        assert!(matches!(row.mapping, Mapping::Kept), "{} is not acted on", row.name());
+    }
+}
+
+#[test]
+fn new_rules_bounds_levels_and_replica_lists() {
+    let parse = |name: &str, value: &str| topic_config(name).unwrap().parse(value);
+    assert_eq!(parse("compression.lz4.level", "17"), Ok(Value::Number(17)));
+    assert_eq!(parse("compression.lz4.level", "18"), Err(Invalid::Above(17)));
+    assert_eq!(parse("compression.lz4.level", "0"), Err(Invalid::Below(1)));
+    assert!(parse("compression.zstd.level", "-131072").is_ok());
+    assert_eq!(parse("compression.zstd.level", "-131073"), Err(Invalid::Below(-131_072)));
+    assert_eq!(parse("compression.zstd.level", "23"), Err(Invalid::Above(22)));
+    for ok in ["-1", "1", "9"] {
+        assert!(parse("compression.gzip.level", ok).is_ok(), "{ok}");
+    }
+    for bad in ["0", "-2", "10"] {
+        assert_eq!(parse("compression.gzip.level", bad), Err(Invalid::NotGzipLevel), "{bad}");
+    }
+    let replicas = "leader.replication.throttled.replicas";
+    for ok in ["", "*", "0:1", "0:1, 1:2", "10 : 3"] {
+        assert!(parse(replicas, ok).is_ok(), "{ok:?}");
+    }
+    for bad in ["*,0:1", "0", "a:1", "0:1:2", "0:", ":1", "all"] {
+        assert_eq!(parse(replicas, bad), Err(Invalid::NotThrottledReplicas), "{bad:?}");
+    }
+    assert_eq!(parse("local.retention.ms", "-2"), Ok(Value::Number(-2)));
+    assert_eq!(parse("local.retention.bytes", "-3"), Err(Invalid::Below(-2)));
+    assert_eq!(parse("preallocate", "TRUE"), Ok(Value::Bool(true)));
+    assert_eq!(parse("preallocate", "yes"), Err(Invalid::NotBoolean));
+    assert!(matches!(parse("remote.storage.enable", "true"), Err(Invalid::Unsupported(_))));
+    assert_eq!(parse("remote.storage.enable", "false"), Ok(Value::Bool(false)));
+    assert_eq!(parse("message.timestamp.before.max.ms", "-1"), Err(Invalid::Below(0)));
+}
+
+#[test]
+fn timestamp_bounds_and_the_broker_cleanup_policy_reach_the_effective_config() {
+    let mut config = Config::default();
+    let props = crate::config::parse_properties(
+        "log.cleanup.policy=compact\nlog.message.timestamp.before.max.ms=60000\n",
+    );
+    config.apply_properties(&props).unwrap();
+    let defaults = TopicDefaults::from_config(&config);
+    let c = effective(&defaults, &overrides(&[("message.timestamp.after.max.ms", "0")])).unwrap();
+    assert_eq!(c.timestamps, TimestampBounds { before_max_ms: 60_000, after_max_ms: 0 });
+    assert_eq!((c.cleanup_policy.as_str(), c.log.cleanup_compact), ("compact", true));
+    assert!(!c.log.cleanup_delete, "log.cleanup.policy=compact does not delete");
+    let c = effective(&defaults, &overrides(&[("cleanup.policy", "delete")])).unwrap();
+    assert!(c.log.cleanup_delete && !c.log.cleanup_compact);
+    assert_eq!(builtin().timestamps, TimestampBounds::default());
+    assert_eq!(builtin().cleanup_policy, "delete");
+}
+
+/// The README's row of a topic config, rendered from the table.
+fn readme_row(row: &TopicConfig) -> String {
+    let k = &row.key;
+    let rule = match k.valid {
+        Valid::Any if k.config_type == ConfigType::Boolean => "true or false".to_owned(),
+        Valid::Any if k.name == "retention.bytes" => "any; negative = no limit".to_owned(),
+        Valid::Any => "any".to_owned(),
+        Valid::AtLeast(n) => format!(">= {n}"),
+        Valid::OneOf(values) => values.join(", "),
+        Valid::ListOf(values) => format!("items of {}", values.join(", ")),
+        Valid::Fraction => "0 to 1".to_owned(),
+        Valid::Between(a, b) => format!("{a} to {b}"),
+        Valid::GzipLevel => "1 to 9, or -1".to_owned(),
+        Valid::ThrottledReplicas => "`*` or partition:broker items".to_owned(),
+    };
+    let default = match k.default {
+        "9223372036854775807" => "2^63-1",
+        "" => "empty",
+        d => d,
+    };
+    let broker = row.broker.map_or_else(|| "none".to_owned(), |b| format!("`{b}`"));
+    format!(
+        "| `{}` | {} | {rule} | {default} | {broker} | {} |",
+        k.name,
+        k.config_type.name(),
+        row.note
+    )
+}
+
+#[test]
+fn readme_lists_the_table_as_it_is() {
+    let readme = include_str!("../../../README.md");
+    let header = "| topic config | type | Kafka's rule | default | broker property | in Sluice |";
+    let shown: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want: Vec<String> = TOPIC_CONFIGS.iter().map(readme_row).collect();
+    if shown != want {
+        let path = std::env::temp_dir().join("sluice-readme-topic-configs.md");
+        std::fs::write(&path, want.join("\n") + "\n").unwrap();
+        panic!(
+            "README.md's topic config table differs from the table; the table's is in {}",
+            path.display()
+        );
     }
     for row in BROKER_CONFIGS {
         assert!(readme.contains(row.name), "README.md lacks {}", row.name);
@@ -285,4 +458,51 @@ fn a_catalog_with_an_8_tib_index_setting_still_opens() {
     let t = topics.get("old").unwrap();
     assert_eq!(t.overrides, overrides(&[("retention.ms", "1000")]));
     assert_eq!(topics.effective_config(&t).log.segment_index_bytes, 10 << 20);
+}
+
+#[test]
+fn segment_jitter_is_below_its_bound_stable_and_spread_over_partitions() {
+    use std::path::PathBuf;
+    let defaults = TopicDefaults::from_config(&Config::default());
+    let o = overrides(&[("segment.jitter.ms", "100000"), ("segment.ms", "600")]);
+    let log = effective(&defaults, &o).unwrap().log;
+    let mut seen = HashSet::new();
+    for p in 0..50 {
+        let dir = PathBuf::from(format!("/data/orders-{p}"));
+        let j = log.roll_jitter_ms(&dir, 0);
+        assert!((0..600).contains(&j), "below min(jitter, segment.ms): {j}");
+        assert_eq!(j, log.roll_jitter_ms(&dir, 0), "the same after a restart");
+        seen.insert(j);
+    }
+    assert!(seen.len() > 25, "partitions created together roll apart: {seen:?}");
+    assert_eq!(builtin().log.roll_jitter_ms(std::path::Path::new("/data/orders-0"), 0), 0);
+}
+
+#[test]
+fn a_segment_rolls_early_by_its_jitter() {
+    use crate::storage::testing::batch;
+    use crate::storage::PartitionLog;
+    let root = tempfile::tempdir().unwrap();
+    let defaults = TopicDefaults::from_config(&Config::default());
+    let o = overrides(&[("segment.jitter.ms", "60000"), ("segment.ms", "60000")]);
+    let config = effective(&defaults, &o).unwrap().log;
+    // A partition whose first segment rolls at least 59.5 s early: within half a second.
+    let dir = (0..)
+        .map(|p| root.path().join(format!("t-{p}")))
+        .find(|d| config.roll_jitter_ms(d, 0) >= 59_500)
+        .unwrap();
+    let log = PartitionLog::open(&dir, config.clone()).unwrap();
+    log.append(&batch(0, 1, 10)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    log.append(&batch(0, 1, 10)).unwrap();
+    assert_eq!(log.segment_base_offsets().len(), 2, "rolled by segment.ms less the jitter");
+    let no_jitter = PartitionLog::open(
+        &root.path().join("plain"),
+        crate::storage::LogConfig { segment_jitter_ms: 0, ..config },
+    )
+    .unwrap();
+    no_jitter.append(&batch(0, 1, 10)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    no_jitter.append(&batch(0, 1, 10)).unwrap();
+    assert_eq!(no_jitter.segment_base_offsets().len(), 1);
 }

@@ -125,6 +125,58 @@ fn confluent_kafka_gets_invalid_record_for_keyless_records_on_a_compacted_topic(
 }
 
 #[test]
+fn kafka_python_gets_invalid_record_for_keyless_records_on_a_compacted_topic() {
+    let broker = BrokerProcess::start(&[]);
+    crate::interop::python_with_args("kafka_python_compacted_null_keys.py", &broker, &[]);
+}
+
+/// Kafka Connect's three compacted topics: workers overwrite configs, offsets and
+/// statuses and delete connectors; after a SIGKILL and a restart, and again once the
+/// cleaner has compacted them, a worker reading each topic to its end gets exactly the
+/// latest value of every key.
+#[test]
+fn kafka_connects_compacted_topics_read_back_their_latest_values_after_a_kill_and_cleaning() {
+    let mut broker = BrokerProcess::start(&FAST_CLEANER);
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("connect.json");
+    let state = state.to_str().unwrap();
+    let connect = |b: &BrokerProcess, args: &[&str]| {
+        crate::interop::python_with_args("connect_pattern.py", b, args)
+    };
+    connect(&broker, &["create"]);
+    connect(&broker, &["write", state, "15"]);
+    broker.kill();
+    broker.restart_on_same_port();
+    let records = |out: &str| -> u64 {
+        out.trim().strip_prefix("records_read ").and_then(|n| n.parse().ok()).expect(out)
+    };
+    let before = records(&connect(&broker, &["read", state]));
+    // Past segment.ms, one more round rolls every partition's segment: the ones before
+    // are sealed, and the cleaner takes them.
+    std::thread::sleep(Duration::from_millis(1200));
+    connect(&broker, &["write", state, "1"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !broker.log().contains("cleaned log topic=connect-configs") {
+        assert!(
+            Instant::now() < deadline,
+            "connect-configs not cleaned: {}",
+            tail(&broker.log(), 30)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = connect(&broker, &["read", state]);
+    // 16 rounds of overwrites read back as about two (the last round and the one sealed).
+    assert!(
+        records(&out) * 3 < before,
+        "{} records read after cleaning, {before} before",
+        records(&out)
+    );
+    broker.stop();
+    broker.restart_on_same_port();
+    assert_eq!(connect(&broker, &["read", state]), out, "the same after a clean restart");
+}
+
+#[test]
 fn keyless_records_get_kafkas_record_errors_and_the_other_partitions_are_appended() {
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     use kafka_protocol::messages::{CreateTopicsRequest, ProduceRequest};

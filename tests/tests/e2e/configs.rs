@@ -25,6 +25,8 @@ use sluice_tests::{sluiced_path, BrokerProcess, RawClient};
 
 use crate::client::{batch, create_request, produce};
 
+mod kafka;
+
 const TOPIC: i8 = 2;
 const INVALID_CONFIG: i16 = 40;
 const POLICY_VIOLATION: i16 = 44;
@@ -90,6 +92,11 @@ fn s(v: &str) -> StrBytes {
 }
 
 fn create(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> i16 {
+    create_answer(c, topic, configs).0
+}
+
+/// CreateTopics: the error code and message.
+fn create_answer(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> (i16, String) {
     let mut req = create_request(topic, 1);
     req.topics[0].configs = configs
         .iter()
@@ -101,10 +108,16 @@ fn create(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> i16 {
         })
         .collect();
     let Response::CreateTopics(r) = c.call(7, Request::CreateTopics(req)) else { panic!() };
-    r.topics[0].error_code
+    let t = &r.topics[0];
+    (t.error_code, t.error_message.as_deref().unwrap_or("").to_owned())
 }
 
 fn alter(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> i16 {
+    alter_answer(c, topic, configs).0
+}
+
+/// AlterConfigs: the error code and message.
+fn alter_answer(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> (i16, String) {
     let mut resource = alter_configs_request::AlterConfigsResource::default();
     resource.resource_type = TOPIC;
     resource.resource_name = s(topic);
@@ -120,10 +133,20 @@ fn alter(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> i16 {
     let mut req = AlterConfigsRequest::default();
     req.resources = vec![resource];
     let Response::AlterConfigs(r) = c.call(2, Request::AlterConfigs(req)) else { panic!() };
-    r.responses[0].error_code
+    let a = &r.responses[0];
+    (a.error_code, a.error_message.as_deref().unwrap_or("").to_owned())
 }
 
 fn incremental(c: &mut RawClient, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> i16 {
+    incremental_answer(c, topic, ops).0
+}
+
+/// IncrementalAlterConfigs: the error code and message.
+fn incremental_answer(
+    c: &mut RawClient,
+    topic: &str,
+    ops: &[(&str, i8, Option<&str>)],
+) -> (i16, String) {
     let mut resource = incremental_alter_configs_request::AlterConfigsResource::default();
     resource.resource_type = TOPIC;
     resource.resource_name = s(topic);
@@ -143,7 +166,8 @@ fn incremental(c: &mut RawClient, topic: &str, ops: &[(&str, i8, Option<&str>)])
     else {
         panic!()
     };
-    r.responses[0].error_code
+    let a = &r.responses[0];
+    (a.error_code, a.error_message.as_deref().unwrap_or("").to_owned())
 }
 
 fn set(ops: &[(&'static str, &'static str)]) -> Vec<(&'static str, i8, Option<&'static str>)> {

@@ -1,0 +1,255 @@
+//! Opening a partition: clean starts and recovery after a crash (which segments to
+//! recover, cutting a log that lost records, the checkpoints it trusts), and the
+//! producer state and aborted-transaction index rebuilt from the log's tail.
+
+use super::*;
+
+impl PartitionLog {
+    /// Opens the partition in `dir`, creating it when absent, and recovers it when it was
+    /// not closed cleanly.
+    ///
+    /// # Errors
+    /// I/O errors, and files that cannot be made sense of.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
+        Self::open_with_io(dir, config, Arc::new(RealIo))
+    }
+
+    /// [`Self::open`] with a given [`FileIo`] (fault injection in tests).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_with_io(
+        dir: &Path,
+        config: LogConfig,
+        io: Arc<dyn FileIo>,
+    ) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io("create partition dir", dir, e))?;
+        let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = marker.exists();
+        compaction::finish_interrupted_swaps(dir)?;
+        let bases = segment_bases(dir)?;
+        let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
+        let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
+        let interval = config.index_interval_bytes;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            let path = dir.join(crate::storage::segment_file_name(base, "log"));
+            let successor = bases.get(i + 1).copied();
+            // After a crash, as in Kafka, every segment with records at or past the
+            // recovery point is recovered; the ones below it were synced after they
+            // rolled. Without a checkpoint that is every segment.
+            let recover = recovery_point.is_some_and(|rp| successor.is_none_or(|next| next > rp));
+            let segment = match successor {
+                None => {
+                    Segment::open(dir, &path, base, active_role(&config, 0), !recover, interval)?
+                }
+                Some(_) if !recover => {
+                    Segment::open(dir, &path, base, Role::Sealed, true, interval)?
+                }
+                Some(next) => {
+                    // Recovered as a writable segment, so that its indexes can be rebuilt
+                    // in place; sealed again when it is whole.
+                    let s =
+                        Segment::open(dir, &path, base, active_role(&config, 0), false, interval)?;
+                    // A cleaned segment that ends in a hole (its last records were
+                    // compacted away) is whole and ends below its successor.
+                    let hole = s.is_whole() && s.next_offset() < next;
+                    if s.next_offset() != next && !hole {
+                        // Records below its successor's base are gone: later segments
+                        // would leave a gap, so the log ends here, as Kafka truncates.
+                        tracing::warn!(
+                            segment = %path.display(),
+                            next_offset = s.next_offset(),
+                            removed_segments = bases.len() - i - 1,
+                            "a sealed segment lost records in the crash: the log is cut there"
+                        );
+                        for &later in &bases[i + 1..] {
+                            Segment::remove_files(dir, later)?;
+                        }
+                        segments.push(Arc::new(s));
+                        break;
+                    }
+                    s.finish_time_index(&RealIo)?;
+                    s.trim()?;
+                    drop(s);
+                    let sealed = Segment::open(dir, &path, base, Role::Sealed, true, interval)?;
+                    sealed.set_synced_size(0);
+                    sealed
+                }
+            };
+            if recover {
+                tracing::info!(segment = %path.display(), next_offset = segment.next_offset(), "recovered segment");
+            }
+            segments.push(Arc::new(segment));
+        }
+        if segments.is_empty() {
+            let base = checkpoint.unwrap_or(0);
+            let (cap, idx) = capacities(&config, 0);
+            segments.push(Arc::new(Segment::create(
+                dir,
+                base,
+                cap,
+                idx,
+                config.index_interval_bytes,
+            )?));
+        }
+        let log_end_offset =
+            segments.last().expect("invariant: at least one segment").next_offset();
+        let first_base = segments[0].base_offset();
+        let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
+        let rebuilt = rebuild_producers(
+            dir,
+            &segments,
+            log_end_offset,
+            now_ms(),
+            config.max_producers_per_partition,
+        );
+        let aborted = load_aborted(io.as_ref(), &segments, &rebuilt, log_end_offset)?;
+        let producers = rebuilt.state;
+        let first_unstable_offset = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        // What was recovered was read from the page cache, not necessarily the disk.
+        let flushed_offset = match recovery_point {
+            None => log_end_offset,
+            Some(rp) => rp.clamp(first_base, log_end_offset),
+        };
+        let log_start_checkpoint =
+            OffsetCheckpoint::new(dir, LOG_START_CHECKPOINT, checkpoint.unwrap_or(i64::MIN));
+        if checkpoint.is_some_and(|c| c > log_start_offset) {
+            // Past a log that recovery cut short: record the start in effect, or a later
+            // crash would skip records appended from here.
+            log_start_checkpoint.reset(io.as_ref(), log_start_offset)?;
+        }
+        let recovery_point_checkpoint = OffsetCheckpoint::new(
+            dir,
+            RECOVERY_POINT_CHECKPOINT,
+            recovery_point.unwrap_or(flushed_offset),
+        );
+        if recovery_point.is_some_and(|rp| rp > flushed_offset) {
+            // Recovery cut the log below the recorded point: record the lower one, or
+            // records appended from here would not be recovered after the next crash.
+            recovery_point_checkpoint.reset(io.as_ref(), flushed_offset)?;
+        }
+        Ok(PartitionLog {
+            dir: dir.to_owned(),
+            config: RwLock::new(config),
+            segments: RwLock::new(Arc::new(segments)),
+            writer: Mutex::new(Writer {
+                closed: false,
+                producers,
+                marker_present: clean,
+                pending_snapshot: None,
+            }),
+            log_end_offset: AtomicI64::new(log_end_offset),
+            log_start_offset: AtomicI64::new(log_start_offset),
+            log_start_checkpoint,
+            recovery_point_checkpoint,
+            io,
+            flush: Mutex::new(FlushState {
+                running: false,
+                flushed_offset,
+                last_flush_ms: now_ms(),
+            }),
+            flushed: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+            snapshot_pending: AtomicBool::new(false),
+            // Open may have created the first segment; the first sync makes sure.
+            dir_dirty: AtomicBool::new(true),
+            syncs: AtomicU64::new(0),
+            cleaner_checkpoint: OffsetCheckpoint::new(
+                dir,
+                compaction::CLEANER_CHECKPOINT,
+                checkpoint::read(dir, compaction::CLEANER_CHECKPOINT).unwrap_or_else(|e| {
+                    // Cleaning from the start again loses nothing.
+                    tracing::warn!(partition = %dir.display(), error = %e, "unreadable cleaner checkpoint: the whole log is dirty");
+                    None
+                }).unwrap_or(i64::MIN),
+            ),
+            cleaning: AtomicBool::new(false),
+            swap_lock: Mutex::new(()),
+            delete_horizon: AtomicI64::new(-1),
+            first_unstable_offset: AtomicI64::new(first_unstable_offset),
+            aborted: RwLock::new(aborted),
+        })
+    }
+}
+
+/// The aborted transactions at open: each segment's `.txnindex` entries below where the
+/// producer replay started, and the replay's own from there on (which also covers a
+/// recovered tail whose index lost entries, or a cut log whose index has too many). A
+/// segment's file is rewritten when it differs from that.
+fn load_aborted(
+    io: &dyn FileIo,
+    segments: &[Arc<Segment>],
+    rebuilt: &Rebuilt,
+    log_end_offset: i64,
+) -> Result<AbortedTxns, StorageError> {
+    let from = rebuilt.replayed_from;
+    let mut all = Vec::new();
+    for segment in segments {
+        let path = segment.txn_index_path();
+        let on_disk = txn_index::read(&path)?;
+        let mut entries: Vec<AbortedTxn> = on_disk
+            .iter()
+            .filter(|e| e.last_offset < from && e.last_offset < log_end_offset)
+            .copied()
+            .collect();
+        entries.extend(
+            rebuilt
+                .aborted
+                .iter()
+                .filter(|(base, _)| *base == segment.base_offset())
+                .map(|(_, e)| *e),
+        );
+        if entries != on_disk {
+            txn_index::rewrite(io, &path, &entries)?;
+        }
+        all.extend(entries);
+    }
+    Ok(AbortedTxns::new(all))
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
+/// operations (temporary checkpoint files, index files without a log).
+fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io("list partition dir", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list partition dir", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((stem, ext)) = name.split_once('.') else { continue };
+        let parsed = (stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten();
+        match (parsed, ext) {
+            (Some(base), "log") => bases.push(base),
+            (Some(base), "index" | "timeindex" | txn_index::EXTENSION) => {
+                indexes.push((base, entry.path()));
+            }
+            _ if name.ends_with(durable::TEMP_SUFFIX) => {
+                // A durable file's write cut short by a crash; never read.
+                let _ = fs::remove_file(entry.path());
+            }
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    Ok(bases)
+}
+
+/// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
+/// be read, as Kafka resets an unreadable recovery point checkpoint to 0.
+fn read_recovery_point(dir: &Path) -> i64 {
+    match checkpoint::read(dir, RECOVERY_POINT_CHECKPOINT) {
+        Ok(Some(offset)) => offset,
+        Ok(None) => i64::MIN,
+        Err(e) => {
+            tracing::warn!(partition = %dir.display(), error = %e, "unreadable recovery point: recovering every segment");
+            i64::MIN
+        }
+    }
+}

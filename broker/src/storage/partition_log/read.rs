@@ -1,0 +1,107 @@
+//! Reads: whole batches from an offset (read_committed bounded by the last stable
+//! offset), and lookups by timestamp.
+
+use super::*;
+
+impl PartitionLog {
+    /// Reads whole batches starting at the batch that holds `offset`, up to `max_bytes`
+    /// but at least one batch, from one segment.
+    ///
+    /// # Errors
+    /// [`StorageError::OffsetOutOfRange`] for offsets below the log start offset or past
+    /// the log end offset.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<ReadInfo, StorageError> {
+        self.read_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// [`Self::read`] for a fetch's isolation level: read_committed stops at the last
+    /// stable offset and lists the aborted transactions that overlap what it returns.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        isolation: Isolation,
+    ) -> Result<ReadInfo, StorageError> {
+        let log_start_offset = self.log_start_offset();
+        let log_end_offset = self.log_end_offset();
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let committed = isolation == Isolation::ReadCommitted;
+        let bound = if committed { self.last_stable_offset_at(log_end_offset) } else { i64::MAX };
+        let segments = self.segments();
+        let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let mut slice = None;
+        let mut aborted = Vec::new();
+        for segment in segments[first..].iter().filter(|_| offset < bound) {
+            let size = segment.size();
+            let Some(b) = segment.find_batch(offset, size) else { continue };
+            if b.base_offset >= bound {
+                break;
+            }
+            // Bytes up to the batch that starts at the bound (a batch boundary: the first
+            // batch of a transaction, or the log end).
+            let limit = if bound >= segment.next_offset() {
+                size
+            } else {
+                segment.find_batch(bound, size).map_or(size, |at| at.position)
+            };
+            let s = segment.slice_from(b, max_bytes, limit);
+            if committed {
+                let end = s.position + s.len;
+                let upper = segment
+                    .batch_at(end, size)
+                    .map_or(segment.next_offset(), |next| next.base_offset)
+                    .min(bound);
+                aborted = read_lock(&self.aborted).overlapping(offset, upper);
+            }
+            slice = Some(s);
+            break;
+        }
+        let high_watermark = self.high_watermark();
+        Ok(ReadInfo {
+            slice,
+            high_watermark,
+            log_start_offset,
+            last_stable_offset: self.last_stable_offset_at(high_watermark),
+            aborted,
+        })
+    }
+
+    /// The first batch whose max timestamp is at or after `timestamp` (Kafka's
+    /// ListOffsets by time works at this granularity before it looks inside the batch).
+    pub fn lookup_by_timestamp(&self, timestamp: i64) -> Option<TimestampOffset> {
+        let log_start = self.log_start_offset();
+        for segment in self.segments().iter() {
+            let size = segment.size();
+            if let Some(b) = segment.find_by_timestamp(timestamp, log_start, size) {
+                return Some(TimestampOffset {
+                    offset: b.base_offset.max(log_start),
+                    timestamp: b.max_timestamp,
+                    batch: segment.slice_of(&b),
+                });
+            }
+        }
+        None
+    }
+
+    /// The batch with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734).
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let segments = self.segments();
+        let best =
+            segments.iter().filter(|s| s.max_timestamp() >= 0).max_by_key(|s| s.max_timestamp())?;
+        let size = best.size();
+        best.find_by_timestamp(best.max_timestamp(), i64::MIN, size).map(|b| TimestampOffset {
+            offset: b.base_offset,
+            timestamp: b.max_timestamp,
+            batch: best.slice_of(&b),
+        })
+    }
+}
