@@ -239,6 +239,20 @@ pub const PROPERTIES: &[Property] = &[
         "time from send to acknowledgement or failure",
     ),
     p(
+        "transactional.id",
+        Kind::Str,
+        None,
+        PRODUCER,
+        "makes the producer transactional (implies enable.idempotence)",
+    ),
+    p(
+        "transaction.timeout.ms",
+        int(1),
+        Some("60000"),
+        PRODUCER,
+        "how long the coordinator lets a transaction stay open before aborting it",
+    ),
+    p(
         "partitioner.ignore.keys",
         Kind::Bool,
         Some("false"),
@@ -615,6 +629,10 @@ pub struct ProducerConfig {
     pub delivery_timeout: Duration,
     /// `partitioner.ignore.keys`.
     pub partitioner_ignore_keys: bool,
+    /// `transactional.id`: `Some` makes the producer transactional.
+    pub transactional_id: Option<String>,
+    /// `transaction.timeout.ms`.
+    pub transaction_timeout: Duration,
 }
 
 impl ProducerConfig {
@@ -651,9 +669,17 @@ impl ProducerConfig {
         } else {
             None
         };
+        let transactional_id = r.raw("transactional.id").map(str::to_string);
+        if transactional_id.is_some() && explicit_idempotence && !idempotence {
+            return Err(invalid(
+                "enable.idempotence",
+                "false",
+                "a transactional.id needs idempotence",
+            ));
+        }
         if idempotence {
             if let Some((name, value)) = conflict {
-                if explicit_idempotence {
+                if explicit_idempotence || transactional_id.is_some() {
                     return Err(invalid(name, &value, "enable.idempotence=true needs acks=all and max.in.flight.requests.per.connection <= 5"));
                 }
                 idempotence = false;
@@ -687,6 +713,8 @@ impl ProducerConfig {
             retries: r.int("retries") as u32,
             delivery_timeout,
             partitioner_ignore_keys: r.bool("partitioner.ignore.keys"),
+            transactional_id,
+            transaction_timeout: r.ms("transaction.timeout.ms"),
         };
         config.check()?;
         Ok(config)
@@ -703,6 +731,13 @@ impl ProducerConfig {
                 "delivery.timeout.ms",
                 &self.delivery_timeout.as_millis().to_string(),
                 "must be at least linger.ms + request.timeout.ms",
+            ));
+        }
+        if self.transactional_id.is_some() && !self.idempotence {
+            return Err(invalid(
+                "enable.idempotence",
+                "false",
+                "a transactional.id needs idempotence",
             ));
         }
         if self.idempotence && (self.acks != Acks::All || self.max_in_flight > 5) {

@@ -197,6 +197,23 @@ impl Consumer {
         self.cluster.add_interest(self.partitions.keys().map(|tp| &*tp.topic));
     }
 
+    /// The group membership to pass to a transactional producer's
+    /// `send_offsets_to_transaction` (Java's `groupMetadata()`): the group, the generation
+    /// and member id of the last join, and `group.instance.id`. `None` without `group.id`.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let group_id = self.config.group_id.clone()?;
+        let (generation_id, member_id) = self
+            .member
+            .as_ref()
+            .map_or((-1, String::new()), |m| (m.generation, m.member_id.clone()));
+        Some(ConsumerGroupMetadata {
+            group_id,
+            generation_id,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
+    }
+
     /// The assigned partitions.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.partitions.keys().cloned().collect()
@@ -654,6 +671,32 @@ impl Consumer {
         self.fetches.abort_all();
         self.cluster.close().await;
         result
+    }
+}
+
+/// A consumer's group membership, for offsets committed in a transaction (KIP-447): the
+/// group coordinator refuses them from a member that is no longer in the generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation joined; -1 for none (offsets then are checked by group only).
+    pub generation_id: i32,
+    /// The member id; empty for none.
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub group_instance_id: Option<String>,
+}
+
+impl ConsumerGroupMetadata {
+    /// Metadata naming only the group (Kafka's `new ConsumerGroupMetadata(groupId)`).
+    pub fn group(group_id: impl Into<String>) -> Self {
+        ConsumerGroupMetadata {
+            group_id: group_id.into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
     }
 }
 

@@ -136,6 +136,32 @@ pub enum ClientError {
     /// The producer, consumer or admin client was closed.
     #[error("client is closed")]
     Closed,
+    /// A transactional operation failed, or is not allowed in the producer's transaction
+    /// state (Kafka's fatal and abortable transaction errors, IllegalStateException and
+    /// TransactionAbortedException).
+    #[error("transaction {kind:?}: {reason}")]
+    Transaction {
+        /// What the failure means for the producer.
+        kind: TransactionErrorKind,
+        /// The broker's code behind it, if one (PRODUCER_FENCED, ...).
+        code: Option<ErrorCode>,
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// What a [`ClientError::Transaction`] leaves the producer able to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionErrorKind {
+    /// The producer can do nothing but close (fenced by a newer instance, not
+    /// authorized, or the coordinator refused the transaction's state).
+    Fatal,
+    /// The transaction cannot commit; `abort_transaction` makes the producer usable again.
+    Abortable,
+    /// The call does not fit the transaction state (begin twice, send outside one).
+    InvalidState,
+    /// The record's transaction was aborted before it was sent.
+    Aborted,
 }
 
 impl ClientError {
@@ -148,6 +174,7 @@ impl ClientError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Kafka { code, .. } => Some(*code),
+            ClientError::Transaction { code, .. } => *code,
             _ => None,
         }
     }

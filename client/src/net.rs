@@ -106,11 +106,16 @@ mod tests {
             ],
             "by key, intersected, without what does not overlap"
         );
-        let txn = ApiVersionsResponse::default().with_api_keys(vec![range(ApiKey::EndTxn, 0, 4)]);
-        let txn = ApiVersionTable::from_response(&txn);
-        assert_eq!(txn.pick(ApiKey::EndTxn), None, "this client does not speak EndTxn");
-        assert_eq!(txn.advertised(ApiKey::EndTxn), Some(VersionRange::new(0, 4)));
+        let acls =
+            ApiVersionsResponse::default().with_api_keys(vec![range(ApiKey::DescribeAcls, 0, 3)]);
+        let acls = ApiVersionTable::from_response(&acls);
+        assert_eq!(
+            acls.pick(ApiKey::DescribeAcls),
+            None,
+            "this client does not speak DescribeAcls"
+        );
+        assert_eq!(acls.advertised(ApiKey::DescribeAcls), Some(VersionRange::new(0, 3)));
         assert_eq!(table.advertised(ApiKey::Metadata), Some(VersionRange::new(20, 30)));
-        assert_eq!(table.advertised(ApiKey::EndTxn), None);
+        assert_eq!(table.advertised(ApiKey::DescribeAcls), None);
     }
 }

@@ -19,29 +19,38 @@
 //!
 //! Cancel safety: dropping the future of `send` before it resolves leaves the record
 //! unsent; once it has resolved, the record is in a batch and will be delivered or fail.
+//!
+//! With `transactional.id` the producer is transactional (see [`transaction`]): records
+//! are sent only between `begin_transaction` and `commit_transaction` or
+//! `abort_transaction`, and a non-transactional producer pays one `Option` check per send.
 
 pub mod accumulator;
 pub mod delivery;
 pub mod idempotence;
 pub mod partitioner;
 mod sender;
+pub mod transaction;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sluice_protocol::api_key::ApiKey;
 use sluice_protocol::record::Header;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
 use crate::config::{ClientConfig, ProducerConfig};
+pub use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
 use crate::metrics::{Metric, ProducerMetrics, Report};
-use accumulator::{Accumulator, AccumulatorSettings, TopicPartition};
+use accumulator::{Accumulator, AccumulatorSettings};
 pub use delivery::{DeliveryFuture, RecordMetadata};
 use partitioner::{DefaultPartitioner, Partitioner};
+use transaction::{Class, TransactionState, Transactions};
 
 /// One record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +178,8 @@ struct Inner {
     closed: AtomicBool,
     abort: AtomicBool,
     metrics: ProducerMetrics,
+    /// The transaction manager, with `transactional.id`.
+    txn: Option<Arc<Transactions>>,
 }
 
 /// An asynchronous Kafka producer. Cheap to clone: clones share one sender.
@@ -236,7 +247,12 @@ impl Producer {
             max_request_size: config.max_request_size,
             delivery_timeout: config.delivery_timeout,
             max_in_flight: config.max_in_flight,
+            transactional: config.transactional_id.is_some(),
         });
+        let txn = config
+            .transactional_id
+            .clone()
+            .map(|id| Arc::new(Transactions::new(id, config.transaction_timeout)));
         let memory = Semaphore::new(config.buffer_memory.min(Semaphore::MAX_PERMITS));
         let inner = Arc::new(Inner {
             config,
@@ -251,6 +267,7 @@ impl Producer {
             closed: AtomicBool::new(false),
             abort: AtomicBool::new(false),
             metrics: ProducerMetrics::default(),
+            txn,
         });
         let task = tokio::spawn(sender::run(inner.clone()));
         let sender = Arc::new(SenderHandle { inner: inner.clone(), task: Mutex::new(Some(task)) });
@@ -281,6 +298,9 @@ impl Producer {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(ClientError::Closed);
+        }
+        if let Some(txn) = &inner.txn {
+            txn.check_send()?;
         }
         let size = record.size();
         let limit = inner.config.max_request_size.min(inner.config.buffer_memory);
@@ -445,6 +465,148 @@ impl Producer {
         }
     }
 
+    /// The transaction state, for a transactional producer.
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.inner.txn.as_ref().map(|t| t.state())
+    }
+
+    fn transactions(&self, operation: &str) -> Result<&Arc<Transactions>> {
+        self.inner.txn.as_ref().ok_or_else(|| ClientError::Transaction {
+            kind: crate::error::TransactionErrorKind::InvalidState,
+            code: None,
+            reason: format!("cannot {operation}: transactional.id is not set"),
+        })
+    }
+
+    /// Gets the producer id and epoch of `transactional.id` from its coordinator, which
+    /// fences every earlier producer with the same id and ends the transaction it left
+    /// open. Call once, before the first transaction; bounded by `max.block.ms` (and may
+    /// be called again after it timed out).
+    ///
+    /// # Errors
+    /// [`ClientError::Transaction`] (fatal: fenced, not authorized) or
+    /// [`ClientError::MaxBlock`].
+    pub async fn init_transactions(&self) -> Result<()> {
+        let txn = self.transactions("init transactions")?;
+        txn.transition(TransactionState::Initializing, "init transactions")?;
+        let deadline = Instant::now() + self.inner.config.max_block;
+        match txn.init_producer_id(&self.inner.cluster, deadline, None).await {
+            Ok(stamp) => {
+                txn.with(|m| m.stamp = Some(stamp));
+                txn.transition(TransactionState::Ready, "init transactions")
+            }
+            Err(e @ ClientError::MaxBlock { .. }) => Err(e),
+            Err(e) => Err(txn.fail(Class::Fatal, e)),
+        }
+    }
+
+    /// Starts a transaction: records sent from now on commit or abort together.
+    ///
+    /// # Errors
+    /// [`ClientError::Transaction`] outside the Ready state.
+    pub fn begin_transaction(&self) -> Result<()> {
+        self.transactions("begin a transaction")?
+            .transition(TransactionState::InTransaction, "begin a transaction")
+    }
+
+    /// Makes `offsets` (the consumer's next positions) commit for `group` with the
+    /// transaction: AddOffsetsToTxn, then TxnOffsetCommit at the group's coordinator with
+    /// the consumer's generation and member id (KIP-447), so a zombie member cannot commit.
+    ///
+    /// # Errors
+    /// [`ClientError::Transaction`]: abortable (the member was fenced, not authorized) or
+    /// fatal (the producer was fenced); [`ClientError::MaxBlock`].
+    pub async fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(TopicPartition, crate::consumer::OffsetAndMetadata)],
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let txn = self.transactions("send offsets")?;
+        if txn.state() != TransactionState::InTransaction {
+            return Err(txn.with(|m| m.refusal("send offsets")));
+        }
+        let stamp = txn.stamp().expect("invariant: a transaction has a producer id");
+        let deadline = Instant::now() + self.inner.config.max_block;
+        match txn.send_offsets(&self.inner.cluster, stamp, offsets, group, deadline).await {
+            Ok(()) => Ok(()),
+            Err(e @ ClientError::MaxBlock { .. }) => Err(e),
+            Err(e) => {
+                let class = e
+                    .code()
+                    .and_then(|c| transaction::classify(ApiKey::TxnOffsetCommit, c))
+                    .unwrap_or(Class::Abortable);
+                Err(txn.fail(class, e))
+            }
+        }
+    }
+
+    /// Flushes every record sent in the transaction, then commits it (EndTxn). If any
+    /// record failed, nothing commits: the error is returned and the transaction must be
+    /// aborted. After a [`ClientError::MaxBlock`] it may be called again.
+    ///
+    /// # Errors
+    /// [`ClientError::Transaction`] (abortable or fatal), [`ClientError::MaxBlock`].
+    pub async fn commit_transaction(&self) -> Result<()> {
+        let txn = self.transactions("commit a transaction")?;
+        txn.transition(TransactionState::Committing, "commit a transaction")?;
+        self.flush().await;
+        if txn.state() != TransactionState::Committing {
+            return Err(txn.with(|m| m.refusal("commit a transaction")));
+        }
+        self.end_transaction(txn, true).await
+    }
+
+    /// Aborts the transaction: records not yet sent fail with an `Aborted` transaction
+    /// error, those in flight are waited for, then the coordinator writes ABORT markers.
+    ///
+    /// # Errors
+    /// [`ClientError::Transaction`] (fatal, or no transaction), [`ClientError::MaxBlock`].
+    pub async fn abort_transaction(&self) -> Result<()> {
+        let txn = self.transactions("abort a transaction")?;
+        txn.transition(TransactionState::Aborting, "abort a transaction")?;
+        let released = self
+            .inner
+            .state
+            .lock()
+            .expect("lock")
+            .accumulator
+            .abort_queued(&transaction::aborted("the transaction was aborted"));
+        self.inner.memory.add_permits(released);
+        self.flush().await;
+        self.end_transaction(txn, false).await
+    }
+
+    async fn end_transaction(&self, txn: &Arc<Transactions>, commit: bool) -> Result<()> {
+        let operation = if commit { "commit a transaction" } else { "abort a transaction" };
+        let deadline = Instant::now() + self.inner.config.max_block;
+        let (stamp, started, bump) = txn
+            .with(|m| (m.stamp.expect("invariant: initialized"), m.started, m.epoch_bump_required));
+        if started {
+            match txn.end(&self.inner.cluster, stamp, commit, deadline).await {
+                Ok(()) => {}
+                Err(e @ ClientError::MaxBlock { .. }) => return Err(e),
+                Err(e) => return Err(txn.fail(Class::Fatal, e)),
+            }
+        }
+        if bump && !commit {
+            // A failed batch left a gap in its partition's sequences: a new epoch starts
+            // them again (KIP-360), the coordinator keeps the producer id.
+            match txn.init_producer_id(&self.inner.cluster, deadline, Some(stamp)).await {
+                Ok(stamp) => txn.with(|m| {
+                    m.stamp = Some(stamp);
+                    m.epoch_bump_required = false;
+                }),
+                Err(e @ ClientError::MaxBlock { .. }) => return Err(e),
+                Err(e) => return Err(txn.fail(Class::Fatal, e)),
+            }
+        }
+        txn.with(|m| {
+            m.partitions.clear();
+            m.started = false;
+        });
+        txn.transition(TransactionState::Ready, operation)
+    }
+
     async fn wait_for_memory(&self, permits: u32, deadline: Instant) -> Result<()> {
         let start = Instant::now();
         let memory = &self.inner.memory;
@@ -520,11 +682,21 @@ impl Producer {
     }
 
     /// Stops accepting records, delivers what was sent within `timeout`, then fails the
-    /// rest with [`ClientError::Closed`] and closes the connections.
+    /// rest with [`ClientError::Closed`] and closes the connections. A transaction still
+    /// open is aborted first (within the same `timeout`).
     ///
     /// # Errors
     /// [`ClientError::Closed`] if some records could not be delivered in time.
     pub async fn close(&self, timeout: Duration) -> Result<()> {
+        // As Java's producer: a transaction still open is aborted, not left to time out.
+        if let Some(txn) = &self.inner.txn {
+            if matches!(
+                txn.state(),
+                TransactionState::InTransaction | TransactionState::AbortableError
+            ) {
+                let _ = tokio::time::timeout(timeout, self.abort_transaction()).await;
+            }
+        }
         self.inner.closed.store(true, Ordering::Release);
         self.inner.state.lock().expect("lock").accumulator.begin_close();
         self.inner.wake.notify_one();

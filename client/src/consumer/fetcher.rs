@@ -27,7 +27,7 @@ use sluice_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, Top
 use sluice_protocol::kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::records::{prepare, ConsumerRecord, Inflated, Pending};
+use super::records::{prepare, AbortedFilter, ConsumerRecord, Inflated, Pending};
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{refreshes_metadata, ClientError};
 use crate::metadata::{Metadata, TopicPartition};
@@ -318,8 +318,16 @@ pub fn apply(
                     state.last_stable_offset = p.last_stable_offset;
                     state.log_start_offset = p.log_start_offset;
                     let Some(set) = p.records.filter(|r| !r.is_empty()) else { continue };
+                    let mut aborted = config.read_committed.then(|| {
+                        AbortedFilter::new(
+                            p.aborted_transactions
+                                .iter()
+                                .flatten()
+                                .map(|a| (a.producer_id.0, a.first_offset)),
+                        )
+                    });
                     if whole_batches {
-                        match split(&tp, &set, offset, config.check_crcs) {
+                        match split(&tp, &set, offset, config.check_crcs, aborted.as_mut()) {
                             Ok((batches, next)) => {
                                 state.fetch_offset = next.max(offset);
                                 state.batch_bytes +=
@@ -338,6 +346,7 @@ pub fn apply(
                         config.check_crcs,
                         MAX_BATCH_UNCOMPRESSED,
                         &mut inflated.remove(&(topic_index, partition_index)).unwrap_or_default(),
+                        aborted.as_mut(),
                     ) {
                         Ok((pending, next_offset)) => {
                             state.fetch_offset = next_offset.max(offset);
@@ -441,12 +450,14 @@ pub struct FetchedBatch {
 
 /// Splits a partition's record set into whole batches from `fetch_offset` (a batch
 /// that starts before it is included: its records before the position are the caller's
-/// to skip); a partial batch at the end is left for the next fetch.
+/// to skip); a partial batch at the end is left for the next fetch. With `aborted`
+/// (read_committed) the batches of aborted transactions are left out.
 fn split(
     tp: &TopicPartition,
     set: &bytes::Bytes,
     fetch_offset: i64,
     check_crcs: bool,
+    mut aborted: Option<&mut AbortedFilter>,
 ) -> Result<(Vec<FetchedBatch>, i64), ClientError> {
     let corrupt = |offset: i64, reason: String| ClientError::CorruptRecord {
         topic: tp.topic.to_string(),
@@ -465,6 +476,9 @@ fn split(
             batch.verify_crc().map_err(|e| corrupt(batch.base_offset(), e.to_string()))?;
         }
         next = batch.last_offset() + 1;
+        if aborted.as_deref_mut().is_some_and(|f| f.skips(&batch)) {
+            continue;
+        }
         out.push(FetchedBatch {
             tp: tp.clone(),
             base_offset: batch.base_offset(),
@@ -504,3 +518,6 @@ pub fn take_batches(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,6 +101,9 @@ pub struct Drained {
     pub unknown_leader: bool,
     /// Batches past `delivery.timeout.ms`, already taken out: fail them.
     pub expired: Vec<Batch>,
+    /// Partitions with records that could not go because they are not in the
+    /// transaction yet (see [`Accumulator::drain_where`]).
+    pub blocked: Vec<TopicPartition>,
 }
 
 /// Settings the accumulator needs.
@@ -120,6 +123,8 @@ pub struct AccumulatorSettings {
     pub delivery_timeout: Duration,
     /// `max.in.flight.requests.per.connection` (also per partition).
     pub max_in_flight: usize,
+    /// Batches are built with the transactional attribute (a `transactional.id` is set).
+    pub transactional: bool,
 }
 
 /// Batches per partition, waiting to be sent.
@@ -201,7 +206,8 @@ impl Accumulator {
             queue.open = Some(OpenBatch {
                 id,
                 builder: BatchBuilder::with_capacity(self.settings.compression, capacity)
-                    .level(self.settings.compression_level),
+                    .level(self.settings.compression_level)
+                    .transactional(self.settings.transactional),
                 created: now(),
                 completion,
                 records: 0,
@@ -298,6 +304,20 @@ impl Accumulator {
         can_send: impl Fn(i32) -> bool,
         stamp: Option<ProducerStamp>,
     ) -> Drained {
+        self.drain_where(now, leader, can_send, stamp, |_| true)
+    }
+
+    /// As [`Self::drain`], sending only partitions `joined` accepts (a transactional
+    /// producer's partitions already added to the transaction); the others that hold
+    /// records are named in [`Drained::blocked`].
+    pub fn drain_where(
+        &mut self,
+        now: Instant,
+        leader: impl Fn(&TopicPartition) -> Option<i32>,
+        can_send: impl Fn(i32) -> bool,
+        stamp: Option<ProducerStamp>,
+        joined: impl Fn(&TopicPartition) -> bool,
+    ) -> Drained {
         let mut out = Drained::default();
         let mut request_bytes: HashMap<i32, usize> = HashMap::new();
         let n = self.queues.len();
@@ -322,6 +342,11 @@ impl Accumulator {
                         out.next_wakeup = earliest(out.next_wakeup, due);
                     }
                 }
+            }
+            let has_records = queue.open.is_some() || !queue.queued.is_empty();
+            if has_records && !joined(tp) {
+                out.blocked.push(tp.clone());
+                continue;
             }
             let Some(front) = queue.queued.front() else { continue };
             if let Some(at) = front.retry_at.filter(|&at| at > now) {

@@ -25,15 +25,20 @@ use tokio::task::JoinSet;
 use super::accumulator::{Batch, ProducerStamp};
 use super::delivery::BatchAck;
 use super::idempotence::{verdict, Attempt, Verdict};
+use super::transaction::{classify_send, TransactionState, Transactions};
 use super::Inner;
 use crate::cluster::unexpected;
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
 
 /// The longest the sender sleeps with nothing due, so stale metadata is noticed.
 const IDLE_WAKE: Duration = Duration::from_millis(250);
 
 type Answer = (i32, Vec<Batch>, Result<Response>);
+
+/// An AddPartitionsToTxn's outcome: its transaction, its partitions, how it went.
+type Added = (u64, Vec<TopicPartition>, Result<()>);
 
 struct Sender {
     inner: Arc<Inner>,
@@ -46,6 +51,8 @@ struct Sender {
     requests: JoinSet<Answer>,
     refresh: Option<tokio::task::JoinHandle<()>>,
     want_refresh: bool,
+    /// AddPartitionsToTxn in flight: its transaction, its partitions, its outcome.
+    adding: Option<tokio::task::JoinHandle<Added>>,
 }
 
 /// Runs until the producer is closed and every batch is settled.
@@ -61,7 +68,9 @@ pub(super) async fn run(inner: Arc<Inner>) {
         requests: JoinSet::new(),
         refresh: None,
         want_refresh: false,
+        adding: None,
     };
+    let txn = s.inner.txn.clone();
     loop {
         if s.inner.abort.load(Ordering::Acquire) {
             return;
@@ -69,7 +78,11 @@ pub(super) async fn run(inner: Arc<Inner>) {
         let now = Instant::now();
         s.refresh_metadata_if_needed(now);
         let idempotent = s.inner.config.idempotence;
+        if let Some(txn) = &txn {
+            s.follow_transaction(txn);
+        }
         if idempotent
+            && txn.is_none()
             && (s.stamp.is_none() || s.bump_pending)
             && s.requests.is_empty()
             && s.init_retry_at.is_none_or(|at| at <= now)
@@ -88,7 +101,16 @@ pub(super) async fn run(inner: Arc<Inner>) {
                 }
             }
         }
-        let can_drain = !idempotent || (s.stamp.is_some() && !s.bump_pending);
+        let can_drain = match &txn {
+            None => !idempotent || (s.stamp.is_some() && !s.bump_pending),
+            Some(txn) => {
+                s.stamp.is_some()
+                    && matches!(
+                        txn.state(),
+                        TransactionState::InTransaction | TransactionState::Committing
+                    )
+            }
+        };
         let mut next_wakeup = s.drain(Instant::now(), can_drain).await;
         if let Some(at) = s.init_retry_at {
             next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
@@ -104,6 +126,12 @@ pub(super) async fn run(inner: Arc<Inner>) {
                     s.settle(answer);
                 }
             }
+            added = async { s.adding.as_mut().expect("guarded").await }, if s.adding.is_some() => {
+                s.adding = None;
+                if let (Ok(added), Some(txn)) = (added, &txn) {
+                    s.partitions_added(txn, added);
+                }
+            }
             _ = s.inner.wake.notified() => {}
             _ = changes.changed() => {}
             _ = tokio::time::sleep_until(sleep.into()) => {}
@@ -112,6 +140,65 @@ pub(super) async fn run(inner: Arc<Inner>) {
 }
 
 impl Sender {
+    /// Takes the transaction's producer id and epoch (the API calls get them), and fails
+    /// what is queued once the transaction cannot commit.
+    fn follow_transaction(&mut self, txn: &Transactions) {
+        let stamp = txn.stamp();
+        if stamp != self.stamp {
+            // A new epoch (init, or the bump after an abort): nothing is in flight then.
+            if self.stamp.is_some() {
+                self.inner.state.lock().expect("lock").accumulator.reset_sequences();
+            }
+            self.stamp = stamp;
+        }
+        if matches!(txn.state(), TransactionState::AbortableError | TransactionState::FatalError)
+            && self.has_work()
+        {
+            let error = txn.with(|m| m.refusal("send"));
+            self.fail_all_queued(&error);
+        }
+    }
+
+    /// Starts AddPartitionsToTxn for `blocked`, unless one is in flight.
+    fn add_partitions(&mut self, mut blocked: Vec<TopicPartition>) {
+        let Some(txn) = self.inner.txn.clone() else { return };
+        let (Some(stamp), true) = (self.stamp, self.adding.is_none()) else { return };
+        if !matches!(txn.state(), TransactionState::InTransaction | TransactionState::Committing) {
+            return;
+        }
+        blocked.sort_unstable();
+        blocked.dedup();
+        let cluster = self.inner.cluster.clone();
+        let wake = self.inner.clone();
+        let generation = txn.generation();
+        let deadline = Instant::now() + self.inner.config.delivery_timeout;
+        self.adding = Some(tokio::spawn(async move {
+            let outcome = txn.add_partitions(&cluster, generation, stamp, &blocked, deadline).await;
+            wake.wake.notify_one();
+            (generation, blocked, outcome)
+        }));
+    }
+
+    fn partitions_added(&mut self, txn: &Transactions, (generation, partitions, outcome): Added) {
+        if generation != txn.generation() {
+            return;
+        }
+        match outcome {
+            Ok(()) => txn.with(|m| {
+                m.partitions.extend(partitions);
+                m.started = true;
+            }),
+            Err(e) => {
+                let class = e
+                    .code()
+                    .and_then(|c| super::transaction::classify(ApiKey::AddPartitionsToTxn, c))
+                    .unwrap_or(super::transaction::Class::Abortable);
+                let error = txn.fail(class, e);
+                self.fail_all_queued(&error);
+            }
+        }
+    }
+
     fn has_work(&self) -> bool {
         !self.inner.state.lock().expect("lock").accumulator.is_empty()
     }
@@ -173,18 +260,37 @@ impl Sender {
         let drained = {
             let cluster = &self.inner.cluster;
             let in_flight = &self.in_flight;
-            let mut state = self.inner.state.lock().expect("lock");
-            cluster.with_metadata(|m| {
-                state.accumulator.drain(
-                    now,
-                    |tp| m.leader(&tp.topic, tp.partition),
-                    |node| can_drain && in_flight.get(&node).copied().unwrap_or(0) < max_in_flight,
-                    stamp,
-                )
-            })
+            let leader = |m: &crate::metadata::Metadata, tp: &TopicPartition| {
+                m.leader(&tp.topic, tp.partition)
+            };
+            let can_send =
+                |node| can_drain && in_flight.get(&node).copied().unwrap_or(0) < max_in_flight;
+            match self.inner.txn.as_deref() {
+                None => {
+                    let mut state = self.inner.state.lock().expect("lock");
+                    cluster.with_metadata(|m| {
+                        state.accumulator.drain(now, |tp| leader(m, tp), can_send, stamp)
+                    })
+                }
+                Some(txn) => txn.with(|machine| {
+                    let mut state = self.inner.state.lock().expect("lock");
+                    cluster.with_metadata(|m| {
+                        state.accumulator.drain_where(
+                            now,
+                            |tp| leader(m, tp),
+                            can_send,
+                            stamp,
+                            |tp| machine.partitions.contains(tp),
+                        )
+                    })
+                }),
+            }
         };
         if drained.unknown_leader {
             self.want_refresh = true;
+        }
+        if !drained.blocked.is_empty() {
+            self.add_partitions(drained.blocked);
         }
         for batch in drained.expired {
             let error = self.timeout_error(&batch, batch.last_error.as_ref());
@@ -231,6 +337,7 @@ impl Sender {
             &batches,
             self.inner.config.acks,
             self.inner.config.common.request_timeout,
+            self.inner.config.transactional_id.as_deref(),
         ));
         let sent = || {
             let metrics = &self.inner.metrics;
@@ -334,6 +441,10 @@ impl Sender {
 
     fn fail(&mut self, batch: Batch, error: ClientError, was_in_flight: bool) {
         self.inner.metrics.records_failed.fetch_add(u64::from(batch.records), Ordering::Relaxed);
+        if let Some(txn) = &self.inner.txn {
+            // A record of the transaction is lost: it must not commit.
+            txn.fail(classify_send(&error), error.clone());
+        }
         let released = self.inner.state.lock().expect("lock").accumulator.complete(
             batch,
             Err(error),
@@ -367,10 +478,14 @@ impl Sender {
         };
         let now = Instant::now();
         let expired = batch.created + config.delivery_timeout <= now;
+        let transactional = self.inner.txn.is_some();
         let verdict = match verdict(code, attempt) {
             Verdict::Retry { .. } | Verdict::BumpAndRetry if expired => {
                 Verdict::Fail { bump: attempt.sequenced }
             }
+            // Only the coordinator bumps a transactional producer's epoch, when the
+            // transaction is aborted.
+            Verdict::BumpAndRetry if transactional => Verdict::Fail { bump: true },
             v => v,
         };
         match verdict {
@@ -388,8 +503,10 @@ impl Sender {
                 self.requeue(batch, now, error, was_in_flight);
             }
             Verdict::Fail { bump } => {
-                if bump {
-                    self.bump_pending = true;
+                match &self.inner.txn {
+                    Some(txn) if bump => txn.with(|m| m.epoch_bump_required = true),
+                    None if bump => self.bump_pending = true,
+                    _ => {}
                 }
                 let error = if expired { self.timeout_error(&batch, Some(&error)) } else { error };
                 self.fail(batch, error, was_in_flight);
@@ -410,7 +527,12 @@ impl Sender {
     }
 }
 
-fn produce_request(batches: &[Batch], acks: Acks, timeout: Duration) -> ProduceRequest {
+fn produce_request(
+    batches: &[Batch],
+    acks: Acks,
+    timeout: Duration,
+    transactional_id: Option<&str>,
+) -> ProduceRequest {
     let mut topics: Vec<TopicProduceData> = Vec::new();
     for batch in batches {
         let partition = PartitionProduceData::default()
@@ -426,7 +548,11 @@ fn produce_request(batches: &[Batch], acks: Acks, timeout: Duration) -> ProduceR
         }
     }
     ProduceRequest::default()
-        .with_transactional_id(None)
+        .with_transactional_id(transactional_id.map(|id| {
+            sluice_protocol::kafka_protocol::messages::TransactionalId(StrBytes::from_string(
+                id.to_string(),
+            ))
+        }))
         .with_acks(acks.wire())
         .with_timeout_ms(timeout.as_millis().min(i32::MAX as u128) as i32)
         .with_topic_data(topics)

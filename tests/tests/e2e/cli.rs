@@ -563,10 +563,9 @@ fn perf_produce_refuses_transactions_naming_what_lacks_support() {
         args.extend_from_slice(extra);
         sluice_at(addr, &args)
     };
-    // A broker that does not advertise the transaction APIs (sluiced now does: they are
-    // taken out of its ApiVersions).
+    // A broker that does not advertise the transaction APIs is named.
     let (broker, proxy) = broker_advertising(|apis| {
-        apis.retain(|a| a.api_key != 24 && a.api_key != 26);
+        apis.retain(|api| api.api_key != 24 && api.api_key != 26);
     });
     let lacks = format!(
         "the broker at {proxy} does not support transactions (its ApiVersions has no \
@@ -580,16 +579,41 @@ fn perf_produce_refuses_transactions_naming_what_lacks_support() {
     one_error_line(&out, &format!("error: transactional.id: {lacks}"));
     let listed = ok(&sluice(&broker, &["topic", "list"]));
     assert!(!listed.contains("txn"), "nothing was produced: {listed}");
+}
 
-    // sluiced advertises both APIs: then it is this client that lacks them. (A broker of
-    // its own: the one above advertises the proxy in its metadata.)
-    let plain = BrokerProcess::start(&[]);
-    let out = perf(&plain.bootstrap(), &["--transactional-id", "t1"]);
-    one_error_line(
-        &out,
-        "error: --transactional-id: sluice-client does not support transactions yet (the \
-         brokers do: their ApiVersions list AddPartitionsToTxn and EndTxn)",
-    );
+#[test]
+fn perf_produce_in_transactions_then_consume_read_committed() {
+    let broker = BrokerProcess::start(&[]);
+    create(&broker, "perf-txn", "1");
+    let args = [
+        "perf",
+        "produce",
+        "--topic",
+        "perf-txn",
+        "--num-records",
+        "5000",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+        "--transaction-duration-ms",
+        "10",
+    ];
+    let out = sluice(&broker, &args);
+    succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("5000 records sent"), "{stdout}");
+    let consume = [
+        "consume",
+        "perf-txn",
+        "--exit-at-end",
+        "--isolation-level",
+        "read_committed",
+        "--format",
+        "x\\n",
+    ];
+    let read = ok(&sluice(&broker, &consume));
+    assert_eq!(read.lines().count(), 5000, "every record committed and read once");
 }
 
 /// Kafka's `--print-metrics` table at the end of `out`: name -> value, after checking its

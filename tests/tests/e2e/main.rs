@@ -26,4 +26,5 @@ mod rust_passthrough;
 mod rust_producer;
 mod rust_stream;
 mod serving;
+mod transactions;
 mod transactions_coordinator;

@@ -28,6 +28,7 @@ Examples:
   sluice consume orders --partition 2 --offset -10 --json
   sluice consume orders --group billing --count 100
   sluice consume orders --offset @1714979289123 --timeout 5000
+  sluice consume payments --isolation-level read_committed --exit-at-end
 
 --offset: beginning, end, stored (the group's committed offset), N (that offset), -N (N
 before the end), @TIMESTAMP_MS or s@TIMESTAMP_MS (the first record at or after that time).
@@ -109,6 +110,10 @@ pub struct Args {
     /// Print each record as one JSON object per line instead.
     #[arg(long, short = 'J', conflicts_with = "format")]
     json: bool,
+    /// read_committed: only records of committed transactions, up to the last stable
+    /// offset (also the end of --exit-at-end); read_uncommitted (default): everything.
+    #[arg(long, value_parser = ["read_uncommitted", "read_committed"])]
+    isolation_level: Option<String>,
     /// Any consumer property (Java client names), repeatable.
     #[arg(long = "property", short = 'X', value_name = "KEY=VALUE", value_parser = key_value)]
     properties: Vec<(String, String)>,
@@ -151,6 +156,9 @@ async fn consume_with(
         if config.get("auto.offset.reset").is_none() {
             props.push(("auto.offset.reset".into(), "earliest".into()));
         }
+    }
+    if let Some(level) = &args.isolation_level {
+        props.push(("isolation.level".into(), level.clone()));
     }
     props.extend(args.properties.iter().cloned());
     let mut consumer = Consumer::new(&with_properties(config, &props))?;

@@ -59,11 +59,10 @@ fn layered(
     Ok(with_properties(&config, props))
 }
 
-/// Why a transactional perf run (`what`: the option that asked for one) cannot run: the
-/// first broker whose ApiVersions lacks AddPartitionsToTxn or EndTxn (KIP-98's APIs a
-/// transactional producer needs), or else this client, which has no transactional
-/// producer yet.
-pub async fn no_transactions(config: &ClientConfig, what: &str) -> CliError {
+/// Why a transactional perf run (`what`: the option that asked for one) cannot run, if
+/// it cannot: the first broker whose ApiVersions lacks AddPartitionsToTxn or EndTxn
+/// (KIP-98's APIs a transactional producer needs).
+pub async fn no_transactions(config: &ClientConfig, what: &str) -> Option<CliError> {
     use sluice_protocol::api_key::ApiKey;
     // The transactional producer's properties (transactional.id, transaction.timeout.ms)
     // are none of the admin client's.
@@ -73,7 +72,7 @@ pub async fn no_transactions(config: &ClientConfig, what: &str) -> CliError {
     }
     let (cluster, versions) = match crate::cluster::broker_versions(&admin).await {
         Ok(found) => found,
-        Err(e) => return e,
+        Err(e) => return Some(e),
     };
     for (broker, table) in cluster.brokers.iter().zip(&versions) {
         let missing: Vec<&str> =
@@ -83,18 +82,15 @@ pub async fn no_transactions(config: &ClientConfig, what: &str) -> CliError {
                 .map(|(_, name)| *name)
                 .collect();
         if !missing.is_empty() {
-            return CliError::Unsupported(format!(
+            return Some(CliError::Unsupported(format!(
                 "{what}: the broker at {} does not support transactions (its ApiVersions has \
                  no {})",
                 broker.addr,
                 missing.join(" or ")
-            ));
+            )));
         }
     }
-    CliError::Unsupported(format!(
-        "{what}: sluice-client does not support transactions yet (the brokers do: their \
-         ApiVersions list AddPartitionsToTxn and EndTxn)"
-    ))
+    None
 }
 
 /// Kafka's `ToolsUtils.printMetrics` (`--print-metrics`): a blank line, a header, then one

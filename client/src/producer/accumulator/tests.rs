@@ -14,6 +14,7 @@ fn settings() -> AccumulatorSettings {
         max_request_size: 1 << 20,
         delivery_timeout: Duration::from_secs(120),
         max_in_flight: 5,
+        transactional: false,
     }
 }
 
@@ -199,4 +200,28 @@ fn batches_are_compressed_at_the_configured_level() {
         drain_all(&mut acc, t0, None).pop().unwrap().bytes.len()
     };
     assert!(size_at(19) < size_at(1), "zstd level 19 packs tighter than level 1");
+}
+
+#[test]
+fn a_transactional_partition_waits_until_it_joined_the_transaction() {
+    let t0 = Instant::now();
+    let mut acc = Accumulator::new(AccumulatorSettings { transactional: true, ..settings() });
+    append(&mut acc, 0, &[1; 10], t0);
+    append(&mut acc, 1, &[1; 10], t0);
+    let stamp = Some(ProducerStamp { id: 7, epoch: 3 });
+    // Named as blocked at once, before linger closes the batch: the add overlaps it.
+    let d = acc.drain_where(t0, |_| Some(1), |_| true, stamp, |tp| tp.partition == 1);
+    assert_eq!(d.blocked, [tp(0)]);
+    assert!(d.by_node.is_empty());
+    let later = t0 + Duration::from_millis(5);
+    let d = acc.drain_where(later, |_| Some(1), |_| true, stamp, |tp| tp.partition == 1);
+    assert_eq!(d.blocked, [tp(0)]);
+    let sent: Vec<Batch> = d.by_node.into_values().flatten().collect();
+    assert_eq!(sent.iter().map(|b| b.tp.partition).collect::<Vec<_>>(), [1]);
+    let batch = RecordBatch::parse_verified(&sent[0].bytes).unwrap();
+    assert!(batch.is_transactional() && !batch.is_control());
+    assert_eq!((batch.producer_id(), batch.producer_epoch(), batch.base_sequence()), (7, 3, 0));
+    let d = acc.drain_where(later, |_| Some(1), |_| true, stamp, |_| true);
+    assert!(d.blocked.is_empty());
+    assert_eq!(d.by_node.into_values().flatten().count(), 1, "partition 0 once it joined");
 }

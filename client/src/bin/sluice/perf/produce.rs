@@ -8,9 +8,11 @@
 //! As Kafka 4's tool: `--warmup-records N` keeps a second set of figures for the records
 //! sent after the first N (the steady state), which then prints the 5 s lines (after an
 //! `In steady state.` line) and a final `M steady state records sent, ...` line after the
-//! whole run's; `--print-metrics` prints the producer's metrics at the end. A
-//! transactional run (`--transactional-id`, `--transaction-duration-ms`, or
-//! `transactional.id` in the producer properties) is refused with what lacks support.
+//! whole run's; `--print-metrics` prints the producer's metrics at the end. As Kafka's
+//! tool, a transactional run (`--transactional-id`, `--transaction-duration-ms`, or
+//! `transactional.id` in the producer properties) commits a transaction every
+//! `--transaction-duration-ms` (3000 by default) and at the end; a broker that lacks
+//! AddPartitionsToTxn or EndTxn is named before anything is sent.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
@@ -38,9 +40,11 @@ Examples:
   sluice perf produce --topic bench --num-records 1100000 --record-size 100 --throughput -1 \\
       --warmup-records 100000 --print-metrics
 
---transactional-id and --transaction-duration-ms are refused: sluice-client has no
-transactional producer yet (the error names the broker instead when it lacks
-AddPartitionsToTxn or EndTxn).";
+  sluice perf produce --topic bench --num-records 1000000 --record-size 100 --throughput -1 \\
+      --transactional-id perf-txn --transaction-duration-ms 100
+
+--transaction-duration-ms alone uses the transactional id
+performance-producer-default-transactional-id, as Kafka's tool.";
 
 /// `sluice perf produce` flags (Kafka's names).
 #[derive(Debug, clap::Args)]
@@ -72,10 +76,10 @@ pub struct Args {
     /// The first N records are the warm-up: a second summary covers only those after.
     #[arg(long, value_name = "WARMUP-RECORDS", default_value_t = 0)]
     warmup_records: u64,
-    /// Produce in transactions with this transactional id (not supported yet).
+    /// Produce in transactions with this transactional id.
     #[arg(long, value_name = "TRANSACTIONAL-ID")]
     transactional_id: Option<String>,
-    /// Commit a transaction after this many ms (not supported yet).
+    /// Commit a transaction after this many ms (default 3000 when transactional).
     #[arg(long, value_name = "TRANSACTION-DURATION", value_parser = clap::value_parser!(u64).range(1..))]
     transaction_duration_ms: Option<u64>,
 }
@@ -181,8 +185,20 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
         config.get("transactional.id").map(|_| "transactional.id")
     };
     if let Some(what) = transactional {
-        return Err(no_transactions(&config, what).await);
+        if let Some(e) = no_transactions(&config, what).await {
+            return Err(e);
+        }
     }
+    // As Kafka's ProducerPerformance.
+    let transactional_id = args
+        .transactional_id
+        .clone()
+        .or_else(|| config.get("transactional.id").map(str::to_string))
+        .or_else(|| transactional.map(|_| "performance-producer-default-transactional-id".into()));
+    if let Some(id) = &transactional_id {
+        config.set("transactional.id", id.as_str());
+    }
+    let transaction_duration = Duration::from_millis(args.transaction_duration_ms.unwrap_or(3000));
     if args.producer_props.iter().all(|(k, _)| k != "client.id")
         && config.get("client.id") == Some("sluice")
     {
@@ -191,6 +207,10 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
     let mut payloads = Payloads::new(&args)?;
     let producer = Producer::new(&config)?;
     let topic: Arc<str> = args.topic.as_str().into();
+    if transactional_id.is_some() {
+        producer.init_transactions().await.context("init transactions")?;
+    }
+    let mut transaction_start: Option<Instant> = None;
     let live = std::io::stdout().is_terminal();
     let warmup = args.warmup_records;
     if warmup > 0 {
@@ -217,6 +237,14 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
                 tracker.flush().await;
                 tokio::time::sleep(wait).await;
             }
+        }
+        if transactional_id.is_some() && transaction_start.is_none() {
+            if let Err(source) = producer.begin_transaction() {
+                fatal =
+                    Some(CliError::Client { context: Some("begin a transaction".into()), source });
+                break;
+            }
+            transaction_start = Some(Instant::now());
         }
         let value = payloads.next(i);
         let bytes = value.len();
@@ -245,6 +273,19 @@ pub async fn run(config: &ClientConfig, args: Args) -> Result<()> {
                     Some(CliError::Client { context: Some(format!("produce to {topic}")), source });
                 break;
             }
+        }
+        if transaction_start.is_some_and(|at| at.elapsed() >= transaction_duration) {
+            transaction_start = None;
+            if let Err(source) = producer.commit_transaction().await {
+                fatal =
+                    Some(CliError::Client { context: Some("commit a transaction".into()), source });
+                break;
+            }
+        }
+    }
+    if fatal.is_none() && transaction_start.is_some() {
+        if let Err(source) = producer.commit_transaction().await {
+            fatal = Some(CliError::Client { context: Some("commit a transaction".into()), source });
         }
     }
     producer.flush().await;
