@@ -15,6 +15,13 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
         StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
         StorageError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
+        // Kafka answers a transition in flight with a retriable code the producer retries.
+        StorageError::TxnNotVerified { code, .. }
+            if *code == ErrorCode::CONCURRENT_TRANSACTIONS =>
+        {
+            ErrorCode::NOT_ENOUGH_REPLICAS
+        }
+        StorageError::TxnNotVerified { code, .. } => *code,
         // Retriable in every client, and like it nothing was written: the producer retries
         // once older producer ids have been idle long enough to go.
         StorageError::TooManyProducers { .. } => ErrorCode::NOT_ENOUGH_REPLICAS,

@@ -16,7 +16,8 @@ use tokio::sync::{watch, Notify};
 
 use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
 use crate::storage::{
-    AppendInfo, Isolation, PartitionLog, ReadInfo, StorageError, TxnMarker, ValidRecords,
+    AppendInfo, Isolation, PartitionLog, ReadInfo, StorageError, TxnMarker, TxnVerifier,
+    ValidRecords,
 };
 
 /// Largest record set appended on the async thread itself: librdkafka's default batch
@@ -92,21 +93,22 @@ impl Partition {
     pub async fn append(
         &self,
         records: ValidRecords<Bytes>,
+        verify: Option<TxnVerifier>,
     ) -> Result<(AppendInfo, Option<i64>), StorageError> {
         let (count, bytes) = (records.offset_count() as u64, records.len() as u64);
         let result = if records.len() <= INLINE_APPEND_BYTES {
-            self.log.append_unsynced(&records)
+            self.log.append_verified(&records, verify.as_ref())
         } else {
             let log = Arc::clone(&self.log);
-            tokio::task::spawn_blocking(move || log.append_unsynced(&records)).await.unwrap_or_else(
-                |e| {
+            tokio::task::spawn_blocking(move || log.append_verified(&records, verify.as_ref()))
+                .await
+                .unwrap_or_else(|e| {
                     Err(StorageError::Io {
                         op: "append task",
                         path: self.log.dir().to_owned(),
                         source: std::io::Error::other(e.to_string()),
                     })
-                },
-            )
+                })
         };
         if result.is_ok() {
             self.counters.appended(count, bytes);
@@ -253,7 +255,7 @@ mod tests {
     async fn append_and_wait(p: &Arc<Partition>, n: usize) -> Vec<Result<i64, StorageError>> {
         let mut waits = Vec::new();
         for _ in 0..n {
-            let (info, sync_to) = p.append(records(2)).await.unwrap();
+            let (info, sync_to) = p.append(records(2), None).await.unwrap();
             let offset = sync_to.expect("durable mode asks for a sync");
             assert_eq!(offset, info.last_offset + 1);
             let p = Arc::clone(p);
@@ -295,7 +297,7 @@ mod tests {
         let done = append_and_wait(&p, 20).await;
         assert!(done.iter().all(Result::is_err), "{done:?}");
         assert!(p.log().is_poisoned());
-        assert!(matches!(p.append(records(1)).await, Err(StorageError::Poisoned { .. })));
+        assert!(matches!(p.append(records(1), None).await, Err(StorageError::Poisoned { .. })));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,7 +314,7 @@ mod tests {
         for (set, count) in [(small.clone(), 64), (large, 12_000), (small, 64)] {
             let waiter = Arc::new(Notify::new());
             p.register_waiter(&waiter);
-            let (info, sync_to) = p.append(set).await.unwrap();
+            let (info, sync_to) = p.append(set, None).await.unwrap();
             assert_eq!((info.base_offset, info.last_offset), (next, next + count - 1));
             assert_eq!(sync_to, None, "no sync outside durable mode");
             tokio::time::timeout(Duration::from_secs(5), waiter.notified())

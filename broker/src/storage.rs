@@ -71,6 +71,15 @@ pub use producer_state::{
 pub use sys::{disk_space, sendfile, DiskSpace};
 pub use txn_index::{AbortedTxn, TxnMarker};
 
+/// Asks the transaction coordinator whether a producer (id, epoch) has this partition in
+/// its ongoing transaction. Called under the partition's writer lock for each batch that
+/// would open a transaction here, so a marker (written under the same lock, after the
+/// coordinator's state left Ongoing) can never be followed by a batch of the transaction
+/// it ended.
+pub type TxnVerifier = std::sync::Arc<
+    dyn Fn(i64, i16) -> Result<(), sluice_protocol::error_code::ErrorCode> + Send + Sync,
+>;
+
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
@@ -287,6 +296,15 @@ pub enum StorageError {
         producer_id: i64,
         /// What was wrong.
         reason: &'static str,
+    },
+    /// The transaction coordinator does not know of the transaction a batch would open
+    /// here (KIP-890 part 1 verification).
+    #[error("producer {producer_id}: transaction not verified ({code:?})")]
+    TxnNotVerified {
+        /// The producer id.
+        producer_id: i64,
+        /// The coordinator's answer.
+        code: sluice_protocol::error_code::ErrorCode,
     },
     /// The partition was closed.
     #[error("partition {} is closed", path.display())]

@@ -323,6 +323,12 @@ impl TxnCoordinator {
         &self.index
     }
 
+    /// The shared index, for a verifier that outlives the request (a large append runs
+    /// on a blocking thread).
+    pub fn index_handle(&self) -> Arc<TxnIndex> {
+        Arc::clone(&self.index)
+    }
+
     /// KIP-890 part 1 verification for the produce path; see
     /// [`TxnIndex::verify_partition`]. Reads shared state: no round trip to the driver.
     ///

@@ -41,7 +41,7 @@ use crate::broker::Broker;
 use crate::config::TimestampType;
 use crate::error::{batch_error_code, storage_error_code};
 use crate::partition::Partition;
-use crate::storage::{now_ms, StorageError, ValidRecords};
+use crate::storage::{now_ms, StorageError, TxnVerifier, ValidRecords};
 use crate::topic_config::TimestampBounds;
 
 mod timestamps;
@@ -340,7 +340,17 @@ async fn append(
     if size > partition.log().config().segment_bytes {
         return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None).into());
     }
-    match partition.append(valid).await {
+    // KIP-890 part 1: a transactional batch may open a transaction here only if the
+    // coordinator has this partition in the producer's ongoing transaction.
+    let verify = valid.batches().any(|b| b.is_transactional()).then(|| {
+        let index = broker.txns.index_handle();
+        let (topic, index_of) = (partition.topic().to_owned(), partition.index());
+        let verifier: TxnVerifier = Arc::new(move |producer_id, epoch| {
+            index.verify_partition(producer_id, epoch, &topic, index_of)
+        });
+        verifier
+    });
+    match partition.append(valid, verify).await {
         Ok((info, sync_to)) => {
             broker.metrics.produced_bytes.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
             Ok(Appended {
@@ -351,7 +361,19 @@ async fn append(
             })
         }
         Err(e) => {
-            tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "append failed");
+            // The producer's own mistakes are its to see; the broker's log keeps its own.
+            let clients = matches!(
+                e,
+                StorageError::InvalidProducerEpoch { .. }
+                    | StorageError::OutOfOrderSequence { .. }
+                    | StorageError::InvalidTxnState { .. }
+                    | StorageError::TxnNotVerified { .. }
+            );
+            if clients {
+                tracing::debug!(topic = partition.topic(), partition = partition.index(), error = %e, "append refused");
+            } else {
+                tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "append failed");
+            }
             Err((storage_error_code(&e), Some(e.to_string())).into())
         }
     }

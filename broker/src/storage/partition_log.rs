@@ -41,7 +41,7 @@ use super::producer_state::{
 use super::segment::{Role, Segment};
 use super::txn_index::{self, AbortedTxn, AbortedTxns, TxnMarker};
 pub use super::valid_records::ValidRecords;
-use super::{durable, now_ms, FileSlice, LogConfig, ProducerInfo, StorageError};
+use super::{durable, now_ms, FileSlice, LogConfig, ProducerInfo, StorageError, TxnVerifier};
 
 const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
@@ -300,7 +300,22 @@ impl PartitionLog {
         &self,
         valid: &ValidRecords<B>,
     ) -> Result<(AppendInfo, Option<i64>), StorageError> {
-        let result = self.append_locked(valid);
+        self.append_verified(valid, None)
+    }
+
+    /// [`Self::append_unsynced`], with each transaction the set opens here checked by
+    /// `verify` under the writer lock (see [`TxnVerifier`]); without a verifier any
+    /// transactional batch may open one.
+    ///
+    /// # Errors
+    /// As [`Self::append_unsynced`]; [`StorageError::TxnNotVerified`] with the
+    /// coordinator's answer, and then nothing of the set is written.
+    pub fn append_verified<B: AsRef<[u8]>>(
+        &self,
+        valid: &ValidRecords<B>,
+        verify: Option<&TxnVerifier>,
+    ) -> Result<(AppendInfo, Option<i64>), StorageError> {
+        let result = self.append_locked(valid, verify);
         self.write_pending_snapshot();
         result
     }
@@ -455,6 +470,7 @@ impl PartitionLog {
     fn append_locked<B: AsRef<[u8]>>(
         &self,
         valid: &ValidRecords<B>,
+        verify: Option<&TxnVerifier>,
     ) -> Result<(AppendInfo, Option<i64>), StorageError> {
         let records = valid.bytes.as_ref();
         let batches = &valid.batches;
@@ -480,6 +496,12 @@ impl PartitionLog {
                     return Ok((info, sync_to));
                 }
             };
+        if let (Some(verify), Some(staged)) = (verify, &staged) {
+            for (producer_id, epoch) in staged.opened(&writer.producers) {
+                verify(producer_id, epoch)
+                    .map_err(|code| StorageError::TxnNotVerified { producer_id, code })?;
+            }
+        }
         // A transaction this set opens holds the last stable offset back before any
         // reader can see the set's offsets.
         let opens = staged.as_ref().and_then(|s| s.first_txn_offset());

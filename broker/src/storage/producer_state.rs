@@ -159,6 +159,18 @@ impl StagedProducers {
     pub(crate) fn first_txn_offset(&self) -> Option<i64> {
         self.entries.values().filter_map(|e| e.current_txn_first_offset).min()
     }
+
+    /// The producers (id, epoch) whose transactions these batches open here: in a
+    /// transaction now, and not before them.
+    pub(crate) fn opened<'a>(
+        &'a self,
+        before: &'a ProducerState,
+    ) -> impl Iterator<Item = (i64, i16)> + 'a {
+        self.entries.iter().filter_map(move |(id, e)| {
+            let was = before.get(*id).and_then(|b| b.current_txn_first_offset);
+            (e.current_txn_first_offset.is_some() && was.is_none()).then_some((*id, e.epoch))
+        })
+    }
 }
 
 fn last_seq(first_seq: i32, record_count: i32) -> i32 {

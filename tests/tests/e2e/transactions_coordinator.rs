@@ -310,3 +310,31 @@ fn the_coordinator_state_survives_a_restart_and_a_sigkill() {
     assert!(markers(&mut c, "txn-r").iter().all(|&(commit, p)| !commit && p == pid));
     assert!(!markers(&mut c, "txn-r").is_empty(), "the abort marker is in the partition");
 }
+
+/// KIP-890 part 1: a transactional batch opens a transaction in a partition only when the
+/// coordinator has that partition in the producer's ongoing transaction, so no client can
+/// leave a transaction hanging there (holding the last stable offset back for ever).
+#[test]
+fn a_transactional_batch_the_coordinator_does_not_know_of_is_refused() {
+    let broker = BrokerProcess::start(&[]);
+    let mut c = RawClient::connect(broker.addr);
+    ensure_topic(&mut c, "txn-verify");
+    let stray = transactional_batch(987_654, 0, 0, &["stray"]);
+    assert_eq!(produce(&mut c, "txn-verify", stray, -1).0, 49, "INVALID_PRODUCER_ID_MAPPING");
+    let (pid, epoch) = init_ok(&mut c, "tv", 60_000);
+    let early = transactional_batch(pid, epoch, 0, &["before AddPartitionsToTxn"]);
+    assert_eq!(produce(&mut c, "txn-verify", early, -1).0, INVALID_TXN_STATE);
+    let stale = transactional_batch(pid, epoch + 1, 0, &["another epoch"]);
+    assert_eq!(produce(&mut c, "txn-verify", stale, -1).0, 47, "INVALID_PRODUCER_EPOCH");
+    assert_eq!(add(&mut c, "tv", pid, epoch, &[("txn-verify", 0)]), vec![0]);
+    let ok = transactional_batch(pid, epoch, 0, &["in the transaction"]);
+    assert_eq!(produce(&mut c, "txn-verify", ok, -1).0, 0);
+    assert_eq!(end(&mut c, "tv", pid, epoch, true), 0);
+    wait_for_state(&mut c, "tv", "CompleteCommit");
+    // The transaction ended: a late batch of it cannot open another.
+    let late = transactional_batch(pid, epoch, 1, &["after the commit"]);
+    assert_eq!(produce(&mut c, "txn-verify", late, -1).0, INVALID_TXN_STATE);
+    let mut l = RawClient::connect(broker.addr);
+    let (_, hw, _) = fetch(&mut l, "txn-verify", 0);
+    assert_eq!(hw, 2, "one record and its commit marker, nothing else");
+}
