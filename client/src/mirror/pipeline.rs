@@ -98,6 +98,11 @@ pub(super) async fn run<S: Future<Output = ()> + Send>(
     if source_config.get("auto.offset.reset").is_none() {
         source_config.set("auto.offset.reset", "earliest");
     }
+    // An aborted transaction's records must not become the target's committed records;
+    // on a source without transactions this reads exactly what read_uncommitted would.
+    if source_config.get("isolation.level").is_none() {
+        source_config.set("isolation.level", "read_committed");
+    }
     let consumer =
         Consumer::new(&source_config).map_err(|e| MirrorError::client("source consumer", e))?;
     let producer = Producer::new(&target_producer_config(&c.target)?)
