@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod error;
 pub mod group;
 pub mod heavy;
+pub mod internal_log;
 pub mod log_cleaner;
 pub mod metrics;
 pub mod partition;

@@ -105,13 +105,7 @@ pub enum TimerKey {
 }
 
 /// One record of `__consumer_offsets`: key and value (`None`: a tombstone).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRecord {
-    /// Encoded key.
-    pub key: Bytes,
-    /// Encoded value, or `None` to delete the key.
-    pub value: Option<Bytes>,
-}
+pub use crate::internal_log::LogRecord;
 
 /// What the state machine is told.
 #[derive(Debug)]

@@ -217,13 +217,7 @@ pub enum TimerKey {
 
 /// One record of `__transaction_state`: a transactional id and its metadata (`None`: a
 /// tombstone).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRecord {
-    /// Encoded key.
-    pub key: bytes::Bytes,
-    /// Encoded value.
-    pub value: Option<bytes::Bytes>,
-}
+pub use crate::internal_log::LogRecord;
 
 /// What to do for a transaction whose Prepare* state is durable: write a marker to every
 /// partition, apply (commit) or drop (abort) its offsets, then report

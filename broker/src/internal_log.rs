@@ -1,0 +1,248 @@
+//! The broker's own internal topics (`__consumer_offsets`, `__transaction_state`) on its
+//! own storage engine: created on first use with settings no client may loosen, read
+//! whole at start to rebuild a coordinator, appended to as the coordinator writes, and
+//! compacted by rewriting.
+//!
+//! Layout: one partition. Kafka spreads keys over 50 partitions so that coordinators
+//! spread over brokers; on a single node one partition keeps loading to one sequential
+//! scan and keeps every key's records in order.
+//!
+//! Compaction: a coordinator's memory *is* the latest value of every live key. When the
+//! log holds more than `max(min_records, 2 × live records at the last compaction)`
+//! records, the coordinator's driver (with no write in flight) asks its state machine for
+//! a snapshot, appends it, and moves the log start offset to its first record with
+//! `delete_records`; whole segments below are then deleted (here and by the retention
+//! task). Each compaction rewrites L live records after at least 2L appends, so the cost
+//! is amortised O(1) per write and the log stays within about twice the live data plus
+//! one segment (`segment.bytes` 16 MiB, so little garbage waits in the active segment). A
+//! crash between the append and the move leaves duplicates, which loading absorbs: later
+//! records win. Tombstones need no rewriting: after a snapshot, nothing before it is read.
+//!
+//! The topics have `retention.ms=-1` and `retention.bytes=-1` (records must not age out;
+//! clients cannot change that, see [`crate::topic_config::check_internal`]) and
+//! `cleanup.policy=compact` (the log cleaner cleans them too; the rewrite above is what
+//! bounds them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_protocol::record::{batches, BatchBuilder, Compression};
+
+use crate::partition::Partition;
+use crate::storage::StorageError;
+use crate::topic_config::check_internal;
+use crate::topics::{TopicError, Topics};
+
+/// `segment.bytes` of an internal topic.
+const SEGMENT_BYTES: &str = "16777216";
+/// How much of the log one read brings in while loading.
+const LOAD_CHUNK: u64 = 1 << 20;
+/// Largest batch a compaction writes (the broker's default `message.max.bytes`).
+const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
+/// Decompression limit for a batch read back (ours are uncompressed; this bounds a
+/// corrupt or foreign one).
+const MAX_BATCH_RECORDS_BYTES: usize = 64 << 20;
+
+/// One record of an internal topic, as a coordinator writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Encoded key.
+    pub key: Bytes,
+    /// Encoded value, or `None` to delete the key.
+    pub value: Option<Bytes>,
+}
+
+/// What loading found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadStats {
+    /// Records applied.
+    pub records: u64,
+    /// Records that did not decode and were skipped.
+    pub skipped: u64,
+}
+
+/// Why an internal topic could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Creating or reconfiguring the topic failed.
+    Topic(TopicError),
+    /// The topic has no partition 0.
+    NoPartition,
+}
+
+/// An internal topic's one partition.
+#[derive(Debug)]
+pub struct InternalLog {
+    topic: &'static str,
+    partition: Arc<Partition>,
+}
+
+impl InternalLog {
+    /// Opens `topic`, creating it with the internal settings (and `extra` ones) when
+    /// absent, and restoring them when some other way made it without them.
+    ///
+    /// # Errors
+    /// The topic cannot be created or has no partition 0.
+    pub fn open(
+        topics: &Topics,
+        topic: &'static str,
+        extra: &[(&str, &str)],
+    ) -> Result<InternalLog, OpenError> {
+        let mut wanted = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("retention.ms".to_string(), "-1".to_string()),
+            ("retention.bytes".to_string(), "-1".to_string()),
+            ("segment.bytes".to_string(), SEGMENT_BYTES.to_string()),
+        ]);
+        wanted.extend(extra.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+        let found = match topics.get(topic) {
+            Some(t) => t,
+            None => match topics.create(topic, 1, -1, wanted.clone(), false) {
+                Ok(t) => t,
+                Err(TopicError::AlreadyExists(_)) => {
+                    topics.get(topic).ok_or(OpenError::NoPartition)?
+                }
+                Err(e) => return Err(OpenError::Topic(e)),
+            },
+        };
+        // A topic made some other way (an older broker, or one whose broker-wide retention
+        // would reach it) could let retention delete its records: give it the internal
+        // topic's settings.
+        if check_internal(topic, &topics.effective_config(&found)).is_err() {
+            let mut overrides = found.overrides.clone();
+            overrides.extend(wanted);
+            topics.set_overrides(topic, overrides, false).map_err(OpenError::Topic)?;
+            tracing::warn!(topic, "internal topic lacked its settings; they were applied");
+        }
+        let partition = found.partition(0).ok_or(OpenError::NoPartition)?;
+        Ok(InternalLog { topic, partition: Arc::clone(partition) })
+    }
+
+    /// Records between the log start and end offsets.
+    pub fn records(&self) -> i64 {
+        let log = self.partition.log();
+        log.log_end_offset() - log.log_start_offset()
+    }
+
+    /// Reads the whole log, handing each record's key and value to `apply` (a record it
+    /// refuses is counted as skipped and logged). Blocking.
+    ///
+    /// # Errors
+    /// A storage error reading the log, or a batch that fails its checks.
+    pub fn load<E: std::fmt::Display>(
+        &self,
+        mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), E>,
+    ) -> Result<LoadStats, StorageError> {
+        let log = self.partition.log();
+        let end = log.log_end_offset();
+        let mut next = log.log_start_offset();
+        let mut stats = LoadStats::default();
+        while next < end {
+            let read = self.partition.read(next, LOAD_CHUNK)?;
+            let Some(slice) = read.slice else { break };
+            let bytes = slice
+                .read_to_vec()
+                .map_err(|e| StorageError::io("read internal topic", log.dir(), e))?;
+            let start = next;
+            for batch in batches(&bytes) {
+                let batch = batch.map_err(|source| invalid(source, 0))?;
+                batch.verify_crc().map_err(|source| invalid(source, 0))?;
+                next = batch.last_offset() + 1;
+                if batch.is_control() {
+                    continue;
+                }
+                let records = match batch.records(MAX_BATCH_RECORDS_BYTES) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(topic = self.topic, offset = batch.base_offset(), error = %e, "skipping unreadable batch");
+                        stats.skipped += u64::from(batch.records_count().max(0) as u32);
+                        continue;
+                    }
+                };
+                for record in &records {
+                    let applied = record.map_err(|e| e.to_string()).and_then(|r| {
+                        if records.offset(&r) < start {
+                            return Ok(false);
+                        }
+                        let key = r.key().ok_or_else(|| "record without a key".to_string())?;
+                        apply(key, r.value()).map(|()| true).map_err(|e| e.to_string())
+                    });
+                    match applied {
+                        Ok(true) => stats.records += 1,
+                        Ok(false) => {}
+                        Err(reason) => {
+                            stats.skipped += 1;
+                            tracing::warn!(topic = self.topic, %reason, "skipping a record");
+                        }
+                    }
+                }
+            }
+            if next <= start {
+                // No progress: the read returned no whole batch past `start`.
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Appends each write as one batch (so each is atomic across a crash), all in one
+    /// append (one sync in durable mode). Blocking.
+    ///
+    /// # Errors
+    /// The storage error; nothing of the set was appended.
+    pub fn append(&self, writes: &[Vec<LogRecord>], now: i64) -> Result<(), StorageError> {
+        let mut set = Vec::new();
+        for records in writes {
+            set.extend_from_slice(&self.build_batch(records, now));
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.partition.append_blocking(&set).map(|_| ())
+    }
+
+    /// Appends a snapshot of every live record and drops everything before it. Blocking.
+    ///
+    /// # Errors
+    /// The storage error of the append or of moving the log start.
+    pub fn compact(&self, snapshot: &[LogRecord], now: i64) -> Result<i64, StorageError> {
+        let log = self.partition.log();
+        let start = log.log_end_offset();
+        let mut set = Vec::new();
+        let mut chunk_start = 0;
+        let mut size = 0;
+        for (i, r) in snapshot.iter().enumerate() {
+            size += r.key.len() + r.value.as_ref().map_or(0, |v| v.len()) + 32;
+            if size >= SNAPSHOT_BATCH_BYTES || i + 1 == snapshot.len() {
+                set.extend_from_slice(&self.build_batch(&snapshot[chunk_start..=i], now));
+                chunk_start = i + 1;
+                size = 0;
+            }
+        }
+        let first =
+            if set.is_empty() { start } else { self.partition.append_blocking(&set)?.base_offset };
+        let new_start = log.delete_records(first)?;
+        // Whole segments below the new start go now rather than at the next retention
+        // check.
+        log.apply_retention(now)?;
+        Ok(new_start)
+    }
+
+    /// One uncompressed batch of these records (empty for none).
+    fn build_batch(&self, records: &[LogRecord], now: i64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None);
+        for r in records {
+            // Keys and values are bounded by the coordinators, far below the format's
+            // limits: an error here is a bug, reported rather than hidden.
+            if let Err(e) = b.append(now, Some(&r.key), r.value.as_deref(), &[]) {
+                tracing::error!(topic = self.topic, error = %e, "cannot encode an internal record");
+            }
+        }
+        b.build().unwrap_or_default()
+    }
+}
+
+fn invalid(source: sluice_protocol::record::BatchError, position: usize) -> StorageError {
+    StorageError::InvalidBatch { position, source }
+}
