@@ -35,7 +35,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use sluice_protocol::error_code::ErrorCode;
@@ -200,6 +200,24 @@ impl TxnIndex {
             .pending_offsets
             .get(group)
             .is_some_and(|g| g.contains_key(&TopicPartition { topic: Arc::from(topic), partition }))
+    }
+
+    /// The partitions with offsets pending in a transaction, for each of `groups` that has
+    /// any. Read before the committed offsets: a pending offset leaves this index only
+    /// after it is committed to its group, so an offset absent from both was never
+    /// pending or is already committed.
+    pub fn pending_offsets_of<'a>(
+        &self,
+        groups: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<String, HashSet<TopicPartition>> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        groups
+            .into_iter()
+            .filter_map(|g| {
+                let pending = inner.pending_offsets.get(g)?;
+                Some((g.to_owned(), pending.keys().cloned().collect()))
+            })
+            .collect()
     }
 
     /// Whether `group` has any offset pending in a transaction.

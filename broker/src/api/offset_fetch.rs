@@ -57,6 +57,13 @@ pub async fn handle(
     let require_stable = version >= 7 && request.require_stable;
     let asked_group = (version < 8).then(|| request.group_id.0.to_string());
     let asked: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    // Before the offsets are read: a transaction that completes in between is then seen
+    // either as pending here or as committed there, never as neither.
+    let pending = if require_stable {
+        broker.txns.index().pending_offsets_of(asked.iter().map(String::as_str))
+    } else {
+        HashMap::new()
+    };
     let answers = match broker.groups.fetch_offsets(groups).await {
         Ok(a) => a,
         Err(e) => asked
@@ -65,8 +72,8 @@ pub async fn handle(
             .collect(),
     };
     let mut out = response(answers, version);
-    if require_stable {
-        mark_unstable(&mut out, broker.txns.index(), asked_group.as_deref());
+    if !pending.is_empty() {
+        mark_unstable(&mut out, &pending, asked_group.as_deref());
     }
     out
 }
@@ -75,26 +82,27 @@ pub async fn handle(
 /// pending; `single` is the group of a v7 request (v8+ name theirs).
 fn mark_unstable(
     out: &mut OffsetFetchResponse,
-    index: &crate::txn::TxnIndex,
+    pending: &HashMap<String, HashSet<TopicPartition>>,
     single: Option<&str>,
 ) {
     let unstable = sluice_protocol::error_code::ErrorCode::UNSTABLE_OFFSET_COMMIT.code();
+    let is_pending = |set: &HashSet<TopicPartition>, topic: &str, partition: i32| {
+        set.contains(&TopicPartition { topic: Arc::from(topic), partition })
+    };
     for g in &mut out.groups {
-        if !index.group_has_pending_offsets(g.group_id.0.as_str()) {
-            continue;
-        }
+        let Some(set) = pending.get(g.group_id.0.as_str()) else { continue };
         for t in &mut g.topics {
             for p in &mut t.partitions {
-                if index.has_pending_offset(&g.group_id.0, &t.name.0, p.partition_index) {
+                if is_pending(set, &t.name.0, p.partition_index) {
                     (p.error_code, p.committed_offset, p.metadata) = (unstable, -1, None);
                 }
             }
         }
     }
-    let Some(group) = single.filter(|g| index.group_has_pending_offsets(g)) else { return };
+    let Some(set) = single.and_then(|g| pending.get(g)) else { return };
     for t in &mut out.topics {
         for p in &mut t.partitions {
-            if index.has_pending_offset(group, &t.name.0, p.partition_index) {
+            if is_pending(set, &t.name.0, p.partition_index) {
                 (p.error_code, p.committed_offset, p.metadata) = (unstable, -1, None);
             }
         }
