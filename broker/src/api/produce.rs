@@ -298,7 +298,9 @@ async fn append(
             (validate(Bytes::from(owned))?, now)
         }
     };
+    let mut transactional = false;
     for b in valid.batches() {
+        transactional |= b.is_transactional();
         if b.size() > max_message_bytes.max(0) as usize {
             return Err(Refused::from((
                 ErrorCode::MESSAGE_TOO_LARGE,
@@ -342,7 +344,7 @@ async fn append(
     }
     // KIP-890 part 1: a transactional batch may open a transaction here only if the
     // coordinator has this partition in the producer's ongoing transaction.
-    let verify = valid.batches().any(|b| b.is_transactional()).then(|| {
+    let verify = transactional.then(|| {
         let index = broker.txns.index_handle();
         let (topic, index_of) = (partition.topic().to_owned(), partition.index());
         let verifier: TxnVerifier = Arc::new(move |producer_id, epoch| {
