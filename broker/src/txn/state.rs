@@ -14,6 +14,11 @@
 //!   after a restart (the loader hands every Prepare* state back to the driver).
 //! - Fencing (a re-init over an ongoing transaction, a timed-out transaction) aborts
 //!   with the epoch bumped, so the zombie's later writes carry an old epoch.
+//! - A request that finds its id mid-transition waits for the transition to end (one per
+//!   id, at most [`PARK_MAX_MS`]) instead of being answered CONCURRENT_TRANSACTIONS at
+//!   once: a producer's next AddPartitionsToTxn nearly always arrives while the previous
+//!   transaction's markers are written, and a client's retry backoff (Java's 20 ms) would
+//!   otherwise cost far more than the markers do.
 //!
 //! The one input that is not sans-I/O is the producer id source ([`ProducerIdSource`]):
 //! the broker's allocator syncs a block end once every thousand ids, which the driver's
@@ -43,6 +48,10 @@ pub const MAX_TXN_OFFSETS: usize = 16_384;
 pub const MAX_TXN_GROUPS: usize = 64;
 /// Bytes of offset metadata one transaction may hold in all.
 pub const MAX_TXN_METADATA_BYTES: usize = 1 << 20;
+/// How long a request may wait for its id's transition to end before it is answered
+/// CONCURRENT_TRANSACTIONS: markers take well under this, a partition whose marker write
+/// keeps failing should not hold the client much longer than its own retry would.
+pub const PARK_MAX_MS: i64 = 100;
 
 /// Where new producer ids come from.
 pub trait ProducerIdSource: Send + Sync + std::fmt::Debug {
@@ -146,6 +155,21 @@ pub enum Request {
     List(ListFilter),
 }
 
+impl Request {
+    /// The transactional id whose state this request would change (reads and the
+    /// produce path's verification change none).
+    fn changes_txn(&self) -> Option<&str> {
+        match self {
+            Request::InitProducerId { txn_id, .. }
+            | Request::AddPartitions { txn_id, verify_only: false, .. }
+            | Request::AddOffsets { txn_id, .. }
+            | Request::TxnOffsetCommit { txn_id, .. }
+            | Request::EndTxn { txn_id, .. } => Some(txn_id),
+            _ => None,
+        }
+    }
+}
+
 /// ListTransactions' filters.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -213,6 +237,8 @@ pub enum TimerKey {
     AbortTimedOut,
     /// Remove ids idle past `transactional.id.expiration.ms`.
     ExpireIds,
+    /// Answer the requests that waited [`PARK_MAX_MS`] for their id's transition.
+    Parked,
 }
 
 /// One record of `__transaction_state`: a transactional id and its metadata (`None`: a
@@ -320,6 +346,15 @@ struct Pending {
     then: Then,
 }
 
+/// A request waiting for its transactional id's transition to end.
+#[derive(Debug)]
+struct Parked {
+    token: Token,
+    request: Request,
+    /// When it is answered CONCURRENT_TRANSACTIONS if the transition has not ended.
+    until: i64,
+}
+
 /// The transaction coordinator's state.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -333,6 +368,8 @@ pub struct Coordinator {
     completing: HashMap<String, (i64, i16)>,
     /// Prepare* transactions whose completion ended but whose Complete* write failed.
     retry_complete: BTreeSet<String>,
+    /// At most one request per transactional id waiting for its transition to end.
+    parked: HashMap<String, Parked>,
     next_write: WriteId,
     loading: bool,
     out: Vec<Output>,
@@ -349,6 +386,7 @@ impl Coordinator {
             writes: HashMap::new(),
             completing: HashMap::new(),
             retry_complete: BTreeSet::new(),
+            parked: HashMap::new(),
             next_write: 0,
             loading: true,
             out: Vec::new(),
@@ -435,7 +473,8 @@ impl Coordinator {
             Input::Request(token, request) => self.request(token, request, now),
             Input::Timer(TimerKey::AbortTimedOut) => self.abort_timed_out(now),
             Input::Timer(TimerKey::ExpireIds) => self.expire_ids(now),
-            Input::Written(id, result) => self.written(id, result),
+            Input::Timer(TimerKey::Parked) => self.answer_parked(now),
+            Input::Written(id, result) => self.written(id, result, now),
             Input::Completed(txn, producer_id, epoch) => {
                 self.completed(&txn, producer_id, epoch, now)
             }
@@ -453,20 +492,13 @@ impl Coordinator {
         let bad_init = matches!(&request, Request::InitProducerId { txn_id, timeout_ms, .. }
             if txn_id.is_empty() || *timeout_ms <= 0 || *timeout_ms > self.config.max_timeout_ms);
         if self.loading && !bad_init {
-            let e = ErrorCode::COORDINATOR_LOAD_IN_PROGRESS;
-            let reply = match request {
-                Request::InitProducerId { .. } => Reply::InitProducerId(Err(e)),
-                Request::AddPartitions { verify_only: true, partitions, .. } => {
-                    Reply::Verify(vec![e; partitions.len()])
-                }
-                Request::AddPartitions { .. } => Reply::AddPartitions(e),
-                Request::Describe(ids) => {
-                    Reply::Describe(ids.into_iter().map(|id| not_found(id, e)).collect())
-                }
-                Request::List(_) => Reply::List(e, Vec::new(), Vec::new()),
-                _ => Reply::Error(e),
-            };
+            let reply = refusal(request, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
             return self.reply(token, reply);
+        }
+        if let Some(txn_id) = request.changes_txn().filter(|id| self.transitioning(id)) {
+            if !self.parked.contains_key(txn_id) {
+                return self.park(token, request, now);
+            }
         }
         match request {
             Request::InitProducerId { txn_id, timeout_ms, expected } => {
@@ -536,6 +568,49 @@ impl Coordinator {
 
     fn busy(&self, txn_id: &str) -> bool {
         self.in_flight.contains_key(txn_id) || self.completing.contains_key(txn_id)
+    }
+
+    /// Whether `txn_id` has a write or a completion running, or is Prepare* (its
+    /// completion about to start again): a request for it now could only be answered
+    /// CONCURRENT_TRANSACTIONS.
+    fn transitioning(&self, txn_id: &str) -> bool {
+        self.busy(txn_id) || self.txns.get(txn_id).is_some_and(|t| t.state.is_prepare())
+    }
+
+    fn park(&mut self, token: Token, request: Request, now: i64) {
+        let Some(txn_id) = request.changes_txn().map(str::to_owned) else { return };
+        let until = now.saturating_add(PARK_MAX_MS);
+        self.parked.insert(txn_id, Parked { token, request, until });
+        self.set_parked_timer();
+    }
+
+    fn set_parked_timer(&mut self) {
+        if let Some(at) = self.parked.values().map(|p| p.until).min() {
+            self.out.push(Output::SetTimer(TimerKey::Parked, at));
+        }
+    }
+
+    /// Runs the request parked for `txn_id`, if its transition has ended.
+    fn unpark(&mut self, txn_id: &str, now: i64) {
+        if self.transitioning(txn_id) {
+            return;
+        }
+        if let Some(p) = self.parked.remove(txn_id) {
+            self.request(p.token, p.request, now);
+        }
+    }
+
+    fn answer_parked(&mut self, now: i64) {
+        let mut due: Vec<String> =
+            self.parked.iter().filter(|(_, p)| p.until <= now).map(|(id, _)| id.clone()).collect();
+        due.sort();
+        for id in due {
+            if let Some(p) = self.parked.remove(&id) {
+                let reply = refusal(p.request, ErrorCode::CONCURRENT_TRANSACTIONS);
+                self.reply(p.token, reply);
+            }
+        }
+        self.set_parked_timer();
     }
 
     fn init_producer_id(
@@ -862,8 +937,14 @@ impl Coordinator {
         }
     }
 
-    fn written(&mut self, id: WriteId, result: Result<(), ErrorCode>) {
+    fn written(&mut self, id: WriteId, result: Result<(), ErrorCode>, now: i64) {
         let Some(p) = self.writes.remove(&id) else { return };
+        let txn_id = p.txn_id.clone();
+        self.apply_written(p, id, result);
+        self.unpark(&txn_id, now);
+    }
+
+    fn apply_written(&mut self, p: Pending, id: WriteId, result: Result<(), ErrorCode>) {
         if self.in_flight.get(&p.txn_id) == Some(&id) {
             self.in_flight.remove(&p.txn_id);
         }
@@ -971,6 +1052,7 @@ impl Coordinator {
         }
         self.completing.remove(txn_id);
         self.write_complete(txn_id, now);
+        self.unpark(txn_id, now);
     }
 
     fn write_complete(&mut self, txn_id: &str, now: i64) {
@@ -1099,6 +1181,22 @@ impl Coordinator {
             .collect();
         listed.sort_by(|a, b| a.txn_id.cmp(&b.txn_id));
         (unknown, listed)
+    }
+}
+
+/// The answer to `request` that only says `e`.
+fn refusal(request: Request, e: ErrorCode) -> Reply {
+    match request {
+        Request::InitProducerId { .. } => Reply::InitProducerId(Err(e)),
+        Request::AddPartitions { verify_only: true, partitions, .. } => {
+            Reply::Verify(vec![e; partitions.len()])
+        }
+        Request::AddPartitions { .. } => Reply::AddPartitions(e),
+        Request::Describe(ids) => {
+            Reply::Describe(ids.into_iter().map(|id| not_found(id, e)).collect())
+        }
+        Request::List(_) => Reply::List(e, Vec::new(), Vec::new()),
+        _ => Reply::Error(e),
     }
 }
 

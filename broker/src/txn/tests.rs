@@ -286,7 +286,10 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
         h.ask_held(Request::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true });
     assert_eq!(writes.len(), 1);
     assert!(h.reply_of(token).is_none());
-    assert_eq!(h.add(T, pid, epoch, &[("c", 0)]), ErrorCode::CONCURRENT_TRANSACTIONS);
+    // A retry meanwhile waits for the transition to end.
+    let end = Request::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true };
+    let (retry, none) = h.ask_held(end);
+    assert!(none.is_empty());
     let out = h.c.step(Input::Written(writes[0], Ok(())), h.now);
     h.absorb(out, true);
     assert_eq!(h.reply_of(token), Some(Reply::Error(ErrorCode::NONE)));
@@ -295,7 +298,8 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
     assert!(c.commit);
     assert_eq!(c.partitions, vec![tp("a", 0), tp("b", 0)]);
     assert_eq!((c.producer_id, c.producer_epoch), (pid, epoch));
-    // While the markers are written.
+    assert!(h.reply_of(retry).is_none(), "the retry waits for the markers too");
+    // While the markers are written, with the one waiting place taken.
     assert_eq!(h.add(T, pid, epoch, &[("c", 0)]), ErrorCode::CONCURRENT_TRANSACTIONS);
     assert_eq!(h.init(T), Err(ErrorCode::CONCURRENT_TRANSACTIONS));
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::CONCURRENT_TRANSACTIONS);
@@ -306,6 +310,7 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
     );
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteCommit);
+    assert_eq!(h.reply_of(retry), Some(Reply::Error(ErrorCode::NONE)));
     assert!(h.c.txn(T).unwrap().partitions.is_empty());
     // Retries of the same result succeed; the other result does not.
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::NONE);
@@ -320,6 +325,50 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
 }
 
 #[test]
+fn the_next_transactions_add_waits_for_the_markers_then_is_refused_after_park_max() {
+    let mut h = H::new();
+    let (pid, epoch) = h.init(T).unwrap();
+    h.add(T, pid, epoch, &[("a", 0)]);
+    assert_eq!(h.end(T, pid, epoch, true), ErrorCode::NONE);
+    let add = |p| Request::AddPartitions {
+        txn_id: T.into(),
+        producer_id: pid,
+        epoch,
+        partitions: vec![tp("a", p)],
+        verify_only: false,
+    };
+    // Arrives while the markers are written: answered once the transaction is complete,
+    // as the first add of the next one.
+    h.token += 1;
+    let out = h.c.step(Input::Request(h.token, add(1)), h.now);
+    let (next, until) = (h.token, h.now + PARK_MAX_MS);
+    assert!(out.contains(&Output::SetTimer(TimerKey::Parked, until)), "{out:?}");
+    h.absorb(out, true);
+    assert!(h.reply_of(next).is_none());
+    h.complete_all();
+    assert_eq!(h.reply_of(next), Some(Reply::AddPartitions(ErrorCode::NONE)));
+    let t = h.c.txn(T).unwrap();
+    assert_eq!((t.state, t.partitions.len()), (TxnState::Ongoing, 1));
+    assert!(t.partitions.contains(&tp("a", 1)));
+
+    // Markers that take longer than PARK_MAX_MS: CONCURRENT_TRANSACTIONS at the deadline,
+    // not before, and the transaction is left as it was.
+    assert_eq!(h.end(T, pid, epoch, false), ErrorCode::NONE);
+    let (late, _) = h.ask_held(add(2));
+    h.now += PARK_MAX_MS - 1;
+    let out = h.c.step(Input::Timer(TimerKey::Parked), h.now);
+    h.absorb(out, true);
+    assert!(h.reply_of(late).is_none());
+    h.now += 1;
+    let out = h.c.step(Input::Timer(TimerKey::Parked), h.now);
+    h.absorb(out, true);
+    assert_eq!(h.reply_of(late), Some(Reply::AddPartitions(ErrorCode::CONCURRENT_TRANSACTIONS)));
+    h.complete_all();
+    assert_eq!(h.state(T), TxnState::CompleteAbort);
+    assert!(h.replies.is_empty(), "a refused request is not answered twice: {:?}", h.replies);
+}
+
+#[test]
 fn a_re_init_fences_the_zombies_ongoing_transaction() {
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
@@ -330,12 +379,22 @@ fn a_re_init_fences_the_zombies_ongoing_transaction() {
     let c = h.completions.last().unwrap().clone();
     assert!(!c.commit);
     assert_eq!(c.producer_epoch, epoch + 1, "the abort marker carries the bumped epoch");
-    // The zombie is fenced; the new producer waits for the abort.
-    assert_eq!(h.add(T, pid, epoch, &[("a", 1)]), ErrorCode::PRODUCER_FENCED);
+    // The zombie is fenced (its add once the abort is done); the new producer waits for
+    // the abort.
+    let add = Request::AddPartitions {
+        txn_id: T.into(),
+        producer_id: pid,
+        epoch,
+        partitions: vec![tp("a", 1)],
+        verify_only: false,
+    };
+    let (zombie, none) = h.ask_held(add);
+    assert!(none.is_empty() && h.reply_of(zombie).is_none());
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::PRODUCER_FENCED);
     assert_eq!(h.init(T), Err(ErrorCode::CONCURRENT_TRANSACTIONS));
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteAbort);
+    assert_eq!(h.reply_of(zombie), Some(Reply::AddPartitions(ErrorCode::PRODUCER_FENCED)));
     assert_eq!(h.init(T), Ok((pid, epoch + 2)));
 }
 
@@ -354,9 +413,9 @@ fn a_timed_out_transaction_is_aborted_with_a_bumped_epoch() {
     h.absorb(out, true);
     let t = h.c.txn(T).unwrap();
     assert_eq!((t.state, t.producer_epoch), (TxnState::PrepareAbort, epoch + 1));
-    assert_eq!(h.add(T, pid, epoch, &[("a", 0)]), ErrorCode::PRODUCER_FENCED);
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteAbort);
+    assert_eq!(h.add(T, pid, epoch, &[("a", 0)]), ErrorCode::PRODUCER_FENCED);
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::PRODUCER_FENCED);
 }
 
