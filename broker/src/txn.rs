@@ -181,12 +181,14 @@ impl TxnIndex {
         if entry.epoch != epoch {
             return Err(ErrorCode::INVALID_PRODUCER_EPOCH);
         }
-        if entry.pending && entry.state != TxnState::Ongoing {
-            return Err(ErrorCode::CONCURRENT_TRANSACTIONS);
-        }
         let tp = TopicPartition { topic: Arc::from(topic), partition };
         if entry.state == TxnState::Ongoing && entry.partitions.contains(&tp) {
             Ok(())
+        } else if entry.pending {
+            // A write is in flight: it may be the AddPartitionsToTxn that adds this
+            // partition (its answer can reach the client before this entry is updated).
+            // Kafka's coordinator, too, answers a pending transition so.
+            Err(ErrorCode::CONCURRENT_TRANSACTIONS)
         } else {
             Err(ErrorCode::INVALID_TXN_STATE)
         }

@@ -253,13 +253,12 @@ impl Driver {
     }
 
     fn apply(&mut self, outputs: Vec<Output>) {
+        // Answers go out after the step's index updates: a client that hears its
+        // AddPartitionsToTxn succeed must find the partition verified when it produces.
+        let mut replies = Vec::new();
         for o in outputs {
             match o {
-                Output::Reply(token, reply) => {
-                    if let Some(tx) = self.waiting.remove(&token) {
-                        let _ = tx.send(reply);
-                    }
-                }
+                Output::Reply(token, reply) => replies.push((token, reply)),
                 Output::SetTimer(key, at) => {
                     self.timers.insert(key, at);
                 }
@@ -271,6 +270,11 @@ impl Driver {
                     let stop = self.stop_completions.clone();
                     self.completions.spawn(complete(c, markers, offsets, stop));
                 }
+            }
+        }
+        for (token, reply) in replies {
+            if let Some(tx) = self.waiting.remove(&token) {
+                let _ = tx.send(reply);
             }
         }
     }

@@ -251,6 +251,33 @@ fn add_partitions_checks_the_producer_and_starts_a_transaction() {
 }
 
 #[test]
+fn a_partition_whose_add_is_being_written_is_concurrent_not_invalid_for_the_produce_path() {
+    let mut h = H::new();
+    let (pid, epoch) = h.init(T).unwrap();
+    h.add(T, pid, epoch, &[("a", 0)]);
+    let add = Request::AddPartitions {
+        txn_id: T.into(),
+        producer_id: pid,
+        epoch,
+        partitions: vec![tp("b", 0)],
+        verify_only: false,
+    };
+    let (token, writes) = h.ask_held(add);
+    // The transaction is Ongoing with the add in flight: a batch for the partition being
+    // added is retriable (its client may already hold the answer under load).
+    assert_eq!(h.index.verify_partition(pid, epoch, "a", 0), Ok(()));
+    assert_eq!(
+        h.index.verify_partition(pid, epoch, "b", 0),
+        Err(ErrorCode::CONCURRENT_TRANSACTIONS)
+    );
+    let out = h.c.step(Input::Written(writes[0], Ok(())), h.now);
+    h.absorb(out, true);
+    assert_eq!(h.reply_of(token), Some(Reply::AddPartitions(ErrorCode::NONE)));
+    assert_eq!(h.index.verify_partition(pid, epoch, "b", 0), Ok(()));
+    assert_eq!(h.index.verify_partition(pid, epoch, "c", 0), Err(ErrorCode::INVALID_TXN_STATE));
+}
+
+#[test]
 fn verify_only_answers_per_partition_and_changes_nothing() {
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
