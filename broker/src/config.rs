@@ -78,6 +78,10 @@ pub struct Config {
     /// `sluice.internal.log.segment.bytes`: for tests, the segment size of every topic's
     /// log in place of `log.segment.bytes` and `segment.bytes` (`None`: not set).
     pub internal_segment_bytes: Option<u64>,
+    /// `sluice.log.open.segments.max`: segments of all partitions together that may hold
+    /// their descriptor and maps open; idle ones close and reopen on use (`None`: half the
+    /// open-file limit, within what `vm.max_map_count` allows).
+    pub open_segments_max: Option<usize>,
     /// `log.cleanup.policy`: the `cleanup.policy` of topics that do not set one.
     pub cleanup_policy: String,
     /// `log.message.timestamp.before.max.ms` and `log.message.timestamp.after.max.ms`.
@@ -146,6 +150,7 @@ impl Default for Config {
             timestamp_type: TimestampType::CreateTime,
             log: LogConfig::default(),
             internal_segment_bytes: None,
+            open_segments_max: None,
             cleanup_policy: "delete".into(),
             timestamps: TimestampBounds::default(),
             topic_kept: BTreeMap::new(),
@@ -482,6 +487,7 @@ impl Config {
                 "log.cleaner.backoff.ms" => {
                     self.cleaner.backoff_ms = broker_number(k, v)?.unsigned_abs()
                 }
+                "sluice.log.open.segments.max" => self.open_segments_max = Some(number(k, v, 1)?),
                 "sluice.producer.state.max.producers.per.partition" => {
                     self.log.max_producers_per_partition = number(k, v, 1)?
                 }

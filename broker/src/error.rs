@@ -12,6 +12,8 @@ pub fn storage_error_code(e: &StorageError) -> ErrorCode {
         StorageError::InvalidBatch { source, .. } => batch_error_code(source),
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
         StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
+        // A read that raced retention or compaction past every retry: the client retries.
+        StorageError::SegmentRetired { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
         StorageError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
         StorageError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
         StorageError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,

@@ -35,6 +35,7 @@
 pub(crate) mod checkpoint;
 pub mod cleaner;
 pub mod durable;
+mod handle_cache;
 mod index;
 pub mod io;
 mod partition_log;
@@ -49,6 +50,8 @@ mod valid_records;
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod handle_tests;
 #[cfg(test)]
 mod txn_tests;
 
@@ -68,6 +71,7 @@ pub use producer_state::{
     ProducerInfo, DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
 };
+pub use segment::SegmentHandles;
 pub use sys::{disk_space, sendfile, DiskSpace};
 pub use txn_index::{AbortedTxn, TxnMarker};
 
@@ -79,6 +83,11 @@ pub use txn_index::{AbortedTxn, TxnMarker};
 pub type TxnVerifier = std::sync::Arc<
     dyn Fn(i64, i16) -> Result<(), sluice_protocol::error_code::ErrorCode> + Send + Sync,
 >;
+
+/// How many segments of a log opened on its own (tests, tools) may hold their files open
+/// at once; the broker shares one bound among all partitions
+/// (`sluice.log.open.segments.max`).
+pub const DEFAULT_OPEN_SEGMENTS: usize = 1024;
 
 /// Per-partition settings, named after Kafka's topic configs.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +256,13 @@ pub enum StorageError {
         log_start_offset: i64,
         /// Offset the next record will get.
         log_end_offset: i64,
+    },
+    /// The segment's files were deleted or replaced (retention, compaction) after the
+    /// reader took the segment list: read the current list.
+    #[error("segment {} was removed or replaced", path.display())]
+    SegmentRetired {
+        /// Its `.log` file.
+        path: PathBuf,
     },
     /// An index file has no room for another entry.
     #[error("index {} is full", path.display())]

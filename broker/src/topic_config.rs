@@ -454,6 +454,8 @@ pub struct TopicDefaults {
     pub timestamps: TimestampBounds,
     /// Broker defaults of the configs Sluice only keeps ([`Mapping::Kept`]).
     pub kept: BTreeMap<&'static str, String>,
+    /// `sluice.log.open.segments.max`, resolved.
+    pub open_segments_max: usize,
 }
 
 impl TopicDefaults {
@@ -464,6 +466,9 @@ impl TopicDefaults {
             max_message_bytes: c.message_max_bytes,
             timestamp_type: c.timestamp_type,
             internal_segment_bytes: c.internal_segment_bytes,
+            open_segments_max: c
+                .open_segments_max
+                .unwrap_or_else(crate::storage::sys::default_open_segments),
             cleanup_policy: c.cleanup_policy.clone(),
             timestamps: c.timestamps,
             kept: c.topic_kept.clone(),

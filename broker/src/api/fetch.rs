@@ -34,8 +34,8 @@ use super::Reply;
 use crate::broker::Broker;
 use crate::error::storage_error_code;
 use crate::partition::Partition;
-use crate::storage::{Isolation, StorageError};
-pub use encode::{encode, PartitionReply, TopicReply};
+use crate::storage::{FileSlice, Isolation, StorageError};
+pub use encode::{encode, PartitionReply, RecordSet, TopicReply};
 
 /// What one requested partition resolved to.
 struct Wanted {
@@ -127,7 +127,8 @@ pub async fn handle(
         }
     };
     for (w, r) in wanted.iter().zip(replies) {
-        let (bytes, failed) = (r.records.as_ref().map_or(0, |s| s.len), r.error != ErrorCode::NONE);
+        let bytes = r.records.as_ref().map_or(0, RecordSet::len);
+        let failed = r.error != ErrorCode::NONE;
         match &w.partition {
             Some(p) => p.counters().fetched(bytes, failed),
             None => broker.metrics.unattributed.fetched(failed),
@@ -135,6 +136,21 @@ pub async fn handle(
         topics[w.topic].partitions.push(r);
     }
     encode(header, &topics)
+}
+
+/// File-backed record sets one response may hold; the rest are read into memory (within
+/// the response's byte limits). A fetch of thousands of partitions would otherwise hold
+/// a descriptor per partition until it is sent, past the bound on open segment files.
+const MAX_FILE_SETS_PER_RESPONSE: usize = 64;
+
+/// The slice as the response carries it: from the file for sendfile(2), or, past the
+/// response's share of descriptors, read now.
+fn record_set(slice: FileSlice, held_files: &mut usize) -> std::io::Result<RecordSet> {
+    if *held_files >= MAX_FILE_SETS_PER_RESPONSE {
+        return Ok(RecordSet::Memory(slice.read_to_vec()?.into()));
+    }
+    *held_files += 1;
+    Ok(RecordSet::File(slice))
 }
 
 /// Reads every wanted partition once: the bytes found, and whether any partition has an
@@ -147,6 +163,7 @@ fn read_all(
     let mut replies = Vec::with_capacity(wanted.len());
     let mut total = 0u64;
     let mut errors = false;
+    let mut held_files = 0;
     for w in wanted {
         let mut reply = PartitionReply::empty(w.index, w.error);
         if let (Some(p), ErrorCode::NONE) = (&w.partition, w.error) {
@@ -164,10 +181,18 @@ fn read_all(
                         // KIP-74: the first batch of the response may exceed the limits
                         // (so a consumer always makes progress); later ones may not.
                         if total == 0 || slice.len <= limit {
-                            total += slice.len;
-                            reply.records = Some(slice);
-                            if isolation == Isolation::ReadCommitted {
-                                reply.aborted = Some(read.aborted);
+                            match record_set(slice, &mut held_files) {
+                                Ok(records) => {
+                                    total += records.len();
+                                    reply.records = Some(records);
+                                    if isolation == Isolation::ReadCommitted {
+                                        reply.aborted = Some(read.aborted);
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(topic = p.topic(), partition = p.index(), error = %e, "fetch read failed");
+                                    reply.error = ErrorCode::KAFKA_STORAGE_ERROR;
+                                }
                             }
                         }
                     }

@@ -40,6 +40,7 @@ use sluice_protocol::record::{Compression, RecordBatch};
 
 use crate::api::fetch::READ_COMMITTED;
 use crate::broker::Broker;
+use crate::error::storage_error_code;
 use crate::partition::Partition;
 use crate::storage::{SegmentTime, TimestampOffset};
 
@@ -215,12 +216,14 @@ fn lookup_any(
     Ok(match target {
         LATEST | LATEST_TIERED => (log.high_watermark(), -1),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),
-        MAX_TIMESTAMP if version >= 7 => match log.max_timestamp() {
-            Some(hit) => exact(&hit, hit.timestamp, true, budget),
-            None => (-1, -1),
-        },
+        MAX_TIMESTAMP if version >= 7 => {
+            match log.max_timestamp().map_err(|e| storage_error_code(&e))? {
+                Some(hit) => exact(&hit, hit.timestamp, true, budget),
+                None => (-1, -1),
+            }
+        }
         t if t < 0 => return Err(ErrorCode::INVALID_REQUEST),
-        t => match log.lookup_by_timestamp(t) {
+        t => match log.lookup_by_timestamp(t).map_err(|e| storage_error_code(&e))? {
             Some(hit) => exact(&hit, t, false, budget),
             None => (-1, -1),
         },

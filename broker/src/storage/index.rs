@@ -16,6 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::io::FileIo;
 use super::sys::MmapRegion;
@@ -87,20 +88,40 @@ impl IndexEntry for TimeEntry {
 
 /// A sparse index file, mapped whole.
 ///
-/// Only the active segment's indexes keep their descriptor, so that reserving blocks and
-/// trimming at seal cannot fail for want of one. A sealed index is never written: its
-/// descriptor is closed once the file is mapped (the mapping outlives it), as Kafka does,
-/// so a sealed segment holds one descriptor, its log's.
+/// No index keeps its descriptor: it is closed once the file is mapped (the mapping
+/// outlives it), and the rare operations that need one (reserving another 64 KiB of
+/// blocks, trimming at seal) open the file by path. A segment so holds one descriptor,
+/// its log's. The counts live in an [`IndexState`] that outlives the mapping, so that a
+/// segment whose files the handle cache closed maps its indexes again as they were.
 #[derive(Debug)]
 pub(crate) struct SparseIndex<E: IndexEntry> {
     path: PathBuf,
-    file: Option<File>,
     map: MmapRegion,
+    state: Arc<IndexState>,
+    _entry: std::marker::PhantomData<E>,
+}
+
+/// What an index is beyond its mapping: its published entries and reserved bytes.
+#[derive(Debug)]
+pub(crate) struct IndexState {
     /// Published entries.
     entries: AtomicUsize,
     /// Bytes backed by reserved blocks (writer only; atomic for `Sync`).
     reserved: AtomicU64,
-    _entry: std::marker::PhantomData<E>,
+    /// Length of the mapping, fixed when the index was first opened.
+    capacity: usize,
+}
+
+impl IndexState {
+    /// Published entry count.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    /// Whether `more` entries of `size` bytes would not fit.
+    pub(crate) fn lacks_room_for(&self, more: usize, size: usize) -> bool {
+        (self.len() + more) * size > self.capacity
+    }
 }
 
 /// The `.index` file of a segment.
@@ -119,13 +140,11 @@ pub(crate) enum EntryCount {
 
 impl<E: IndexEntry> SparseIndex<E> {
     /// Opens (or creates) the index at `path`, sized to hold `capacity_bytes` of entries
-    /// (a multiple of the entry size; an existing larger file keeps its length). A
-    /// `writable` index keeps its descriptor.
+    /// (a multiple of the entry size; an existing larger file keeps its length).
     pub(crate) fn open(
         path: &Path,
         capacity_bytes: u64,
         count: EntryCount,
-        writable: bool,
     ) -> Result<Self, StorageError> {
         let file = OpenOptions::new()
             .read(true)
@@ -144,10 +163,12 @@ impl<E: IndexEntry> SparseIndex<E> {
             .map_err(|e| StorageError::io("map index", path, e))?;
         let index = SparseIndex {
             path: path.to_owned(),
-            file: writable.then_some(file),
             map,
-            entries: AtomicUsize::new(0),
-            reserved: AtomicU64::new(0), // set once the entries are counted
+            state: Arc::new(IndexState {
+                entries: AtomicUsize::new(0),
+                reserved: AtomicU64::new(0), // set once the entries are counted
+                capacity: capacity as usize,
+            }),
             _entry: std::marker::PhantomData,
         };
         let on_disk_entries = on_disk as usize / E::SIZE;
@@ -159,11 +180,36 @@ impl<E: IndexEntry> SparseIndex<E> {
             }
             _ => index.increasing_prefix(on_disk_entries),
         };
-        index.entries.store(n, Ordering::Release);
+        index.state.entries.store(n, Ordering::Release);
         // Only the entries are known to have blocks: after a crash the file still has its
         // preallocated (sparse) length, and a store into a hole on a full disk is SIGBUS.
-        index.reserved.store((n * E::SIZE) as u64, Ordering::Relaxed);
+        index.state.reserved.store((n * E::SIZE) as u64, Ordering::Relaxed);
         Ok(index)
+    }
+
+    /// Maps the index at `path` again, as `state` describes it (its entries were counted
+    /// when it was first opened; the file has not been replaced since).
+    pub(crate) fn reopen(path: &Path, state: &Arc<IndexState>) -> Result<Self, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| StorageError::io("reopen index", path, e))?;
+        // A trimmed index is shorter than its mapping: only entries, all in the file, are
+        // ever read, and nothing is appended to a trimmed index.
+        let map = MmapRegion::map(&file, state.capacity)
+            .map_err(|e| StorageError::io("map index", path, e))?;
+        Ok(SparseIndex {
+            path: path.to_owned(),
+            map,
+            state: Arc::clone(state),
+            _entry: std::marker::PhantomData,
+        })
+    }
+
+    /// The counts, shared with every later mapping of this index.
+    pub(crate) fn state(&self) -> &Arc<IndexState> {
+        &self.state
     }
 
     /// Whether entry `i` follows entry `i - 1`.
@@ -193,7 +239,7 @@ impl<E: IndexEntry> SparseIndex<E> {
 
     /// Published entry count.
     pub(crate) fn len(&self) -> usize {
-        self.entries.load(Ordering::Acquire)
+        self.state.len()
     }
 
     /// Whether no more entries fit.
@@ -234,13 +280,13 @@ impl<E: IndexEntry> SparseIndex<E> {
         let mut buf = [0u8; 16];
         entry.encode(&mut buf[..E::SIZE]);
         self.map.write_at(n * E::SIZE, &buf[..E::SIZE]);
-        self.entries.store(n + 1, Ordering::Release);
+        self.state.entries.store(n + 1, Ordering::Release);
         Ok(())
     }
 
     /// Makes sure `end` bytes are backed by blocks.
     pub(crate) fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
-        let reserved = self.reserved.load(Ordering::Relaxed);
+        let reserved = self.state.reserved.load(Ordering::Relaxed);
         if end <= reserved {
             return Ok(());
         }
@@ -250,7 +296,7 @@ impl<E: IndexEntry> SparseIndex<E> {
             return Ok(());
         }
         self.with_file("reserve index blocks", |f| io.reserve(f, reserved, new_end - reserved))?;
-        self.reserved.store(new_end, Ordering::Relaxed);
+        self.state.reserved.store(new_end, Ordering::Relaxed);
         Ok(())
     }
 
@@ -260,7 +306,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         let len = self.len();
         if n < len {
             self.map.write_at(n * E::SIZE, &vec![0u8; (len - n) * E::SIZE]);
-            self.entries.store(n, Ordering::Release);
+            self.state.entries.store(n, Ordering::Release);
         }
     }
 
@@ -270,35 +316,23 @@ impl<E: IndexEntry> SparseIndex<E> {
         self.with_file("trim index", |f| f.set_len(len))
     }
 
-    /// Runs `op` on the kept descriptor, or on a new one for a sealed index (whose file is
-    /// never renamed while it is open).
+    /// Runs `op` on a descriptor opened for it (the file is never renamed while its
+    /// segment is live).
     fn with_file<R>(
         &self,
         what: &'static str,
         op: impl FnOnce(&File) -> std::io::Result<R>,
     ) -> Result<R, StorageError> {
-        let reopened;
-        let file = match &self.file {
-            Some(f) => f,
-            None => {
-                reopened = OpenOptions::new()
-                    .write(true)
-                    .open(&self.path)
-                    .map_err(|e| StorageError::io("reopen index", &self.path, e))?;
-                &reopened
-            }
-        };
-        op(file).map_err(|e| StorageError::io(what, &self.path, e))
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| StorageError::io("reopen index", &self.path, e))?;
+        op(&file).map_err(|e| StorageError::io(what, &self.path, e))
     }
 
     /// Whether `more` entries would not fit.
     pub(crate) fn lacks_room_for(&self, more: usize) -> bool {
-        (self.len() + more) * E::SIZE > self.map.len()
-    }
-
-    /// Path of the index file.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.state.lacks_room_for(more, E::SIZE)
     }
 }
 
@@ -308,7 +342,7 @@ mod tests {
     use crate::storage::io::RealIo;
 
     fn offset_index(dir: &Path, entries: &[(u32, u32)]) -> OffsetIndex {
-        let idx = OffsetIndex::open(&dir.join("i.index"), 8 * 100, EntryCount::Scan, true).unwrap();
+        let idx = OffsetIndex::open(&dir.join("i.index"), 8 * 100, EntryCount::Scan).unwrap();
         for &(r, p) in entries {
             idx.append(OffsetEntry { relative_offset: r, position: p }, &RealIo).unwrap();
         }
@@ -343,8 +377,7 @@ mod tests {
     #[test]
     fn full_index_refuses_an_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let idx =
-            OffsetIndex::open(&dir.path().join("f.index"), 16, EntryCount::Scan, true).unwrap();
+        let idx = OffsetIndex::open(&dir.path().join("f.index"), 16, EntryCount::Scan).unwrap();
         idx.append(OffsetEntry { relative_offset: 1, position: 1 }, &RealIo).unwrap();
         assert!(!idx.is_full());
         idx.append(OffsetEntry { relative_offset: 2, position: 2 }, &RealIo).unwrap();
@@ -366,7 +399,7 @@ mod tests {
         // not stored into a hole (SIGBUS).
         let io = FaultyIo::new();
         io.fail_reserves_from(1);
-        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan, true).unwrap();
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan).unwrap();
         assert_eq!(idx.len(), 2);
         let entry = OffsetEntry { relative_offset: 9, position: 9000 };
         assert!(idx.append(entry, &io).is_err(), "the entry needs a reservation");
@@ -381,7 +414,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.index");
         drop(offset_index(dir.path(), &[(1, 100), (5, 5000), (9, 9000)]));
-        let idx = OffsetIndex::open(&path, 0, EntryCount::Trimmed, false).unwrap();
+        let idx = OffsetIndex::open(&path, 0, EntryCount::Trimmed).unwrap();
         assert_eq!(idx.len(), 3, "the zero tail is not entries");
         assert_eq!(idx.floor(7, |e| e.relative_offset).map(|e| e.position), Some(5000));
     }
@@ -390,17 +423,14 @@ mod tests {
     fn reopen_after_trim_and_after_crash_counts_the_same_entries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.index");
-        {
-            let idx = offset_index(dir.path(), &[(1, 100), (5, 5000), (9, 9000)]);
-            assert_eq!(idx.path(), path);
-            // Crash: no trim, the zero-filled tail stays in the file.
-        }
-        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan, true).unwrap();
+        // Crash: no trim, the zero-filled tail stays in the file.
+        drop(offset_index(dir.path(), &[(1, 100), (5, 5000), (9, 9000)]));
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Scan).unwrap();
         assert_eq!(idx.len(), 3);
         idx.trim().unwrap();
         drop(idx);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
-        let idx = OffsetIndex::open(&path, 800, EntryCount::Trimmed, true).unwrap();
+        let idx = OffsetIndex::open(&path, 800, EntryCount::Trimmed).unwrap();
         assert_eq!(idx.len(), 3);
         assert_eq!(idx.last(), Some(OffsetEntry { relative_offset: 9, position: 9000 }));
         idx.truncate(1);
@@ -409,10 +439,22 @@ mod tests {
     }
 
     #[test]
+    fn a_reopened_mapping_shares_the_entries_of_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = offset_index(dir.path(), &[(1, 100)]);
+        let again = OffsetIndex::reopen(&dir.path().join("i.index"), first.state()).unwrap();
+        first.append(OffsetEntry { relative_offset: 5, position: 500 }, &RealIo).unwrap();
+        drop(first);
+        assert_eq!(again.len(), 2, "the count is shared, not copied");
+        assert_eq!(again.last(), Some(OffsetEntry { relative_offset: 5, position: 500 }));
+        again.append(OffsetEntry { relative_offset: 9, position: 900 }, &RealIo).unwrap();
+        assert_eq!(again.floor(6, |e| e.relative_offset).map(|e| e.position), Some(500));
+    }
+
+    #[test]
     fn time_index_floor_by_timestamp() {
         let dir = tempfile::tempdir().unwrap();
-        let idx =
-            TimeIndex::open(&dir.path().join("t.timeindex"), 1200, EntryCount::Scan, true).unwrap();
+        let idx = TimeIndex::open(&dir.path().join("t.timeindex"), 1200, EntryCount::Scan).unwrap();
         for (ts, rel) in [(1000i64, 0u32), (2000, 5), (3000, 9)] {
             idx.append(TimeEntry { timestamp: ts, relative_offset: rel }, &RealIo).unwrap();
         }

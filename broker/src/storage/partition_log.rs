@@ -38,7 +38,7 @@ use super::io::{FileIo, RealIo};
 use super::producer_state::{
     check_producers, rebuild_producers, write_snapshot_text, ProducerState, Rebuilt, Staged,
 };
-use super::segment::{Role, Segment};
+use super::segment::{Role, Segment, SegmentHandles};
 use super::txn_index::{self, AbortedTxn, AbortedTxns, TxnMarker};
 pub use super::valid_records::ValidRecords;
 use super::{durable, now_ms, FileSlice, LogConfig, ProducerInfo, StorageError, TxnVerifier};
@@ -135,6 +135,8 @@ pub struct PartitionLog {
     dir: PathBuf,
     config: RwLock<LogConfig>,
     io: Arc<dyn FileIo>,
+    /// The cache of open segment files this log's segments count against.
+    handles: Arc<SegmentHandles>,
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     writer: Mutex<Writer>,
     log_end_offset: AtomicI64,
@@ -566,7 +568,9 @@ impl PartitionLog {
             // Nothing to seal: the new segment replaces the old one, whose files creating
             // it removes first. If it fails, the old segment's files are gone; appending
             // there would lose acknowledged records at the next start.
+            old.retire();
             let created = Segment::create(
+                &self.handles,
                 &self.dir,
                 old.next_offset(),
                 cap,
@@ -601,6 +605,7 @@ impl PartitionLog {
         // the aborts indexed below it must be on disk first (rare: only after an abort).
         old.sync_txn_index()?;
         let active = Arc::new(Segment::create(
+            &self.handles,
             &self.dir,
             old.next_offset(),
             cap,
@@ -614,6 +619,7 @@ impl PartitionLog {
             return Err(e);
         }
         match Segment::open(
+            &self.handles,
             &self.dir,
             old.log_path(),
             old.base_offset(),

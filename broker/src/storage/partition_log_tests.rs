@@ -423,14 +423,14 @@ fn lookup_by_timestamp_finds_the_first_batch_at_or_after() {
         log.append(&batch_at_time(0, 1, 100, 1000 + i * 10)).unwrap();
     }
     assert!(log.segment_base_offsets().len() > 1);
-    let hit = |ts| log.lookup_by_timestamp(ts).map(|t| t.offset);
+    let hit = |ts| log.lookup_by_timestamp(ts).unwrap().map(|t| t.offset);
     assert_eq!(hit(0), Some(0));
     assert_eq!(hit(1000), Some(0));
     assert_eq!(hit(1001), Some(1));
     assert_eq!(hit(1500), Some(50));
     assert_eq!(hit(1000 + 199 * 10), Some(199));
     assert_eq!(hit(1000 + 199 * 10 + 1), None);
-    assert_eq!(log.max_timestamp().map(|t| (t.offset, t.timestamp)), Some((199, 2990)));
+    assert_eq!(log.max_timestamp().unwrap().map(|t| (t.offset, t.timestamp)), Some((199, 2990)));
 }
 
 #[test]
@@ -444,7 +444,7 @@ fn lookup_by_timestamp_skips_deleted_records_inside_a_segment() {
     }
     assert_eq!(log.segment_base_offsets().len(), 1);
     log.delete_records(4).unwrap();
-    let hit = |ts| log.lookup_by_timestamp(ts).map(|t| t.offset);
+    let hit = |ts| log.lookup_by_timestamp(ts).unwrap().map(|t| t.offset);
     assert_eq!(hit(0), Some(4));
     assert_eq!(hit(1_002_000), Some(4));
     assert_eq!(hit(1_005_000), Some(5));

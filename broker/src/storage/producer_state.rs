@@ -747,12 +747,12 @@ pub(crate) fn rebuild_producers(
     log_end_offset: i64,
     now_ms: i64,
     max_producers: usize,
-) -> Rebuilt {
+) -> Result<Rebuilt, StorageError> {
     let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset, max_producers);
     let mut aborted = Vec::new();
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for segment in &segments[first..] {
-        segment.for_each_batch_from(from, |b| {
+        segment.reader()?.for_each_batch_from(from, |b| {
             if b.base_offset() < from || b.producer_id() < 0 {
                 return;
             }
@@ -785,7 +785,7 @@ pub(crate) fn rebuild_producers(
             }
         });
     }
-    Rebuilt { state, replayed_from: from, aborted }
+    Ok(Rebuilt { state, replayed_from: from, aborted })
 }
 
 /// Whether a control batch is a COMMIT (true) or ABORT (false) marker; `None` for other

@@ -14,7 +14,10 @@ use std::sync::Arc;
 
 use sluice_protocol::record::batch::{self, RecordBatch};
 
-use super::index::{EntryCount, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use super::handle_cache::{HandleCache, Slot, SlotError};
+use super::index::{
+    EntryCount, IndexEntry, IndexState, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex,
+};
 use super::io::FileIo;
 use super::recovery::{self, StopReason};
 use super::sys::{self, MmapRegion};
@@ -63,15 +66,32 @@ pub(crate) struct BatchPosition {
     pub max_timestamp: i64,
 }
 
-/// A segment: the `.log` file, mapped, and its indexes.
+/// The open files of a segment: the `.log` descriptor, its mapping and the two index
+/// mappings. The handle cache closes them when the segment is idle.
 #[derive(Debug)]
-pub(crate) struct Segment {
-    base_offset: i64,
-    log_path: PathBuf,
+pub struct SegmentFiles {
     file: Arc<File>,
     map: MmapRegion,
     index: OffsetIndex,
     time_index: TimeIndex,
+}
+
+/// The cache that bounds how many segments hold their [`SegmentFiles`] open.
+pub type SegmentHandles = HandleCache<SegmentFiles>;
+
+/// A segment: the `.log` file and its indexes, opened on demand (see [`SegmentFiles`]),
+/// and what is known of them without their files.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    index_path: PathBuf,
+    time_index_path: PathBuf,
+    /// Length of the log's mapping.
+    capacity: u64,
+    slot: Arc<Slot<SegmentFiles>>,
+    index_state: Arc<IndexState>,
+    time_index_state: Arc<IndexState>,
     /// Published bytes: readers look below this only.
     size: AtomicU64,
     /// Offset after the last published batch.
@@ -79,6 +99,9 @@ pub(crate) struct Segment {
     /// Largest batch max timestamp published, and the offset of that batch (-1: none).
     max_timestamp: AtomicI64,
     offset_of_max_timestamp: AtomicI64,
+    /// The first batch's max timestamp (Kafka's `getFirstBatchTimestamp`), or -1: kept so
+    /// that the cleaner's look at every log opens no idle segment.
+    first_batch_timestamp: AtomicI64,
     /// What `segment.ms` counts from: the wall-clock time of the first append since the
     /// segment was created or opened. Kafka counts from the first record's timestamp,
     /// which rolls a segment per append when producers (or a mirror) send old timestamps.
@@ -98,6 +121,7 @@ pub(crate) struct Segment {
 impl Segment {
     /// Creates a new, empty active segment.
     pub(crate) fn create(
+        handles: &Arc<SegmentHandles>,
         dir: &Path,
         base_offset: i64,
         capacity: u64,
@@ -111,11 +135,13 @@ impl Segment {
             std::fs::remove_file(p).map_err(|e| StorageError::io("remove stale", p, e))?;
         }
         let role = Role::Active { capacity, index_capacity };
-        Self::open(dir, &files[0], base_offset, role, true, index_interval).inspect_err(|_| {
-            // A file left behind (the log, sized to capacity, say, when the index could
-            // not be opened) would be taken for a segment at the next start: remove them.
-            let _ = Self::remove_files(dir, base_offset);
-        })
+        Self::open(handles, dir, &files[0], base_offset, role, true, index_interval).inspect_err(
+            |_| {
+                // A file left behind (the log, sized to capacity, say, when the index could
+                // not be opened) would be taken for a segment at the next start: remove them.
+                let _ = Self::remove_files(dir, base_offset);
+            },
+        )
     }
 
     /// Removes the files of the segment at `base_offset` in `dir` that exist (a segment
@@ -139,6 +165,7 @@ impl Segment {
     /// rebuilt from that walk, and the log is cut at the first invalid byte. (After a
     /// power loss any page of an unsynced file may be missing, not only its tail.)
     pub(crate) fn open(
+        handles: &Arc<SegmentHandles>,
         dir: &Path,
         log_path: &Path,
         base_offset: i64,
@@ -146,12 +173,14 @@ impl Segment {
         clean: bool,
         index_interval: u64,
     ) -> Result<Segment, StorageError> {
-        Self::open_with_suffix(dir, log_path, base_offset, role, clean, index_interval, "")
+        Self::open_with_suffix(handles, dir, log_path, base_offset, role, clean, index_interval, "")
     }
 
     /// [`Self::open`] with the index files named `<base>.index<suffix>`: the cleaner builds
     /// the indexes of a `.cleaned` log beside the live ones.
+    #[expect(clippy::too_many_arguments, reason = "open's arguments and the suffix")]
     pub(crate) fn open_with_suffix(
+        handles: &Arc<SegmentHandles>,
         dir: &Path,
         log_path: &Path,
         base_offset: i64,
@@ -191,20 +220,24 @@ impl Segment {
             name.push_str(index_suffix);
             dir.join(name)
         };
-        let index = OffsetIndex::open(&index_path("index"), index_capacity, count, writable)?;
-        let time_index =
-            TimeIndex::open(&index_path("timeindex"), index_capacity, count, writable)?;
+        let (index_path, time_index_path) = (index_path("index"), index_path("timeindex"));
+        let index = OffsetIndex::open(&index_path, index_capacity, count)?;
+        let time_index = TimeIndex::open(&time_index_path, index_capacity, count)?;
+        let files = SegmentFiles { file: Arc::new(file), map, index, time_index };
         let segment = Segment {
             base_offset,
             log_path: log_path.to_owned(),
-            file: Arc::new(file),
-            map,
-            index,
-            time_index,
+            index_path,
+            time_index_path,
+            capacity,
+            slot: handles.slot(),
+            index_state: Arc::clone(files.index.state()),
+            time_index_state: Arc::clone(files.time_index.state()),
             size: AtomicU64::new(0),
             next_offset: AtomicI64::new(base_offset),
             max_timestamp: AtomicI64::new(-1),
             offset_of_max_timestamp: AtomicI64::new(-1),
+            first_batch_timestamp: AtomicI64::new(-1),
             rolling_base_ms: AtomicI64::new(-1),
             reserved: AtomicU64::new(0),
             bytes_since_index: AtomicU64::new(0),
@@ -212,13 +245,50 @@ impl Segment {
             whole: AtomicBool::new(true),
             txn_index_dirty: AtomicBool::new(false),
         };
-        segment.load(
-            file_len as usize,
-            clean,
-            matches!(role, Role::Active { .. }),
-            index_interval,
-        )?;
+        segment.load(&files, file_len as usize, clean, writable, index_interval)?;
+        segment.slot.install(Arc::new(files));
         Ok(segment)
+    }
+
+    /// The segment's open files, opening them again if the handle cache closed them.
+    ///
+    /// # Errors
+    /// [`StorageError::SegmentRetired`] once the segment's files were deleted or replaced
+    /// (a reader holding an old segment list reads the new one), and open or map errors.
+    pub(crate) fn files(&self) -> Result<Arc<SegmentFiles>, StorageError> {
+        self.slot.get(|| self.reopen()).map_err(|e| match e {
+            SlotError::Retired => StorageError::SegmentRetired { path: self.log_path.clone() },
+            SlotError::Open(e) => e,
+        })
+    }
+
+    /// A reader of the published batches, holding the files open while it lives.
+    pub(crate) fn reader(&self) -> Result<SegmentReader<'_>, StorageError> {
+        Ok(SegmentReader { segment: self, files: self.files()? })
+    }
+
+    fn reopen(&self) -> Result<SegmentFiles, StorageError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.log_path)
+            .map_err(|e| StorageError::io("reopen segment", &self.log_path, e))?;
+        // A trimmed log is shorter than the mapping of its active days; only published
+        // bytes, all in the file, are read, and a trimmed segment is never appended to.
+        let map = MmapRegion::map(&file, self.capacity as usize)
+            .map_err(|e| StorageError::io("map segment", &self.log_path, e))?;
+        Ok(SegmentFiles {
+            file: Arc::new(file),
+            map,
+            index: OffsetIndex::reopen(&self.index_path, &self.index_state)?,
+            time_index: TimeIndex::reopen(&self.time_index_path, &self.time_index_state)?,
+        })
+    }
+
+    /// Closes the files for good, before they are deleted or replaced: the segment never
+    /// opens them again (readers that hold them keep reading the old files).
+    pub(crate) fn retire(&self) {
+        self.slot.retire();
     }
 
     /// Finds the end of the data after opening: walks the batches after the last index
@@ -226,18 +296,19 @@ impl Segment {
     /// indexes), and cuts the tail.
     fn load(
         &self,
+        f: &SegmentFiles,
         file_len: usize,
         clean: bool,
         active: bool,
         index_interval: u64,
     ) -> Result<(), StorageError> {
-        let bytes = self.map.slice(0, file_len);
+        let bytes = f.map.slice(0, file_len);
         if !clean {
-            self.index.truncate(0);
-            self.time_index.truncate(0);
+            f.index.truncate(0);
+            f.time_index.truncate(0);
         }
-        let start = self.index.last().unwrap_or(OffsetEntry { relative_offset: 0, position: 0 });
-        if let Some(t) = self.time_index.last() {
+        let start = f.index.last().unwrap_or(OffsetEntry { relative_offset: 0, position: 0 });
+        if let Some(t) = f.time_index.last() {
             self.max_timestamp.store(t.timestamp, Ordering::Relaxed);
             self.offset_of_max_timestamp
                 .store(self.base_offset + i64::from(t.relative_offset), Ordering::Relaxed);
@@ -252,7 +323,7 @@ impl Segment {
             |b| {
                 let first = b.position == start.position as usize;
                 if !clean && !first && since >= index_interval {
-                    let time = self.pending_time_entry();
+                    let time = self.pending_time_entry(f);
                     rebuilt.push((
                         OffsetEntry {
                             relative_offset: (b.base_offset - self.base_offset) as u32,
@@ -273,13 +344,13 @@ impl Segment {
             // An index with no room (a smaller `segment.index.bytes` or
             // `index.interval.bytes` since the segment was written) keeps what fits:
             // lookups past its last entry walk the batches from there.
-            if self.index.is_full() {
+            if f.index.is_full() {
                 break;
             }
-            if let Some(t) = time.filter(|_| !self.time_index.is_full()) {
-                self.time_index.append(t, &super::io::RealIo)?;
+            if let Some(t) = time.filter(|_| !f.time_index.is_full()) {
+                f.time_index.append(t, &super::io::RealIo)?;
             }
-            self.index.append(entry, &super::io::RealIo)?;
+            f.index.append(entry, &super::io::RealIo)?;
         }
         self.whole.store(end.stopped.is_none(), Ordering::Relaxed);
         if let Some(reason) = &end.stopped {
@@ -297,16 +368,19 @@ impl Segment {
             }
             // Zero what was cut (a hole costs no blocks), so that a later crash cannot
             // make stale batches reappear after new ones.
-            sys::punch_hole(&self.file, end.valid_end as u64, cut as u64)
+            sys::punch_hole(&f.file, end.valid_end as u64, cut as u64)
                 .map_err(|e| StorageError::io("cut segment tail", &self.log_path, e))?;
             if !active {
-                self.file
+                f.file
                     .set_len(end.valid_end as u64)
                     .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
             }
         }
         if end.valid_end > 0 {
             self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
+            if let Ok(first) = RecordBatch::parse(&bytes[..end.valid_end]) {
+                self.first_batch_timestamp.store(first.max_timestamp(), Ordering::Relaxed);
+            }
         }
         self.bytes_since_index.store(since, Ordering::Relaxed);
         self.reserved.store(end.valid_end as u64, Ordering::Release);
@@ -326,9 +400,9 @@ impl Segment {
     }
 
     /// A time index entry for the largest timestamp so far, if it grew since the last one.
-    fn pending_time_entry(&self) -> Option<TimeEntry> {
+    fn pending_time_entry(&self, f: &SegmentFiles) -> Option<TimeEntry> {
         let ts = self.max_timestamp.load(Ordering::Relaxed);
-        let last = self.time_index.last();
+        let last = f.time_index.last();
         let entry = TimeEntry {
             timestamp: ts,
             relative_offset: (self.offset_of_max_timestamp.load(Ordering::Relaxed)
@@ -357,17 +431,22 @@ impl Segment {
     pub(crate) fn max_timestamp(&self) -> i64 {
         self.max_timestamp.load(Ordering::Relaxed)
     }
+    /// The max timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), or -1.
+    pub(crate) fn first_batch_timestamp(&self) -> i64 {
+        self.first_batch_timestamp.load(Ordering::Relaxed)
+    }
     /// Start of `segment.ms`, or -1 when the segment is empty.
     pub(crate) fn rolling_base_ms(&self) -> i64 {
         self.rolling_base_ms.load(Ordering::Relaxed)
     }
     /// Capacity of the mapping.
     pub(crate) fn capacity(&self) -> u64 {
-        self.map.len() as u64
+        self.capacity
     }
     /// Whether either index lacks room for `entries` more entries.
     pub(crate) fn index_lacks_room(&self, entries: usize) -> bool {
-        self.index.lacks_room_for(entries) || self.time_index.lacks_room_for(entries)
+        self.index_state.lacks_room_for(entries, OffsetEntry::SIZE)
+            || self.time_index_state.lacks_room_for(entries, TimeEntry::SIZE)
     }
 
     /// Appends a validated record set whose first record gets `first_offset`: reserves
@@ -385,12 +464,13 @@ impl Segment {
         io: &dyn FileIo,
         log_end_offset: &AtomicI64,
     ) -> Result<i64, StorageError> {
+        let f = self.files()?;
         let pos = self.size.load(Ordering::Relaxed);
         let end = pos + records.len() as u64;
         debug_assert!(end <= self.capacity());
-        self.reserve(end, io)?;
-        self.index.reserve(((self.index.len() + batches.len()) * 8) as u64, io)?;
-        self.time_index.reserve(((self.time_index.len() + batches.len()) * 12) as u64, io)?;
+        self.reserve(&f, end, io)?;
+        f.index.reserve(((f.index.len() + batches.len()) * 8) as u64, io)?;
+        f.time_index.reserve(((f.time_index.len() + batches.len()) * 12) as u64, io)?;
 
         // The set goes to the file with one pwritev: each batch's first 16 bytes (base
         // offset, length, leader epoch) from a patched copy, the rest straight from the
@@ -415,7 +495,7 @@ impl Segment {
                 &records[b.offset_in_set + 16..b.offset_in_set + b.size],
             ));
         }
-        io.write(&self.file, pos, &mut slices)
+        io.write(&f.file, pos, &mut slices)
             .map_err(|e| StorageError::io("write segment", &self.log_path, e))?;
 
         let mut offset = first_offset;
@@ -429,7 +509,7 @@ impl Segment {
                         relative_offset: (offset - self.base_offset) as u32,
                         position: at as u32,
                     },
-                    self.pending_time_entry(),
+                    self.pending_time_entry(&f),
                 ));
                 since = 0;
             }
@@ -439,6 +519,9 @@ impl Segment {
         }
         if pos == 0 {
             self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
+            if let Some(first) = batches.first() {
+                self.first_batch_timestamp.store(first.max_timestamp, Ordering::Relaxed);
+            }
         }
         self.bytes_since_index.store(since, Ordering::Relaxed);
         // Offsets before size: a reader that sees the new size (acquire) and then loads
@@ -452,12 +535,12 @@ impl Segment {
         // which a sparse index allows, rather than failing an append already published.
         for (entry, time) in entries {
             if let Some(t) = time {
-                if !self.time_index.is_full() {
-                    self.time_index.append(t, io)?;
+                if !f.time_index.is_full() {
+                    f.time_index.append(t, io)?;
                 }
             }
-            if !self.index.is_full() {
-                self.index.append(entry, io)?;
+            if !f.index.is_full() {
+                f.index.append(entry, io)?;
             }
         }
         Ok(offset)
@@ -465,20 +548,16 @@ impl Segment {
 
     /// Backs the log up to `end` with blocks, reserving a chunk that grows with the
     /// segment, so a full disk fails the append before any byte is written.
-    fn reserve(&self, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
+    fn reserve(&self, f: &SegmentFiles, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
         let reserved = self.reserved.load(Ordering::Acquire);
         if end <= reserved {
             return Ok(());
         }
         let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
         let new_end = (end + chunk).min(self.capacity()).max(end);
-        self.extend_reservation(reserved, new_end, io)
-    }
-
-    fn extend_reservation(&self, from: u64, to: u64, io: &dyn FileIo) -> Result<(), StorageError> {
-        io.reserve(&self.file, from, to - from)
+        io.reserve(&f.file, reserved, new_end - reserved)
             .map_err(|e| StorageError::io("reserve segment blocks", &self.log_path, e))?;
-        self.reserved.store(to, Ordering::Release);
+        self.reserved.store(new_end, Ordering::Release);
         Ok(())
     }
 
@@ -511,7 +590,10 @@ impl Segment {
         let size = self.size();
         let synced = self.synced_size.load(Ordering::Relaxed);
         if size > synced {
-            io.sync(&self.map, synced as usize, (size - synced) as usize)
+            // Through a mapping opened again if need be: msync writes the file's dirty
+            // pages in the range whichever mapping or write dirtied them.
+            let f = self.files()?;
+            io.sync(&f.map, synced as usize, (size - synced) as usize)
                 .map_err(|e| StorageError::io("sync segment", &self.log_path, e))?;
             self.synced_size.fetch_max(size, Ordering::Relaxed);
         }
@@ -538,8 +620,9 @@ impl Segment {
     /// Writes the time index entry sealing owes. The segment stays appendable whether
     /// this succeeds or fails.
     pub(crate) fn finish_time_index(&self, io: &dyn FileIo) -> Result<(), StorageError> {
-        match self.pending_time_entry() {
-            Some(t) if !self.time_index.is_full() => self.time_index.append(t, io),
+        let f = self.files()?;
+        match self.pending_time_entry(&f) {
+            Some(t) if !f.time_index.is_full() => f.time_index.append(t, io),
             _ => Ok(()),
         }
     }
@@ -547,29 +630,64 @@ impl Segment {
     /// Trims the files to their data. After this, even when it fails part way, nothing
     /// may be appended: the index mappings reach past the files' ends.
     pub(crate) fn trim(&self) -> Result<(), StorageError> {
-        self.index.trim()?;
-        self.time_index.trim()?;
+        let f = self.files()?;
+        f.index.trim()?;
+        f.time_index.trim()?;
         // ListOffsets v0 dates a segment by its file's modification time (Kafka's
         // `LogSegment.lastModified`): cutting the reserved tail adds no data, so the time
         // of the last append stays. Best effort: a time that cannot be kept only moves a
         // v0 answer by the time between the last append and the roll.
-        let modified = self.file.metadata().and_then(|m| m.modified()).ok();
-        self.file
+        let modified = f.file.metadata().and_then(|m| m.modified()).ok();
+        f.file
             .set_len(self.size())
             .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
         if let Some(t) = modified {
-            let _ = self.file.set_modified(t);
+            let _ = f.file.set_modified(t);
         }
         Ok(())
     }
 
+    /// Path of the `.log` file.
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Retires the segment and removes its files. Readers that hold its open files keep
+    /// reading: the descriptor and the mappings outlive the directory entries.
+    pub(crate) fn delete_files(&self) -> Result<(), StorageError> {
+        self.retire();
+        let txn_index = self.txn_index_path();
+        for path in [&self.log_path, &self.index_path, &self.time_index_path, &txn_index] {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("delete segment", path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the last load found only whole batches up to the end of the file.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads of a segment's published batches through its open files.
+pub(crate) struct SegmentReader<'a> {
+    segment: &'a Segment,
+    files: Arc<SegmentFiles>,
+}
+
+impl SegmentReader<'_> {
     /// Calls `f` with every published batch from the one holding `offset` on.
     pub(crate) fn for_each_batch_from(&self, offset: i64, mut f: impl FnMut(&RecordBatch<'_>)) {
-        let size = self.size();
+        let size = self.segment.size();
         let Some(first) = self.find_batch(offset, size) else { return };
         let mut pos = first.position;
         while pos < size {
-            let Ok(b) = RecordBatch::parse(self.map.slice(pos as usize, (size - pos) as usize))
+            let Ok(b) =
+                RecordBatch::parse(self.files.map.slice(pos as usize, (size - pos) as usize))
             else {
                 return;
             };
@@ -583,7 +701,7 @@ impl Segment {
         if position >= size {
             return None;
         }
-        let bytes = self.map.slice(position as usize, (size - position) as usize);
+        let bytes = self.files.map.slice(position as usize, (size - position) as usize);
         let b = RecordBatch::parse(bytes).ok()?;
         Some(BatchPosition {
             position,
@@ -596,9 +714,9 @@ impl Segment {
 
     /// The first published batch whose last offset is at least `offset`.
     pub(crate) fn find_batch(&self, offset: i64, size: u64) -> Option<BatchPosition> {
-        let rel = (offset - self.base_offset).clamp(0, u32::MAX as i64) as u32;
+        let rel = (offset - self.segment.base_offset).clamp(0, u32::MAX as i64) as u32;
         let mut pos =
-            self.index.floor(rel, |e| e.relative_offset).map_or(0, |e| u64::from(e.position));
+            self.files.index.floor(rel, |e| e.relative_offset).map_or(0, |e| u64::from(e.position));
         if pos >= size {
             pos = 0;
         }
@@ -617,7 +735,9 @@ impl Segment {
         let mut end = start.position + start.size;
         if end < limit {
             // Jump to the last indexed batch that starts before the limit, then walk.
-            if let Some(e) = self.index.floor(limit.min(u32::MAX as u64) as u32, |e| e.position) {
+            if let Some(e) =
+                self.files.index.floor(limit.min(u32::MAX as u64) as u32, |e| e.position)
+            {
                 let p = u64::from(e.position);
                 if p > end && p < size {
                     end = p;
@@ -631,7 +751,7 @@ impl Segment {
             }
         }
         FileSlice {
-            file: Arc::clone(&self.file),
+            file: Arc::clone(&self.files.file),
             position: start.position,
             len: end - start.position,
         }
@@ -639,7 +759,7 @@ impl Segment {
 
     /// The bytes of one batch found in this segment.
     pub(crate) fn slice_of(&self, b: &BatchPosition) -> FileSlice {
-        FileSlice { file: Arc::clone(&self.file), position: b.position, len: b.size }
+        FileSlice { file: Arc::clone(&self.files.file), position: b.position, len: b.size }
     }
 
     /// The first batch whose max timestamp is at or after `timestamp`, among the batches
@@ -651,15 +771,18 @@ impl Segment {
         min_offset: i64,
         size: u64,
     ) -> Option<BatchPosition> {
-        if self.max_timestamp() < timestamp {
+        if self.segment.max_timestamp() < timestamp {
             return None;
         }
         // Every batch up to the one holding a time entry's offset has timestamps at most
         // the entry's: start from the last entry that is still below the target.
         let from = self
+            .files
             .time_index
             .floor(timestamp.saturating_sub(1), |t| t.timestamp)
-            .map_or(self.base_offset, |t| self.base_offset + i64::from(t.relative_offset))
+            .map_or(self.segment.base_offset, |t| {
+                self.segment.base_offset + i64::from(t.relative_offset)
+            })
             .max(min_offset);
         let mut b = self.find_batch(from, size)?;
         loop {
@@ -670,46 +793,14 @@ impl Segment {
         }
     }
 
-    /// Whether the last load found only whole batches up to the end of the file.
-    pub(crate) fn is_whole(&self) -> bool {
-        self.whole.load(Ordering::Relaxed)
-    }
-
     /// The published bytes, through the mapping (the cleaner reads sealed segments so).
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.map.slice(0, self.size() as usize)
-    }
-
-    /// The max timestamp of the first batch (Kafka's `getFirstBatchTimestamp`), or -1.
-    pub(crate) fn first_batch_timestamp(&self) -> i64 {
-        let size = self.size();
-        self.batch_at(0, size).map_or(-1, |b| b.max_timestamp)
-    }
-
-    /// Path of the `.log` file.
-    pub(crate) fn log_path(&self) -> &Path {
-        &self.log_path
-    }
-
-    /// Removes the segment's files. Readers that hold the segment or a slice of it keep
-    /// reading: the open descriptor and the mapping outlive the directory entry.
-    pub(crate) fn delete_files(&self) -> Result<(), StorageError> {
-        let txn_index = self.txn_index_path();
-        for path in [self.log_path.as_path(), self.index.path(), self.time_index.path(), &txn_index]
-        {
-            match std::fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io("delete segment", path, e)),
-            }
-        }
-        Ok(())
+        self.files.map.slice(0, self.segment.size() as usize)
     }
 }
 
 impl TimeEntry {
     fn follows_entry(&self, prev: &TimeEntry) -> bool {
-        use super::index::IndexEntry;
         self.follows(prev)
     }
 }

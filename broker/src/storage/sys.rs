@@ -224,6 +224,20 @@ pub fn lower_thread_priority(nice: i32) -> io::Result<()> {
     }
 }
 
+/// The default of `sluice.log.open.segments.max`: half the open-file limit (the rest
+/// is for connections and the broker's own files), and no more than a quarter of
+/// `vm.max_map_count` (an open segment maps three files; threads and libraries map too).
+pub fn default_open_segments() -> usize {
+    let files = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(65_530);
+    let bound = (files / 2).min(maps / 4).max(16);
+    usize::try_from(bound).unwrap_or(usize::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

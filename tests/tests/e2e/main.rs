@@ -13,6 +13,7 @@ mod hostile;
 mod idempotence;
 mod interop;
 mod log_dirs;
+mod many_partitions;
 mod old_versions;
 mod pipelining;
 mod producers;

@@ -11,7 +11,7 @@
 //!          partition, topic and the body; v13+ names the topic by a 16-byte id.
 //! ```
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::header::{RequestHeader, ResponseHeader};
 use uuid::Uuid;
@@ -36,7 +36,32 @@ pub struct PartitionReply {
     /// id, first offset); `None` (sent as null) for read_uncommitted.
     pub aborted: Option<Vec<AbortedTxn>>,
     /// Record bytes, whole batches; `None` sends an empty record set.
-    pub records: Option<FileSlice>,
+    pub records: Option<RecordSet>,
+}
+
+/// A partition's record bytes: left in the segment file for sendfile(2), or read into
+/// memory (small sets, and those past a response's share of open files).
+#[derive(Debug, Clone)]
+pub enum RecordSet {
+    /// Sent from the file; holds the segment's descriptor until it is sent.
+    File(FileSlice),
+    /// Read already.
+    Memory(Bytes),
+}
+
+impl RecordSet {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            RecordSet::File(f) => f.len,
+            RecordSet::Memory(b) => b.len() as u64,
+        }
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl PartitionReply {
@@ -92,17 +117,21 @@ impl Writer {
             self.buf.put_u8(0);
         }
     }
-    fn records(&mut self, records: Option<FileSlice>) {
-        let len = records.as_ref().map_or(0, |r| r.len);
+    fn records(&mut self, records: Option<RecordSet>) {
+        let len = records.as_ref().map_or(0, RecordSet::len);
         if self.flexible {
             put_uvarint(&mut self.buf, len + 1);
         } else {
             self.buf.put_i32(len as i32);
         }
-        if let Some(slice) = records.filter(|r| r.len > 0) {
-            let head = self.buf.split();
-            self.parts.push(Part::Bytes(head.freeze()));
-            self.parts.push(Part::File(slice));
+        match records.filter(|r| !r.is_empty()) {
+            Some(RecordSet::File(slice)) => {
+                let head = self.buf.split();
+                self.parts.push(Part::Bytes(head.freeze()));
+                self.parts.push(Part::File(slice));
+            }
+            Some(RecordSet::Memory(bytes)) => self.buf.put_slice(&bytes),
+            None => {}
         }
     }
 }
@@ -208,7 +237,8 @@ mod tests {
         let slice = log.read(0, 1 << 20).unwrap().slice.unwrap();
         let expected = slice.read_to_vec().unwrap();
         let id = Uuid::from_u128(0x1234_5678_9abc_def0_1122_3344_5566_7788);
-        for version in 4..=17 {
+        let sets = [RecordSet::File(slice.clone()), RecordSet::Memory(expected.clone().into())];
+        for (version, records) in (4..=17).flat_map(|v| sets.iter().map(move |s| (v, s))) {
             let header = RequestHeader::new(ApiKey::Fetch, version, 77, None);
             let topics = vec![TopicReply {
                 name: "orders".into(),
@@ -226,7 +256,7 @@ mod tests {
                             last_offset: 3,
                             last_stable_offset: 4,
                         }]),
-                        records: Some(slice.clone()),
+                        records: Some(records.clone()),
                     },
                     PartitionReply::empty(1, ErrorCode::OFFSET_OUT_OF_RANGE),
                 ],

@@ -40,7 +40,7 @@ use sluice_protocol::record::batch::RecordBatch;
 use super::{capacities, lock, PartitionLog};
 use crate::storage::cleaner::{filter_batch, write_empty_batch, FilterContext, OffsetMap, Outcome};
 use crate::storage::io::{FileIo, RealIo};
-use crate::storage::segment::{Role, Segment};
+use crate::storage::segment::{Role, Segment, SegmentReader};
 use crate::storage::{durable, segment_file_name, StorageError};
 
 /// Offset up to which the log was cleaned: the start of its dirty section.
@@ -230,7 +230,8 @@ impl PartitionLog {
             if segments[i + 1].base_offset() <= first_dirty || s.base_offset() >= uncleanable {
                 continue;
             }
-            for b in batches_of(s)? {
+            let reader = s.reader()?;
+            for b in batches_of(s, &reader) {
                 let b = b?;
                 if b.last_offset() < first_dirty {
                     continue;
@@ -290,7 +291,8 @@ impl PartitionLog {
         stats: &mut CleanStats,
     ) -> Result<i64, StorageError> {
         let base = s.base_offset();
-        let bytes = s.bytes();
+        let reader = s.reader()?;
+        let bytes = reader.bytes();
         let cleaned = suffixed(&self.dir, base, "log", CLEANED_SUFFIX);
         let mut out: Option<(File, u64)> = None;
         let mut buf = Vec::with_capacity(res.io_buffer_bytes.max(64 << 10));
@@ -302,7 +304,7 @@ impl PartitionLog {
         let result = (|| {
             let mut position = 0usize;
             let mut last = None;
-            for b in batches_of(s)? {
+            for b in batches_of(s, &reader) {
                 let b = b?;
                 last = Some(b);
                 let at = position;
@@ -429,7 +431,16 @@ impl PartitionLog {
         let (_, index_capacity) = capacities(config, len);
         let role = Role::Active { capacity: len, index_capacity };
         let interval = config.index_interval_bytes;
-        let s = Segment::open_with_suffix(dir, &log, base, role, false, interval, CLEANED_SUFFIX)?;
+        let s = Segment::open_with_suffix(
+            &self.handles,
+            dir,
+            &log,
+            base,
+            role,
+            false,
+            interval,
+            CLEANED_SUFFIX,
+        )?;
         if s.size() != len {
             return Err(StorageError::Corrupt {
                 path: log,
@@ -469,6 +480,8 @@ impl PartitionLog {
             }
             return Ok(());
         }
+        // The old segment never opens its files again: they are about to be replaced.
+        old.retire();
         for ext in SEGMENT_EXTENSIONS {
             let from = suffixed(dir, base, ext, SWAP_SUFFIX);
             let to = dir.join(segment_file_name(base, ext));
@@ -477,6 +490,7 @@ impl PartitionLog {
         self.io.sync_dir(dir).map_err(|e| StorageError::io("sync directory", dir, e))?;
         let path = dir.join(segment_file_name(base, "log"));
         let new = Arc::new(Segment::open(
+            &self.handles,
             dir,
             &path,
             base,
@@ -497,6 +511,7 @@ impl PartitionLog {
         }
         self.replace_segment(old, None);
         tracing::info!(segment = %old.log_path().display(), "removing segment: compaction kept none of its records");
+        old.retire();
         durable::remove(self.io.as_ref(), old.log_path())?;
         old.delete_files()
     }
@@ -518,8 +533,8 @@ impl PartitionLog {
 
 /// The batches of a sealed segment, in order; a batch that does not parse ends the walk
 /// with an error.
-fn batches_of(s: &Segment) -> Result<SegmentBatches<'_>, StorageError> {
-    Ok(SegmentBatches { segment: s, bytes: s.bytes(), pos: 0 })
+fn batches_of<'a>(s: &'a Segment, reader: &'a SegmentReader<'_>) -> SegmentBatches<'a> {
+    SegmentBatches { segment: s, bytes: reader.bytes(), pos: 0 }
 }
 
 struct SegmentBatches<'a> {

@@ -3,6 +3,7 @@
 //! producer state and aborted-transaction index rebuilt from the log's tail.
 
 use super::*;
+use crate::storage::DEFAULT_OPEN_SEGMENTS;
 
 impl PartitionLog {
     /// Opens the partition in `dir`, creating it when absent, and recovers it when it was
@@ -23,6 +24,20 @@ impl PartitionLog {
         config: LogConfig,
         io: Arc<dyn FileIo>,
     ) -> Result<Self, StorageError> {
+        Self::open_shared(dir, config, io, SegmentHandles::new(DEFAULT_OPEN_SEGMENTS))
+    }
+
+    /// [`Self::open_with_io`] with the broker's cache of open segment files, which bounds
+    /// the descriptors and maps of every partition together.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_shared(
+        dir: &Path,
+        config: LogConfig,
+        io: Arc<dyn FileIo>,
+        handles: Arc<SegmentHandles>,
+    ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io("create partition dir", dir, e))?;
         let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
@@ -40,17 +55,23 @@ impl PartitionLog {
             // rolled. Without a checkpoint that is every segment.
             let recover = recovery_point.is_some_and(|rp| successor.is_none_or(|next| next > rp));
             let segment = match successor {
-                None => {
-                    Segment::open(dir, &path, base, active_role(&config, 0), !recover, interval)?
-                }
+                None => Segment::open(
+                    &handles,
+                    dir,
+                    &path,
+                    base,
+                    active_role(&config, 0),
+                    !recover,
+                    interval,
+                )?,
                 Some(_) if !recover => {
-                    Segment::open(dir, &path, base, Role::Sealed, true, interval)?
+                    Segment::open(&handles, dir, &path, base, Role::Sealed, true, interval)?
                 }
                 Some(next) => {
                     // Recovered as a writable segment, so that its indexes can be rebuilt
                     // in place; sealed again when it is whole.
-                    let s =
-                        Segment::open(dir, &path, base, active_role(&config, 0), false, interval)?;
+                    let role = active_role(&config, 0);
+                    let s = Segment::open(&handles, dir, &path, base, role, false, interval)?;
                     // A cleaned segment that ends in a hole (its last records were
                     // compacted away) is whole and ends below its successor.
                     let hole = s.is_whole() && s.next_offset() < next;
@@ -72,7 +93,8 @@ impl PartitionLog {
                     s.finish_time_index(&RealIo)?;
                     s.trim()?;
                     drop(s);
-                    let sealed = Segment::open(dir, &path, base, Role::Sealed, true, interval)?;
+                    let sealed =
+                        Segment::open(&handles, dir, &path, base, Role::Sealed, true, interval)?;
                     sealed.set_synced_size(0);
                     sealed
                 }
@@ -86,6 +108,7 @@ impl PartitionLog {
             let base = checkpoint.unwrap_or(0);
             let (cap, idx) = capacities(&config, 0);
             segments.push(Arc::new(Segment::create(
+                &handles,
                 dir,
                 base,
                 cap,
@@ -103,7 +126,7 @@ impl PartitionLog {
             log_end_offset,
             now_ms(),
             config.max_producers_per_partition,
-        );
+        )?;
         let aborted = load_aborted(io.as_ref(), &segments, &rebuilt, log_end_offset)?;
         let producers = rebuilt.state;
         let first_unstable_offset = producers.first_unstable_offset().unwrap_or(i64::MAX);
@@ -144,6 +167,7 @@ impl PartitionLog {
             log_start_checkpoint,
             recovery_point_checkpoint,
             io,
+            handles,
             flush: Mutex::new(FlushState {
                 running: false,
                 flushed_offset,

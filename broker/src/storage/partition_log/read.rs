@@ -25,6 +25,15 @@ impl PartitionLog {
         max_bytes: u64,
         isolation: Isolation,
     ) -> Result<ReadInfo, StorageError> {
+        retrying_retired(|| self.read_once(offset, max_bytes, isolation))
+    }
+
+    fn read_once(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        isolation: Isolation,
+    ) -> Result<ReadInfo, StorageError> {
         let log_start_offset = self.log_start_offset();
         let log_end_offset = self.log_end_offset();
         if offset < log_start_offset || offset > log_end_offset {
@@ -42,7 +51,8 @@ impl PartitionLog {
         let mut aborted = Vec::new();
         for segment in segments[first..].iter().filter(|_| offset < bound) {
             let size = segment.size();
-            let Some(b) = segment.find_batch(offset, size) else { continue };
+            let reader = segment.reader()?;
+            let Some(b) = reader.find_batch(offset, size) else { continue };
             if b.base_offset >= bound {
                 break;
             }
@@ -51,12 +61,12 @@ impl PartitionLog {
             let limit = if bound >= segment.next_offset() {
                 size
             } else {
-                segment.find_batch(bound, size).map_or(size, |at| at.position)
+                reader.find_batch(bound, size).map_or(size, |at| at.position)
             };
-            let s = segment.slice_from(b, max_bytes, limit);
+            let s = reader.slice_from(b, max_bytes, limit);
             if committed {
                 let end = s.position + s.len;
-                let upper = segment
+                let upper = reader
                     .batch_at(end, size)
                     .map_or(segment.next_offset(), |next| next.base_offset)
                     .min(bound);
@@ -77,31 +87,69 @@ impl PartitionLog {
 
     /// The first batch whose max timestamp is at or after `timestamp` (Kafka's
     /// ListOffsets by time works at this granularity before it looks inside the batch).
-    pub fn lookup_by_timestamp(&self, timestamp: i64) -> Option<TimestampOffset> {
-        let log_start = self.log_start_offset();
-        for segment in self.segments().iter() {
-            let size = segment.size();
-            if let Some(b) = segment.find_by_timestamp(timestamp, log_start, size) {
-                return Some(TimestampOffset {
-                    offset: b.base_offset.max(log_start),
-                    timestamp: b.max_timestamp,
-                    batch: segment.slice_of(&b),
-                });
+    ///
+    /// # Errors
+    /// A segment whose files cannot be opened.
+    pub fn lookup_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, StorageError> {
+        retrying_retired(|| {
+            let log_start = self.log_start_offset();
+            for segment in self.segments().iter() {
+                if segment.max_timestamp() < timestamp {
+                    continue;
+                }
+                let size = segment.size();
+                let reader = segment.reader()?;
+                if let Some(b) = reader.find_by_timestamp(timestamp, log_start, size) {
+                    return Ok(Some(TimestampOffset {
+                        offset: b.base_offset.max(log_start),
+                        timestamp: b.max_timestamp,
+                        batch: reader.slice_of(&b),
+                    }));
+                }
             }
-        }
-        None
+            Ok(None)
+        })
     }
 
     /// The batch with the largest timestamp (ListOffsets MAX_TIMESTAMP, KIP-734).
-    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
-        let segments = self.segments();
-        let best =
-            segments.iter().filter(|s| s.max_timestamp() >= 0).max_by_key(|s| s.max_timestamp())?;
-        let size = best.size();
-        best.find_by_timestamp(best.max_timestamp(), i64::MIN, size).map(|b| TimestampOffset {
-            offset: b.base_offset,
-            timestamp: b.max_timestamp,
-            batch: best.slice_of(&b),
+    ///
+    /// # Errors
+    /// A segment whose files cannot be opened.
+    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, StorageError> {
+        retrying_retired(|| {
+            let segments = self.segments();
+            let Some(best) = segments
+                .iter()
+                .filter(|s| s.max_timestamp() >= 0)
+                .max_by_key(|s| s.max_timestamp())
+            else {
+                return Ok(None);
+            };
+            let size = best.size();
+            let reader = best.reader()?;
+            let found = reader.find_by_timestamp(best.max_timestamp(), i64::MIN, size);
+            Ok(found.map(|b| TimestampOffset {
+                offset: b.base_offset,
+                timestamp: b.max_timestamp,
+                batch: reader.slice_of(&b),
+            }))
         })
+    }
+}
+
+/// Runs a read again when a segment it found was retired meanwhile (retention deleted
+/// it, or compaction replaced it): the next attempt takes the current segment list.
+fn retrying_retired<T>(
+    mut read: impl FnMut() -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    let mut attempts = 0;
+    loop {
+        match read() {
+            Err(StorageError::SegmentRetired { .. }) if attempts < 8 => attempts += 1,
+            other => return other,
+        }
     }
 }
