@@ -161,6 +161,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         }
         let map = MmapRegion::map(&file, capacity as usize)
             .map_err(|e| StorageError::io("map index", path, e))?;
+        map.advise_random();
         let index = SparseIndex {
             path: path.to_owned(),
             map,
@@ -199,6 +200,7 @@ impl<E: IndexEntry> SparseIndex<E> {
         // ever read, and nothing is appended to a trimmed index.
         let map = MmapRegion::map(&file, state.capacity)
             .map_err(|e| StorageError::io("map index", path, e))?;
+        map.advise_random();
         Ok(SparseIndex {
             path: path.to_owned(),
             map,

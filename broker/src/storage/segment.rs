@@ -245,7 +245,11 @@ impl Segment {
             whole: AtomicBool::new(true),
             txn_index_dirty: AtomicBool::new(false),
         };
+        // The load reads the batches and then the page where the zero tail of a crashed
+        // active segment starts: readahead there would read a hole's worth of zeros.
+        files.map.advise_random();
         segment.load(&files, file_len as usize, clean, writable, index_interval)?;
+        files.map.advise_normal();
         segment.slot.install(Arc::new(files));
         Ok(segment)
     }
