@@ -143,12 +143,20 @@ impl BrokerProcess {
             .expect("start sluiced");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.addr).is_err() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("sluiced exited at start with {status}: {}", self.log());
+        // The console listener opens just after the Kafka port: wait for both, so a test
+        // that goes to the console first does not find it refused.
+        for addr in [self.addr, self.metrics] {
+            while TcpStream::connect(addr).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("sluiced exited at start with {status}: {}", self.log());
+                }
+                let log = self.log();
+                assert!(
+                    Instant::now() < deadline,
+                    "sluiced did not start listening on {addr}: {log}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
             }
-            assert!(Instant::now() < deadline, "sluiced did not start listening: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
