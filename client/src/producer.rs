@@ -335,7 +335,7 @@ impl Producer {
                 let mut state = inner.state.lock().expect("lock");
                 state.partition_count(&record.topic, &inner.cluster).map(|partitions| {
                     let tp = place(&mut state, &inner.config, &record, partitions, size)?;
-                    state.accumulator.append(
+                    let appended = state.accumulator.append(
                         &tp,
                         timestamp,
                         record.key.as_deref(),
@@ -343,11 +343,16 @@ impl Producer {
                         &headers,
                         size,
                         Instant::now,
-                    )
+                    )?;
+                    Ok((tp, appended))
                 })
             };
             match appended {
-                Some(Ok((delivery, wake))) => {
+                Some(Ok((tp, (delivery, mut wake)))) => {
+                    if let Some(txn) = &inner.txn {
+                        wake |= txn
+                            .with(|m| !m.partitions.contains(&tp) && m.new_partitions.insert(tp));
+                    }
                     if wake {
                         inner.wake.notify_one();
                     }
@@ -602,6 +607,7 @@ impl Producer {
         }
         txn.with(|m| {
             m.partitions.clear();
+            m.new_partitions.clear();
             m.started = false;
         });
         txn.transition(TransactionState::Ready, operation)

@@ -171,6 +171,10 @@ pub struct Machine {
     pub stamp: Option<ProducerStamp>,
     /// Partitions the coordinator knows to be in the current transaction.
     pub partitions: HashSet<TopicPartition>,
+    /// Partitions records were sent to that are not yet in the transaction: the sender
+    /// adds them at once, while their first batch lingers (Java's
+    /// `newPartitionsInTransaction`), not once that batch is ready to go.
+    pub new_partitions: HashSet<TopicPartition>,
     /// The coordinator knows of the transaction (a partition or offsets were added): it
     /// must be ended with EndTxn.
     pub started: bool,
@@ -186,6 +190,7 @@ impl Default for Machine {
             error: None,
             stamp: None,
             partitions: HashSet::new(),
+            new_partitions: HashSet::new(),
             started: false,
             epoch_bump_required: false,
         }
@@ -210,6 +215,7 @@ impl Machine {
             }
             if to == TransactionState::InTransaction {
                 self.partitions.clear();
+                self.new_partitions.clear();
                 self.started = false;
             }
             self.state = to;
