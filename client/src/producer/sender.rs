@@ -111,16 +111,6 @@ pub(super) async fn run(inner: Arc<Inner>) {
                     )
             }
         };
-        if let (Some(txn), true) = (&txn, can_drain && s.adding.is_none()) {
-            // Added partitions can be sent to again while their add is in flight.
-            let new: Vec<TopicPartition> = txn.with(|m| {
-                let added = &m.partitions;
-                m.new_partitions.drain().filter(|tp| !added.contains(tp)).collect()
-            });
-            if !new.is_empty() {
-                s.add_partitions(new);
-            }
-        }
         let mut next_wakeup = s.drain(Instant::now(), can_drain).await;
         if let Some(at) = s.init_retry_at {
             next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));

@@ -171,9 +171,10 @@ pub struct Machine {
     pub stamp: Option<ProducerStamp>,
     /// Partitions the coordinator knows to be in the current transaction.
     pub partitions: HashSet<TopicPartition>,
-    /// Partitions records were sent to that are not yet in the transaction: the sender
-    /// adds them at once, while their first batch lingers (Java's
-    /// `newPartitionsInTransaction`), not once that batch is ready to go.
+    /// Partitions sent to in this transaction before they were added. The first record
+    /// to each wakes the sender, whose drain names the partition blocked and adds it
+    /// while the batch lingers (Java's `newPartitionsInTransaction`); before, the add
+    /// waited for the sender's next wake, the linger's end, and delayed the commit.
     pub new_partitions: HashSet<TopicPartition>,
     /// The coordinator knows of the transaction (a partition or offsets were added): it
     /// must be ended with EndTxn.

@@ -296,6 +296,55 @@ fn an_open_transaction_holds_the_last_stable_offset_until_it_ends() {
     });
 }
 
+/// The partitions the coordinator has in `id`'s transaction (DescribeTransactions).
+fn partitions_in_transaction(addr: std::net::SocketAddr, id: &str) -> Vec<(String, i32)> {
+    use kafka_protocol::messages::{DescribeTransactionsRequest, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    use sluice_protocol::messages::{Request, Response};
+    let mut c = sluice_tests::RawClient::connect(addr);
+    let mut r = DescribeTransactionsRequest::default();
+    r.transactional_ids = vec![TransactionalId(StrBytes::from_string(id.to_owned()))];
+    let Response::DescribeTransactions(r) = c.call(0, Request::DescribeTransactions(r)) else {
+        panic!("describe transactions")
+    };
+    r.transaction_states[0]
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect()
+}
+
+#[test]
+fn a_partition_joins_the_transaction_while_its_first_batch_still_lingers() {
+    let broker = broker();
+    let rt = runtime();
+    rt.block_on(async {
+        create_topic(&broker, "eager", 2).await;
+        let lingering = [("linger.ms", "60000"), ("batch.size", "1000000")];
+        let txn = txn_producer(&broker, "eager-txn", &lingering).await;
+        txn.begin_transaction().unwrap();
+        let delivery = txn.send(ProducerRecord::new("eager", "v").partition(1)).await.unwrap();
+        // The batch waits out a minute's linger; its partition is added at once.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let addr = broker.addr;
+            let parts =
+                tokio::task::spawn_blocking(move || partitions_in_transaction(addr, "eager-txn"))
+                    .await
+                    .unwrap();
+            if parts == [("eager".to_owned(), 1)] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "partitions in the transaction: {parts:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        txn.commit_transaction().await.unwrap();
+        assert_eq!(delivery.await.unwrap().partition, 1);
+        let visible = read(&broker, "eager", 2, "read_committed", None).await;
+        assert_eq!(values(&visible), ["v"]);
+    });
+}
+
 #[test]
 fn a_second_instance_fences_the_zombie_and_aborts_its_transaction() {
     let broker = broker();
