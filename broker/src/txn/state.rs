@@ -34,6 +34,12 @@ pub use super::metadata::{
 };
 use super::records::{self, RecordError, TxnValue};
 
+mod parking;
+mod queries;
+
+use parking::Parked;
+use queries::not_found;
+
 /// Identifies a request waiting for its reply.
 pub type Token = u64;
 /// Identifies a log write waiting for its completion.
@@ -346,15 +352,6 @@ struct Pending {
     then: Then,
 }
 
-/// A request waiting for its transactional id's transition to end.
-#[derive(Debug)]
-struct Parked {
-    token: Token,
-    request: Request,
-    /// When it is answered CONCURRENT_TRANSACTIONS if the transition has not ended.
-    until: i64,
-}
-
 /// The transaction coordinator's state.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -575,42 +572,6 @@ impl Coordinator {
     /// CONCURRENT_TRANSACTIONS.
     fn transitioning(&self, txn_id: &str) -> bool {
         self.busy(txn_id) || self.txns.get(txn_id).is_some_and(|t| t.state.is_prepare())
-    }
-
-    fn park(&mut self, token: Token, request: Request, now: i64) {
-        let Some(txn_id) = request.changes_txn().map(str::to_owned) else { return };
-        let until = now.saturating_add(PARK_MAX_MS);
-        self.parked.insert(txn_id, Parked { token, request, until });
-        self.set_parked_timer();
-    }
-
-    fn set_parked_timer(&mut self) {
-        if let Some(at) = self.parked.values().map(|p| p.until).min() {
-            self.out.push(Output::SetTimer(TimerKey::Parked, at));
-        }
-    }
-
-    /// Runs the request parked for `txn_id`, if its transition has ended.
-    fn unpark(&mut self, txn_id: &str, now: i64) {
-        if self.transitioning(txn_id) {
-            return;
-        }
-        if let Some(p) = self.parked.remove(txn_id) {
-            self.request(p.token, p.request, now);
-        }
-    }
-
-    fn answer_parked(&mut self, now: i64) {
-        let mut due: Vec<String> =
-            self.parked.iter().filter(|(_, p)| p.until <= now).map(|(id, _)| id.clone()).collect();
-        due.sort();
-        for id in due {
-            if let Some(p) = self.parked.remove(&id) {
-                let reply = refusal(p.request, ErrorCode::CONCURRENT_TRANSACTIONS);
-                self.reply(p.token, reply);
-            }
-        }
-        self.set_parked_timer();
     }
 
     fn init_producer_id(
@@ -1122,66 +1083,6 @@ impl Coordinator {
             self.issue(&id, None, Then::Remove);
         }
     }
-
-    fn describe(&self, id: String) -> TxnDescription {
-        let Some(t) = self.txns.get(&id).filter(|t| !self.dead(&t.id)) else {
-            return not_found(id, ErrorCode::TRANSACTIONAL_ID_NOT_FOUND);
-        };
-        let mut partitions: Vec<TopicPartition> = t.partitions.iter().cloned().collect();
-        if !t.offsets.is_empty() {
-            partitions
-                .push(TopicPartition { topic: Arc::from(super::OFFSETS_TOPIC), partition: 0 });
-            partitions.sort();
-            partitions.dedup();
-        }
-        TxnDescription {
-            txn_id: id,
-            error: ErrorCode::NONE,
-            state: t.state,
-            timeout_ms: t.timeout_ms,
-            start_ms: t.start_ms,
-            producer_id: t.producer_id,
-            producer_epoch: t.producer_epoch,
-            partitions,
-        }
-    }
-
-    fn list(&self, f: &ListFilter, now: i64) -> (Vec<String>, Vec<TxnListing>) {
-        let mut states = BTreeSet::new();
-        let mut unknown = Vec::new();
-        for name in &f.states {
-            match TxnState::from_name(name) {
-                Some(s) => {
-                    states.insert(s);
-                }
-                None => unknown.push(name.clone()),
-            }
-        }
-        // Only unknown names: nothing can match (Kafka answers none then too).
-        if !f.states.is_empty() && states.is_empty() {
-            return (unknown, Vec::new());
-        }
-        let pids: BTreeSet<i64> = f.producer_ids.iter().copied().collect();
-        let mut listed: Vec<TxnListing> = self
-            .txns
-            .values()
-            .filter(|t| !self.dead(&t.id))
-            .filter(|t| pids.is_empty() || pids.contains(&t.producer_id))
-            .filter(|t| states.is_empty() || states.contains(&t.state))
-            // An id that never began a transaction has run for no time at all.
-            .filter(|t| {
-                f.duration_ms < 0
-                    || (t.start_ms >= 0 && now.saturating_sub(t.start_ms) > f.duration_ms)
-            })
-            .map(|t| TxnListing {
-                txn_id: t.id.clone(),
-                producer_id: t.producer_id,
-                state: t.state,
-            })
-            .collect();
-        listed.sort_by(|a, b| a.txn_id.cmp(&b.txn_id));
-        (unknown, listed)
-    }
 }
 
 /// The answer to `request` that only says `e`.
@@ -1197,19 +1098,6 @@ fn refusal(request: Request, e: ErrorCode) -> Reply {
         }
         Request::List(_) => Reply::List(e, Vec::new(), Vec::new()),
         _ => Reply::Error(e),
-    }
-}
-
-fn not_found(id: String, error: ErrorCode) -> TxnDescription {
-    TxnDescription {
-        txn_id: id,
-        error,
-        state: TxnState::Dead,
-        timeout_ms: 0,
-        start_ms: -1,
-        producer_id: NO_PRODUCER_ID,
-        producer_epoch: NO_EPOCH,
-        partitions: Vec::new(),
     }
 }
 
