@@ -84,6 +84,15 @@ impl<H> HandleCache<H> {
         })
     }
 
+    /// Drops the slot's handle, if it holds one, from the count of open ones.
+    fn release(&self, state: &mut SlotState<H>) -> bool {
+        let released = state.handle.take().is_some();
+        if released {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        released
+    }
+
     /// Queues a slot that just opened and closes idle ones until the bound holds again.
     fn admit(&self, slot: &Arc<Slot<H>>) {
         self.opened.fetch_add(1, Ordering::Relaxed);
@@ -114,8 +123,7 @@ impl<H> HandleCache<H> {
                 continue;
             };
             state.queued = false;
-            if state.handle.take().is_some() {
-                self.open.fetch_sub(1, Ordering::AcqRel);
+            if self.release(&mut state) {
                 closed += 1;
             }
         }
@@ -170,9 +178,12 @@ impl<H> Slot<H> {
     pub(crate) fn retire(&self) {
         let mut s = self.lock();
         s.retired = true;
-        if s.handle.take().is_some() {
-            self.cache.open.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.cache.release(&mut s);
+    }
+
+    /// Whether the slot was retired.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.lock().retired
     }
 
     /// Whether the slot holds a handle.
@@ -185,9 +196,7 @@ impl<H> Slot<H> {
 impl<H> Drop for Slot<H> {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if state.handle.take().is_some() {
-            self.cache.open.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.cache.release(state);
     }
 }
 
