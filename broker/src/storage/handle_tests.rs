@@ -26,7 +26,9 @@ fn read_through(log: &PartitionLog) -> Result<u64, StorageError> {
                 Err(StorageError::OffsetOutOfRange { .. }) => continue 'again,
                 r => r?,
             };
-            let slice = read.slice.expect("data below the log end");
+            // The log end offset is published before the segment's size: a batch just
+            // appended may not be readable yet. Read it again.
+            let Some(slice) = read.slice else { continue };
             let bytes = slice.read_to_vec().expect("the slice reads back");
             let mut pos = 0;
             while pos < bytes.len() {

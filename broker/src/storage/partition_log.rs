@@ -630,15 +630,22 @@ impl PartitionLog {
             Ok(sealed) => {
                 sealed.set_synced_size(old.synced_size());
                 next.push(Arc::new(sealed));
+                next.push(Arc::clone(&active));
+                let installed = self.install(writer, next, active);
+                // The sealed copy, now in the list, stands for these files: once retention
+                // deletes them through it, a reader of an older list must not reopen them
+                // through the active one.
+                old.retire();
+                installed
             }
             Err(e) => {
                 // The old segment still reads correctly, and nothing appends to it again.
                 tracing::warn!(partition = %self.dir.display(), error = %e, "cannot reopen a sealed segment; keeping it open as it was");
                 next.push(Arc::clone(&old));
+                next.push(Arc::clone(&active));
+                self.install(writer, next, active)
             }
         }
-        next.push(Arc::clone(&active));
-        self.install(writer, next, active)
     }
 
     /// Publishes a new segment list whose last segment is `active`.

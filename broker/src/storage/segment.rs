@@ -587,21 +587,33 @@ impl Segment {
         Ok(())
     }
 
-    /// Syncs published bytes not yet synced, and the `.txnindex` if it changed. Returns
-    /// the size that is now durable.
-    pub(crate) fn sync(&self, io: &dyn FileIo) -> Result<u64, StorageError> {
+    /// Syncs published bytes not yet synced, and the `.txnindex` if it changed; a retired
+    /// segment is not synced.
+    pub(crate) fn sync(&self, io: &dyn FileIo) -> Result<(), StorageError> {
         self.sync_txn_index()?;
         let size = self.size();
         let synced = self.synced_size.load(Ordering::Relaxed);
         if size > synced {
             // Through a mapping opened again if need be: msync writes the file's dirty
             // pages in the range whichever mapping or write dirtied them.
-            let f = self.files()?;
+            let f = match self.files() {
+                Ok(f) => f,
+                // Deleted, or superseded: a roll's sealed copy carries what is unsynced
+                // and a cleaned replacement was synced when made. Callers that promise
+                // durability sync the current segment list again (see `is_retired`).
+                Err(StorageError::SegmentRetired { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
             io.sync(&f.map, synced as usize, (size - synced) as usize)
                 .map_err(|e| StorageError::io("sync segment", &self.log_path, e))?;
             self.synced_size.fetch_max(size, Ordering::Relaxed);
         }
-        Ok(size)
+        Ok(())
+    }
+
+    /// Whether the segment was retired: its files deleted, or now another segment's.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.slot.is_retired()
     }
 
     /// Bytes known to be on disk.

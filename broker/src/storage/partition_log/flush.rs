@@ -47,15 +47,23 @@ impl PartitionLog {
     /// Syncs every segment with records at or past `from`: the active one, and sealed
     /// ones not synced since they rolled. Returns the offset it covers.
     pub(super) fn sync_unflushed(&self, from: i64) -> Result<i64, StorageError> {
-        let (segments, target) = {
-            let _writer = lock(&self.writer);
-            let segments = self.segments();
-            let target = segments.last().expect("invariant: at least one segment").next_offset();
-            (segments, target)
+        let target = loop {
+            let (segments, target) = {
+                let _writer = lock(&self.writer);
+                let segments = self.segments();
+                let last = segments.last().expect("invariant: at least one segment");
+                (Arc::clone(&segments), last.next_offset())
+            };
+            let unflushed = || segments.iter().filter(|s| s.next_offset() > from);
+            for s in unflushed() {
+                s.sync(self.io.as_ref())?;
+            }
+            // A roll retired a segment meanwhile: its bytes are the sealed copy's now, in
+            // the current list, and still to be synced there.
+            if !unflushed().any(|s| s.is_retired()) {
+                break target;
+            }
         };
-        for s in segments.iter().filter(|s| s.next_offset() > from) {
-            s.sync(self.io.as_ref())?;
-        }
         self.sync_dir_if_dirty()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(target)

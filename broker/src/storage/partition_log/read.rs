@@ -51,6 +51,10 @@ impl PartitionLog {
         let mut aborted = Vec::new();
         for segment in segments[first..].iter().filter(|_| offset < bound) {
             let size = segment.size();
+            if size == 0 {
+                // Nothing to read, and no file to open for it.
+                continue;
+            }
             let reader = segment.reader()?;
             let Some(b) = reader.find_batch(offset, size) else { continue };
             if b.base_offset >= bound {
@@ -141,14 +145,22 @@ impl PartitionLog {
 }
 
 /// Runs a read again when a segment it found was retired meanwhile (retention deleted
-/// it, or compaction replaced it): the next attempt takes the current segment list.
+/// it, compaction replaced it, a roll sealed a copy): the next attempt takes the current
+/// segment list. Compaction retires a segment before it renames the cleaned files over
+/// it and installs the new list after, so later attempts wait a millisecond for that.
 fn retrying_retired<T>(
     mut read: impl FnMut() -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
+    const ATTEMPTS: u32 = 50;
     let mut attempts = 0;
     loop {
         match read() {
-            Err(StorageError::SegmentRetired { .. }) if attempts < 8 => attempts += 1,
+            Err(StorageError::SegmentRetired { .. }) if attempts < ATTEMPTS => {
+                if attempts > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                attempts += 1;
+            }
             other => return other,
         }
     }
