@@ -3,7 +3,7 @@
 //! Shutdown order, each step bounded: stop accepting → connections finish the request in
 //! flight (a long-polling fetch returns at once, a waiting JoinGroup/SyncGroup is answered)
 //! → the group coordinator writes what it holds and stops → sync and cleanly close every
-//! partition (clean-shutdown markers) → return.
+//! partition, then write the data directory's one clean-shutdown marker → return.
 
 use std::io;
 use std::net::SocketAddr;

@@ -13,6 +13,8 @@
 //!                                cleaner-offset-checkpoint        start of the dirty section
 //!                                recovery-point-offset            checkpoint (crc32)
 //!                                .clean-shutdown                  marker of a clean close
+//!                                                                 (a log opened alone)
+//! <data_dir>/.clean-shutdown     every partition closed cleanly (the broker's logs)
 //! ```
 //!
 //! Invariants that the whole module keeps:
@@ -64,8 +66,8 @@ use thiserror::Error;
 
 pub use cleaner::CleanerConfig;
 pub use partition_log::{
-    AppendInfo, CleanStats, Cleanable, CleanerResources, Isolation, PartitionLog, ReadInfo,
-    SegmentTime, TimestampOffset, ValidRecords,
+    AppendInfo, CleanShutdown, CleanStats, Cleanable, CleanerResources, Isolation, PartitionLog,
+    ReadInfo, SegmentTime, TimestampOffset, ValidRecords, CLEAN_SHUTDOWN_MARKER,
 };
 pub use producer_state::{
     ProducerInfo, DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,

@@ -24,7 +24,9 @@ use uuid::Uuid;
 
 use crate::partition::Partition;
 use crate::storage::io::RealIo;
-use crate::storage::{PartitionLog, SegmentHandles, StorageError};
+use crate::storage::{
+    durable, CleanShutdown, PartitionLog, SegmentHandles, StorageError, CLEAN_SHUTDOWN_MARKER,
+};
 use crate::topic_config::{canonical, check_internal, retain_valid, validate};
 // The config functions moved to `topic_config`; re-exported for existing callers.
 pub use crate::topic_config::{config_value, effective, EffectiveConfig, TopicDefaults};
@@ -280,12 +282,16 @@ impl Topics {
             change: Mutex::new(()),
             catalog_writes: AtomicU64::new(0),
         };
+        let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = CleanShutdown::DataDir { clean: marker.exists() };
         for (name, id, count, overrides) in read_catalog(data_dir)? {
             let overrides = retain_valid(&name, overrides);
             let config = effective(&topics.defaults, &overrides)?;
-            let partitions = topics.open_partitions(&name, 0, count, &config)?;
+            let partitions = topics.open_partitions(&name, 0, count, &config, clean)?;
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
         }
+        // Before the first append: from here a crash must not look like a clean close.
+        durable::remove(&RealIo, &marker)?;
         Ok(topics)
     }
 
@@ -309,13 +315,20 @@ impl Topics {
         from: i32,
         to: i32,
         config: &EffectiveConfig,
+        clean_shutdown: CleanShutdown,
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
         let log = self.defaults.storage_log(config);
         let results = in_parallel((from..to).collect(), |i| {
             let dir = self.data_dir.join(format!("{name}-{i}"));
             let existed = dir.exists();
             let handles = Arc::clone(&self.segment_handles);
-            let opened = PartitionLog::open_shared(&dir, log.clone(), Arc::new(RealIo), handles);
+            let opened = PartitionLog::open_shared(
+                &dir,
+                log.clone(),
+                Arc::new(RealIo),
+                handles,
+                clean_shutdown,
+            );
             (opened.map(|l| Arc::new(Partition::new(name, i, l))), existed, dir)
         });
         let mut opened = Vec::with_capacity(results.len());
@@ -500,7 +513,7 @@ impl Topics {
                 results.push(Err(e));
                 continue;
             }
-            match self.open_partitions(&name, 0, partitions, &config) {
+            match self.open_partitions(&name, 0, partitions, &config, NOT_CLEAN) {
                 Ok(parts) => {
                     let topic = Arc::new(Topic { name, id, partitions: parts, overrides });
                     self.insert(Arc::clone(&topic));
@@ -598,7 +611,7 @@ impl Topics {
         }
         let config = self.effective_config(&topic);
         self.set_aside_leftovers(name, current, count)?;
-        let added = self.open_partitions(name, current, count, &config)?;
+        let added = self.open_partitions(name, current, count, &config, NOT_CLEAN)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added.iter().cloned());
         self.insert(Arc::new(Topic {
@@ -646,15 +659,25 @@ impl Topics {
         Ok(())
     }
 
-    /// Closes every partition cleanly (graceful shutdown).
+    /// Closes every partition cleanly (graceful shutdown), then, if every close succeeded,
+    /// writes the data directory's clean-shutdown marker: the next start recovers nothing.
     pub fn close_all(&self) {
         let all: Vec<Arc<Partition>> =
             self.list().iter().flat_map(|t| t.partitions.iter().cloned()).collect();
-        in_parallel(all, |p| {
-            if let Err(e) = p.log().close() {
+        let closed = in_parallel(all, |p| match p.log().close() {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::error!(partition = %p.log().dir().display(), error = %e, "clean close failed");
+                false
             }
         });
+        if !closed.iter().all(|&ok| ok) {
+            tracing::warn!("not every partition closed cleanly: the next start recovers them all");
+            return;
+        }
+        if let Err(e) = durable::write(&RealIo, &self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"") {
+            tracing::error!(error = %e, "cannot write the clean-shutdown marker");
+        }
     }
 
     /// Catalog writes since start.
@@ -828,6 +851,10 @@ fn unescape(s: &str) -> String {
 const PARTITION_IO_THREADS: usize = 8;
 
 /// `f` of every item, in order, spread over up to [`PARTITION_IO_THREADS`] threads.
+/// Partitions created or added while the broker runs: a directory left behind by a crash
+/// is recovered.
+const NOT_CLEAN: CleanShutdown = CleanShutdown::DataDir { clean: false };
+
 fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = PARTITION_IO_THREADS.min(items.len());
     if threads <= 1 {
@@ -849,6 +876,9 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Ve
     });
     slots.into_iter().map(|r| r.expect("invariant: every item ran")).collect()
 }
+
+#[cfg(test)]
+mod shutdown_tests;
 
 #[cfg(test)]
 mod tests {

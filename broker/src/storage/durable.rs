@@ -20,7 +20,8 @@
 //! | `log-start-offset` | [`super::checkpoint`] | typed error (guessing low would serve deleted records again) |
 //! | `recovery-point-offset` | [`super::checkpoint`] | fallback: every segment is recovered |
 //! | `<offset>.snapshot` | [`super::producer_state`] | fallback: an older snapshot and a replay of the log |
-//! | `.clean-shutdown` | [`super::PartitionLog`] | presence only; its removal is made durable before the first append |
+//! | `<data_dir>/.clean-shutdown` | `topics.rs` | presence only; written after every partition closed cleanly, its removal made durable at start before any append |
+//! | `<partition>/.clean-shutdown` | [`super::PartitionLog`] opened on its own (and read from data directories of older brokers) | presence only; its removal is made durable before the first append |
 
 use std::fs::{self, File};
 use std::io::IoSlice;

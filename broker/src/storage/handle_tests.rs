@@ -8,7 +8,9 @@ use sluice_protocol::record::RecordBatch;
 
 use super::io::RealIo;
 use super::testing::{batch, small_config};
-use super::{PartitionLog, SegmentHandles, StorageError};
+use super::{CleanShutdown, PartitionLog, SegmentHandles, StorageError};
+
+const OWN: CleanShutdown = CleanShutdown::OwnMarker;
 
 const LOGS: usize = 6;
 const BOUND: usize = 3;
@@ -52,6 +54,7 @@ fn open_all(dirs: &[tempfile::TempDir], handles: &Arc<SegmentHandles>) -> Vec<Pa
                 small_config(),
                 Arc::new(RealIo),
                 Arc::clone(handles),
+                CleanShutdown::OwnMarker,
             )
             .unwrap()
         })
@@ -138,8 +141,8 @@ fn logs_sharing_a_bound_of_three_open_segments_lose_nothing_under_concurrent_use
 fn under_a_bound_of_one_reads_after_record_deletion_reopen_the_segments_that_remain() {
     let dir = tempfile::tempdir().unwrap();
     let handles = SegmentHandles::new(1);
-    let log =
-        PartitionLog::open_shared(dir.path(), small_config(), Arc::new(RealIo), handles).unwrap();
+    let log = PartitionLog::open_shared(dir.path(), small_config(), Arc::new(RealIo), handles, OWN)
+        .unwrap();
     for _ in 0..40 {
         log.append(&batch(0, 4, 1000)).unwrap();
     }

@@ -43,7 +43,25 @@ use super::txn_index::{self, AbortedTxn, AbortedTxns, TxnMarker};
 pub use super::valid_records::ValidRecords;
 use super::{durable, now_ms, FileSlice, LogConfig, ProducerInfo, StorageError, TxnVerifier};
 
-const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+/// The clean-shutdown marker: in a partition opened on its own, in the partition's
+/// directory; in the broker's, one in the data directory (see [`CleanShutdown`]).
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+
+/// Who records that a partition was closed cleanly, which lets the next open skip
+/// recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanShutdown {
+    /// The partition's own marker, written by [`PartitionLog::close`]: a log used on its
+    /// own.
+    OwnMarker,
+    /// The data directory's marker, written once after every partition closed (Kafka's
+    /// one marker per log directory), so that a shutdown costs no file per partition;
+    /// `clean` tells whether it was there at start.
+    DataDir {
+        /// The marker was present when the broker started.
+        clean: bool,
+    },
+}
 const LOG_START_CHECKPOINT: &str = "log-start-offset";
 /// Offset below which every segment is known to be on disk; after a crash the segments
 /// past it are recovered (Kafka's `recovery-point-offset-checkpoint`, per partition).
@@ -114,8 +132,11 @@ struct Writer {
     closed: bool,
     /// Idempotent producers' state; changes with the appends it checks and with expiry.
     producers: ProducerState,
-    /// The clean-shutdown marker is still on disk: removed before the first append.
+    /// The partition's own clean-shutdown marker is on disk: removed before the first
+    /// append.
     marker_present: bool,
+    /// Opened clean and nothing appended since: the producer snapshot on disk is current.
+    snapshot_current: bool,
     /// A producer snapshot rendered at a roll, to be written once the lock is released:
     /// (offset, text).
     pending_snapshot: Option<(i64, String)>,
@@ -145,6 +166,8 @@ pub struct PartitionLog {
     log_start_checkpoint: OffsetCheckpoint,
     /// `recovery-point-offset`: written by the flusher and at close, monotonic.
     recovery_point_checkpoint: OffsetCheckpoint,
+    /// Where a clean close is recorded.
+    clean_shutdown: CleanShutdown,
     flush: Mutex<FlushState>,
     flushed: Condvar,
     poisoned: AtomicBool,
@@ -358,6 +381,7 @@ impl PartitionLog {
             durable::remove(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER))?;
             writer.marker_present = false;
         }
+        writer.snapshot_current = false;
         Ok(())
     }
 
@@ -700,12 +724,18 @@ impl PartitionLog {
         active.seal(self.io.as_ref())?;
         let expiration_ms = self.config().producer_id_expiration_ms;
         writer.producers.expire(now_ms(), expiration_ms);
-        if writer.producers.len() > 0 {
+        // An untouched partition's snapshot still holds its producers as of the log end
+        // (with any just expired, which the next open expires again).
+        let snapshot_current = writer.snapshot_current;
+        if writer.producers.len() > 0 && !snapshot_current {
             writer.producers.write_snapshot(self.io.as_ref(), &self.dir, active.next_offset())?;
         }
+        // A no-op when nothing was appended since the last advance.
         self.recovery_point_checkpoint.advance(self.io.as_ref(), active.next_offset())?;
-        durable::write(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
-        writer.marker_present = true;
+        if self.clean_shutdown == CleanShutdown::OwnMarker && !writer.marker_present {
+            durable::write(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
+            writer.marker_present = true;
+        }
         Ok(())
     }
 

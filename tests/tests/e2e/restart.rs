@@ -1,5 +1,6 @@
-//! Restarts: SIGTERM keeps everything; SIGKILL in durable mode keeps every acknowledged
-//! record; after SIGKILL only the segments past the recovery point are recovered.
+//! Restarts: SIGTERM keeps everything and leaves one clean-shutdown marker for the data
+//! directory; SIGKILL in durable mode keeps every acknowledged record; after SIGKILL only
+//! the segments past the recovery point are recovered.
 
 use sluice_protocol::record::Compression;
 use sluice_tests::{BrokerProcess, RawClient};
@@ -18,16 +19,27 @@ fn sigterm_then_restart_keeps_topics_and_records() {
     assert_eq!(before.len(), 500);
     drop(c);
     broker.stop();
+    let marker = broker.data_dir.join(".clean-shutdown");
+    assert!(marker.exists(), "the data directory's clean-shutdown marker is written");
     assert!(
-        broker.data_dir.join("kept-0/.clean-shutdown").exists(),
-        "clean shutdown marker written"
+        !broker.data_dir.join("kept-0/.clean-shutdown").exists(),
+        "no marker per partition: a shutdown writes one file, not one per partition"
     );
     broker.restart();
+    assert!(!marker.exists(), "a running broker has no clean-shutdown marker");
+    assert!(!broker.log().contains("recovered segment"), "a clean start recovers nothing");
     let mut c = RawClient::connect(broker.addr);
     assert_eq!(fetch_all(&mut c, "kept"), before);
     let (err, base) = produce(&mut c, "kept", batch("after", 1, Compression::None), 1);
     assert_eq!((err, base), (0, 500));
     assert!(broker.log().contains("sluiced ready"));
+    // A crash after a clean start is a crash: the active segments are recovered.
+    drop(c);
+    broker.kill();
+    broker.restart();
+    assert!(broker.log().contains("recovered segment"), "{}", broker.log());
+    let mut c = RawClient::connect(broker.addr);
+    assert_eq!(fetch_all(&mut c, "kept").len(), 501);
 }
 
 #[test]

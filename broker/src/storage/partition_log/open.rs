@@ -24,11 +24,14 @@ impl PartitionLog {
         config: LogConfig,
         io: Arc<dyn FileIo>,
     ) -> Result<Self, StorageError> {
-        Self::open_shared(dir, config, io, SegmentHandles::new(DEFAULT_OPEN_SEGMENTS))
+        let handles = SegmentHandles::new(DEFAULT_OPEN_SEGMENTS);
+        Self::open_shared(dir, config, io, handles, CleanShutdown::OwnMarker)
     }
 
     /// [`Self::open_with_io`] with the broker's cache of open segment files, which bounds
-    /// the descriptors and maps of every partition together.
+    /// the descriptors and maps of every partition together, and `clean_shutdown` telling
+    /// where a clean close is recorded. A partition's own marker counts as clean in
+    /// either case (a data directory written before the broker kept one marker).
     ///
     /// # Errors
     /// As [`Self::open`].
@@ -37,10 +40,11 @@ impl PartitionLog {
         config: LogConfig,
         io: Arc<dyn FileIo>,
         handles: Arc<SegmentHandles>,
+        clean_shutdown: CleanShutdown,
     ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io("create partition dir", dir, e))?;
-        let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
-        let clean = marker.exists();
+        let own_marker = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
+        let clean = own_marker || clean_shutdown == CleanShutdown::DataDir { clean: true };
         compaction::finish_interrupted_swaps(dir)?;
         let bases = segment_bases(dir)?;
         let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
@@ -142,10 +146,13 @@ impl PartitionLog {
             // crash would skip records appended from here.
             log_start_checkpoint.reset(io.as_ref(), log_start_offset)?;
         }
+        // A new log without the file recovers from its only segment's base, as the file
+        // holding that base would: nothing to write for it until data is flushed.
+        let new_log = bases.is_empty() && recovery_point == Some(i64::MIN);
         let recovery_point_checkpoint = OffsetCheckpoint::new(
             dir,
             RECOVERY_POINT_CHECKPOINT,
-            recovery_point.unwrap_or(flushed_offset),
+            if new_log { first_base } else { recovery_point.unwrap_or(flushed_offset) },
         );
         if recovery_point.is_some_and(|rp| rp > flushed_offset) {
             // Recovery cut the log below the recorded point: record the lower one, or
@@ -159,13 +166,15 @@ impl PartitionLog {
             writer: Mutex::new(Writer {
                 closed: false,
                 producers,
-                marker_present: clean,
+                marker_present: own_marker,
+                snapshot_current: clean,
                 pending_snapshot: None,
             }),
             log_end_offset: AtomicI64::new(log_end_offset),
             log_start_offset: AtomicI64::new(log_start_offset),
             log_start_checkpoint,
             recovery_point_checkpoint,
+            clean_shutdown,
             io,
             handles,
             flush: Mutex::new(FlushState {
