@@ -22,7 +22,9 @@ pub struct Broker {
     /// `host:port` to connect to.
     pub bootstrap: String,
     metrics: String,
-    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
@@ -42,23 +44,38 @@ impl Broker {
         let dir = tempfile::tempdir().unwrap();
         let free = || TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (port, metrics_port) = (free(), free());
-        let metrics = format!("127.0.0.1:{metrics_port}");
-        let child = Command::new(&bin)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--metrics", &metrics, "--data-dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display())
-            });
         let bootstrap = format!("127.0.0.1:{port}");
-        while TcpStream::connect(&bootstrap).is_err() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let metrics = format!("127.0.0.1:{metrics_port}");
+        let child = spawn(&bin, &bootstrap, &metrics, dir.path(), args);
         eprintln!("broker pid {}", child.id());
-        Broker { child, bootstrap, metrics, _dir: dir }
+        Broker { child, bootstrap, metrics, bin, args: args.to_vec(), dir }
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the broker with SIGTERM (a clean shutdown); returns how long it took.
+    pub fn stop(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        // SAFETY: kill(2) on the pid of a child this struct owns and has not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+        started.elapsed()
+    }
+
+    /// Kills the broker with SIGKILL (a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again on its data directory and ports, after [`Self::stop`] or
+    /// [`Self::kill`]; returns when it accepts connections.
+    pub fn restart(&mut self) {
+        self.child = spawn(&self.bin, &self.bootstrap, &self.metrics, self.dir.path(), &self.args);
+        eprintln!("broker pid {}", self.child.id());
     }
 
     /// A counter from the metrics endpoint (summed over its labels).
@@ -77,6 +94,34 @@ impl Broker {
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(&self.child.id().to_string())
     }
+}
+
+/// Starts `bin` on `bootstrap` and `metrics` with `data_dir`; returns once it accepts
+/// connections.
+fn spawn(
+    bin: &PathBuf,
+    bootstrap: &str,
+    metrics: &str,
+    data_dir: &std::path::Path,
+    args: &[String],
+) -> Child {
+    let mut child = Command::new(bin)
+        .args(["--listen", bootstrap, "--metrics", metrics, "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("start {}: {e} (cargo build --release --bin sluiced)", bin.display())
+        });
+    while TcpStream::connect(bootstrap).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sluiced exited during start: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 /// `sluiced` beside this binary in target/release.
