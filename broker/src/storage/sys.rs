@@ -40,10 +40,11 @@ impl MmapRegion {
         self.len
     }
 
-    /// Turns off readahead for faults in this mapping (`MADV_RANDOM`). An index is read
-    /// an entry at a time; without this, the first fault in an untrimmed index (its
-    /// preallocated tail is a hole) reads ahead megabytes of zero pages, which made a
-    /// start after a crash with 100,000 partitions take minutes. Best effort.
+    /// Turns off readahead for faults in this mapping (`MADV_RANDOM`), for files
+    /// preallocated past their data (an untrimmed index, an active segment) and read a
+    /// piece at a time: without it, a fault near the end of the data reads ahead
+    /// megabytes of the hole's zero pages, which made a start after a crash with 100,000
+    /// partitions take minutes. Best effort.
     pub(crate) fn advise_random(&self) {
         if self.len > 0 {
             let _ = self.map.advise(memmap2::Advice::Random);
