@@ -172,7 +172,12 @@ fn read_all(
             reply.last_stable_offset = log.last_stable_offset();
             reply.log_start_offset = log.log_start_offset();
             let limit = w.max_bytes.min(max_bytes.saturating_sub(total));
-            match p.read_isolated(w.offset, limit.max(1), isolation) {
+            // Once the response is full a partition's read may send nothing: reading 0
+            // bytes opens no file (under the open-segment bound, a fetch of 100,000
+            // partitions reopened all of them for the few thousand it could answer).
+            // Before the first batch, KIP-74: at least one batch, whatever the limits.
+            let read_bytes = if total == 0 { limit.max(1) } else { limit };
+            match p.read_isolated(w.offset, read_bytes, isolation) {
                 Ok(read) => {
                     reply.high_watermark = read.high_watermark;
                     reply.last_stable_offset = read.last_stable_offset;

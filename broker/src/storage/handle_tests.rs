@@ -154,3 +154,22 @@ fn under_a_bound_of_one_reads_after_record_deletion_reopen_the_segments_that_rem
     assert_eq!(log.segment_base_offsets()[0], bases[1]);
     assert_eq!(read_through(&log).unwrap(), (160 - bases[1]) as u64);
 }
+
+#[test]
+fn a_read_of_zero_bytes_opens_no_segment_and_still_checks_the_offset() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let handles = SegmentHandles::new(1);
+    let logs = open_all(&dirs, &handles);
+    for log in &logs {
+        log.append(&batch(0, 4, 100)).unwrap();
+    }
+    // The bound of one leaves the first log's segment closed.
+    let opened = handles.opened_total();
+    let read = logs[0].read(2, 0).unwrap();
+    assert!(read.slice.is_none());
+    assert_eq!((read.high_watermark, read.log_start_offset), (4, 0));
+    assert_eq!(handles.opened_total(), opened, "nothing reopened for a read that sends nothing");
+    assert!(matches!(logs[0].read(5, 0), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(logs[0].read(2, 1).unwrap().slice.is_some(), "one byte still reads a batch");
+    assert_eq!(handles.opened_total(), opened + 1);
+}

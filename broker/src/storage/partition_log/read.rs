@@ -5,7 +5,9 @@ use super::*;
 
 impl PartitionLog {
     /// Reads whole batches starting at the batch that holds `offset`, up to `max_bytes`
-    /// but at least one batch, from one segment.
+    /// but at least one batch, from one segment. A `max_bytes` of 0 reads nothing (a
+    /// fetch response already full): it checks the offset and answers the offsets of the
+    /// log without opening a file.
     ///
     /// # Errors
     /// [`StorageError::OffsetOutOfRange`] for offsets below the log start offset or past
@@ -49,7 +51,7 @@ impl PartitionLog {
         let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut slice = None;
         let mut aborted = Vec::new();
-        for segment in segments[first..].iter().filter(|_| offset < bound) {
+        for segment in segments[first..].iter().filter(|_| offset < bound && max_bytes > 0) {
             let size = segment.size();
             if size == 0 {
                 // Nothing to read, and no file to open for it.
