@@ -156,7 +156,7 @@ fn under_a_bound_of_one_reads_after_record_deletion_reopen_the_segments_that_rem
 }
 
 #[test]
-fn a_read_of_zero_bytes_opens_no_segment_and_still_checks_the_offset() {
+fn a_read_of_zero_bytes_or_at_the_log_end_opens_no_segment_and_still_checks_the_offset() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let handles = SegmentHandles::new(1);
     let logs = open_all(&dirs, &handles);
@@ -170,6 +170,8 @@ fn a_read_of_zero_bytes_opens_no_segment_and_still_checks_the_offset() {
     assert_eq!((read.high_watermark, read.log_start_offset), (4, 0));
     assert_eq!(handles.opened_total(), opened, "nothing reopened for a read that sends nothing");
     assert!(matches!(logs[0].read(5, 0), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(logs[0].read(4, 1 << 20).unwrap().slice.is_none(), "at the log end");
+    assert_eq!(handles.opened_total(), opened, "nothing reopened for a read at the log end");
     assert!(logs[0].read(2, 1).unwrap().slice.is_some(), "one byte still reads a batch");
     assert_eq!(handles.opened_total(), opened + 1);
 }

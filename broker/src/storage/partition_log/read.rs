@@ -5,9 +5,9 @@ use super::*;
 
 impl PartitionLog {
     /// Reads whole batches starting at the batch that holds `offset`, up to `max_bytes`
-    /// but at least one batch, from one segment. A `max_bytes` of 0 reads nothing (a
-    /// fetch response already full): it checks the offset and answers the offsets of the
-    /// log without opening a file.
+    /// but at least one batch, from one segment. A `max_bytes` of 0 (a fetch response
+    /// already full) and an offset at the log end read nothing: they check the offset and
+    /// answer the log's offsets without opening a file.
     ///
     /// # Errors
     /// [`StorageError::OffsetOutOfRange`] for offsets below the log start offset or past
@@ -51,7 +51,9 @@ impl PartitionLog {
         let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
         let mut slice = None;
         let mut aborted = Vec::new();
-        for segment in segments[first..].iter().filter(|_| offset < bound && max_bytes > 0) {
+        // A consumer at the log end (the common case of a long poll) opens no file.
+        let readable = offset < bound && offset < log_end_offset && max_bytes > 0;
+        for segment in segments[first..].iter().filter(|_| readable) {
             let size = segment.size();
             if size == 0 {
                 // Nothing to read, and no file to open for it.
