@@ -296,13 +296,10 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
-                    let (syncs, started) = (p.log().syncs(), std::time::Instant::now());
-                    if let Err(e) = p.log().flush_if_due(now) {
-                        tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "flush failed");
-                    }
-                    // Timed only when it synced: most calls find nothing due.
-                    if p.log().syncs() != syncs {
-                        crate::metrics::LOG_FLUSH_TIME.record(started.elapsed());
+                    match p.log().flush_if_due(now) {
+                        Ok(Some(took)) => crate::metrics::LOG_FLUSH_TIME.record(took),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "flush failed"),
                     }
                     // Cheap when nothing is due: one look at the longest idle producer.
                     let expired = p.log().remove_expired_producers(now);

@@ -753,7 +753,8 @@ impl PartitionLog {
     /// Forgets producer ids with no append for `producer.id.expiration.ms` as of `now_ms`
     /// (the broker's clock); the background tick calls it. Returns how many went.
     pub fn remove_expired_producers(&self, now_ms: i64) -> usize {
-        let expiration_ms = self.config().producer_id_expiration_ms;
+        let expiration_ms =
+            self.config.read().unwrap_or_else(PoisonError::into_inner).producer_id_expiration_ms;
         lock(&self.writer).producers.expire(now_ms, expiration_ms)
     }
 
