@@ -592,8 +592,14 @@ pub(super) fn finish_interrupted_swaps(dir: &Path) -> Result<(), StorageError> {
         }
         Ok(names)
     };
+    // The common case, and at a start of many partitions the one that matters: nothing
+    // left by a cleaning, found by one listing instead of three.
+    let names = list(dir)?;
+    if !names.iter().any(|n| n.ends_with(CLEANED_SUFFIX) || n.ends_with(SWAP_SUFFIX)) {
+        return Ok(());
+    }
     let mut changed = false;
-    for name in list(dir)? {
+    for name in names {
         if name.ends_with(CLEANED_SUFFIX) {
             let _ = fs::remove_file(dir.join(&name));
             changed = true;
