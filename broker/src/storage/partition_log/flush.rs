@@ -131,7 +131,7 @@ impl PartitionLog {
     /// As [`Self::sync_to`]; I/O errors writing the recovery point.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<Option<Duration>, StorageError> {
         // The tick visits every partition: one that is on disk and recorded up to its log
-        // end (every idle one) costs two loads.
+        // end (every idle one) costs a look at its recovery point and its log end.
         if self.recovery_point_checkpoint.durable() >= self.log_end_offset() {
             return Ok(None);
         }
