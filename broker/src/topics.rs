@@ -276,10 +276,31 @@ impl Topics {
         };
         let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = CleanShutdown::DataDir { clean: marker.exists() };
+        let mut listed = Vec::new();
         for (name, id, count, overrides) in catalog::read(data_dir)? {
             let overrides = retain_valid(&name, overrides);
-            let config = effective(&topics.defaults, &overrides)?;
-            let partitions = topics.open_partitions(&name, 0, count, &config, clean)?;
+            let log = topics.defaults.storage_log(&effective(&topics.defaults, &overrides)?);
+            listed.push((name, id, count, overrides, log));
+        }
+        // Every partition of every topic in one parallel pass: many small topics open as
+        // fast as a few large ones.
+        let all: Vec<(usize, i32)> = listed
+            .iter()
+            .enumerate()
+            .flat_map(|(t, (_, _, count, _, _))| (0..*count).map(move |i| (t, i)))
+            .collect();
+        let mut opened = in_parallel(all, |(t, i)| {
+            let (name, _, _, _, log) = &listed[t];
+            topics.open_partition(name, i, log.clone(), clean).map(|p| (t, p))
+        })
+        .into_iter();
+        for (t, (name, id, count, overrides, _)) in listed.into_iter().enumerate() {
+            let mut partitions = Vec::with_capacity(count.max(0) as usize);
+            for result in opened.by_ref().take(count.max(0) as usize) {
+                let (of, p) = result?;
+                debug_assert_eq!(of, t);
+                partitions.push(p);
+            }
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
         }
         // Before the first append: from here a crash must not look like a clean close.
@@ -301,6 +322,25 @@ impl Topics {
         c.by_name.insert(topic.name.clone(), topic);
     }
 
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{index}"))
+    }
+
+    /// Opens (creating or recovering it as needed) partition `index` of `topic`.
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        log: crate::storage::LogConfig,
+        clean_shutdown: CleanShutdown,
+    ) -> Result<Arc<Partition>, StorageError> {
+        let dir = self.partition_dir(topic, index);
+        let handles = Arc::clone(&self.segment_handles);
+        let opened =
+            PartitionLog::open_shared(&dir, log, Arc::new(RealIo), handles, clean_shutdown)?;
+        Ok(Arc::new(Partition::new(topic, index, opened)))
+    }
+
     fn open_partitions(
         &self,
         name: &str,
@@ -311,17 +351,9 @@ impl Topics {
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
         let log = self.defaults.storage_log(config);
         let results = in_parallel((from..to).collect(), |i| {
-            let dir = self.data_dir.join(format!("{name}-{i}"));
+            let dir = self.partition_dir(name, i);
             let existed = dir.exists();
-            let handles = Arc::clone(&self.segment_handles);
-            let opened = PartitionLog::open_shared(
-                &dir,
-                log.clone(),
-                Arc::new(RealIo),
-                handles,
-                clean_shutdown,
-            );
-            (opened.map(|l| Arc::new(Partition::new(name, i, l))), existed, dir)
+            (self.open_partition(name, i, log.clone(), clean_shutdown), existed, dir)
         });
         let mut opened = Vec::with_capacity(results.len());
         let mut failure = None;
