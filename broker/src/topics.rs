@@ -3,8 +3,8 @@
 //! partitions of every topic.
 //!
 //! The file is rewritten whole (temporary file, fsync, rename, directory fsync) on every
-//! change, once for a batch of topics created together. Partition directories are `<name>-<index>`, as Kafka's.
-//! A deleted topic's directories are renamed to `<name>-<index>.<id>-delete` first and
+//! change, once for a batch of topics created together. Partition directories are
+//! `<name>-<index>`, as Kafka's. A deleted topic's directories are renamed to `<name>-<index>.<id>-delete` first and
 //! removed afterwards, so a crash in between leaves nothing that looks like a partition.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::partition::Partition;
 use crate::storage::io::RealIo;
 use crate::storage::{
-    durable, CleanShutdown, PartitionLog, SegmentHandles, StorageError, CLEAN_SHUTDOWN_MARKER,
+    durable, CleanShutdown, LogConfig, PartitionLog, SegmentHandles, StorageError,
+    CLEAN_SHUTDOWN_MARKER,
 };
 use crate::topic_config::{canonical, check_internal, retain_valid, validate};
 // The config functions moved to `topic_config`; re-exported for existing callers.
@@ -291,16 +292,13 @@ impl Topics {
             .collect();
         let mut opened = in_parallel(all, |(t, i)| {
             let (name, _, _, _, log) = &listed[t];
-            topics.open_partition(name, i, log.clone(), clean).map(|p| (t, p))
+            topics.open_partition(name, i, log.clone(), clean)
         })
         .into_iter();
-        for (t, (name, id, count, overrides, _)) in listed.into_iter().enumerate() {
-            let mut partitions = Vec::with_capacity(count.max(0) as usize);
-            for result in opened.by_ref().take(count.max(0) as usize) {
-                let (of, p) = result?;
-                debug_assert_eq!(of, t);
-                partitions.push(p);
-            }
+        // In order: each topic's partitions follow the previous topic's.
+        for (name, id, count, overrides, _) in listed {
+            let partitions =
+                opened.by_ref().take(count.max(0) as usize).collect::<Result<Vec<_>, _>>()?;
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
         }
         // Before the first append: from here a crash must not look like a clean close.
@@ -331,7 +329,7 @@ impl Topics {
         &self,
         topic: &str,
         index: i32,
-        log: crate::storage::LogConfig,
+        log: LogConfig,
         clean_shutdown: CleanShutdown,
     ) -> Result<Arc<Partition>, StorageError> {
         let dir = self.partition_dir(topic, index);
@@ -392,7 +390,7 @@ impl Topics {
     /// for the operator to look at, not removed.
     fn set_aside_leftovers(&self, name: &str, from: i32, to: i32) -> Result<(), TopicError> {
         for i in from..to {
-            let dir = self.data_dir.join(format!("{name}-{i}"));
+            let dir = self.partition_dir(name, i);
             // Only a directory: anything else in the way fails the open, as it should.
             if !dir.is_dir() {
                 continue;

@@ -131,7 +131,7 @@ async fn consume(bootstrap: &str, partitions: &[(Arc<str>, i32)], n: u64) -> f64
     c.assign(partitions.iter().map(|(t, p)| TopicPartition::new(t.as_ref(), *p)));
     let start = Instant::now();
     let mut got = 0u64;
-    let mut per: HashMap<(String, i32), u64> = HashMap::new();
+    let mut per: HashMap<(Arc<str>, i32), u64> = HashMap::new();
     while got < n {
         let records = c.poll(Duration::from_secs(10)).await.unwrap();
         assert!(
@@ -141,7 +141,7 @@ async fn consume(bootstrap: &str, partitions: &[(Arc<str>, i32)], n: u64) -> f64
         for r in records {
             if !r.value.as_ref().is_some_and(|v| v.is_empty()) {
                 got += 1;
-                *per.entry((r.topic.to_string(), r.partition)).or_default() += 1;
+                *per.entry((Arc::clone(&r.topic), r.partition)).or_default() += 1;
             }
         }
     }

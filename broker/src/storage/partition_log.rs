@@ -726,8 +726,7 @@ impl PartitionLog {
         writer.producers.expire(now_ms(), expiration_ms);
         // An untouched partition's snapshot still holds its producers as of the log end
         // (with any just expired, which the next open expires again).
-        let snapshot_current = writer.snapshot_current;
-        if writer.producers.len() > 0 && !snapshot_current {
+        if writer.producers.len() > 0 && !writer.snapshot_current {
             writer.producers.write_snapshot(self.io.as_ref(), &self.dir, active.next_offset())?;
         }
         // A no-op when nothing was appended since the last advance.
