@@ -15,7 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::io::FileIo;
@@ -110,6 +110,10 @@ pub(crate) struct IndexState {
     reserved: AtomicU64,
     /// Length of the mapping, fixed when the index was first opened.
     capacity: usize,
+    /// The file is as long as the mapping: extended by the first reservation, not at open
+    /// (extending zeroes the rest of the file's last block, a disk read for an index
+    /// opened only to be read).
+    extended: AtomicBool,
 }
 
 impl IndexState {
@@ -139,8 +143,9 @@ pub(crate) enum EntryCount {
 }
 
 impl<E: IndexEntry> SparseIndex<E> {
-    /// Opens (or creates) the index at `path`, sized to hold `capacity_bytes` of entries
-    /// (a multiple of the entry size; an existing larger file keeps its length).
+    /// Opens (or creates) the index at `path`, mapped to hold `capacity_bytes` of entries
+    /// (a multiple of the entry size; an existing larger file keeps its length). The file
+    /// grows to match with the first reservation.
     pub(crate) fn open(
         path: &Path,
         capacity_bytes: u64,
@@ -156,9 +161,6 @@ impl<E: IndexEntry> SparseIndex<E> {
         let on_disk = file.metadata().map_err(|e| StorageError::io("stat index", path, e))?.len();
         let on_disk = on_disk - on_disk % E::SIZE as u64;
         let capacity = (capacity_bytes - capacity_bytes % E::SIZE as u64).max(on_disk);
-        if capacity > on_disk {
-            file.set_len(capacity).map_err(|e| StorageError::io("extend index", path, e))?;
-        }
         let map = MmapRegion::map(&file, capacity as usize)
             .map_err(|e| StorageError::io("map index", path, e))?;
         map.advise_random();
@@ -169,6 +171,7 @@ impl<E: IndexEntry> SparseIndex<E> {
                 entries: AtomicUsize::new(0),
                 reserved: AtomicU64::new(0), // set once the entries are counted
                 capacity: capacity as usize,
+                extended: AtomicBool::new(on_disk >= capacity),
             }),
             _entry: std::marker::PhantomData,
         };
@@ -297,7 +300,15 @@ impl<E: IndexEntry> SparseIndex<E> {
             // Already backed up to the end of the mapping; entries past it never go in.
             return Ok(());
         }
-        self.with_file("reserve index blocks", |f| io.reserve(f, reserved, new_end - reserved))?;
+        let extend = !self.state.extended.load(Ordering::Relaxed);
+        self.with_file("reserve index blocks", |f| {
+            if extend {
+                // Sparse: no blocks, only the length stores into the mapping need.
+                f.set_len(self.state.capacity as u64)?;
+            }
+            io.reserve(f, reserved, new_end - reserved)
+        })?;
+        self.state.extended.store(true, Ordering::Relaxed);
         self.state.reserved.store(new_end, Ordering::Relaxed);
         Ok(())
     }
@@ -315,7 +326,15 @@ impl<E: IndexEntry> SparseIndex<E> {
     /// Cuts the file to its entries (sealing or clean close).
     pub(crate) fn trim(&self) -> Result<(), StorageError> {
         let len = (self.len() * E::SIZE) as u64;
-        self.with_file("trim index", |f| f.set_len(len))
+        self.with_file("trim index", |f| {
+            // Never extended: a cut to the same length would still write the inode.
+            if f.metadata()?.len() != len {
+                f.set_len(len)?;
+            }
+            Ok(())
+        })?;
+        self.state.extended.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs `op` on a descriptor opened for it (the file is never renamed while its

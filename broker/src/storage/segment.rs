@@ -1,8 +1,10 @@
 //! One segment of a partition log: a `.log` file of batches and its two sparse indexes.
 //!
 //! The active segment is mapped at its full capacity (`segment.bytes`, or more for a
-//! single record set larger than that) with the file extended sparsely to match; blocks
-//! are reserved in growing chunks just ahead of the write position. Appends write with
+//! single record set larger than that); its first append extends the file sparsely to
+//! match, and blocks are reserved in growing chunks just ahead of the write position.
+//! Opening extends nothing: extending a file zeroes the rest of its last block, which a
+//! partition opened only to be read (or not at all) would pay for in a disk read. Appends write with
 //! pwritev(2) (see [`Segment::append`] for why not a store into the mapping); readers
 //! look at published bytes through the mapping, which shares the page cache. A sealed segment's
 //! files are trimmed to their data and it is mapped at exactly that size.
@@ -108,6 +110,9 @@ pub(crate) struct Segment {
     rolling_base_ms: AtomicI64,
     /// Bytes backed by reserved blocks (writer only; atomic for `Sync`).
     reserved: AtomicU64,
+    /// The file is as long as the mapping (extended by the first append, or so found at
+    /// open).
+    extended: AtomicBool,
     // Writer-only state, atomic only so that `Segment` is `Sync`.
     bytes_since_index: AtomicU64,
     synced_size: AtomicU64,
@@ -208,9 +213,6 @@ impl Segment {
                 reason: format!("segment of {capacity} bytes exceeds the 4 GiB index range"),
             });
         }
-        if capacity > file_len {
-            file.set_len(capacity).map_err(|e| StorageError::io("size segment", log_path, e))?;
-        }
         let map = MmapRegion::map(&file, capacity as usize)
             .map_err(|e| StorageError::io("map segment", log_path, e))?;
         let count = if clean { EntryCount::Trimmed } else { EntryCount::Scan };
@@ -240,6 +242,7 @@ impl Segment {
             first_batch_timestamp: AtomicI64::new(-1),
             rolling_base_ms: AtomicI64::new(-1),
             reserved: AtomicU64::new(0),
+            extended: AtomicBool::new(file_len >= capacity),
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
             whole: AtomicBool::new(true),
@@ -568,6 +571,13 @@ impl Segment {
         if end <= reserved {
             return Ok(());
         }
+        if !self.extended.load(Ordering::Acquire) {
+            // Sparse: no blocks, only the length the mapping needs for reads near the end.
+            f.file
+                .set_len(self.capacity)
+                .map_err(|e| StorageError::io("size segment", &self.log_path, e))?;
+            self.extended.store(true, Ordering::Release);
+        }
         let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
         let new_end = (end + chunk).min(self.capacity()).max(end);
         io.reserve(&f.file, reserved, new_end - reserved)
@@ -664,13 +674,20 @@ impl Segment {
         // `LogSegment.lastModified`): cutting the reserved tail adds no data, so the time
         // of the last append stays. Best effort: a time that cannot be kept only moves a
         // v0 answer by the time between the last append and the roll.
-        let modified = f.file.metadata().and_then(|m| m.modified()).ok();
+        let metadata = f.file.metadata().ok();
+        if metadata.as_ref().is_some_and(|m| m.len() == self.size()) {
+            // Never extended (opened and not appended to): nothing to cut, and a cut to
+            // the same length would still write the inode.
+            return Ok(());
+        }
+        let modified = metadata.and_then(|m| m.modified().ok());
         f.file
             .set_len(self.size())
             .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
         if let Some(t) = modified {
             let _ = f.file.set_modified(t);
         }
+        self.extended.store(false, Ordering::Release);
         Ok(())
     }
 
