@@ -30,7 +30,7 @@ use bytes::Bytes;
 use sluice_protocol::record::{batches, BatchBuilder, Compression};
 
 use crate::partition::Partition;
-use crate::storage::StorageError;
+use crate::storage::{PartitionLog, StorageError};
 use crate::topic_config::check_internal;
 use crate::topics::{TopicError, Topics};
 
@@ -76,6 +76,8 @@ pub enum OpenError {
 pub struct InternalLog {
     topic: &'static str,
     partition: Arc<Partition>,
+    /// The partition's log, opened with it.
+    log: Arc<PartitionLog>,
 }
 
 impl InternalLog {
@@ -116,13 +118,13 @@ impl InternalLog {
             tracing::warn!(topic, "internal topic lacked its settings; they were applied");
         }
         let partition = found.partition(0).ok_or(OpenError::NoPartition)?;
-        Ok(InternalLog { topic, partition: Arc::clone(partition) })
+        let log = partition.log().map_err(|e| OpenError::Topic(e.into()))?;
+        Ok(InternalLog { topic, partition: Arc::clone(partition), log: Arc::clone(log) })
     }
 
     /// Records between the log start and end offsets.
     pub fn records(&self) -> i64 {
-        let log = self.partition.log();
-        log.log_end_offset() - log.log_start_offset()
+        self.log.log_end_offset() - self.log.log_start_offset()
     }
 
     /// Reads the whole log, handing each record's key and value to `apply` (a record it
@@ -134,7 +136,7 @@ impl InternalLog {
         &self,
         mut apply: impl FnMut(&[u8], Option<&[u8]>) -> Result<(), E>,
     ) -> Result<LoadStats, StorageError> {
-        let log = self.partition.log();
+        let log = &self.log;
         let end = log.log_end_offset();
         let mut next = log.log_start_offset();
         let mut stats = LoadStats::default();
@@ -207,7 +209,7 @@ impl InternalLog {
     /// # Errors
     /// The storage error of the append or of moving the log start.
     pub fn compact(&self, snapshot: &[LogRecord], now: i64) -> Result<i64, StorageError> {
-        let log = self.partition.log();
+        let log = &self.log;
         let start = log.log_end_offset();
         let mut set = Vec::new();
         let mut chunk_start = 0;

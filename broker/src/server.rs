@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::broker::Broker;
 use crate::connection::RequestBudget;
 use crate::log_cleaner::{LogCleaner, LogSource};
-use crate::storage::now_ms;
+use crate::storage::{now_ms, LogConfig};
 
 /// How long connections get to finish their in-flight request at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -235,8 +235,9 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     tracing::info!("shutdown complete");
 }
 
-/// Starts the log cleaner's threads over every partition of every topic; the cleaner
-/// picks the compacted ones.
+/// Starts the log cleaner's threads over the partitions of every compacted topic; the
+/// cleaner picks the ones due. A compacted partition not yet used since a clean start is
+/// opened here, so that it is cleaned all the same.
 fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
     let b = Arc::clone(broker);
     let source: LogSource = Arc::new(move || {
@@ -244,7 +245,16 @@ fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
             .list()
             .iter()
             .flat_map(|t| {
-                t.partitions.iter().map(|p| (t.name.clone(), p.index(), Arc::clone(p.log())))
+                t.partitions
+                    .iter()
+                    .filter(|p| p.config().cleanup_compact)
+                    .filter_map(|p| match p.log() {
+                        Ok(log) => Some((t.name.clone(), p.index(), Arc::clone(log))),
+                        Err(e) => {
+                            tracing::warn!(topic = %t.name, partition = p.index(), error = %e, "cannot open a compacted partition to clean it");
+                            None
+                        }
+                    })
             })
             .collect()
     });
@@ -258,6 +268,8 @@ fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
 }
 
 /// Applies `retention.ms` / `retention.bytes` every `log.retention.check.interval.ms`.
+/// The first pass after a clean start opens the partitions nobody has used yet (their
+/// oldest segments may be due): the start's deferred work, done off the request path.
 async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.retention_check_interval_ms);
     loop {
@@ -270,7 +282,10 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
-                    match p.log().apply_retention(now) {
+                    if p.opened().is_none() && !retention_applies(&p.config()) {
+                        continue;
+                    }
+                    match p.log().and_then(|log| log.apply_retention(now)) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(topic = %topic.name, partition = p.index(), segments = n, "retention deleted segments"),
                         Err(e) => tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "retention failed"),
@@ -282,8 +297,15 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     }
 }
 
+/// Whether retention can delete anything of a log with this config (it never opens one
+/// for nothing).
+fn retention_applies(config: &LogConfig) -> bool {
+    config.cleanup_delete && (config.retention_ms >= 0 || config.retention_bytes >= 0)
+}
+
 /// Syncs partitions whose `flush.ms` / `flush.messages` are due, and expires idle
-/// producer ids (`producer.id.expiration.ms`).
+/// producer ids (`producer.id.expiration.ms`), in the partitions opened since start (one
+/// not opened has nothing unsynced, and its producers expire when it opens).
 async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.flush_scheduler_interval_ms);
     loop {
@@ -296,13 +318,14 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
-                    match p.log().flush_if_due(now) {
+                    let Some(log) = p.opened() else { continue };
+                    match log.flush_if_due(now) {
                         Ok(Some(took)) => crate::metrics::LOG_FLUSH_TIME.record(took),
                         Ok(None) => {}
                         Err(e) => tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "flush failed"),
                     }
                     // Cheap when nothing is due: one look at the longest idle producer.
-                    let expired = p.log().remove_expired_producers(now);
+                    let expired = log.remove_expired_producers(now);
                     if expired > 0 {
                         tracing::debug!(topic = %topic.name, partition = p.index(), expired, "expired producer ids");
                     }

@@ -43,6 +43,7 @@ pub mod io;
 mod partition_log;
 mod producer_state;
 mod recovery;
+mod recovery_journal;
 mod segment;
 pub(crate) mod sys;
 #[doc(hidden)]
@@ -73,6 +74,7 @@ pub use producer_state::{
     ProducerInfo, DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     EVICTION_GRACE_MS as PRODUCER_EVICTION_GRACE_MS,
 };
+pub use recovery_journal::{RecoveryJournal, RECOVERY_JOURNAL};
 pub use segment::SegmentHandles;
 pub use sys::{disk_space, sendfile, DiskSpace};
 pub use txn_index::{AbortedTxn, TxnMarker};

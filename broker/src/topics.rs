@@ -1,13 +1,19 @@
 //! The topic catalog: names, topic ids, partition counts and per-topic config overrides,
-//! durable in `<data_dir>/topics.catalog` (its format in [`catalog`]), and the open
-//! partitions of every topic.
+//! durable in `<data_dir>/topics.catalog` (its format in [`catalog`]), and the partitions
+//! of every topic.
 //!
 //! The file is rewritten whole (temporary file, fsync, rename, directory fsync) on every
 //! change, once for a batch of topics created together. Partition directories are
-//! `<name>-<index>`, as Kafka's. A deleted topic's directories are renamed to `<name>-<index>.<id>-delete` first and
-//! removed afterwards, so a crash in between leaves nothing that looks like a partition.
+//! `<name>-<index>`, as Kafka's. A deleted topic's directories are renamed to
+//! `<name>-<index>.<id>-delete` first and removed afterwards, so a crash in between leaves
+//! nothing that looks like a partition.
+//!
+//! A start opens only the partitions a crash left to recover: after a clean shutdown (the
+//! data directory's marker) none, after a crash those the recovery journal names (every
+//! partition written since the last clean shutdown). Every other partition opens on first
+//! use.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,10 +22,10 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::partition::Partition;
+use crate::partition::{LogOpener, Partition};
 use crate::storage::io::RealIo;
 use crate::storage::{
-    durable, CleanShutdown, LogConfig, PartitionLog, SegmentHandles, StorageError,
+    durable, CleanShutdown, LogConfig, PartitionLog, RecoveryJournal, SegmentHandles, StorageError,
     CLEAN_SHUTDOWN_MARKER,
 };
 use crate::topic_config::{canonical, check_internal, retain_valid, validate};
@@ -239,6 +245,11 @@ impl Catalog {
     }
 }
 
+/// A partition's directory name, `<topic>-<index>` as Kafka's.
+fn partition_dir_name(topic: &str, index: i32) -> String {
+    format!("{topic}-{index}")
+}
+
 /// `name` with `.` read as `_`.
 fn normal_name(name: &str) -> String {
     name.replace('.', "_")
@@ -256,17 +267,47 @@ pub struct Topics {
     catalog_writes: AtomicU64,
     /// The one bound on open segment files, shared by every partition.
     segment_handles: Arc<SegmentHandles>,
+    /// The partitions written since the last clean shutdown.
+    journal: Arc<RecoveryJournal>,
 }
 
 impl Topics {
-    /// Loads the catalog and opens (recovering where needed) every partition.
+    /// Loads the catalog. The partitions a crash left to recover (those the recovery
+    /// journal names, or every one for a data directory without a journal) are opened and
+    /// recovered, in parallel, before the broker serves, as in Kafka; every other one
+    /// opens on first use (a partition that cannot be opened then answers that use with
+    /// its storage error).
     ///
     /// # Errors
-    /// An unreadable or corrupt catalog, or a partition that cannot be opened.
+    /// An unreadable or corrupt catalog or journal, or a partition to recover that cannot
+    /// be opened.
     pub fn load(data_dir: &Path, defaults: TopicDefaults) -> Result<Self, TopicError> {
         fs::create_dir_all(data_dir)
             .map_err(|e| StorageError::io("create data dir", data_dir, e))?;
         remove_deleted_dirs(data_dir);
+        let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+        let to_recover =
+            if marker.exists() { Some(HashSet::new()) } else { RecoveryJournal::read(data_dir)? };
+        let recover = |dir_name: &str| to_recover.as_ref().is_none_or(|n| n.contains(dir_name));
+        let mut listed = Vec::new();
+        for (name, id, count, overrides) in catalog::read(data_dir)? {
+            let overrides = retain_valid(&name, overrides);
+            let log = defaults.storage_log(&effective(&defaults, &overrides)?);
+            listed.push((name, id, count, overrides, log));
+        }
+        let recovering: Vec<(usize, i32)> = listed
+            .iter()
+            .enumerate()
+            .flat_map(|(t, (name, _, count, _, _))| {
+                (0..*count).filter(|&i| recover(&partition_dir_name(name, i))).map(move |i| (t, i))
+            })
+            .collect();
+        // Until the next clean shutdown: a crash before the recovery's writes are on disk
+        // leaves these to recover again.
+        let names: Vec<String> =
+            recovering.iter().map(|&(t, i)| partition_dir_name(&listed[t].0, i)).collect();
+        let journal =
+            Arc::new(RecoveryJournal::create(data_dir, names.iter().map(String::as_str))?);
         let topics = Topics {
             data_dir: data_dir.to_owned(),
             segment_handles: SegmentHandles::new(defaults.open_segments_max),
@@ -274,31 +315,33 @@ impl Topics {
             catalog: RwLock::new(Catalog::default()),
             change: Mutex::new(()),
             catalog_writes: AtomicU64::new(0),
+            journal,
         };
-        let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
-        let clean = CleanShutdown::DataDir { clean: marker.exists() };
-        let mut listed = Vec::new();
-        for (name, id, count, overrides) in catalog::read(data_dir)? {
-            let overrides = retain_valid(&name, overrides);
-            let log = topics.defaults.storage_log(&effective(&topics.defaults, &overrides)?);
-            listed.push((name, id, count, overrides, log));
-        }
-        // Every partition of every topic in one parallel pass: many small topics open as
-        // fast as a few large ones.
-        let all: Vec<(usize, i32)> = listed
-            .iter()
-            .enumerate()
-            .flat_map(|(t, (_, _, count, _, _))| (0..*count).map(move |i| (t, i)))
-            .collect();
-        let mut opened = in_parallel(all, |(t, i)| {
+        // One parallel pass over every topic: many small topics recover as fast as a few
+        // large ones.
+        let mut recovered = in_parallel(recovering, |(t, i)| {
             let (name, _, _, _, log) = &listed[t];
-            topics.open_partition(name, i, log.clone(), clean)
+            topics.open_partition(name, i, log.clone(), NOT_CLEAN)
         })
         .into_iter();
-        // In order: each topic's partitions follow the previous topic's.
-        for (name, id, count, overrides, _) in listed {
-            let partitions =
-                opened.by_ref().take(count.max(0) as usize).collect::<Result<Vec<_>, _>>()?;
+        // In order: the recovered partitions come as `recovering` listed them.
+        for (name, id, count, overrides, log) in listed {
+            let mut partitions = Vec::with_capacity(count.max(0) as usize);
+            for i in 0..count {
+                if recover(&partition_dir_name(&name, i)) {
+                    partitions.push(recovered.next().expect("invariant: one result each")?);
+                    continue;
+                }
+                let opener = LogOpener {
+                    config: log.clone(),
+                    handles: Arc::clone(&topics.segment_handles),
+                    clean_shutdown: CleanShutdown::DataDir { clean: true },
+                };
+                let dir = topics.partition_dir(&name, i);
+                let lazy =
+                    Partition::lazy(&name, i, dir, opener).journaled_in(&topics.journal, false);
+                partitions.push(Arc::new(lazy));
+            }
             topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
         }
         // Before the first append: from here a crash must not look like a clean close.
@@ -321,7 +364,7 @@ impl Topics {
     }
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
-        self.data_dir.join(format!("{topic}-{index}"))
+        self.data_dir.join(partition_dir_name(topic, index))
     }
 
     /// Opens (creating or recovering it as needed) partition `index` of `topic`.
@@ -336,7 +379,8 @@ impl Topics {
         let handles = Arc::clone(&self.segment_handles);
         let opened =
             PartitionLog::open_shared(&dir, log, Arc::new(RealIo), handles, clean_shutdown)?;
-        Ok(Arc::new(Partition::new(topic, index, opened)))
+        // Named in the journal already: recovered at start, or new and named before this.
+        Ok(Arc::new(Partition::new(topic, index, opened).journaled_in(&self.journal, true)))
     }
 
     fn open_partitions(
@@ -348,6 +392,9 @@ impl Topics {
         clean_shutdown: CleanShutdown,
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
         let log = self.defaults.storage_log(config);
+        // A crash part way through creating them leaves them to recover.
+        let names: Vec<String> = (from..to).map(|i| partition_dir_name(name, i)).collect();
+        self.journal.add(names.iter().map(String::as_str))?;
         let results = in_parallel((from..to).collect(), |i| {
             let dir = self.partition_dir(name, i);
             let existed = dir.exists();
@@ -372,7 +419,7 @@ impl Topics {
             let mut new = vec![];
             for (p, existed_before) in opened {
                 if existed_before {
-                    let _ = p.log().close();
+                    let _ = p.close();
                 } else {
                     new.push(p);
                 }
@@ -591,8 +638,8 @@ impl Topics {
         }
         for p in &topic.partitions {
             // Its files are about to go: nothing of it needs syncing.
-            p.log().abandon();
-            let dir = p.log().dir().to_owned();
+            p.abandon();
+            let dir = p.dir().to_owned();
             let gone = dir.with_file_name(format!(
                 "{}.{}-delete",
                 dir.file_name().and_then(|n| n.to_str()).unwrap_or("partition"),
@@ -670,7 +717,7 @@ impl Topics {
         }
         let log = self.defaults.storage_log(&config);
         for p in &topic.partitions {
-            p.log().set_config(log.clone());
+            p.set_config(log.clone());
         }
         self.insert(Arc::new(Topic {
             name: topic.name.clone(),
@@ -687,10 +734,10 @@ impl Topics {
     pub fn close_all(&self) {
         let all: Vec<Arc<Partition>> =
             self.list().iter().flat_map(|t| t.partitions.iter().cloned()).collect();
-        let closed = in_parallel(all, |p| match p.log().close() {
+        let closed = in_parallel(all, |p| match p.close() {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(partition = %p.log().dir().display(), error = %e, "clean close failed");
+                tracing::error!(partition = %p.dir().display(), error = %e, "clean close failed");
                 false
             }
         });
@@ -700,6 +747,11 @@ impl Topics {
         }
         if let Err(e) = durable::write(&RealIo, &self.data_dir.join(CLEAN_SHUTDOWN_MARKER), b"") {
             tracing::error!(error = %e, "cannot write the clean-shutdown marker");
+            return;
+        }
+        // After the marker: the next start trusts the marker over anything left here.
+        if let Err(e) = RecoveryJournal::remove(&self.data_dir) {
+            tracing::warn!(error = %e, "cannot remove the recovery journal");
         }
     }
 
@@ -734,7 +786,7 @@ impl Topics {
         }
         let log = self.defaults.storage_log(&config);
         for p in &topic.partitions {
-            p.log().set_config(log.clone());
+            p.set_config(log.clone());
         }
         self.insert(Arc::new(Topic {
             name: topic.name.clone(),
@@ -751,7 +803,7 @@ impl Topics {
 /// dropped first, unclosed (nothing in them is worth a clean-shutdown marker): when
 /// descriptors ran out, theirs are the ones the removal needs.
 fn discard(partitions: Vec<Arc<Partition>>) {
-    let dirs: Vec<PathBuf> = partitions.iter().map(|p| p.log().dir().to_owned()).collect();
+    let dirs: Vec<PathBuf> = partitions.iter().map(|p| p.dir().to_owned()).collect();
     drop(partitions);
     for dir in dirs {
         if let Err(e) = fs::remove_dir_all(&dir) {
@@ -783,11 +835,11 @@ fn new_topic_id() -> Uuid {
 /// faults more than on the CPU, so more threads than cores shorten it.
 const PARTITION_IO_THREADS: usize = 8;
 
-/// `f` of every item, in order, spread over up to [`PARTITION_IO_THREADS`] threads.
-/// Partitions created or added while the broker runs: a directory left behind by a crash
-/// is recovered.
+/// Partitions opened at a start after a crash, or created or added while the broker
+/// runs: a directory left behind by a crash is recovered.
 const NOT_CLEAN: CleanShutdown = CleanShutdown::DataDir { clean: false };
 
+/// `f` of every item, in order, spread over up to [`PARTITION_IO_THREADS`] threads.
 fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = PARTITION_IO_THREADS.min(items.len());
     if threads <= 1 {
@@ -811,6 +863,9 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Ve
 }
 
 mod catalog;
+
+#[cfg(test)]
+mod lazy_open_tests;
 
 #[cfg(test)]
 mod shutdown_tests;

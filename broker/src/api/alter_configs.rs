@@ -214,7 +214,7 @@ mod tests {
         let topic = broker.topics.get("t").unwrap();
         assert_eq!(topic.overrides.len(), 1, "segment.ms was dropped: the set is replaced");
         assert_eq!(topic.overrides["retention.ms"], "5000");
-        assert_eq!(topic.partitions[0].log().config().retention_ms, 5000);
+        assert_eq!(topic.partitions[0].log().unwrap().config().retention_ms, 5000);
         let described = crate::api::describe_configs::topic_configs(&broker, &topic);
         let retention = described.iter().find(|d| d.name == "retention.ms").unwrap();
         assert_eq!((retention.value.as_str(), retention.source), ("5000", 1));

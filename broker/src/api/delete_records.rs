@@ -95,7 +95,7 @@ pub fn handle(
 
 /// Deletes below `offset`; returns the new log start offset.
 fn delete(partition: &Partition, offset: i64) -> Result<i64, ErrorCode> {
-    let log = partition.log();
+    let log = partition.log().map_err(|e| storage_error_code(&e))?;
     let offset = if offset == HIGH_WATERMARK { log.high_watermark() } else { offset };
     log.delete_records(offset).map_err(|e| {
         let code = storage_error_code(&e);
@@ -165,7 +165,7 @@ mod tests {
     fn the_log_start_offset_moves_forward() {
         let (_dir, broker) = broker();
         topic_with_records(&broker, "t", 10);
-        let log = || Arc::clone(broker.topics.get("t").unwrap().partitions[0].log());
+        let log = || Arc::clone(broker.topics.get("t").unwrap().partitions[0].log().unwrap());
         let r = handle(&broker, request("t", &[(0, 4)]), 2);
         assert_eq!(results(&r), [(0, 4)]);
         assert_eq!(log().log_start_offset(), 4);
@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(results(&r), [(0, 5), (0, 0)]);
         let unknown = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
         assert_eq!(r.topics[1].partitions[0].error_code, unknown);
-        assert_eq!(broker.topics.get("t").unwrap().partitions[0].log().log_start_offset(), 5);
+        assert_eq!(
+            broker.topics.get("t").unwrap().partitions[0].log().unwrap().log_start_offset(),
+            5
+        );
     }
 
     #[test]

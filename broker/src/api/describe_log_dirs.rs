@@ -74,7 +74,7 @@ fn clamp(bytes: u64) -> i64 {
 }
 
 fn all_partitions(topic: &Topic) -> Option<DescribeLogDirsTopic> {
-    reported(&topic.name, topic.partitions.iter().map(|p| described(p)).collect())
+    reported(&topic.name, topic.partitions.iter().filter_map(|p| described(p)).collect())
 }
 
 /// The named partitions the broker has, grouped by topic in the order first named.
@@ -101,8 +101,8 @@ fn named_partitions(
                 continue;
             }
             let (topic, partitions) = &mut out[i];
-            if let Some(p) = topic.partition(index) {
-                partitions.push(described(p));
+            if let Some(p) = topic.partition(index).and_then(|p| described(p)) {
+                partitions.push(p);
             }
         }
     }
@@ -119,13 +119,22 @@ fn reported(name: &str, partitions: Vec<DescribeLogDirsPartition>) -> Option<Des
     Some(t)
 }
 
-fn described(partition: &Partition) -> DescribeLogDirsPartition {
+/// The partition's entry; none for one whose log cannot be opened (as Kafka leaves out a
+/// partition that is offline).
+fn described(partition: &Partition) -> Option<DescribeLogDirsPartition> {
+    let log = match partition.log() {
+        Ok(log) => log,
+        Err(e) => {
+            tracing::warn!(partition = %partition.dir().display(), error = %e, "cannot open the partition to describe it");
+            return None;
+        }
+    };
     let mut p = DescribeLogDirsPartition::default();
     p.partition_index = partition.index();
-    p.partition_size = clamp(partition.log().size_bytes());
+    p.partition_size = clamp(log.size_bytes());
     p.offset_lag = 0;
     p.is_future_key = false;
-    p
+    Some(p)
 }
 
 #[cfg(test)]
@@ -236,7 +245,7 @@ mod tests {
         let (_dir, broker) = broker_with(Some(1024));
         broker.topics.create("rolled", 1, 1, BTreeMap::new(), false).unwrap();
         let appended = append(&broker, "rolled", 0, 40);
-        let log = Arc::clone(broker.topics.get("rolled").unwrap().partitions[0].log());
+        let log = Arc::clone(broker.topics.get("rolled").unwrap().partitions[0].log().unwrap());
         assert!(log.segment_base_offsets().len() > 2, "{:?}", log.segment_base_offsets());
         let r = handle(&broker, ask(&[("rolled", &[0])]), 0);
         assert_eq!(sizes(&r), [("rolled".into(), 0, appended as i64)]);

@@ -19,6 +19,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::first_occurrences;
 use crate::broker::Broker;
+use crate::error::storage_error_code;
 
 /// Answers DescribeProducers.
 pub fn handle(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {
@@ -43,24 +44,26 @@ pub fn handle(broker: &Broker, request: DescribeProducersRequest) -> DescribePro
                     r.error_message = Some(StrBytes::from_static_str("partition named twice"));
                 }
                 (true, None) => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
-                (true, Some(p)) => {
-                    r.active_producers = p
-                        .log()
-                        .producers()
-                        .into_iter()
-                        .map(|info| {
-                            let mut s = ProducerState::default();
-                            s.producer_id = ProducerId(info.producer_id);
-                            s.producer_epoch = i32::from(info.producer_epoch);
-                            s.last_sequence = info.last_sequence;
-                            s.last_timestamp = info.last_append_ms;
-                            s.coordinator_epoch = -1;
-                            s.current_txn_start_offset =
-                                info.current_txn_first_offset.unwrap_or(-1);
-                            s
-                        })
-                        .collect();
-                }
+                (true, Some(p)) => match p.log() {
+                    Err(e) => r.error_code = storage_error_code(&e).code(),
+                    Ok(log) => {
+                        r.active_producers = log
+                            .producers()
+                            .into_iter()
+                            .map(|info| {
+                                let mut s = ProducerState::default();
+                                s.producer_id = ProducerId(info.producer_id);
+                                s.producer_epoch = i32::from(info.producer_epoch);
+                                s.last_sequence = info.last_sequence;
+                                s.last_timestamp = info.last_append_ms;
+                                s.coordinator_epoch = -1;
+                                s.current_txn_start_offset =
+                                    info.current_txn_first_offset.unwrap_or(-1);
+                                s
+                            })
+                            .collect();
+                    }
+                },
             }
             out.partitions.push(r);
         }

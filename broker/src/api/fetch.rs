@@ -108,6 +108,9 @@ pub async fn handle(
     // What the wait needs is copied out above: the request, a view of its frame, goes
     // now, so a long poll holds neither the frame's memory nor its request budget.
     drop(request);
+    // Off the async thread: a fetch of thousands of partitions not used since the start
+    // opens them all at once.
+    Partition::open_unopened(wanted.iter().filter_map(|w| w.partition.clone())).await;
     let waiter = Arc::new(Notify::new());
     let replies = loop {
         for w in &wanted {
@@ -167,7 +170,16 @@ fn read_all(
     for w in wanted {
         let mut reply = PartitionReply::empty(w.index, w.error);
         if let (Some(p), ErrorCode::NONE) = (&w.partition, w.error) {
-            let log = p.log();
+            let log = match p.log() {
+                Ok(log) => log,
+                Err(e) => {
+                    tracing::warn!(topic = p.topic(), partition = p.index(), error = %e, "cannot open the partition");
+                    reply.error = storage_error_code(&e);
+                    errors = true;
+                    replies.push(reply);
+                    continue;
+                }
+            };
             reply.high_watermark = log.high_watermark();
             reply.last_stable_offset = log.last_stable_offset();
             reply.log_start_offset = log.log_start_offset();

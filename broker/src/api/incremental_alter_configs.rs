@@ -220,7 +220,7 @@ mod tests {
         ];
         assert_eq!(overrides(&broker, "t"), want);
         let topic = broker.topics.get("t").unwrap();
-        assert_eq!(topic.partitions[0].log().config().retention_ms, 5000);
+        assert_eq!(topic.partitions[0].log().unwrap().config().retention_ms, 5000);
         let described = crate::api::describe_configs::topic_configs(&broker, &topic);
         let segment = described.iter().find(|d| d.name == "segment.ms").unwrap();
         assert_eq!(segment.source, crate::api::describe_configs::DEFAULT_CONFIG);

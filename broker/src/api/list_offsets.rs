@@ -86,15 +86,17 @@ fn answer(
             match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 Some(partition) if version == 0 => {
-                    let log = partition.log();
-                    let segments = log.segment_times();
-                    match offsets_before(
-                        &segments,
-                        log.log_end_offset(),
-                        now_ms(),
-                        p.timestamp,
-                        p.max_num_offsets,
-                    ) {
+                    let found =
+                        partition.log().map_err(|e| storage_error_code(&e)).and_then(|log| {
+                            offsets_before(
+                                &log.segment_times(),
+                                log.log_end_offset(),
+                                now_ms(),
+                                p.timestamp,
+                                p.max_num_offsets,
+                            )
+                        });
+                    match found {
                         Ok(offsets) => r.old_style_offsets = offsets,
                         Err(code) => r.error_code = code.code(),
                     }
@@ -195,7 +197,7 @@ fn lookup(
     committed: bool,
     budget: &mut usize,
 ) -> Result<(i64, i64), ErrorCode> {
-    let log = partition.log();
+    let log = partition.log().map_err(|e| storage_error_code(&e))?;
     let fetchable = if committed { log.last_stable_offset() } else { log.high_watermark() };
     let found = lookup_any(partition, target, version, budget)?;
     Ok(match target {
@@ -212,7 +214,7 @@ fn lookup_any(
     version: i16,
     budget: &mut usize,
 ) -> Result<(i64, i64), ErrorCode> {
-    let log = partition.log();
+    let log = partition.log().map_err(|e| storage_error_code(&e))?;
     Ok(match target {
         LATEST | LATEST_TIERED => (log.high_watermark(), -1),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),

@@ -114,6 +114,14 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
     let acks = request.acks;
     let mut response = ProduceResponse::default();
     let mut syncs = Vec::new();
+    // Off the async thread, once for the request: a request to thousands of partitions
+    // unused since the start would otherwise open them, and name each in the recovery
+    // journal with a sync of its own, one by one here.
+    let named = request.topic_data.iter().filter_map(|t| {
+        let topic = broker.topics.get(t.name.0.as_str())?;
+        Some(t.partition_data.iter().filter_map(move |d| topic.partition(d.index).cloned()))
+    });
+    crate::partition::Partition::prepare_writes(named.flatten()).await;
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
         let found = broker.topics.get(&name);
@@ -339,7 +347,7 @@ async fn append(
     if compacted {
         check_keys(&valid, partition.topic(), partition.index())?;
     }
-    if size > partition.log().config().segment_bytes {
+    if size > partition.config().segment_bytes {
         return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None).into());
     }
     // KIP-890 part 1: a transactional batch may open a transaction here only if the

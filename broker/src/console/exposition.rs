@@ -277,7 +277,7 @@ fn sluice_counters(out: &mut String, broker: &Broker) {
         .list()
         .iter()
         .flat_map(|t| t.partitions.iter())
-        .map(|p| p.log().syncs())
+        .filter_map(|p| p.opened().map(|log| log.syncs()))
         .sum();
     family(out, "sluice_log_syncs_total", "counter", "syncs of partition logs");
     let _ = writeln!(out, "sluice_log_syncs_total {syncs}");

@@ -94,6 +94,22 @@ pub struct PartitionView {
     pub poisoned: bool,
 }
 
+impl PartitionView {
+    /// A partition whose log cannot be opened: no offsets, and no writes, as a poisoned
+    /// one.
+    fn unopenable(partition: i32) -> Self {
+        PartitionView {
+            partition,
+            log_start_offset: -1,
+            log_end_offset: -1,
+            high_watermark: -1,
+            size_bytes: 0,
+            segments: 0,
+            poisoned: true,
+        }
+    }
+}
+
 /// One consumer group.
 #[derive(Debug, Clone)]
 pub struct GroupView {
@@ -150,8 +166,9 @@ pub struct OffsetView {
     pub member_id: Option<String>,
 }
 
-/// Reads the broker and its topics (cheap: atomics and small locks, no log reads; run it
-/// on a blocking thread when the broker holds many partitions).
+/// Reads the broker and its topics (cheap: atomics and small locks, no log reads, but it
+/// opens the partitions not used since the start; run it on a blocking thread when the
+/// broker holds many partitions).
 pub fn broker_and_topics(broker: &Broker, started: Instant) -> (BrokerView, Vec<TopicView>) {
     let mut topics = Vec::new();
     let mut totals = TopicTotals::default();
@@ -170,8 +187,13 @@ pub fn broker_and_topics(broker: &Broker, started: Instant) -> (BrokerView, Vec<
             totals: TopicTotals::default(),
         };
         for p in &t.partitions {
-            let log = p.log();
             view.totals.add(p.counters());
+            let Ok(log) = p.log() else {
+                // It cannot be opened: it takes no writes, as a poisoned one.
+                poisoned += 1;
+                view.partitions.push(PartitionView::unopenable(p.index()));
+                continue;
+            };
             let is_poisoned = log.is_poisoned();
             poisoned += usize::from(is_poisoned);
             view.partitions.push(PartitionView {
@@ -270,10 +292,9 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
         if let Some(o) = offsets.remove(&d.group_id) {
             for (tp, committed) in &o.offsets {
                 let Some(committed) = committed else { continue };
-                let log_end_offset = broker
-                    .topics
-                    .get(&tp.topic)
-                    .and_then(|t| t.partition(tp.partition).map(|p| p.log().high_watermark()));
+                let log_end_offset = broker.topics.get(&tp.topic).and_then(|t| {
+                    t.partition(tp.partition)?.log().ok().map(|l| l.high_watermark())
+                });
                 group_offsets.push(OffsetView {
                     topic: tp.topic.to_string(),
                     partition: tp.partition,

@@ -21,6 +21,7 @@
 //! | `recovery-point-offset` | [`super::checkpoint`] | fallback: every segment is recovered |
 //! | `<offset>.snapshot` | [`super::producer_state`] | fallback: an older snapshot and a replay of the log |
 //! | `<data_dir>/.clean-shutdown` | `topics.rs` | presence only; written after every partition closed cleanly, its removal made durable at start before any append |
+//! | `<data_dir>/.recovery-journal` | [`super::RecoveryJournal`] (created here, then grown by synced appends) | typed error (guessing which partitions need recovery could serve a torn batch); a torn last line names at most one partition more to recover |
 //! | `<partition>/.clean-shutdown` | [`super::PartitionLog`] opened on its own (and read from data directories of older brokers) | presence only; its removal is made durable before the first append |
 
 use std::fs::{self, File};

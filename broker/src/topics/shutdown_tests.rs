@@ -27,7 +27,7 @@ fn a_clean_close_writes_one_marker_and_an_idle_partition_writes_nothing() {
         let topics = Topics::load(dir.path(), defaults()).unwrap();
         topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
         let p0 = topics.get("t").unwrap().partitions[0].clone();
-        p0.log().append(&batch(0, 5, 10)).unwrap();
+        p0.append_blocking(&batch(0, 5, 10)).unwrap();
         topics.close_all();
     }
     assert!(marker.exists());
@@ -46,15 +46,19 @@ fn a_clean_close_writes_one_marker_and_an_idle_partition_writes_nothing() {
     let topics = Topics::load(dir.path(), defaults()).unwrap();
     assert!(!marker.exists(), "removed at start, before any append");
     let p0 = topics.get("t").unwrap().partitions[0].clone();
-    assert_eq!(p0.log().log_end_offset(), 5);
-    assert_eq!(p0.log().flushed_offset(), 5, "a clean start trusts every byte");
-    p0.log().append(&batch(5, 3, 10)).unwrap();
+    assert_eq!(p0.log().unwrap().log_end_offset(), 5);
+    assert_eq!(p0.log().unwrap().flushed_offset(), 5, "a clean start trusts every byte");
+    p0.append_blocking(&batch(5, 3, 10)).unwrap();
     drop((p0, topics)); // a crash: no close
 
     let topics = Topics::load(dir.path(), defaults()).unwrap();
     let p0 = topics.get("t").unwrap().partitions[0].clone();
-    assert_eq!(p0.log().log_end_offset(), 8, "recovery found the appended records");
-    assert_eq!(p0.log().flushed_offset(), 5, "after a crash only the recovery point is trusted");
+    assert_eq!(p0.log().unwrap().log_end_offset(), 8, "recovery found the appended records");
+    assert_eq!(
+        p0.log().unwrap().flushed_offset(),
+        5,
+        "after a crash only the recovery point is trusted"
+    );
 }
 
 #[test]
@@ -63,7 +67,7 @@ fn a_partitions_own_marker_from_an_older_broker_still_counts_until_its_first_app
     {
         let topics = Topics::load(dir.path(), defaults()).unwrap();
         topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
-        topics.get("t").unwrap().partitions[0].log().append(&batch(0, 4, 10)).unwrap();
+        topics.get("t").unwrap().partitions[0].append_blocking(&batch(0, 4, 10)).unwrap();
         topics.close_all();
     }
     // As an older broker left it: the partition's marker, none for the data directory.
@@ -72,8 +76,8 @@ fn a_partitions_own_marker_from_an_older_broker_still_counts_until_its_first_app
     fs::write(&own, b"").unwrap();
     let topics = Topics::load(dir.path(), defaults()).unwrap();
     let p0 = topics.get("t").unwrap().partitions[0].clone();
-    assert_eq!(p0.log().flushed_offset(), 4, "opened clean");
+    assert_eq!(p0.log().unwrap().flushed_offset(), 4, "opened clean");
     assert!(own.exists());
-    p0.log().append(&batch(4, 1, 10)).unwrap();
+    p0.append_blocking(&batch(4, 1, 10)).unwrap();
     assert!(!own.exists(), "gone before the first append");
 }

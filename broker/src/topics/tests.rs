@@ -71,7 +71,11 @@ fn a_topic_whose_catalog_write_fails_is_not_created() {
     assert!(!dir.path().join("kept-1").exists());
     assert!(topics.delete("kept").is_err());
     let kept = topics.get("kept").expect("a delete the catalog did not record keeps it");
-    assert!(kept.partitions[0].log().append(&crate::storage::testing::batch(0, 1, 10)).is_ok());
+    assert!(kept.partitions[0]
+        .log()
+        .unwrap()
+        .append(&crate::storage::testing::batch(0, 1, 10))
+        .is_ok());
     fs::remove_dir(dir.path().join(format!("{CATALOG}.tmp"))).unwrap();
     topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
     topics.delete("kept").unwrap();
@@ -124,7 +128,7 @@ fn a_new_topic_does_not_open_a_deleted_topics_leftover_directory() {
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::load(dir.path(), defaults()).unwrap();
     let t = topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
-    t.partitions[0].log().append(&crate::storage::testing::batch(0, 3, 10)).unwrap();
+    t.partitions[0].append_blocking(&crate::storage::testing::batch(0, 3, 10)).unwrap();
     // What a crash after the catalog write of a deletion leaves: the directory.
     drop(t);
     topics.close_all();
@@ -136,7 +140,7 @@ fn a_new_topic_does_not_open_a_deleted_topics_leftover_directory() {
     let topics = Topics::load(dir.path(), defaults()).unwrap();
     assert!(topics.get("t").is_none());
     let t = topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
-    assert_eq!(t.partitions[0].log().high_watermark(), 0, "the new topic starts empty");
+    assert_eq!(t.partitions[0].log().unwrap().high_watermark(), 0, "the new topic starts empty");
     let aside = fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -263,7 +267,7 @@ fn the_internal_segment_size_reaches_every_log_and_no_topic_config() {
     let defaults = TopicDefaults::from_config(&config);
     let segment_sizes = |topics: &Topics| -> Vec<u64> {
         let t = topics.get("t").unwrap();
-        t.partitions.iter().map(|p| p.log().config().segment_bytes).collect()
+        t.partitions.iter().map(|p| p.log().unwrap().config().segment_bytes).collect()
     };
     {
         let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
