@@ -249,14 +249,16 @@ impl Partition {
         }
     }
 
-    /// Closes the log cleanly (graceful shutdown). A partition never opened is left as it
+    /// Closes the log for a graceful shutdown, syncing nothing (see
+    /// [`PartitionLog::close_unsynced`]: the caller syncs the file system before it writes
+    /// the data directory's clean-shutdown marker). A partition never opened is left as it
     /// is on disk, clean if the data directory was; one that needed recovery is recovered
-    /// first, so that the next start may trust the data directory's clean-shutdown marker.
-    /// Either way it does not open afterwards.
+    /// first, so that the next start may trust the marker. Either way it does not open
+    /// afterwards.
     ///
     /// # Errors
     /// The close's (or the recovery's) storage error.
-    pub fn close(&self) -> Result<(), StorageError> {
+    pub fn close_unsynced(&self) -> Result<(), StorageError> {
         let needs_recovery = {
             let opener = self.opener.lock().unwrap_or_else(PoisonError::into_inner);
             opener
@@ -268,7 +270,7 @@ impl Partition {
         }
         self.opener.lock().unwrap_or_else(PoisonError::into_inner).take();
         match self.log.get() {
-            Some(log) => log.close(),
+            Some(log) => log.close_unsynced(),
             None => Ok(()),
         }
     }

@@ -76,7 +76,7 @@ pub use producer_state::{
 };
 pub use recovery_journal::{RecoveryJournal, RECOVERY_JOURNAL};
 pub use segment::SegmentHandles;
-pub use sys::{disk_space, sendfile, DiskSpace};
+pub use sys::{disk_space, sendfile, sync_file_system, DiskSpace};
 pub use txn_index::{AbortedTxn, TxnMarker};
 
 /// Asks the transaction coordinator whether a producer (id, epoch) has this partition in

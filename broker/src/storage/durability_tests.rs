@@ -232,3 +232,35 @@ fn new_producer_ids_cannot_push_out_a_live_producer() {
     assert_eq!(log.append(&idempotent_batch(0, 0, 0, 1)).unwrap().base_offset, 0);
     assert_eq!(log.producer_count(), 50);
 }
+
+#[test]
+fn a_close_for_the_data_directory_syncs_nothing_and_a_clean_open_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::new());
+    let handles = super::SegmentHandles::new(super::DEFAULT_OPEN_SEGMENTS);
+    let unclean = super::CleanShutdown::DataDir { clean: false };
+    let log =
+        PartitionLog::open_shared(dir.path(), small_config(), io.clone(), handles.clone(), unclean)
+            .unwrap();
+    for i in 0..600 {
+        log.append(&idempotent_batch(7, 0, i, 1)).unwrap();
+    }
+    assert!(log.segment_base_offsets().len() > 1, "rolled: sealed segments left unsynced");
+    let before = (io.syncs(), io.file_syncs(), io.dir_syncs());
+    log.close_unsynced().unwrap();
+    assert_eq!((io.syncs(), io.file_syncs(), io.dir_syncs()), before, "no sync of any kind");
+    assert!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .any(|e| { e.unwrap().file_name().to_string_lossy().ends_with(".snapshot") }),
+        "the producer snapshot is written, for the file system sync to make durable"
+    );
+    drop(log);
+    super::sync_file_system(dir.path()).unwrap();
+
+    let clean = super::CleanShutdown::DataDir { clean: true };
+    let log = PartitionLog::open_shared(dir.path(), small_config(), io, handles, clean).unwrap();
+    assert_eq!(log.log_end_offset(), 600);
+    assert_eq!(log.flushed_offset(), 600, "a clean open trusts every byte");
+    assert_eq!(log.producers()[0].last_sequence, 599);
+}

@@ -34,7 +34,7 @@ mod retention;
 pub use compaction::{CleanStats, Cleanable, CleanerResources};
 
 use super::checkpoint::{self, OffsetCheckpoint};
-use super::io::{FileIo, RealIo};
+use super::io::{DeferredSyncIo, FileIo, RealIo};
 use super::producer_state::{
     check_producers, rebuild_producers, write_snapshot_text, ProducerState, Rebuilt, Staged,
 };
@@ -705,6 +705,29 @@ impl PartitionLog {
     /// # Errors
     /// I/O errors; the marker is then not written and the next open recovers.
     pub fn close(&self) -> Result<(), StorageError> {
+        self.close_with(true)
+    }
+
+    /// Closes as [`Self::close`] does but syncs nothing, for a broker closing every
+    /// partition of its data directory: it then syncs the whole file system at once
+    /// ([`super::sync_file_system`]) and only then writes the data directory's
+    /// clean-shutdown marker. The recovery point is left as it is: after the marker the next
+    /// open trusts every byte, and a lower recovery point only means more to recover after
+    /// a later crash. A log opened on its own, with its own marker, closes as
+    /// [`Self::close`] does: nothing syncs the file system for it.
+    ///
+    /// # Errors
+    /// I/O errors (of the trim or the producer snapshot); the caller writes no marker then.
+    pub fn close_unsynced(&self) -> Result<(), StorageError> {
+        self.close_with(false)
+    }
+
+    fn close_with(&self, sync: bool) -> Result<(), StorageError> {
+        if !sync && self.clean_shutdown == CleanShutdown::OwnMarker {
+            return self.close_with(true);
+        }
+        let deferred = DeferredSyncIo(self.io.as_ref());
+        let io: &dyn FileIo = if sync { self.io.as_ref() } else { &deferred };
         let mut writer = lock(&self.writer);
         if writer.closed {
             return Ok(());
@@ -715,22 +738,26 @@ impl PartitionLog {
         }
         // Everything goes to disk, sealed segments not yet synced too: a clean start
         // recovers nothing.
-        let from = self.flushed_offset();
-        let segments = self.segments();
-        for s in segments.iter().filter(|s| s.next_offset() > from) {
-            s.sync(self.io.as_ref())?;
+        if sync {
+            let from = self.flushed_offset();
+            for s in self.segments().iter().filter(|s| s.next_offset() > from) {
+                s.sync(io)?;
+            }
         }
         let active = self.active();
-        active.seal(self.io.as_ref())?;
+        active.seal(io)?;
         let expiration_ms = self.config().producer_id_expiration_ms;
         writer.producers.expire(now_ms(), expiration_ms);
         // An untouched partition's snapshot still holds its producers as of the log end
         // (with any just expired, which the next open expires again).
         if writer.producers.len() > 0 && !writer.snapshot_current {
-            writer.producers.write_snapshot(self.io.as_ref(), &self.dir, active.next_offset())?;
+            writer.producers.write_snapshot(io, &self.dir, active.next_offset())?;
+        }
+        if !sync {
+            return Ok(());
         }
         // A no-op when nothing was appended since the last advance.
-        self.recovery_point_checkpoint.advance(self.io.as_ref(), active.next_offset())?;
+        self.recovery_point_checkpoint.advance(io, active.next_offset())?;
         if self.clean_shutdown == CleanShutdown::OwnMarker && !writer.marker_present {
             durable::write(self.io.as_ref(), &self.dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
             writer.marker_present = true;

@@ -225,6 +225,24 @@ pub fn disk_space(path: &std::path::Path) -> io::Result<DiskSpace> {
     Ok(DiskSpace { total: blocks.saturating_mul(block), usable: available.saturating_mul(block) })
 }
 
+/// Writes every dirty page and inode of the file system that holds `path` to disk and
+/// waits (syncfs(2)): one journal commit for what would be thousands of fsyncs.
+///
+/// # Errors
+/// The open or `syncfs(2)` error; since Linux 5.8 that includes a writeback error of any
+/// file on it since the last syncfs.
+pub fn sync_file_system(path: &std::path::Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    // SAFETY: syncfs(2) takes a descriptor we own for the call's length and touches no
+    // memory of ours.
+    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Lowers the calling thread's CPU priority to `nice` (0 normal, 19 lowest): the
 /// scheduler then gives its CPU to normal threads first whenever both want it.
 ///
