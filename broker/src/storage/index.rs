@@ -22,8 +22,13 @@ use super::io::FileIo;
 use super::sys::MmapRegion;
 use super::StorageError;
 
-/// Disk blocks are reserved for index files this many bytes at a time.
-const RESERVE_CHUNK: u64 = 64 * 1024;
+/// Disk blocks are reserved for index files this many bytes (one block) at a time, about
+/// once per 2 MiB of log at the default `index.interval.bytes`. A larger chunk left
+/// reserved blocks past the entries that the trim at sealing or close then freed: on a
+/// file system mounted with `discard` each free is a synchronous discard, about 75 µs
+/// against 3 µs for a trim that frees nothing (two of the three trims of every partition
+/// at a broker's shutdown).
+const RESERVE_CHUNK: u64 = 4096;
 
 /// One fixed-size index entry.
 pub(crate) trait IndexEntry: Copy + std::fmt::Debug {
