@@ -31,7 +31,9 @@ pub const RECOVERY_JOURNAL: &str = ".recovery-journal";
 #[derive(Debug)]
 pub struct RecoveryJournal {
     path: PathBuf,
-    file: Mutex<File>,
+    /// The file, and the names in it: a name is written once however often a topic of
+    /// that name is deleted and created again.
+    file: Mutex<(File, HashSet<String>)>,
 }
 
 impl RecoveryJournal {
@@ -64,8 +66,9 @@ impl RecoveryJournal {
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, StorageError> {
         let path = data_dir.join(RECOVERY_JOURNAL);
+        let names: HashSet<String> = names.into_iter().map(str::to_owned).collect();
         let mut contents = String::new();
-        for name in names {
+        for name in &names {
             contents.push_str(name);
             contents.push('\n');
         }
@@ -74,7 +77,7 @@ impl RecoveryJournal {
             .append(true)
             .open(&path)
             .map_err(|e| StorageError::io("open recovery journal", &path, e))?;
-        Ok(RecoveryJournal { path, file: Mutex::new(file) })
+        Ok(RecoveryJournal { path, file: Mutex::new((file, names)) })
     }
 
     /// Adds `names` and waits until they are on disk.
@@ -82,19 +85,23 @@ impl RecoveryJournal {
     /// # Errors
     /// I/O; the partitions must then not be written.
     pub fn add<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StorageError> {
+        let mut guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let (file, written) = &mut *guard;
+        let new: Vec<&str> = names.into_iter().filter(|n| !written.contains(*n)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
         let mut lines = String::new();
-        for name in names {
+        for name in &new {
             lines.push_str(name);
             lines.push('\n');
         }
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         // fdatasync covers the new length: the names are readable after a crash.
         file.write_all(lines.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(|e| StorageError::io("append to recovery journal", &self.path, e))
+            .map_err(|e| StorageError::io("append to recovery journal", &self.path, e))?;
+        written.extend(new.into_iter().map(str::to_owned));
+        Ok(())
     }
 
     /// Removes the journal of `data_dir` durably (after the clean-shutdown marker).
@@ -117,6 +124,13 @@ mod tests {
         let journal = RecoveryJournal::create(dir.path(), ["a-0"]).unwrap();
         journal.add(["b-1", "b-2"]).unwrap();
         journal.add([]).unwrap();
+        let len = fs::metadata(dir.path().join(RECOVERY_JOURNAL)).unwrap().len();
+        journal.add(["a-0", "b-2"]).unwrap();
+        assert_eq!(
+            fs::metadata(dir.path().join(RECOVERY_JOURNAL)).unwrap().len(),
+            len,
+            "a name already there is not written again"
+        );
         let read = RecoveryJournal::read(dir.path()).unwrap().unwrap();
         assert_eq!(read, HashSet::from(["a-0", "b-1", "b-2"].map(String::from)));
 
