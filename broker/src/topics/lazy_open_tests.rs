@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use super::*;
 use crate::config::Config;
 use crate::storage::testing::batch;
-use crate::storage::RECOVERY_JOURNAL;
+use crate::storage::{StorageError, CLEAN_SHUTDOWN_MARKER, RECOVERY_JOURNAL};
 
 fn defaults() -> TopicDefaults {
     TopicDefaults::from_config(&Config::default())

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::*;
 use crate::config::Config;
 use crate::storage::testing::batch;
+use crate::storage::CLEAN_SHUTDOWN_MARKER;
 
 fn defaults() -> TopicDefaults {
     TopicDefaults::from_config(&Config::default())
