@@ -45,6 +45,8 @@ pub struct Partition {
     journal: Option<Arc<RecoveryJournal>>,
     /// Named in the journal already (or there is none).
     journaled: AtomicBool,
+    /// Whether the unopened log has a sealed segment, once looked up.
+    sealed_on_disk: OnceLock<bool>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     syncer: Arc<Syncer>,
     counters: PartitionCounters,
@@ -91,6 +93,7 @@ impl Partition {
             opener: Mutex::new(opener),
             journal: None,
             journaled: AtomicBool::new(true),
+            sealed_on_disk: OnceLock::new(),
             waiters: Mutex::new(Vec::new()),
             syncer: Arc::new(Syncer {
                 running: AtomicBool::new(false),
@@ -224,6 +227,16 @@ impl Partition {
     /// which has nothing to sync, expire or report.
     pub fn opened(&self) -> Option<&Arc<PartitionLog>> {
         self.log.get()
+    }
+
+    /// Whether retention or the cleaner may have work here, which for either takes a sealed
+    /// segment: an opened log may; one not opened since the start only with a sealed
+    /// segment in its directory, looked up once (nothing changes it before it opens).
+    pub fn may_have_sealed_segments(&self) -> bool {
+        if self.log.get().is_some() {
+            return true;
+        }
+        *self.sealed_on_disk.get_or_init(|| crate::storage::has_sealed_segments(&self.dir))
     }
 
     /// The topic config the log runs with (or will open with).

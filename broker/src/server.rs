@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use crate::broker::Broker;
 use crate::connection::RequestBudget;
 use crate::log_cleaner::{LogCleaner, LogSource};
-use crate::storage::{now_ms, LogConfig};
+use crate::storage::{now_ms, LogConfig, StorageError};
 
 /// How long connections get to finish their in-flight request at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -247,7 +247,7 @@ fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
             .flat_map(|t| {
                 t.partitions
                     .iter()
-                    .filter(|p| p.config().cleanup_compact)
+                    .filter(|p| p.config().cleanup_compact && p.may_have_sealed_segments())
                     .filter_map(|p| match p.log() {
                         Ok(log) => Some((t.name.clone(), p.index(), Arc::clone(log))),
                         Err(e) => {
@@ -268,8 +268,9 @@ fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
 }
 
 /// Applies `retention.ms` / `retention.bytes` every `log.retention.check.interval.ms`.
-/// The first pass after a clean start opens the partitions nobody has used yet (their
-/// oldest segments may be due): the start's deferred work, done off the request path.
+/// A partition not opened since the start is opened for it only if its config deletes
+/// anything and it has a sealed segment (the active one is never deleted). A pass stops
+/// at shutdown.
 async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.retention_check_interval_ms);
     loop {
@@ -277,17 +278,23 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = tokio::time::sleep(period) => {}
             () = shutdown.cancelled() => return,
         }
-        let b = Arc::clone(&broker);
+        let (b, shutdown) = (Arc::clone(&broker), shutdown.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
-                    if p.opened().is_none() && !retention_applies(&p.config()) {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    let unopened = p.opened().is_none();
+                    if unopened && !(retention_applies(&p.config()) && p.may_have_sealed_segments()) {
                         continue;
                     }
                     match p.log().and_then(|log| log.apply_retention(now)) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(topic = %topic.name, partition = p.index(), segments = n, "retention deleted segments"),
+                        // Deleted (or closed) since the pass listed it.
+                        Err(StorageError::Closed { .. }) => {}
                         Err(e) => tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "retention failed"),
                     }
                 }
@@ -313,11 +320,14 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = tokio::time::sleep(period) => {}
             () = shutdown.cancelled() => return,
         }
-        let b = Arc::clone(&broker);
+        let (b, shutdown) = (Arc::clone(&broker), shutdown.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
                     let Some(log) = p.opened() else { continue };
                     match log.flush_if_due(now) {
                         Ok(Some(took)) => crate::metrics::LOG_FLUSH_TIME.record(took),

@@ -67,8 +67,9 @@ use thiserror::Error;
 
 pub use cleaner::CleanerConfig;
 pub use partition_log::{
-    AppendInfo, CleanShutdown, CleanStats, Cleanable, CleanerResources, Isolation, PartitionLog,
-    ReadInfo, SegmentTime, TimestampOffset, ValidRecords, CLEAN_SHUTDOWN_MARKER,
+    has_sealed_segments, AppendInfo, CleanShutdown, CleanStats, Cleanable, CleanerResources,
+    Isolation, PartitionLog, ReadInfo, SegmentTime, TimestampOffset, ValidRecords,
+    CLEAN_SHUTDOWN_MARKER,
 };
 pub use producer_state::{
     ProducerInfo, DEFAULT_MAX_PRODUCERS_PER_PARTITION, DEFAULT_PRODUCER_ID_EXPIRATION_MS,

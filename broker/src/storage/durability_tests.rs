@@ -264,3 +264,32 @@ fn a_close_for_the_data_directory_syncs_nothing_and_a_clean_open_finds_everythin
     assert_eq!(log.flushed_offset(), 600, "a clean open trusts every byte");
     assert_eq!(log.producers()[0].last_sequence, 599);
 }
+
+#[test]
+fn a_clean_open_without_a_producer_snapshot_replays_nothing() {
+    // A clean close leaves a snapshot whenever the log holds producers; without one a
+    // clean open rebuilds no producer state from the log. Shown by removing the snapshot
+    // the close wrote: after a crash (no marker) the replay finds the producer again.
+    let dir = tempfile::tempdir().unwrap();
+    let handles = super::SegmentHandles::new(super::DEFAULT_OPEN_SEGMENTS);
+    let open = |clean| {
+        let clean_shutdown = super::CleanShutdown::DataDir { clean };
+        let io = Arc::new(super::io::RealIo);
+        PartitionLog::open_shared(dir.path(), small_config(), io, handles.clone(), clean_shutdown)
+            .unwrap()
+    };
+    let log = open(false);
+    for i in 0..10 {
+        log.append(&idempotent_batch(7, 0, i, 1)).unwrap();
+    }
+    log.close().unwrap();
+    drop(log);
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "snapshot") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert!(open(true).producers().is_empty(), "clean: nothing replayed");
+    assert_eq!(open(false).producers()[0].last_sequence, 9, "after a crash: replayed");
+}

@@ -32,6 +32,7 @@ mod read;
 mod retention;
 
 pub use compaction::{CleanStats, Cleanable, CleanerResources};
+pub use open::has_sealed_segments;
 
 use super::checkpoint::{self, OffsetCheckpoint};
 use super::io::{DeferredSyncIo, FileIo, RealIo};

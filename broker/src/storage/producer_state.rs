@@ -738,17 +738,20 @@ pub(crate) struct Rebuilt {
     pub aborted: Vec<(i64, AbortedTxn)>,
 }
 
-/// Loads the newest producer snapshot and replays the batch headers after it (and the
-/// transaction markers, whose aborts rebuild the aborted-transaction index); replayed
-/// batches count as appended at `now_ms`.
+/// Loads the newest producer snapshot and replays the batch headers after it, or after
+/// `known_from` when that is later (and the transaction markers, whose aborts rebuild the
+/// aborted-transaction index); replayed batches count as appended at `now_ms`.
 pub(crate) fn rebuild_producers(
     dir: &Path,
     segments: &[Arc<Segment>],
+    known_from: i64,
     log_end_offset: i64,
     now_ms: i64,
     max_producers: usize,
 ) -> Result<Rebuilt, StorageError> {
     let (mut state, from) = ProducerState::load_snapshot(dir, log_end_offset, max_producers);
+    // Nothing before `known_from` holds producers to rebuild.
+    let from = from.max(known_from);
     let mut aborted = Vec::new();
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for segment in &segments[first..] {

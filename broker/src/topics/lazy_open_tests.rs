@@ -182,3 +182,25 @@ fn a_topic_deleted_before_its_partitions_opened_is_gone_and_they_never_open() {
     assert!(matches!(p0.log(), Err(StorageError::Closed { .. })));
     assert!(!dir.path().join("t-0").exists(), "a late use does not recreate its directory");
 }
+
+#[test]
+fn only_a_partition_with_a_sealed_segment_may_need_retention_or_cleaning_before_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let topics = Topics::load(dir.path(), defaults()).unwrap();
+        let small = BTreeMap::from([("segment.bytes".to_owned(), "1048576".to_owned())]);
+        topics.create("t", 2, 1, small, false).unwrap();
+        // Partition 0 rolls; partition 1 keeps one segment.
+        let p0 = partition(&topics, 0);
+        for i in 0..3 {
+            p0.append_blocking(&batch(i * 700, 700, 600_000)).unwrap();
+        }
+        partition(&topics, 1).append_blocking(&batch(0, 4, 10)).unwrap();
+        assert!(p0.log().unwrap().segment_base_offsets().len() > 1);
+        topics.close_all();
+    }
+    let topics = Topics::load(dir.path(), defaults()).unwrap();
+    assert!(partition(&topics, 0).may_have_sealed_segments());
+    assert!(!partition(&topics, 1).may_have_sealed_segments());
+    assert_eq!(opened(&topics), [false, false], "looked up without opening");
+}

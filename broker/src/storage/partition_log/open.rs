@@ -46,7 +46,7 @@ impl PartitionLog {
         let own_marker = dir.join(CLEAN_SHUTDOWN_MARKER).exists();
         let clean = own_marker || clean_shutdown == CleanShutdown::DataDir { clean: true };
         compaction::finish_interrupted_swaps(dir)?;
-        let bases = segment_bases(dir)?;
+        let (bases, snapshots) = segment_bases(dir)?;
         let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
         let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
         let interval = config.index_interval_bytes;
@@ -124,9 +124,14 @@ impl PartitionLog {
             segments.last().expect("invariant: at least one segment").next_offset();
         let first_base = segments[0].base_offset();
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end_offset);
+        // A clean close writes a producer snapshot whenever the log holds producers (as
+        // Kafka's does): with none, there is nothing to rebuild, and no replay of every
+        // batch header of the log (1.2 GiB of page cache touched for a 1.6 GB log).
+        let no_producers = clean && !snapshots;
         let rebuilt = rebuild_producers(
             dir,
             &segments,
+            if no_producers { log_end_offset } else { i64::MIN },
             log_end_offset,
             now_ms(),
             config.max_producers_per_partition,
@@ -241,23 +246,47 @@ fn load_aborted(
     Ok(AbortedTxns::new(all))
 }
 
-/// Base offsets of the `.log` files in `dir`, sorted; removes leftovers of interrupted
+/// A segment file's base offset (a 20-digit name) and its extension.
+fn segment_file(name: &str) -> (Option<i64>, &str) {
+    let Some((stem, ext)) = name.split_once('.') else { return (None, "") };
+    ((stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten(), ext)
+}
+
+/// Whether the log in `dir` has a segment besides its active one, read from the names
+/// in the directory and changing nothing: retention and the cleaner act only on sealed
+/// segments, so a partition not opened since the start need not be opened for them
+/// without one. False when the directory cannot be listed.
+pub fn has_sealed_segments(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    let logs = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| matches!(segment_file(n), (Some(_), "log")))
+        })
+        .take(2)
+        .count();
+    logs > 1
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted, and whether it holds producer
+/// snapshots; removes leftovers of interrupted
 /// operations (temporary checkpoint files, index files without a log).
-fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
+fn segment_bases(dir: &Path) -> Result<(Vec<i64>, bool), StorageError> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
+    let mut snapshots = false;
     let entries = fs::read_dir(dir).map_err(|e| StorageError::io("list partition dir", dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| StorageError::io("list partition dir", dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some((stem, ext)) = name.split_once('.') else { continue };
-        let parsed = (stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten();
+        let (parsed, ext) = segment_file(name);
         match (parsed, ext) {
             (Some(base), "log") => bases.push(base),
             (Some(base), "index" | "timeindex" | txn_index::EXTENSION) => {
                 indexes.push((base, entry.path()));
             }
+            (Some(_), "snapshot") => snapshots = true,
             _ if name.ends_with(durable::TEMP_SUFFIX) => {
                 // A durable file's write cut short by a crash; never read.
                 let _ = fs::remove_file(entry.path());
@@ -271,7 +300,7 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
             let _ = fs::remove_file(&path);
         }
     }
-    Ok(bases)
+    Ok((bases, snapshots))
 }
 
 /// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
