@@ -237,7 +237,8 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
 
 /// Starts the log cleaner's threads over the partitions of every compacted topic; the
 /// cleaner picks the ones due. A compacted partition not yet used since a clean start is
-/// opened here, so that it is cleaned all the same.
+/// opened here if it has a sealed segment (the cleaner cleans nothing else), so that it
+/// is cleaned all the same.
 fn start_cleaner(broker: &Arc<Broker>) -> Option<LogCleaner> {
     let b = Arc::clone(broker);
     let source: LogSource = Arc::new(move || {
