@@ -52,15 +52,14 @@ pub struct Partition {
     counters: PartitionCounters,
 }
 
-/// How a partition's log is opened on first use.
+/// How a partition's log is opened on first use. Only a partition the last shutdown left
+/// clean is opened lazily (a crash's are recovered at start), so the open recovers nothing.
 #[derive(Debug)]
 pub struct LogOpener {
     /// The topic's config; changes made before the open land here.
     pub config: LogConfig,
     /// The broker's one bound on open segment files.
     pub handles: Arc<SegmentHandles>,
-    /// Whether the data directory was closed cleanly: no recovery then.
-    pub clean_shutdown: CleanShutdown,
 }
 
 /// The one sync in progress for a partition, and the news of each that ends.
@@ -151,7 +150,7 @@ impl Partition {
             o.config.clone(),
             Arc::new(RealIo),
             Arc::clone(&o.handles),
-            o.clean_shutdown,
+            CleanShutdown::DataDir { clean: true },
         )?;
         // Set while the lock is held: whoever takes it next sees the log, not the opener.
         let log = self.log.get_or_init(|| Arc::new(opened));
@@ -162,28 +161,30 @@ impl Partition {
     /// Opens, on a blocking thread, the logs of `partitions` not opened yet, so that a
     /// request naming many partitions unused since the start does not open them one by one
     /// on the async thread. Failures are left for the use to report.
-    pub fn open_unopened(
-        partitions: impl IntoIterator<Item = Arc<Partition>>,
+    pub fn open_unopened<'a>(
+        partitions: impl IntoIterator<Item = &'a Arc<Partition>>,
     ) -> impl std::future::Future<Output = ()> + Send {
         Partition::prepare(partitions, false)
     }
 
     /// [`Self::open_unopened`] for partitions about to be written, which also names those
     /// not yet in the recovery journal there in one synced append, not one each.
-    pub fn prepare_writes(
-        partitions: impl IntoIterator<Item = Arc<Partition>>,
+    pub fn prepare_writes<'a>(
+        partitions: impl IntoIterator<Item = &'a Arc<Partition>>,
     ) -> impl std::future::Future<Output = ()> + Send {
         Partition::prepare(partitions, true)
     }
 
-    fn prepare(
-        partitions: impl IntoIterator<Item = Arc<Partition>>,
+    fn prepare<'a>(
+        partitions: impl IntoIterator<Item = &'a Arc<Partition>>,
         writes: bool,
     ) -> impl std::future::Future<Output = ()> + Send {
-        // Collected before the future: it holds neither the iterator nor its borrows.
+        // Collected before the future: it holds neither the iterator nor its borrows, and
+        // only the partitions with something to do are cloned.
         let due: Vec<Arc<Partition>> = partitions
             .into_iter()
             .filter(|p| p.opened().is_none() || (writes && !p.is_journaled()))
+            .cloned()
             .collect();
         async move {
             if due.is_empty() {
@@ -265,22 +266,11 @@ impl Partition {
     /// Closes the log for a graceful shutdown, syncing nothing (see
     /// [`PartitionLog::close_unsynced`]: the caller syncs the file system before it writes
     /// the data directory's clean-shutdown marker). A partition never opened is left as it
-    /// is on disk, clean if the data directory was; one that needed recovery is recovered
-    /// first, so that the next start may trust the marker. Either way it does not open
-    /// afterwards.
+    /// is on disk, clean, and does not open afterwards.
     ///
     /// # Errors
-    /// The close's (or the recovery's) storage error.
+    /// The close's storage error.
     pub fn close_unsynced(&self) -> Result<(), StorageError> {
-        let needs_recovery = {
-            let opener = self.opener.lock().unwrap_or_else(PoisonError::into_inner);
-            opener
-                .as_ref()
-                .is_some_and(|o| o.clean_shutdown != CleanShutdown::DataDir { clean: true })
-        };
-        if needs_recovery {
-            self.log()?;
-        }
         self.opener.lock().unwrap_or_else(PoisonError::into_inner).take();
         match self.log.get() {
             Some(log) => log.close_unsynced(),

@@ -110,7 +110,7 @@ pub async fn handle(
     drop(request);
     // Off the async thread: a fetch of thousands of partitions not used since the start
     // opens them all at once.
-    Partition::open_unopened(wanted.iter().filter_map(|w| w.partition.clone())).await;
+    Partition::open_unopened(wanted.iter().filter_map(|w| w.partition.as_ref())).await;
     let waiter = Arc::new(Notify::new());
     let replies = loop {
         for w in &wanted {

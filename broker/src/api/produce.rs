@@ -117,11 +117,14 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
     // Off the async thread, once for the request: a request to thousands of partitions
     // unused since the start would otherwise open them, and name each in the recovery
     // journal with a sync of its own, one by one here.
-    let named = request.topic_data.iter().filter_map(|t| {
-        let topic = broker.topics.get(t.name.0.as_str())?;
-        Some(t.partition_data.iter().filter_map(move |d| topic.partition(d.index).cloned()))
-    });
-    crate::partition::Partition::prepare_writes(named.flatten()).await;
+    let found: Vec<_> = request
+        .topic_data
+        .iter()
+        .filter_map(|t| Some((broker.topics.get(t.name.0.as_str())?, &t.partition_data)))
+        .collect();
+    let named =
+        found.iter().flat_map(|(topic, data)| data.iter().filter_map(|d| topic.partition(d.index)));
+    crate::partition::Partition::prepare_writes(named).await;
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
         let found = broker.topics.get(&name);

@@ -79,11 +79,8 @@ impl Topics {
                     partitions.push(recovered.next().expect("invariant: one result each")?);
                     continue;
                 }
-                let opener = LogOpener {
-                    config: log.clone(),
-                    handles: Arc::clone(&topics.segment_handles),
-                    clean_shutdown: CleanShutdown::DataDir { clean: true },
-                };
+                let opener =
+                    LogOpener { config: log.clone(), handles: Arc::clone(&topics.segment_handles) };
                 let dir = topics.partition_dir(&name, i);
                 let lazy =
                     Partition::lazy(&name, i, dir, opener).journaled_in(&topics.journal, false);
