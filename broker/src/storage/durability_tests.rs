@@ -293,3 +293,29 @@ fn a_clean_open_without_a_producer_snapshot_replays_nothing() {
     assert!(open(true).producers().is_empty(), "clean: nothing replayed");
     assert_eq!(open(false).producers()[0].last_sequence, 9, "after a crash: replayed");
 }
+
+#[test]
+fn index_blocks_are_reserved_only_for_entries_due_and_the_log_file_grows_by_its_reservations() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(FaultyIo::new());
+    // Index interval 512: a 461-byte batch, then another, add no entry; the third does.
+    assert_eq!(batch(0, 1, 400).len(), 461);
+    let config = LogConfig { segment_bytes: 1 << 20, ..small_config() };
+    let log = PartitionLog::open_with_io(dir.path(), config, io.clone()).unwrap();
+    let file_len = |ext: &str| {
+        std::fs::metadata(dir.path().join(format!("{:020}.{ext}", 0))).map_or(0, |m| m.len())
+    };
+    log.append(&batch(0, 1, 400)).unwrap();
+    log.append(&batch(0, 1, 400)).unwrap();
+    assert_eq!(io.reserves(), 1, "the log's blocks only: no index entry is due yet");
+    assert_eq!((file_len("index"), file_len("timeindex")), (0, 0));
+    let log_len = file_len("log");
+    assert!(log_len > 2 * 461, "the reservation extends the file: {log_len}");
+    assert!(log_len < 1 << 20, "not to the segment's capacity: {log_len}");
+    log.append(&batch(0, 1, 400)).unwrap();
+    assert_eq!(io.reserves(), 3, "an entry is due: both indexes reserve a block");
+    // One block each (the time index's mapping is 4096 bytes cut to whole 12-byte entries).
+    assert_eq!((file_len("index"), file_len("timeindex")), (4096, 4092));
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(log.read(0, 1 << 20).unwrap().slice.map(|s| s.len), Some(3 * 461));
+}

@@ -15,7 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::io::FileIo;
@@ -115,10 +115,6 @@ pub(crate) struct IndexState {
     reserved: AtomicU64,
     /// Length of the mapping, fixed when the index was first opened.
     capacity: usize,
-    /// The file is as long as the mapping: extended by the first reservation, not at open
-    /// (extending zeroes the rest of the file's last block, a disk read for an index
-    /// opened only to be read).
-    extended: AtomicBool,
 }
 
 impl IndexState {
@@ -176,7 +172,6 @@ impl<E: IndexEntry> SparseIndex<E> {
                 entries: AtomicUsize::new(0),
                 reserved: AtomicU64::new(0), // set once the entries are counted
                 capacity: capacity as usize,
-                extended: AtomicBool::new(on_disk >= capacity),
             }),
             _entry: std::marker::PhantomData,
         };
@@ -190,8 +185,9 @@ impl<E: IndexEntry> SparseIndex<E> {
             _ => index.increasing_prefix(on_disk_entries),
         };
         index.state.entries.store(n, Ordering::Release);
-        // Only the entries are known to have blocks: after a crash the file still has its
-        // preallocated (sparse) length, and a store into a hole on a full disk is SIGBUS.
+        // Only the entries are known to have blocks: after a crash the file may reach past
+        // them (as reserved, or an older version's sparse length), and a store into a hole
+        // on a full disk is SIGBUS.
         index.state.reserved.store((n * E::SIZE) as u64, Ordering::Relaxed);
         Ok(index)
     }
@@ -305,15 +301,7 @@ impl<E: IndexEntry> SparseIndex<E> {
             // Already backed up to the end of the mapping; entries past it never go in.
             return Ok(());
         }
-        let extend = !self.state.extended.load(Ordering::Relaxed);
-        self.with_file("reserve index blocks", |f| {
-            if extend {
-                // Sparse: no blocks, only the length stores into the mapping need.
-                f.set_len(self.state.capacity as u64)?;
-            }
-            io.reserve(f, reserved, new_end - reserved)
-        })?;
-        self.state.extended.store(true, Ordering::Relaxed);
+        self.with_file("reserve index blocks", |f| io.reserve(f, reserved, new_end - reserved))?;
         self.state.reserved.store(new_end, Ordering::Relaxed);
         Ok(())
     }
@@ -332,13 +320,13 @@ impl<E: IndexEntry> SparseIndex<E> {
     pub(crate) fn trim(&self) -> Result<(), StorageError> {
         let len = (self.len() * E::SIZE) as u64;
         self.with_file("trim index", |f| {
-            // Never extended: a cut to the same length would still write the inode.
+            // Nothing reserved past the entries: a cut to the same length would still
+            // write the inode.
             if f.metadata()?.len() != len {
                 f.set_len(len)?;
             }
             Ok(())
         })?;
-        self.state.extended.store(false, Ordering::Relaxed);
         Ok(())
     }
 

@@ -110,9 +110,6 @@ pub(crate) struct Segment {
     rolling_base_ms: AtomicI64,
     /// Bytes backed by reserved blocks (writer only; atomic for `Sync`).
     reserved: AtomicU64,
-    /// The file is as long as the mapping (extended by the first append, or so found at
-    /// open).
-    extended: AtomicBool,
     // Writer-only state, atomic only so that `Segment` is `Sync`.
     bytes_since_index: AtomicU64,
     synced_size: AtomicU64,
@@ -242,7 +239,6 @@ impl Segment {
             first_batch_timestamp: AtomicI64::new(-1),
             rolling_base_ms: AtomicI64::new(-1),
             reserved: AtomicU64::new(0),
-            extended: AtomicBool::new(file_len >= capacity),
             bytes_since_index: AtomicU64::new(0),
             synced_size: AtomicU64::new(0),
             whole: AtomicBool::new(true),
@@ -487,8 +483,18 @@ impl Segment {
         let end = pos + records.len() as u64;
         debug_assert!(end <= self.capacity());
         self.reserve(&f, end, io)?;
-        f.index.reserve(((f.index.len() + batches.len()) * 8) as u64, io)?;
-        f.time_index.reserve(((f.time_index.len() + batches.len()) * 12) as u64, io)?;
+        // Blocks for exactly the entries this set adds: the first batches of a segment
+        // add none, so a partition's first append reserves no index blocks (each reserve
+        // opens an index file, whose descriptor is not kept).
+        let new_entries = index_entries_added(
+            self.bytes_since_index.load(Ordering::Relaxed),
+            batches,
+            index_interval,
+        );
+        if new_entries > 0 {
+            f.index.reserve(((f.index.len() + new_entries) * 8) as u64, io)?;
+            f.time_index.reserve(((f.time_index.len() + new_entries) * 12) as u64, io)?;
+        }
 
         // The set goes to the file with one pwritev: each batch's first 16 bytes (base
         // offset, length, leader epoch) from a patched copy, the rest straight from the
@@ -521,7 +527,7 @@ impl Segment {
         let mut entries: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
         for b in batches {
             let at = pos as usize + b.offset_in_set;
-            if since >= index_interval {
+            if entry_due(&mut since, b.size as u64, index_interval) {
                 entries.push((
                     OffsetEntry {
                         relative_offset: (offset - self.base_offset) as u32,
@@ -529,9 +535,7 @@ impl Segment {
                     },
                     self.pending_time_entry(&f),
                 ));
-                since = 0;
             }
-            since += b.size as u64;
             self.note_timestamp(b.max_timestamp, offset);
             offset += i64::from(b.last_offset_delta) + 1;
         }
@@ -570,13 +574,6 @@ impl Segment {
         let reserved = self.reserved.load(Ordering::Acquire);
         if end <= reserved {
             return Ok(());
-        }
-        if !self.extended.load(Ordering::Acquire) {
-            // Sparse: no blocks, only the length the mapping needs for reads near the end.
-            f.file
-                .set_len(self.capacity)
-                .map_err(|e| StorageError::io("size segment", &self.log_path, e))?;
-            self.extended.store(true, Ordering::Release);
         }
         let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
         let new_end = (end + chunk).min(self.capacity()).max(end);
@@ -676,7 +673,7 @@ impl Segment {
         // v0 answer by the time between the last append and the roll.
         let metadata = f.file.metadata().ok();
         if metadata.as_ref().is_some_and(|m| m.len() == self.size()) {
-            // Never extended (opened and not appended to): nothing to cut, and a cut to
+            // Nothing reserved past the data (opened and not appended to): a cut to
             // the same length would still write the inode.
             return Ok(());
         }
@@ -687,7 +684,6 @@ impl Segment {
         if let Some(t) = modified {
             let _ = f.file.set_modified(t);
         }
-        self.extended.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -841,6 +837,20 @@ impl SegmentReader<'_> {
     pub(crate) fn bytes(&self) -> &[u8] {
         self.files.map.slice(0, self.segment.size() as usize)
     }
+}
+
+/// Whether a batch of `size` bytes gets an index entry, given the bytes appended since the
+/// last entry (`since`, updated): Kafka's rule, an entry once `index.interval.bytes` have
+/// gone by, so a segment's first batch gets none.
+fn entry_due(since: &mut u64, size: u64, index_interval: u64) -> bool {
+    let due = *since >= index_interval;
+    *since = if due { size } else { *since + size };
+    due
+}
+
+/// How many index entries appending `batches` adds (see [`entry_due`]).
+fn index_entries_added(mut since: u64, batches: &[BatchMeta], index_interval: u64) -> usize {
+    batches.iter().filter(|b| entry_due(&mut since, b.size as u64, index_interval)).count()
 }
 
 impl TimeEntry {

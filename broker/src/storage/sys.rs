@@ -136,7 +136,9 @@ pub(crate) fn pwrite_all(
     Ok(())
 }
 
-/// Backs `offset..offset+len` of `file` with real disk blocks without changing its size.
+/// Backs `offset..offset+len` of `file` with real disk blocks, extending the file to
+/// `offset+len` if it is shorter: one call both reserves the blocks and makes the range
+/// safe to store into through a mapping (a mapping past the end of a file raises SIGBUS).
 ///
 /// Falls back to writing zeros where the file system has no `fallocate`.
 ///
@@ -147,7 +149,7 @@ pub(crate) fn reserve(file: &File, offset: u64, len: u64) -> io::Result<()> {
     let (Ok(off), Ok(l)) = (i64::try_from(offset), i64::try_from(len)) else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "reservation out of range"));
     };
-    match fallocate(file.as_raw_fd(), FallocateFlags::FALLOC_FL_KEEP_SIZE, off, l) {
+    match fallocate(file.as_raw_fd(), FallocateFlags::empty(), off, l) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EOPNOTSUPP) => write_zeros(file, offset, len),
         Err(e) => Err(io::Error::from(e)),

@@ -461,7 +461,7 @@ pub static TOPIC_CONFIGS: &[TopicConfig] = &[
         // Sluice's active segment is mapped at its capacity, so its file is sized so from
         // the start (`storage/segment.rs`), as Kafka's `preallocate=true` does (a sparse
         // `setLength` on Linux), and trimmed to its data when it rolls.
-        note: "accepted: the active segment's file is always sized to its capacity (sparse) and trimmed when it rolls, as Kafka's preallocate=true does",
+        note: "accepted: the active segment's blocks are always reserved ahead of its appends and the file trimmed when it rolls, much as Kafka's preallocate=true does",
         mapping: Mapping::Kept,
     },
     TopicConfig {
