@@ -1,13 +1,14 @@
 //! One segment of a partition log: a `.log` file of batches and its two sparse indexes.
 //!
 //! The active segment is mapped at its full capacity (`segment.bytes`, or more for a
-//! single record set larger than that); its first append extends the file sparsely to
-//! match, and blocks are reserved in growing chunks just ahead of the write position.
-//! Opening extends nothing: extending a file zeroes the rest of its last block, which a
-//! partition opened only to be read (or not at all) would pay for in a disk read. Appends write with
-//! pwritev(2) (see [`Segment::append`] for why not a store into the mapping); readers
-//! look at published bytes through the mapping, which shares the page cache. A sealed segment's
-//! files are trimmed to their data and it is mapped at exactly that size.
+//! single record set larger than that); blocks are reserved in growing chunks just ahead
+//! of the write position, each reservation extending the file, so the file is never
+//! shorter than what is stored into its mappings. Opening extends nothing: extending a
+//! file zeroes the rest of its last block, which a partition opened only to be read (or
+//! not at all) would pay for in a disk read. Appends write with pwritev(2) (see
+//! [`Segment::append`] for why not a store into the mapping); readers look at published
+//! bytes through the mapping, which shares the page cache. A sealed segment's files are
+//! trimmed to their data and it is mapped at exactly that size.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,12 @@ use super::recovery::{self, StopReason};
 use super::sys::{self, MmapRegion};
 use super::txn_index::{self, AbortedTxn};
 use super::{segment_file_name, FileSlice, StorageError};
+
+mod append;
+mod load;
+mod reader;
+
+pub(crate) use reader::SegmentReader;
 
 /// Smallest and largest block reservation ahead of the write position. The chunk grows
 /// with the segment, so an idle partition holds 64 KiB and a busy one at most 16 MiB.
@@ -305,107 +312,6 @@ impl Segment {
         self.slot.retire();
     }
 
-    /// Finds the end of the data after opening: walks the batches after the last index
-    /// entry of a clean segment, or every batch of one being recovered (rebuilding its
-    /// indexes), and cuts the tail.
-    fn load(
-        &self,
-        f: &SegmentFiles,
-        file_len: usize,
-        clean: bool,
-        active: bool,
-        index_interval: u64,
-    ) -> Result<(), StorageError> {
-        let bytes = f.map.slice(0, file_len);
-        if !clean {
-            f.index.truncate(0);
-            f.time_index.truncate(0);
-        }
-        let start = f.index.last().unwrap_or(OffsetEntry { relative_offset: 0, position: 0 });
-        if let Some(t) = f.time_index.last() {
-            self.max_timestamp.store(t.timestamp, Ordering::Relaxed);
-            self.offset_of_max_timestamp
-                .store(self.base_offset + i64::from(t.relative_offset), Ordering::Relaxed);
-        }
-        let mut rebuilt: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
-        let mut since = 0u64;
-        let end = recovery::scan(
-            bytes,
-            start.position as usize,
-            self.base_offset + i64::from(start.relative_offset),
-            true,
-            |b| {
-                let first = b.position == start.position as usize;
-                if !clean && !first && since >= index_interval {
-                    let time = self.pending_time_entry(f);
-                    rebuilt.push((
-                        OffsetEntry {
-                            relative_offset: (b.base_offset - self.base_offset) as u32,
-                            position: b.position as u32,
-                        },
-                        time,
-                    ));
-                    since = 0;
-                }
-                since += b.size as u64;
-                self.note_timestamp(b.max_timestamp, b.base_offset);
-            },
-        );
-        // Recovery rewrites index entries from the walk; sealed clean segments keep theirs.
-        // Blocks for them are reserved with the real I/O: recovery runs before any fault
-        // a test injects into appends.
-        for (entry, time) in rebuilt {
-            // An index with no room (a smaller `segment.index.bytes` or
-            // `index.interval.bytes` since the segment was written) keeps what fits:
-            // lookups past its last entry walk the batches from there.
-            if f.index.is_full() {
-                break;
-            }
-            if let Some(t) = time.filter(|_| !f.time_index.is_full()) {
-                f.time_index.append(t, &super::io::RealIo)?;
-            }
-            f.index.append(entry, &super::io::RealIo)?;
-        }
-        self.whole.store(end.stopped.is_none(), Ordering::Relaxed);
-        if let Some(reason) = &end.stopped {
-            let cut = file_len - end.valid_end;
-            if matches!(reason, StopReason::ZeroTail) {
-                tracing::debug!(segment = %self.log_path.display(), position = end.valid_end, "end of data before preallocated tail");
-            } else {
-                tracing::warn!(
-                    segment = %self.log_path.display(),
-                    position = end.valid_end,
-                    bytes_cut = cut,
-                    reason = ?reason,
-                    "truncating log at first invalid batch"
-                );
-            }
-            // Zero what was cut (a hole costs no blocks), so that a later crash cannot
-            // make stale batches reappear after new ones.
-            sys::punch_hole(&f.file, end.valid_end as u64, cut as u64)
-                .map_err(|e| StorageError::io("cut segment tail", &self.log_path, e))?;
-            if !active {
-                f.file
-                    .set_len(end.valid_end as u64)
-                    .map_err(|e| StorageError::io("trim segment", &self.log_path, e))?;
-            }
-        }
-        if end.valid_end > 0 {
-            self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
-            if let Ok(first) = RecordBatch::parse(&bytes[..end.valid_end]) {
-                self.first_batch_timestamp.store(first.max_timestamp(), Ordering::Relaxed);
-            }
-        }
-        self.bytes_since_index.store(since, Ordering::Relaxed);
-        self.reserved.store(end.valid_end as u64, Ordering::Release);
-        // A recovered segment's bytes were read from the page cache: the next sync of the
-        // partition writes them out.
-        self.synced_size.store(if clean { end.valid_end as u64 } else { 0 }, Ordering::Relaxed);
-        self.next_offset.store(end.next_offset, Ordering::Release);
-        self.size.store(end.valid_end as u64, Ordering::Release);
-        Ok(())
-    }
-
     fn note_timestamp(&self, max_timestamp: i64, base_offset: i64) {
         if max_timestamp > self.max_timestamp.load(Ordering::Relaxed) {
             self.max_timestamp.store(max_timestamp, Ordering::Relaxed);
@@ -461,126 +367,6 @@ impl Segment {
     pub(crate) fn index_lacks_room(&self, entries: usize) -> bool {
         self.index_state.lacks_room_for(entries, OffsetEntry::SIZE)
             || self.time_index_state.lacks_room_for(entries, TimeEntry::SIZE)
-    }
-
-    /// Appends a validated record set whose first record gets `first_offset`: reserves
-    /// blocks (failing before any byte is stored), copies the set into the mapping with
-    /// one memcpy, patches each batch's base offset and leader epoch in place, adds index
-    /// entries, then publishes. Returns the offset after the set.
-    ///
-    /// The caller holds the partition's writer lock and has checked that it fits.
-    pub(crate) fn append(
-        &self,
-        records: &[u8],
-        batches: &[BatchMeta],
-        first_offset: i64,
-        index_interval: u64,
-        io: &dyn FileIo,
-        log_end_offset: &AtomicI64,
-    ) -> Result<i64, StorageError> {
-        let f = self.files()?;
-        let pos = self.size.load(Ordering::Relaxed);
-        let end = pos + records.len() as u64;
-        debug_assert!(end <= self.capacity());
-        self.reserve(&f, end, io)?;
-        // Blocks for exactly the entries this set adds: the first batches of a segment
-        // add none, so a partition's first append reserves no index blocks (each reserve
-        // opens an index file, whose descriptor is not kept).
-        let new_entries = index_entries_added(
-            self.bytes_since_index.load(Ordering::Relaxed),
-            batches,
-            index_interval,
-        );
-        if new_entries > 0 {
-            f.index.reserve(((f.index.len() + new_entries) * 8) as u64, io)?;
-            f.time_index.reserve(((f.time_index.len() + new_entries) * 12) as u64, io)?;
-        }
-
-        // The set goes to the file with one pwritev: each batch's first 16 bytes (base
-        // offset, length, leader epoch) from a patched copy, the rest straight from the
-        // request frame. write(2) into the page cache costs one copy; a store into a fresh
-        // mapped page costs the kernel zeroing the page first, then the copy.
-        let mut offset = first_offset;
-        let mut heads: Vec<[u8; 16]> = Vec::with_capacity(batches.len());
-        for b in batches {
-            let mut head = [0u8; 16];
-            head.copy_from_slice(&records[b.offset_in_set..b.offset_in_set + 16]);
-            batch::set_base_offset(&mut head, offset);
-            // A single node is leader for ever: epoch 0, which clients' truncation
-            // detection (OffsetForLeaderEpoch) accepts as long as it never changes.
-            batch::set_partition_leader_epoch(&mut head, 0);
-            heads.push(head);
-            offset += i64::from(b.last_offset_delta) + 1;
-        }
-        let mut slices = Vec::with_capacity(batches.len() * 2);
-        for (b, head) in batches.iter().zip(&heads) {
-            slices.push(std::io::IoSlice::new(head));
-            slices.push(std::io::IoSlice::new(
-                &records[b.offset_in_set + 16..b.offset_in_set + b.size],
-            ));
-        }
-        io.write(&f.file, pos, &mut slices)
-            .map_err(|e| StorageError::io("write segment", &self.log_path, e))?;
-
-        let mut offset = first_offset;
-        let mut since = self.bytes_since_index.load(Ordering::Relaxed);
-        let mut entries: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
-        for b in batches {
-            let at = pos as usize + b.offset_in_set;
-            if entry_due(&mut since, b.size as u64, index_interval) {
-                entries.push((
-                    OffsetEntry {
-                        relative_offset: (offset - self.base_offset) as u32,
-                        position: at as u32,
-                    },
-                    self.pending_time_entry(&f),
-                ));
-            }
-            self.note_timestamp(b.max_timestamp, offset);
-            offset += i64::from(b.last_offset_delta) + 1;
-        }
-        if pos == 0 {
-            self.rolling_base_ms.store(super::now_ms(), Ordering::Relaxed);
-            if let Some(first) = batches.first() {
-                self.first_batch_timestamp.store(first.max_timestamp, Ordering::Relaxed);
-            }
-        }
-        self.bytes_since_index.store(since, Ordering::Relaxed);
-        // Offsets before size: a reader that sees the new size (acquire) and then loads
-        // the log end offset finds it covering every batch below that size.
-        self.next_offset.store(offset, Ordering::Release);
-        log_end_offset.store(offset, Ordering::Release);
-        self.size.store(end, Ordering::Release);
-        // Entries go in after the data is published: a reader that sees an entry always
-        // finds its batch. Blocks were reserved above; an entry that finds its index full
-        // (only an empty segment is appended to without room being checked) is left out,
-        // which a sparse index allows, rather than failing an append already published.
-        for (entry, time) in entries {
-            if let Some(t) = time {
-                if !f.time_index.is_full() {
-                    f.time_index.append(t, io)?;
-                }
-            }
-            if !f.index.is_full() {
-                f.index.append(entry, io)?;
-            }
-        }
-        Ok(offset)
-    }
-
-    /// Backs the log up to `end` with blocks, reserving a chunk that grows with the
-    /// segment, so a full disk fails the append before any byte is written.
-    fn reserve(&self, f: &SegmentFiles, end: u64, io: &dyn FileIo) -> Result<(), StorageError> {
-        let reserved = self.reserved.load(Ordering::Acquire);
-        if end <= reserved {
-            return Ok(());
-        }
-        let chunk = reserved.clamp(MIN_RESERVE, MAX_RESERVE);
-        let new_end = (end + chunk).min(self.capacity()).max(end);
-        io.reserve(&f.file, reserved, new_end - reserved)
-            .map_err(|e| StorageError::io("reserve segment blocks", &self.log_path, e))?;
-        self.reserved.store(new_end, Ordering::Release);
-        Ok(())
     }
 
     /// Path of the segment's aborted-transaction index.
@@ -711,146 +497,6 @@ impl Segment {
     pub(crate) fn is_whole(&self) -> bool {
         self.whole.load(Ordering::Relaxed)
     }
-}
-
-/// Reads of a segment's published batches through its open files.
-pub(crate) struct SegmentReader<'a> {
-    segment: &'a Segment,
-    files: Arc<SegmentFiles>,
-}
-
-impl SegmentReader<'_> {
-    /// Calls `f` with every published batch from the one holding `offset` on.
-    pub(crate) fn for_each_batch_from(&self, offset: i64, mut f: impl FnMut(&RecordBatch<'_>)) {
-        let size = self.segment.size();
-        let Some(first) = self.find_batch(offset, size) else { return };
-        let mut pos = first.position;
-        while pos < size {
-            let Ok(b) =
-                RecordBatch::parse(self.files.map.slice(pos as usize, (size - pos) as usize))
-            else {
-                return;
-            };
-            f(&b);
-            pos += b.size() as u64;
-        }
-    }
-
-    /// The batch header at `position`, if a whole batch is published there.
-    pub(crate) fn batch_at(&self, position: u64, size: u64) -> Option<BatchPosition> {
-        if position >= size {
-            return None;
-        }
-        let bytes = self.files.map.slice(position as usize, (size - position) as usize);
-        let b = RecordBatch::parse(bytes).ok()?;
-        Some(BatchPosition {
-            position,
-            size: b.size() as u64,
-            base_offset: b.base_offset(),
-            last_offset: b.last_offset(),
-            max_timestamp: b.max_timestamp(),
-        })
-    }
-
-    /// The first published batch whose last offset is at least `offset`.
-    pub(crate) fn find_batch(&self, offset: i64, size: u64) -> Option<BatchPosition> {
-        let rel = (offset - self.segment.base_offset).clamp(0, u32::MAX as i64) as u32;
-        let mut pos =
-            self.files.index.floor(rel, |e| e.relative_offset).map_or(0, |e| u64::from(e.position));
-        if pos >= size {
-            pos = 0;
-        }
-        while let Some(b) = self.batch_at(pos, size) {
-            if b.last_offset >= offset {
-                return Some(b);
-            }
-            pos += b.size;
-        }
-        None
-    }
-
-    /// Whole batches from `start` (a batch boundary) up to `max_bytes`, at least one.
-    pub(crate) fn slice_from(&self, start: BatchPosition, max_bytes: u64, size: u64) -> FileSlice {
-        let limit = start.position.saturating_add(max_bytes);
-        let mut end = start.position + start.size;
-        if end < limit {
-            // Jump to the last indexed batch that starts before the limit, then walk.
-            if let Some(e) =
-                self.files.index.floor(limit.min(u32::MAX as u64) as u32, |e| e.position)
-            {
-                let p = u64::from(e.position);
-                if p > end && p < size {
-                    end = p;
-                }
-            }
-            while let Some(b) = self.batch_at(end, size) {
-                if end + b.size > limit {
-                    break;
-                }
-                end += b.size;
-            }
-        }
-        FileSlice {
-            file: Arc::clone(&self.files.file),
-            position: start.position,
-            len: end - start.position,
-        }
-    }
-
-    /// The bytes of one batch found in this segment.
-    pub(crate) fn slice_of(&self, b: &BatchPosition) -> FileSlice {
-        FileSlice { file: Arc::clone(&self.files.file), position: b.position, len: b.size }
-    }
-
-    /// The first batch whose max timestamp is at or after `timestamp`, among the batches
-    /// that end at or after `min_offset` (the log start offset: earlier batches are
-    /// deleted records, even while their segment remains).
-    pub(crate) fn find_by_timestamp(
-        &self,
-        timestamp: i64,
-        min_offset: i64,
-        size: u64,
-    ) -> Option<BatchPosition> {
-        if self.segment.max_timestamp() < timestamp {
-            return None;
-        }
-        // Every batch up to the one holding a time entry's offset has timestamps at most
-        // the entry's: start from the last entry that is still below the target.
-        let from = self
-            .files
-            .time_index
-            .floor(timestamp.saturating_sub(1), |t| t.timestamp)
-            .map_or(self.segment.base_offset, |t| {
-                self.segment.base_offset + i64::from(t.relative_offset)
-            })
-            .max(min_offset);
-        let mut b = self.find_batch(from, size)?;
-        loop {
-            if b.max_timestamp >= timestamp {
-                return Some(b);
-            }
-            b = self.batch_at(b.position + b.size, size)?;
-        }
-    }
-
-    /// The published bytes, through the mapping (the cleaner reads sealed segments so).
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.files.map.slice(0, self.segment.size() as usize)
-    }
-}
-
-/// Whether a batch of `size` bytes gets an index entry, given the bytes appended since the
-/// last entry (`since`, updated): Kafka's rule, an entry once `index.interval.bytes` have
-/// gone by, so a segment's first batch gets none.
-fn entry_due(since: &mut u64, size: u64, index_interval: u64) -> bool {
-    let due = *since >= index_interval;
-    *since = if due { size } else { *since + size };
-    due
-}
-
-/// How many index entries appending `batches` adds (see [`entry_due`]).
-fn index_entries_added(mut since: u64, batches: &[BatchMeta], index_interval: u64) -> usize {
-    batches.iter().filter(|b| entry_due(&mut since, b.size as u64, index_interval)).count()
 }
 
 impl TimeEntry {
