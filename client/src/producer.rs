@@ -23,21 +23,25 @@
 //! With `transactional.id` the producer is transactional (see [`transaction`]): records
 //! are sent only between `begin_transaction` and `commit_transaction` or
 //! `abort_transaction`, and a non-transactional producer pays one `Option` check per send.
+//!
+//! Files: this one has the record type and builds, measures, flushes and closes the
+//! producer; `send.rs` is the send path, `transactional.rs` the transactional calls,
+//! `sender.rs` the sender task.
 
 pub mod accumulator;
 pub mod delivery;
 pub mod idempotence;
 pub mod partitioner;
+mod send;
 mod sender;
 pub mod transaction;
+mod transactional;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_protocol::api_key::ApiKey;
-use sluice_protocol::record::Header;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -45,12 +49,11 @@ use crate::cluster::Cluster;
 use crate::config::{ClientConfig, ProducerConfig};
 pub use crate::consumer::ConsumerGroupMetadata;
 use crate::error::{ClientError, Result};
-use crate::metadata::TopicPartition;
 use crate::metrics::{Metric, ProducerMetrics, Report};
 use accumulator::{Accumulator, AccumulatorSettings};
 pub use delivery::{DeliveryFuture, RecordMetadata};
 use partitioner::{DefaultPartitioner, Partitioner};
-use transaction::{Class, TransactionState, Transactions};
+use transaction::{TransactionState, Transactions};
 
 /// One record to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,46 +125,6 @@ struct State {
     partitioner: Box<dyn PartitionerDebug>,
     /// The last topic's partition count, under the metadata version it was read at.
     partitions: Option<(Arc<str>, u32, u64)>,
-}
-
-impl State {
-    /// How many partitions `topic` has, if metadata knows.
-    fn partition_count(&mut self, topic: &Arc<str>, cluster: &Cluster) -> Option<u32> {
-        let version = cluster.metadata_version();
-        if let Some((cached, n, at)) = &self.partitions {
-            if *at == version && Arc::ptr_eq(cached, topic) {
-                return Some(*n);
-            }
-        }
-        let n = cluster.with_metadata(|m| m.partition_count(topic))?;
-        self.partitions = Some((topic.clone(), n, version));
-        Some(n)
-    }
-}
-
-/// The partition a record goes to: its own, checked, or the partitioner's choice.
-fn place(
-    state: &mut State,
-    config: &ProducerConfig,
-    record: &ProducerRecord,
-    partitions: u32,
-    size: usize,
-) -> Result<TopicPartition> {
-    let partition = match record.partition {
-        Some(p) if p < 0 || p as u32 >= partitions => {
-            return Err(ClientError::UnknownPartition {
-                topic: record.topic.to_string(),
-                partition: p,
-                partitions,
-            })
-        }
-        Some(p) => p,
-        None => {
-            let key = if config.partitioner_ignore_keys { None } else { record.key.as_deref() };
-            state.partitioner.partition(key, size, partitions) as i32
-        }
-    };
-    Ok(TopicPartition { topic: record.topic.clone(), partition })
 }
 
 /// A partitioner the producer can hold.
@@ -287,396 +250,6 @@ impl Producer {
         out
     }
 
-    /// Places `record` in a batch; the returned future resolves when the broker has
-    /// acknowledged it (or it failed). Waits only for metadata of a new topic and for
-    /// room in `buffer.memory`, both bounded by `max.block.ms`.
-    ///
-    /// # Errors
-    /// [`ClientError::MaxBlock`] after `max.block.ms`, [`ClientError::RecordTooLarge`],
-    /// [`ClientError::UnknownPartition`], [`ClientError::Closed`] after `close`.
-    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
-        let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(ClientError::Closed);
-        }
-        if let Some(txn) = &inner.txn {
-            txn.check_send()?;
-        }
-        let size = record.size();
-        let limit = inner.config.max_request_size.min(inner.config.buffer_memory);
-        if size > limit {
-            return Err(ClientError::RecordTooLarge {
-                size,
-                reason: format!(
-                    "max.request.size is {} and buffer.memory is {}",
-                    inner.config.max_request_size, inner.config.buffer_memory
-                ),
-            });
-        }
-        // The clock is read only on the slow paths: at millions of records per second a
-        // read per record is a measurable share of the send.
-        let mut deadline = None;
-        let mut deadline =
-            move || *deadline.get_or_insert_with(|| Instant::now() + inner.config.max_block);
-        let permits =
-            u32::try_from(size).expect("invariant: size is at most max.request.size, an i32");
-        match inner.memory.try_acquire_many(permits) {
-            Ok(permit) => permit.forget(),
-            Err(_) => self.wait_for_memory(permits, deadline()).await?,
-        }
-        let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let headers: Vec<Header<'_>> = record
-            .headers
-            .iter()
-            .map(|(k, v)| Header { key: k.as_bytes(), value: v.as_deref() })
-            .collect();
-        loop {
-            let appended = {
-                let mut state = inner.state.lock().expect("lock");
-                state.partition_count(&record.topic, &inner.cluster).map(|partitions| {
-                    let tp = place(&mut state, &inner.config, &record, partitions, size)?;
-                    let appended = state.accumulator.append(
-                        &tp,
-                        timestamp,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &headers,
-                        size,
-                        Instant::now,
-                    )?;
-                    Ok((tp, appended))
-                })
-            };
-            match appended {
-                Some(Ok((tp, (delivery, mut wake)))) => {
-                    if let Some(txn) = &inner.txn {
-                        wake |= txn
-                            .with(|m| !m.partitions.contains(&tp) && m.new_partitions.insert(tp));
-                    }
-                    if wake {
-                        inner.wake.notify_one();
-                    }
-                    return Ok(delivery);
-                }
-                Some(Err(e)) => {
-                    inner.memory.add_permits(size);
-                    return Err(e);
-                }
-                None => {
-                    if let Err(e) = self.wait_for_metadata(&record.topic, deadline()).await {
-                        inner.memory.add_permits(size);
-                        return Err(e);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Sends a whole record batch as it is (passthrough, for the mirror) to `partition`
-    /// of `topic`, after everything sent there before. Only what a new producer must
-    /// change is rewritten: the base offset, the partition leader epoch, and the producer
-    /// id, epoch and sequence (with the CRC that covers them). The future resolves to the
-    /// batch's first record.
-    ///
-    /// # Errors
-    /// [`ClientError::RecordTooLarge`] for a batch that is not one whole v2 batch, is a
-    /// control or transactional batch, or exceeds `max.request.size`; and as [`Self::send`].
-    pub async fn send_batch(
-        &self,
-        topic: Arc<str>,
-        partition: i32,
-        batch: Bytes,
-    ) -> Result<DeliveryFuture> {
-        use sluice_protocol::record::batch::{
-            set_base_offset, set_partition_leader_epoch, set_producer,
-        };
-        use sluice_protocol::record::RecordBatch;
-        let inner = &self.inner;
-        if inner.closed.load(Ordering::Acquire) {
-            return Err(ClientError::Closed);
-        }
-        let refuse = |reason: &str| ClientError::RecordTooLarge {
-            size: batch.len(),
-            reason: reason.to_string(),
-        };
-        let (records, max_timestamp, foreign_producer) = match RecordBatch::parse(&batch) {
-            Ok(b) if b.size() != batch.len() => return Err(refuse("not exactly one record batch")),
-            Ok(b) if b.is_control() || b.is_transactional() => {
-                return Err(refuse("control and transactional batches cannot be passed through"))
-            }
-            Ok(b) => (
-                u32::try_from(b.records_count()).unwrap_or(0),
-                b.max_timestamp(),
-                b.producer_id() != -1,
-            ),
-            Err(e) => return Err(refuse(&e.to_string())),
-        };
-        if batch.len() > inner.config.max_request_size.min(inner.config.buffer_memory) {
-            return Err(refuse("larger than max.request.size or buffer.memory"));
-        }
-        let deadline = Instant::now() + inner.config.max_block;
-        let permits =
-            u32::try_from(batch.len()).expect("invariant: at most max.request.size, an i32");
-        match inner.memory.try_acquire_many(permits) {
-            Ok(permit) => permit.forget(),
-            Err(_) => self.wait_for_memory(permits, deadline).await?,
-        }
-        let mut bytes = batch.to_vec();
-        set_base_offset(&mut bytes, 0);
-        set_partition_leader_epoch(&mut bytes, -1);
-        if foreign_producer && !inner.config.idempotence {
-            // Without idempotence the batch must not claim the source's producer id.
-            set_producer(&mut bytes, -1, -1, -1);
-        }
-        let bytes = Bytes::from(bytes);
-        loop {
-            let known = {
-                let mut state = inner.state.lock().expect("lock");
-                match state.partition_count(&topic, &inner.cluster) {
-                    Some(n) if partition < 0 || partition as u32 >= n => {
-                        drop(state);
-                        inner.memory.add_permits(permits as usize);
-                        return Err(ClientError::UnknownPartition {
-                            topic: topic.to_string(),
-                            partition,
-                            partitions: n,
-                        });
-                    }
-                    Some(_) => {
-                        let tp = TopicPartition { topic: topic.clone(), partition };
-                        Some(state.accumulator.append_batch(
-                            &tp,
-                            bytes.clone(),
-                            records,
-                            max_timestamp,
-                            Instant::now(),
-                        ))
-                    }
-                    None => None,
-                }
-            };
-            match known {
-                Some(delivery) => {
-                    inner.wake.notify_one();
-                    return Ok(delivery);
-                }
-                None => {
-                    if let Err(e) = self.wait_for_metadata(&topic, deadline).await {
-                        inner.memory.add_permits(permits as usize);
-                        return Err(e);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The transaction state, for a transactional producer.
-    pub fn transaction_state(&self) -> Option<TransactionState> {
-        self.inner.txn.as_ref().map(|t| t.state())
-    }
-
-    fn transactions(&self, operation: &str) -> Result<&Arc<Transactions>> {
-        self.inner.txn.as_ref().ok_or_else(|| ClientError::Transaction {
-            kind: crate::error::TransactionErrorKind::InvalidState,
-            code: None,
-            reason: format!("cannot {operation}: transactional.id is not set"),
-        })
-    }
-
-    /// Gets the producer id and epoch of `transactional.id` from its coordinator, which
-    /// fences every earlier producer with the same id and ends the transaction it left
-    /// open. Call once, before the first transaction; bounded by `max.block.ms` (and may
-    /// be called again after it timed out).
-    ///
-    /// # Errors
-    /// [`ClientError::Transaction`] (fatal: fenced, not authorized) or
-    /// [`ClientError::MaxBlock`].
-    pub async fn init_transactions(&self) -> Result<()> {
-        let txn = self.transactions("init transactions")?;
-        txn.transition(TransactionState::Initializing, "init transactions")?;
-        let deadline = Instant::now() + self.inner.config.max_block;
-        match txn.init_producer_id(&self.inner.cluster, deadline, None).await {
-            Ok(stamp) => {
-                txn.with(|m| m.stamp = Some(stamp));
-                txn.transition(TransactionState::Ready, "init transactions")
-            }
-            Err(e @ ClientError::MaxBlock { .. }) => Err(e),
-            Err(e) => Err(txn.fail(Class::Fatal, e)),
-        }
-    }
-
-    /// Starts a transaction: records sent from now on commit or abort together.
-    ///
-    /// # Errors
-    /// [`ClientError::Transaction`] outside the Ready state.
-    pub fn begin_transaction(&self) -> Result<()> {
-        self.transactions("begin a transaction")?
-            .transition(TransactionState::InTransaction, "begin a transaction")
-    }
-
-    /// Makes `offsets` (the consumer's next positions) commit for `group` with the
-    /// transaction: AddOffsetsToTxn, then TxnOffsetCommit at the group's coordinator with
-    /// the consumer's generation and member id (KIP-447), so a zombie member cannot commit.
-    ///
-    /// # Errors
-    /// [`ClientError::Transaction`]: abortable (the member was fenced, not authorized) or
-    /// fatal (the producer was fenced); [`ClientError::MaxBlock`].
-    pub async fn send_offsets_to_transaction(
-        &self,
-        offsets: &[(TopicPartition, crate::consumer::OffsetAndMetadata)],
-        group: &ConsumerGroupMetadata,
-    ) -> Result<()> {
-        let txn = self.transactions("send offsets")?;
-        if txn.state() != TransactionState::InTransaction {
-            return Err(txn.with(|m| m.refusal("send offsets")));
-        }
-        let stamp = txn.stamp().expect("invariant: a transaction has a producer id");
-        let deadline = Instant::now() + self.inner.config.max_block;
-        match txn.send_offsets(&self.inner.cluster, stamp, offsets, group, deadline).await {
-            Ok(()) => Ok(()),
-            Err(e @ ClientError::MaxBlock { .. }) => Err(e),
-            Err(e) => {
-                let class = e
-                    .code()
-                    .and_then(|c| transaction::classify(ApiKey::TxnOffsetCommit, c))
-                    .unwrap_or(Class::Abortable);
-                Err(txn.fail(class, e))
-            }
-        }
-    }
-
-    /// Flushes every record sent in the transaction, then commits it (EndTxn). If any
-    /// record failed, nothing commits: the error is returned and the transaction must be
-    /// aborted. After a [`ClientError::MaxBlock`] it may be called again.
-    ///
-    /// # Errors
-    /// [`ClientError::Transaction`] (abortable or fatal), [`ClientError::MaxBlock`].
-    pub async fn commit_transaction(&self) -> Result<()> {
-        let txn = self.transactions("commit a transaction")?;
-        txn.transition(TransactionState::Committing, "commit a transaction")?;
-        self.flush().await;
-        if txn.state() != TransactionState::Committing {
-            return Err(txn.with(|m| m.refusal("commit a transaction")));
-        }
-        self.end_transaction(txn, true).await
-    }
-
-    /// Aborts the transaction: records not yet sent fail with an `Aborted` transaction
-    /// error, those in flight are waited for, then the coordinator writes ABORT markers.
-    ///
-    /// # Errors
-    /// [`ClientError::Transaction`] (fatal, or no transaction), [`ClientError::MaxBlock`].
-    pub async fn abort_transaction(&self) -> Result<()> {
-        let txn = self.transactions("abort a transaction")?;
-        txn.transition(TransactionState::Aborting, "abort a transaction")?;
-        let released = self
-            .inner
-            .state
-            .lock()
-            .expect("lock")
-            .accumulator
-            .abort_queued(&transaction::aborted("the transaction was aborted"));
-        self.inner.memory.add_permits(released);
-        self.flush().await;
-        self.end_transaction(txn, false).await
-    }
-
-    async fn end_transaction(&self, txn: &Arc<Transactions>, commit: bool) -> Result<()> {
-        let operation = if commit { "commit a transaction" } else { "abort a transaction" };
-        let deadline = Instant::now() + self.inner.config.max_block;
-        let (stamp, started, bump) = txn
-            .with(|m| (m.stamp.expect("invariant: initialized"), m.started, m.epoch_bump_required));
-        if started {
-            match txn.end(&self.inner.cluster, stamp, commit, deadline).await {
-                Ok(()) => {}
-                Err(e @ ClientError::MaxBlock { .. }) => return Err(e),
-                Err(e) => return Err(txn.fail(Class::Fatal, e)),
-            }
-        }
-        if bump && !commit {
-            // A failed batch left a gap in its partition's sequences: a new epoch starts
-            // them again (KIP-360), the coordinator keeps the producer id.
-            match txn.init_producer_id(&self.inner.cluster, deadline, Some(stamp)).await {
-                Ok(stamp) => txn.with(|m| {
-                    m.stamp = Some(stamp);
-                    m.epoch_bump_required = false;
-                }),
-                Err(e @ ClientError::MaxBlock { .. }) => return Err(e),
-                Err(e) => return Err(txn.fail(Class::Fatal, e)),
-            }
-        }
-        txn.with(|m| {
-            m.partitions.clear();
-            m.new_partitions.clear();
-            m.started = false;
-        });
-        txn.transition(TransactionState::Ready, operation)
-    }
-
-    async fn wait_for_memory(&self, permits: u32, deadline: Instant) -> Result<()> {
-        let start = Instant::now();
-        let memory = &self.inner.memory;
-        match tokio::time::timeout_at(deadline.into(), memory.acquire_many(permits)).await {
-            Ok(Ok(permit)) => {
-                permit.forget();
-                Ok(())
-            }
-            Ok(Err(_)) => Err(ClientError::Closed),
-            Err(_) => Err(ClientError::MaxBlock {
-                what: format!(
-                    "{permits} bytes of buffer.memory ({})",
-                    self.inner.config.buffer_memory
-                ),
-                waited: start.elapsed(),
-            }),
-        }
-    }
-
-    /// Sends one record and waits for its acknowledgement.
-    ///
-    /// # Errors
-    /// As [`Self::send`], and whatever failed its delivery.
-    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
-        self.send(record).await?.await
-    }
-
-    /// Waits until metadata names `topic`'s partitions, until `deadline`.
-    async fn wait_for_metadata(&self, topic: &str, deadline: Instant) -> Result<()> {
-        let cluster = &self.inner.cluster;
-        cluster.add_interest([topic]);
-        let mut attempt = 0;
-        let mut last = None;
-        loop {
-            match cluster.refresh_metadata().await {
-                Ok(()) => {
-                    if cluster.with_metadata(|m| m.partition_count(topic)).is_some() {
-                        return Ok(());
-                    }
-                    if let Some(code) = cluster.with_metadata(|m| m.topic_error(topic)) {
-                        let error = ClientError::kafka(code, None, format!("metadata for {topic}"));
-                        if !code.is_retriable() {
-                            return Err(error);
-                        }
-                        last = Some(error);
-                    }
-                }
-                Err(e) => last = Some(e),
-            }
-            attempt += 1;
-            let wake = Instant::now() + cluster.retry_backoff(attempt);
-            if wake >= deadline {
-                return Err(ClientError::MaxBlock {
-                    what: format!(
-                        "metadata of topic {topic}{}",
-                        last.map(|e| format!(" (last error: {e})")).unwrap_or_default()
-                    ),
-                    waited: self.inner.config.max_block,
-                });
-            }
-            tokio::time::sleep_until(wake.into()).await;
-        }
-    }
-
     /// Sends every record placed so far at once (ignoring `linger.ms`) and waits until
     /// each is acknowledged or failed.
     pub async fn flush(&self) {
@@ -729,11 +302,4 @@ impl Producer {
         self.inner.cluster.close().await;
         outcome
     }
-}
-
-/// Milliseconds since the epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

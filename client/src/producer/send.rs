@@ -1,0 +1,313 @@
+//! The send path of [`Producer`]: `send` (one record, encoded into its partition's batch)
+//! and `send_batch` (a whole batch passed through, for the mirror), with the waits each
+//! may take, for `buffer.memory` and for a new topic's metadata, both bounded by
+//! `max.block.ms`. The path and its copy budget are in [`crate::producer`].
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use sluice_protocol::record::Header;
+
+use super::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata, State};
+use crate::cluster::Cluster;
+use crate::config::ProducerConfig;
+use crate::error::{ClientError, Result};
+use crate::metadata::TopicPartition;
+
+impl State {
+    /// How many partitions `topic` has, if metadata knows.
+    fn partition_count(&mut self, topic: &Arc<str>, cluster: &Cluster) -> Option<u32> {
+        let version = cluster.metadata_version();
+        if let Some((cached, n, at)) = &self.partitions {
+            if *at == version && Arc::ptr_eq(cached, topic) {
+                return Some(*n);
+            }
+        }
+        let n = cluster.with_metadata(|m| m.partition_count(topic))?;
+        self.partitions = Some((topic.clone(), n, version));
+        Some(n)
+    }
+}
+
+/// The partition a record goes to: its own, checked, or the partitioner's choice.
+fn place(
+    state: &mut State,
+    config: &ProducerConfig,
+    record: &ProducerRecord,
+    partitions: u32,
+    size: usize,
+) -> Result<TopicPartition> {
+    let partition = match record.partition {
+        Some(p) if p < 0 || p as u32 >= partitions => {
+            return Err(ClientError::UnknownPartition {
+                topic: record.topic.to_string(),
+                partition: p,
+                partitions,
+            })
+        }
+        Some(p) => p,
+        None => {
+            let key = if config.partitioner_ignore_keys { None } else { record.key.as_deref() };
+            state.partitioner.partition(key, size, partitions) as i32
+        }
+    };
+    Ok(TopicPartition { topic: record.topic.clone(), partition })
+}
+
+impl Producer {
+    /// Places `record` in a batch; the returned future resolves when the broker has
+    /// acknowledged it (or it failed). Waits only for metadata of a new topic and for
+    /// room in `buffer.memory`, both bounded by `max.block.ms`.
+    ///
+    /// # Errors
+    /// [`ClientError::MaxBlock`] after `max.block.ms`, [`ClientError::RecordTooLarge`],
+    /// [`ClientError::UnknownPartition`], [`ClientError::Closed`] after `close`.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        if let Some(txn) = &inner.txn {
+            txn.check_send()?;
+        }
+        let size = record.size();
+        let limit = inner.config.max_request_size.min(inner.config.buffer_memory);
+        if size > limit {
+            return Err(ClientError::RecordTooLarge {
+                size,
+                reason: format!(
+                    "max.request.size is {} and buffer.memory is {}",
+                    inner.config.max_request_size, inner.config.buffer_memory
+                ),
+            });
+        }
+        // The clock is read only on the slow paths: at millions of records per second a
+        // read per record is a measurable share of the send.
+        let mut deadline = None;
+        let mut deadline =
+            move || *deadline.get_or_insert_with(|| Instant::now() + inner.config.max_block);
+        let permits =
+            u32::try_from(size).expect("invariant: size is at most max.request.size, an i32");
+        match inner.memory.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(_) => self.wait_for_memory(permits, deadline()).await?,
+        }
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let headers: Vec<Header<'_>> = record
+            .headers
+            .iter()
+            .map(|(k, v)| Header { key: k.as_bytes(), value: v.as_deref() })
+            .collect();
+        loop {
+            let appended = {
+                let mut state = inner.state.lock().expect("lock");
+                state.partition_count(&record.topic, &inner.cluster).map(|partitions| {
+                    let tp = place(&mut state, &inner.config, &record, partitions, size)?;
+                    let appended = state.accumulator.append(
+                        &tp,
+                        timestamp,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        &headers,
+                        size,
+                        Instant::now,
+                    )?;
+                    Ok((tp, appended))
+                })
+            };
+            match appended {
+                Some(Ok((tp, (delivery, mut wake)))) => {
+                    if let Some(txn) = &inner.txn {
+                        wake |= txn
+                            .with(|m| !m.partitions.contains(&tp) && m.new_partitions.insert(tp));
+                    }
+                    if wake {
+                        inner.wake.notify_one();
+                    }
+                    return Ok(delivery);
+                }
+                Some(Err(e)) => {
+                    inner.memory.add_permits(size);
+                    return Err(e);
+                }
+                None => {
+                    if let Err(e) = self.wait_for_metadata(&record.topic, deadline()).await {
+                        inner.memory.add_permits(size);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a whole record batch as it is (passthrough, for the mirror) to `partition`
+    /// of `topic`, after everything sent there before. Only what a new producer must
+    /// change is rewritten: the base offset, the partition leader epoch, and the producer
+    /// id, epoch and sequence (with the CRC that covers them). The future resolves to the
+    /// batch's first record.
+    ///
+    /// # Errors
+    /// [`ClientError::RecordTooLarge`] for a batch that is not one whole v2 batch, is a
+    /// control or transactional batch, or exceeds `max.request.size`; and as [`Self::send`].
+    pub async fn send_batch(
+        &self,
+        topic: Arc<str>,
+        partition: i32,
+        batch: Bytes,
+    ) -> Result<DeliveryFuture> {
+        use sluice_protocol::record::batch::{
+            set_base_offset, set_partition_leader_epoch, set_producer,
+        };
+        use sluice_protocol::record::RecordBatch;
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(ClientError::Closed);
+        }
+        let refuse = |reason: &str| ClientError::RecordTooLarge {
+            size: batch.len(),
+            reason: reason.to_string(),
+        };
+        let (records, max_timestamp, foreign_producer) = match RecordBatch::parse(&batch) {
+            Ok(b) if b.size() != batch.len() => return Err(refuse("not exactly one record batch")),
+            Ok(b) if b.is_control() || b.is_transactional() => {
+                return Err(refuse("control and transactional batches cannot be passed through"))
+            }
+            Ok(b) => (
+                u32::try_from(b.records_count()).unwrap_or(0),
+                b.max_timestamp(),
+                b.producer_id() != -1,
+            ),
+            Err(e) => return Err(refuse(&e.to_string())),
+        };
+        if batch.len() > inner.config.max_request_size.min(inner.config.buffer_memory) {
+            return Err(refuse("larger than max.request.size or buffer.memory"));
+        }
+        let deadline = Instant::now() + inner.config.max_block;
+        let permits =
+            u32::try_from(batch.len()).expect("invariant: at most max.request.size, an i32");
+        match inner.memory.try_acquire_many(permits) {
+            Ok(permit) => permit.forget(),
+            Err(_) => self.wait_for_memory(permits, deadline).await?,
+        }
+        let mut bytes = batch.to_vec();
+        set_base_offset(&mut bytes, 0);
+        set_partition_leader_epoch(&mut bytes, -1);
+        if foreign_producer && !inner.config.idempotence {
+            // Without idempotence the batch must not claim the source's producer id.
+            set_producer(&mut bytes, -1, -1, -1);
+        }
+        let bytes = Bytes::from(bytes);
+        loop {
+            let known = {
+                let mut state = inner.state.lock().expect("lock");
+                match state.partition_count(&topic, &inner.cluster) {
+                    Some(n) if partition < 0 || partition as u32 >= n => {
+                        drop(state);
+                        inner.memory.add_permits(permits as usize);
+                        return Err(ClientError::UnknownPartition {
+                            topic: topic.to_string(),
+                            partition,
+                            partitions: n,
+                        });
+                    }
+                    Some(_) => {
+                        let tp = TopicPartition { topic: topic.clone(), partition };
+                        Some(state.accumulator.append_batch(
+                            &tp,
+                            bytes.clone(),
+                            records,
+                            max_timestamp,
+                            Instant::now(),
+                        ))
+                    }
+                    None => None,
+                }
+            };
+            match known {
+                Some(delivery) => {
+                    inner.wake.notify_one();
+                    return Ok(delivery);
+                }
+                None => {
+                    if let Err(e) = self.wait_for_metadata(&topic, deadline).await {
+                        inner.memory.add_permits(permits as usize);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn wait_for_memory(&self, permits: u32, deadline: Instant) -> Result<()> {
+        let start = Instant::now();
+        let memory = &self.inner.memory;
+        match tokio::time::timeout_at(deadline.into(), memory.acquire_many(permits)).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(())
+            }
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::MaxBlock {
+                what: format!(
+                    "{permits} bytes of buffer.memory ({})",
+                    self.inner.config.buffer_memory
+                ),
+                waited: start.elapsed(),
+            }),
+        }
+    }
+
+    /// Sends one record and waits for its acknowledgement.
+    ///
+    /// # Errors
+    /// As [`Self::send`], and whatever failed its delivery.
+    pub async fn send_and_wait(&self, record: ProducerRecord) -> Result<RecordMetadata> {
+        self.send(record).await?.await
+    }
+
+    /// Waits until metadata names `topic`'s partitions, until `deadline`.
+    async fn wait_for_metadata(&self, topic: &str, deadline: Instant) -> Result<()> {
+        let cluster = &self.inner.cluster;
+        cluster.add_interest([topic]);
+        let mut attempt = 0;
+        let mut last = None;
+        loop {
+            match cluster.refresh_metadata().await {
+                Ok(()) => {
+                    if cluster.with_metadata(|m| m.partition_count(topic)).is_some() {
+                        return Ok(());
+                    }
+                    if let Some(code) = cluster.with_metadata(|m| m.topic_error(topic)) {
+                        let error = ClientError::kafka(code, None, format!("metadata for {topic}"));
+                        if !code.is_retriable() {
+                            return Err(error);
+                        }
+                        last = Some(error);
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+            attempt += 1;
+            let wake = Instant::now() + cluster.retry_backoff(attempt);
+            if wake >= deadline {
+                return Err(ClientError::MaxBlock {
+                    what: format!(
+                        "metadata of topic {topic}{}",
+                        last.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                    ),
+                    waited: self.inner.config.max_block,
+                });
+            }
+            tokio::time::sleep_until(wake.into()).await;
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
