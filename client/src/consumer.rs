@@ -2,10 +2,12 @@
 //! records. Positions, commits and seeks follow Kafka's Java consumer.
 //!
 //! The fetch path and its copy budget are in [`fetcher`]; records are zero-copy slices
-//! ([`records`]). This file holds positions, polls and seeks; `commits.rs` the committed
+//! ([`records`]). This file holds the consumer's construction, subscriptions and
+//! assignment, pauses and close; `poll.rs` the polls and the fetches they start,
+//! `positions.rs` positions, seeks and offset lookups, `commits.rs` the committed
 //! offsets, `membership.rs` the group member's joins and rebalance callbacks ([`group`]
-//! speaks the group protocol). One `Consumer` is used from one task (`&mut self`), as Kafka's is from
-//! one thread; fetches run in the background between polls.
+//! speaks the group protocol). One `Consumer` is used from one task (`&mut self`), as
+//! Kafka's is from one thread; fetches run in the background between polls.
 
 pub mod assignor;
 mod commits;
@@ -13,30 +15,29 @@ pub mod fetcher;
 pub mod group;
 mod membership;
 pub mod offsets;
+mod poll;
+mod positions;
 pub mod protocol;
 pub mod records;
 pub mod stream;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use sluice_protocol::api_key::ApiKey;
-use sluice_protocol::messages::{Request, Response};
 use tokio::task::JoinSet;
 
-use crate::cluster::{unexpected, Cluster};
-use crate::config::{ClientConfig, ConsumerConfig, OffsetReset};
+use crate::cluster::Cluster;
+use crate::config::{ClientConfig, ConsumerConfig};
 use crate::error::{ClientError, Result};
 use crate::metadata::TopicPartition;
 use crate::metrics::{ConsumerMetrics, Metric, Report};
 use crate::net::Connection;
-use fetcher::{FetchPlan, PartitionState, Start};
+use fetcher::{FetchPlan, PartitionState};
 use group::Member;
 pub use group::{BoxFuture, RebalanceListener};
 use membership::Callback;
 pub use offsets::{OffsetAndMetadata, OffsetAndTimestamp};
-use offsets::{EARLIEST, LATEST};
 pub use records::ConsumerRecord;
 
 type FetchAnswer = (
@@ -219,48 +220,6 @@ impl Consumer {
         self.partitions.keys().cloned().collect()
     }
 
-    /// Waits up to `timeout` for records and returns at most `max.poll.records`; an empty
-    /// list when none arrived in time.
-    ///
-    /// # Errors
-    /// A partition's fetch error (once), [`ClientError::NoOffsetForPartition`] with
-    /// `auto.offset.reset=none`, [`ClientError::CorruptRecord`], [`ClientError::Closed`].
-    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
-        self.set_whole_batches(false);
-        let max = self.config.max_poll_records;
-        let records = self
-            .poll_with(timeout, |partitions, start| fetcher::take(partitions, max, start))
-            .await?;
-        let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
-        let bytes = records
-            .iter()
-            .map(|r| {
-                let headers: u64 = r.headers.iter().map(|(k, v)| k.len() as u64 + len(v)).sum();
-                len(&r.key) + len(&r.value) + headers
-            })
-            .sum();
-        self.metrics.consumed(records.len() as u64, bytes);
-        Ok(records)
-    }
-
-    /// As [`Self::poll`], but returns whole record batches as fetched, up to
-    /// `fetch.max.bytes`, without decompressing them: for passthrough (the mirror).
-    /// Positions move past each batch returned, control batches included.
-    ///
-    /// # Errors
-    /// As [`Self::poll`].
-    pub async fn poll_batches(&mut self, timeout: Duration) -> Result<Vec<fetcher::FetchedBatch>> {
-        self.set_whole_batches(true);
-        let max = self.config.fetch_max_bytes.max(1) as usize;
-        let batches = self
-            .poll_with(timeout, |partitions, start| fetcher::take_batches(partitions, max, start))
-            .await?;
-        let data = batches.iter().filter(|b| !b.control);
-        let records = data.clone().map(|b| u64::from(b.records)).sum();
-        self.metrics.consumed(records, data.map(|b| b.bytes.len() as u64).sum());
-        Ok(batches)
-    }
-
     /// The consumer's metrics, as the Java consumer names them
     /// (`consumer-fetch-manager-metrics`: records and bytes consumed, fetches, their
     /// latency and size; `consumer-metrics`: requests, bytes and connections; see
@@ -274,295 +233,6 @@ impl Consumer {
         self.metrics.report(&mut Report::new(&mut out, group, client_id, elapsed));
         network.report(&mut Report::new(&mut out, "consumer-metrics", client_id, elapsed));
         out
-    }
-
-    /// Switching between records and batches drops what was buffered in the other form;
-    /// positions stay.
-    fn set_whole_batches(&mut self, on: bool) {
-        if self.whole_batches != on {
-            self.whole_batches = on;
-            for state in self.partitions.values_mut() {
-                if let Some(position) = state.position {
-                    state.seek(position);
-                }
-            }
-        }
-    }
-
-    async fn poll_with<T>(
-        &mut self,
-        timeout: Duration,
-        mut take: impl FnMut(&mut BTreeMap<TopicPartition, PartitionState>, usize) -> Vec<T>,
-    ) -> Result<Vec<T>> {
-        if self.closed {
-            return Err(ClientError::Closed);
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            self.maybe_auto_commit().await;
-            if let Err(e) = self.cluster.refresh_if_stale().await {
-                tracing::debug!(error = %e, "metadata refresh failed");
-            }
-            self.ensure_group().await?;
-            self.update_positions().await?;
-            if let Some(error) = self.partitions.values_mut().find_map(|s| s.error.take()) {
-                return Err(error);
-            }
-            let records = take(&mut self.partitions, self.round_robin);
-            self.round_robin = self.round_robin.wrapping_add(1);
-            self.send_fetches().await;
-            if !records.is_empty() {
-                return Ok(records);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(records);
-            }
-            if self.fetches.is_empty() {
-                // Nothing can fetch (no leader, no partitions, all paused): wait a little.
-                let wake = (now + self.cluster.retry_backoff(1)).min(deadline);
-                tokio::time::sleep_until(wake.into()).await;
-                continue;
-            }
-            let signals = self.member.as_ref().map(|m| m.signals.clone());
-            let rebalance = async {
-                match &signals {
-                    Some(s) => s.notify.notified().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                answer = tokio::time::timeout_at(deadline.into(), self.fetches.join_next()) => match answer {
-                    Ok(Some(Ok(answer))) => self.apply(answer),
-                    Ok(_) => {}
-                    Err(_) => return Ok(Vec::new()),
-                },
-                _ = rebalance => {}
-            }
-        }
-    }
-
-    fn apply(&mut self, (plan, answer, inflated): FetchAnswer) {
-        self.busy_nodes.remove(&plan.node);
-        let applied = fetcher::apply(
-            &mut self.partitions,
-            plan,
-            answer,
-            inflated,
-            &self.config,
-            self.whole_batches,
-        );
-        if applied.refresh_metadata {
-            self.cluster.invalidate_metadata();
-        }
-    }
-
-    async fn send_fetches(&mut self) {
-        // Answers that already arrived free their brokers for the next fetch.
-        while let Some(Ok(answer)) = self.fetches.try_join_next() {
-            self.apply(answer);
-        }
-        let busy = &self.busy_nodes;
-        let (plans, unknown_leader) = self.cluster.with_metadata(|m| {
-            fetcher::plan(&mut self.partitions, m, &self.config, &|n| busy.contains(&n))
-        });
-        if unknown_leader {
-            self.cluster.invalidate_metadata();
-        }
-        for plan in plans {
-            let conn = match self.cluster.connection(plan.node).await {
-                Ok(conn) => conn,
-                Err(e) => {
-                    self.apply((plan, Err(e), Default::default()));
-                    continue;
-                }
-            };
-            let mut version = match conn.version(ApiKey::Fetch) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.apply((plan, Err(e), Default::default()));
-                    continue;
-                }
-            };
-            if version >= 13 && !self.cluster.with_metadata(|m| fetcher::has_topic_ids(&plan, m)) {
-                version = 12;
-            }
-            let request =
-                self.cluster.with_metadata(|m| fetcher::request(&plan, m, &self.config, version));
-            match conn.send(version, &Request::Fetch(request)).await {
-                Ok(pending) => {
-                    self.busy_nodes.insert(plan.node);
-                    let addr = conn.addr().to_string();
-                    let records = !self.whole_batches;
-                    let metrics = self.metrics.clone();
-                    let sent = Instant::now();
-                    self.fetches.spawn(async move {
-                        let answer = match pending.wait().await {
-                            Ok(Response::Fetch(r)) => {
-                                let bytes = r
-                                    .responses
-                                    .iter()
-                                    .flat_map(|t| &t.partitions)
-                                    .map(|p| p.records.as_ref().map_or(0, |b| b.len() as u64))
-                                    .sum();
-                                metrics.fetched(bytes, sent.elapsed());
-                                Ok(r)
-                            }
-                            Ok(other) => Err(unexpected(&addr, &other)),
-                            Err(e) => Err(e),
-                        };
-                        let inflated = match &answer {
-                            Ok(response) if records => fetcher::inflate(response),
-                            _ => Default::default(),
-                        };
-                        (plan, answer, inflated)
-                    });
-                }
-                Err(e) => self.apply((plan, Err(e), Default::default())),
-            }
-        }
-    }
-
-    /// Finds a position for every partition that has none: the committed offset, else
-    /// `auto.offset.reset`.
-    async fn update_positions(&mut self) -> Result<()> {
-        let missing: Vec<(TopicPartition, Start)> = self
-            .partitions
-            .iter()
-            .filter(|(_, s)| s.position.is_none())
-            .map(|(tp, s)| (tp.clone(), s.start))
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let mut reset: Vec<(TopicPartition, OffsetReset)> = Vec::new();
-        let from_committed: Vec<TopicPartition> = missing
-            .iter()
-            .filter(|(_, s)| *s == Start::Committed)
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        if !from_committed.is_empty() {
-            let committed = if self.config.group_id.is_some() {
-                self.committed(&from_committed).await?
-            } else {
-                HashMap::new()
-            };
-            for tp in from_committed {
-                match committed.get(&tp) {
-                    Some(om) => self.partitions.get_mut(&tp).expect("assigned").seek(om.offset),
-                    None => reset.push((tp, self.config.auto_offset_reset)),
-                }
-            }
-        }
-        for (tp, start) in missing {
-            if let Start::Reset(policy) = start {
-                reset.push((tp, policy));
-            }
-        }
-        let mut lookups = Vec::new();
-        for (tp, policy) in reset {
-            match policy {
-                OffsetReset::Earliest => lookups.push((tp, EARLIEST)),
-                OffsetReset::Latest => lookups.push((tp, LATEST)),
-                OffsetReset::None => {
-                    return Err(ClientError::NoOffsetForPartition {
-                        topic: tp.topic.to_string(),
-                        partition: tp.partition,
-                    })
-                }
-            }
-        }
-        if lookups.is_empty() {
-            return Ok(());
-        }
-        self.cluster.refresh_if_stale().await?;
-        let found = match offsets::list_offsets(&self.cluster, &lookups, self.config.read_committed)
-            .await
-        {
-            Ok(found) => found,
-            Err(e) if e.is_retriable() => {
-                // Leader unknown or moving: the next poll tries again.
-                tracing::debug!(error = %e, "offset lookup failed");
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        for (tp, _) in lookups {
-            if let (Some(found), Some(state)) = (found.get(&tp), self.partitions.get_mut(&tp)) {
-                state.seek(found.offset);
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets the next offset `poll` returns for `tp`.
-    ///
-    /// # Errors
-    /// [`ClientError::UnknownPartition`] if `tp` is not assigned.
-    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        self.state(tp)?.seek(offset);
-        Ok(())
-    }
-
-    /// Moves each partition to its log start offset (looked up on the next poll).
-    ///
-    /// # Errors
-    /// [`ClientError::UnknownPartition`] if a partition is not assigned.
-    pub fn seek_to_beginning(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        for tp in tps {
-            self.state(tp)?.reset(Start::Reset(OffsetReset::Earliest));
-        }
-        Ok(())
-    }
-
-    /// Moves each partition to its end (looked up on the next poll).
-    ///
-    /// # Errors
-    /// [`ClientError::UnknownPartition`] if a partition is not assigned.
-    pub fn seek_to_end(&mut self, tps: &[TopicPartition]) -> Result<()> {
-        for tp in tps {
-            self.state(tp)?.reset(Start::Reset(OffsetReset::Latest));
-        }
-        Ok(())
-    }
-
-    fn state(&mut self, tp: &TopicPartition) -> Result<&mut PartitionState> {
-        self.partitions.get_mut(tp).ok_or_else(|| ClientError::UnknownPartition {
-            topic: tp.topic.to_string(),
-            partition: tp.partition,
-            partitions: 0,
-        })
-    }
-
-    /// The next offset `poll` returns for `tp`, looked up first if unknown.
-    ///
-    /// # Errors
-    /// As [`Self::poll`]'s lookup of positions.
-    pub async fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
-        self.state(tp)?;
-        let deadline = Instant::now() + self.config.common.request_timeout;
-        loop {
-            self.update_positions().await?;
-            if let Some(p) = self.partitions.get(tp).and_then(|s| s.position) {
-                return Ok(p);
-            }
-            if Instant::now() >= deadline {
-                return Err(ClientError::RequestTimeout {
-                    addr: "leader".into(),
-                    context: format!("position of {tp}"),
-                    timeout: self.config.common.request_timeout,
-                });
-            }
-            self.cluster.refresh_metadata().await.ok();
-            tokio::time::sleep(self.cluster.retry_backoff(1)).await;
-        }
-    }
-
-    /// How far `tp`'s position is behind its high watermark, as of the last fetch.
-    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
-        let s = self.partitions.get(tp)?;
-        let end = if self.config.read_committed { s.last_stable_offset } else { s.high_watermark };
-        (end >= 0).then(|| (end - s.position.unwrap_or(end)).max(0))
     }
 
     /// Stops fetching `tps` until [`Self::resume`]; their positions stay.
@@ -586,53 +256,6 @@ impl Consumer {
     /// The paused partitions.
     pub fn paused(&self) -> Vec<TopicPartition> {
         self.partitions.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
-    }
-
-    /// For each partition, the first offset whose timestamp is at or after the given one
-    /// (`None` if there is none).
-    ///
-    /// # Errors
-    /// A partition's ListOffsets error, or a network error.
-    pub async fn offsets_for_times(
-        &self,
-        query: &[(TopicPartition, i64)],
-    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>> {
-        self.cluster.add_interest(query.iter().map(|(tp, _)| &*tp.topic));
-        self.cluster.refresh_if_stale().await?;
-        let found = offsets::list_offsets(&self.cluster, query, self.config.read_committed).await?;
-        Ok(query.iter().map(|(tp, _)| (tp.clone(), found.get(tp).copied())).collect())
-    }
-
-    /// Each partition's log start offset.
-    ///
-    /// # Errors
-    /// As [`Self::offsets_for_times`].
-    pub async fn beginning_offsets(
-        &self,
-        tps: &[TopicPartition],
-    ) -> Result<HashMap<TopicPartition, i64>> {
-        self.edge_offsets(tps, EARLIEST).await
-    }
-
-    /// Each partition's end: the high watermark (last stable offset with read_committed).
-    ///
-    /// # Errors
-    /// As [`Self::offsets_for_times`].
-    pub async fn end_offsets(
-        &self,
-        tps: &[TopicPartition],
-    ) -> Result<HashMap<TopicPartition, i64>> {
-        self.edge_offsets(tps, LATEST).await
-    }
-
-    async fn edge_offsets(
-        &self,
-        tps: &[TopicPartition],
-        ts: i64,
-    ) -> Result<HashMap<TopicPartition, i64>> {
-        let query: Vec<(TopicPartition, i64)> = tps.iter().map(|tp| (tp.clone(), ts)).collect();
-        let found = self.offsets_for_times(&query).await?;
-        Ok(found.into_iter().filter_map(|(tp, o)| o.map(|o| (tp, o.offset))).collect())
     }
 
     /// Commits positions when auto commit is on, then closes the connections.
