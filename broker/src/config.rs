@@ -15,7 +15,11 @@ use thiserror::Error;
 
 use crate::storage::CleanerConfig;
 use crate::storage::LogConfig;
-use crate::topic_config::{broker_config, by_broker_name, EffectiveConfig, TimestampBounds, Value};
+use crate::topic_config::{
+    broker_config, by_broker_name, EffectiveConfig, TimestampBounds, TopicDefaults, Value,
+};
+// The type belongs to the topic config table; re-exported for existing callers.
+pub use crate::topic_config::TimestampType;
 
 /// A configuration problem, reported before the broker starts.
 #[derive(Debug, Error)]
@@ -39,15 +43,6 @@ pub enum ConfigError {
         /// What a valid value looks like.
         reason: String,
     },
-}
-
-/// Timestamps a topic stores: as the producer set them, or the broker's append time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimestampType {
-    /// `CreateTime`: the producer's timestamp.
-    CreateTime,
-    /// `LogAppendTime`: the broker overwrites it on append.
-    LogAppendTime,
 }
 
 /// Broker settings.
@@ -573,6 +568,26 @@ fn minutes(n: i64, unit: i64) -> i64 {
         -1
     } else {
         n.saturating_mul(unit)
+    }
+}
+
+// Here, not beside `TopicDefaults`: the topic config table is a leaf that knows no broker
+// config.
+impl TopicDefaults {
+    /// The defaults a broker config implies.
+    pub fn from_config(c: &Config) -> Self {
+        TopicDefaults {
+            log: c.log.clone(),
+            max_message_bytes: c.message_max_bytes,
+            timestamp_type: c.timestamp_type,
+            internal_segment_bytes: c.internal_segment_bytes,
+            open_segments_max: c
+                .open_segments_max
+                .unwrap_or_else(crate::storage::sys::default_open_segments),
+            cleanup_policy: c.cleanup_policy.clone(),
+            timestamps: c.timestamps,
+            kept: c.topic_kept.clone(),
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! → [`connection`] (the only module that touches a socket) → [`dispatch`] (one `match`
 //! on the API) → [`api`] (one module per Kafka API) → [`partition`] (the async face of a
 //! log) → [`storage`] (the synchronous partition log). [`topics`] is the durable topic
-//! catalog, [`topic_config`] the one table of topic configs; [`config`] and [`cli`] turn
+//! catalog, [`topic_config`] the one table of topic configs, [`topic_rules`] what any topic
+//! may be (names, internal topics, [`topic_rules::TopicError`]); [`config`] and [`cli`] turn
 //! Kafka's property names and flags into a validated [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place. [`metrics`] keeps the counters and
 //! [`console`] serves them: the status page, `/api`, `/metrics` and `/health`.
 
@@ -26,5 +27,6 @@ pub mod producer_ids;
 pub mod server;
 pub mod storage;
 pub mod topic_config;
+pub mod topic_rules;
 pub mod topics;
 pub mod txn;

@@ -20,7 +20,7 @@
 //! - Kafka's defaults (`ConfigKey::default`) are Sluice's built-in defaults; a unit test
 //!   checks that the effective config of a topic without overrides renders them, and
 //!   another that the README's table is this one, row by row.
-//! - Internal topics ([`crate::topics::is_internal`]) never take a config that deletes
+//! - Internal topics ([`crate::topic_rules::is_internal`]) never take a config that deletes
 //!   their records: [`check_internal`].
 //!
 //! The rows are in `topic_config/table.rs`, with Kafka 4.0's bounds. So `segment.bytes`
@@ -36,9 +36,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use thiserror::Error;
 
-use crate::config::{Config, TimestampType};
 use crate::storage::LogConfig;
-use crate::topics::{is_internal, TopicError};
+use crate::topic_rules::{is_internal, TopicError};
 
 /// Kafka's ConfigType, as DescribeConfigs v3+ reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +435,15 @@ pub fn timestamp_type_name(t: TimestampType) -> &'static str {
     }
 }
 
+/// Timestamps a topic stores: as the producer set them, or the broker's append time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    /// `CreateTime`: the producer's timestamp.
+    CreateTime,
+    /// `LogAppendTime`: the broker overwrites it on append.
+    LogAppendTime,
+}
+
 /// Broker-wide defaults a topic's effective config starts from.
 #[derive(Debug, Clone)]
 pub struct TopicDefaults {
@@ -459,22 +467,6 @@ pub struct TopicDefaults {
 }
 
 impl TopicDefaults {
-    /// The defaults a broker config implies.
-    pub fn from_config(c: &Config) -> Self {
-        TopicDefaults {
-            log: c.log.clone(),
-            max_message_bytes: c.message_max_bytes,
-            timestamp_type: c.timestamp_type,
-            internal_segment_bytes: c.internal_segment_bytes,
-            open_segments_max: c
-                .open_segments_max
-                .unwrap_or_else(crate::storage::sys::default_open_segments),
-            cleanup_policy: c.cleanup_policy.clone(),
-            timestamps: c.timestamps,
-            kept: c.topic_kept.clone(),
-        }
-    }
-
     /// The settings a topic's partition logs run with: `c.log`, with the segment size of
     /// `sluice.internal.log.segment.bytes` when the operator set it. [`crate::topics`]
     /// opens and reconfigures every log with this.

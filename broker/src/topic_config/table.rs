@@ -9,9 +9,9 @@
 //! them as unknown, and so does Sluice), and the internal `internal.segment.bytes`.
 
 use super::{
-    render_double, timestamp_type_name, ConfigKey, ConfigType, Mapping, Support, TopicConfig, Valid,
+    render_double, timestamp_type_name, ConfigKey, ConfigType, Mapping, Support, TimestampType,
+    TopicConfig, Valid,
 };
-use crate::config::TimestampType;
 
 const BYTES_2_30: &str = "1073741824";
 const SEVEN_DAYS_MS: &str = "604800000";

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::Config;
 
 fn builtin() -> EffectiveConfig {
     EffectiveConfig::from_defaults(&TopicDefaults::from_config(&Config::default()))
