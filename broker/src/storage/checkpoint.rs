@@ -1,5 +1,6 @@
-//! A partition's offset checkpoints (`log-start-offset`, `recovery-point-offset`): one
-//! offset in a small crc-checked file, written through [`super::durable`].
+//! A partition's offset checkpoints ([`LOG_START_CHECKPOINT`],
+//! [`RECOVERY_POINT_CHECKPOINT`], [`CLEANER_CHECKPOINT`]): one offset in a small
+//! crc-checked file, written through [`super::durable`].
 //!
 //! ```text
 //! v1 <offset, decimal> <crc32 of the offset as 8 big-endian bytes, 8 hex digits>\n
@@ -18,6 +19,15 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::io::FileIo;
 use super::{durable, StorageError};
+
+/// The first offset still in the log: every later open starts at or past it (Kafka's
+/// `log-start-offset-checkpoint`, per partition).
+pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset";
+/// Offset below which every segment is known to be on disk; after a crash the segments
+/// past it are recovered (Kafka's `recovery-point-offset-checkpoint`, per partition).
+pub(crate) const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset";
+/// Offset up to which the log was cleaned: the start of its dirty section.
+pub(crate) const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// One offset checkpoint file of a partition.
 #[derive(Debug)]
@@ -145,6 +155,19 @@ pub(crate) fn read(dir: &Path, name: &str) -> Result<Option<i64>, StorageError> 
         return Err(corrupt("checkpoint crc does not match"));
     }
     Ok(Some(offset))
+}
+
+/// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
+/// be read, as Kafka resets an unreadable recovery point checkpoint to 0.
+pub(crate) fn read_recovery_point(dir: &Path) -> i64 {
+    match read(dir, RECOVERY_POINT_CHECKPOINT) {
+        Ok(Some(offset)) => offset,
+        Ok(None) => i64::MIN,
+        Err(e) => {
+            tracing::warn!(partition = %dir.display(), error = %e, "unreadable recovery point: recovering every segment");
+            i64::MIN
+        }
+    }
 }
 
 #[cfg(test)]

@@ -63,10 +63,6 @@ pub enum CleanShutdown {
         clean: bool,
     },
 }
-const LOG_START_CHECKPOINT: &str = "log-start-offset";
-/// Offset below which every segment is known to be on disk; after a crash the segments
-/// past it are recovered (Kafka's `recovery-point-offset-checkpoint`, per partition).
-const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset";
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use sluice_protocol::record::{BatchError, RecordBatch};
 
 use super::*;
+use crate::storage::checkpoint::RECOVERY_POINT_CHECKPOINT;
 use crate::storage::io::FaultyIo;
 use crate::storage::testing::{batch, batch_at_time, idempotent_batch, small_config};
 

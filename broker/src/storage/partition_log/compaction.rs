@@ -43,8 +43,6 @@ use crate::storage::io::{FileIo, RealIo};
 use crate::storage::segment::{Role, Segment, SegmentReader};
 use crate::storage::{durable, segment_file_name, StorageError};
 
-/// Offset up to which the log was cleaned: the start of its dirty section.
-pub(super) const CLEANER_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 const CLEANED_SUFFIX: &str = ".cleaned";
 const SWAP_SUFFIX: &str = ".swap";
 const SEGMENT_EXTENSIONS: [&str; 3] = ["index", "timeindex", "log"];

@@ -3,6 +3,9 @@
 //! producer state and aborted-transaction index rebuilt from the log's tail.
 
 use super::*;
+use crate::storage::checkpoint::{
+    read_recovery_point, CLEANER_CHECKPOINT, LOG_START_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
 use crate::storage::DEFAULT_OPEN_SEGMENTS;
 
 impl PartitionLog {
@@ -195,8 +198,8 @@ impl PartitionLog {
             syncs: AtomicU64::new(0),
             cleaner_checkpoint: OffsetCheckpoint::new(
                 dir,
-                compaction::CLEANER_CHECKPOINT,
-                checkpoint::read(dir, compaction::CLEANER_CHECKPOINT).unwrap_or_else(|e| {
+                CLEANER_CHECKPOINT,
+                checkpoint::read(dir, CLEANER_CHECKPOINT).unwrap_or_else(|e| {
                     // Cleaning from the start again loses nothing.
                     tracing::warn!(partition = %dir.display(), error = %e, "unreadable cleaner checkpoint: the whole log is dirty");
                     None
@@ -301,17 +304,4 @@ fn segment_bases(dir: &Path) -> Result<(Vec<i64>, bool), StorageError> {
         }
     }
     Ok((bases, snapshots))
-}
-
-/// The recovery point, or `i64::MIN` (recover everything) when there is none or it cannot
-/// be read, as Kafka resets an unreadable recovery point checkpoint to 0.
-fn read_recovery_point(dir: &Path) -> i64 {
-    match checkpoint::read(dir, RECOVERY_POINT_CHECKPOINT) {
-        Ok(Some(offset)) => offset,
-        Ok(None) => i64::MIN,
-        Err(e) => {
-            tracing::warn!(partition = %dir.display(), error = %e, "unreadable recovery point: recovering every segment");
-            i64::MIN
-        }
-    }
 }
