@@ -611,13 +611,7 @@ impl PartitionLog {
         }
         if config.flush_messages != u64::MAX || config.flush_ms >= 0 {
             // Sealed segments not yet synced too (a flush policy set since they rolled).
-            let from = self.flushed_offset();
-            for s in segments.iter().filter(|s| s.next_offset() > from) {
-                if let Err(e) = s.sync(self.io.as_ref()) {
-                    self.poison(&e);
-                    return Err(e);
-                }
-            }
+            self.sync_segments_or_poison(&segments, self.flushed_offset())?;
             let mut flush = lock(&self.flush);
             flush.flushed_offset = flush.flushed_offset.max(old.next_offset());
         }
@@ -734,12 +728,12 @@ impl PartitionLog {
             return Err(StorageError::Poisoned { path: self.dir.clone() });
         }
         // Everything goes to disk, sealed segments not yet synced too: a clean start
-        // recovers nothing.
+        // recovers nothing. A failure here does not poison, as close never has: the
+        // writer is closed already, so nothing appends after it, and the caller, told of
+        // the error, writes no clean-shutdown marker, so the next open recovers.
         if sync {
             let from = self.flushed_offset();
-            for s in self.segments().iter().filter(|s| s.next_offset() > from) {
-                s.sync(io)?;
-            }
+            flush::sync_segments(&self.segments(), from, io)?;
         }
         let active = self.active();
         active.seal(io)?;

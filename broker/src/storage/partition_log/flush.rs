@@ -56,10 +56,9 @@ impl PartitionLog {
                 let last = segments.last().expect("invariant: at least one segment");
                 (Arc::clone(&segments), last.next_offset())
             };
+            // Not poisoned here: `sync_to` poisons for every error of this sync.
+            sync_segments(&segments, from, self.io.as_ref())?;
             let unflushed = || segments.iter().filter(|s| s.next_offset() > from);
-            for s in unflushed() {
-                s.sync(self.io.as_ref())?;
-            }
             // A roll retired a segment meanwhile: its bytes are the sealed copy's now, in
             // the current list, and still to be synced there.
             if !unflushed().any(|s| s.is_retired()) {
@@ -69,6 +68,16 @@ impl PartitionLog {
         self.sync_dir_if_dirty()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(target)
+    }
+
+    /// [`sync_segments`] through the partition's I/O, poisoning the partition when a sync
+    /// fails: a failed fsync is never retried, the partition refuses writes instead.
+    pub(super) fn sync_segments_or_poison(
+        &self,
+        segments: &[Arc<Segment>],
+        from: i64,
+    ) -> Result<(), StorageError> {
+        sync_segments(segments, from, self.io.as_ref()).inspect_err(|e| self.poison(e))
     }
 
     /// Syncs the partition directory when a segment was created since it last was, so
@@ -100,12 +109,7 @@ impl PartitionLog {
             return Ok(());
         }
         if flushed < active_base {
-            for s in sealed.iter().filter(|s| s.next_offset() > flushed) {
-                if let Err(e) = s.sync(self.io.as_ref()) {
-                    self.poison(&e);
-                    return Err(e);
-                }
-            }
+            self.sync_segments_or_poison(sealed, flushed)?;
             let mut state = lock(&self.flush);
             state.flushed_offset = state.flushed_offset.max(active_base);
         }
@@ -151,4 +155,18 @@ impl PartitionLog {
         }
         Ok((self.syncs() != syncs).then(|| started.elapsed()))
     }
+}
+
+/// Syncs each of `segments` that holds records at or past `from`, through `io`; stops at
+/// the first failure. Poisons nothing: callers that must poison use
+/// [`PartitionLog::sync_segments_or_poison`].
+pub(super) fn sync_segments(
+    segments: &[Arc<Segment>],
+    from: i64,
+    io: &dyn FileIo,
+) -> Result<(), StorageError> {
+    for s in segments.iter().filter(|s| s.next_offset() > from) {
+        s.sync(io)?;
+    }
+    Ok(())
 }
