@@ -405,5 +405,4 @@ fn rebase_record(raw: &[u8], timestamp_delta: i64, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-#[path = "cleaner_tests.rs"]
 pub(crate) mod tests;

@@ -821,5 +821,4 @@ fn active_role(config: &LogConfig, min_capacity: u64) -> Role {
 }
 
 #[cfg(test)]
-#[path = "partition_log_tests.rs"]
 mod tests;

@@ -635,5 +635,4 @@ pub(super) fn finish_interrupted_swaps(dir: &Path) -> Result<(), StorageError> {
 }
 
 #[cfg(test)]
-#[path = "compaction_tests.rs"]
 mod tests;
