@@ -40,13 +40,12 @@ pub(crate) struct ScanEnd {
     pub stopped: Option<StopReason>,
 }
 
-/// Walks the batches in `bytes[start..]`, calling `on_batch` for each valid one, and
-/// verifying the CRC-32C of each when `verify_crc` is set.
+/// Walks the batches in `bytes[start..]`, verifying the CRC-32C of each, and calls
+/// `on_batch` for each valid one.
 pub(crate) fn scan(
     bytes: &[u8],
     start: usize,
     expected_offset: i64,
-    verify_crc: bool,
     mut on_batch: impl FnMut(&ScannedBatch),
 ) -> ScanEnd {
     let mut pos = start;
@@ -59,9 +58,7 @@ pub(crate) fn scan(
         if rest.len() >= 12 && rest[8..12] == [0, 0, 0, 0] {
             break Some(StopReason::ZeroTail);
         }
-        let parsed =
-            if verify_crc { RecordBatch::parse_verified(rest) } else { RecordBatch::parse(rest) };
-        let batch = match parsed {
+        let batch = match RecordBatch::parse_verified(rest) {
             Ok(b) => b,
             // A short tail of zeros (under 12 bytes) is unwritten space too.
             Err(_) if rest.iter().all(|&b| b == 0) => break Some(StopReason::ZeroTail),
@@ -100,7 +97,7 @@ mod tests {
     fn scans_every_valid_batch() {
         let log = log_of(&[batch(0, 3, 10), batch(3, 2, 20)]);
         let mut seen = vec![];
-        let end = scan(&log, 0, 0, true, |b| seen.push((b.base_offset, b.last_offset)));
+        let end = scan(&log, 0, 0, |b| seen.push((b.base_offset, b.last_offset)));
         assert_eq!(seen, vec![(0, 2), (3, 4)]);
         assert_eq!(end.valid_end, log.len());
         assert_eq!(end.next_offset, 5);
@@ -112,7 +109,7 @@ mod tests {
         let mut log = log_of(&[batch(0, 1, 10)]);
         let good = log.len();
         log.extend_from_slice(&[0u8; 100]);
-        let end = scan(&log, 0, 0, true, |_| {});
+        let end = scan(&log, 0, 0, |_| {});
         assert_eq!(end.valid_end, good);
         assert_eq!(end.stopped, Some(StopReason::ZeroTail));
     }
@@ -122,14 +119,14 @@ mod tests {
         let first = batch(0, 1, 10);
         let mut log = log_of(&[first.clone(), batch(1, 1, 10)]);
         log.truncate(log.len() - 3);
-        let end = scan(&log, 0, 0, true, |_| {});
+        let end = scan(&log, 0, 0, |_| {});
         assert_eq!(end.valid_end, first.len());
         assert!(matches!(end.stopped, Some(StopReason::Invalid(BatchError::Truncated { .. }))));
 
         let mut log = log_of(&[first.clone(), batch(1, 1, 10)]);
         let last = log.len() - 1;
         log[last] ^= 0xff;
-        let end = scan(&log, 0, 0, true, |_| {});
+        let end = scan(&log, 0, 0, |_| {});
         assert_eq!(end.valid_end, first.len());
         assert!(matches!(end.stopped, Some(StopReason::Invalid(BatchError::CrcMismatch { .. }))));
     }
@@ -137,7 +134,7 @@ mod tests {
     #[test]
     fn stops_at_stale_offsets() {
         let log = log_of(&[batch(5, 2, 10), batch(3, 1, 10)]);
-        let end = scan(&log, 0, 5, true, |_| {});
+        let end = scan(&log, 0, 5, |_| {});
         assert_eq!(end.next_offset, 7);
         assert_eq!(end.stopped, Some(StopReason::OffsetRegression { found: 3, expected: 7 }));
     }

@@ -32,7 +32,6 @@ impl Segment {
             bytes,
             start.position as usize,
             self.base_offset + i64::from(start.relative_offset),
-            true,
             |b| {
                 let first = b.position == start.position as usize;
                 if !clean && !first && since >= index_interval {
