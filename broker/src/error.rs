@@ -10,6 +10,7 @@ use crate::topics::{ProtectedOperation, TopicError};
 pub fn storage_error_code(e: &StorageError) -> ErrorCode {
     match e {
         StorageError::InvalidBatch { source, .. } => batch_error_code(source),
+        StorageError::ProducerBatch { .. } => ErrorCode::INVALID_RECORD,
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
         StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,
         // A read that raced retention or compaction past every retry: the client retries.

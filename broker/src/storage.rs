@@ -79,6 +79,7 @@ pub use recovery_journal::{RecoveryJournal, RECOVERY_JOURNAL};
 pub use segment::SegmentHandles;
 pub use sys::{disk_space, sendfile, sync_file_system, DiskSpace};
 pub use txn_index::{AbortedTxn, TxnMarker};
+pub use valid_records::ProducerBatchError;
 
 /// Asks the transaction coordinator whether a producer (id, epoch) has this partition in
 /// its ongoing transaction. Called under the partition's writer lock for each batch that
@@ -251,6 +252,15 @@ pub enum StorageError {
         position: usize,
         /// What is wrong with it.
         source: BatchError,
+    },
+    /// A producer's batch that only the broker may write, or with counts only compaction
+    /// leaves.
+    #[error("record batch at byte {position} of the record set refused: {source}")]
+    ProducerBatch {
+        /// Where in the appended bytes the batch starts.
+        position: usize,
+        /// What is wrong with it.
+        source: ProducerBatchError,
     },
     /// A read or delete at an offset outside `[log start offset, log end offset]`.
     #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]

@@ -56,6 +56,10 @@ pub struct Topic {
     pub partitions: Vec<Arc<Partition>>,
     /// Topic-level config overrides (Kafka topic config names).
     pub overrides: BTreeMap<String, String>,
+    /// The broker defaults with `overrides` applied, worked out once when the topic was
+    /// made (a topic is replaced whole when its overrides change): produce reads it per
+    /// request.
+    pub config: EffectiveConfig,
 }
 
 impl Topic {
@@ -165,8 +169,7 @@ impl Topics {
 
     /// The effective config of a topic.
     pub fn effective_config(&self, topic: &Topic) -> EffectiveConfig {
-        effective(&self.defaults, &topic.overrides)
-            .expect("invariant: overrides were validated when stored")
+        topic.config.clone()
     }
 
     /// Creates a topic (or, with `validate_only`, checks that it could be created).
@@ -249,7 +252,8 @@ impl Topics {
             let id = new_topic_id();
             let NewTopic { name, partitions, overrides, .. } = t;
             if validate_only {
-                results.push(Ok(Arc::new(Topic { name, id, partitions: vec![], overrides })));
+                let topic = Topic { name, id, partitions: vec![], overrides, config };
+                results.push(Ok(Arc::new(topic)));
                 continue;
             }
             if let Err(e) = self.set_aside_leftovers(&name, 0, partitions) {
@@ -258,7 +262,7 @@ impl Topics {
             }
             match self.open_partitions(&name, 0, partitions, &config, NOT_CLEAN) {
                 Ok(parts) => {
-                    let topic = Arc::new(Topic { name, id, partitions: parts, overrides });
+                    let topic = Arc::new(Topic { name, id, partitions: parts, overrides, config });
                     self.insert(Arc::clone(&topic));
                     created.push(results.len());
                     results.push(Ok(topic));
@@ -353,9 +357,8 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let config = self.effective_config(&topic);
         self.set_aside_leftovers(name, current, count)?;
-        let added = self.open_partitions(name, current, count, &config, NOT_CLEAN)?;
+        let added = self.open_partitions(name, current, count, &topic.config, NOT_CLEAN)?;
         let mut partitions = topic.partitions.clone();
         partitions.extend(added.iter().cloned());
         self.insert(Arc::new(Topic {
@@ -363,6 +366,7 @@ impl Topics {
             id: topic.id,
             partitions,
             overrides: topic.overrides.clone(),
+            config: topic.config.clone(),
         }));
         if let Err(e) = self.persist() {
             self.insert(topic);
@@ -398,6 +402,7 @@ impl Topics {
             id: topic.id,
             partitions: topic.partitions.clone(),
             overrides,
+            config,
         }));
         self.persist()?;
         Ok(())
@@ -441,6 +446,7 @@ impl Topics {
             id: topic.id,
             partitions: topic.partitions.clone(),
             overrides,
+            config,
         }));
         self.persist()
     }

@@ -4,8 +4,9 @@
 //! frame (one Bytes, read once from the socket)
 //!  -> ProduceRequest decode: each partition's record set is a Bytes slice of the frame
 //!     (no copy, nothing decompressed)
-//!  -> per partition: ValidRecords::new: length, magic 2, CRC-32C, counts (one pass, no copy)
-//!  -> topic checks: max.message.bytes per batch, no control batches, transactional ones idempotent,
+//!  -> per partition: ValidRecords::from_producer: length, magic 2, CRC-32C, counts, no
+//!     control batch, transactional ones idempotent (one pass, no copy)
+//!  -> topic checks: max.message.bytes per batch,
 //!     CreateTime timestamps within message.timestamp.before/after.max.ms (the header's
 //!     max timestamp; records read only when the age is bounded or a batch is too late);
 //!     on a compacted topic only, every record is read (decompressed when the batch is)
@@ -25,6 +26,14 @@
 //! Copy budget: one copy of the record bytes, frame -> page cache (socket buffer -> frame
 //! is the read itself). LogAppendTime topics add one copy: the broker rewrites CRC-covered fields and
 //! does so in a private buffer before the append.
+//!
+//! Allocation budget: per request, the list of the topics found; per topic, its list of
+//! partition responses; per record set, the batch list of its [`ValidRecords`] and, in the
+//! segment's append, the patched heads and the pwritev slices; a transactional set adds its
+//! verifier (an `Arc` and the topic's name), a LogAppendTime topic the private copy, a
+//! refused set its message. Nothing per record, except on a compacted topic, whose keys
+//! are read (decompression bounded by `MAX_CHECKED_RECORDS_BYTES`). Topic configs are not
+//! parsed per request: each topic holds its effective config.
 
 use std::sync::Arc;
 
@@ -34,6 +43,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::api_key::{support, ApiKey};
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::record::batch;
 
@@ -42,12 +52,10 @@ use crate::config::TimestampType;
 use crate::error::{batch_error_code, storage_error_code};
 use crate::partition::Partition;
 use crate::storage::{now_ms, StorageError, TxnVerifier, ValidRecords};
-use crate::topic_config::TimestampBounds;
+use crate::topic_config::EffectiveConfig;
+use crate::topics::Topic;
 
 mod timestamps;
-
-/// Lowest Produce version served: v0–v2 carry message formats v0/v1.
-const MIN_SERVED_VERSION: i16 = 3;
 
 /// A Produce request whose record sets are appended, and the syncs its acknowledgement
 /// waits for.
@@ -126,74 +134,19 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
         found.iter().flat_map(|(topic, data)| data.iter().filter_map(|d| topic.partition(d.index)));
     crate::partition::Partition::prepare_writes(named).await;
     for topic in request.topic_data {
-        let name = topic.name.0.to_string();
-        let found = broker.topics.get(&name);
-        let config = found.as_ref().map(|t| broker.topics.effective_config(t));
+        let found = broker.topics.get(topic.name.0.as_str());
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let mut p = PartitionProduceResponse::default();
-            p.index = data.index;
-            let outcome: Result<Appended, Refused> = if version < MIN_SERVED_VERSION {
-                Err((ErrorCode::UNSUPPORTED_VERSION, None).into())
-            } else if !matches!(acks, -1..=1) {
-                Err((ErrorCode::INVALID_REQUIRED_ACKS, None).into())
-            } else if crate::topics::is_internal(&name) {
-                // Kafka refuses client writes to internal topics the same way.
-                Err((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{name} is internal")))
-                    .into())
-            } else {
-                match (&found, &config) {
-                    (Some(t), Some(cfg)) => match t.partition(data.index) {
-                        Some(partition) => {
-                            let appended = append(
-                                broker,
-                                partition,
-                                data.records,
-                                cfg.max_message_bytes,
-                                cfg.timestamp_type,
-                                cfg.timestamps,
-                                cfg.log.cleanup_compact,
-                            )
-                            .await;
-                            if let Ok(Appended { sync_to: Some(offset), .. }) = &appended {
-                                let (t, p) = (response.responses.len(), partitions.len());
-                                syncs.push((t, p, Arc::clone(partition), *offset));
-                            }
-                            appended
-                        }
-                        None => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into()),
-                    },
-                    _ => Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into()),
-                }
+            let index = data.index;
+            let outcome = match refused_before_append(version, acks, topic.name.0.as_str()) {
+                Some(refused) => Err(refused),
+                None => produce_partition(broker, found.as_deref(), index, data.records).await,
             };
-            match outcome {
-                Ok(done) => {
-                    p.base_offset = done.base_offset;
-                    if version >= 2 {
-                        p.log_append_time_ms = done.log_append_time;
-                    }
-                    if version >= 5 {
-                        p.log_start_offset = done.log_start_offset;
-                    }
-                }
-                Err(Refused { code, message, record_errors }) => {
-                    p.error_code = code.code();
-                    p.base_offset = -1;
-                    if version >= 8 {
-                        p.error_message = message.map(StrBytes::from_string);
-                        p.record_errors = record_errors
-                            .into_iter()
-                            .map(|(index, message)| {
-                                let mut e = BatchIndexAndErrorMessage::default();
-                                e.batch_index = index;
-                                e.batch_index_error_message = Some(StrBytes::from_string(message));
-                                e
-                            })
-                            .collect();
-                    }
-                }
+            if let Ok(Appended { sync: Some((partition, offset)), .. }) = &outcome {
+                let (t, p) = (response.responses.len(), partitions.len());
+                syncs.push((t, p, Arc::clone(partition), *offset));
             }
-            partitions.push(p);
+            partitions.push(partition_response(index, outcome, version));
         }
         let mut t = TopicProduceResponse::default();
         t.name = topic.name;
@@ -201,6 +154,72 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
         response.responses.push(t);
     }
     Started { acks, version, response, syncs }
+}
+
+/// What refuses every record set of a request, or of a topic, before any is looked at.
+fn refused_before_append(version: i16, acks: i16, topic: &str) -> Option<Refused> {
+    let served = support(ApiKey::Produce).is_some_and(|s| s.is_served(version));
+    if !served {
+        Some((ErrorCode::UNSUPPORTED_VERSION, None).into())
+    } else if !matches!(acks, -1..=1) {
+        Some((ErrorCode::INVALID_REQUIRED_ACKS, None).into())
+    } else if crate::topics::is_internal(topic) {
+        // Kafka refuses client writes to internal topics the same way.
+        Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{topic} is internal"))).into())
+    } else {
+        None
+    }
+}
+
+/// Validates and appends one partition's record set.
+async fn produce_partition(
+    broker: &Broker,
+    topic: Option<&Topic>,
+    index: i32,
+    records: Option<Bytes>,
+) -> Result<Appended, Refused> {
+    let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
+        return Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into());
+    };
+    append(broker, partition, records, &topic.config).await
+}
+
+/// A partition's part of the response.
+fn partition_response(
+    index: i32,
+    outcome: Result<Appended, Refused>,
+    version: i16,
+) -> PartitionProduceResponse {
+    let mut p = PartitionProduceResponse::default();
+    p.index = index;
+    match outcome {
+        Ok(done) => {
+            p.base_offset = done.base_offset;
+            if version >= 2 {
+                p.log_append_time_ms = done.log_append_time;
+            }
+            if version >= 5 {
+                p.log_start_offset = done.log_start_offset;
+            }
+        }
+        Err(Refused { code, message, record_errors }) => {
+            p.error_code = code.code();
+            p.base_offset = -1;
+            if version >= 8 {
+                p.error_message = message.map(StrBytes::from_string);
+                p.record_errors = record_errors
+                    .into_iter()
+                    .map(|(index, message)| {
+                        let mut e = BatchIndexAndErrorMessage::default();
+                        e.batch_index = index;
+                        e.batch_index_error_message = Some(StrBytes::from_string(message));
+                        e
+                    })
+                    .collect();
+            }
+        }
+    }
+    p
 }
 
 /// A record set refused: Kafka's error code and message, and the records at fault
@@ -269,22 +288,22 @@ fn check_keys<B: AsRef<[u8]>>(
     Err(Refused { code: ErrorCode::INVALID_RECORD, message: Some(message), record_errors: errors })
 }
 
+/// A record set appended: what the response says, and the sync its acknowledgement waits
+/// for (durable mode).
 struct Appended {
     base_offset: i64,
     log_append_time: i64,
     log_start_offset: i64,
-    sync_to: Option<i64>,
+    sync: Option<(Arc<Partition>, i64)>,
 }
 
 async fn append(
     broker: &Broker,
-    partition: &crate::partition::Partition,
+    partition: &Arc<Partition>,
     records: Option<Bytes>,
-    max_message_bytes: i32,
-    timestamp_type: TimestampType,
-    bounds: TimestampBounds,
-    compacted: bool,
+    config: &EffectiveConfig,
 ) -> Result<Appended, Refused> {
+    let (max_message_bytes, timestamp_type) = (config.max_message_bytes, config.timestamp_type);
     let records = records.ok_or_else(|| {
         Refused::from((ErrorCode::CORRUPT_MESSAGE, Some("null record set".into())))
     })?;
@@ -309,9 +328,7 @@ async fn append(
             (validate(Bytes::from(owned))?, now)
         }
     };
-    let mut transactional = false;
     for b in valid.batches() {
-        transactional |= b.is_transactional();
         if b.size() > max_message_bytes.max(0) as usize {
             return Err(Refused::from((
                 ErrorCode::MESSAGE_TOO_LARGE,
@@ -321,33 +338,11 @@ async fn append(
                 )),
             )));
         }
-        if b.is_control() {
-            return Err(Refused::from((
-                ErrorCode::INVALID_RECORD,
-                Some("control batches are written by the transaction coordinator only".into()),
-            )));
-        }
-        if b.is_transactional() && (b.producer_id() < 0 || b.base_sequence() < 0) {
-            return Err(Refused::from((
-                ErrorCode::INVALID_RECORD,
-                Some("a transactional batch needs a producer id and a sequence".into()),
-            )));
-        }
-        if b.records_count() != b.last_offset_delta() + 1 || b.records_count() == 0 {
-            return Err(Refused::from((
-                ErrorCode::INVALID_RECORD,
-                Some(format!(
-                    "batch declares {} records but last offset delta {}",
-                    b.records_count(),
-                    b.last_offset_delta()
-                )),
-            )));
-        }
     }
     if matches!(timestamp_type, TimestampType::CreateTime) {
-        timestamps::check(&valid, bounds, now_ms())?;
+        timestamps::check(&valid, config.timestamps, now_ms())?;
     }
-    if compacted {
+    if config.log.cleanup_compact {
         check_keys(&valid, partition.topic(), partition.index())?;
     }
     if size > partition.config().segment_bytes {
@@ -355,7 +350,7 @@ async fn append(
     }
     // KIP-890 part 1: a transactional batch may open a transaction here only if the
     // coordinator has this partition in the producer's ongoing transaction.
-    let verify = transactional.then(|| {
+    let verify = valid.is_transactional().then(|| {
         let index = broker.txns.index_handle();
         let (topic, index_of) = (partition.topic().to_owned(), partition.index());
         let verifier: TxnVerifier = Arc::new(move |producer_id, epoch| {
@@ -370,7 +365,7 @@ async fn append(
                 base_offset: info.base_offset,
                 log_append_time,
                 log_start_offset: info.log_start_offset,
-                sync_to,
+                sync: sync_to.map(|offset| (Arc::clone(partition), offset)),
             })
         }
         Err(e) => {
@@ -393,7 +388,7 @@ async fn append(
 }
 
 fn validate(records: Bytes) -> Result<ValidRecords<Bytes>, (ErrorCode, Option<String>)> {
-    ValidRecords::new(records).map_err(|e| match &e {
+    ValidRecords::from_producer(records).map_err(|e| match &e {
         StorageError::InvalidBatch { source, .. } => {
             (batch_error_code(source), Some(e.to_string()))
         }

@@ -1,6 +1,11 @@
-//! [`ValidRecords`]: a record set checked once, before the writer lock is taken.
+//! [`ValidRecords`]: a record set checked once, before the writer lock is taken; for a
+//! producer's set ([`ValidRecords::from_producer`]) also what only the broker may write.
+//! Together with [`RecordBatch::parse_verified`] (the format's own rules) these are every
+//! rule a batch must meet; the topic's configs (`max.message.bytes`, timestamps, keys on
+//! compacted topics) are Produce's.
 
 use sluice_protocol::record::{batch, BatchError, RecordBatch};
+use thiserror::Error;
 
 use super::segment::BatchMeta;
 use super::StorageError;
@@ -61,6 +66,38 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
         Ok(ValidRecords { bytes, batches })
     }
 
+    /// [`Self::new`] for a producer's record set, which may also not hold a control batch
+    /// (the transaction coordinator writes those), a transactional batch without a
+    /// producer id and sequence, or a batch whose record count is not its offset count.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidBatch`], [`StorageError::ProducerBatch`] naming the first
+    /// batch at fault.
+    pub fn from_producer(bytes: B) -> Result<Self, StorageError> {
+        let valid = Self::new(bytes)?;
+        for (b, meta) in valid.batches().zip(&valid.batches) {
+            let refused = if b.is_control() {
+                Some(ProducerBatchError::Control)
+            } else if b.is_transactional() && (b.producer_id() < 0 || b.base_sequence() < 0) {
+                Some(ProducerBatchError::TransactionalWithoutSequence)
+            } else if b.records_count() != b.last_offset_delta() + 1 || b.records_count() == 0 {
+                let (count, last_offset_delta) = (b.records_count(), b.last_offset_delta());
+                Some(ProducerBatchError::CountMismatch { count, last_offset_delta })
+            } else {
+                None
+            };
+            if let Some(source) = refused {
+                return Err(StorageError::ProducerBatch { position: meta.offset_in_set, source });
+            }
+        }
+        Ok(valid)
+    }
+
+    /// Whether any batch is transactional.
+    pub fn is_transactional(&self) -> bool {
+        self.batches.iter().any(|b| b.transactional)
+    }
+
     /// The batches, as header views.
     pub fn batches(&self) -> impl Iterator<Item = RecordBatch<'_>> {
         self.batches.iter().map(|m| {
@@ -82,5 +119,79 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
     /// Records in the set, by offset count (`lastOffsetDelta + 1` summed).
     pub fn offset_count(&self) -> i64 {
         self.batches.iter().map(|b| i64::from(b.last_offset_delta) + 1).sum()
+    }
+}
+
+/// What a producer's batch may not be, though the format allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ProducerBatchError {
+    /// A control batch (commit or abort marker).
+    #[error("control batches are written by the transaction coordinator only")]
+    Control,
+    /// A transactional batch without a producer id or a base sequence.
+    #[error("a transactional batch needs a producer id and a sequence")]
+    TransactionalWithoutSequence,
+    /// `recordsCount` is not `lastOffsetDelta + 1`, or is 0: only compaction leaves gaps.
+    #[error("batch declares {count} records but last offset delta {last_offset_delta}")]
+    CountMismatch {
+        /// `recordsCount`.
+        count: i32,
+        /// `lastOffsetDelta`.
+        last_offset_delta: i32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::{batch, idempotent_batch, transactional_batch};
+
+    /// `b` with its attributes or'ed with `bits`, CRC fixed.
+    fn with_attributes(mut b: Vec<u8>, bits: i16) -> Vec<u8> {
+        let attributes = i16::from_be_bytes([b[21], b[22]]) | bits;
+        b[21..23].copy_from_slice(&attributes.to_be_bytes());
+        batch::update_crc(&mut b);
+        b
+    }
+
+    fn refusal(set: Vec<u8>) -> Option<(usize, ProducerBatchError)> {
+        match ValidRecords::from_producer(set) {
+            Err(StorageError::ProducerBatch { position, source }) => Some((position, source)),
+            Err(e) => panic!("not a producer refusal: {e}"),
+            Ok(_) => None,
+        }
+    }
+
+    #[test]
+    fn a_producer_may_not_write_what_only_the_broker_writes() {
+        let ok = batch(0, 3, 40);
+        assert_eq!(refusal(ok.clone()), None);
+        assert!(ValidRecords::from_producer(transactional_batch(7, 0, 0, 2))
+            .unwrap()
+            .is_transactional());
+        assert!(!ValidRecords::from_producer(idempotent_batch(7, 0, 0, 2))
+            .unwrap()
+            .is_transactional());
+
+        // The second batch of a set is at fault: its position is named.
+        let control = with_attributes(batch(0, 1, 40), batch::attributes::CONTROL);
+        let set = [ok.clone(), control.clone()].concat();
+        assert_eq!(refusal(set), Some((ok.len(), ProducerBatchError::Control)));
+        // The broker's own writers may append it.
+        assert!(ValidRecords::new(control).is_ok());
+
+        let no_sequence = with_attributes(batch(0, 1, 40), batch::attributes::TRANSACTIONAL);
+        assert_eq!(
+            refusal(no_sequence),
+            Some((0, ProducerBatchError::TransactionalWithoutSequence))
+        );
+
+        // Three offsets, two records: what compaction leaves, not what a producer sends.
+        let mut gap = batch(0, 3, 40);
+        gap[57..61].copy_from_slice(&2i32.to_be_bytes());
+        batch::update_crc(&mut gap);
+        let mismatch = ProducerBatchError::CountMismatch { count: 2, last_offset_delta: 2 };
+        assert_eq!(refusal(gap.clone()), Some((0, mismatch)));
+        assert!(ValidRecords::new(gap).is_ok());
     }
 }

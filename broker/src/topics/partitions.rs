@@ -39,13 +39,14 @@ impl Topics {
         let mut listed = Vec::new();
         for (name, id, count, overrides) in catalog::read(data_dir)? {
             let overrides = retain_valid(&name, overrides);
-            let log = defaults.storage_log(&effective(&defaults, &overrides)?);
-            listed.push((name, id, count, overrides, log));
+            let config = effective(&defaults, &overrides)?;
+            let log = defaults.storage_log(&config);
+            listed.push((name, id, count, overrides, config, log));
         }
         let recovering: Vec<(usize, i32)> = listed
             .iter()
             .enumerate()
-            .flat_map(|(t, (name, _, count, _, _))| {
+            .flat_map(|(t, (name, _, count, _, _, _))| {
                 (0..*count).filter(|&i| recover(&partition_dir_name(name, i))).map(move |i| (t, i))
             })
             .collect();
@@ -67,12 +68,12 @@ impl Topics {
         // One parallel pass over every topic: many small topics recover as fast as a few
         // large ones.
         let mut recovered = in_parallel(recovering, |(t, i)| {
-            let (name, _, _, _, log) = &listed[t];
+            let (name, _, _, _, _, log) = &listed[t];
             topics.open_partition(name, i, log.clone(), NOT_CLEAN)
         })
         .into_iter();
         // In order: the recovered partitions come as `recovering` listed them.
-        for (name, id, count, overrides, log) in listed {
+        for (name, id, count, overrides, config, log) in listed {
             let mut partitions = Vec::with_capacity(count.max(0) as usize);
             for i in 0..count {
                 if recover(&partition_dir_name(&name, i)) {
@@ -86,7 +87,7 @@ impl Topics {
                     Partition::lazy(&name, i, dir, opener).journaled_in(&topics.journal, false);
                 partitions.push(Arc::new(lazy));
             }
-            topics.insert(Arc::new(Topic { name, id, partitions, overrides }));
+            topics.insert(Arc::new(Topic { name, id, partitions, overrides, config }));
         }
         // Before the first append: from here a crash must not look like a clean close.
         durable::remove(&RealIo, &marker)?;
