@@ -22,13 +22,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sluice_broker::group::membership::Protocol;
 use sluice_broker::group::request::{
     CommitRequest, JoinRequest, OffsetToCommit, Reply, Request as GroupRequest, SyncRequest,
 };
-use sluice_broker::group::state::{
-    Coordinator, GroupConfig, Input, Output, TimerKey, TopicPartition,
-};
+use sluice_broker::group::state::{Coordinator, GroupConfig, Input, Output, TimerKey};
+use sluice_broker::group::types::Protocol;
+use sluice_broker::group::types::TopicPartition;
 use sluice_protocol::header::{RequestHeader, ResponseHeader};
 use sluice_protocol::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use sluice_protocol::kafka_protocol::messages::offset_commit_request::{

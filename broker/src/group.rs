@@ -6,6 +6,8 @@
 //!   [`rebalance`] (JoinGroup and the join phase), [`assignment`] (SyncGroup),
 //!   [`liveness`] (Heartbeat, LeaveGroup, expiry of members) and [`offsets`] (commits,
 //!   fetches, deletion, expiry, listing); [`membership`] keeps one group's bookkeeping.
+//! - [`types`]: the plain types the others share (tokens, partitions, committed offsets,
+//!   group states, protocols); it uses none of them, so their imports form no cycle.
 //! - [`records`]: keys and values of `__consumer_offsets` in Kafka's schemas.
 //! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
 //! - `driver`: the task that owns the clock, timers and log writes and runs the machine.
@@ -29,6 +31,7 @@ pub mod records;
 pub mod request;
 pub mod state;
 pub mod store;
+pub mod types;
 
 #[cfg(test)]
 mod tests;
@@ -49,8 +52,8 @@ use request::{
 };
 use sluice_protocol::error_code::ErrorCode;
 use state::GroupConfig;
-use state::TopicPartition;
 use store::OffsetsLog;
+use types::TopicPartition;
 
 /// Requests queued for the driver before handlers wait to send.
 const QUEUE: usize = 1024;

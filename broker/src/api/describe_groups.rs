@@ -14,8 +14,8 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::group::membership::GroupState;
 use crate::group::request::GroupDescription;
+use crate::group::types::GroupState;
 
 /// Answers a DescribeGroups request.
 pub async fn handle(

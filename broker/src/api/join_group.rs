@@ -17,9 +17,9 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::header::RequestHeader;
 
 use crate::broker::Broker;
-use crate::group::membership::Protocol;
 use crate::group::off_worker_if;
 use crate::group::request::{JoinRequest, JoinResult};
+use crate::group::types::Protocol;
 
 /// Answers a JoinGroup request (after the join phase, which may take the rebalance
 /// timeout).

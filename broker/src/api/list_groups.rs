@@ -55,7 +55,7 @@ mod tests {
     use sluice_protocol::messages::Response;
 
     use super::*;
-    use crate::group::membership::GroupState;
+    use crate::group::types::GroupState;
 
     #[test]
     fn responses_encode_at_every_advertised_version() {

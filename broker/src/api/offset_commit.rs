@@ -34,7 +34,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::group::request::{CommitRequest, OffsetToCommit};
-use crate::group::state::TopicPartition;
+use crate::group::types::TopicPartition;
 
 /// Answers an OffsetCommit request (once the offsets are written).
 pub async fn handle(

@@ -12,7 +12,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::group::request::DeleteOffsetsResult;
-use crate::group::state::TopicPartition;
+use crate::group::types::TopicPartition;
 
 /// Answers an OffsetDelete request.
 pub async fn handle(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {

@@ -27,7 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::group::request::GroupOffsets;
-use crate::group::state::{CommittedOffset, TopicPartition};
+use crate::group::types::{CommittedOffset, TopicPartition};
 
 /// Answers an OffsetFetch request.
 pub async fn handle(

@@ -12,10 +12,12 @@ use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use super::liveness::validate_member;
-use super::membership::{Group, GroupState};
+use super::membership::Group;
 use super::rebalance::group_record;
 use super::request::{JoinResult, Reply, SyncRequest, SyncResult};
-use super::state::{store_group_error, AssignmentWrite, Coordinator, PendingWrite, Token};
+use super::state::{store_group_error, AssignmentWrite, Coordinator, PendingWrite};
+use super::types::GroupState;
+use super::types::Token;
 
 impl Coordinator {
     pub(super) fn sync(&mut self, token: Token, r: SyncRequest, now: i64) {

@@ -36,8 +36,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::request::{Reply, Request};
-use super::state::{Coordinator, GroupConfig, Input, LogRecord, Output, TimerKey, Token, WriteId};
+use super::state::{Coordinator, GroupConfig, Input, LogRecord, Output, TimerKey};
 use super::store::{LoadStats, OffsetsLog};
+use super::types::{Token, WriteId};
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 
@@ -339,7 +340,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::group::request::{CommitRequest, OffsetToCommit};
-    use crate::group::state::TopicPartition;
+    use crate::group::types::TopicPartition;
     use crate::topics::{TopicDefaults, Topics};
 
     fn commit(partition: i32, offset: i64) -> Request {

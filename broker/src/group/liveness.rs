@@ -8,9 +8,11 @@
 
 use sluice_protocol::error_code::ErrorCode;
 
-use super::membership::{Group, GroupState};
+use super::membership::Group;
 use super::request::{HeartbeatRequest, JoinResult, LeaveResult, LeavingMember, Reply, SyncResult};
-use super::state::{Coordinator, TimerKey, Token};
+use super::state::{Coordinator, TimerKey};
+use super::types::GroupState;
+use super::types::Token;
 
 impl Coordinator {
     pub(super) fn heartbeat(&mut self, token: Token, r: HeartbeatRequest, now: i64) {

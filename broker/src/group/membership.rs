@@ -15,53 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::state::{CommittedOffset, Token, TopicPartition};
-
-/// Kafka's classic group states, named as DescribeGroups and ListGroups print them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GroupState {
-    /// No members; the group may still hold committed offsets.
-    Empty,
-    /// Collecting JoinGroup requests for the next generation.
-    PreparingRebalance,
-    /// A generation is formed; waiting for the leader's assignment in SyncGroup.
-    CompletingRebalance,
-    /// Every member has its assignment.
-    Stable,
-    /// Removed: only reported for groups that do not exist.
-    Dead,
-}
-
-impl GroupState {
-    /// Every state.
-    pub const ALL: [GroupState; 5] = [
-        GroupState::Empty,
-        GroupState::PreparingRebalance,
-        GroupState::CompletingRebalance,
-        GroupState::Stable,
-        GroupState::Dead,
-    ];
-
-    /// Kafka's name for the state.
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-        }
-    }
-}
-
-/// A protocol a member supports (for consumers: an assignor) with its metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Protocol {
-    /// Protocol name, e.g. `range`.
-    pub name: String,
-    /// Opaque metadata (for consumers: a `ConsumerProtocolSubscription`).
-    pub metadata: Bytes,
-}
+use super::types::{CommittedOffset, GroupState, Protocol, Token, TopicPartition};
 
 /// One member of a group.
 #[derive(Debug, Clone)]

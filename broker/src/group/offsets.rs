@@ -18,15 +18,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use sluice_protocol::error_code::ErrorCode;
 
 use super::liveness::validate_member;
-use super::membership::{Group, GroupState};
+use super::membership::Group;
 use super::request::{
     CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, ListFilter,
     MemberDescription, OffsetToCommit, Reply, TxnMember,
 };
 use super::state::{
-    commit_error, group_tombstone, offset_record, CommittedOffset, Coordinator, PendingWrite,
-    TimerKey, Token, TopicPartition,
+    commit_error, group_tombstone, offset_record, Coordinator, PendingWrite, TimerKey,
 };
+use super::types::GroupState;
+use super::types::{CommittedOffset, Token, TopicPartition};
 
 impl Coordinator {
     pub(super) fn commit(&mut self, token: Token, r: CommitRequest, now: i64) {

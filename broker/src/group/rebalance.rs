@@ -24,12 +24,14 @@ use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use super::liveness::validate_member;
-use super::membership::{Group, GroupState, JoinPhase, Member};
+use super::membership::{Group, JoinPhase, Member};
 use super::records::{self, RecordKey};
 use super::request::{JoinMember, JoinRequest, JoinResult, Reply, SyncResult};
 use super::state::{
-    store_group_error, Coordinator, LogRecord, PendingWrite, StaticRejoin, TimerKey, Token,
+    store_group_error, Coordinator, LogRecord, PendingWrite, StaticRejoin, TimerKey,
 };
+use super::types::GroupState;
+use super::types::Token;
 
 impl Coordinator {
     /// Runs `f` on a group taken out of the map (so `f` may use `self` freely), then puts

@@ -28,7 +28,7 @@
 use bytes::Bytes;
 use thiserror::Error;
 
-use super::state::CommittedOffset;
+use super::types::CommittedOffset;
 
 /// A record that does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

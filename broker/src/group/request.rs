@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use super::membership::{GroupState, Protocol};
-use super::state::{CommittedOffset, TopicPartition};
+use super::types::{CommittedOffset, TopicPartition};
+use super::types::{GroupState, Protocol};
 
 /// A JoinGroup request, version differences already resolved by the handler.
 #[derive(Debug, Clone)]

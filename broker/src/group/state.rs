@@ -17,44 +17,16 @@
 //!   deadline kept in the state, never the timer itself.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use super::membership::{Group, GroupState, Member, Protocol};
+use super::membership::{Group, Member};
 use super::records::{self, GroupValue, MemberValue, OffsetValue, RecordError, RecordKey};
 use super::request::{JoinResult, Reply, Request, SyncResult};
-
-/// Identifies a request waiting for its reply.
-pub type Token = u64;
-/// Identifies a log write waiting for its completion.
-pub type WriteId = u64;
-
-/// A topic partition, ordered by topic then partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TopicPartition {
-    /// Topic name, shared: a request names a topic once for all its partitions, and each
-    /// of them must not cost a copy of the name.
-    pub topic: Arc<str>,
-    /// Partition index.
-    pub partition: i32,
-}
-
-/// A committed offset as the group stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    /// The offset of the next record to consume.
-    pub offset: i64,
-    /// Leader epoch of the consumed record (-1: unknown).
-    pub leader_epoch: i32,
-    /// Client metadata (empty when the client sent none).
-    pub metadata: String,
-    /// When it was committed.
-    pub commit_timestamp: i64,
-    /// Explicit expiry (OffsetCommit v2–v4 `retention_time_ms`), else group retention.
-    pub expire_timestamp: Option<i64>,
-}
+/// Re-exported for `txn::metadata`, which names it by this path.
+pub use super::types::TopicPartition;
+use super::types::{CommittedOffset, GroupState, Protocol, Token, WriteId};
 
 /// Settings of the coordinator, from the broker's config (Kafka's names in brackets).
 #[derive(Debug, Clone)]

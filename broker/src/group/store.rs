@@ -66,7 +66,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::group::request::{CommitRequest, OffsetToCommit, Request};
-    use crate::group::state::{GroupConfig, Input, Output, TopicPartition};
+    use crate::group::state::{GroupConfig, Input, Output};
+    use crate::group::types::TopicPartition;
     use crate::topics::TopicDefaults;
 
     fn commit(c: &mut Coordinator, log: &OffsetsLog, group: &str, offset: i64, now: i64) {

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use super::membership::{GroupState, Protocol};
 use super::request::*;
 use super::state::*;
+use super::types::*;
 
 const SESSION: i32 = 10_000;
 const REBALANCE: i32 = 30_000;

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use sluice_protocol::error_code::ErrorCode;
 
 use super::{join_request, tp, Harness};
-use crate::group::membership::GroupState;
 use crate::group::request::{
     CommitRequest, LeavingMember, ListFilter, OffsetToCommit, Reply, Request,
 };
+use crate::group::types::GroupState;
 
 /// Far above what the O(n log n) paths take in a debug build, far below what O(n²) takes.
 const LIMIT: Duration = Duration::from_secs(20);
