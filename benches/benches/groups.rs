@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sluice_broker::group::request::{
-    CommitRequest, JoinRequest, OffsetToCommit, Reply, Request as GroupRequest, SyncRequest,
+    CommitRequest, GroupReply, GroupRequest, JoinRequest, OffsetToCommit, SyncRequest,
 };
-use sluice_broker::group::state::{Coordinator, GroupConfig, Input, Output, TimerKey};
+use sluice_broker::group::state::{GroupConfig, GroupMachine, Input, Output, TimerKey};
 use sluice_broker::group::types::Protocol;
 use sluice_broker::group::types::TopicPartition;
 use sluice_protocol::header::{RequestHeader, ResponseHeader};
@@ -71,14 +71,16 @@ fn main() {
 }
 
 /// Steps the machine, completing writes at once; returns the replies.
-fn step(c: &mut Coordinator, input: Input, replies: &mut Vec<(u64, Reply)>) {
+fn step(c: &mut GroupMachine, input: Input, replies: &mut Vec<(u64, GroupReply)>) {
     let mut inputs = vec![input];
     while let Some(i) = inputs.pop() {
         for o in c.step(i, 0) {
             match o {
-                Output::Reply(t, r) => replies.push((t, r)),
-                Output::Write(id, _) => inputs.push(Input::Written(id, Ok(()))),
-                Output::SetTimer(..) => {}
+                Output::Reply { token: t, reply: r } => replies.push((t, r)),
+                Output::Write { id, records: _ } => {
+                    inputs.push(Input::Written { id, result: Ok(()) })
+                }
+                Output::SetTimer { .. } => {}
             }
         }
     }
@@ -89,7 +91,7 @@ fn machine_join() {
     let rounds = 200;
     let start = Instant::now();
     for _ in 0..rounds {
-        let mut c = Coordinator::new(config.clone(), 1);
+        let mut c = GroupMachine::new(config.clone(), 1);
         c.finish_loading(0);
         let mut replies = Vec::new();
         let join = |id: &str| JoinRequest {
@@ -112,14 +114,18 @@ fn machine_join() {
         // held in PreparingRebalance by a first member that the timer has not released).
         let mut ids = Vec::new();
         for t in 0..MEMBERS as u64 {
-            step(&mut c, Input::Request(t, GroupRequest::Join(join(""))), &mut replies);
-            let Some((_, Reply::Join(r))) = replies.pop() else { panic!("member id") };
+            step(
+                &mut c,
+                Input::Request { token: t, request: GroupRequest::Join(join("")) },
+                &mut replies,
+            );
+            let Some((_, GroupReply::Join(r))) = replies.pop() else { panic!("member id") };
             ids.push(r.member_id);
         }
         for (t, id) in ids.iter().enumerate() {
             step(
                 &mut c,
-                Input::Request(100 + t as u64, GroupRequest::Join(join(id))),
+                Input::Request { token: 100 + t as u64, request: GroupRequest::Join(join(id)) },
                 &mut replies,
             );
         }
@@ -129,7 +135,7 @@ fn machine_join() {
             let timer = Input::Timer(TimerKey::Join("g".into()));
             step(&mut c, timer, &mut replies);
         }
-        let joined = replies.drain(..).filter(|(_, r)| matches!(r, Reply::Join(_))).count();
+        let joined = replies.drain(..).filter(|(_, r)| matches!(r, GroupReply::Join(_))).count();
         assert_eq!(joined, MEMBERS);
         let assignments: Vec<(String, Bytes)> =
             ids.iter().map(|id| (id.clone(), Bytes::from_static(&[1; 64]))).collect();
@@ -143,7 +149,11 @@ fn machine_join() {
                 protocol_name: None,
                 assignments: if t == 0 { assignments.clone() } else { Vec::new() },
             };
-            step(&mut c, Input::Request(200 + t as u64, GroupRequest::Sync(sync)), &mut replies);
+            step(
+                &mut c,
+                Input::Request { token: 200 + t as u64, request: GroupRequest::Sync(sync) },
+                &mut replies,
+            );
         }
         assert_eq!(replies.len(), MEMBERS, "every member synced");
     }
@@ -152,7 +162,7 @@ fn machine_join() {
 }
 
 fn machine_commits() {
-    let mut c = Coordinator::new(GroupConfig::default(), 1);
+    let mut c = GroupMachine::new(GroupConfig::default(), 1);
     c.finish_loading(0);
     let mut replies = Vec::new();
     let n = 200_000u64;
@@ -172,7 +182,11 @@ fn machine_commits() {
                 metadata: None,
             }],
         };
-        step(&mut c, Input::Request(t, GroupRequest::Commit(commit)), &mut replies);
+        step(
+            &mut c,
+            Input::Request { token: t, request: GroupRequest::Commit(commit) },
+            &mut replies,
+        );
         replies.clear();
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();

@@ -1,8 +1,9 @@
 //! The group coordinator: Kafka's classic consumer group protocol and committed offsets,
 //! for every group (a single node coordinates them all).
 //!
-//! - [`state`]: the coordinator as a sans-I/O state machine (`step(input, now) ->
-//!   outputs`), answering the [`request`] types. Its behaviour is split by concern:
+//! - [`state`]: the coordinator as a sans-I/O state machine, [`state::GroupMachine`]
+//!   (`step(input, now) -> outputs`), answering the [`request`] types
+//!   ([`request::GroupRequest`], [`request::GroupReply`]). Its behaviour is split by concern:
 //!   [`rebalance`] (JoinGroup and the join phase), [`assignment`] (SyncGroup),
 //!   [`liveness`] (Heartbeat, LeaveGroup, expiry of members) and [`offsets`] (commits,
 //!   fetches, deletion, expiry, listing); [`membership`] keeps one group's bookkeeping.
@@ -46,9 +47,9 @@ use crate::config::Config;
 use crate::topics::{TopicError, Topics};
 use driver::Command;
 use request::{
-    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets,
-    HeartbeatRequest, JoinRequest, JoinResult, LeaveResult, LeavingMember, ListFilter,
-    OffsetToCommit, Reply, Request, SyncRequest, SyncResult, TxnMember,
+    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, GroupReply,
+    GroupRequest, HeartbeatRequest, JoinRequest, JoinResult, LeaveResult, LeavingMember,
+    ListFilter, OffsetToCommit, SyncRequest, SyncResult, TxnMember,
 };
 use sluice_protocol::error_code::ErrorCode;
 use state::GroupConfig;
@@ -192,11 +193,14 @@ impl GroupCoordinator {
     async fn call<T>(
         &self,
         asked: &'static str,
-        request: Request,
-        pick: impl FnOnce(Reply) -> Result<T, Box<Reply>>,
+        request: GroupRequest,
+        pick: impl FnOnce(GroupReply) -> Result<T, Box<GroupReply>>,
     ) -> Result<T, GroupError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Request(request, tx)).await.map_err(|_| GroupError::Stopped)?;
+        self.commands
+            .send(Command::Request { request, reply: tx })
+            .await
+            .map_err(|_| GroupError::Stopped)?;
         let reply = rx.await.map_err(|_| GroupError::Stopped)?;
         pick(reply).map_err(|other| {
             let e = GroupError::Miswired { asked, answered: format!("{other:?}") };
@@ -210,8 +214,8 @@ impl GroupCoordinator {
     /// # Errors
     /// [`GroupError::Stopped`], or [`GroupError::Miswired`] (a bug).
     pub async fn join(&self, r: JoinRequest) -> Result<JoinResult, GroupError> {
-        self.call("JoinGroup", Request::Join(r), |reply| match reply {
-            Reply::Join(r) => Ok(r),
+        self.call("JoinGroup", GroupRequest::Join(r), |reply| match reply {
+            GroupReply::Join(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -222,8 +226,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn sync(&self, r: SyncRequest) -> Result<SyncResult, GroupError> {
-        self.call("SyncGroup", Request::Sync(r), |reply| match reply {
-            Reply::Sync(r) => Ok(r),
+        self.call("SyncGroup", GroupRequest::Sync(r), |reply| match reply {
+            GroupReply::Sync(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -234,8 +238,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn heartbeat(&self, r: HeartbeatRequest) -> Result<ErrorCode, GroupError> {
-        self.call("Heartbeat", Request::Heartbeat(r), |reply| match reply {
-            Reply::Heartbeat(e) => Ok(e),
+        self.call("Heartbeat", GroupRequest::Heartbeat(r), |reply| match reply {
+            GroupReply::Heartbeat(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await
@@ -250,8 +254,8 @@ impl GroupCoordinator {
         group: String,
         members: Vec<LeavingMember>,
     ) -> Result<LeaveResult, GroupError> {
-        self.call("LeaveGroup", Request::Leave(group, members), |reply| match reply {
-            Reply::Leave(r) => Ok(r),
+        self.call("LeaveGroup", GroupRequest::Leave { group, members }, |reply| match reply {
+            GroupReply::Leave(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -262,8 +266,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn commit(&self, r: CommitRequest) -> Result<Vec<ErrorCode>, GroupError> {
-        self.call("OffsetCommit", Request::Commit(r), |reply| match reply {
-            Reply::Commit(r) => Ok(r),
+        self.call("OffsetCommit", GroupRequest::Commit(r), |reply| match reply {
+            GroupReply::Commit(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -277,8 +281,8 @@ impl GroupCoordinator {
         &self,
         groups: Vec<(String, Option<Vec<TopicPartition>>)>,
     ) -> Result<Vec<GroupOffsets>, GroupError> {
-        self.call("OffsetFetch", Request::FetchOffsets(groups), |reply| match reply {
-            Reply::FetchOffsets(r) => Ok(r),
+        self.call("OffsetFetch", GroupRequest::FetchOffsets(groups), |reply| match reply {
+            GroupReply::FetchOffsets(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -293,9 +297,9 @@ impl GroupCoordinator {
         group: String,
         partitions: Vec<TopicPartition>,
     ) -> Result<DeleteOffsetsResult, GroupError> {
-        let request = Request::DeleteOffsets(group, partitions);
+        let request = GroupRequest::DeleteOffsets { group, partitions };
         self.call("OffsetDelete", request, |reply| match reply {
-            Reply::DeleteOffsets(r) => Ok(r),
+            GroupReply::DeleteOffsets(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -309,8 +313,8 @@ impl GroupCoordinator {
         &self,
         filter: ListFilter,
     ) -> Result<(ErrorCode, Vec<GroupListing>), GroupError> {
-        self.call("ListGroups", Request::List(filter), |reply| match reply {
-            Reply::List(e, groups) => Ok((e, groups)),
+        self.call("ListGroups", GroupRequest::List(filter), |reply| match reply {
+            GroupReply::List { error, groups } => Ok((error, groups)),
             other => Err(Box::new(other)),
         })
         .await
@@ -321,8 +325,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn describe(&self, groups: Vec<String>) -> Result<Vec<GroupDescription>, GroupError> {
-        self.call("DescribeGroups", Request::Describe(groups), |reply| match reply {
-            Reply::Describe(r) => Ok(r),
+        self.call("DescribeGroups", GroupRequest::Describe(groups), |reply| match reply {
+            GroupReply::Describe(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -333,8 +337,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn delete(&self, groups: Vec<String>) -> Result<Vec<ErrorCode>, GroupError> {
-        self.call("DeleteGroups", Request::Delete(groups), |reply| match reply {
-            Reply::Delete(r) => Ok(r),
+        self.call("DeleteGroups", GroupRequest::Delete(groups), |reply| match reply {
+            GroupReply::Delete(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -350,9 +354,9 @@ impl GroupCoordinator {
         group: String,
         offsets: Vec<OffsetToCommit>,
     ) -> Result<Vec<ErrorCode>, GroupError> {
-        let request = Request::CommitTxnOffsets(group, offsets);
+        let request = GroupRequest::CommitTxnOffsets { group, offsets };
         self.call("TxnOffsetCommit", request, |reply| match reply {
-            Reply::Commit(r) => Ok(r),
+            GroupReply::Commit(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -364,8 +368,8 @@ impl GroupCoordinator {
     /// # Errors
     /// As [`Self::join`].
     pub async fn validate_txn_member(&self, member: TxnMember) -> Result<ErrorCode, GroupError> {
-        self.call("TxnOffsetCommit", Request::ValidateTxnMember(member), |reply| match reply {
-            Reply::Heartbeat(e) => Ok(e),
+        self.call("TxnOffsetCommit", GroupRequest::ValidateTxnMember(member), |reply| match reply {
+            GroupReply::Heartbeat(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await
@@ -399,8 +403,10 @@ mod handle_tests {
         let coordinator = GroupCoordinator::new(&Config::default());
         let mut parts = coordinator.parts.lock().unwrap().take().unwrap();
         let driver = tokio::spawn(async move {
-            if let Some(Command::Request(Request::Delete(_), reply)) = parts.commands.recv().await {
-                let _ = reply.send(Reply::Heartbeat(ErrorCode::NONE));
+            if let Some(Command::Request { request: GroupRequest::Delete(_), reply }) =
+                parts.commands.recv().await
+            {
+                let _ = reply.send(GroupReply::Heartbeat(ErrorCode::NONE));
             }
             parts.commands.close();
         });

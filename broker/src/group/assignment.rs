@@ -1,4 +1,4 @@
-//! SyncGroup on [`Coordinator`]: followers wait for the leader's assignment, which is
+//! SyncGroup on [`GroupMachine`]: followers wait for the leader's assignment, which is
 //! written to the log before anyone gets it; members that never sync within the
 //! rebalance timeout are expelled (Kafka 3.x's pending-sync expiry).
 //!
@@ -14,14 +14,14 @@ use sluice_protocol::error_code::ErrorCode;
 use super::liveness::validate_member;
 use super::membership::Group;
 use super::rebalance::group_record;
-use super::request::{JoinResult, Reply, SyncRequest, SyncResult};
-use super::state::{store_group_error, AssignmentWrite, Coordinator, PendingWrite};
+use super::request::{GroupReply, JoinResult, SyncRequest, SyncResult};
+use super::state::{store_group_error, AssignmentWrite, GroupMachine, PendingWrite};
 use super::types::GroupState;
 use super::types::Token;
 
-impl Coordinator {
+impl GroupMachine {
     pub(super) fn sync(&mut self, token: Token, r: SyncRequest, now: i64) {
-        let fail = |e| Reply::Sync(SyncResult::error(e));
+        let fail = |e| GroupReply::Sync(SyncResult::error(e));
         if self.loading {
             // The rebalance in progress was lost with the restart: rejoin (old clients do
             // not know COORDINATOR_LOAD_IN_PROGRESS here).
@@ -74,7 +74,7 @@ impl Coordinator {
                         protocol_name: g.protocol_name.clone(),
                         assignment: m.assignment.clone(),
                     };
-                    c.reply(token, Reply::Sync(answer));
+                    c.reply(token, GroupReply::Sync(answer));
                     c.schedule_heartbeat(g, &r.member_id, now);
                 }
             }
@@ -93,7 +93,7 @@ impl Coordinator {
                 *slot = bytes;
             }
         }
-        let value = Coordinator::group_value(g, &assignment);
+        let value = GroupMachine::group_value(g, &assignment);
         let pending = PendingWrite::Assignment(AssignmentWrite {
             group: g.id.clone(),
             incarnation: g.incarnation,
@@ -137,7 +137,7 @@ impl Coordinator {
                                 protocol_name: g.protocol_name.clone(),
                                 assignment: m.assignment.clone(),
                             };
-                            c.reply(t, Reply::Sync(answer));
+                            c.reply(t, GroupReply::Sync(answer));
                             c.schedule_heartbeat(g, &id, now);
                         }
                     }
@@ -158,7 +158,7 @@ impl Coordinator {
             let m = g.members.get_mut(&id).expect("invariant: id from the map");
             m.assignment = Bytes::new();
             if let Some(t) = m.sync.take() {
-                self.reply(t, Reply::Sync(SyncResult::error(error)));
+                self.reply(t, GroupReply::Sync(SyncResult::error(error)));
                 self.schedule_heartbeat(g, &id, now);
             }
         }
@@ -180,7 +180,7 @@ impl Coordinator {
             for id in late {
                 if let Some(t) = g.remove(&id).and_then(|m| m.join) {
                     let e = JoinResult::error("", ErrorCode::UNKNOWN_MEMBER_ID);
-                    c.reply(t, Reply::Join(e));
+                    c.reply(t, GroupReply::Join(e));
                 }
             }
             c.prepare_rebalance(g, now);

@@ -2,7 +2,7 @@
 //! the reply channels, and feeds the state machine.
 //!
 //! ```text
-//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ Coordinator
+//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ GroupMachine
 //!    ▲                                  │  ◀──────── outputs ─────────┘
 //!    └──────── oneshot reply ◀──────────┤  Reply     → the waiting handler
 //!                                       │  SetTimer  → the timer map (replace)
@@ -35,8 +35,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::request::{Reply, Request};
-use super::state::{Coordinator, GroupConfig, Input, LogRecord, Output, TimerKey};
+use super::request::{GroupReply, GroupRequest};
+use super::state::{GroupConfig, GroupMachine, Input, LogRecord, Output, TimerKey};
 use super::store::{LoadStats, OffsetsLog};
 use super::types::{Token, WriteId};
 use crate::error::storage_error_code;
@@ -49,7 +49,7 @@ const MAX_APPEND_BYTES: usize = 4 << 20;
 #[derive(Debug)]
 pub(super) enum Command {
     /// A request and where to send its reply.
-    Request(Request, oneshot::Sender<Reply>),
+    Request { request: GroupRequest, reply: oneshot::Sender<GroupReply> },
     /// Finish the writes in hand and exit; acknowledged when done.
     Stop(oneshot::Sender<()>),
     /// These topics were deleted ([`Input::TopicsDeleted`]).
@@ -66,7 +66,7 @@ enum Job {
 }
 
 type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
-type Loaded = (Coordinator, Result<LoadStats, StorageError>);
+type Loaded = (GroupMachine, Result<LoadStats, StorageError>);
 
 /// Timers by key (a later set replaces the deadline) and by deadline.
 #[derive(Debug, Default)]
@@ -101,9 +101,9 @@ impl Timers {
 }
 
 struct Driver {
-    machine: Coordinator,
+    machine: GroupMachine,
     log: Arc<OffsetsLog>,
-    waiting: HashMap<Token, oneshot::Sender<Reply>>,
+    waiting: HashMap<Token, oneshot::Sender<GroupReply>>,
     next_token: Token,
     timers: Timers,
     queue: VecDeque<(WriteId, Vec<LogRecord>)>,
@@ -122,7 +122,7 @@ pub(super) async fn run(
 ) {
     let seed = uuid::Uuid::new_v4().as_u128() as u64;
     let mut d = Driver {
-        machine: Coordinator::new(config.clone(), seed),
+        machine: GroupMachine::new(config.clone(), seed),
         log: Arc::clone(&log),
         waiting: HashMap::new(),
         next_token: 0,
@@ -133,7 +133,7 @@ pub(super) async fn run(
         closing: false,
     };
     let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
-        let mut c = Coordinator::new(config, seed);
+        let mut c = GroupMachine::new(config, seed);
         let stats = log.load_into(&mut c);
         (c, stats)
     }));
@@ -152,7 +152,7 @@ pub(super) async fn run(
         let next_timer = d.timers.next();
         tokio::select! {
             command = commands.recv(), if !stopping => match command {
-                Some(Command::Request(request, reply)) => d.request(request, reply),
+                Some(Command::Request { request, reply }) => d.request(request, reply),
                 Some(Command::TopicsDeleted(topics)) if loader.is_some() => {
                     deleted_while_loading.extend(topics);
                 }
@@ -220,23 +220,23 @@ impl Driver {
     fn apply(&mut self, outputs: Vec<Output>) {
         for o in outputs {
             match o {
-                Output::Reply(token, reply) => {
+                Output::Reply { token, reply } => {
                     if let Some(tx) = self.waiting.remove(&token) {
                         // A closed receiver: the client went away; nothing to do.
                         let _ = tx.send(reply);
                     }
                 }
-                Output::SetTimer(key, at) => self.timers.set(key, at),
-                Output::Write(id, records) => self.queue.push_back((id, records)),
+                Output::SetTimer { key, at } => self.timers.set(key, at),
+                Output::Write { id, records } => self.queue.push_back((id, records)),
             }
         }
     }
 
-    fn request(&mut self, request: Request, reply: oneshot::Sender<Reply>) {
+    fn request(&mut self, request: GroupRequest, reply: oneshot::Sender<GroupReply>) {
         let token = self.next_token;
         self.next_token += 1;
         self.waiting.insert(token, reply);
-        self.step(Input::Request(token, request));
+        self.step(Input::Request { token, request });
     }
 
     fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
@@ -321,7 +321,7 @@ impl Driver {
         match job {
             Job::Append(ids) => {
                 for id in ids {
-                    self.step(Input::Written(id, result));
+                    self.step(Input::Written { id, result });
                 }
             }
             Job::Compact(live) => {
@@ -343,8 +343,8 @@ mod tests {
     use crate::group::types::TopicPartition;
     use crate::topics::{TopicDefaults, Topics};
 
-    fn commit(partition: i32, offset: i64) -> Request {
-        Request::Commit(CommitRequest {
+    fn commit(partition: i32, offset: i64) -> GroupRequest {
+        GroupRequest::Commit(CommitRequest {
             group_id: format!("g{}", partition % 3),
             generation: -1,
             member_id: String::new(),
@@ -374,12 +374,12 @@ mod tests {
             loop {
                 let (reply, answer) = oneshot::channel();
                 let request = commit((offset % 6) as i32, offset);
-                tx.send(Command::Request(request, reply)).await.unwrap();
+                tx.send(Command::Request { request, reply }).await.unwrap();
                 match answer.await.unwrap() {
-                    Reply::Commit(r) if r[0] == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
+                    GroupReply::Commit(r) if r[0] == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS => {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    Reply::Commit(r) => {
+                    GroupReply::Commit(r) => {
                         assert_eq!(r[0], ErrorCode::NONE);
                         break;
                     }
@@ -393,7 +393,7 @@ mod tests {
         tx.send(Command::Stop(done)).await.unwrap();
         stopped.await.unwrap();
         task.await.unwrap();
-        let mut reloaded = Coordinator::new(GroupConfig::default(), 1);
+        let mut reloaded = GroupMachine::new(GroupConfig::default(), 1);
         log.load_into(&mut reloaded).unwrap();
         for partition in 0..6 {
             let g = reloaded.group(&format!("g{}", partition % 3)).unwrap();

@@ -1,4 +1,4 @@
-//! Heartbeat and LeaveGroup on [`Coordinator`], and the timers that expel members: a
+//! Heartbeat and LeaveGroup on [`GroupMachine`], and the timers that expel members: a
 //! session that runs out, a MEMBER_ID_REQUIRED id that never comes back.
 //!
 //! Invariant: a member is removed only by LeaveGroup, its session deadline passing while
@@ -9,12 +9,14 @@
 use sluice_protocol::error_code::ErrorCode;
 
 use super::membership::Group;
-use super::request::{HeartbeatRequest, JoinResult, LeaveResult, LeavingMember, Reply, SyncResult};
-use super::state::{Coordinator, TimerKey};
+use super::request::{
+    GroupReply, HeartbeatRequest, JoinResult, LeaveResult, LeavingMember, SyncResult,
+};
+use super::state::{GroupMachine, TimerKey};
 use super::types::GroupState;
 use super::types::Token;
 
-impl Coordinator {
+impl GroupMachine {
     pub(super) fn heartbeat(&mut self, token: Token, r: HeartbeatRequest, now: i64) {
         let answer = if self.loading {
             // Kafka answers blindly while loading; the member is checked once loaded.
@@ -46,7 +48,7 @@ impl Coordinator {
             })
             .unwrap_or(ErrorCode::UNKNOWN_MEMBER_ID)
         };
-        self.reply(token, Reply::Heartbeat(answer));
+        self.reply(token, GroupReply::Heartbeat(answer));
     }
 
     pub(super) fn leave(
@@ -64,7 +66,8 @@ impl Coordinator {
             None
         };
         if let Some(error) = top {
-            return self.reply(token, Reply::Leave(LeaveResult { error, members: Vec::new() }));
+            return self
+                .reply(token, GroupReply::Leave(LeaveResult { error, members: Vec::new() }));
         }
         let members = self
             .with_group(group, |c, g| {
@@ -78,7 +81,7 @@ impl Coordinator {
             .unwrap_or_else(|| {
                 leaving.into_iter().map(|lm| (lm, ErrorCode::UNKNOWN_MEMBER_ID)).collect()
             });
-        self.reply(token, Reply::Leave(LeaveResult { error: ErrorCode::NONE, members }));
+        self.reply(token, GroupReply::Leave(LeaveResult { error: ErrorCode::NONE, members }));
     }
 
     fn leave_one(&mut self, g: &mut Group, lm: &LeavingMember, now: i64) -> ErrorCode {
@@ -112,10 +115,10 @@ impl Coordinator {
         if let Some(m) = g.remove(member_id) {
             if let Some(t) = m.join {
                 let e = JoinResult::error("", ErrorCode::UNKNOWN_MEMBER_ID);
-                self.reply(t, Reply::Join(e));
+                self.reply(t, GroupReply::Join(e));
             }
             if let Some(t) = m.sync {
-                self.reply(t, Reply::Sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
+                self.reply(t, GroupReply::Sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
             }
         }
         match g.state {
@@ -156,7 +159,7 @@ impl Coordinator {
     pub(super) fn schedule_heartbeat(&mut self, g: &mut Group, member_id: &str, now: i64) {
         if let Some(m) = g.members.get_mut(member_id) {
             m.session_deadline = now + i64::from(m.session_timeout_ms);
-            let key = TimerKey::Session(g.id.clone(), member_id.to_owned());
+            let key = TimerKey::Session { group: g.id.clone(), member: member_id.to_owned() };
             self.set_timer(key, m.session_deadline);
         }
     }

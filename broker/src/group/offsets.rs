@@ -1,4 +1,4 @@
-//! Committed offsets and group administration on [`Coordinator`]: OffsetCommit,
+//! Committed offsets and group administration on [`GroupMachine`]: OffsetCommit,
 //! OffsetFetch, OffsetDelete, offset expiry, ListGroups, DescribeGroups, DeleteGroups.
 //!
 //! Invariants:
@@ -20,19 +20,19 @@ use sluice_protocol::error_code::ErrorCode;
 use super::liveness::validate_member;
 use super::membership::Group;
 use super::request::{
-    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, ListFilter,
-    MemberDescription, OffsetToCommit, Reply, TxnMember,
+    CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, GroupReply,
+    ListFilter, MemberDescription, OffsetToCommit, TxnMember,
 };
 use super::state::{
-    commit_error, group_tombstone, offset_record, Coordinator, PendingWrite, TimerKey,
+    commit_error, group_tombstone, offset_record, GroupMachine, PendingWrite, TimerKey,
 };
 use super::types::GroupState;
 use super::types::{CommittedOffset, Token, TopicPartition};
 
-impl Coordinator {
+impl GroupMachine {
     pub(super) fn commit(&mut self, token: Token, r: CommitRequest, now: i64) {
         let entries = r.offsets.len();
-        let all = move |e: ErrorCode| -> Reply { Reply::Commit(vec![e; entries]) };
+        let all = move |e: ErrorCode| -> GroupReply { GroupReply::Commit(vec![e; entries]) };
         if self.loading {
             return self.reply(token, all(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
         }
@@ -77,7 +77,7 @@ impl Coordinator {
     ) {
         if self.loading {
             let all = vec![ErrorCode::COORDINATOR_LOAD_IN_PROGRESS; offsets.len()];
-            return self.reply(token, Reply::Commit(all));
+            return self.reply(token, GroupReply::Commit(all));
         }
         if !self.groups.contains_key(&group) {
             let incarnation = self.incarnation();
@@ -113,7 +113,7 @@ impl Coordinator {
                 None => txn_member_error(0, |_| false, m, || None),
             }
         };
-        self.reply(token, Reply::Heartbeat(error));
+        self.reply(token, GroupReply::Heartbeat(error));
     }
 
     fn store_offsets(&mut self, g: &mut Group, token: Token, r: CommitRequest, now: i64) {
@@ -148,7 +148,7 @@ impl Coordinator {
             }
         }
         if offsets.is_empty() {
-            return self.reply(token, Reply::Commit(results));
+            return self.reply(token, GroupReply::Commit(results));
         }
         let records = offsets.iter().map(|(tp, o)| offset_record(&g.id, tp, Some(o))).collect();
         let pending = PendingWrite::Commit {
@@ -183,7 +183,7 @@ impl Coordinator {
                 }
             }
         }
-        self.reply(token, Reply::Commit(results));
+        self.reply(token, GroupReply::Commit(results));
     }
 
     pub(super) fn fetch_offsets(
@@ -219,7 +219,7 @@ impl Coordinator {
                 GroupOffsets { group_id, error: ErrorCode::NONE, offsets }
             })
             .collect();
-        self.reply(token, Reply::FetchOffsets(answers));
+        self.reply(token, GroupReply::FetchOffsets(answers));
     }
 
     pub(super) fn delete_offsets(
@@ -228,8 +228,9 @@ impl Coordinator {
         group: &str,
         partitions: Vec<TopicPartition>,
     ) {
-        let fail =
-            |error| Reply::DeleteOffsets(DeleteOffsetsResult { error, partitions: Vec::new() });
+        let fail = |error| {
+            GroupReply::DeleteOffsets(DeleteOffsetsResult { error, partitions: Vec::new() })
+        };
         if self.loading {
             return self.reply(token, fail(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS));
         }
@@ -271,7 +272,7 @@ impl Coordinator {
                 .map(|tp| offset_record(&g.id, tp, None))
                 .collect();
             c.cancel_commits(&g.id, g.incarnation, Some(&doomed));
-            let reply = Reply::DeleteOffsets(DeleteOffsetsResult {
+            let reply = GroupReply::DeleteOffsets(DeleteOffsetsResult {
                 error: ErrorCode::NONE,
                 partitions: results,
             });
@@ -363,7 +364,7 @@ impl Coordinator {
             };
             results.push(error);
         }
-        let reply = Reply::Delete(results);
+        let reply = GroupReply::Delete(results);
         if records.is_empty() {
             return self.reply(token, reply);
         }
@@ -452,12 +453,12 @@ impl Coordinator {
             })
             .collect();
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        self.reply(token, Reply::List(error, groups));
+        self.reply(token, GroupReply::List { error, groups });
     }
 
     pub(super) fn describe(&mut self, token: Token, ids: Vec<String>) {
         let described = ids.into_iter().map(|id| self.describe_one(id)).collect();
-        self.reply(token, Reply::Describe(described));
+        self.reply(token, GroupReply::Describe(described));
     }
 
     fn describe_one(&self, group_id: String) -> GroupDescription {

@@ -1,4 +1,4 @@
-//! The join phase of the classic rebalance protocol on [`Coordinator`]: JoinGroup,
+//! The join phase of the classic rebalance protocol on [`GroupMachine`]: JoinGroup,
 //! static members rejoining, preparing and completing a rebalance. [`super::assignment`]
 //! (SyncGroup) and [`super::liveness`] (Heartbeat, LeaveGroup, expiry) are the rest; all
 //! three follow Kafka's `GroupCoordinator` (3.x, before KIP-848) decision by decision.
@@ -26,14 +26,14 @@ use sluice_protocol::error_code::ErrorCode;
 use super::liveness::validate_member;
 use super::membership::{Group, JoinPhase, Member};
 use super::records::{self, RecordKey};
-use super::request::{JoinMember, JoinRequest, JoinResult, Reply, SyncResult};
+use super::request::{GroupReply, JoinMember, JoinRequest, JoinResult, SyncResult};
 use super::state::{
-    store_group_error, Coordinator, LogRecord, PendingWrite, StaticRejoin, TimerKey,
+    store_group_error, GroupMachine, LogRecord, PendingWrite, StaticRejoin, TimerKey,
 };
 use super::types::GroupState;
 use super::types::Token;
 
-impl Coordinator {
+impl GroupMachine {
     /// Runs `f` on a group taken out of the map (so `f` may use `self` freely), then puts
     /// it back. `None` if there is no such group.
     pub(super) fn with_group<R>(
@@ -48,7 +48,7 @@ impl Coordinator {
     }
 
     pub(super) fn join(&mut self, token: Token, r: JoinRequest, now: i64) {
-        let fail = |e| Reply::Join(JoinResult::error(&r.member_id, e));
+        let fail = |e| GroupReply::Join(JoinResult::error(&r.member_id, e));
         let error = if self.closing {
             Some(ErrorCode::NOT_COORDINATOR)
         } else if self.loading {
@@ -86,7 +86,7 @@ impl Coordinator {
     fn join_new_member(&mut self, g: &mut Group, token: Token, r: JoinRequest, now: i64) {
         if !g.supports(&r.protocol_type, &r.protocols) {
             let e = JoinResult::error("", ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
-            return self.reply(token, Reply::Join(e));
+            return self.reply(token, GroupReply::Join(e));
         }
         let prefix = r.instance_id.clone().unwrap_or_else(|| r.client_id.clone());
         let new_id = self.new_member_id(&prefix);
@@ -102,16 +102,19 @@ impl Coordinator {
             // receives the answer does not leave a phantom member behind.
             let deadline = now + i64::from(r.session_timeout_ms);
             g.pending.insert(new_id.clone(), deadline);
-            self.set_timer(TimerKey::Pending(g.id.clone(), new_id.clone()), deadline);
+            self.set_timer(
+                TimerKey::Pending { group: g.id.clone(), member: new_id.clone() },
+                deadline,
+            );
             let e = JoinResult::error(&new_id, ErrorCode::MEMBER_ID_REQUIRED);
-            self.reply(token, Reply::Join(e));
+            self.reply(token, GroupReply::Join(e));
         } else {
             self.add_member_and_rebalance(g, token, r, new_id, now);
         }
     }
 
     fn join_current_member(&mut self, g: &mut Group, token: Token, r: JoinRequest, now: i64) {
-        let fail = |e| Reply::Join(JoinResult::error(&r.member_id, e));
+        let fail = |e| GroupReply::Join(JoinResult::error(&r.member_id, e));
         if !g.supports(&r.protocol_type, &r.protocols) {
             return self.reply(token, fail(ErrorCode::INCONSISTENT_GROUP_PROTOCOL));
         }
@@ -133,10 +136,10 @@ impl Coordinator {
             GroupState::CompletingRebalance if unchanged => {
                 // The member missed the JoinGroup response: answer it again.
                 let leader = g.is_leader(&r.member_id);
-                self.reply(token, Reply::Join(current_join(g, &r.member_id, leader)));
+                self.reply(token, GroupReply::Join(current_join(g, &r.member_id, leader)));
             }
             GroupState::Stable if unchanged && !g.is_leader(&r.member_id) => {
-                self.reply(token, Reply::Join(current_join(g, &r.member_id, false)));
+                self.reply(token, GroupReply::Join(current_join(g, &r.member_id, false)));
             }
             // The leader rejoining a stable group asks for a rebalance (its metadata of
             // topics changed, which the member metadata does not show).
@@ -163,7 +166,10 @@ impl Coordinator {
         if g.state == GroupState::PreparingRebalance && g.generation == 0 {
             g.new_member_added = true;
         }
-        self.set_timer(TimerKey::Session(g.id.clone(), member_id.clone()), deadline);
+        self.set_timer(
+            TimerKey::Session { group: g.id.clone(), member: member_id.clone() },
+            deadline,
+        );
         g.add(Member {
             id: member_id,
             instance_id: r.instance_id,
@@ -194,7 +200,7 @@ impl Coordinator {
         if let Some(old) = g.set_join(&r.member_id, Some(token)) {
             // The same member joined again from elsewhere: the older request is stale.
             let e = JoinResult::error(&r.member_id, ErrorCode::REBALANCE_IN_PROGRESS);
-            self.reply(old, Reply::Join(e));
+            self.reply(old, GroupReply::Join(e));
         }
         self.maybe_prepare_rebalance(g, now);
     }
@@ -216,10 +222,10 @@ impl Coordinator {
         let (old_join, old_sync) = g.replace_static_member(instance, old_id, &new_id);
         if let Some(t) = old_join {
             let e = JoinResult::error(old_id, ErrorCode::FENCED_INSTANCE_ID);
-            self.reply(t, Reply::Join(e));
+            self.reply(t, GroupReply::Join(e));
         }
         if let Some(t) = old_sync {
-            self.reply(t, Reply::Sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID)));
+            self.reply(t, GroupReply::Sync(SyncResult::error(ErrorCode::FENCED_INSTANCE_ID)));
         }
         self.schedule_heartbeat(g, &new_id, now);
         let m = &g.members[&new_id];
@@ -233,7 +239,7 @@ impl Coordinator {
                 // answer without a rebalance.
                 let assignment: HashMap<String, Bytes> =
                     g.members.values().map(|m| (m.id.clone(), m.assignment.clone())).collect();
-                let value = Coordinator::group_value(g, &assignment);
+                let value = GroupMachine::group_value(g, &assignment);
                 let rejoin = StaticRejoin {
                     group: g.id.clone(),
                     incarnation: g.incarnation,
@@ -289,7 +295,7 @@ impl Coordinator {
                         // and a stable group would drop that assignment: name the old id.
                         answer.leader = s.old_leader.clone().unwrap_or_default();
                     }
-                    c.reply(s.token, Reply::Join(answer));
+                    c.reply(s.token, GroupReply::Join(answer));
                 }
                 Err(e) => {
                     if g.members.contains_key(&s.new_id) {
@@ -306,14 +312,14 @@ impl Coordinator {
                     let mut answer = current_join(g, "", false);
                     answer.error = store_group_error(e);
                     answer.leader = s.old_leader.clone().unwrap_or_default();
-                    c.reply(s.token, Reply::Join(answer));
+                    c.reply(s.token, GroupReply::Join(answer));
                 }
             }
             true
         });
         if done != Some(true) {
             let e = JoinResult::error("", ErrorCode::COORDINATOR_NOT_AVAILABLE);
-            self.reply(s.token, Reply::Join(e));
+            self.reply(s.token, GroupReply::Join(e));
         }
     }
 
@@ -383,7 +389,7 @@ impl Coordinator {
             .collect();
         for id in gone {
             if let Some(t) = g.remove(&id).and_then(|m| m.sync) {
-                self.reply(t, Reply::Sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
+                self.reply(t, GroupReply::Sync(SyncResult::error(ErrorCode::UNKNOWN_MEMBER_ID)));
             }
         }
         if !g.elect_joined_leader() && !g.members.is_empty() {
@@ -398,7 +404,7 @@ impl Coordinator {
             g.protocol_name = None;
             g.subscribed = None;
             g.transition(GroupState::Empty, now);
-            let value = Coordinator::group_value(g, &HashMap::new());
+            let value = GroupMachine::group_value(g, &HashMap::new());
             let pending = PendingWrite::GroupValue {
                 group: g.id.clone(),
                 incarnation: g.incarnation,
@@ -423,7 +429,7 @@ impl Coordinator {
             g.pending_sync.insert(id.clone());
             if let Some(t) = token {
                 let leader = g.is_leader(&id);
-                self.reply(t, Reply::Join(current_join(g, &id, leader)));
+                self.reply(t, GroupReply::Join(current_join(g, &id, leader)));
             }
         }
         let deadline = now + g.rebalance_timeout_ms();

@@ -294,21 +294,31 @@ pub struct GroupDescription {
 /// A request to the coordinator.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Request {
+pub enum GroupRequest {
     /// JoinGroup.
     Join(JoinRequest),
     /// SyncGroup.
     Sync(SyncRequest),
     /// Heartbeat.
     Heartbeat(HeartbeatRequest),
-    /// LeaveGroup: group id and the members.
-    Leave(String, Vec<LeavingMember>),
+    /// LeaveGroup.
+    Leave {
+        /// Group id.
+        group: String,
+        /// The members leaving.
+        members: Vec<LeavingMember>,
+    },
     /// OffsetCommit.
     Commit(CommitRequest),
     /// OffsetFetch: per group, the partitions (`None`: all of them).
     FetchOffsets(Vec<(String, Option<Vec<TopicPartition>>)>),
-    /// OffsetDelete: group id and partitions.
-    DeleteOffsets(String, Vec<TopicPartition>),
+    /// OffsetDelete.
+    DeleteOffsets {
+        /// Group id.
+        group: String,
+        /// The partitions whose offsets go.
+        partitions: Vec<TopicPartition>,
+    },
     /// ListGroups.
     List(ListFilter),
     /// DescribeGroups.
@@ -316,10 +326,15 @@ pub enum Request {
     /// DeleteGroups.
     Delete(Vec<String>),
     /// A committed transaction's offsets, committed without the generation check (the
-    /// member was checked when TxnOffsetCommit sent them); answered as [`Reply::Commit`].
-    CommitTxnOffsets(String, Vec<OffsetToCommit>),
+    /// member was checked when TxnOffsetCommit sent them); answered as [`GroupReply::Commit`].
+    CommitTxnOffsets {
+        /// Group id.
+        group: String,
+        /// The offsets.
+        offsets: Vec<OffsetToCommit>,
+    },
     /// TxnOffsetCommit's member check (KIP-447): group, generation, member id, instance
-    /// id; answered as [`Reply::Heartbeat`]'s single error.
+    /// id; answered as [`GroupReply::Heartbeat`]'s single error.
     ValidateTxnMember(TxnMember),
 }
 
@@ -337,10 +352,10 @@ pub struct TxnMember {
     pub instance_id: Option<String>,
 }
 
-/// The coordinator's answer to a [`Request`], in the same variant.
+/// The coordinator's answer to a [`GroupRequest`], in the same variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Reply {
+pub enum GroupReply {
     /// JoinGroup.
     Join(JoinResult),
     /// SyncGroup.
@@ -355,8 +370,13 @@ pub enum Reply {
     FetchOffsets(Vec<GroupOffsets>),
     /// OffsetDelete.
     DeleteOffsets(DeleteOffsetsResult),
-    /// ListGroups: error and groups.
-    List(ErrorCode, Vec<GroupListing>),
+    /// ListGroups.
+    List {
+        /// Error code.
+        error: ErrorCode,
+        /// The groups.
+        groups: Vec<GroupListing>,
+    },
     /// DescribeGroups.
     Describe(Vec<GroupDescription>),
     /// DeleteGroups: an error per group, in request order.

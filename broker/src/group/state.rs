@@ -23,7 +23,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use super::membership::{Group, Member};
 use super::records::{self, GroupValue, MemberValue, OffsetValue, RecordError, RecordKey};
-use super::request::{JoinResult, Reply, Request, SyncResult};
+use super::request::{GroupReply, GroupRequest, JoinResult, SyncResult};
 /// Re-exported for `txn::metadata`, which names it by this path.
 pub use super::types::TopicPartition;
 use super::types::{CommittedOffset, GroupState, Protocol, Token, WriteId};
@@ -66,10 +66,20 @@ impl Default for GroupConfig {
 pub enum TimerKey {
     /// A group's join phase ends (initial delay or rebalance timeout).
     Join(String),
-    /// A member's session (or new-member join timeout) runs out: group, member.
-    Session(String, String),
-    /// A MEMBER_ID_REQUIRED member did not come back: group, member.
-    Pending(String, String),
+    /// A member's session (or new-member join timeout) runs out.
+    Session {
+        /// Group id.
+        group: String,
+        /// Member id.
+        member: String,
+    },
+    /// A MEMBER_ID_REQUIRED member did not come back.
+    Pending {
+        /// Group id.
+        group: String,
+        /// The member id it was given.
+        member: String,
+    },
     /// Members that did not send SyncGroup within the rebalance timeout are expelled.
     Sync(String),
     /// Periodic expiry of old offsets and empty groups.
@@ -82,12 +92,22 @@ pub use crate::internal_log::LogRecord;
 /// What the state machine is told.
 #[derive(Debug)]
 pub enum Input {
-    /// A request, with the token its reply will carry.
-    Request(Token, Request),
+    /// A request.
+    Request {
+        /// The token its reply will carry.
+        token: Token,
+        /// The request.
+        request: GroupRequest,
+    },
     /// A timer fired.
     Timer(TimerKey),
-    /// A write finished: `Ok` once its records are in the log (durable if the log is).
-    Written(WriteId, Result<(), ErrorCode>),
+    /// A write finished.
+    Written {
+        /// The write.
+        id: WriteId,
+        /// `Ok` once its records are in the log (durable if the log is).
+        result: Result<(), ErrorCode>,
+    },
     /// The broker is stopping: waiting JoinGroups and SyncGroups are answered with
     /// NOT_COORDINATOR, and new ones too, so connections can drain.
     Shutdown,
@@ -100,11 +120,26 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send this reply to the request with this token.
-    Reply(Token, Reply),
-    /// Fire this timer at this time (ms since the epoch), replacing an earlier deadline.
-    SetTimer(TimerKey, i64),
+    Reply {
+        /// The request's token.
+        token: Token,
+        /// Its reply.
+        reply: GroupReply,
+    },
+    /// Fire this timer at this time, replacing an earlier deadline.
+    SetTimer {
+        /// The timer.
+        key: TimerKey,
+        /// When, in ms since the epoch.
+        at: i64,
+    },
     /// Append these records, in one batch, then report [`Input::Written`].
-    Write(WriteId, Vec<LogRecord>),
+    Write {
+        /// The write, as [`Input::Written`] names it.
+        id: WriteId,
+        /// The records.
+        records: Vec<LogRecord>,
+    },
 }
 
 /// A write in flight and what to do when it completes.
@@ -125,7 +160,7 @@ pub(super) enum PendingWrite {
     /// A static member that rejoined a stable group under a new member id.
     StaticRejoin(Box<StaticRejoin>),
     /// Tombstones, and the reply to send once they are written.
-    Tombstones { group: Option<(String, u64)>, reply: Option<(Token, Reply)> },
+    Tombstones { group: Option<(String, u64)>, reply: Option<(Token, GroupReply)> },
 }
 
 /// A leader's assignment being written.
@@ -155,9 +190,9 @@ pub(super) struct StaticRejoin {
     pub supports_skip: bool,
 }
 
-/// The group coordinator's state: every group, and the writes in flight.
+/// The group coordinator's state machine: every group, and the writes in flight.
 #[derive(Debug)]
-pub struct Coordinator {
+pub struct GroupMachine {
     pub(super) config: GroupConfig,
     pub(super) groups: HashMap<String, Group>,
     pub(super) writes: HashMap<WriteId, PendingWrite>,
@@ -169,12 +204,12 @@ pub struct Coordinator {
     rng: u64,
 }
 
-impl Coordinator {
+impl GroupMachine {
     /// A coordinator that is loading: requests are answered with
     /// COORDINATOR_LOAD_IN_PROGRESS (or what Kafka answers instead) until
     /// [`Self::finish_loading`]. `seed` drives member id generation.
-    pub fn new(config: GroupConfig, seed: u64) -> Coordinator {
-        Coordinator {
+    pub fn new(config: GroupConfig, seed: u64) -> GroupMachine {
+        GroupMachine {
             config,
             groups: HashMap::new(),
             writes: HashMap::new(),
@@ -190,41 +225,41 @@ impl Coordinator {
     /// Feeds one input at time `now` (ms since the epoch) and returns what to do.
     pub fn step(&mut self, input: Input, now: i64) -> Vec<Output> {
         match input {
-            Input::Request(token, request) => self.request(token, request, now),
+            Input::Request { token, request } => self.request(token, request, now),
             Input::Timer(key) => self.timer(key, now),
-            Input::Written(id, result) => self.written(id, result, now),
+            Input::Written { id, result } => self.written(id, result, now),
             Input::Shutdown => self.shutdown(),
             Input::TopicsDeleted(topics) => self.topics_deleted(&topics),
         }
         std::mem::take(&mut self.out)
     }
 
-    fn request(&mut self, token: Token, request: Request, now: i64) {
+    fn request(&mut self, token: Token, request: GroupRequest, now: i64) {
         match request {
-            Request::Join(r) => self.join(token, r, now),
-            Request::Sync(r) => self.sync(token, r, now),
-            Request::Heartbeat(r) => self.heartbeat(token, r, now),
-            Request::Leave(group, members) => self.leave(token, &group, members, now),
-            Request::Commit(r) => self.commit(token, r, now),
-            Request::FetchOffsets(groups) => self.fetch_offsets(token, groups),
-            Request::DeleteOffsets(group, partitions) => {
+            GroupRequest::Join(r) => self.join(token, r, now),
+            GroupRequest::Sync(r) => self.sync(token, r, now),
+            GroupRequest::Heartbeat(r) => self.heartbeat(token, r, now),
+            GroupRequest::Leave { group, members } => self.leave(token, &group, members, now),
+            GroupRequest::Commit(r) => self.commit(token, r, now),
+            GroupRequest::FetchOffsets(groups) => self.fetch_offsets(token, groups),
+            GroupRequest::DeleteOffsets { group, partitions } => {
                 self.delete_offsets(token, &group, partitions)
             }
-            Request::List(filter) => self.list(token, &filter),
-            Request::Describe(groups) => self.describe(token, groups),
-            Request::Delete(groups) => self.delete_groups(token, groups),
-            Request::CommitTxnOffsets(group, offsets) => {
+            GroupRequest::List(filter) => self.list(token, &filter),
+            GroupRequest::Describe(groups) => self.describe(token, groups),
+            GroupRequest::Delete(groups) => self.delete_groups(token, groups),
+            GroupRequest::CommitTxnOffsets { group, offsets } => {
                 self.commit_txn_offsets(token, group, offsets, now)
             }
-            Request::ValidateTxnMember(m) => self.validate_txn_member(token, &m),
+            GroupRequest::ValidateTxnMember(m) => self.validate_txn_member(token, &m),
         }
     }
 
     fn timer(&mut self, key: TimerKey, now: i64) {
         match key {
             TimerKey::Join(group) => self.join_timer(&group, now),
-            TimerKey::Session(group, member) => self.session_timer(&group, &member, now),
-            TimerKey::Pending(group, member) => self.pending_timer(&group, &member, now),
+            TimerKey::Session { group, member } => self.session_timer(&group, &member, now),
+            TimerKey::Pending { group, member } => self.pending_timer(&group, &member, now),
             TimerKey::Sync(group) => self.sync_timer(&group, now),
             TimerKey::OffsetExpiry => self.expire_offsets(now),
         }
@@ -237,11 +272,14 @@ impl Coordinator {
             let ids: Vec<String> = group.members.keys().cloned().collect();
             for id in ids {
                 if let Some(t) = group.set_join(&id, None) {
-                    replies
-                        .push((t, Reply::Join(JoinResult::error(&id, ErrorCode::NOT_COORDINATOR))));
+                    replies.push((
+                        t,
+                        GroupReply::Join(JoinResult::error(&id, ErrorCode::NOT_COORDINATOR)),
+                    ));
                 }
                 if let Some(t) = group.members.get_mut(&id).and_then(|m| m.sync.take()) {
-                    replies.push((t, Reply::Sync(SyncResult::error(ErrorCode::NOT_COORDINATOR))));
+                    replies
+                        .push((t, GroupReply::Sync(SyncResult::error(ErrorCode::NOT_COORDINATOR))));
                 }
             }
         }
@@ -315,7 +353,10 @@ impl Coordinator {
             g.subscribed = g.compute_subscribed();
             for m in g.members.values_mut() {
                 m.session_deadline = now + i64::from(m.session_timeout_ms);
-                timers.push((TimerKey::Session(g.id.clone(), m.id.clone()), m.session_deadline));
+                timers.push((
+                    TimerKey::Session { group: g.id.clone(), member: m.id.clone() },
+                    m.session_deadline,
+                ));
             }
         }
         for (key, at) in timers {
@@ -362,12 +403,12 @@ impl Coordinator {
         self.groups.get(id)
     }
 
-    pub(super) fn reply(&mut self, token: Token, reply: Reply) {
-        self.out.push(Output::Reply(token, reply));
+    pub(super) fn reply(&mut self, token: Token, reply: GroupReply) {
+        self.out.push(Output::Reply { token, reply });
     }
 
     pub(super) fn set_timer(&mut self, key: TimerKey, at: i64) {
-        self.out.push(Output::SetTimer(key, at));
+        self.out.push(Output::SetTimer { key, at });
     }
 
     pub(super) fn incarnation(&mut self) -> u64 {
@@ -389,7 +430,7 @@ impl Coordinator {
             g.writes_in_flight += 1;
         }
         self.writes.insert(id, pending);
-        self.out.push(Output::Write(id, records));
+        self.out.push(Output::Write { id, records });
     }
 
     /// The group if it is still the incarnation a write was issued for, with that write

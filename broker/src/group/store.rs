@@ -2,7 +2,7 @@
 //! topic is ([`crate::internal_log`]: one partition, read whole at start, compacted by a
 //! snapshot rewrite). Records are in Kafka's format ([`super::records`]).
 
-use super::state::{Coordinator, LogRecord};
+use super::state::{GroupMachine, LogRecord};
 use super::GroupError;
 pub use crate::internal_log::LoadStats;
 use crate::internal_log::{InternalLog, OpenError};
@@ -40,7 +40,7 @@ impl OffsetsLog {
     ///
     /// # Errors
     /// A storage error reading the log, or a batch that fails its checks.
-    pub fn load_into(&self, c: &mut Coordinator) -> Result<LoadStats, StorageError> {
+    pub fn load_into(&self, c: &mut GroupMachine) -> Result<LoadStats, StorageError> {
         self.0.load(|key, value| c.load(key, value))
     }
 
@@ -65,13 +65,13 @@ impl OffsetsLog {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::group::request::{CommitRequest, OffsetToCommit, Request};
+    use crate::group::request::{CommitRequest, GroupRequest, OffsetToCommit};
     use crate::group::state::{GroupConfig, Input, Output};
     use crate::group::types::TopicPartition;
     use crate::topics::TopicDefaults;
 
-    fn commit(c: &mut Coordinator, log: &OffsetsLog, group: &str, offset: i64, now: i64) {
-        let request = Request::Commit(CommitRequest {
+    fn commit(c: &mut GroupMachine, log: &OffsetsLog, group: &str, offset: i64, now: i64) {
+        let request = GroupRequest::Commit(CommitRequest {
             group_id: group.into(),
             generation: -1,
             member_id: String::new(),
@@ -85,10 +85,10 @@ mod tests {
                 metadata: None,
             }],
         });
-        for o in c.step(Input::Request(1, request), now) {
-            if let Output::Write(id, records) = o {
+        for o in c.step(Input::Request { token: 1, request }, now) {
+            if let Output::Write { id, records } = o {
                 log.append(&[records], now).unwrap();
-                c.step(Input::Written(id, Ok(())), now);
+                c.step(Input::Written { id, result: Ok(()) }, now);
             }
         }
     }
@@ -102,7 +102,7 @@ mod tests {
         {
             let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
             let log = OffsetsLog::open(&topics).unwrap();
-            let mut c = Coordinator::new(GroupConfig::default(), 1);
+            let mut c = GroupMachine::new(GroupConfig::default(), 1);
             c.finish_loading(0);
             for i in 0..200 {
                 commit(&mut c, &log, &format!("g{}", i % 4), i, 1000);
@@ -117,7 +117,7 @@ mod tests {
         }
         let topics = Topics::load(dir.path(), defaults).unwrap();
         let log = OffsetsLog::open(&topics).unwrap();
-        let mut c = Coordinator::new(GroupConfig::default(), 1);
+        let mut c = GroupMachine::new(GroupConfig::default(), 1);
         let stats = log.load_into(&mut c).unwrap();
         assert_eq!(stats, LoadStats { records: 5, skipped: 0 });
         let tp = TopicPartition { topic: "t".into(), partition: 0 };

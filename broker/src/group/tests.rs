@@ -13,13 +13,13 @@ use super::types::*;
 const SESSION: i32 = 10_000;
 const REBALANCE: i32 = 30_000;
 
-/// Drives a [`Coordinator`] like the driver does, with a clock the test moves.
+/// Drives a [`GroupMachine`] like the driver does, with a clock the test moves.
 struct Harness {
-    c: Coordinator,
+    c: GroupMachine,
     now: i64,
     next_token: Token,
     timers: BTreeMap<TimerKey, i64>,
-    replies: HashMap<Token, Reply>,
+    replies: HashMap<Token, GroupReply>,
     writes: Vec<(WriteId, Vec<LogRecord>)>,
     /// Records of completed writes, in log order.
     log: Vec<LogRecord>,
@@ -29,7 +29,7 @@ struct Harness {
 
 impl Harness {
     fn new(config: GroupConfig) -> Harness {
-        let mut c = Coordinator::new(config, 7);
+        let mut c = GroupMachine::new(config, 7);
         let outs = c.finish_loading(0);
         let mut h = Harness {
             c,
@@ -52,13 +52,13 @@ impl Harness {
     fn absorb(&mut self, outs: Vec<Output>) {
         for o in outs {
             match o {
-                Output::Reply(t, r) => {
+                Output::Reply { token: t, reply: r } => {
                     assert!(self.replies.insert(t, r).is_none(), "token {t} answered twice");
                 }
-                Output::SetTimer(k, at) => {
+                Output::SetTimer { key: k, at } => {
                     self.timers.insert(k, at);
                 }
-                Output::Write(id, records) => self.writes.push((id, records)),
+                Output::Write { id, records } => self.writes.push((id, records)),
             }
         }
         if self.auto_write {
@@ -71,10 +71,10 @@ impl Harness {
         self.absorb(outs);
     }
 
-    fn send(&mut self, request: Request) -> Token {
+    fn send(&mut self, request: GroupRequest) -> Token {
         let t = self.next_token;
         self.next_token += 1;
-        self.step(Input::Request(t, request));
+        self.step(Input::Request { token: t, request });
         t
     }
 
@@ -84,7 +84,7 @@ impl Harness {
             if result.is_ok() {
                 self.log.extend(records);
             }
-            self.step(Input::Written(id, result));
+            self.step(Input::Written { id, result });
         }
     }
 
@@ -106,26 +106,26 @@ impl Harness {
         self.now = end;
     }
 
-    fn take(&mut self, t: Token) -> Option<Reply> {
+    fn take(&mut self, t: Token) -> Option<GroupReply> {
         self.replies.remove(&t)
     }
 
     fn join_result(&mut self, t: Token) -> JoinResult {
         match self.take(t) {
-            Some(Reply::Join(r)) => r,
+            Some(GroupReply::Join(r)) => r,
             other => panic!("token {t}: expected a JoinGroup answer, got {other:?}"),
         }
     }
 
     fn sync_result(&mut self, t: Token) -> SyncResult {
         match self.take(t) {
-            Some(Reply::Sync(r)) => r,
+            Some(GroupReply::Sync(r)) => r,
             other => panic!("token {t}: expected a SyncGroup answer, got {other:?}"),
         }
     }
 
     fn join(&mut self, group: &str, member: &str, v4: bool) -> Token {
-        self.send(Request::Join(join_request(group, member, v4, &["range"])))
+        self.send(GroupRequest::Join(join_request(group, member, v4, &["range"])))
     }
 
     /// A v4+ first join: MEMBER_ID_REQUIRED, then the join with the id. Returns the token
@@ -146,7 +146,7 @@ impl Harness {
         generation: i32,
         assignments: &[(&str, &[u8])],
     ) -> Token {
-        self.send(Request::Sync(SyncRequest {
+        self.send(GroupRequest::Sync(SyncRequest {
             group_id: group.into(),
             generation,
             member_id: member.into(),
@@ -161,14 +161,14 @@ impl Harness {
     }
 
     fn heartbeat(&mut self, group: &str, member: &str, generation: i32) -> ErrorCode {
-        let t = self.send(Request::Heartbeat(HeartbeatRequest {
+        let t = self.send(GroupRequest::Heartbeat(HeartbeatRequest {
             group_id: group.into(),
             generation,
             member_id: member.into(),
             instance_id: None,
         }));
         match self.take(t) {
-            Some(Reply::Heartbeat(e)) => e,
+            Some(GroupReply::Heartbeat(e)) => e,
             other => panic!("expected a heartbeat answer, got {other:?}"),
         }
     }
@@ -180,7 +180,7 @@ impl Harness {
         generation: i32,
         offsets: &[(&str, i32, i64)],
     ) -> Token {
-        self.send(Request::Commit(CommitRequest {
+        self.send(GroupRequest::Commit(CommitRequest {
             group_id: group.into(),
             generation,
             member_id: member.into(),
@@ -201,15 +201,15 @@ impl Harness {
 
     fn commit_errors(&mut self, t: Token) -> Vec<ErrorCode> {
         match self.take(t) {
-            Some(Reply::Commit(r)) => r,
+            Some(GroupReply::Commit(r)) => r,
             other => panic!("expected a commit answer, got {other:?}"),
         }
     }
 
     fn fetch(&mut self, group: &str, partitions: Option<Vec<TopicPartition>>) -> GroupOffsets {
-        let t = self.send(Request::FetchOffsets(vec![(group.into(), partitions)]));
+        let t = self.send(GroupRequest::FetchOffsets(vec![(group.into(), partitions)]));
         match self.take(t) {
-            Some(Reply::FetchOffsets(mut g)) => g.remove(0),
+            Some(GroupReply::FetchOffsets(mut g)) => g.remove(0),
             other => panic!("expected a fetch answer, got {other:?}"),
         }
     }
@@ -447,23 +447,25 @@ fn the_initial_delay_extends_while_members_join_up_to_the_rebalance_timeout() {
 fn leaving_members_rebalance_and_the_last_one_empties_the_group() {
     let mut h = Harness::default();
     let (a, b, gen) = h.stable_pair("g");
-    let t = h.send(Request::Leave(
-        "g".into(),
-        vec![
+    let t = h.send(GroupRequest::Leave {
+        group: "g".into(),
+        members: vec![
             LeavingMember { member_id: b.clone(), instance_id: None },
             LeavingMember { member_id: "nobody".into(), instance_id: None },
         ],
-    ));
-    let Some(Reply::Leave(r)) = h.take(t) else { panic!() };
+    });
+    let Some(GroupReply::Leave(r)) = h.take(t) else { panic!() };
     assert_eq!(r.error, ErrorCode::NONE);
     assert_eq!(r.members[0].1, ErrorCode::NONE);
     assert_eq!(r.members[1].1, ErrorCode::UNKNOWN_MEMBER_ID);
     assert_eq!(h.state("g"), GroupState::PreparingRebalance);
     let ta = h.join("g", &a, true);
     assert_eq!(h.join_result(ta).generation, gen + 1);
-    let t =
-        h.send(Request::Leave("g".into(), vec![LeavingMember { member_id: a, instance_id: None }]));
-    assert!(matches!(h.take(t), Some(Reply::Leave(_))));
+    let t = h.send(GroupRequest::Leave {
+        group: "g".into(),
+        members: vec![LeavingMember { member_id: a, instance_id: None }],
+    });
+    assert!(matches!(h.take(t), Some(GroupReply::Leave(_))));
     assert_eq!(h.state("g"), GroupState::Empty);
     let g = h.c.group("g").unwrap();
     assert_eq!(g.generation, gen + 2);
@@ -475,7 +477,7 @@ fn a_static_member_rejoining_takes_over_and_fences_its_old_id() {
     let mut h = Harness::default();
     let mut req = join_request("g", "", true, &["range"]);
     req.instance_id = Some("inst-1".into());
-    let t = h.send(Request::Join(req.clone()));
+    let t = h.send(GroupRequest::Join(req.clone()));
     h.advance(0);
     let r = h.join_result(t);
     assert_eq!(r.error, ErrorCode::NONE, "static members skip MEMBER_ID_REQUIRED");
@@ -484,20 +486,20 @@ fn a_static_member_rejoining_takes_over_and_fences_its_old_id() {
     let ts = h.sync("g", &old, r.generation, &[(&old, b"mine")]);
     assert_eq!(h.sync_result(ts).assignment.as_ref(), b"mine");
     // The instance restarts and joins without a member id: no rebalance.
-    let t = h.send(Request::Join(req));
+    let t = h.send(GroupRequest::Join(req));
     let r2 = h.join_result(t);
     assert_eq!(r2.error, ErrorCode::NONE);
     assert_ne!(r2.member_id, old);
     assert_eq!(r2.generation, r.generation);
     assert_eq!(r2.leader, old, "before v9 the old leader id is named so no one reassigns");
     assert_eq!(h.state("g"), GroupState::Stable);
-    let t = h.send(Request::Heartbeat(HeartbeatRequest {
+    let t = h.send(GroupRequest::Heartbeat(HeartbeatRequest {
         group_id: "g".into(),
         generation: r.generation,
         member_id: old,
         instance_id: Some("inst-1".into()),
     }));
-    assert_eq!(h.take(t), Some(Reply::Heartbeat(ErrorCode::FENCED_INSTANCE_ID)));
+    assert_eq!(h.take(t), Some(GroupReply::Heartbeat(ErrorCode::FENCED_INSTANCE_ID)));
     let ts = h.sync("g", &r2.member_id, r.generation, &[]);
     assert_eq!(h.sync_result(ts).assignment.as_ref(), b"mine", "the assignment carries over");
 }
@@ -505,18 +507,22 @@ fn a_static_member_rejoining_takes_over_and_fences_its_old_id() {
 #[test]
 fn protocols_must_be_consistent() {
     let mut h = Harness::default();
-    let t = h.send(Request::Join(join_request("g", "", false, &["range", "roundrobin"])));
+    let t = h.send(GroupRequest::Join(join_request("g", "", false, &["range", "roundrobin"])));
     h.advance(0);
     let a = h.join_result(t);
-    let t = h.send(Request::Join(join_request("g", "", false, &["sticky"])));
+    let t = h.send(GroupRequest::Join(join_request("g", "", false, &["sticky"])));
     assert_eq!(h.join_result(t).error, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
     let mut other = join_request("g", "", false, &["range"]);
     other.protocol_type = "connect".into();
-    let t = h.send(Request::Join(other));
+    let t = h.send(GroupRequest::Join(other));
     assert_eq!(h.join_result(t).error, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
-    let t = h.send(Request::Join(join_request("g", "", false, &["roundrobin", "range"])));
-    let ta =
-        h.send(Request::Join(join_request("g", &a.member_id, false, &["range", "roundrobin"])));
+    let t = h.send(GroupRequest::Join(join_request("g", "", false, &["roundrobin", "range"])));
+    let ta = h.send(GroupRequest::Join(join_request(
+        "g",
+        &a.member_id,
+        false,
+        &["range", "roundrobin"],
+    )));
     // One vote each: the tie goes to the leader's preference.
     assert_eq!(h.join_result(ta).protocol_name.as_deref(), Some("range"));
     assert_eq!(h.join_result(t).error, ErrorCode::NONE);
@@ -543,7 +549,7 @@ fn requests_are_checked_against_the_member_and_generation() {
     assert_eq!(h.join_result(t).error, ErrorCode::UNKNOWN_MEMBER_ID);
     let mut bad = join_request("g", "", true, &["range"]);
     bad.session_timeout_ms = 10;
-    let t = h.send(Request::Join(bad));
+    let t = h.send(GroupRequest::Join(bad));
     assert_eq!(h.join_result(t).error, ErrorCode::INVALID_SESSION_TIMEOUT);
 }
 
@@ -591,7 +597,7 @@ fn simple_consumers_commit_with_generation_minus_one() {
         commit_timestamp: -1,
         metadata: Some("x".repeat(5000)),
     });
-    let t = h.send(Request::Commit(r));
+    let t = h.send(GroupRequest::Commit(r));
     assert_eq!(h.commit_errors(t), [ErrorCode::NONE, ErrorCode::OFFSET_METADATA_TOO_LARGE]);
     assert_eq!(h.state("simple"), GroupState::Empty);
     let got = h.fetch("simple", Some(vec![tp("t", 0), tp("t", 1)]));
@@ -636,8 +642,10 @@ fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
 fn a_pending_member_that_never_returns_does_not_block_the_join() {
     let mut h = Harness::default();
     let (a, b, _) = h.stable_pair("g");
-    let t =
-        h.send(Request::Leave("g".into(), vec![LeavingMember { member_id: b, instance_id: None }]));
+    let t = h.send(GroupRequest::Leave {
+        group: "g".into(),
+        members: vec![LeavingMember { member_id: b, instance_id: None }],
+    });
     h.take(t);
     let ta = h.join("g", &a, true);
     let gen = h.join_result(ta).generation;
@@ -663,11 +671,16 @@ fn loading_answers_as_kafka_does_then_restores_groups_and_offsets() {
     let t = h.commit("simple", "", -1, &[("u", 3, 7)]);
     h.commit_errors(t);
 
-    let mut c = Coordinator::new(GroupConfig::default(), 1);
-    let answers =
-        c.step(Input::Request(1, Request::Join(join_request("g", "", true, &["range"]))), 0);
+    let mut c = GroupMachine::new(GroupConfig::default(), 1);
+    let answers = c.step(
+        Input::Request {
+            token: 1,
+            request: GroupRequest::Join(join_request("g", "", true, &["range"])),
+        },
+        0,
+    );
     assert!(
-        matches!(&answers[0], Output::Reply(1, Reply::Join(r)) if r.error == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
+        matches!(&answers[0], Output::Reply { token: 1, reply: GroupReply::Join(r) } if r.error == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)
     );
     let sync = SyncRequest {
         group_id: "g".into(),
@@ -678,9 +691,9 @@ fn loading_answers_as_kafka_does_then_restores_groups_and_offsets() {
         protocol_name: None,
         assignments: vec![],
     };
-    let answers = c.step(Input::Request(2, Request::Sync(sync)), 0);
+    let answers = c.step(Input::Request { token: 2, request: GroupRequest::Sync(sync) }, 0);
     assert!(
-        matches!(&answers[0], Output::Reply(2, Reply::Sync(r)) if r.error == ErrorCode::REBALANCE_IN_PROGRESS)
+        matches!(&answers[0], Output::Reply { token: 2, reply: GroupReply::Sync(r) } if r.error == ErrorCode::REBALANCE_IN_PROGRESS)
     );
     for r in &h.log {
         c.load(&r.key, r.value.as_deref()).unwrap();
@@ -711,17 +724,17 @@ fn a_snapshot_holds_the_whole_state_and_tombstones_delete() {
     h.commit_errors(t);
     let t = h.commit("gone", "", -1, &[("t", 0, 1)]);
     h.commit_errors(t);
-    let t = h.send(Request::Delete(vec!["gone".into()]));
-    assert_eq!(h.take(t), Some(Reply::Delete(vec![ErrorCode::NONE])));
+    let t = h.send(GroupRequest::Delete(vec!["gone".into()]));
+    assert_eq!(h.take(t), Some(GroupReply::Delete(vec![ErrorCode::NONE])));
     let snapshot = h.c.snapshot();
     assert_eq!(snapshot.len(), h.c.live_records());
     assert_eq!(snapshot.len(), 3, "group g, two offsets");
-    let mut from_log = Coordinator::new(GroupConfig::default(), 1);
+    let mut from_log = GroupMachine::new(GroupConfig::default(), 1);
     for r in &h.log {
         from_log.load(&r.key, r.value.as_deref()).unwrap();
     }
     assert!(from_log.group("gone").is_none(), "tombstones delete while loading");
-    let mut from_snapshot = Coordinator::new(GroupConfig::default(), 1);
+    let mut from_snapshot = GroupMachine::new(GroupConfig::default(), 1);
     for r in &snapshot {
         from_snapshot.load(&r.key, r.value.as_deref()).unwrap();
     }
@@ -753,10 +766,10 @@ fn offsets_of_an_empty_group_expire_after_the_retention_and_the_group_goes() {
     }
     assert!(h.fetch("g", None).offsets[0].1.is_some());
     for m in [a, b] {
-        let t = h.send(Request::Leave(
-            "g".into(),
-            vec![LeavingMember { member_id: m, instance_id: None }],
-        ));
+        let t = h.send(GroupRequest::Leave {
+            group: "g".into(),
+            members: vec![LeavingMember { member_id: m, instance_id: None }],
+        });
         h.take(t);
     }
     h.advance(0);
@@ -793,7 +806,7 @@ fn an_explicit_commit_timestamp_dates_the_offset_and_its_expiry() {
         commit_timestamp,
         metadata: None,
     };
-    let t = h.send(Request::Commit(CommitRequest {
+    let t = h.send(GroupRequest::Commit(CommitRequest {
         group_id: "simple".into(),
         generation: -1,
         member_id: String::new(),
@@ -821,22 +834,26 @@ fn deleting_groups_and_offsets() {
     h.commit_errors(t);
     let t = h.commit("idle", "", -1, &[("t", 0, 1)]);
     h.commit_errors(t);
-    let t = h.send(Request::Delete(vec!["active".into(), "idle".into(), "none".into()]));
+    let t = h.send(GroupRequest::Delete(vec!["active".into(), "idle".into(), "none".into()]));
     assert_eq!(
         h.take(t),
-        Some(Reply::Delete(vec![
+        Some(GroupReply::Delete(vec![
             ErrorCode::NON_EMPTY_GROUP,
             ErrorCode::NONE,
             ErrorCode::GROUP_ID_NOT_FOUND,
         ]))
     );
-    let t = h.send(Request::DeleteOffsets("active".into(), vec![tp("t", 0), tp("other", 0)]));
-    let Some(Reply::DeleteOffsets(r)) = h.take(t) else { panic!() };
+    let t = h.send(GroupRequest::DeleteOffsets {
+        group: "active".into(),
+        partitions: vec![tp("t", 0), tp("other", 0)],
+    });
+    let Some(GroupReply::DeleteOffsets(r)) = h.take(t) else { panic!() };
     assert_eq!(r.partitions[0].1, ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC);
     assert_eq!(r.partitions[1].1, ErrorCode::NONE);
     assert_eq!(h.fetch("active", None).offsets.len(), 1);
-    let t = h.send(Request::DeleteOffsets("none".into(), vec![tp("t", 0)]));
-    let Some(Reply::DeleteOffsets(r)) = h.take(t) else { panic!() };
+    let t =
+        h.send(GroupRequest::DeleteOffsets { group: "none".into(), partitions: vec![tp("t", 0)] });
+    let Some(GroupReply::DeleteOffsets(r)) = h.take(t) else { panic!() };
     assert_eq!(r.error, ErrorCode::GROUP_ID_NOT_FOUND);
 }
 
@@ -846,19 +863,19 @@ fn list_and_describe_report_states_and_stable_members_in_full() {
     let (a, b, _) = h.stable_pair("s");
     let t = h.commit("e", "", -1, &[("t", 0, 1)]);
     h.commit_errors(t);
-    let t = h.send(Request::List(ListFilter::parse([], [])));
-    let Some(Reply::List(e, groups)) = h.take(t) else { panic!() };
+    let t = h.send(GroupRequest::List(ListFilter::parse([], [])));
+    let Some(GroupReply::List { error: e, groups }) = h.take(t) else { panic!() };
     assert_eq!(e, ErrorCode::NONE);
     let listed: Vec<_> =
         groups.iter().map(|g| (g.group_id.as_str(), g.protocol_type.as_str(), g.state)).collect();
     assert_eq!(listed, [("e", "", GroupState::Empty), ("s", "consumer", GroupState::Stable)]);
-    let t = h.send(Request::List(ListFilter::parse(["stable"], ["Classic"])));
-    let Some(Reply::List(_, groups)) = h.take(t) else { panic!() };
+    let t = h.send(GroupRequest::List(ListFilter::parse(["stable"], ["Classic"])));
+    let Some(GroupReply::List { error: _, groups }) = h.take(t) else { panic!() };
     assert_eq!(groups.len(), 1);
-    let t = h.send(Request::List(ListFilter::parse([], ["consumer"])));
-    assert!(matches!(h.take(t), Some(Reply::List(_, g)) if g.is_empty()));
-    let t = h.send(Request::Describe(vec!["s".into(), "missing".into()]));
-    let Some(Reply::Describe(d)) = h.take(t) else { panic!() };
+    let t = h.send(GroupRequest::List(ListFilter::parse([], ["consumer"])));
+    assert!(matches!(h.take(t), Some(GroupReply::List { error: _, groups: g }) if g.is_empty()));
+    let t = h.send(GroupRequest::Describe(vec!["s".into(), "missing".into()]));
+    let Some(GroupReply::Describe(d)) = h.take(t) else { panic!() };
     assert_eq!((d[0].state, d[0].protocol.as_str()), (GroupState::Stable, "range"));
     assert_eq!(d[0].members[0].member_id, a);
     assert_eq!(d[0].members[1].member_id, b);
@@ -866,8 +883,8 @@ fn list_and_describe_report_states_and_stable_members_in_full() {
     assert_eq!(d[0].members[1].metadata, subscription(&["t"]));
     assert_eq!((d[1].state, d[1].error), (GroupState::Dead, ErrorCode::NONE));
     h.join("s", &a, true);
-    let t = h.send(Request::Describe(vec!["s".into()]));
-    let Some(Reply::Describe(d)) = h.take(t) else { panic!() };
+    let t = h.send(GroupRequest::Describe(vec!["s".into()]));
+    let Some(GroupReply::Describe(d)) = h.take(t) else { panic!() };
     assert_eq!(d[0].state, GroupState::PreparingRebalance);
     assert!(d[0].members[1].assignment.is_empty(), "only stable groups show assignments");
 }
@@ -915,7 +932,7 @@ fn offsets_of_deleted_topics_go_from_every_group_commits_in_flight_included() {
     assert_eq!(offsets(&mut h, "g"), [("kept".into(), 0, 6), ("kept".into(), 1, 9)]);
     assert!(offsets(&mut h, "simple").is_empty());
     // The log says the same: the tombstones come after the commits they cancel.
-    let mut from_log = Coordinator::new(GroupConfig::default(), 1);
+    let mut from_log = GroupMachine::new(GroupConfig::default(), 1);
     for r in &h.log {
         from_log.load(&r.key, r.value.as_deref()).unwrap();
     }
@@ -937,14 +954,14 @@ fn transactional_offsets_skip_the_generation_check_and_the_member_is_checked_as_
     let mut h = Harness::default();
     let (leader, _, generation) = h.stable_pair("g");
     let check = |h: &mut Harness, generation: i32, member: &str| {
-        let t = h.send(Request::ValidateTxnMember(TxnMember {
+        let t = h.send(GroupRequest::ValidateTxnMember(TxnMember {
             group_id: "g".into(),
             generation,
             member_id: member.into(),
             instance_id: None,
         }));
         match h.take(t) {
-            Some(Reply::Heartbeat(e)) => e,
+            Some(GroupReply::Heartbeat(e)) => e,
             other => panic!("{other:?}"),
         }
     };
@@ -963,11 +980,11 @@ fn transactional_offsets_skip_the_generation_check_and_the_member_is_checked_as_
         commit_timestamp: -1,
         metadata: None,
     }];
-    let t = h.send(Request::CommitTxnOffsets("g".into(), offsets.clone()));
+    let t = h.send(GroupRequest::CommitTxnOffsets { group: "g".into(), offsets: offsets.clone() });
     assert_eq!(h.commit_errors(t), vec![ErrorCode::NONE]);
     assert_eq!(h.fetch("g", None).offsets[0].1.as_ref().unwrap().offset, 9);
     // A group that does not exist yet is created by them.
-    let t = h.send(Request::CommitTxnOffsets("new".into(), offsets));
+    let t = h.send(GroupRequest::CommitTxnOffsets { group: "new".into(), offsets });
     assert_eq!(h.commit_errors(t), vec![ErrorCode::NONE]);
     assert_eq!(h.fetch("new", None).offsets[0].1.as_ref().unwrap().offset, 9);
 }

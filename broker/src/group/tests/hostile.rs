@@ -8,7 +8,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use super::{join_request, tp, Harness};
 use crate::group::request::{
-    CommitRequest, LeavingMember, ListFilter, OffsetToCommit, Reply, Request,
+    CommitRequest, GroupReply, GroupRequest, LeavingMember, ListFilter, OffsetToCommit,
 };
 use crate::group::types::GroupState;
 
@@ -19,8 +19,9 @@ const LIMIT: Duration = Duration::from_secs(20);
 fn a_leave_of_every_member_in_join_order_elects_each_next_leader_without_a_sort() {
     let n = 50_000;
     let mut h = Harness::default();
-    let tokens: Vec<_> =
-        (0..n).map(|_| h.send(Request::Join(join_request("g", "", false, &["range"])))).collect();
+    let tokens: Vec<_> = (0..n)
+        .map(|_| h.send(GroupRequest::Join(join_request("g", "", false, &["range"]))))
+        .collect();
     h.advance(0);
     let mut members = Vec::with_capacity(n);
     for t in tokens {
@@ -32,9 +33,9 @@ fn a_leave_of_every_member_in_join_order_elects_each_next_leader_without_a_sort(
     let leaving =
         members.iter().map(|m| LeavingMember { member_id: m.clone(), instance_id: None }).collect();
     let started = Instant::now();
-    let t = h.send(Request::Leave("g".into(), leaving));
+    let t = h.send(GroupRequest::Leave { group: "g".into(), members: leaving });
     let took = started.elapsed();
-    let Some(Reply::Leave(r)) = h.take(t) else { panic!("a leave answer") };
+    let Some(GroupReply::Leave(r)) = h.take(t) else { panic!("a leave answer") };
     assert!(r.members.iter().all(|(_, e)| *e == ErrorCode::NONE));
     assert_eq!(h.state("g"), GroupState::Empty);
     assert!(took < LIMIT, "{n} members left in {took:?}");
@@ -54,7 +55,7 @@ fn a_partition_committed_many_times_in_one_request_is_one_record_of_its_last_val
     let mut offsets = vec![entry(0, 1, ""), entry(0, 2, &big), entry(0, 3, ""), entry(1, 4, "")];
     offsets.extend((0..200_000).map(|i| entry(1, i, "")));
     offsets.push(entry(0, 5, &big));
-    let t = h.send(Request::Commit(CommitRequest {
+    let t = h.send(GroupRequest::Commit(CommitRequest {
         group_id: "g".into(),
         generation: -1,
         member_id: String::new(),
@@ -82,13 +83,13 @@ fn a_list_filter_naming_a_state_a_million_times_is_read_once() {
         h.commit_errors(t);
     }
     let started = Instant::now();
-    let t = h.send(Request::List(ListFilter::parse(vec!["empty"; 1 << 20], [])));
+    let t = h.send(GroupRequest::List(ListFilter::parse(vec!["empty"; 1 << 20], [])));
     let took = started.elapsed();
-    let Some(Reply::List(error, groups)) = h.take(t) else { panic!("a list answer") };
+    let Some(GroupReply::List { error, groups }) = h.take(t) else { panic!("a list answer") };
     assert_eq!(error, ErrorCode::NONE);
     assert_eq!(groups.len(), 2_000);
-    let t = h.send(Request::List(ListFilter::parse(vec!["Stable"; 1 << 20], [])));
-    let Some(Reply::List(_, groups)) = h.take(t) else { panic!("a list answer") };
+    let t = h.send(GroupRequest::List(ListFilter::parse(vec!["Stable"; 1 << 20], [])));
+    let Some(GroupReply::List { error: _, groups }) = h.take(t) else { panic!("a list answer") };
     assert!(groups.is_empty());
     assert!(took < LIMIT, "listed in {took:?}");
 }
