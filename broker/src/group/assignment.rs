@@ -16,8 +16,7 @@ use super::membership::Group;
 use super::rebalance::group_record;
 use super::request::{GroupReply, JoinResult, SyncRequest, SyncResult};
 use super::state::{store_group_error, AssignmentWrite, GroupMachine, PendingWrite};
-use super::types::GroupState;
-use super::types::Token;
+use super::types::{GroupState, Token};
 
 impl GroupMachine {
     pub(super) fn sync(&mut self, token: Token, r: SyncRequest, now: i64) {

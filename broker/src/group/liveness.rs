@@ -13,8 +13,7 @@ use super::request::{
     GroupReply, HeartbeatRequest, JoinResult, LeaveResult, LeavingMember, SyncResult,
 };
 use super::state::{GroupMachine, TimerKey};
-use super::types::GroupState;
-use super::types::Token;
+use super::types::{GroupState, Token};
 
 impl GroupMachine {
     pub(super) fn heartbeat(&mut self, token: Token, r: HeartbeatRequest, now: i64) {

@@ -23,11 +23,9 @@ use super::request::{
     CommitRequest, DeleteOffsetsResult, GroupDescription, GroupListing, GroupOffsets, GroupReply,
     ListFilter, MemberDescription, OffsetToCommit, TxnMember,
 };
-use super::state::{
-    commit_error, group_tombstone, offset_record, GroupMachine, PendingWrite, TimerKey,
-};
-use super::types::GroupState;
-use super::types::{CommittedOffset, Token, TopicPartition};
+use super::state::persistence::{group_tombstone, offset_record};
+use super::state::{commit_error, GroupMachine, PendingWrite, TimerKey};
+use super::types::{CommittedOffset, GroupState, Token, TopicPartition};
 
 impl GroupMachine {
     pub(super) fn commit(&mut self, token: Token, r: CommitRequest, now: i64) {

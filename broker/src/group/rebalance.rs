@@ -30,8 +30,7 @@ use super::request::{GroupReply, JoinMember, JoinRequest, JoinResult, SyncResult
 use super::state::{
     store_group_error, GroupMachine, LogRecord, PendingWrite, StaticRejoin, TimerKey,
 };
-use super::types::GroupState;
-use super::types::Token;
+use super::types::{GroupState, Token};
 
 impl GroupMachine {
     /// Runs `f` on a group taken out of the map (so `f` may use `self` freely), then puts

@@ -7,8 +7,7 @@
 use bytes::Bytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use super::types::{CommittedOffset, TopicPartition};
-use super::types::{GroupState, Protocol};
+use super::types::{CommittedOffset, GroupState, Protocol, TopicPartition};
 
 /// A JoinGroup request, version differences already resolved by the handler.
 #[derive(Debug, Clone)]
