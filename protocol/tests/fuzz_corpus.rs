@@ -49,3 +49,8 @@ fn request_corpus() {
 fn batch_corpus() {
     assert!(replay("batch", targets::batch) >= 3);
 }
+
+#[test]
+fn consumer_protocol_corpus() {
+    assert!(replay("consumer_protocol", targets::consumer_protocol) >= 5);
+}

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use kafka_protocol::messages::ConsumerProtocolAssignment;
-use kafka_protocol::protocol::Decodable;
 use serde_json::{json, Value};
+use sluice_protocol::consumer_protocol::Assignment;
 
 use crate::broker::Broker;
 use crate::group::request::{GroupOffsets, ListFilter};
@@ -320,20 +319,8 @@ pub async fn groups(broker: &Broker) -> Vec<GroupView> {
 
 /// A consumer-protocol assignment's partitions by topic; empty if it does not decode.
 fn decode_assignment(bytes: &bytes::Bytes) -> Vec<(String, Vec<i32>)> {
-    let mut buf = bytes.clone();
-    if buf.len() < 2 {
-        return Vec::new();
-    }
-    let version = i16::from_be_bytes([buf[0], buf[1]]);
-    let _ = bytes::Buf::get_i16(&mut buf);
-    // Newer versions than the schema knows keep the known fields first (as Kafka reads
-    // them): decode with the highest known version.
-    match ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3)) {
-        Ok(a) => a
-            .assigned_partitions
-            .into_iter()
-            .map(|t| (t.topic.0.to_string(), t.partitions))
-            .collect(),
+    match Assignment::decode(bytes) {
+        Ok(a) => a.assigned_partitions.into_iter().map(|t| (t.topic, t.partitions)).collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -452,6 +439,7 @@ pub fn group_json(g: &GroupView) -> Value {
 mod tests {
     use super::*;
     use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+    use kafka_protocol::messages::ConsumerProtocolAssignment;
     use kafka_protocol::protocol::{Encodable, StrBytes};
 
     #[test]

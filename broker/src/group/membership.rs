@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
+use sluice_protocol::consumer_protocol::Subscription;
 
 use super::types::{CommittedOffset, GroupState, Protocol, Token, TopicPartition};
 
@@ -386,41 +387,10 @@ impl Group {
         let protocol = self.protocol_name.as_deref()?;
         let mut topics = BTreeSet::new();
         for m in self.members.values() {
-            topics.extend(subscription_topics(&m.metadata(protocol))?);
+            topics.extend(Subscription::decode_topics(&m.metadata(protocol)).ok()?);
         }
         Some(topics)
     }
-}
-
-/// The topics of a `ConsumerProtocolSubscription` (all versions start with the version,
-/// then the topic array; none is flexible). `None` when the bytes do not parse. Client
-/// bytes: every length is checked against what is left before it is used.
-pub fn subscription_topics(bytes: &[u8]) -> Option<Vec<String>> {
-    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        if b.len() < n {
-            return None;
-        }
-        let (head, rest) = b.split_at(n);
-        *b = rest;
-        Some(head)
-    }
-    let mut b = bytes;
-    let version = i16::from_be_bytes(take(&mut b, 2)?.try_into().ok()?);
-    if version < 0 {
-        return None;
-    }
-    let count = i32::from_be_bytes(take(&mut b, 4)?.try_into().ok()?);
-    // Each topic takes at least 2 bytes: a count beyond that is a lie.
-    if count < 0 || count as usize > b.len() / 2 {
-        return None;
-    }
-    let mut topics = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let len = i16::from_be_bytes(take(&mut b, 2)?.try_into().ok()?);
-        let name = take(&mut b, usize::try_from(len).ok()?)?;
-        topics.push(String::from_utf8(name.to_vec()).ok()?);
-    }
-    Some(topics)
 }
 
 #[cfg(test)]
@@ -485,15 +455,5 @@ mod tests {
         assert_eq!(g.leader, None);
         assert!(g.supported.is_empty());
         assert_eq!(g.awaiting_join, 0);
-    }
-
-    #[test]
-    fn subscriptions_parse_and_lies_are_refused() {
-        // version 1, topics ["a", "bc"], then user data and owned partitions we ignore.
-        let bytes = [0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff, 0xff, 0xff, 0xff];
-        assert_eq!(subscription_topics(&bytes), Some(vec!["a".into(), "bc".into()]));
-        assert_eq!(subscription_topics(&[0, 1, 0x7f, 0xff, 0xff, 0xff]), None);
-        assert_eq!(subscription_topics(&[0, 1, 0, 0, 0, 1, 0, 9, b'a']), None);
-        assert_eq!(subscription_topics(&[0]), None);
     }
 }

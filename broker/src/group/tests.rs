@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
+use sluice_protocol::consumer_protocol::Subscription;
 use sluice_protocol::error_code::ErrorCode;
 
 use super::request::*;
@@ -257,14 +258,8 @@ fn tp(topic: &str, partition: i32) -> TopicPartition {
 
 /// A `ConsumerProtocolSubscription` v0 for these topics.
 fn subscription(topics: &[&str]) -> Bytes {
-    let mut b = vec![0, 0];
-    b.extend_from_slice(&(topics.len() as i32).to_be_bytes());
-    for t in topics {
-        b.extend_from_slice(&(t.len() as i16).to_be_bytes());
-        b.extend_from_slice(t.as_bytes());
-    }
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.into()
+    let topics = topics.iter().map(|t| (*t).to_owned()).collect();
+    Subscription { topics, ..Subscription::default() }.encode(0).expect("a short subscription")
 }
 
 fn join_request(group: &str, member: &str, v4: bool, protocols: &[&str]) -> JoinRequest {

@@ -11,12 +11,17 @@
 //! - [`request`]: a whole request frame through the broker's path (header, then
 //!   `Request::decode` for whatever API key and version the frame names) plus
 //!   `Response::decode` of the same body;
-//! - [`batch`]: `RecordBatch::parse_verified` and record iteration.
+//! - [`batch`]: `RecordBatch::parse_verified` and record iteration;
+//! - [`consumer_protocol`]: the consumer protocol's subscription and assignment decoders
+//!   (the bytes inside JoinGroup and SyncGroup), with a round trip of what decodes.
 //!
 //! Allocation is bounded by running libFuzzer with `-malloc_limit_mb` (see the README in
 //! this directory), which reports any single allocation above the limit as a crash.
 
 use bytes::{Bytes, BytesMut};
+use sluice_protocol::consumer_protocol::{
+    Assignment, Subscription, LATEST_ASSIGNMENT_VERSION, LATEST_SUBSCRIPTION_VERSION,
+};
 use sluice_protocol::frame::FrameDecoder;
 use sluice_protocol::header::RequestHeader;
 use sluice_protocol::messages::{Request, Response};
@@ -96,6 +101,31 @@ pub fn batch(data: &[u8]) {
         for record in records.iter().take(100_000) {
             let Ok(record) = record else { break };
             let _ = (record.key(), record.value(), record.headers().count());
+        }
+    }
+}
+
+/// Consumer-protocol target: the input as a subscription and as an assignment. What
+/// decodes encodes at its own version (clamped to the latest) and at the latest, and each
+/// encoding decodes to the same value; a subscription's topics read alone are its topics.
+pub fn consumer_protocol(data: &[u8]) {
+    let bytes = Bytes::copy_from_slice(data);
+    let topics = Subscription::decode_topics(&bytes);
+    if let Ok(sub) = Subscription::decode(&bytes) {
+        assert_eq!(topics.as_ref(), Ok(&sub.topics), "topics read alone differ");
+        // It decoded, so the input has its two version bytes.
+        let version = i16::from_be_bytes([data[0], data[1]]).min(LATEST_SUBSCRIPTION_VERSION);
+        for v in [version, LATEST_SUBSCRIPTION_VERSION] {
+            let out = sub.encode(v).expect("a decoded subscription encodes");
+            let again = Subscription::decode(&out).expect("an encoded subscription decodes");
+            assert_eq!(again, sub, "round trip at v{v} changed the subscription");
+        }
+    }
+    if let Ok(assignment) = Assignment::decode(&bytes) {
+        for v in [0, LATEST_ASSIGNMENT_VERSION] {
+            let out = assignment.encode(v).expect("a decoded assignment encodes");
+            let again = Assignment::decode(&out).expect("an encoded assignment decodes");
+            assert_eq!(again, assignment, "round trip at v{v} changed the assignment");
         }
     }
 }

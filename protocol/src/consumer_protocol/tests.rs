@@ -1,10 +1,10 @@
 use bytes::{Buf, Bytes};
-use proptest::prelude::*;
-use sluice_protocol::kafka_protocol::messages::{
+use kafka_protocol::messages::{
     consumer_protocol_assignment, consumer_protocol_subscription, ConsumerProtocolAssignment,
     ConsumerProtocolSubscription, TopicName,
 };
-use sluice_protocol::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use proptest::prelude::*;
 
 use super::*;
 
@@ -75,6 +75,53 @@ fn subscription_v1_to_v3_golden_bytes() {
     assert_eq!(Subscription::decode(&Bytes::from(v3_null)).unwrap(), no_rack);
 }
 
+/// The bytes real clients put in the JoinGroup and SyncGroup requests of
+/// `protocol/tests/fixtures/` (also the fuzz seeds): kafka-python's v0 subscription,
+/// librdkafka's v3 one (empty user data and rack id, no owned partitions) and the
+/// assignment both sent for one partition. Each re-encodes byte for byte.
+#[test]
+fn real_clients_golden_bytes() {
+    let golden = |sub: Subscription| Subscription { topics: vec!["golden".into()], ..sub };
+    #[rustfmt::skip]
+    let kafka_python: &[u8] = &[
+        0, 0,                                   // version 0
+        0, 0, 0, 1, 0, 6, b'g', b'o', b'l', b'd', b'e', b'n', // ["golden"]
+        0, 0, 0, 0,                             // user_data: empty
+    ];
+    let sub = golden(Subscription { user_data: Some(Bytes::new()), ..Subscription::default() });
+    assert_eq!(Subscription::decode(&Bytes::from_static(kafka_python)).unwrap(), sub);
+    assert_eq!(&sub.encode(0).unwrap()[..], kafka_python);
+
+    #[rustfmt::skip]
+    let librdkafka: &[u8] = &[
+        0, 3,                                   // version 3
+        0, 0, 0, 1, 0, 6, b'g', b'o', b'l', b'd', b'e', b'n', // ["golden"]
+        0, 0, 0, 0,                             // user_data: empty
+        0, 0, 0, 0,                             // no owned partitions
+        0xff, 0xff, 0xff, 0xff,                 // generation_id: -1
+        0, 0,                                   // rack_id: ""
+    ];
+    let sub = golden(Subscription {
+        user_data: Some(Bytes::new()),
+        rack_id: Some(String::new()),
+        ..Subscription::default()
+    });
+    assert_eq!(Subscription::decode(&Bytes::from_static(librdkafka)).unwrap(), sub);
+    assert_eq!(&sub.encode(3).unwrap()[..], librdkafka);
+
+    #[rustfmt::skip]
+    let assigned: &[u8] = &[
+        0, 0,                                   // version 0
+        0, 0, 0, 1, 0, 6, b'g', b'o', b'l', b'd', b'e', b'n', // "golden"
+        0, 0, 0, 1, 0, 0, 0, 0,                 // [0]
+        0, 0, 0, 0,                             // user_data: empty
+    ];
+    let assignment =
+        Assignment { assigned_partitions: vec![tp("golden", &[0])], user_data: Some(Bytes::new()) };
+    assert_eq!(Assignment::decode(&Bytes::from_static(assigned)).unwrap(), assignment);
+    assert_eq!(&assignment.encode(0).unwrap()[..], assigned);
+}
+
 #[test]
 fn assignment_golden_bytes() {
     let assignment = Assignment { assigned_partitions: vec![tp("t", &[1, 0])], user_data: None };
@@ -135,26 +182,27 @@ fn an_empty_assignment_decodes() {
 #[test]
 fn malformed_assignments_are_refused() {
     #[rustfmt::skip]
-    let cases: &[(&[u8], ProtocolError)] = &[
+    let cases: &[(&[u8], ConsumerProtocolError)] = &[
         // 2^31-1 topics in no bytes.
-        (&[0, 0, 0x7f, 0xff, 0xff, 0xff], ProtocolError::Truncated {
+        (&[0, 0, 0x7f, 0xff, 0xff, 0xff], ConsumerProtocolError::Truncated {
             message: "assignment", field: "assigned_partitions", offset: 2,
             needed: 6 * 0x7fff_ffff, remaining: 0,
         }),
         // A negative topic count.
-        (&[0, 0, 0xff, 0xff, 0xff, 0xff], ProtocolError::NegativeLength {
+        (&[0, 0, 0xff, 0xff, 0xff, 0xff], ConsumerProtocolError::NegativeLength {
             message: "assignment", field: "assigned_partitions", offset: 2, length: -1,
         }),
         // A negative topic name length.
-        (&[0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0], ProtocolError::NegativeLength {
+        (&[0, 0, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0], ConsumerProtocolError::NegativeLength {
             message: "assignment", field: "assigned_partitions", offset: 6, length: -1,
         }),
         // A topic name that is not UTF-8.
-        (&[0, 0, 0, 0, 0, 1, 0, 1, 0xc3, 0, 0, 0, 0, 0, 0, 0, 0], ProtocolError::InvalidUtf8 {
-            message: "assignment", field: "assigned_partitions", offset: 8,
-        }),
+        (&[0, 0, 0, 0, 0, 1, 0, 1, 0xc3, 0, 0, 0, 0, 0, 0, 0, 0],
+            ConsumerProtocolError::InvalidUtf8 {
+                message: "assignment", field: "assigned_partitions", offset: 8,
+            }),
         // User data running past the end.
-        (&[0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff], ProtocolError::Truncated {
+        (&[0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff], ConsumerProtocolError::Truncated {
             message: "assignment", field: "user_data", offset: 6,
             needed: 0x7fff_ffff, remaining: 0,
         }),
@@ -211,7 +259,7 @@ fn every_truncation_is_an_error() {
     let sub = full_subscription().encode(3).unwrap();
     for len in 0..sub.len() {
         let err = Subscription::decode(&sub.slice(..len)).unwrap_err();
-        assert!(matches!(err, ProtocolError::Truncated { .. }), "{len}: {err}");
+        assert!(matches!(err, ConsumerProtocolError::Truncated { .. }), "{len}: {err}");
     }
     let assignment = Assignment {
         assigned_partitions: vec![tp("t", &[1, 2]), tp("u", &[])],
@@ -221,7 +269,7 @@ fn every_truncation_is_an_error() {
     .unwrap();
     for len in 0..assignment.len() {
         let err = Assignment::decode(&assignment.slice(..len)).unwrap_err();
-        assert!(matches!(err, ProtocolError::Truncated { .. }), "{len}: {err}");
+        assert!(matches!(err, ConsumerProtocolError::Truncated { .. }), "{len}: {err}");
     }
 }
 
@@ -234,7 +282,7 @@ fn hostile_counts_are_refused_before_allocating() {
     topics.extend_from_slice(&[0, 1, b'x']);
     assert_eq!(
         Subscription::decode(&Bytes::from(topics)).unwrap_err(),
-        ProtocolError::Truncated {
+        ConsumerProtocolError::Truncated {
             message: "subscription",
             field: "topics",
             offset: 2,
@@ -250,7 +298,7 @@ fn hostile_counts_are_refused_before_allocating() {
     assert!(
         matches!(
             err,
-            ProtocolError::Truncated { field: "owned_partitions", needed, .. }
+            ConsumerProtocolError::Truncated { field: "owned_partitions", needed, .. }
                 if needed == 6 * 0x7fff_ffff
         ),
         "{err}"
@@ -261,14 +309,17 @@ fn hostile_counts_are_refused_before_allocating() {
     partitions.extend_from_slice(&max);
     partitions.extend_from_slice(&[0, 0, 0, 1]);
     let err = Assignment::decode(&Bytes::from(partitions)).unwrap_err();
-    assert!(matches!(err, ProtocolError::Truncated { offset: 9, remaining: 4, .. }), "{err}");
+    assert!(
+        matches!(err, ConsumerProtocolError::Truncated { offset: 9, remaining: 4, .. }),
+        "{err}"
+    );
 
     // User data of 2^31-1 bytes.
     let mut user_data = vec![0, 0, 0, 0, 0, 0];
     user_data.extend_from_slice(&max);
     let err = Subscription::decode(&Bytes::from(user_data)).unwrap_err();
     assert!(
-        matches!(err, ProtocolError::Truncated { field: "user_data", remaining: 0, .. }),
+        matches!(err, ConsumerProtocolError::Truncated { field: "user_data", remaining: 0, .. }),
         "{err}"
     );
 }
@@ -280,7 +331,7 @@ fn negative_lengths() {
         Subscription::decode(&Bytes::from_static(&[0, 0, 0xff, 0xff, 0xff, 0xff])).unwrap_err();
     assert_eq!(
         err,
-        ProtocolError::NegativeLength {
+        ConsumerProtocolError::NegativeLength {
             message: "subscription",
             field: "topics",
             offset: 2,
@@ -290,7 +341,10 @@ fn negative_lengths() {
     // Nor is a null topic name.
     let err =
         Subscription::decode(&Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0xff, 0xfe])).unwrap_err();
-    assert!(matches!(err, ProtocolError::NegativeLength { length: -2, offset: 6, .. }), "{err}");
+    assert!(
+        matches!(err, ConsumerProtocolError::NegativeLength { length: -2, offset: 6, .. }),
+        "{err}"
+    );
     // Any negative length of a nullable field is null, as Java reads it.
     let sub =
         Subscription::decode(&Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0])).unwrap();
@@ -305,27 +359,33 @@ fn negative_lengths() {
 #[test]
 fn bad_versions_and_strings() {
     let err = Assignment::decode(&Bytes::from_static(&[0xff, 0xff, 0, 0, 0, 0])).unwrap_err();
-    assert_eq!(err, ProtocolError::UnsupportedVersion { message: "assignment", version: -1 });
+    assert_eq!(
+        err,
+        ConsumerProtocolError::UnsupportedVersion { message: "assignment", version: -1 }
+    );
     let sub = full_subscription();
     for version in [-1, 4, i16::MAX] {
-        assert!(matches!(sub.encode(version), Err(ProtocolError::UnsupportedVersion { .. })));
+        assert!(matches!(
+            sub.encode(version),
+            Err(ConsumerProtocolError::UnsupportedVersion { .. })
+        ));
     }
     assert!(matches!(
         Assignment::default().encode(4),
-        Err(ProtocolError::UnsupportedVersion { .. })
+        Err(ConsumerProtocolError::UnsupportedVersion { .. })
     ));
 
     let err = Subscription::decode(&Bytes::from_static(&[0, 0, 0, 0, 0, 1, 0, 2, 0xc3, 0x28]))
         .unwrap_err();
     assert_eq!(
         err,
-        ProtocolError::InvalidUtf8 { message: "subscription", field: "topics", offset: 8 }
+        ConsumerProtocolError::InvalidUtf8 { message: "subscription", field: "topics", offset: 8 }
     );
 
     let long = Subscription { topics: vec!["x".repeat(32_768)], ..Subscription::default() };
     assert_eq!(
         long.encode(0).unwrap_err(),
-        ProtocolError::TooLong {
+        ConsumerProtocolError::TooLong {
             message: "subscription",
             field: "topics",
             len: 32_768,
@@ -334,6 +394,24 @@ fn bad_versions_and_strings() {
     );
     let longest = Subscription { topics: vec!["x".repeat(32_767)], ..Subscription::default() };
     assert_eq!(Subscription::decode(&longest.encode(0).unwrap()).unwrap(), longest);
+}
+
+/// The topics alone, as the broker's coordinator reads them: what follows them is not
+/// read, so a subscription cut after its topics still names them.
+#[test]
+fn topics_alone_decode_and_lies_are_refused() {
+    // Version 1, topics ["a", "bc"], null user data, and no owned partitions at all.
+    let bytes = [0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff, 0xff, 0xff, 0xff];
+    let bytes = Bytes::copy_from_slice(&bytes);
+    assert_eq!(Subscription::decode_topics(&bytes), Ok(vec!["a".into(), "bc".into()]));
+    assert!(Subscription::decode(&bytes).is_err(), "the owned partitions are missing");
+    // 2^31-1 topics in no bytes, a name running past the end, no topic count.
+    for lie in [&[0, 1, 0x7f, 0xff, 0xff, 0xff][..], &[0, 1, 0, 0, 0, 1, 0, 9, b'a'], &[0]] {
+        let err = Subscription::decode_topics(&Bytes::copy_from_slice(lie)).unwrap_err();
+        assert!(matches!(err, ConsumerProtocolError::Truncated { .. }), "{err}");
+    }
+    let negative = Bytes::from_static(&[0xff, 0xff, 0, 0, 0, 0]);
+    assert!(Subscription::decode_topics(&negative).is_err());
 }
 
 #[test]
@@ -410,6 +488,15 @@ proptest! {
     fn subscription_round_trips(sub in subscription(), version in 0..=LATEST_SUBSCRIPTION_VERSION) {
         let bytes = sub.encode(version).unwrap();
         prop_assert_eq!(Subscription::decode(&bytes).unwrap(), at_version(sub, version));
+    }
+
+    #[test]
+    fn topics_alone_are_the_subscriptions_topics(
+        sub in subscription(),
+        version in 0..=LATEST_SUBSCRIPTION_VERSION,
+    ) {
+        let bytes = sub.encode(version).unwrap();
+        prop_assert_eq!(Subscription::decode_topics(&bytes).unwrap(), sub.topics);
     }
 
     #[test]
