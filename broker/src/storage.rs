@@ -46,6 +46,7 @@ mod recovery;
 mod recovery_journal;
 mod segment;
 pub(crate) mod sys;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 mod txn_index;
