@@ -50,8 +50,8 @@ use crate::storage::TxnMarker;
 use crate::topics::{TopicError, Topics};
 use driver::{Command, DriverDeps, Marker, MarkerWriter, MarkerWritten, OffsetApplier};
 use state::{
-    IndexUpdate, ListFilter, PendingOffset, ProducerIdSource, Reply, Request, TopicPartition,
-    TxnConfig, TxnDescription, TxnListing, TxnState, VerifyEntry,
+    IndexUpdate, ListFilter, PendingOffset, ProducerIdSource, TopicPartition, TxnConfig,
+    TxnDescription, TxnListing, TxnReply, TxnRequest, TxnState, VerifyEntry,
 };
 use store::TxnLog;
 
@@ -119,7 +119,7 @@ impl TxnIndex {
     fn apply_entry(&self, update: IndexUpdate, offsets: Vec<(String, TopicPartition)>) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         let pid = match &update {
-            IndexUpdate::Set(pid, _) | IndexUpdate::Remove(pid) => *pid,
+            IndexUpdate::Set { producer_id, .. } | IndexUpdate::Remove(producer_id) => *producer_id,
         };
         if let Some((_, old)) = inner.producers.remove(&pid) {
             for (group, tp) in old {
@@ -136,7 +136,7 @@ impl TxnIndex {
                 }
             }
         }
-        if let IndexUpdate::Set(pid, entry) = update {
+        if let IndexUpdate::Set { producer_id: pid, entry } = update {
             for (group, tp) in &offsets {
                 *inner
                     .pending_offsets
@@ -151,7 +151,7 @@ impl TxnIndex {
 
     fn apply(&self, update: IndexUpdate) {
         let offsets = match &update {
-            IndexUpdate::Set(_, e) => e.offsets.as_ref().clone(),
+            IndexUpdate::Set { entry, .. } => entry.offsets.as_ref().clone(),
             IndexUpdate::Remove(_) => Vec::new(),
         };
         self.apply_entry(update, offsets);
@@ -429,11 +429,14 @@ impl TxnCoordinator {
     async fn call<T>(
         &self,
         asked: &'static str,
-        request: Request,
-        pick: impl FnOnce(Reply) -> Result<T, Box<Reply>>,
+        request: TxnRequest,
+        pick: impl FnOnce(TxnReply) -> Result<T, Box<TxnReply>>,
     ) -> Result<T, TxnError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Request(request, tx)).await.map_err(|_| TxnError::Stopped)?;
+        self.commands
+            .send(Command::Request { request, reply: tx })
+            .await
+            .map_err(|_| TxnError::Stopped)?;
         let reply = rx.await.map_err(|_| TxnError::Stopped)?;
         pick(reply).map_err(|other| {
             let e = TxnError::Miswired { asked, answered: format!("{other:?}") };
@@ -452,9 +455,9 @@ impl TxnCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<Result<(i64, i16), ErrorCode>, TxnError> {
-        let request = Request::InitProducerId { txn_id, timeout_ms, expected };
+        let request = TxnRequest::InitProducerId { txn_id, timeout_ms, expected };
         self.call("InitProducerId", request, |reply| match reply {
-            Reply::InitProducerId(r) => Ok(r),
+            TxnReply::InitProducerId(r) => Ok(r),
             other => Err(Box::new(other)),
         })
         .await
@@ -471,10 +474,15 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: Vec<TopicPartition>,
     ) -> Result<ErrorCode, TxnError> {
-        let request =
-            Request::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only: false };
+        let request = TxnRequest::AddPartitions {
+            txn_id,
+            producer_id,
+            epoch,
+            partitions,
+            verify_only: false,
+        };
         self.call("AddPartitionsToTxn", request, |reply| match reply {
-            Reply::AddPartitions(e) => Ok(e),
+            TxnReply::AddPartitions(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await
@@ -492,9 +500,9 @@ impl TxnCoordinator {
         partitions: Vec<TopicPartition>,
     ) -> Result<Vec<ErrorCode>, TxnError> {
         let request =
-            Request::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only: true };
+            TxnRequest::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only: true };
         self.call("AddPartitionsToTxn", request, |reply| match reply {
-            Reply::Verify(e) => Ok(e),
+            TxnReply::Verify(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await
@@ -503,10 +511,10 @@ impl TxnCoordinator {
     async fn error_call(
         &self,
         asked: &'static str,
-        request: Request,
+        request: TxnRequest,
     ) -> Result<ErrorCode, TxnError> {
         self.call(asked, request, |reply| match reply {
-            Reply::Error(e) => Ok(e),
+            TxnReply::Error(e) => Ok(e),
             other => Err(Box::new(other)),
         })
         .await
@@ -523,7 +531,7 @@ impl TxnCoordinator {
         epoch: i16,
         group: String,
     ) -> Result<ErrorCode, TxnError> {
-        let request = Request::AddOffsets { txn_id, producer_id, epoch, group };
+        let request = TxnRequest::AddOffsets { txn_id, producer_id, epoch, group };
         self.error_call("AddOffsetsToTxn", request).await
     }
 
@@ -540,7 +548,7 @@ impl TxnCoordinator {
         group: String,
         offsets: Vec<(TopicPartition, PendingOffset)>,
     ) -> Result<ErrorCode, TxnError> {
-        let request = Request::TxnOffsetCommit { txn_id, producer_id, epoch, group, offsets };
+        let request = TxnRequest::TxnOffsetCommit { txn_id, producer_id, epoch, group, offsets };
         self.error_call("TxnOffsetCommit", request).await
     }
 
@@ -555,7 +563,7 @@ impl TxnCoordinator {
         epoch: i16,
         commit: bool,
     ) -> Result<ErrorCode, TxnError> {
-        let request = Request::EndTxn { txn_id, producer_id, epoch, commit };
+        let request = TxnRequest::EndTxn { txn_id, producer_id, epoch, commit };
         self.error_call("EndTxn", request).await
     }
 
@@ -564,8 +572,8 @@ impl TxnCoordinator {
     /// # Errors
     /// As [`Self::init_producer_id`].
     pub async fn describe(&self, ids: Vec<String>) -> Result<Vec<TxnDescription>, TxnError> {
-        self.call("DescribeTransactions", Request::Describe(ids), |reply| match reply {
-            Reply::Describe(d) => Ok(d),
+        self.call("DescribeTransactions", TxnRequest::Describe(ids), |reply| match reply {
+            TxnReply::Describe(d) => Ok(d),
             other => Err(Box::new(other)),
         })
         .await
@@ -579,8 +587,10 @@ impl TxnCoordinator {
         &self,
         filter: ListFilter,
     ) -> Result<(ErrorCode, Vec<String>, Vec<TxnListing>), TxnError> {
-        self.call("ListTransactions", Request::List(filter), |reply| match reply {
-            Reply::List(e, unknown, listed) => Ok((e, unknown, listed)),
+        self.call("ListTransactions", TxnRequest::List(filter), |reply| match reply {
+            TxnReply::List { error, unknown_states, transactions } => {
+                Ok((error, unknown_states, transactions))
+            }
             other => Err(Box::new(other)),
         })
         .await

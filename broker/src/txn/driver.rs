@@ -3,7 +3,7 @@
 //! channels, and feeds the state machine.
 //!
 //! ```text
-//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ Coordinator
+//! handlers ──Command (bounded mpsc)──▶ driver ──step(input, now)──▶ TxnMachine
 //!    ▲                                  │  ◀──────── outputs ─────────┘
 //!    └──────── oneshot reply ◀──────────┤  Reply     → the waiting handler
 //!                                       │  SetTimer  → the timer map
@@ -33,8 +33,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::state::{
-    Completion, Coordinator, Input, LogRecord, Output, PendingOffset, ProducerIdSource, Reply,
-    Request, TimerKey, Token, TopicPartition, TxnConfig, WriteId,
+    Completion, Input, LogRecord, Output, PendingOffset, ProducerIdSource, TimerKey, Token,
+    TopicPartition, TxnConfig, TxnMachine, TxnReply, TxnRequest, WriteId,
 };
 use super::store::{LoadStats, TxnLog};
 use super::TxnIndex;
@@ -100,7 +100,12 @@ pub trait OffsetApplier: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Debug)]
 pub(super) enum Command {
     /// A request and where to send its reply.
-    Request(Request, oneshot::Sender<Reply>),
+    Request {
+        /// The request.
+        request: TxnRequest,
+        /// Where its reply goes.
+        reply: oneshot::Sender<TxnReply>,
+    },
     /// Finish the writes in hand and exit; acknowledged when done.
     Stop(oneshot::Sender<()>),
 }
@@ -124,17 +129,17 @@ enum Job {
 }
 
 type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
-type Loaded = (Coordinator, Result<LoadStats, StorageError>);
+type Loaded = (TxnMachine, Result<LoadStats, StorageError>);
 
 struct Driver {
-    machine: Coordinator,
+    machine: TxnMachine,
     deps: DriverDeps,
-    waiting: HashMap<Token, oneshot::Sender<Reply>>,
+    waiting: HashMap<Token, oneshot::Sender<TxnReply>>,
     next_token: Token,
     timers: BTreeMap<TimerKey, i64>,
     queue: VecDeque<(WriteId, LogRecord)>,
     compact_above: i64,
-    completions: JoinSet<Option<(String, i64, i16)>>,
+    completions: JoinSet<Option<Input>>,
     stop_completions: CancellationToken,
 }
 
@@ -149,7 +154,7 @@ pub(super) async fn run(
     let log = Arc::clone(&deps.log);
     let (config, ids) = (deps.config.clone(), Arc::clone(&deps.ids));
     let mut d = Driver {
-        machine: Coordinator::new(deps.config.clone(), Arc::clone(&deps.ids)),
+        machine: TxnMachine::new(deps.config.clone(), Arc::clone(&deps.ids)),
         compact_above: deps.compaction_min_records,
         deps,
         waiting: HashMap::new(),
@@ -160,7 +165,7 @@ pub(super) async fn run(
         stop_completions: CancellationToken::new(),
     };
     let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
-        let mut c = Coordinator::new(config, ids);
+        let mut c = TxnMachine::new(config, ids);
         let stats = log.load_into(&mut c);
         (c, stats)
     }));
@@ -168,7 +173,7 @@ pub(super) async fn run(
     let mut stop: Option<oneshot::Sender<()>> = None;
     let mut stopping = false;
     match first {
-        Some(Command::Request(request, reply)) => d.request(request, reply),
+        Some(Command::Request { request, reply }) => d.request(request, reply),
         Some(Command::Stop(done)) => {
             stop = Some(done);
             stopping = true;
@@ -185,7 +190,7 @@ pub(super) async fn run(
         let next_timer = d.timers.values().min().copied();
         tokio::select! {
             command = commands.recv(), if !stopping => match command {
-                Some(Command::Request(request, reply)) => d.request(request, reply),
+                Some(Command::Request { request, reply }) => d.request(request, reply),
                 Some(Command::Stop(done)) => {
                     stop = Some(done);
                     stopping = true;
@@ -216,7 +221,7 @@ pub(super) async fn run(
             }
             Some(completed) = d.completions.join_next(), if !d.completions.is_empty() => {
                 match completed {
-                    Ok(Some((txn, pid, epoch))) => d.step(Input::Completed(txn, pid, epoch)),
+                    Ok(Some(completed)) => d.step(completed),
                     Ok(None) => {}
                     // Cancelled by a stop, or a bug: the next start redoes it from the log.
                     Err(e) if !e.is_cancelled() => {
@@ -258,11 +263,11 @@ impl Driver {
         let mut replies = Vec::new();
         for o in outputs {
             match o {
-                Output::Reply(token, reply) => replies.push((token, reply)),
-                Output::SetTimer(key, at) => {
-                    self.timers.insert(key, at);
+                Output::Reply { token, reply } => replies.push((token, reply)),
+                Output::SetTimer { timer, at_ms } => {
+                    self.timers.insert(timer, at_ms);
                 }
-                Output::Write(id, record) => self.queue.push_back((id, record)),
+                Output::Write { id, record } => self.queue.push_back((id, record)),
                 Output::Index(update) => self.deps.index.apply(update),
                 Output::Complete(c) => {
                     let markers = Arc::clone(&self.deps.markers);
@@ -279,11 +284,11 @@ impl Driver {
         }
     }
 
-    fn request(&mut self, request: Request, reply: oneshot::Sender<Reply>) {
+    fn request(&mut self, request: TxnRequest, reply: oneshot::Sender<TxnReply>) {
         let token = self.next_token;
         self.next_token += 1;
         self.waiting.insert(token, reply);
-        self.step(Input::Request(token, request));
+        self.step(Input::Request { token, request });
     }
 
     fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
@@ -365,7 +370,7 @@ impl Driver {
         match job {
             Job::Append(ids) => {
                 for id in ids {
-                    self.step(Input::Written(id, result));
+                    self.step(Input::Written { id, result });
                 }
             }
             Job::Compact(live) => {
@@ -379,15 +384,15 @@ impl Driver {
     }
 }
 
-/// Writes the markers of a completion, then applies its offsets; returns what
-/// [`Input::Completed`] reports. Retries each failure with backoff until it succeeds or
+/// Writes the markers of a completion, then applies its offsets; returns the
+/// [`Input::Completed`] that reports it. Retries each failure with backoff until it succeeds or
 /// `stop` fires (`None`: the next start redoes the completion).
 async fn complete(
     c: Completion,
     markers: Arc<dyn MarkerWriter>,
     offsets: Arc<dyn OffsetApplier>,
     stop: CancellationToken,
-) -> Option<(String, i64, i16)> {
+) -> Option<Input> {
     let marker =
         Marker { producer_id: c.producer_id, producer_epoch: c.producer_epoch, commit: c.commit };
     for tp in c.partitions {
@@ -424,7 +429,11 @@ async fn complete(
             }
         }
     }
-    Some((c.txn_id, c.producer_id, c.producer_epoch))
+    Some(Input::Completed {
+        txn_id: c.txn_id,
+        producer_id: c.producer_id,
+        producer_epoch: c.producer_epoch,
+    })
 }
 
 /// Waits `wait` (then doubles it up to [`RETRY_MAX`]); true if `stop` fired first.
@@ -493,12 +502,12 @@ mod tests {
         }
     }
 
-    async fn ask(tx: &mpsc::Sender<Command>, r: Request) -> Reply {
+    async fn ask(tx: &mpsc::Sender<Command>, r: TxnRequest) -> TxnReply {
         loop {
             let (reply, rx) = oneshot::channel();
-            tx.send(Command::Request(r.clone(), reply)).await.unwrap();
+            tx.send(Command::Request { request: r.clone(), reply }).await.unwrap();
             match rx.await.unwrap() {
-                Reply::InitProducerId(Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)) => {}
+                TxnReply::InitProducerId(Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)) => {}
                 other => return other,
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -506,7 +515,8 @@ mod tests {
     }
 
     async fn describe(tx: &mpsc::Sender<Command>) -> TxnDescription {
-        let Reply::Describe(mut d) = ask(tx, Request::Describe(vec!["t".into()])).await else {
+        let TxnReply::Describe(mut d) = ask(tx, TxnRequest::Describe(vec!["t".into()])).await
+        else {
             panic!()
         };
         d.remove(0)
@@ -533,31 +543,35 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let driver = tokio::spawn(run(deps, rx, None));
         let init =
-            Request::InitProducerId { txn_id: "t".into(), timeout_ms: 60_000, expected: None };
-        let Reply::InitProducerId(Ok((pid, epoch))) = ask(&tx, init).await else { panic!() };
+            TxnRequest::InitProducerId { txn_id: "t".into(), timeout_ms: 60_000, expected: None };
+        let TxnReply::InitProducerId(Ok((pid, epoch))) = ask(&tx, init).await else { panic!() };
         let tp = |t: &str| TopicPartition { topic: Arc::from(t), partition: 0 };
-        let add = Request::AddPartitions {
+        let add = TxnRequest::AddPartitions {
             txn_id: "t".into(),
             producer_id: pid,
             epoch,
             partitions: vec![tp("a"), tp("gone")],
             verify_only: false,
         };
-        assert_eq!(ask(&tx, add).await, Reply::AddPartitions(ErrorCode::NONE));
-        let group =
-            Request::AddOffsets { txn_id: "t".into(), producer_id: pid, epoch, group: "g".into() };
-        assert_eq!(ask(&tx, group).await, Reply::Error(ErrorCode::NONE));
+        assert_eq!(ask(&tx, add).await, TxnReply::AddPartitions(ErrorCode::NONE));
+        let group = TxnRequest::AddOffsets {
+            txn_id: "t".into(),
+            producer_id: pid,
+            epoch,
+            group: "g".into(),
+        };
+        assert_eq!(ask(&tx, group).await, TxnReply::Error(ErrorCode::NONE));
         let offset = PendingOffset { offset: 3, leader_epoch: -1, metadata: String::new() };
-        let commit_offsets = Request::TxnOffsetCommit {
+        let commit_offsets = TxnRequest::TxnOffsetCommit {
             txn_id: "t".into(),
             producer_id: pid,
             epoch,
             group: "g".into(),
             offsets: vec![(tp("a"), offset.clone())],
         };
-        assert_eq!(ask(&tx, commit_offsets).await, Reply::Error(ErrorCode::NONE));
-        let end = Request::EndTxn { txn_id: "t".into(), producer_id: pid, epoch, commit: true };
-        assert_eq!(ask(&tx, end).await, Reply::Error(ErrorCode::NONE));
+        assert_eq!(ask(&tx, commit_offsets).await, TxnReply::Error(ErrorCode::NONE));
+        let end = TxnRequest::EndTxn { txn_id: "t".into(), producer_id: pid, epoch, commit: true };
+        assert_eq!(ask(&tx, end).await, TxnReply::Error(ErrorCode::NONE));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while describe(&tx).await.state != TxnState::CompleteCommit {
             assert!(std::time::Instant::now() < deadline, "never completed");

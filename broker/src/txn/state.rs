@@ -97,7 +97,7 @@ impl Default for TxnConfig {
 
 /// What the coordinator is asked; version differences are resolved by the handlers.
 #[derive(Debug, Clone)]
-pub enum Request {
+pub enum TxnRequest {
     /// InitProducerId with a transactional id.
     InitProducerId {
         /// Transactional id.
@@ -161,16 +161,16 @@ pub enum Request {
     List(ListFilter),
 }
 
-impl Request {
+impl TxnRequest {
     /// The transactional id whose state this request would change (reads and the
     /// produce path's verification change none).
     fn changes_txn(&self) -> Option<&str> {
         match self {
-            Request::InitProducerId { txn_id, .. }
-            | Request::AddPartitions { txn_id, verify_only: false, .. }
-            | Request::AddOffsets { txn_id, .. }
-            | Request::TxnOffsetCommit { txn_id, .. }
-            | Request::EndTxn { txn_id, .. } => Some(txn_id),
+            TxnRequest::InitProducerId { txn_id, .. }
+            | TxnRequest::AddPartitions { txn_id, verify_only: false, .. }
+            | TxnRequest::AddOffsets { txn_id, .. }
+            | TxnRequest::TxnOffsetCommit { txn_id, .. }
+            | TxnRequest::EndTxn { txn_id, .. } => Some(txn_id),
             _ => None,
         }
     }
@@ -221,7 +221,7 @@ pub struct TxnListing {
 
 /// The answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub enum TxnReply {
     /// InitProducerId: the id and epoch, or an error.
     InitProducerId(Result<(i64, i16), ErrorCode>),
     /// AddPartitionsToTxn: one error for the transaction.
@@ -232,8 +232,15 @@ pub enum Reply {
     Error(ErrorCode),
     /// DescribeTransactions, in request order.
     Describe(Vec<TxnDescription>),
-    /// ListTransactions: error, unknown state filters, transactions.
-    List(ErrorCode, Vec<String>, Vec<TxnListing>),
+    /// ListTransactions.
+    List {
+        /// NONE, or why nothing is listed.
+        error: ErrorCode,
+        /// The state filters that name no state (echoed as `unknown_state_filters`).
+        unknown_states: Vec<String>,
+        /// The transactions that match the filters.
+        transactions: Vec<TxnListing>,
+    },
 }
 
 /// A periodic timer.
@@ -289,7 +296,12 @@ pub struct VerifyEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexUpdate {
     /// The producer id's entry.
-    Set(i64, VerifyEntry),
+    Set {
+        /// Producer id.
+        producer_id: i64,
+        /// Its entry.
+        entry: VerifyEntry,
+    },
     /// The producer id has no transaction any more.
     Remove(i64),
 }
@@ -298,27 +310,58 @@ pub enum IndexUpdate {
 #[derive(Debug)]
 pub enum Input {
     /// A request, with the token of its reply.
-    Request(Token, Request),
+    Request {
+        /// Where the reply goes ([`Output::Reply`]).
+        token: Token,
+        /// The request.
+        request: TxnRequest,
+    },
     /// A timer fired.
     Timer(TimerKey),
     /// A write finished.
-    Written(WriteId, Result<(), ErrorCode>),
-    /// A completion's markers are written and offsets applied: transactional id, the
-    /// producer id and epoch of the completion.
-    Completed(String, i64, i16),
+    Written {
+        /// The write ([`Output::Write`]).
+        id: WriteId,
+        /// Whether it is in the log.
+        result: Result<(), ErrorCode>,
+    },
+    /// A completion's markers are written and offsets applied.
+    Completed {
+        /// Transactional id.
+        txn_id: String,
+        /// Producer id of the completion.
+        producer_id: i64,
+        /// Producer epoch of the completion.
+        producer_epoch: i16,
+    },
 }
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Send the reply of this token.
-    Reply(Token, Reply),
+    Reply {
+        /// The request's token ([`Input::Request`]).
+        token: Token,
+        /// The reply.
+        reply: TxnReply,
+    },
     /// Append this record, then report [`Input::Written`].
-    Write(WriteId, LogRecord),
+    Write {
+        /// The write's id.
+        id: WriteId,
+        /// The record.
+        record: LogRecord,
+    },
     /// Run this completion, then report [`Input::Completed`].
     Complete(Completion),
-    /// Fire this timer at this time (ms since the epoch), replacing an earlier deadline.
-    SetTimer(TimerKey, i64),
+    /// Fire this timer at this time, replacing an earlier deadline.
+    SetTimer {
+        /// The timer.
+        timer: TimerKey,
+        /// When (ms since the epoch).
+        at_ms: i64,
+    },
     /// Update the verification index.
     Index(IndexUpdate),
 }
@@ -354,7 +397,7 @@ struct Pending {
 
 /// The transaction coordinator's state.
 #[derive(Debug)]
-pub struct Coordinator {
+pub struct TxnMachine {
     config: TxnConfig,
     ids: Arc<dyn ProducerIdSource>,
     txns: HashMap<String, TxnMetadata>,
@@ -372,10 +415,10 @@ pub struct Coordinator {
     out: Vec<Output>,
 }
 
-impl Coordinator {
+impl TxnMachine {
     /// A coordinator that is loading (every request waits for [`Self::finish_loading`]).
-    pub fn new(config: TxnConfig, ids: Arc<dyn ProducerIdSource>) -> Coordinator {
-        Coordinator {
+    pub fn new(config: TxnConfig, ids: Arc<dyn ProducerIdSource>) -> TxnMachine {
+        TxnMachine {
             config,
             ids,
             txns: HashMap::new(),
@@ -412,14 +455,14 @@ impl Coordinator {
     /// completion of every transaction left in a Prepare* state.
     pub fn finish_loading(&mut self, now: i64) -> Vec<Output> {
         self.loading = false;
-        self.out.push(Output::SetTimer(
-            TimerKey::AbortTimedOut,
-            now.saturating_add(self.config.abort_interval_ms),
-        ));
-        self.out.push(Output::SetTimer(
-            TimerKey::ExpireIds,
-            now.saturating_add(self.config.remove_expired_interval_ms),
-        ));
+        self.out.push(Output::SetTimer {
+            timer: TimerKey::AbortTimedOut,
+            at_ms: now.saturating_add(self.config.abort_interval_ms),
+        });
+        self.out.push(Output::SetTimer {
+            timer: TimerKey::ExpireIds,
+            at_ms: now.saturating_add(self.config.remove_expired_interval_ms),
+        });
         let mut ids: Vec<String> = self.txns.keys().cloned().collect();
         ids.sort();
         for id in ids {
@@ -467,26 +510,26 @@ impl Coordinator {
     /// Feeds one input.
     pub fn step(&mut self, input: Input, now: i64) -> Vec<Output> {
         match input {
-            Input::Request(token, request) => self.request(token, request, now),
+            Input::Request { token, request } => self.request(token, request, now),
             Input::Timer(TimerKey::AbortTimedOut) => self.abort_timed_out(now),
             Input::Timer(TimerKey::ExpireIds) => self.expire_ids(now),
             Input::Timer(TimerKey::Parked) => self.answer_parked(now),
-            Input::Written(id, result) => self.written(id, result, now),
-            Input::Completed(txn, producer_id, epoch) => {
-                self.completed(&txn, producer_id, epoch, now)
+            Input::Written { id, result } => self.written(id, result, now),
+            Input::Completed { txn_id, producer_id, producer_epoch } => {
+                self.completed(&txn_id, producer_id, producer_epoch, now)
             }
         }
         std::mem::take(&mut self.out)
     }
 
-    fn reply(&mut self, token: Token, reply: Reply) {
-        self.out.push(Output::Reply(token, reply));
+    fn reply(&mut self, token: Token, reply: TxnReply) {
+        self.out.push(Output::Reply { token, reply });
     }
 
-    fn request(&mut self, token: Token, request: Request, now: i64) {
+    fn request(&mut self, token: Token, request: TxnRequest, now: i64) {
         // Kafka checks the arguments of InitProducerId before it looks the id up, so a
         // bad timeout is answered as such even while loading.
-        let bad_init = matches!(&request, Request::InitProducerId { txn_id, timeout_ms, .. }
+        let bad_init = matches!(&request, TxnRequest::InitProducerId { txn_id, timeout_ms, .. }
             if txn_id.is_empty() || *timeout_ms <= 0 || *timeout_ms > self.config.max_timeout_ms);
         if self.loading && !bad_init {
             let reply = refusal(request, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
@@ -498,33 +541,34 @@ impl Coordinator {
             }
         }
         match request {
-            Request::InitProducerId { txn_id, timeout_ms, expected } => {
+            TxnRequest::InitProducerId { txn_id, timeout_ms, expected } => {
                 self.init_producer_id(token, txn_id, timeout_ms, expected, now)
             }
-            Request::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only } => {
+            TxnRequest::AddPartitions { txn_id, producer_id, epoch, partitions, verify_only } => {
                 if verify_only {
                     let r = self.verify(&txn_id, producer_id, epoch, &partitions);
-                    self.reply(token, Reply::Verify(r));
+                    self.reply(token, TxnReply::Verify(r));
                 } else {
                     self.add_partitions(token, &txn_id, producer_id, epoch, partitions, now);
                 }
             }
-            Request::AddOffsets { txn_id, producer_id, epoch, group } => {
+            TxnRequest::AddOffsets { txn_id, producer_id, epoch, group } => {
                 self.add_offsets(token, &txn_id, producer_id, epoch, group, now)
             }
-            Request::TxnOffsetCommit { txn_id, producer_id, epoch, group, offsets } => {
+            TxnRequest::TxnOffsetCommit { txn_id, producer_id, epoch, group, offsets } => {
                 self.txn_offset_commit(token, &txn_id, producer_id, epoch, group, offsets, now)
             }
-            Request::EndTxn { txn_id, producer_id, epoch, commit } => {
+            TxnRequest::EndTxn { txn_id, producer_id, epoch, commit } => {
                 self.end_txn(Some(token), &txn_id, producer_id, epoch, commit, true, now)
             }
-            Request::Describe(ids) => {
+            TxnRequest::Describe(ids) => {
                 let d = ids.into_iter().map(|id| self.describe(id)).collect();
-                self.reply(token, Reply::Describe(d));
+                self.reply(token, TxnReply::Describe(d));
             }
-            Request::List(filter) => {
-                let (unknown, listed) = self.list(&filter, now);
-                self.reply(token, Reply::List(ErrorCode::NONE, unknown, listed));
+            TxnRequest::List(filter) => {
+                let (unknown_states, transactions) = self.list(&filter, now);
+                let reply = TxnReply::List { error: ErrorCode::NONE, unknown_states, transactions };
+                self.reply(token, reply);
             }
         }
     }
@@ -533,10 +577,10 @@ impl Coordinator {
     fn issue(&mut self, txn_id: &str, next: Option<TxnMetadata>, then: Then) {
         let id = self.next_write;
         self.next_write += 1;
-        let rec = record(txn_id, next.as_ref());
+        let record = record(txn_id, next.as_ref());
         self.in_flight.insert(txn_id.to_owned(), id);
         self.writes.insert(id, Pending { txn_id: txn_id.to_owned(), next, then });
-        self.out.push(Output::Write(id, rec));
+        self.out.push(Output::Write { id, record });
         self.index(txn_id);
     }
 
@@ -560,7 +604,7 @@ impl Coordinator {
                     .collect(),
             ),
         };
-        self.out.push(Output::Index(IndexUpdate::Set(t.producer_id, entry)));
+        self.out.push(Output::Index(IndexUpdate::Set { producer_id: t.producer_id, entry }));
     }
 
     fn busy(&self, txn_id: &str) -> bool {
@@ -583,7 +627,7 @@ impl Coordinator {
         now: i64,
     ) {
         let fail =
-            |c: &mut Coordinator, e: ErrorCode| c.reply(token, Reply::InitProducerId(Err(e)));
+            |c: &mut TxnMachine, e: ErrorCode| c.reply(token, TxnReply::InitProducerId(Err(e)));
         if txn_id.is_empty() {
             return fail(self, ErrorCode::INVALID_REQUEST);
         }
@@ -749,16 +793,16 @@ impl Coordinator {
         now: i64,
     ) {
         if let Err(e) = self.check_producer(txn_id, producer_id, epoch) {
-            return self.reply(token, Reply::AddPartitions(e));
+            return self.reply(token, TxnReply::AddPartitions(e));
         }
         let t = &self.txns[txn_id];
         if t.state == TxnState::Ongoing && partitions.iter().all(|p| t.partitions.contains(p)) {
-            return self.reply(token, Reply::AddPartitions(ErrorCode::NONE));
+            return self.reply(token, TxnReply::AddPartitions(ErrorCode::NONE));
         }
         let mut next = Self::begin_or_continue(t, now);
         next.partitions.extend(partitions);
         if next.partitions.len() > MAX_TXN_PARTITIONS {
-            return self.reply(token, Reply::AddPartitions(ErrorCode::INVALID_REQUEST));
+            return self.reply(token, TxnReply::AddPartitions(ErrorCode::INVALID_REQUEST));
         }
         self.issue(txn_id, Some(next), Then::Added(token));
     }
@@ -773,19 +817,19 @@ impl Coordinator {
         now: i64,
     ) {
         if let Err(e) = self.check_producer(txn_id, producer_id, epoch) {
-            return self.reply(token, Reply::Error(e));
+            return self.reply(token, TxnReply::Error(e));
         }
         if group.is_empty() {
-            return self.reply(token, Reply::Error(ErrorCode::INVALID_GROUP_ID));
+            return self.reply(token, TxnReply::Error(ErrorCode::INVALID_GROUP_ID));
         }
         let t = &self.txns[txn_id];
         if t.state == TxnState::Ongoing && t.offsets.contains_key(&group) {
-            return self.reply(token, Reply::Error(ErrorCode::NONE));
+            return self.reply(token, TxnReply::Error(ErrorCode::NONE));
         }
         let mut next = Self::begin_or_continue(t, now);
         next.offsets.insert(group, BTreeMap::new());
         if next.offsets.len() > MAX_TXN_GROUPS {
-            return self.reply(token, Reply::Error(ErrorCode::INVALID_REQUEST));
+            return self.reply(token, TxnReply::Error(ErrorCode::INVALID_REQUEST));
         }
         self.issue(txn_id, Some(next), Then::Ok(token));
     }
@@ -811,27 +855,27 @@ impl Coordinator {
             }
         });
         if let Err(e) = check {
-            return self.reply(token, Reply::Error(e));
+            return self.reply(token, TxnReply::Error(e));
         }
         let t = &self.txns[txn_id];
         if t.state != TxnState::Ongoing || !t.offsets.contains_key(&group) {
             // The group was not added by AddOffsetsToTxn (KIP-890 part 1's verification).
-            return self.reply(token, Reply::Error(ErrorCode::INVALID_TXN_STATE));
+            return self.reply(token, TxnReply::Error(ErrorCode::INVALID_TXN_STATE));
         }
         let mut next = t.clone();
         next.last_update_ms = now;
         let g = next.offsets.entry(group).or_default();
         for (tp, o) in offsets {
             if o.metadata.len() > self.config.offset_metadata_max_bytes {
-                return self.reply(token, Reply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
+                return self.reply(token, TxnReply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
             }
             g.insert(tp, o);
         }
         if next.offsets_count() > MAX_TXN_OFFSETS {
-            return self.reply(token, Reply::Error(ErrorCode::INVALID_REQUEST));
+            return self.reply(token, TxnReply::Error(ErrorCode::INVALID_REQUEST));
         }
         if next.metadata_bytes() > MAX_TXN_METADATA_BYTES {
-            return self.reply(token, Reply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
+            return self.reply(token, TxnReply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
         }
         self.issue(txn_id, Some(next), Then::Ok(token));
     }
@@ -848,9 +892,9 @@ impl Coordinator {
         from_client: bool,
         now: i64,
     ) {
-        let answer = |c: &mut Coordinator, e: ErrorCode| {
+        let answer = |c: &mut TxnMachine, e: ErrorCode| {
             if let Some(token) = token {
-                c.reply(token, Reply::Error(e));
+                c.reply(token, TxnReply::Error(e));
             }
         };
         if txn_id.is_empty() {
@@ -916,10 +960,12 @@ impl Coordinator {
             let e = ErrorCode::COORDINATOR_NOT_AVAILABLE;
             match p.then {
                 Then::Init(token) | Then::Fence(token) => {
-                    self.reply(token, Reply::InitProducerId(Err(e)))
+                    self.reply(token, TxnReply::InitProducerId(Err(e)))
                 }
-                Then::Added(token) => self.reply(token, Reply::AddPartitions(e)),
-                Then::Ok(token) | Then::Prepare(Some(token)) => self.reply(token, Reply::Error(e)),
+                Then::Added(token) => self.reply(token, TxnReply::AddPartitions(e)),
+                Then::Ok(token) | Then::Prepare(Some(token)) => {
+                    self.reply(token, TxnReply::Error(e))
+                }
                 Then::Complete => {
                     self.retry_complete.insert(p.txn_id.clone());
                 }
@@ -954,17 +1000,20 @@ impl Coordinator {
             Then::Init(token) => {
                 let t = &self.txns[&p.txn_id];
                 let answer = Ok((t.producer_id, t.producer_epoch));
-                self.reply(token, Reply::InitProducerId(answer));
+                self.reply(token, TxnReply::InitProducerId(answer));
             }
             Then::Fence(token) => {
-                self.reply(token, Reply::InitProducerId(Err(ErrorCode::CONCURRENT_TRANSACTIONS)));
+                self.reply(
+                    token,
+                    TxnReply::InitProducerId(Err(ErrorCode::CONCURRENT_TRANSACTIONS)),
+                );
                 self.start_completion(&p.txn_id);
             }
-            Then::Added(token) => self.reply(token, Reply::AddPartitions(ErrorCode::NONE)),
-            Then::Ok(token) => self.reply(token, Reply::Error(ErrorCode::NONE)),
+            Then::Added(token) => self.reply(token, TxnReply::AddPartitions(ErrorCode::NONE)),
+            Then::Ok(token) => self.reply(token, TxnReply::Error(ErrorCode::NONE)),
             Then::Prepare(token) => {
                 if let Some(token) = token {
-                    self.reply(token, Reply::Error(ErrorCode::NONE));
+                    self.reply(token, TxnReply::Error(ErrorCode::NONE));
                 }
                 self.start_completion(&p.txn_id);
             }
@@ -1034,10 +1083,10 @@ impl Coordinator {
     }
 
     fn abort_timed_out(&mut self, now: i64) {
-        self.out.push(Output::SetTimer(
-            TimerKey::AbortTimedOut,
-            now.saturating_add(self.config.abort_interval_ms),
-        ));
+        self.out.push(Output::SetTimer {
+            timer: TimerKey::AbortTimedOut,
+            at_ms: now.saturating_add(self.config.abort_interval_ms),
+        });
         for id in std::mem::take(&mut self.retry_complete) {
             if !self.busy(&id) {
                 self.write_complete(&id, now);
@@ -1063,10 +1112,10 @@ impl Coordinator {
     }
 
     fn expire_ids(&mut self, now: i64) {
-        self.out.push(Output::SetTimer(
-            TimerKey::ExpireIds,
-            now.saturating_add(self.config.remove_expired_interval_ms),
-        ));
+        self.out.push(Output::SetTimer {
+            timer: TimerKey::ExpireIds,
+            at_ms: now.saturating_add(self.config.remove_expired_interval_ms),
+        });
         let mut expired: Vec<String> = self
             .txns
             .values()
@@ -1086,18 +1135,20 @@ impl Coordinator {
 }
 
 /// The answer to `request` that only says `e`.
-fn refusal(request: Request, e: ErrorCode) -> Reply {
+fn refusal(request: TxnRequest, e: ErrorCode) -> TxnReply {
     match request {
-        Request::InitProducerId { .. } => Reply::InitProducerId(Err(e)),
-        Request::AddPartitions { verify_only: true, partitions, .. } => {
-            Reply::Verify(vec![e; partitions.len()])
+        TxnRequest::InitProducerId { .. } => TxnReply::InitProducerId(Err(e)),
+        TxnRequest::AddPartitions { verify_only: true, partitions, .. } => {
+            TxnReply::Verify(vec![e; partitions.len()])
         }
-        Request::AddPartitions { .. } => Reply::AddPartitions(e),
-        Request::Describe(ids) => {
-            Reply::Describe(ids.into_iter().map(|id| not_found(id, e)).collect())
+        TxnRequest::AddPartitions { .. } => TxnReply::AddPartitions(e),
+        TxnRequest::Describe(ids) => {
+            TxnReply::Describe(ids.into_iter().map(|id| not_found(id, e)).collect())
         }
-        Request::List(_) => Reply::List(e, Vec::new(), Vec::new()),
-        _ => Reply::Error(e),
+        TxnRequest::List(_) => {
+            TxnReply::List { error: e, unknown_states: Vec::new(), transactions: Vec::new() }
+        }
+        _ => TxnReply::Error(e),
     }
 }
 

@@ -2,7 +2,7 @@
 //! internal topic is ([`crate::internal_log`]: one partition, read whole at start,
 //! compacted by a snapshot rewrite). Records are in the format of [`super::records`].
 
-use super::state::{Coordinator, LogRecord};
+use super::state::{LogRecord, TxnMachine};
 use super::TxnError;
 pub use crate::internal_log::LoadStats;
 use crate::internal_log::{InternalLog, OpenError};
@@ -41,7 +41,7 @@ impl TxnLog {
     ///
     /// # Errors
     /// A storage error reading the log, or a batch that fails its checks.
-    pub fn load_into(&self, c: &mut Coordinator) -> Result<LoadStats, StorageError> {
+    pub fn load_into(&self, c: &mut TxnMachine) -> Result<LoadStats, StorageError> {
         self.0.load(|key, value| c.load(key, value))
     }
 
@@ -68,7 +68,7 @@ mod tests {
     use crate::config::Config;
     use crate::topic_config::check_internal;
     use crate::topics::TopicDefaults;
-    use crate::txn::state::{Input, Output, ProducerIdSource, Request, TxnConfig};
+    use crate::txn::state::{Input, Output, ProducerIdSource, TxnConfig, TxnRequest};
 
     #[derive(Debug)]
     struct Ids;
@@ -78,13 +78,13 @@ mod tests {
         }
     }
 
-    fn init(c: &mut Coordinator, log: &TxnLog, txn: &str) {
+    fn init(c: &mut TxnMachine, log: &TxnLog, txn: &str) {
         let request =
-            Request::InitProducerId { txn_id: txn.into(), timeout_ms: 1000, expected: None };
-        for o in c.step(Input::Request(1, request), 1000) {
-            if let Output::Write(id, record) = o {
+            TxnRequest::InitProducerId { txn_id: txn.into(), timeout_ms: 1000, expected: None };
+        for o in c.step(Input::Request { token: 1, request }, 1000) {
+            if let Output::Write { id, record } = o {
                 log.append(&[vec![record]], 1000).unwrap();
-                c.step(Input::Written(id, Ok(())), 1000);
+                c.step(Input::Written { id, result: Ok(()) }, 1000);
             }
         }
     }
@@ -97,7 +97,7 @@ mod tests {
         {
             let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
             let log = TxnLog::open(&topics).unwrap();
-            let mut c = Coordinator::new(TxnConfig::default(), std::sync::Arc::new(Ids));
+            let mut c = TxnMachine::new(TxnConfig::default(), std::sync::Arc::new(Ids));
             c.finish_loading(0);
             for i in 0..40 {
                 init(&mut c, &log, &format!("t{}", i % 4));
@@ -109,7 +109,7 @@ mod tests {
         }
         let topics = Topics::load(dir.path(), defaults).unwrap();
         let log = TxnLog::open(&topics).unwrap();
-        let mut c = Coordinator::new(TxnConfig::default(), std::sync::Arc::new(Ids));
+        let mut c = TxnMachine::new(TxnConfig::default(), std::sync::Arc::new(Ids));
         assert_eq!(log.load_into(&mut c).unwrap(), LoadStats { records: 4, skipped: 0 });
         assert_eq!(c.txn("t3").unwrap().producer_epoch, 9, "ten inits of t3: epochs 0..=9");
         let t = topics.get(TOPIC).unwrap();

@@ -20,12 +20,12 @@ impl ProducerIdSource for Counter {
 
 /// A coordinator whose writes the test completes, with every record kept as the log.
 struct H {
-    c: Coordinator,
+    c: TxnMachine,
     token: Token,
     now: i64,
     log: Vec<LogRecord>,
     completions: Vec<Completion>,
-    replies: Vec<(Token, Reply)>,
+    replies: Vec<(Token, TxnReply)>,
     index: TxnIndex,
 }
 
@@ -41,9 +41,9 @@ impl H {
     }
 
     fn with(config: TxnConfig) -> H {
-        let mut c = Coordinator::new(config, Arc::new(Counter::default()));
+        let mut c = TxnMachine::new(config, Arc::new(Counter::default()));
         let mut h = H {
-            c: Coordinator::new(TxnConfig::default(), Arc::new(Counter::default())),
+            c: TxnMachine::new(TxnConfig::default(), Arc::new(Counter::default())),
             token: 0,
             now: 1_000_000,
             log: Vec::new(),
@@ -62,19 +62,19 @@ impl H {
         let mut pending = Vec::new();
         for o in outputs {
             match o {
-                Output::Reply(t, r) => self.replies.push((t, r)),
-                Output::Write(id, r) => {
-                    self.log.push(r);
+                Output::Reply { token, reply } => self.replies.push((token, reply)),
+                Output::Write { id, record } => {
+                    self.log.push(record);
                     pending.push(id);
                 }
                 Output::Complete(c) => self.completions.push(c),
-                Output::SetTimer(..) => {}
+                Output::SetTimer { .. } => {}
                 Output::Index(u) => self.index.apply(u),
             }
         }
         if auto {
             for id in pending.drain(..) {
-                let out = self.c.step(Input::Written(id, Ok(())), self.now);
+                let out = self.c.step(Input::Written { id, result: Ok(()) }, self.now);
                 let more = self.absorb(out, true);
                 assert!(more.is_empty());
             }
@@ -82,23 +82,23 @@ impl H {
         pending
     }
 
-    fn ask(&mut self, r: Request) -> Reply {
+    fn ask(&mut self, r: TxnRequest) -> TxnReply {
         self.token += 1;
         let token = self.token;
-        let out = self.c.step(Input::Request(token, r), self.now);
+        let out = self.c.step(Input::Request { token, request: r }, self.now);
         self.absorb(out, true);
         let i = self.replies.iter().position(|(t, _)| *t == token).expect("a reply");
         self.replies.remove(i).1
     }
 
     /// Sends without completing its write; returns the write ids.
-    fn ask_held(&mut self, r: Request) -> (Token, Vec<WriteId>) {
+    fn ask_held(&mut self, r: TxnRequest) -> (Token, Vec<WriteId>) {
         self.token += 1;
-        let out = self.c.step(Input::Request(self.token, r), self.now);
+        let out = self.c.step(Input::Request { token: self.token, request: r }, self.now);
         (self.token, self.absorb(out, false))
     }
 
-    fn reply_of(&mut self, token: Token) -> Option<Reply> {
+    fn reply_of(&mut self, token: Token) -> Option<TxnReply> {
         let i = self.replies.iter().position(|(t, _)| *t == token)?;
         Some(self.replies.remove(i).1)
     }
@@ -113,15 +113,15 @@ impl H {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        match self.ask(Request::InitProducerId { txn_id: id.into(), timeout_ms, expected }) {
-            Reply::InitProducerId(r) => r,
+        match self.ask(TxnRequest::InitProducerId { txn_id: id.into(), timeout_ms, expected }) {
+            TxnReply::InitProducerId(r) => r,
             other => panic!("{other:?}"),
         }
     }
 
     fn add(&mut self, id: &str, pid: i64, epoch: i16, parts: &[(&str, i32)]) -> ErrorCode {
         let partitions = parts.iter().map(|(t, p)| tp(t, *p)).collect();
-        let r = Request::AddPartitions {
+        let r = TxnRequest::AddPartitions {
             txn_id: id.into(),
             producer_id: pid,
             epoch,
@@ -129,14 +129,14 @@ impl H {
             verify_only: false,
         };
         match self.ask(r) {
-            Reply::AddPartitions(e) => e,
+            TxnReply::AddPartitions(e) => e,
             other => panic!("{other:?}"),
         }
     }
 
     fn end(&mut self, id: &str, pid: i64, epoch: i16, commit: bool) -> ErrorCode {
-        match self.ask(Request::EndTxn { txn_id: id.into(), producer_id: pid, epoch, commit }) {
-            Reply::Error(e) => e,
+        match self.ask(TxnRequest::EndTxn { txn_id: id.into(), producer_id: pid, epoch, commit }) {
+            TxnReply::Error(e) => e,
             other => panic!("{other:?}"),
         }
     }
@@ -144,7 +144,11 @@ impl H {
     /// Reports every completion done.
     fn complete_all(&mut self) {
         for c in std::mem::take(&mut self.completions) {
-            let input = Input::Completed(c.txn_id, c.producer_id, c.producer_epoch);
+            let input = Input::Completed {
+                txn_id: c.txn_id,
+                producer_id: c.producer_id,
+                producer_epoch: c.producer_epoch,
+            };
             let out = self.c.step(input, self.now);
             self.absorb(out, true);
         }
@@ -154,8 +158,8 @@ impl H {
         self.c.txn(id).unwrap().state
     }
 
-    fn reload(&self) -> Coordinator {
-        let mut c = Coordinator::new(TxnConfig::default(), Arc::new(Counter::default()));
+    fn reload(&self) -> TxnMachine {
+        let mut c = TxnMachine::new(TxnConfig::default(), Arc::new(Counter::default()));
         for r in &self.log {
             c.load(&r.key, r.value.as_deref()).unwrap();
         }
@@ -255,7 +259,7 @@ fn a_partition_whose_add_is_being_written_is_concurrent_not_invalid_for_the_prod
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
     h.add(T, pid, epoch, &[("a", 0)]);
-    let add = Request::AddPartitions {
+    let add = TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
@@ -270,9 +274,9 @@ fn a_partition_whose_add_is_being_written_is_concurrent_not_invalid_for_the_prod
         h.index.verify_partition(pid, epoch, "b", 0),
         Err(ErrorCode::CONCURRENT_TRANSACTIONS)
     );
-    let out = h.c.step(Input::Written(writes[0], Ok(())), h.now);
+    let out = h.c.step(Input::Written { id: writes[0], result: Ok(()) }, h.now);
     h.absorb(out, true);
-    assert_eq!(h.reply_of(token), Some(Reply::AddPartitions(ErrorCode::NONE)));
+    assert_eq!(h.reply_of(token), Some(TxnReply::AddPartitions(ErrorCode::NONE)));
     assert_eq!(h.index.verify_partition(pid, epoch, "b", 0), Ok(()));
     assert_eq!(h.index.verify_partition(pid, epoch, "c", 0), Err(ErrorCode::INVALID_TXN_STATE));
 }
@@ -283,22 +287,22 @@ fn verify_only_answers_per_partition_and_changes_nothing() {
     let (pid, epoch) = h.init(T).unwrap();
     h.add(T, pid, epoch, &[("a", 0)]);
     let writes = h.log.len();
-    let r = h.ask(Request::AddPartitions {
+    let r = h.ask(TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
         partitions: vec![tp("a", 0), tp("a", 1)],
         verify_only: true,
     });
-    assert_eq!(r, Reply::Verify(vec![ErrorCode::NONE, ErrorCode::INVALID_TXN_STATE]));
-    let r = h.ask(Request::AddPartitions {
+    assert_eq!(r, TxnReply::Verify(vec![ErrorCode::NONE, ErrorCode::INVALID_TXN_STATE]));
+    let r = h.ask(TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch: epoch + 1,
         partitions: vec![tp("a", 0)],
         verify_only: true,
     });
-    assert_eq!(r, Reply::Verify(vec![ErrorCode::PRODUCER_FENCED]));
+    assert_eq!(r, TxnReply::Verify(vec![ErrorCode::PRODUCER_FENCED]));
     assert_eq!(h.log.len(), writes);
 }
 
@@ -310,16 +314,16 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
     h.add(T, pid, epoch, &[("a", 0), ("b", 0)]);
     // The reply waits for the Prepare write.
     let (token, writes) =
-        h.ask_held(Request::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true });
+        h.ask_held(TxnRequest::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true });
     assert_eq!(writes.len(), 1);
     assert!(h.reply_of(token).is_none());
     // A retry meanwhile waits for the transition to end.
-    let end = Request::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true };
+    let end = TxnRequest::EndTxn { txn_id: T.into(), producer_id: pid, epoch, commit: true };
     let (retry, none) = h.ask_held(end);
     assert!(none.is_empty());
-    let out = h.c.step(Input::Written(writes[0], Ok(())), h.now);
+    let out = h.c.step(Input::Written { id: writes[0], result: Ok(()) }, h.now);
     h.absorb(out, true);
-    assert_eq!(h.reply_of(token), Some(Reply::Error(ErrorCode::NONE)));
+    assert_eq!(h.reply_of(token), Some(TxnReply::Error(ErrorCode::NONE)));
     assert_eq!(h.state(T), TxnState::PrepareCommit);
     let c = h.completions.last().unwrap().clone();
     assert!(c.commit);
@@ -337,7 +341,7 @@ fn end_txn_commits_through_prepare_markers_and_complete() {
     );
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteCommit);
-    assert_eq!(h.reply_of(retry), Some(Reply::Error(ErrorCode::NONE)));
+    assert_eq!(h.reply_of(retry), Some(TxnReply::Error(ErrorCode::NONE)));
     assert!(h.c.txn(T).unwrap().partitions.is_empty());
     // Retries of the same result succeed; the other result does not.
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::NONE);
@@ -357,7 +361,7 @@ fn the_next_transactions_add_waits_for_the_markers_then_is_refused_after_park_ma
     let (pid, epoch) = h.init(T).unwrap();
     h.add(T, pid, epoch, &[("a", 0)]);
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::NONE);
-    let add = |p| Request::AddPartitions {
+    let add = |p| TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
@@ -367,13 +371,13 @@ fn the_next_transactions_add_waits_for_the_markers_then_is_refused_after_park_ma
     // Arrives while the markers are written: answered once the transaction is complete,
     // as the first add of the next one.
     h.token += 1;
-    let out = h.c.step(Input::Request(h.token, add(1)), h.now);
+    let out = h.c.step(Input::Request { token: h.token, request: add(1) }, h.now);
     let (next, until) = (h.token, h.now + PARK_MAX_MS);
-    assert!(out.contains(&Output::SetTimer(TimerKey::Parked, until)), "{out:?}");
+    assert!(out.contains(&Output::SetTimer { timer: TimerKey::Parked, at_ms: until }), "{out:?}");
     h.absorb(out, true);
     assert!(h.reply_of(next).is_none());
     h.complete_all();
-    assert_eq!(h.reply_of(next), Some(Reply::AddPartitions(ErrorCode::NONE)));
+    assert_eq!(h.reply_of(next), Some(TxnReply::AddPartitions(ErrorCode::NONE)));
     let t = h.c.txn(T).unwrap();
     assert_eq!((t.state, t.partitions.len()), (TxnState::Ongoing, 1));
     assert!(t.partitions.contains(&tp("a", 1)));
@@ -389,7 +393,7 @@ fn the_next_transactions_add_waits_for_the_markers_then_is_refused_after_park_ma
     h.now += 1;
     let out = h.c.step(Input::Timer(TimerKey::Parked), h.now);
     h.absorb(out, true);
-    assert_eq!(h.reply_of(late), Some(Reply::AddPartitions(ErrorCode::CONCURRENT_TRANSACTIONS)));
+    assert_eq!(h.reply_of(late), Some(TxnReply::AddPartitions(ErrorCode::CONCURRENT_TRANSACTIONS)));
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteAbort);
     assert!(h.replies.is_empty(), "a refused request is not answered twice: {:?}", h.replies);
@@ -408,7 +412,7 @@ fn a_re_init_fences_the_zombies_ongoing_transaction() {
     assert_eq!(c.producer_epoch, epoch + 1, "the abort marker carries the bumped epoch");
     // The zombie is fenced (its add once the abort is done); the new producer waits for
     // the abort.
-    let add = Request::AddPartitions {
+    let add = TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
@@ -421,7 +425,7 @@ fn a_re_init_fences_the_zombies_ongoing_transaction() {
     assert_eq!(h.init(T), Err(ErrorCode::CONCURRENT_TRANSACTIONS));
     h.complete_all();
     assert_eq!(h.state(T), TxnState::CompleteAbort);
-    assert_eq!(h.reply_of(zombie), Some(Reply::AddPartitions(ErrorCode::PRODUCER_FENCED)));
+    assert_eq!(h.reply_of(zombie), Some(TxnReply::AddPartitions(ErrorCode::PRODUCER_FENCED)));
     assert_eq!(h.init(T), Ok((pid, epoch + 2)));
 }
 
@@ -436,7 +440,9 @@ fn a_timed_out_transaction_is_aborted_with_a_bumped_epoch() {
     assert_eq!(h.state(T), TxnState::Ongoing, "not past its timeout yet");
     h.now += 1;
     let out = h.c.step(Input::Timer(TimerKey::AbortTimedOut), h.now);
-    assert!(out.contains(&Output::SetTimer(TimerKey::AbortTimedOut, h.now + 10_000)));
+    assert!(
+        out.contains(&Output::SetTimer { timer: TimerKey::AbortTimedOut, at_ms: h.now + 10_000 })
+    );
     h.absorb(out, true);
     let t = h.c.txn(T).unwrap();
     assert_eq!((t.state, t.producer_epoch), (TxnState::PrepareAbort, epoch + 1));
@@ -451,9 +457,9 @@ fn prepare_states_are_finished_after_a_restart() {
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
     h.add(T, pid, epoch, &[("a", 0)]);
-    h.ask(Request::AddOffsets { txn_id: T.into(), producer_id: pid, epoch, group: "g".into() });
+    h.ask(TxnRequest::AddOffsets { txn_id: T.into(), producer_id: pid, epoch, group: "g".into() });
     let offset = PendingOffset { offset: 42, leader_epoch: -1, metadata: "m".into() };
-    h.ask(Request::TxnOffsetCommit {
+    h.ask(TxnRequest::TxnOffsetCommit {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
@@ -481,14 +487,20 @@ fn prepare_states_are_finished_after_a_restart() {
     assert_eq!(completions[1].offsets, vec![("g".to_string(), vec![(tp("a", 0), offset)])]);
     // Finishing them writes the Complete states.
     for done in completions {
-        let out =
-            c.step(Input::Completed(done.txn_id, done.producer_id, done.producer_epoch), h.now);
+        let out = c.step(
+            Input::Completed {
+                txn_id: done.txn_id,
+                producer_id: done.producer_id,
+                producer_epoch: done.producer_epoch,
+            },
+            h.now,
+        );
         let writes: Vec<WriteId> = out
             .iter()
-            .filter_map(|o| if let Output::Write(id, _) = o { Some(*id) } else { None })
+            .filter_map(|o| if let Output::Write { id, .. } = o { Some(*id) } else { None })
             .collect();
         for id in writes {
-            c.step(Input::Written(id, Ok(())), h.now);
+            c.step(Input::Written { id, result: Ok(()) }, h.now);
         }
     }
     assert_eq!(c.txn(T).unwrap().state, TxnState::CompleteCommit);
@@ -501,7 +513,7 @@ fn offsets_need_add_offsets_and_go_with_a_commit_only() {
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
     let commit = |h: &mut H, epoch: i16| {
-        h.ask(Request::TxnOffsetCommit {
+        h.ask(TxnRequest::TxnOffsetCommit {
             txn_id: T.into(),
             producer_id: pid,
             epoch,
@@ -512,16 +524,17 @@ fn offsets_need_add_offsets_and_go_with_a_commit_only() {
             )],
         })
     };
-    assert_eq!(commit(&mut h, epoch), Reply::Error(ErrorCode::INVALID_TXN_STATE));
-    let add = Request::AddOffsets { txn_id: T.into(), producer_id: pid, epoch, group: "g".into() };
-    assert_eq!(h.ask(add.clone()), Reply::Error(ErrorCode::NONE));
+    assert_eq!(commit(&mut h, epoch), TxnReply::Error(ErrorCode::INVALID_TXN_STATE));
+    let add =
+        TxnRequest::AddOffsets { txn_id: T.into(), producer_id: pid, epoch, group: "g".into() };
+    assert_eq!(h.ask(add.clone()), TxnReply::Error(ErrorCode::NONE));
     assert_eq!(h.state(T), TxnState::Ongoing);
-    assert_eq!(commit(&mut h, epoch + 1), Reply::Error(ErrorCode::INVALID_PRODUCER_EPOCH));
-    assert_eq!(commit(&mut h, epoch), Reply::Error(ErrorCode::NONE));
+    assert_eq!(commit(&mut h, epoch + 1), TxnReply::Error(ErrorCode::INVALID_PRODUCER_EPOCH));
+    assert_eq!(commit(&mut h, epoch), TxnReply::Error(ErrorCode::NONE));
     assert!(h.index.has_pending_offset("g", "a", 0));
     assert!(!h.index.has_pending_offset("g", "a", 1));
-    let d = match h.ask(Request::Describe(vec![T.into()])) {
-        Reply::Describe(d) => d,
+    let d = match h.ask(TxnRequest::Describe(vec![T.into()])) {
+        TxnReply::Describe(d) => d,
         other => panic!("{other:?}"),
     };
     assert_eq!(d[0].partitions, vec![tp("__consumer_offsets", 0)]);
@@ -529,8 +542,8 @@ fn offsets_need_add_offsets_and_go_with_a_commit_only() {
     assert!(h.completions.last().unwrap().offsets.is_empty(), "an abort drops them");
     h.complete_all();
     assert!(!h.index.has_pending_offset("g", "a", 0));
-    assert_eq!(h.ask(add), Reply::Error(ErrorCode::NONE));
-    assert_eq!(commit(&mut h, epoch), Reply::Error(ErrorCode::NONE));
+    assert_eq!(h.ask(add), TxnReply::Error(ErrorCode::NONE));
+    assert_eq!(commit(&mut h, epoch), TxnReply::Error(ErrorCode::NONE));
     assert_eq!(h.end(T, pid, epoch, true), ErrorCode::NONE);
     assert_eq!(h.completions.last().unwrap().offsets.len(), 1, "a commit applies them");
     assert!(h.index.has_pending_offset("g", "a", 0), "pending until complete");
@@ -545,14 +558,14 @@ fn idle_ids_expire_and_describe_and_list_filter() {
     let (pid, epoch) = h.init("idle").unwrap();
     let (busy_pid, busy_epoch) = h.init("busy").unwrap();
     h.add("busy", busy_pid, busy_epoch, &[("a", 0)]);
-    let list = |h: &mut H, states: &[&str], pids: Vec<i64>, duration_ms| match h.ask(Request::List(
-        ListFilter {
+    let list = |h: &mut H, states: &[&str], pids: Vec<i64>, duration_ms| match h.ask(
+        TxnRequest::List(ListFilter {
             states: states.iter().map(|s| s.to_string()).collect(),
             producer_ids: pids,
             duration_ms,
-        },
-    )) {
-        Reply::List(e, unknown, listed) => {
+        }),
+    ) {
+        TxnReply::List { error: e, unknown_states: unknown, transactions: listed } => {
             assert_eq!(e, ErrorCode::NONE);
             (unknown, listed.into_iter().map(|l| l.txn_id).collect::<Vec<_>>())
         }
@@ -571,8 +584,8 @@ fn idle_ids_expire_and_describe_and_list_filter() {
     assert!(h.c.txn("idle").is_none());
     assert_eq!(h.log.last().unwrap().value, None, "a tombstone");
     assert!(h.c.txn("busy").is_some(), "an ongoing transaction does not expire");
-    let d = match h.ask(Request::Describe(vec!["idle".into(), "busy".into()])) {
-        Reply::Describe(d) => d,
+    let d = match h.ask(TxnRequest::Describe(vec!["idle".into(), "busy".into()])) {
+        TxnReply::Describe(d) => d,
         other => panic!("{other:?}"),
     };
     assert_eq!(d[0].error, ErrorCode::TRANSACTIONAL_ID_NOT_FOUND);
@@ -587,12 +600,15 @@ fn idle_ids_expire_and_describe_and_list_filter() {
 
 #[test]
 fn loading_answers_load_in_progress() {
-    let mut c = Coordinator::new(TxnConfig::default(), Arc::new(Counter::default()));
-    let r = Request::InitProducerId { txn_id: T.into(), timeout_ms: 1000, expected: None };
-    let out = c.step(Input::Request(1, r), 0);
+    let mut c = TxnMachine::new(TxnConfig::default(), Arc::new(Counter::default()));
+    let r = TxnRequest::InitProducerId { txn_id: T.into(), timeout_ms: 1000, expected: None };
+    let out = c.step(Input::Request { token: 1, request: r }, 0);
     assert_eq!(
         out,
-        vec![Output::Reply(1, Reply::InitProducerId(Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS)))]
+        vec![Output::Reply {
+            token: 1,
+            reply: TxnReply::InitProducerId(Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS))
+        }]
     );
 }
 
@@ -600,28 +616,35 @@ fn loading_answers_load_in_progress() {
 fn a_failed_write_changes_nothing_and_is_an_outage_to_the_client() {
     let mut h = H::new();
     let (pid, epoch) = h.init(T).unwrap();
-    let (token, writes) = h.ask_held(Request::AddPartitions {
+    let (token, writes) = h.ask_held(TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
         partitions: vec![tp("a", 0)],
         verify_only: false,
     });
-    let out = h.c.step(Input::Written(writes[0], Err(ErrorCode::KAFKA_STORAGE_ERROR)), h.now);
+    let out = h
+        .c
+        .step(Input::Written { id: writes[0], result: Err(ErrorCode::KAFKA_STORAGE_ERROR) }, h.now);
     h.absorb(out, true);
-    assert_eq!(h.reply_of(token), Some(Reply::AddPartitions(ErrorCode::COORDINATOR_NOT_AVAILABLE)));
+    assert_eq!(
+        h.reply_of(token),
+        Some(TxnReply::AddPartitions(ErrorCode::COORDINATOR_NOT_AVAILABLE))
+    );
     assert_eq!(h.state(T), TxnState::Empty);
     // A fresh id whose first write failed is not kept.
-    let (token, writes) = h.ask_held(Request::InitProducerId {
+    let (token, writes) = h.ask_held(TxnRequest::InitProducerId {
         txn_id: "new".into(),
         timeout_ms: 1000,
         expected: None,
     });
-    let out = h.c.step(Input::Written(writes[0], Err(ErrorCode::KAFKA_STORAGE_ERROR)), h.now);
+    let out = h
+        .c
+        .step(Input::Written { id: writes[0], result: Err(ErrorCode::KAFKA_STORAGE_ERROR) }, h.now);
     h.absorb(out, true);
     assert_eq!(
         h.reply_of(token),
-        Some(Reply::InitProducerId(Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)))
+        Some(TxnReply::InitProducerId(Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)))
     );
     assert!(h.c.txn("new").is_none());
     let fresh = 1001;
@@ -639,9 +662,18 @@ fn a_failed_complete_write_is_retried_at_the_next_check() {
     h.add(T, pid, epoch, &[("a", 0)]);
     h.end(T, pid, epoch, true);
     let c = h.completions.pop().unwrap();
-    let out = h.c.step(Input::Completed(c.txn_id, c.producer_id, c.producer_epoch), h.now);
+    let out = h.c.step(
+        Input::Completed {
+            txn_id: c.txn_id,
+            producer_id: c.producer_id,
+            producer_epoch: c.producer_epoch,
+        },
+        h.now,
+    );
     let writes = h.absorb(out, false);
-    let out = h.c.step(Input::Written(writes[0], Err(ErrorCode::KAFKA_STORAGE_ERROR)), h.now);
+    let out = h
+        .c
+        .step(Input::Written { id: writes[0], result: Err(ErrorCode::KAFKA_STORAGE_ERROR) }, h.now);
     h.absorb(out, true);
     assert_eq!(h.state(T), TxnState::PrepareCommit);
     let out = h.c.step(Input::Timer(TimerKey::AbortTimedOut), h.now);
@@ -655,34 +687,38 @@ fn a_transaction_is_bounded() {
     let (pid, epoch) = h.init(T).unwrap();
     let partitions: Vec<TopicPartition> =
         (0..=MAX_TXN_PARTITIONS as i32).map(|p| tp("a", p)).collect();
-    let r = Request::AddPartitions {
+    let r = TxnRequest::AddPartitions {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
         partitions,
         verify_only: false,
     };
-    assert_eq!(h.ask(r), Reply::AddPartitions(ErrorCode::INVALID_REQUEST));
+    assert_eq!(h.ask(r), TxnReply::AddPartitions(ErrorCode::INVALID_REQUEST));
     assert_eq!(h.state(T), TxnState::Empty);
     for g in 0..MAX_TXN_GROUPS {
-        let r = Request::AddOffsets {
+        let r = TxnRequest::AddOffsets {
             txn_id: T.into(),
             producer_id: pid,
             epoch,
             group: format!("g{g}"),
         };
-        assert_eq!(h.ask(r), Reply::Error(ErrorCode::NONE));
+        assert_eq!(h.ask(r), TxnReply::Error(ErrorCode::NONE));
     }
-    let r =
-        Request::AddOffsets { txn_id: T.into(), producer_id: pid, epoch, group: "one more".into() };
-    assert_eq!(h.ask(r), Reply::Error(ErrorCode::INVALID_REQUEST));
+    let r = TxnRequest::AddOffsets {
+        txn_id: T.into(),
+        producer_id: pid,
+        epoch,
+        group: "one more".into(),
+    };
+    assert_eq!(h.ask(r), TxnReply::Error(ErrorCode::INVALID_REQUEST));
     let big = PendingOffset { offset: 0, leader_epoch: -1, metadata: "x".repeat(4097) };
-    let r = Request::TxnOffsetCommit {
+    let r = TxnRequest::TxnOffsetCommit {
         txn_id: T.into(),
         producer_id: pid,
         epoch,
         group: "g0".into(),
         offsets: vec![(tp("a", 0), big)],
     };
-    assert_eq!(h.ask(r), Reply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
+    assert_eq!(h.ask(r), TxnReply::Error(ErrorCode::OFFSET_METADATA_TOO_LARGE));
 }

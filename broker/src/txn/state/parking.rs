@@ -7,14 +7,14 @@ use super::*;
 #[derive(Debug)]
 pub(super) struct Parked {
     token: Token,
-    request: Request,
+    request: TxnRequest,
     /// When it is answered CONCURRENT_TRANSACTIONS if the transition has not ended.
     until: i64,
 }
 
-impl Coordinator {
+impl TxnMachine {
     /// Holds `request` until its id's transition ends or [`PARK_MAX_MS`] pass.
-    pub(super) fn park(&mut self, token: Token, request: Request, now: i64) {
+    pub(super) fn park(&mut self, token: Token, request: TxnRequest, now: i64) {
         let Some(txn_id) = request.changes_txn().map(str::to_owned) else { return };
         let until = now.saturating_add(PARK_MAX_MS);
         self.parked.insert(txn_id, Parked { token, request, until });
@@ -23,7 +23,7 @@ impl Coordinator {
 
     fn set_parked_timer(&mut self) {
         if let Some(at) = self.parked.values().map(|p| p.until).min() {
-            self.out.push(Output::SetTimer(TimerKey::Parked, at));
+            self.out.push(Output::SetTimer { timer: TimerKey::Parked, at_ms: at });
         }
     }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Coordinator {
+impl TxnMachine {
     /// DescribeTransactions of one id.
     pub(super) fn describe(&self, id: String) -> TxnDescription {
         let Some(t) = self.txns.get(&id).filter(|t| !self.dead(&t.id)) else {
