@@ -6,6 +6,7 @@
 //!   outputs`): InitProducerId with a transactional id, AddPartitionsToTxn,
 //!   AddOffsetsToTxn, TxnOffsetCommit, EndTxn, DescribeTransactions, ListTransactions,
 //!   the abort of timed-out transactions and the expiry of idle ids.
+//! - [`request`]: what the coordinator is asked and what it answers.
 //! - [`metadata`]: one transactional id's metadata and Kafka's transaction states.
 //! - [`records`]: keys and values of `__transaction_state` (Sluice's own format).
 //! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
@@ -29,6 +30,7 @@
 pub mod driver;
 pub mod metadata;
 pub mod records;
+pub mod request;
 pub mod state;
 pub mod store;
 
@@ -49,9 +51,9 @@ use crate::producer_ids::ProducerIds;
 use crate::storage::TxnMarker;
 use crate::topics::{TopicError, Topics};
 use driver::{Command, DriverDeps, Marker, MarkerWriter, MarkerWritten, OffsetApplier};
+use request::{ListFilter, TxnDescription, TxnListing, TxnReply, TxnRequest};
 use state::{
-    IndexUpdate, ListFilter, PendingOffset, ProducerIdSource, TopicPartition, TxnConfig,
-    TxnDescription, TxnListing, TxnReply, TxnRequest, TxnState, VerifyEntry,
+    IndexUpdate, PendingOffset, ProducerIdSource, TopicPartition, TxnConfig, TxnState, VerifyEntry,
 };
 use store::TxnLog;
 

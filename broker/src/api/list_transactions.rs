@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::txn::state::ListFilter;
+use crate::txn::request::ListFilter;
 
 /// Answers a ListTransactions request.
 pub async fn handle(

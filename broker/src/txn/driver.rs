@@ -32,9 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::request::{TxnReply, TxnRequest};
 use super::state::{
     Completion, Input, LogRecord, Output, PendingOffset, ProducerIdSource, TimerKey, Token,
-    TopicPartition, TxnConfig, TxnMachine, TxnReply, TxnRequest, WriteId,
+    TopicPartition, TxnConfig, TxnMachine, WriteId,
 };
 use super::store::{LoadStats, TxnLog};
 use super::TxnIndex;
@@ -455,7 +456,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::topics::{TopicDefaults, Topics};
-    use crate::txn::state::{TxnDescription, TxnState};
+    use crate::txn::request::TxnDescription;
+    use crate::txn::state::TxnState;
 
     #[derive(Debug, Default)]
     struct Ids(AtomicI64);

@@ -68,7 +68,8 @@ mod tests {
     use crate::config::Config;
     use crate::topic_config::check_internal;
     use crate::topics::TopicDefaults;
-    use crate::txn::state::{Input, Output, ProducerIdSource, TxnConfig, TxnRequest};
+    use crate::txn::request::TxnRequest;
+    use crate::txn::state::{Input, Output, ProducerIdSource, TxnConfig};
 
     #[derive(Debug)]
     struct Ids;

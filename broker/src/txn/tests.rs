@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use sluice_protocol::error_code::ErrorCode;
 
+use super::request::*;
 use super::state::*;
 use super::TxnIndex;
 

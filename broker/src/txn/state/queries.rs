@@ -1,6 +1,7 @@
 //! DescribeTransactions and ListTransactions: reads of the coordinator's state.
 
 use super::*;
+use crate::txn::request::{ListFilter, TxnDescription, TxnListing};
 
 impl TxnMachine {
     /// DescribeTransactions of one id.
