@@ -27,18 +27,27 @@ pub struct Broker {
     pub producer_ids: Arc<crate::producer_ids::ProducerIds>,
     /// The consumer group coordinator (its task is started by the server).
     pub groups: Arc<crate::group::GroupCoordinator>,
-    /// The transaction coordinator (its task is started by the server).
+    /// The transaction coordinator (its driver, in [`Drivers`], is run by the server).
     pub txns: crate::txn::TxnCoordinator,
     /// Low-priority threads for heavy requests.
     pub heavy: crate::heavy::HeavyPool,
 }
 
+/// The coordinator tasks that [`Broker::open`] makes with their handles and
+/// [`crate::server::run`] runs.
+#[derive(Debug)]
+pub struct Drivers {
+    /// The transaction coordinator's.
+    pub txns: crate::txn::TxnDriver,
+}
+
 impl Broker {
-    /// Opens the data directory: cluster identity, topic catalog, every partition.
+    /// Opens the data directory: cluster identity, topic catalog, every partition; and the
+    /// coordinators' drivers, for [`crate::server::run`] to run.
     ///
     /// # Errors
     /// An unusable data directory or catalog.
-    pub fn open(config: Config) -> anyhow::Result<Arc<Broker>> {
+    pub fn open(config: Config) -> anyhow::Result<(Arc<Broker>, Drivers)> {
         std::fs::create_dir_all(&config.data_dir)?;
         // What a crash during a durable write in the data directory left behind.
         durable::remove_stray_temps(&config.data_dir);
@@ -46,10 +55,10 @@ impl Broker {
         let topics = Arc::new(Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?);
         let producer_ids = Arc::new(crate::producer_ids::ProducerIds::load(&config.data_dir)?);
         let groups = Arc::new(crate::group::GroupCoordinator::new(&config));
-        let txns = crate::txn::TxnCoordinator::new(&config);
+        let (txns, txn_driver) = crate::txn::TxnCoordinator::new(&config);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let heavy = crate::heavy::HeavyPool::start(cores)?;
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             config,
             topics,
             metrics: Metrics::default(),
@@ -58,7 +67,8 @@ impl Broker {
             groups,
             txns,
             heavy,
-        }))
+        });
+        Ok((broker, Drivers { txns: txn_driver }))
     }
 }
 

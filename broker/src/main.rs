@@ -27,13 +27,13 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_open_file_limit();
     let listen = config.listen;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let (broker, drivers) = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
     let listener =
         server::bind(&broker.config).with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "sluiced ready");
-    server::run(broker, listener, shutdown).await;
+    server::run(broker, drivers, listener, shutdown).await;
     Ok(())
 }
 

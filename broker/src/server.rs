@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Drivers};
 use crate::connection::RequestBudget;
 use crate::log_cleaner::{LogCleaner, LogSource};
 use crate::storage::{now_ms, LogConfig, StorageError};
@@ -145,8 +145,14 @@ pub fn set_tcp_congestion_control(socket: &impl AsFd, name: &str) -> io::Result<
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Serves clients on `listener` until `shutdown` is cancelled, then shuts down in order.
-pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: CancellationToken) {
+/// Runs the coordinators' `drivers` and serves clients on `listener` until `shutdown` is
+/// cancelled, then shuts down in order.
+pub async fn run(
+    broker: Arc<Broker>,
+    drivers: Drivers,
+    listener: Listener,
+    shutdown: CancellationToken,
+) {
     let connections = TaskTracker::new();
     let background = TaskTracker::new();
     background.spawn(retention_task(Arc::clone(&broker), shutdown.clone()));
@@ -157,7 +163,7 @@ pub async fn run(broker: Arc<Broker>, listener: Listener, shutdown: Cancellation
     background.spawn(async move {
         let (topics, groups, ids) =
             (Arc::clone(&b.topics), Arc::clone(&b.groups), Arc::clone(&b.producer_ids));
-        b.txns.run(topics, groups, ids).await
+        drivers.txns.run(topics, groups, ids).await
     });
     if let Some(addr) = broker.config.metrics {
         background.spawn(crate::console::serve(addr, Arc::clone(&broker), shutdown.clone()));

@@ -12,8 +12,9 @@
 //! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
 //! - `driver`: the task that owns the clock, timers, log writes, marker writes and the
 //!   application of offsets, and runs the machine.
-//! - [`TxnCoordinator`]: the handle the request handlers in `api/` call, and
-//!   [`TxnIndex`], what produce and OffsetFetch read without asking the driver.
+//! - [`TxnCoordinator`]: the handle the request handlers in `api/` call, made together
+//!   with [`TxnDriver`], which the server runs; and [`TxnIndex`], what produce and
+//!   OffsetFetch read without asking the driver.
 //!
 //! Offsets (TxnOffsetCommit) are kept with the transaction, in this coordinator's state
 //! and in `__transaction_state`, not as transactional records in `__consumer_offsets`
@@ -38,7 +39,7 @@ pub mod store;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use sluice_protocol::error_code::ErrorCode;
 use thiserror::Error;
@@ -305,25 +306,90 @@ impl OffsetApplier for GroupOffsets {
     }
 }
 
+/// The coordinator's driver before it runs: made with its handle by
+/// [`TxnCoordinator::new`], run by [`Self::run`].
 #[derive(Debug)]
-struct DriverParts {
+pub struct TxnDriver {
     config: TxnConfig,
     commands: mpsc::Receiver<Command>,
+    index: Arc<TxnIndex>,
+}
+
+impl TxnDriver {
+    /// Runs the coordinator until [`TxnCoordinator::stop`]: opens `__transaction_state`
+    /// (creating it when the first request comes, as Kafka does), loads it, then serves
+    /// from the coordinator's own thread.
+    /// If the topic cannot be opened, logs why and every request fails with
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub async fn run(
+        self,
+        topics: Arc<Topics>,
+        groups: Arc<GroupCoordinator>,
+        ids: Arc<ProducerIds>,
+    ) {
+        let mut commands = self.commands;
+        // Kafka creates `__transaction_state` on first use, not at start: a broker whose
+        // clients never use transactions keeps only the topics it had.
+        let mut first = None;
+        if topics.get(TOPIC).is_none() {
+            match commands.recv().await {
+                Some(Command::Stop(done)) => {
+                    let _ = done.send(());
+                    return;
+                }
+                Some(command) => first = Some(command),
+                None => return,
+            }
+        }
+        let t = Arc::clone(&topics);
+        let opened = tokio::task::spawn_blocking(move || TxnLog::open(&t)).await;
+        let log = match opened {
+            Ok(Ok(log)) => Arc::new(log),
+            Ok(Err(e)) => {
+                return tracing::error!(error = %e, "transaction coordinator cannot start")
+            }
+            Err(e) => return tracing::error!(error = %e, "transaction coordinator cannot start"),
+        };
+        let deps = DriverDeps {
+            log,
+            config: self.config,
+            ids,
+            markers: Arc::new(PartitionMarkers { topics }),
+            offsets: Arc::new(GroupOffsets { groups }),
+            index: self.index,
+            compaction_min_records: COMPACTION_MIN_RECORDS,
+        };
+        let driver = driver::run(deps, commands, first);
+        let (done, finished) = oneshot::channel();
+        let thread = std::thread::Builder::new().name("sluice-txns".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                Ok(runtime) => runtime.block_on(driver),
+                Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
+            }
+            let _ = done.send(());
+        });
+        match thread {
+            Ok(_) => {
+                let _ = finished.await;
+            }
+            Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
+        }
+    }
 }
 
 /// The handle to the coordinator that request handlers use.
 #[derive(Debug)]
 pub struct TxnCoordinator {
     commands: mpsc::Sender<Command>,
-    parts: Mutex<Option<DriverParts>>,
     index: Arc<TxnIndex>,
     /// `transaction.max.timeout.ms`, for handlers that check before asking.
     pub max_timeout_ms: i32,
 }
 
 impl TxnCoordinator {
-    /// A coordinator that serves once [`Self::run`] runs; requests sent before wait.
-    pub fn new(config: &Config) -> TxnCoordinator {
+    /// The handle, and the driver that serves its requests once [`TxnDriver::run`] runs;
+    /// requests sent before wait.
+    pub fn new(config: &Config) -> (TxnCoordinator, TxnDriver) {
         let txn_config = TxnConfig {
             max_timeout_ms: config.transaction_max_timeout_ms,
             abort_interval_ms: config.transaction_abort_timed_out_interval_ms,
@@ -332,12 +398,13 @@ impl TxnCoordinator {
             ..TxnConfig::default()
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        TxnCoordinator {
+        let index = Arc::new(TxnIndex::default());
+        let handle = TxnCoordinator {
             commands: tx,
-            parts: Mutex::new(Some(DriverParts { config: txn_config, commands: rx })),
-            index: Arc::new(TxnIndex::default()),
+            index: Arc::clone(&index),
             max_timeout_ms: config.transaction_max_timeout_ms,
-        }
+        };
+        (handle, TxnDriver { config: txn_config, commands: rx, index })
     }
 
     /// The shared index (verification of transactional produce, pending offsets).
@@ -364,68 +431,6 @@ impl TxnCoordinator {
         partition: i32,
     ) -> Result<(), ErrorCode> {
         self.index.verify_partition(producer_id, epoch, topic, partition)
-    }
-
-    /// Runs the coordinator until [`Self::stop`]: opens `__transaction_state` (creating
-    /// it when the first request comes, as Kafka does), loads it, then serves from the
-    /// coordinator's own thread.
-    /// Returns at once if it already ran; if the topic cannot be opened, logs why and
-    /// every request fails with COORDINATOR_NOT_AVAILABLE.
-    pub async fn run(
-        &self,
-        topics: Arc<Topics>,
-        groups: Arc<GroupCoordinator>,
-        ids: Arc<ProducerIds>,
-    ) {
-        let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let Some(p) = parts else { return };
-        let mut commands = p.commands;
-        // Kafka creates `__transaction_state` on first use, not at start: a broker whose
-        // clients never use transactions keeps only the topics it had.
-        let mut first = None;
-        if topics.get(TOPIC).is_none() {
-            match commands.recv().await {
-                Some(Command::Stop(done)) => {
-                    let _ = done.send(());
-                    return;
-                }
-                Some(command) => first = Some(command),
-                None => return,
-            }
-        }
-        let t = Arc::clone(&topics);
-        let opened = tokio::task::spawn_blocking(move || TxnLog::open(&t)).await;
-        let log = match opened {
-            Ok(Ok(log)) => Arc::new(log),
-            Ok(Err(e)) => {
-                return tracing::error!(error = %e, "transaction coordinator cannot start")
-            }
-            Err(e) => return tracing::error!(error = %e, "transaction coordinator cannot start"),
-        };
-        let deps = DriverDeps {
-            log,
-            config: p.config,
-            ids,
-            markers: Arc::new(PartitionMarkers { topics }),
-            offsets: Arc::new(GroupOffsets { groups }),
-            index: Arc::clone(&self.index),
-            compaction_min_records: COMPACTION_MIN_RECORDS,
-        };
-        let driver = driver::run(deps, commands, first);
-        let (done, finished) = oneshot::channel();
-        let thread = std::thread::Builder::new().name("sluice-txns".into()).spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_time().build() {
-                Ok(runtime) => runtime.block_on(driver),
-                Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
-            }
-            let _ = done.send(());
-        });
-        match thread {
-            Ok(_) => {
-                let _ = finished.await;
-            }
-            Err(e) => tracing::error!(error = %e, "transaction coordinator cannot start"),
-        }
     }
 
     async fn call<T>(

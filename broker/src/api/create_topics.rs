@@ -244,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config =
             Config { data_dir: dir.path().to_owned(), num_partitions: 3, ..Config::default() };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     fn topic(

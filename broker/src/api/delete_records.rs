@@ -127,7 +127,7 @@ mod tests {
     fn broker() -> (tempfile::TempDir, Arc<Broker>) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     /// A topic of two partitions with `records` one-record batches in partition 0.

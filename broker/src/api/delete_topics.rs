@@ -171,7 +171,7 @@ mod tests {
     fn broker() -> (tempfile::TempDir, Arc<Broker>) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     fn create(broker: &Broker, name: &str) -> Uuid {

@@ -72,7 +72,7 @@ mod tests {
             advertised_port: 19092,
             ..Config::default()
         };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     #[test]

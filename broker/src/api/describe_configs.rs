@@ -294,7 +294,7 @@ mod tests {
     fn broker() -> (tempfile::TempDir, Arc<Broker>) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     fn resource(resource_type: i8, name: &str, keys: Option<&[&str]>) -> DescribeConfigsResource {
@@ -399,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.log.retention_ms = 5000;
-        let broker = Broker::open(config).unwrap();
+        let broker = Broker::open(config).unwrap().0;
         broker.topics.create("t", 1, 1, BTreeMap::new(), false).unwrap();
         let topic = broker.topics.get("t").unwrap();
         let d = topic_configs(&broker, &topic);

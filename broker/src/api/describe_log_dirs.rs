@@ -158,7 +158,7 @@ mod tests {
             internal_segment_bytes: segment_bytes,
             ..Config::default()
         };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     fn broker() -> (tempfile::TempDir, Arc<Broker>) {

@@ -81,7 +81,7 @@ mod tests {
             node_id: 7,
             ..Default::default()
         };
-        (dir, Broker::open(config).unwrap())
+        (dir, Broker::open(config).unwrap().0)
     }
 
     #[test]

@@ -289,7 +289,7 @@ mod tests {
     fn broker() -> (tempfile::TempDir, Arc<Broker>) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
-        let broker = Broker::open(config).unwrap();
+        let broker = Broker::open(config).unwrap().0;
         let topic = broker.topics.create("t", 2, 1, BTreeMap::new(), false).unwrap();
         for batch in 0..3 {
             let mut b = BatchBuilder::new(Compression::Gzip);
