@@ -7,7 +7,7 @@
 //! `require_stable` (v7+): a partition with an offset pending in a transaction that has
 //! not completed (sent by TxnOffsetCommit, kept by the transaction coordinator) is
 //! answered UNSTABLE_OFFSET_COMMIT without an offset, as Kafka does; the client retries.
-//! The check reads the coordinator's shared index ([`crate::txn::TxnIndex`]).
+//! The check reads the coordinator's shared index ([`crate::txn::index::TxnIndex`]).
 //!
 //! Each group, and each partition of a group, is answered once, where it first appears:
 //! Kafka answers a repeated one again, but then one request of a few bytes per repetition

@@ -32,13 +32,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use super::index::TxnIndex;
 use super::request::{TxnReply, TxnRequest};
 use super::state::{
     Completion, Input, LogRecord, Output, PendingOffset, ProducerIdSource, TimerKey, Token,
     TopicPartition, TxnConfig, TxnMachine, WriteId,
 };
 use super::store::{LoadStats, TxnLog};
-use super::TxnIndex;
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 

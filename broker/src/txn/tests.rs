@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use sluice_protocol::error_code::ErrorCode;
 
+use super::index::TxnIndex;
 use super::request::*;
 use super::state::*;
-use super::TxnIndex;
 
 mod additions;
 mod completion;
