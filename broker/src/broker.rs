@@ -1,13 +1,15 @@
 //! The state every connection shares: config, topics, metrics, cluster identity.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use thiserror::Error;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::storage::io::RealIo;
 use crate::storage::{durable, StorageError};
-use crate::topics::{TopicDefaults, Topics};
+use crate::topics::{TopicDefaults, TopicError, Topics};
 
 /// Kafka's file of the broker's identity in the data directory.
 const META_PROPERTIES: &str = "meta.properties";
@@ -46,9 +48,10 @@ impl Broker {
     /// coordinators' drivers, for [`crate::server::run`] to run.
     ///
     /// # Errors
-    /// An unusable data directory or catalog.
-    pub fn open(config: Config) -> anyhow::Result<(Arc<Broker>, Drivers)> {
-        std::fs::create_dir_all(&config.data_dir)?;
+    /// An unusable data directory or catalog, or no threads to be had.
+    pub fn open(config: Config) -> Result<(Arc<Broker>, Drivers), OpenError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| OpenError::DataDir { path: config.data_dir.clone(), source })?;
         // What a crash during a durable write in the data directory left behind.
         durable::remove_stray_temps(&config.data_dir);
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
@@ -57,7 +60,7 @@ impl Broker {
         let groups = Arc::new(crate::group::GroupCoordinator::new(&config));
         let (txns, txn_driver) = crate::txn::TxnCoordinator::new(&config);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let heavy = crate::heavy::HeavyPool::start(cores)?;
+        let heavy = crate::heavy::HeavyPool::start(cores).map_err(OpenError::Threads)?;
         let broker = Arc::new(Broker {
             config,
             topics,
@@ -70,6 +73,29 @@ impl Broker {
         });
         Ok((broker, Drivers { txns: txn_driver }))
     }
+}
+
+/// Why a broker could not open.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A durable file (`meta.properties`, the producer id block) or a partition's log.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The topic catalog.
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    /// The low-priority threads for heavy requests could not start.
+    #[error("cannot start the threads for heavy requests: {0}")]
+    Threads(#[source] std::io::Error),
 }
 
 /// Reads `meta.properties` (Kafka's file of the same name), creating it on first start.
