@@ -39,6 +39,8 @@ pub struct Broker {
 /// [`crate::server::run`] runs.
 #[derive(Debug)]
 pub struct Drivers {
+    /// The group coordinator's.
+    pub groups: crate::group::GroupDriver,
     /// The transaction coordinator's.
     pub txns: crate::txn::TxnDriver,
 }
@@ -57,7 +59,8 @@ impl Broker {
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let topics = Arc::new(Topics::load(&config.data_dir, TopicDefaults::from_config(&config))?);
         let producer_ids = Arc::new(crate::producer_ids::ProducerIds::load(&config.data_dir)?);
-        let groups = Arc::new(crate::group::GroupCoordinator::new(&config));
+        let (groups, group_driver) = crate::group::GroupCoordinator::new(&config);
+        let groups = Arc::new(groups);
         let (txns, txn_driver) = crate::txn::TxnCoordinator::new(&config);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let heavy = crate::heavy::HeavyPool::start(cores).map_err(OpenError::Threads)?;
@@ -71,7 +74,7 @@ impl Broker {
             txns,
             heavy,
         });
-        Ok((broker, Drivers { txns: txn_driver }))
+        Ok((broker, Drivers { groups: group_driver, txns: txn_driver }))
     }
 }
 

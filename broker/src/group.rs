@@ -37,7 +37,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
@@ -116,9 +116,10 @@ impl GroupError {
     }
 }
 
-/// What the driver task needs, kept until [`GroupCoordinator::run`] takes it.
+/// The coordinator's task, made with its handle by [`GroupCoordinator::new`] and run once
+/// by the server ([`GroupDriver::run`]).
 #[derive(Debug)]
-struct DriverParts {
+pub struct GroupDriver {
     config: GroupConfig,
     commands: mpsc::Receiver<Command>,
 }
@@ -127,12 +128,11 @@ struct DriverParts {
 #[derive(Debug)]
 pub struct GroupCoordinator {
     commands: mpsc::Sender<Command>,
-    parts: Mutex<Option<DriverParts>>,
 }
 
 impl GroupCoordinator {
-    /// A coordinator that serves once [`Self::run`] runs; requests sent before wait.
-    pub fn new(config: &Config) -> GroupCoordinator {
+    /// A coordinator, and its driver: requests sent before the driver runs wait.
+    pub fn new(config: &Config) -> (GroupCoordinator, GroupDriver) {
         let group_config = GroupConfig {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms as i64,
             offsets_retention_ms: config.offsets_retention_ms,
@@ -140,42 +140,8 @@ impl GroupCoordinator {
             ..GroupConfig::default()
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        let parts = DriverParts { config: group_config, commands: rx };
-        GroupCoordinator { commands: tx, parts: Mutex::new(Some(parts)) }
-    }
-
-    /// Runs the coordinator until [`Self::stop`]: opens `__consumer_offsets` (creating it
-    /// on first start), loads it, then serves from the coordinator's own thread. Returns
-    /// at once if it already ran; if the topic cannot be opened, logs why and every
-    /// request fails with COORDINATOR_NOT_AVAILABLE.
-    pub async fn run(&self, topics: Arc<Topics>, shutdown: CancellationToken) {
-        let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let Some(p) = parts else { return };
-        let opened = tokio::task::spawn_blocking(move || OffsetsLog::open(&topics)).await;
-        match opened {
-            Ok(Ok(log)) => {
-                let log = Arc::new(log);
-                let driver =
-                    driver::run(log, p.config, COMPACTION_MIN_RECORDS, p.commands, shutdown);
-                let (done, finished) = oneshot::channel();
-                let thread =
-                    std::thread::Builder::new().name("sluice-groups".into()).spawn(move || {
-                        match tokio::runtime::Builder::new_current_thread().enable_time().build() {
-                            Ok(runtime) => runtime.block_on(driver),
-                            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
-                        }
-                        let _ = done.send(());
-                    });
-                match thread {
-                    Ok(_) => {
-                        let _ = finished.await;
-                    }
-                    Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
-                }
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "group coordinator cannot start"),
-            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
-        }
+        let driver = GroupDriver { config: group_config, commands: rx };
+        (GroupCoordinator { commands: tx }, driver)
     }
 
     /// Sends a request and waits for its reply (a JoinGroup may wait for a whole join
@@ -394,14 +360,47 @@ impl GroupCoordinator {
     }
 }
 
+impl GroupDriver {
+    /// Runs the coordinator until [`GroupCoordinator::stop`]: opens `__consumer_offsets`
+    /// (creating it on first start), loads it, then serves from the coordinator's own
+    /// thread. If the topic cannot be opened, logs why and every request fails with
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub async fn run(self, topics: Arc<Topics>, shutdown: CancellationToken) {
+        let opened = tokio::task::spawn_blocking(move || OffsetsLog::open(&topics)).await;
+        match opened {
+            Ok(Ok(log)) => {
+                let log = Arc::new(log);
+                let driver =
+                    driver::run(log, self.config, COMPACTION_MIN_RECORDS, self.commands, shutdown);
+                let (done, finished) = oneshot::channel();
+                let thread =
+                    std::thread::Builder::new().name("sluice-groups".into()).spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                            Ok(runtime) => runtime.block_on(driver),
+                            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                        }
+                        let _ = done.send(());
+                    });
+                match thread {
+                    Ok(_) => {
+                        let _ = finished.await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "group coordinator cannot start"),
+            Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod handle_tests {
     use super::*;
 
     #[tokio::test]
     async fn a_reply_of_another_kind_is_a_server_error_and_a_stopped_coordinator_an_outage() {
-        let coordinator = GroupCoordinator::new(&Config::default());
-        let mut parts = coordinator.parts.lock().unwrap().take().unwrap();
+        let (coordinator, mut parts) = GroupCoordinator::new(&Config::default());
         let driver = tokio::spawn(async move {
             if let Some(Command::Request { request: GroupRequest::Delete(_), reply }) =
                 parts.commands.recv().await

@@ -158,7 +158,9 @@ pub async fn run(
     background.spawn(retention_task(Arc::clone(&broker), shutdown.clone()));
     background.spawn(flush_task(Arc::clone(&broker), shutdown.clone()));
     let (b, token) = (Arc::clone(&broker), shutdown.clone());
-    background.spawn(async move { b.groups.run(Arc::clone(&b.topics), token).await });
+    // The task holds the broker, and so the coordinator's handle, as long as the driver
+    // runs: the driver ends at the shutdown, not when the last other handle goes.
+    background.spawn(async move { drivers.groups.run(Arc::clone(&b.topics), token).await });
     let b = Arc::clone(&broker);
     background.spawn(async move {
         let (topics, groups, ids) =
