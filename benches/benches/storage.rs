@@ -364,6 +364,8 @@ fn cleaning_interference(_c: &mut Criterion) {
         alone.1.push(read_all(&log));
         std::thread::scope(|s| {
             let cleaner = s.spawn(|| {
+                // At the priority of the broker's cleaner threads.
+                sluice_broker::log_cleaner::lower_priority();
                 let mut n = 0u64;
                 while !stop_cleaner.load(std::sync::atomic::Ordering::Relaxed) {
                     match log.clean(&res, now_ms()).unwrap() {
