@@ -63,3 +63,69 @@ pub fn topic_error_code(e: &TopicError) -> ErrorCode {
         TopicError::Storage(s) => storage_error_code(s),
     }
 }
+
+/// Why a handler refuses one entry of a request (a partition, a topic, a config
+/// resource): the Kafka error code its result carries and, where there is one, the
+/// message. Whether the message reaches the wire is the handler's call: a response (or a
+/// version of one) without an `error_message` field drops it.
+///
+/// The `From` impls map the broker's typed errors through the functions above, with the
+/// error's text as the message, so a handler can refuse with `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The Kafka error code; never `NONE`.
+    pub code: ErrorCode,
+    /// The message for the result's `error_message`, if any.
+    pub message: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal with a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal { code, message: Some(message.into()) }
+    }
+
+    /// A refusal with no message: the result's `error_message` stays null.
+    pub fn code(code: ErrorCode) -> Refusal {
+        Refusal { code, message: None }
+    }
+}
+
+impl From<ErrorCode> for Refusal {
+    fn from(code: ErrorCode) -> Refusal {
+        Refusal::code(code)
+    }
+}
+
+impl From<StorageError> for Refusal {
+    fn from(e: StorageError) -> Refusal {
+        Refusal::new(storage_error_code(&e), e.to_string())
+    }
+}
+
+impl From<TopicError> for Refusal {
+    fn from(e: TopicError) -> Refusal {
+        Refusal::new(topic_error_code(&e), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn typed_errors_refuse_with_their_mapped_code_and_their_text() {
+        let unknown = TopicError::Unknown("t".into());
+        let message = unknown.to_string();
+        assert_eq!(
+            Refusal::from(unknown),
+            Refusal::new(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, message)
+        );
+        let closed = StorageError::Closed { path: PathBuf::from("t-0") };
+        let message = closed.to_string();
+        assert_eq!(Refusal::from(closed), Refusal::new(ErrorCode::NOT_LEADER_OR_FOLLOWER, message));
+        assert_eq!(Refusal::from(ErrorCode::INVALID_REQUEST).message, None);
+    }
+}
