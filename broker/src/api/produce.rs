@@ -49,7 +49,7 @@ use sluice_protocol::record::batch;
 
 use crate::broker::Broker;
 use crate::config::TimestampType;
-use crate::error::{batch_error_code, storage_error_code};
+use crate::error::{storage_error_code, Refusal};
 use crate::partition::Partition;
 use crate::storage::{now_ms, StorageError, TxnVerifier, ValidRecords};
 use crate::topic_config::EffectiveConfig;
@@ -160,12 +160,14 @@ pub async fn start(broker: &Broker, request: ProduceRequest, version: i16) -> St
 fn refused_before_append(version: i16, acks: i16, topic: &str) -> Option<Refused> {
     let served = support(ApiKey::Produce).is_some_and(|s| s.is_served(version));
     if !served {
-        Some((ErrorCode::UNSUPPORTED_VERSION, None).into())
+        Some(Refusal::code(ErrorCode::UNSUPPORTED_VERSION).into())
     } else if !matches!(acks, -1..=1) {
-        Some((ErrorCode::INVALID_REQUIRED_ACKS, None).into())
+        Some(Refusal::code(ErrorCode::INVALID_REQUIRED_ACKS).into())
     } else if crate::topics::is_internal(topic) {
         // Kafka refuses client writes to internal topics the same way.
-        Some((ErrorCode::INVALID_TOPIC_EXCEPTION, Some(format!("{topic} is internal"))).into())
+        Some(
+            Refusal::new(ErrorCode::INVALID_TOPIC_EXCEPTION, format!("{topic} is internal")).into(),
+        )
     } else {
         None
     }
@@ -179,7 +181,7 @@ async fn produce_partition(
     records: Option<Bytes>,
 ) -> Result<Appended, Refused> {
     let Some((topic, partition)) = topic.and_then(|t| Some((t, t.partition(index)?))) else {
-        return Err((ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, None).into());
+        return Err(Refusal::code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION).into());
     };
     append(broker, partition, records, &topic.config).await
 }
@@ -202,11 +204,11 @@ fn partition_response(
                 p.log_start_offset = done.log_start_offset;
             }
         }
-        Err(Refused { code, message, record_errors }) => {
-            p.error_code = code.code();
+        Err(Refused { refusal, record_errors }) => {
+            p.error_code = refusal.code.code();
             p.base_offset = -1;
             if version >= 8 {
-                p.error_message = message.map(StrBytes::from_string);
+                p.error_message = refusal.message.map(StrBytes::from_string);
                 p.record_errors = record_errors
                     .into_iter()
                     .map(|(index, message)| {
@@ -225,14 +227,13 @@ fn partition_response(
 /// A record set refused: Kafka's error code and message, and the records at fault
 /// (`record_errors`: index of the record in its batch, message).
 struct Refused {
-    code: ErrorCode,
-    message: Option<String>,
+    refusal: Refusal,
     record_errors: Vec<(i32, String)>,
 }
 
-impl From<(ErrorCode, Option<String>)> for Refused {
-    fn from((code, message): (ErrorCode, Option<String>)) -> Self {
-        Refused { code, message, record_errors: Vec::new() }
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        Refused { refusal, record_errors: Vec::new() }
     }
 }
 
@@ -254,14 +255,13 @@ fn check_keys<B: AsRef<[u8]>>(
     let mut total = 0usize;
     for b in valid.batches() {
         let records = b.records(MAX_CHECKED_RECORDS_BYTES).map_err(|e| {
-            Refused::from((
+            Refusal::new(
                 ErrorCode::CORRUPT_MESSAGE,
-                Some(format!("the records of a batch cannot be read: {e}")),
-            ))
+                format!("the records of a batch cannot be read: {e}"),
+            )
         })?;
         for (index, r) in records.iter().enumerate() {
-            let r =
-                r.map_err(|e| Refused::from((ErrorCode::CORRUPT_MESSAGE, Some(e.to_string()))))?;
+            let r = r.map_err(|e| Refusal::new(ErrorCode::CORRUPT_MESSAGE, e.to_string()))?;
             if r.key().is_none() {
                 total += 1;
                 if errors.len() < MAX_RECORD_ERRORS {
@@ -285,7 +285,10 @@ fn check_keys<B: AsRef<[u8]>>(
         "One or more records have been rejected due to {total} record errors in total, and only showing the first three errors at most: [{}]",
         shown.join(", ")
     );
-    Err(Refused { code: ErrorCode::INVALID_RECORD, message: Some(message), record_errors: errors })
+    Err(Refused {
+        refusal: Refusal::new(ErrorCode::INVALID_RECORD, message),
+        record_errors: errors,
+    })
 }
 
 /// A record set appended: what the response says, and the sync its acknowledgement waits
@@ -304,9 +307,8 @@ async fn append(
     config: &EffectiveConfig,
 ) -> Result<Appended, Refused> {
     let (max_message_bytes, timestamp_type) = (config.max_message_bytes, config.timestamp_type);
-    let records = records.ok_or_else(|| {
-        Refused::from((ErrorCode::CORRUPT_MESSAGE, Some("null record set".into())))
-    })?;
+    let records =
+        records.ok_or_else(|| Refusal::new(ErrorCode::CORRUPT_MESSAGE, "null record set"))?;
     let size = records.len() as u64;
     let (valid, log_append_time) = match timestamp_type {
         TimestampType::CreateTime => (validate(records)?, -1),
@@ -330,13 +332,14 @@ async fn append(
     };
     for b in valid.batches() {
         if b.size() > max_message_bytes.max(0) as usize {
-            return Err(Refused::from((
+            return Err(Refusal::new(
                 ErrorCode::MESSAGE_TOO_LARGE,
-                Some(format!(
+                format!(
                     "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
                     b.size()
-                )),
-            )));
+                ),
+            )
+            .into());
         }
     }
     if matches!(timestamp_type, TimestampType::CreateTime) {
@@ -346,7 +349,7 @@ async fn append(
         check_keys(&valid, partition.topic(), partition.index())?;
     }
     if size > partition.config().segment_bytes {
-        return Err((ErrorCode::RECORD_LIST_TOO_LARGE, None).into());
+        return Err(Refusal::code(ErrorCode::RECORD_LIST_TOO_LARGE).into());
     }
     // KIP-890 part 1: a transactional batch may open a transaction here only if the
     // coordinator has this partition in the producer's ongoing transaction.
@@ -382,16 +385,13 @@ async fn append(
             } else {
                 tracing::warn!(topic = partition.topic(), partition = partition.index(), error = %e, "append failed");
             }
-            Err((storage_error_code(&e), Some(e.to_string())).into())
+            Err(Refusal::from(e).into())
         }
     }
 }
 
-fn validate(records: Bytes) -> Result<ValidRecords<Bytes>, (ErrorCode, Option<String>)> {
-    ValidRecords::from_producer(records).map_err(|e| match &e {
-        StorageError::InvalidBatch { source, .. } => {
-            (batch_error_code(source), Some(e.to_string()))
-        }
-        other => (storage_error_code(other), Some(other.to_string())),
-    })
+/// The producer's record sets, checked; a batch that fails its checks is refused with
+/// its batch error's code ([`crate::error::batch_error_code`]).
+fn validate(records: Bytes) -> Result<ValidRecords<Bytes>, Refusal> {
+    ValidRecords::from_producer(records).map_err(Refusal::from)
 }

@@ -13,6 +13,7 @@
 use sluice_protocol::error_code::ErrorCode;
 
 use super::{Refused, MAX_CHECKED_RECORDS_BYTES, MAX_RECORD_ERRORS};
+use crate::error::Refusal;
 use crate::storage::ValidRecords;
 use crate::topic_config::TimestampBounds;
 
@@ -34,15 +35,14 @@ pub(super) fn check<B: AsRef<[u8]>>(
             continue;
         }
         let records = b.records(MAX_CHECKED_RECORDS_BYTES).map_err(|e| {
-            Refused::from((
+            Refusal::new(
                 ErrorCode::CORRUPT_MESSAGE,
-                Some(format!("the records of a batch cannot be read: {e}")),
-            ))
+                format!("the records of a batch cannot be read: {e}"),
+            )
         })?;
         let found = errors.len();
         for (index, r) in records.iter().enumerate() {
-            let r =
-                r.map_err(|e| Refused::from((ErrorCode::CORRUPT_MESSAGE, Some(e.to_string()))))?;
+            let r = r.map_err(|e| Refusal::new(ErrorCode::CORRUPT_MESSAGE, e.to_string()))?;
             let timestamp = records.timestamp(&r);
             if timestamp != NO_TIMESTAMP
                 && !(low..=high).contains(&timestamp)
@@ -61,8 +61,10 @@ pub(super) fn check<B: AsRef<[u8]>>(
         return Ok(());
     }
     Err(Refused {
-        code: ErrorCode::INVALID_TIMESTAMP,
-        message: Some("One or more records have been rejected due to invalid timestamp".into()),
+        refusal: Refusal::new(
+            ErrorCode::INVALID_TIMESTAMP,
+            "One or more records have been rejected due to invalid timestamp",
+        ),
         record_errors: errors,
     })
 }
@@ -103,7 +105,7 @@ mod tests {
         match r {
             Ok(()) => vec![],
             Err(e) => {
-                assert_eq!(e.code, ErrorCode::INVALID_TIMESTAMP);
+                assert_eq!(e.refusal.code, ErrorCode::INVALID_TIMESTAMP);
                 e.record_errors.iter().map(|(i, _)| *i).collect()
             }
         }
@@ -133,7 +135,7 @@ mod tests {
         let set = records(&[&[NOW + 10]], Compression::None);
         let e = check(&set, bounds(0, 0), NOW).err().unwrap();
         assert_eq!(
-            e.message.as_deref(),
+            e.refusal.message.as_deref(),
             Some("One or more records have been rejected due to invalid timestamp")
         );
         assert_eq!(
