@@ -25,11 +25,8 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::describe_configs::{check_broker_name, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::Broker;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 use crate::topics::validate_name;
-
-/// An error code and message for one resource.
-pub type Failure = (ErrorCode, String);
 
 /// Answers AlterConfigs. Runs on a blocking thread: it rewrites the topic catalog.
 pub fn handle(
@@ -49,9 +46,9 @@ pub fn handle(
         out.resource_name = resource.resource_name.clone();
         match outcome {
             Ok(()) => out.error_message = None,
-            Err((code, message)) => {
-                out.error_code = code.code();
-                out.error_message = Some(StrBytes::from_string(message));
+            Err(refusal) => {
+                out.error_code = refusal.code.code();
+                out.error_message = refusal.message.map(StrBytes::from_string);
             }
         }
         response.responses.push(out);
@@ -63,31 +60,30 @@ fn alter(
     broker: &Broker,
     resource: &AlterConfigsResource,
     validate_only: bool,
-) -> Result<(), Failure> {
+) -> Result<(), Refusal> {
     let nulls: Vec<&str> =
         resource.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.as_str()).collect();
     if !nulls.is_empty() {
         let message = format!("null value not supported for: {}", nulls.join(", "));
-        return Err((ErrorCode::INVALID_REQUEST, message));
+        return Err(Refusal::new(ErrorCode::INVALID_REQUEST, message));
     }
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         RESOURCE_TOPIC => {
-            validate_name(name).map_err(|e| (topic_error_code(&e), e.to_string()))?;
+            validate_name(name)?;
             let overrides: BTreeMap<String, String> = resource
                 .configs
                 .iter()
                 .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                 .collect();
-            broker
-                .topics
-                .set_overrides(name, overrides, validate_only)
-                .map_err(|e| (topic_error_code(&e), e.to_string()))
+            broker.topics.set_overrides(name, overrides, validate_only).map_err(Refusal::from)
         }
         RESOURCE_BROKER => {
             alter_broker(broker, name, resource.configs.iter().map(|c| c.name.as_str()))
         }
-        t => Err((ErrorCode::INVALID_REQUEST, format!("unsupported resource type {t}"))),
+        t => {
+            Err(Refusal::new(ErrorCode::INVALID_REQUEST, format!("unsupported resource type {t}")))
+        }
     }
 }
 
@@ -97,8 +93,8 @@ fn alter(
 pub fn per_resource<R>(
     resources: &[R],
     key: impl Fn(&R) -> (i8, &str),
-    mut alter: impl FnMut(&R) -> Result<(), Failure>,
-) -> Vec<(&R, Result<(), Failure>)> {
+    mut alter: impl FnMut(&R) -> Result<(), Refusal>,
+) -> Vec<(&R, Result<(), Refusal>)> {
     let duplicates = duplicate_resources(resources.iter().map(&key));
     let mut reported = HashSet::new();
     let mut out = Vec::with_capacity(resources.len());
@@ -108,7 +104,7 @@ pub fn per_resource<R>(
             if !reported.insert((t, name.to_owned())) {
                 continue;
             }
-            Err((ErrorCode::INVALID_REQUEST, "duplicate resource".to_owned()))
+            Err(Refusal::new(ErrorCode::INVALID_REQUEST, "duplicate resource"))
         } else {
             alter(resource)
         };
@@ -135,11 +131,11 @@ pub fn alter_broker<'a>(
     broker: &Broker,
     name: &str,
     mut keys: impl Iterator<Item = &'a str>,
-) -> Result<(), Failure> {
-    check_broker_name(broker, name).map_err(|m| (ErrorCode::INVALID_REQUEST, m))?;
+) -> Result<(), Refusal> {
+    check_broker_name(broker, name)?;
     match keys.next() {
         None => Ok(()),
-        Some(key) => Err((
+        Some(key) => Err(Refusal::new(
             ErrorCode::INVALID_REQUEST,
             format!(
                 "dynamic broker configs are not supported ({key}): \
@@ -256,6 +252,10 @@ mod tests {
         ];
         assert_eq!(codes(&r), want);
         assert!(r.responses[5].error_message.as_ref().unwrap().contains("dynamic broker configs"));
+        assert!(
+            r.responses.iter().all(|r| (r.error_code != 0) == r.error_message.is_some()),
+            "every refused resource has a message, the altered one none"
+        );
         assert!(broker.topics.get("t").unwrap().overrides.is_empty());
         assert!(broker.topics.get("u").unwrap().overrides.is_empty());
         let r = handle(&broker, request(vec![resource(RESOURCE_TOPIC, "t", &retention)], true), 1);

@@ -35,7 +35,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::config::Config;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 use crate::topic_config::{
     config_value, ConfigType, EffectiveConfig, TopicDefaults, TOPIC_CONFIGS,
 };
@@ -102,17 +102,20 @@ pub fn handle(
         let name = resource.resource_name.as_str();
         let described = match resource.resource_type {
             RESOURCE_TOPIC => match (validate_name(name), broker.topics.get(name)) {
-                (Err(e), _) => Err((topic_error_code(&e), e.to_string())),
+                (Err(e), _) => Err(Refusal::from(e)),
                 (Ok(()), Some(topic)) => Ok(topic_configs(broker, &topic)),
-                (Ok(()), None) => Err((
+                (Ok(()), None) => Err(Refusal::new(
                     ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     format!("topic {name:?} does not exist"),
                 )),
             },
-            RESOURCE_BROKER => check_broker_name(broker, name)
-                .map(|()| broker_configs(&broker.config))
-                .map_err(|m| (ErrorCode::INVALID_REQUEST, m)),
-            t => Err((ErrorCode::INVALID_REQUEST, format!("unsupported resource type {t}"))),
+            RESOURCE_BROKER => {
+                check_broker_name(broker, name).map(|()| broker_configs(&broker.config))
+            }
+            t => Err(Refusal::new(
+                ErrorCode::INVALID_REQUEST,
+                format!("unsupported resource type {t}"),
+            )),
         };
         match described {
             Ok(configs) => {
@@ -128,9 +131,9 @@ pub fn handle(
                     })
                     .collect();
             }
-            Err((code, message)) => {
-                out.error_code = code.code();
-                out.error_message = Some(StrBytes::from_string(message));
+            Err(refusal) => {
+                out.error_code = refusal.code.code();
+                out.error_message = refusal.message.map(StrBytes::from_string);
             }
         }
         response.results.push(out);
@@ -141,13 +144,16 @@ pub fn handle(
 /// Checks that a BROKER resource names this node (or is empty, the cluster default).
 ///
 /// # Errors
-/// The message for INVALID_REQUEST, as Kafka words it.
-pub fn check_broker_name(broker: &Broker, name: &str) -> Result<(), String> {
+/// INVALID_REQUEST with the message Kafka words it with.
+pub fn check_broker_name(broker: &Broker, name: &str) -> Result<(), Refusal> {
     let node = broker.config.node_id;
     if name.is_empty() || name.parse::<i32>().is_ok_and(|id| id == node) {
         Ok(())
     } else {
-        Err(format!("unexpected broker id, expected {node} or empty string, but received {name:?}"))
+        Err(Refusal::new(
+            ErrorCode::INVALID_REQUEST,
+            format!("unexpected broker id, expected {node} or empty string, but received {name:?}"),
+        ))
     }
 }
 

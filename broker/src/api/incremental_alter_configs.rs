@@ -24,10 +24,10 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
-use crate::api::alter_configs::{alter_broker, per_resource, Failure};
+use crate::api::alter_configs::{alter_broker, per_resource};
 use crate::api::describe_configs::{no_overrides, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::Broker;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 use crate::topic_config::{alter_list, config_value, shown, topic_config, EffectiveConfig};
 use crate::topics::{validate_name, TopicError};
 
@@ -54,9 +54,9 @@ pub fn handle(
         out.resource_name = resource.resource_name.clone();
         match outcome {
             Ok(()) => out.error_message = None,
-            Err((code, message)) => {
-                out.error_code = code.code();
-                out.error_message = Some(StrBytes::from_string(message));
+            Err(refusal) => {
+                out.error_code = refusal.code.code();
+                out.error_message = refusal.message.map(StrBytes::from_string);
             }
         }
         response.responses.push(out);
@@ -68,8 +68,8 @@ fn alter(
     broker: &Broker,
     resource: &AlterConfigsResource,
     validate_only: bool,
-) -> Result<(), Failure> {
-    let invalid = |m: String| Err((ErrorCode::INVALID_REQUEST, m));
+) -> Result<(), Refusal> {
+    let invalid = |m: String| Err(Refusal::new(ErrorCode::INVALID_REQUEST, m));
     let mut keys = HashSet::new();
     let repeated: Vec<&str> =
         resource.configs.iter().map(|c| c.name.as_str()).filter(|k| !keys.insert(*k)).collect();
@@ -93,14 +93,14 @@ fn alter(
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         RESOURCE_TOPIC => {
-            validate_name(name).map_err(|e| (topic_error_code(&e), e.to_string()))?;
+            validate_name(name)?;
             let defaults = no_overrides(broker.topics.defaults());
             broker
                 .topics
                 .update_overrides(name, validate_only, |current| {
                     apply(&defaults, current, &resource.configs)
                 })
-                .map_err(|e| (topic_error_code(&e), e.to_string()))
+                .map_err(Refusal::from)
         }
         RESOURCE_BROKER => {
             alter_broker(broker, name, resource.configs.iter().map(|c| c.name.as_str()))
