@@ -26,7 +26,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 use crate::topics::{too_many_partitions_message, MAX_PARTITIONS_PER_REQUEST};
 
 /// Answers CreatePartitions. Runs on a blocking thread: it creates partition directories.
@@ -64,13 +64,13 @@ pub fn handle(
             if !reported.insert(name) {
                 continue;
             }
-            Err((ErrorCode::INVALID_REQUEST, "duplicate topic name".to_owned()))
+            Err(Refusal::new(ErrorCode::INVALID_REQUEST, "duplicate topic name"))
         } else {
             add(broker, &name, &topic, request.validate_only)
         };
-        if let Err((code, message)) = outcome {
-            out.error_code = code.code();
-            out.error_message = Some(StrBytes::from_string(message));
+        if let Err(refusal) = outcome {
+            out.error_code = refusal.code.code();
+            out.error_message = refusal.message.map(StrBytes::from_string);
         }
         response.results.push(out);
     }
@@ -94,9 +94,9 @@ fn add(
     name: &str,
     topic: &CreatePartitionsTopic,
     validate_only: bool,
-) -> Result<(), (ErrorCode, String)> {
+) -> Result<(), Refusal> {
     let Some(current) = broker.topics.get(name) else {
-        return Err((
+        return Err(Refusal::new(
             ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
             format!("topic {name} does not exist"),
         ));
@@ -108,10 +108,7 @@ fn add(
             check_assignments(broker, assignments, i64::from(topic.count) - current)?;
         }
     }
-    broker
-        .topics
-        .add_partitions(name, topic.count, validate_only)
-        .map_err(|e| (topic_error_code(&e), e.to_string()))
+    broker.topics.add_partitions(name, topic.count, validate_only).map_err(Refusal::from)
 }
 
 /// Checks manual assignments for `added` new partitions against the one node there is.
@@ -119,9 +116,9 @@ fn check_assignments(
     broker: &Broker,
     assignments: &[CreatePartitionsAssignment],
     added: i64,
-) -> Result<(), (ErrorCode, String)> {
+) -> Result<(), Refusal> {
     let node = broker.config.node_id;
-    let bad = |m: String| Err((ErrorCode::INVALID_REPLICA_ASSIGNMENT, m));
+    let bad = |m: String| Err(Refusal::new(ErrorCode::INVALID_REPLICA_ASSIGNMENT, m));
     if assignments.len() as i64 != added {
         return bad(format!(
             "increasing the partition count by {added} needs {added} assignments, got {}",

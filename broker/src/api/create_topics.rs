@@ -36,7 +36,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::describe_configs::topic_configs;
 use crate::broker::Broker;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 use crate::topics::{
     refuse_if_internal, too_many_partitions_message, NewTopic, ProtectedOperation, Topic,
     TopicError, MAX_PARTITIONS_PER_REQUEST,
@@ -87,9 +87,8 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
                 entries.push((out, Some(wanted.len())));
                 wanted.push(t);
             }
-            Err((code, message)) => {
-                out.error_code = code.code();
-                out.error_message = Some(StrBytes::from_string(message));
+            Err(refusal) => {
+                refuse(&mut out, refusal);
                 entries.push((out, None));
             }
         }
@@ -127,14 +126,18 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
                     out.topic_id = created.id;
                 }
             }
-            Err(e) => {
-                out.error_code = topic_error_code(&e).code();
-                out.error_message = Some(StrBytes::from_string(e.to_string()));
-            }
+            Err(e) => refuse(&mut out, Refusal::from(e)),
         }
         response.topics.push(out);
     }
     response
+}
+
+/// A topic's result refused. The message is set at every version: v0 has no
+/// `error_message`, and its encoding leaves it out.
+fn refuse(out: &mut CreatableTopicResult, refusal: Refusal) {
+    out.error_code = refusal.code.code();
+    out.error_message = refusal.message.map(StrBytes::from_string);
 }
 
 /// Partitions the request would create at most: as Kafka counts them, before any topic
@@ -151,21 +154,16 @@ fn requested_partitions(broker: &Broker, request: &CreateTopicsRequest) -> i64 {
         .sum()
 }
 
-/// The topic a request entry asks for, or the error code and message of its result.
-fn new_topic(
-    broker: &Broker,
-    name: String,
-    topic: CreatableTopic,
-) -> Result<NewTopic, (ErrorCode, String)> {
+/// The topic a request entry asks for, or why its result is refused.
+fn new_topic(broker: &Broker, name: String, topic: CreatableTopic) -> Result<NewTopic, Refusal> {
     // An existing one (the broker made it) is TOPIC_ALREADY_EXISTS, as Kafka answers.
     if broker.topics.get(&name).is_none() {
-        refuse_if_internal(&name, ProtectedOperation::Create)
-            .map_err(|e| (topic_error_code(&e), e.to_string()))?;
+        refuse_if_internal(&name, ProtectedOperation::Create)?;
     }
     let nulls: Vec<&str> =
         topic.configs.iter().filter(|c| c.value.is_none()).map(|c| c.name.as_str()).collect();
     if !nulls.is_empty() {
-        return Err((
+        return Err(Refusal::new(
             ErrorCode::INVALID_CONFIG,
             format!("null value not supported for topic configs: {}", nulls.join(",")),
         ));
@@ -177,11 +175,10 @@ fn new_topic(
         };
         (partitions, topic.replication_factor)
     } else if topic.num_partitions != -1 || topic.replication_factor != -1 {
-        return Err((
+        return Err(Refusal::new(
             ErrorCode::INVALID_REQUEST,
             "num_partitions or replication_factor was set together with manual assignments; \
-             only one of the two may be used"
-                .to_owned(),
+             only one of the two may be used",
         ));
     } else {
         (manual_partitions(broker, &topic)?, 1)
@@ -195,9 +192,9 @@ fn new_topic(
 }
 
 /// The partition count a manual assignment implies, if it is one a single node can honour.
-fn manual_partitions(broker: &Broker, topic: &CreatableTopic) -> Result<i32, (ErrorCode, String)> {
+fn manual_partitions(broker: &Broker, topic: &CreatableTopic) -> Result<i32, Refusal> {
     let node = broker.config.node_id;
-    let bad = |m: String| (ErrorCode::INVALID_REPLICA_ASSIGNMENT, m);
+    let bad = |m: String| Refusal::new(ErrorCode::INVALID_REPLICA_ASSIGNMENT, m);
     let mut indexes = Vec::with_capacity(topic.assignments.len());
     for a in &topic.assignments {
         let p = a.partition_index;

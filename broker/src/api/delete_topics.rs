@@ -19,7 +19,7 @@ use sluice_protocol::error_code::ErrorCode;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::error::topic_error_code;
+use crate::error::Refusal;
 
 /// What one request entry names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,7 +73,7 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
             Err(Invalid { name, id, reason }) => topic_result(
                 name,
                 id,
-                Err((ErrorCode::INVALID_REQUEST, reason.to_owned())),
+                Err(Refusal::new(ErrorCode::INVALID_REQUEST, reason)),
                 version,
             ),
             Ok(target) if duplicates.contains(&target) => {
@@ -91,30 +91,30 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                 topic_result(
                     name,
                     id,
-                    Err((ErrorCode::INVALID_REQUEST, message.to_owned())),
+                    Err(Refusal::new(ErrorCode::INVALID_REQUEST, message)),
                     version,
                 )
             }
             Ok(Target::Name(name)) => {
                 let outcome = broker.topics.delete(&name);
                 let id = outcome.as_ref().map_or(Uuid::nil(), |id| *id);
-                let outcome =
-                    outcome.map(|_| ()).map_err(|e| (topic_error_code(&e), e.to_string()));
+                let outcome = outcome.map(|_| ()).map_err(Refusal::from);
                 topic_result(Some(name), id, outcome, version)
             }
             Ok(Target::Id(id)) => match broker.topics.get_by_id(id) {
                 None => {
                     let message = format!("topic id {id} does not exist");
-                    topic_result(None, id, Err((ErrorCode::UNKNOWN_TOPIC_ID, message)), version)
+                    let refusal = Refusal::new(ErrorCode::UNKNOWN_TOPIC_ID, message);
+                    topic_result(None, id, Err(refusal), version)
                 }
                 Some(topic) => {
                     let outcome = match broker.topics.delete(&topic.name) {
                         Ok(_) => Ok(()),
                         // Deleted by someone else since the lookup: the id is gone.
                         Err(e @ crate::topics::TopicError::Unknown(_)) => {
-                            Err((ErrorCode::UNKNOWN_TOPIC_ID, e.to_string()))
+                            Err(Refusal::new(ErrorCode::UNKNOWN_TOPIC_ID, e.to_string()))
                         }
-                        Err(e) => Err((topic_error_code(&e), e.to_string())),
+                        Err(e) => Err(Refusal::from(e)),
                     };
                     topic_result(Some(topic.name.clone()), id, outcome, version)
                 }
@@ -136,7 +136,7 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
 fn topic_result(
     name: Option<String>,
     id: Uuid,
-    outcome: Result<(), (ErrorCode, String)>,
+    outcome: Result<(), Refusal>,
     version: i16,
 ) -> DeletableTopicResult {
     let mut r = DeletableTopicResult::default();
@@ -146,10 +146,10 @@ fn topic_result(
     if version >= 6 {
         r.topic_id = id;
     }
-    if let Err((code, message)) = outcome {
-        r.error_code = code.code();
+    if let Err(refusal) = outcome {
+        r.error_code = refusal.code.code();
         if version >= 5 {
-            r.error_message = Some(StrBytes::from_string(message));
+            r.error_message = refusal.message.map(StrBytes::from_string);
         }
     }
     r
@@ -206,7 +206,9 @@ mod tests {
             [0, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(), ErrorCode::INVALID_REQUEST.code()];
         assert_eq!(codes(&r), want);
         assert_eq!(r.responses[0].error_message, None);
-        assert!(r.responses[1].error_message.is_some());
+        assert!(r.responses[1..].iter().all(|r| r.error_message.is_some()));
+        let r = handle(&broker, by_names(&["missing"]), 4);
+        assert_eq!(r.responses[0].error_message, None, "messages start at v5");
         assert!(broker.topics.get("a").is_none());
         assert!(!dir.path().join("a-0").exists());
         assert!(broker.topics.get("b").is_some(), "a duplicated name is not deleted");
@@ -233,6 +235,7 @@ mod tests {
         assert_eq!(r.responses[0].topic_id, a);
         assert_eq!(r.responses[1].topic_id, b);
         assert_eq!(r.responses[2].name, None);
+        assert!(r.responses[2..].iter().all(|r| r.error_message.is_some()));
         assert!(broker.topics.list().is_empty());
     }
 
