@@ -27,7 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::error::{storage_error_code, topic_error_code};
+use crate::error::{storage_error_code, topic_error_code, Refusal};
 use crate::partition::Partition;
 use crate::topics::{refuse_if_internal, ProtectedOperation};
 
@@ -70,21 +70,22 @@ pub fn handle(
     }
     for (out, offsets) in response.topics.iter_mut().zip(offsets) {
         let name = out.name.0.as_str();
-        let protected = refuse_if_internal(name, ProtectedOperation::DeleteRecords).err();
+        // The code alone, once per topic: the result has no message to copy per partition.
+        let protected = refuse_if_internal(name, ProtectedOperation::DeleteRecords)
+            .err()
+            .map(|e| topic_error_code(&e));
         let topic = broker.topics.get(name);
         for (r, offset) in out.partitions.iter_mut().zip(offsets) {
-            let outcome = match topic.as_ref().and_then(|t| t.partition(r.partition_index)) {
-                _ if protected.is_some() => Err(protected
-                    .as_ref()
-                    .map(topic_error_code)
-                    .expect("invariant: checked by the guard")),
-                None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                Some(partition) => delete(partition, offset),
+            let partition = topic.as_ref().and_then(|t| t.partition(r.partition_index));
+            let outcome = match (protected, partition) {
+                (Some(code), _) => Err(Refusal::code(code)),
+                (None, None) => Err(Refusal::code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)),
+                (None, Some(partition)) => delete(partition, offset),
             };
             match outcome {
                 Ok(low_watermark) => r.low_watermark = low_watermark,
-                Err(code) => {
-                    r.error_code = code.code();
+                Err(refusal) => {
+                    r.error_code = refusal.code.code();
                     r.low_watermark = -1;
                 }
             }
@@ -94,15 +95,14 @@ pub fn handle(
 }
 
 /// Deletes below `offset`; returns the new log start offset.
-fn delete(partition: &Partition, offset: i64) -> Result<i64, ErrorCode> {
-    let log = partition.log().map_err(|e| storage_error_code(&e))?;
+fn delete(partition: &Partition, offset: i64) -> Result<i64, Refusal> {
+    let log = partition.log()?;
     let offset = if offset == HIGH_WATERMARK { log.high_watermark() } else { offset };
     log.delete_records(offset).map_err(|e| {
-        let code = storage_error_code(&e);
-        if code != ErrorCode::OFFSET_OUT_OF_RANGE {
+        if storage_error_code(&e) != ErrorCode::OFFSET_OUT_OF_RANGE {
             tracing::warn!(partition = %log.dir().display(), error = %e, "delete records failed");
         }
-        code
+        Refusal::from(e)
     })
 }
 

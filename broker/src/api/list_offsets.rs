@@ -40,7 +40,7 @@ use sluice_protocol::record::{Compression, RecordBatch};
 
 use crate::api::fetch::READ_COMMITTED;
 use crate::broker::Broker;
-use crate::error::storage_error_code;
+use crate::error::Refusal;
 use crate::partition::Partition;
 use crate::storage::{SegmentTime, TimestampOffset};
 
@@ -86,19 +86,18 @@ fn answer(
             match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                 None => r.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code(),
                 Some(partition) if version == 0 => {
-                    let found =
-                        partition.log().map_err(|e| storage_error_code(&e)).and_then(|log| {
-                            offsets_before(
-                                &log.segment_times(),
-                                log.log_end_offset(),
-                                now_ms(),
-                                p.timestamp,
-                                p.max_num_offsets,
-                            )
-                        });
+                    let found = partition.log().map_err(Refusal::from).and_then(|log| {
+                        offsets_before(
+                            &log.segment_times(),
+                            log.log_end_offset(),
+                            now_ms(),
+                            p.timestamp,
+                            p.max_num_offsets,
+                        )
+                    });
                     match found {
                         Ok(offsets) => r.old_style_offsets = offsets,
-                        Err(code) => r.error_code = code.code(),
+                        Err(refusal) => r.error_code = refusal.code.code(),
                     }
                 }
                 Some(partition) => {
@@ -110,7 +109,7 @@ fn answer(
                                 r.leader_epoch = 0;
                             }
                         }
-                        Err(code) => r.error_code = code.code(),
+                        Err(refusal) => r.error_code = refusal.code.code(),
                     }
                 }
             }
@@ -137,8 +136,10 @@ fn offsets_before(
     now: i64,
     target: i64,
     max: i32,
-) -> Result<Vec<i64>, ErrorCode> {
-    let Ok(max) = usize::try_from(max) else { return Err(ErrorCode::UNKNOWN_SERVER_ERROR) };
+) -> Result<Vec<i64>, Refusal> {
+    let Ok(max) = usize::try_from(max) else {
+        return Err(Refusal::code(ErrorCode::UNKNOWN_SERVER_ERROR));
+    };
     let mut dated: Vec<(i64, i64)> =
         segments.iter().map(|s| (s.offset, s.last_modified_ms)).collect();
     if segments.last().is_some_and(|s| s.has_data) {
@@ -196,8 +197,8 @@ fn lookup(
     version: i16,
     committed: bool,
     budget: &mut usize,
-) -> Result<(i64, i64), ErrorCode> {
-    let log = partition.log().map_err(|e| storage_error_code(&e))?;
+) -> Result<(i64, i64), Refusal> {
+    let log = partition.log()?;
     let fetchable = if committed { log.last_stable_offset() } else { log.high_watermark() };
     let found = lookup_any(partition, target, version, budget)?;
     Ok(match target {
@@ -213,19 +214,17 @@ fn lookup_any(
     target: i64,
     version: i16,
     budget: &mut usize,
-) -> Result<(i64, i64), ErrorCode> {
-    let log = partition.log().map_err(|e| storage_error_code(&e))?;
+) -> Result<(i64, i64), Refusal> {
+    let log = partition.log()?;
     Ok(match target {
         LATEST | LATEST_TIERED => (log.high_watermark(), -1),
         EARLIEST | EARLIEST_LOCAL => (log.log_start_offset(), -1),
-        MAX_TIMESTAMP if version >= 7 => {
-            match log.max_timestamp().map_err(|e| storage_error_code(&e))? {
-                Some(hit) => exact(&hit, hit.timestamp, true, budget),
-                None => (-1, -1),
-            }
-        }
-        t if t < 0 => return Err(ErrorCode::INVALID_REQUEST),
-        t => match log.lookup_by_timestamp(t).map_err(|e| storage_error_code(&e))? {
+        MAX_TIMESTAMP if version >= 7 => match log.max_timestamp()? {
+            Some(hit) => exact(&hit, hit.timestamp, true, budget),
+            None => (-1, -1),
+        },
+        t if t < 0 => return Err(Refusal::code(ErrorCode::INVALID_REQUEST)),
+        t => match log.lookup_by_timestamp(t)? {
             Some(hit) => exact(&hit, t, false, budget),
             None => (-1, -1),
         },
@@ -348,7 +347,7 @@ mod tests {
         assert_eq!(list(300, 1), Ok(vec![20]));
         assert_eq!(list(99, 10), Ok(vec![]));
         assert_eq!(list(400, 10), Ok(vec![25, 20, 10, 0]));
-        assert_eq!(list(LATEST, -1), Err(ErrorCode::UNKNOWN_SERVER_ERROR));
+        assert_eq!(list(LATEST, -1), Err(Refusal::code(ErrorCode::UNKNOWN_SERVER_ERROR)));
         // An empty active segment adds no log-end entry: its base offset is the log end.
         let segments =
             [seg(0, 100), SegmentTime { offset: 7, last_modified_ms: 200, has_data: false }];
