@@ -9,6 +9,7 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::api::first_occurrences;
 use crate::broker::Broker;
+use crate::error::Refusal;
 
 /// Key type of a consumer group.
 const GROUP: i8 = 0;
@@ -23,14 +24,16 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let refusal = match request.key_type {
         GROUP | TRANSACTION => None,
-        _ => Some((ErrorCode::INVALID_REQUEST, "unknown coordinator key type")),
+        _ => Some(Refusal::new(ErrorCode::INVALID_REQUEST, "unknown coordinator key type")),
     };
     let node = BrokerId(broker.config.node_id);
     let host = StrBytes::from(broker.config.advertised_host.clone());
     let port = i32::from(broker.config.advertised_port);
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
-        // Each key once, where it first appears: the answer to a repeat is the same.
+        // Each key once, where it first appears: the answer to a repeat is the same. A
+        // refusal's message is one StrBytes all keys share, not a copy per key.
+        let message = refusal.as_ref().and_then(|r| r.message.clone()).map(StrBytes::from_string);
         let first = first_occurrences(&request.coordinator_keys);
         response.coordinators = request
             .coordinator_keys
@@ -40,11 +43,11 @@ pub fn handle(
             .map(|key| {
                 let mut c = Coordinator::default();
                 c.key = key;
-                match refusal {
+                match &refusal {
                     None => (c.node_id, c.host, c.port) = (node, host.clone(), port),
-                    Some((error, message)) => {
-                        c.error_code = error.code();
-                        c.error_message = Some(StrBytes::from_static_str(message));
+                    Some(refusal) => {
+                        c.error_code = refusal.code.code();
+                        c.error_message = message.clone();
                         (c.node_id, c.port) = (BrokerId(-1), -1);
                     }
                 }
@@ -55,10 +58,10 @@ pub fn handle(
     }
     match refusal {
         None => (response.node_id, response.host, response.port) = (node, host, port),
-        Some((error, message)) => {
-            response.error_code = error.code();
+        Some(refusal) => {
+            response.error_code = refusal.code.code();
             if version >= 1 {
-                response.error_message = Some(StrBytes::from_static_str(message));
+                response.error_message = refusal.message.map(StrBytes::from_string);
             }
             (response.node_id, response.port) = (BrokerId(-1), -1);
         }
@@ -110,6 +113,35 @@ mod tests {
                 assert_eq!((node, error), (BrokerId(7), 0), "v{version} key type {key_type}");
                 Response::FindCoordinator(r).encode(version, &mut BytesMut::new()).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_type_is_refused_with_a_message_from_v1() {
+        let (_dir, broker) = broker();
+        let range = support(ApiKey::FindCoordinator).unwrap().advertised;
+        let invalid = ErrorCode::INVALID_REQUEST.code();
+        let message = Some(StrBytes::from_static_str("unknown coordinator key type"));
+        for version in range.min.max(1)..=range.max {
+            let mut request = FindCoordinatorRequest::default();
+            request.key_type = 5;
+            if version >= 4 {
+                request.coordinator_keys = vec!["a".into(), "b".into()];
+            } else {
+                request.key = "a".into();
+            }
+            let r = handle(&broker, request, version);
+            if version >= 4 {
+                assert_eq!(r.coordinators.len(), 2);
+                for c in &r.coordinators {
+                    assert_eq!((c.error_code, &c.error_message), (invalid, &message));
+                    assert_eq!((c.node_id, c.port), (BrokerId(-1), -1));
+                }
+            } else {
+                assert_eq!((r.error_code, &r.error_message), (invalid, &message), "v{version}");
+                assert_eq!((r.node_id, r.port), (BrokerId(-1), -1));
+            }
+            Response::FindCoordinator(r).encode(version, &mut BytesMut::new()).unwrap();
         }
     }
 }
