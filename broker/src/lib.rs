@@ -7,9 +7,11 @@
 //! catalog, [`topic_config`] the one table of topic configs, [`topic_rules`] what any topic
 //! may be (names, internal topics, [`topic_rules::TopicError`]); [`config`] and [`cli`] turn
 //! Kafka's property names and flags into a validated [`config::Config`]; [`error`] maps internal errors to Kafka error codes in one place. [`metrics`] keeps the counters and
-//! [`console`] serves them: the status page, `/api`, `/metrics` and `/health`.
+//! [`console`] serves them: the status page, `/api`, `/metrics` and `/health`. [`blocking`]
+//! is the one way onto tokio's blocking threads.
 
 pub mod api;
+pub mod blocking;
 pub mod broker;
 pub mod cli;
 pub mod config;
