@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::blocking;
 use crate::broker::Broker;
 use crate::storage::now_ms;
 use http::{Method, Response};
@@ -108,7 +109,10 @@ async fn sample_rates(console: Arc<Console>) {
             () = console.shutdown.cancelled() => return,
         }
         let c = Arc::clone(&console);
-        if let Ok(sample) = tokio::task::spawn_blocking(move || sample_now(&c.broker)).await {
+        // A failed sample is skipped: the rates take the next one.
+        if let Some(sample) =
+            blocking::run("rate sample", move || sample_now(&c.broker)).or_log().await
+        {
             console.rates.push(sample);
         }
     }
@@ -240,16 +244,12 @@ pub struct Snapshot {
 
 async fn snapshot(console: &Arc<Console>) -> Snapshot {
     let c = Arc::clone(console);
-    let read = tokio::task::spawn_blocking(move || {
+    let (broker, topics, rates) = blocking::run("console snapshot", move || {
         let (broker, topics) = view::broker_and_topics(&c.broker, c.started);
         let now = Sample { at_ms: now_ms(), totals: broker.totals };
         (broker, topics, c.rates.rates(now))
     })
     .await;
-    let (broker, topics, rates) = match read {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    };
     let groups = view::groups(&console.broker).await;
     Snapshot { broker, topics, groups, rates }
 }
@@ -297,18 +297,20 @@ async fn api(console: &Arc<Console>, rest: &[&str]) -> Response {
 
 /// `/health`: 200 when the Kafka listener is accepting (no shutdown under way), the data
 /// directory takes a write, and no partition is poisoned; otherwise 503. Each check is
-/// in the body.
+/// in the body; one that could not run (its blocking task failed) counts as failed.
 async fn health(console: &Arc<Console>) -> Response {
     let listening = !console.shutdown.is_cancelled();
     let dir = console.broker.config.data_dir.clone();
-    let probe = tokio::task::spawn_blocking(move || probe_storage(&dir));
+    // Left to run on past the timeout: a probe stuck in the kernel holds one thread.
+    let probe = blocking::run("storage probe", move || probe_storage(&dir)).or_log();
     let writable = match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err("the probe task failed".to_owned()),
+        Ok(Some(r)) => r,
+        Ok(None) => Err("the probe task failed".to_owned()),
         Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
     };
     let b = Arc::clone(&console.broker);
-    let poisoned: Vec<String> = tokio::task::spawn_blocking(move || {
+    // `None` (`null` in the body): the check failed, which is not healthy.
+    let poisoned: Option<Vec<String>> = blocking::run("poisoned partition check", move || {
         let mut out = Vec::new();
         for t in b.topics.list() {
             // A partition not opened since the start has taken no write to fail.
@@ -318,9 +320,9 @@ async fn health(console: &Arc<Console>) -> Response {
         }
         out
     })
-    .await
-    .unwrap_or_default();
-    let healthy = listening && writable.is_ok() && poisoned.is_empty();
+    .or_log()
+    .await;
+    let healthy = listening && writable.is_ok() && poisoned.as_ref().is_some_and(|p| p.is_empty());
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "unhealthy" },
         "listening": listening,

@@ -397,10 +397,7 @@ where
     if heavy {
         return broker.heavy.run(move || f(&b)).await;
     }
-    match tokio::task::spawn_blocking(move || f(&b)).await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    crate::blocking::run("request handler", move || f(&b)).await
 }
 
 /// The partitions a produce request names, by topic: counted for acks=0 requests, which

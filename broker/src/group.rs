@@ -43,6 +43,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::blocking;
 use crate::config::Config;
 use crate::topics::{TopicError, Topics};
 use driver::Command;
@@ -74,10 +75,7 @@ where
     if list.len() <= OFF_WORKER_ELEMENTS {
         return read(list);
     }
-    match tokio::task::spawn_blocking(move || read(list)).await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    blocking::run("long request list", move || read(list)).await
 }
 
 /// Why the coordinator cannot serve.
@@ -366,9 +364,13 @@ impl GroupDriver {
     /// thread. If the topic cannot be opened, logs why and every request fails with
     /// COORDINATOR_NOT_AVAILABLE.
     pub async fn run(self, topics: Arc<Topics>, shutdown: CancellationToken) {
-        let opened = tokio::task::spawn_blocking(move || OffsetsLog::open(&topics)).await;
+        let opened =
+            blocking::run("open __consumer_offsets", move || OffsetsLog::open(&topics)).or_log();
+        let Some(opened) = opened.await else {
+            return tracing::error!("group coordinator cannot start");
+        };
         match opened {
-            Ok(Ok(log)) => {
+            Ok(log) => {
                 let log = Arc::new(log);
                 let driver =
                     driver::run(log, self.config, COMPACTION_MIN_RECORDS, self.commands, shutdown);
@@ -388,7 +390,6 @@ impl GroupDriver {
                     Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
                 }
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "group coordinator cannot start"),
             Err(e) => tracing::error!(error = %e, "group coordinator cannot start"),
         }
     }

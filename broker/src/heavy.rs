@@ -10,7 +10,7 @@
 //! connections queue here instead of taking every blocking thread that storage needs.
 //!
 //! Invariants: a job's result, or its panic, reaches its caller (the panic is resumed
-//! there, as `spawn_blocking` does); the threads end when the pool is dropped.
+//! there, as [`crate::blocking`] does); the threads end when the pool is dropped.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
@@ -72,9 +72,7 @@ impl HeavyPool {
         if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             // Every thread is gone (none should be: jobs catch their panics): a blocking
             // thread does it instead.
-            if let Err(e) = tokio::task::spawn_blocking(job).await {
-                resume_unwind(e.into_panic());
-            }
+            crate::blocking::run("heavy request", job).await;
         }
         result_of(rx).await
     }

@@ -1,5 +1,5 @@
-//! A partition as the request handlers see it: the synchronous [`PartitionLog`] behind
-//! the one adapter that hands blocking work to tokio's blocking threads, and the list of
+//! A partition as the request handlers see it: the synchronous [`PartitionLog`] with the
+//! async entry points that hand its blocking work to [`crate::blocking`], and the list of
 //! fetches long-polling it.
 //!
 //! After a clean shutdown a partition's log is opened on first use, not at start: a broker
@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
+use crate::blocking;
 use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
 use crate::storage::io::RealIo;
 use crate::storage::{
@@ -190,7 +191,8 @@ impl Partition {
             if due.is_empty() {
                 return;
             }
-            let _ = tokio::task::spawn_blocking(move || {
+            // Failures, a panic included, are left for the use to report too.
+            blocking::run("open partitions", move || {
                 if writes {
                     journal_all(&due);
                 }
@@ -198,6 +200,7 @@ impl Partition {
                     let _ = p.log();
                 }
             })
+            .or_log()
             .await;
         }
     }
@@ -358,13 +361,16 @@ impl Partition {
                 let log = Arc::clone(log);
                 let syncer = Arc::clone(&self.syncer);
                 tokio::spawn(async move {
-                    // Errors poison the log, which every waiter sees on its next check.
-                    let _ = tokio::task::spawn_blocking(move || {
+                    // Errors poison the log, which every waiter sees on its next check; after
+                    // a panic (logged) the flag is cleared all the same and the next waiter
+                    // starts another sync.
+                    blocking::run("partition sync", move || {
                         let started = std::time::Instant::now();
                         let flushed = log.flush();
                         LOG_FLUSH_TIME.record(started.elapsed());
                         flushed
                     })
+                    .or_log()
                     .await;
                     syncer.running.store(false, Ordering::Release);
                     syncer.ended.send_replace(());

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::blocking;
 use crate::broker::{Broker, Drivers};
 use crate::connection::RequestBudget;
 use crate::log_cleaner::{LogCleaner, LogSource};
@@ -235,7 +236,8 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
     if let Some(cleaner) = cleaner {
         tracing::info!("stopping the log cleaner");
-        let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+        // Failed or not, the partitions close next.
+        blocking::run("log cleaner shutdown", move || cleaner.shutdown()).or_log().await;
     }
     tracing::info!("closing partitions");
     let b = Arc::clone(&broker);
@@ -288,7 +290,8 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         let (b, shutdown) = (Arc::clone(&broker), shutdown.clone());
-        let _ = tokio::task::spawn_blocking(move || {
+        // A failed pass is logged; the next tick runs another.
+        blocking::run("retention pass", move || {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
@@ -309,6 +312,7 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
                 }
             }
         })
+        .or_log()
         .await;
     }
 }
@@ -330,7 +334,8 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
         }
         let (b, shutdown) = (Arc::clone(&broker), shutdown.clone());
-        let _ = tokio::task::spawn_blocking(move || {
+        // A failed pass is logged; the next tick runs another.
+        blocking::run("flush pass", move || {
             let now = now_ms();
             for topic in b.topics.list() {
                 for p in &topic.partitions {
@@ -351,6 +356,7 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
                 }
             }
         })
+        .or_log()
         .await;
     }
 }

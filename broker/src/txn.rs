@@ -46,6 +46,7 @@ use sluice_protocol::error_code::ErrorCode;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::blocking;
 use crate::config::Config;
 use crate::group::request::OffsetToCommit;
 use crate::group::GroupCoordinator;
@@ -212,13 +213,14 @@ impl TxnDriver {
             }
         }
         let t = Arc::clone(&topics);
-        let opened = tokio::task::spawn_blocking(move || TxnLog::open(&t)).await;
-        let log = match opened {
-            Ok(Ok(log)) => Arc::new(log),
-            Ok(Err(e)) => {
+        let opened = blocking::run("open __transaction_state", move || TxnLog::open(&t)).or_log();
+        let log = match opened.await {
+            Some(Ok(log)) => Arc::new(log),
+            Some(Err(e)) => {
                 return tracing::error!(error = %e, "transaction coordinator cannot start")
             }
-            Err(e) => return tracing::error!(error = %e, "transaction coordinator cannot start"),
+            // The task failed (logged).
+            None => return tracing::error!("transaction coordinator cannot start"),
         };
         let deps = DriverDeps {
             log,

@@ -39,6 +39,7 @@ use super::request::{GroupReply, GroupRequest};
 use super::state::{GroupConfig, GroupMachine, Input, LogRecord, Output, TimerKey};
 use super::store::{LoadStats, OffsetsLog};
 use super::types::{Token, WriteId};
+use crate::blocking::{self, OrLog};
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 
@@ -132,11 +133,14 @@ pub(super) async fn run(
         compact_above: compaction_min_records,
         closing: false,
     };
-    let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
-        let mut c = GroupMachine::new(config, seed);
-        let stats = log.load_into(&mut c);
-        (c, stats)
-    }));
+    let mut loader: Option<OrLog<Loaded>> = Some(
+        blocking::run("load __consumer_offsets", move || {
+            let mut c = GroupMachine::new(config, seed);
+            let stats = log.load_into(&mut c);
+            (c, stats)
+        })
+        .or_log(),
+    );
     let mut job: Option<JobHandle> = None;
     let mut stop: Option<oneshot::Sender<()>> = None;
     let mut stopping = false;
@@ -239,9 +243,10 @@ impl Driver {
         self.step(Input::Request { token, request });
     }
 
-    fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
+    /// `None`: the load task failed (logged); the coordinator stays loading, unavailable.
+    fn loaded(&mut self, loaded: Option<Loaded>) {
         match loaded {
-            Ok((machine, Ok(stats))) => {
+            Some((machine, Ok(stats))) => {
                 tracing::info!(
                     records = stats.records,
                     skipped = stats.skipped,
@@ -257,10 +262,10 @@ impl Driver {
             }
             // Serving without the log would hand out no offsets and make every consumer
             // reset: stay unavailable (COORDINATOR_LOAD_IN_PROGRESS) instead.
-            Ok((_, Err(e))) => {
+            Some((_, Err(e))) => {
                 tracing::error!(error = %e, "cannot load __consumer_offsets; groups stay unavailable")
             }
-            Err(e) => tracing::error!(error = %e, "loading __consumer_offsets failed"),
+            None => {}
         }
     }
 

@@ -39,6 +39,7 @@ use super::state::{
     TopicPartition, TxnConfig, TxnMachine, WriteId,
 };
 use super::store::{LoadStats, TxnLog};
+use crate::blocking::{self, OrLog};
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 
@@ -165,11 +166,14 @@ pub(super) async fn run(
         completions: JoinSet::new(),
         stop_completions: CancellationToken::new(),
     };
-    let mut loader: Option<JoinHandle<Loaded>> = Some(tokio::task::spawn_blocking(move || {
-        let mut c = TxnMachine::new(config, ids);
-        let stats = log.load_into(&mut c);
-        (c, stats)
-    }));
+    let mut loader: Option<OrLog<Loaded>> = Some(
+        blocking::run("load __transaction_state", move || {
+            let mut c = TxnMachine::new(config, ids);
+            let stats = log.load_into(&mut c);
+            (c, stats)
+        })
+        .or_log(),
+    );
     let mut job: Option<JobHandle> = None;
     let mut stop: Option<oneshot::Sender<()>> = None;
     let mut stopping = false;
@@ -292,9 +296,10 @@ impl Driver {
         self.step(Input::Request { token, request });
     }
 
-    fn loaded(&mut self, loaded: Result<Loaded, tokio::task::JoinError>) {
+    /// `None`: the load task failed (logged); the coordinator stays loading, unavailable.
+    fn loaded(&mut self, loaded: Option<Loaded>) {
         match loaded {
-            Ok((machine, Ok(stats))) => {
+            Some((machine, Ok(stats))) => {
                 tracing::info!(
                     records = stats.records,
                     skipped = stats.skipped,
@@ -307,11 +312,11 @@ impl Driver {
             }
             // Serving without the log could hand a producer id out twice: stay
             // unavailable (COORDINATOR_LOAD_IN_PROGRESS) instead.
-            Ok((_, Err(e))) => tracing::error!(
+            Some((_, Err(e))) => tracing::error!(
                 error = %e,
                 "cannot load __transaction_state; transactions stay unavailable"
             ),
-            Err(e) => tracing::error!(error = %e, "loading __transaction_state failed"),
+            None => {}
         }
     }
 
@@ -400,15 +405,19 @@ async fn complete(
         let mut wait = RETRY_MIN;
         loop {
             let (writer, partition) = (Arc::clone(&markers), tp.clone());
-            let written =
-                tokio::task::spawn_blocking(move || writer.write_marker(&partition, marker)).await;
+            let written = blocking::run("transaction marker write", move || {
+                writer.write_marker(&partition, marker)
+            })
+            .or_log()
+            .await;
             match written {
-                Ok(Ok(MarkerWritten::Written | MarkerWritten::Gone)) => break,
-                Ok(Err(e)) => tracing::warn!(
+                Some(Ok(MarkerWritten::Written | MarkerWritten::Gone)) => break,
+                Some(Err(e)) => tracing::warn!(
                     txn = %c.txn_id, topic = %tp.topic, partition = tp.partition, error = %e,
                     "transaction marker write failed; retrying"
                 ),
-                Err(e) => tracing::error!(error = %e, "transaction marker task failed; retrying"),
+                // The task failed (logged): retried as a failed write is.
+                None => {}
             }
             if backoff(&stop, &mut wait).await {
                 return None;
