@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sluice_broker::{broker::Broker, cli, server};
+use sluice_broker::{blocking, broker::Broker, cli, server};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_open_file_limit();
     let listen = config.listen;
-    let (broker, drivers) = tokio::task::spawn_blocking(move || Broker::open(config)).await??;
+    let (broker, drivers) = blocking::run("broker open", move || Broker::open(config)).await?;
     let listener =
         server::bind(&broker.config).with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = CancellationToken::new();

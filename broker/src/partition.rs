@@ -308,6 +308,9 @@ impl Partition {
     ///
     /// # Errors
     /// The storage error.
+    ///
+    /// # Panics
+    /// A panic of the append is resumed here, inline or handed off alike.
     pub async fn append(
         &self,
         records: ValidRecords<Bytes>,
@@ -320,15 +323,8 @@ impl Partition {
             log.append_verified(&records, verify.as_ref())
         } else {
             let log = Arc::clone(log);
-            tokio::task::spawn_blocking(move || log.append_verified(&records, verify.as_ref()))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(StorageError::Io {
-                        op: "append task",
-                        path: self.dir.clone(),
-                        source: std::io::Error::other(e.to_string()),
-                    })
-                })
+            // A panic is resumed here, as one in an inline append panics here.
+            blocking::run("append", move || log.append_verified(&records, verify.as_ref())).await
         };
         if result.is_ok() {
             self.counters.appended(count, bytes);

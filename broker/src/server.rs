@@ -241,7 +241,8 @@ pub async fn run(
     }
     tracing::info!("closing partitions");
     let b = Arc::clone(&broker);
-    let _ = tokio::task::spawn_blocking(move || b.topics.close_all()).await;
+    // A panic is resumed: a close that panicked is no clean shutdown.
+    blocking::run("partition close", move || b.topics.close_all()).await;
     tracing::info!("shutdown complete");
 }
 

@@ -16,6 +16,9 @@
 //! so completions come back in that order; a compaction starts only when the machine has
 //! no write in flight, so its snapshot is exactly the log's live state; every request
 //! gets its reply through its oneshot (a dropped receiver only means the client left).
+//! A write or compaction that panics stops the driver ([`crate::blocking`] resumes the
+//! panic here): the waiting requests, and every one after, see the coordinator stopped
+//! (COORDINATOR_NOT_AVAILABLE) rather than a machine running on over a half-done write.
 //! The command channel is bounded; the write queue holds at most one write per request in
 //! flight (a connection sends one at a time) plus timer-driven tombstones, so the
 //! connection limit bounds it.
@@ -32,14 +35,13 @@ use std::time::Duration;
 
 use sluice_protocol::error_code::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::request::{GroupReply, GroupRequest};
 use super::state::{GroupConfig, GroupMachine, Input, LogRecord, Output, TimerKey};
 use super::store::{LoadStats, OffsetsLog};
 use super::types::{Token, WriteId};
-use crate::blocking::{self, OrLog};
+use crate::blocking::{self, Blocking, OrLog};
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 
@@ -66,7 +68,7 @@ enum Job {
     Compact(usize),
 }
 
-type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
+type JobHandle = Blocking<(Job, Result<(), ErrorCode>)>;
 type Loaded = (GroupMachine, Result<LoadStats, StorageError>);
 
 /// Timers by key (a later set replaces the deadline) and by deadline.
@@ -186,10 +188,7 @@ pub(super) async fn run(
                 }
             } => {
                 job = None;
-                let (finished, result) = done.unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "__consumer_offsets write task failed");
-                    (Job::Append(Vec::new()), Err(ErrorCode::UNKNOWN_SERVER_ERROR))
-                });
+                let (finished, result) = done;
                 d.job_done(finished, result);
             }
             () = sleep_until(next_timer) => d.fire_timers(),
@@ -295,7 +294,7 @@ impl Driver {
                 }
             }
             let log = Arc::clone(&self.log);
-            return Some(tokio::task::spawn_blocking(move || {
+            return Some(blocking::run("__consumer_offsets write", move || {
                 let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
                 (Job::Append(ids), result)
             }));
@@ -313,7 +312,7 @@ impl Driver {
         let snapshot = self.machine.snapshot();
         let log = Arc::clone(&self.log);
         tracing::info!(records = log.records(), live, "compacting __consumer_offsets");
-        Some(tokio::task::spawn_blocking(move || {
+        Some(blocking::run("__consumer_offsets compaction", move || {
             let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
                 tracing::warn!(error = %e, "compacting __consumer_offsets failed");
                 storage_error_code(&e)

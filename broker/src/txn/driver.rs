@@ -20,7 +20,10 @@
 //! marker write that fails is retried, never dropped (a partition whose topic is gone is
 //! skipped); a completion cut short by a stop is redone at the next start from the
 //! Prepare* state in the log (a second marker for the same transaction is harmless:
-//! consumers skip a marker of a producer with no open transaction).
+//! consumers skip a marker of a producer with no open transaction). A write or compaction
+//! that panics stops the driver ([`crate::blocking`] resumes the panic here): the waiting
+//! requests, and every one after, see the coordinator stopped (COORDINATOR_NOT_AVAILABLE)
+//! rather than a machine running on over a half-done write.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::pending;
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use sluice_protocol::error_code::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::index::TxnIndex;
@@ -39,7 +42,7 @@ use super::state::{
     TopicPartition, TxnConfig, TxnMachine, WriteId,
 };
 use super::store::{LoadStats, TxnLog};
-use crate::blocking::{self, OrLog};
+use crate::blocking::{self, Blocking, OrLog};
 use crate::error::storage_error_code;
 use crate::storage::{now_ms, StorageError};
 
@@ -130,7 +133,7 @@ enum Job {
     Compact(usize),
 }
 
-type JobHandle = JoinHandle<(Job, Result<(), ErrorCode>)>;
+type JobHandle = Blocking<(Job, Result<(), ErrorCode>)>;
 type Loaded = (TxnMachine, Result<LoadStats, StorageError>);
 
 struct Driver {
@@ -218,10 +221,7 @@ pub(super) async fn run(
                 }
             } => {
                 job = None;
-                let (finished, result) = done.unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "__transaction_state write task failed");
-                    (Job::Append(Vec::new()), Err(ErrorCode::UNKNOWN_SERVER_ERROR))
-                });
+                let (finished, result) = done;
                 d.job_done(finished, result);
             }
             Some(completed) = d.completions.join_next(), if !d.completions.is_empty() => {
@@ -344,7 +344,7 @@ impl Driver {
                 }
             }
             let log = Arc::clone(&self.deps.log);
-            return Some(tokio::task::spawn_blocking(move || {
+            return Some(blocking::run("__transaction_state write", move || {
                 let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
                 (Job::Append(ids), result)
             }));
@@ -363,7 +363,7 @@ impl Driver {
         let snapshot = self.machine.snapshot();
         let log = Arc::clone(log);
         tracing::info!(records = log.records(), live, "compacting __transaction_state");
-        Some(tokio::task::spawn_blocking(move || {
+        Some(blocking::run("__transaction_state compaction", move || {
             let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
                 tracing::warn!(error = %e, "compacting __transaction_state failed");
                 storage_error_code(&e)
