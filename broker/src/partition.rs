@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
+use tokio_util::task::TaskTracker;
 
 use crate::blocking;
 use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
@@ -50,6 +51,9 @@ pub struct Partition {
     sealed_on_disk: OnceLock<bool>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     syncer: Arc<Syncer>,
+    /// Where the sync tasks run: the catalog's one tracker, which shutdown waits on before
+    /// the partitions close, or, for a partition used on its own, a tracker of its own.
+    tasks: TaskTracker,
     counters: PartitionCounters,
 }
 
@@ -99,6 +103,7 @@ impl Partition {
                 running: AtomicBool::new(false),
                 ended: watch::Sender::new(()),
             }),
+            tasks: TaskTracker::new(),
             counters: PartitionCounters::default(),
         }
     }
@@ -117,6 +122,14 @@ impl Partition {
     pub fn journaled_in(mut self, journal: &Arc<RecoveryJournal>, listed: bool) -> Self {
         self.journal = Some(Arc::clone(journal));
         self.journaled = AtomicBool::new(listed);
+        self
+    }
+
+    /// Runs the partition's sync tasks in `tasks`, which the owner waits on before it
+    /// closes the partition.
+    #[must_use]
+    pub fn tracked_by(mut self, tasks: &TaskTracker) -> Self {
+        self.tasks = tasks.clone();
         self
     }
 
@@ -338,7 +351,8 @@ impl Partition {
     /// At most one sync runs per partition, on a blocking thread; requests that arrive
     /// meanwhile wait for it to end and then share the next, which covers everything
     /// appended by then. The sync runs in its own task, so a waiter that goes away (its
-    /// connection closed) does not leave the partition without one.
+    /// connection closed) does not leave the partition without one; the task is tracked
+    /// (see [`Self::tracked_by`]), so a shutdown lets it end before the partition closes.
     ///
     /// # Errors
     /// [`StorageError::Poisoned`] once a sync has failed (the failure itself is logged).
@@ -356,7 +370,7 @@ impl Partition {
             if !self.syncer.running.swap(true, Ordering::AcqRel) {
                 let log = Arc::clone(log);
                 let syncer = Arc::clone(&self.syncer);
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     // Errors poison the log, which every waiter sees on its next check; after
                     // a panic (logged) the flag is cleared all the same and the next waiter
                     // starts another sync.
@@ -542,6 +556,34 @@ mod tests {
         assert!(done.iter().all(Result::is_err), "{done:?}");
         assert!(p.log().unwrap().is_poisoned());
         assert!(matches!(p.append(records(1), None).await, Err(StorageError::Poisoned { .. })));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sync_whose_waiter_left_runs_on_in_the_tracker_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = Arc::new(FaultyIo::new());
+        io.slow_syncs(Duration::from_millis(300));
+        let config = LogConfig { flush_messages: 1, ..LogConfig::default() };
+        let log = PartitionLog::open_with_io(dir.path(), config, Arc::clone(&io) as _).unwrap();
+        let tasks = TaskTracker::new();
+        let p = Arc::new(Partition::new("t", 0, log).tracked_by(&tasks));
+        let (_, sync_to) = p.append(records(2), None).await.unwrap();
+        let offset = sync_to.expect("durable mode asks for a sync");
+        let waiter = tokio::spawn({
+            let p = Arc::clone(&p);
+            async move { p.sync_to(offset).await }
+        });
+        let started = async {
+            while tasks.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), started).await.expect("a tracked sync");
+        // The request goes away (its connection closed); its sync does not.
+        waiter.abort();
+        tasks.close();
+        tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await.unwrap();
+        assert!(p.log().unwrap().flushed_offset() >= offset, "the tracker ended before the sync");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,8 +2,9 @@
 //!
 //! Shutdown order, each step bounded: stop accepting → connections finish the request in
 //! flight (a long-polling fetch returns at once, a waiting JoinGroup/SyncGroup is answered)
-//! → the group coordinator writes what it holds and stops → sync and cleanly close every
-//! partition, then write the data directory's one clean-shutdown marker → return.
+//! → the transaction and group coordinators write what they hold and stop → the partition
+//! syncs that requests left running end → sync and cleanly close every partition, then
+//! write the data directory's one clean-shutdown marker → return.
 
 use std::io;
 use std::net::SocketAddr;
@@ -234,6 +235,13 @@ pub async fn run(
     }
     background.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), background.wait()).await;
+    // Syncs that requests gone with their connections left running: before the close,
+    // which would otherwise race them.
+    let syncs = broker.topics.sync_tasks();
+    syncs.close();
+    if tokio::time::timeout(Duration::from_secs(5), syncs.wait()).await.is_err() {
+        tracing::warn!("partition syncs still running after 5 s");
+    }
     if let Some(cleaner) = cleaner {
         tracing::info!("stopping the log cleaner");
         // Failed or not, the partitions close next.

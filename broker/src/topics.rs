@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::partition::Partition;
@@ -108,6 +109,8 @@ pub struct Topics {
     segment_handles: Arc<SegmentHandles>,
     /// The partitions written since the last clean shutdown.
     journal: Arc<RecoveryJournal>,
+    /// Every partition's sync tasks (see [`Self::sync_tasks`]).
+    syncs: TaskTracker,
 }
 
 impl Topics {
@@ -147,6 +150,12 @@ impl Topics {
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
         let c = self.catalog.read().unwrap_or_else(PoisonError::into_inner);
         c.by_id.get(&id).and_then(|n| c.by_name.get(n)).cloned()
+    }
+
+    /// The tasks in which partitions sync for the requests waiting on them (durable mode):
+    /// shutdown closes it and waits for them before [`Self::close_all`].
+    pub fn sync_tasks(&self) -> &TaskTracker {
+        &self.syncs
     }
 
     /// All topics, sorted by name.

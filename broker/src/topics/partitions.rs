@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use tokio_util::task::TaskTracker;
+
 use super::{
     catalog, partition_dir_name, Catalog, EffectiveConfig, Topic, TopicDefaults, TopicError, Topics,
 };
@@ -64,6 +66,7 @@ impl Topics {
             change: Mutex::new(()),
             catalog_writes: AtomicU64::new(0),
             journal,
+            syncs: TaskTracker::new(),
         };
         // One parallel pass over every topic: many small topics recover as fast as a few
         // large ones.
@@ -83,8 +86,9 @@ impl Topics {
                 let opener =
                     LogOpener { config: log.clone(), handles: Arc::clone(&topics.segment_handles) };
                 let dir = topics.partition_dir(&name, i);
-                let lazy =
-                    Partition::lazy(&name, i, dir, opener).journaled_in(&topics.journal, false);
+                let lazy = Partition::lazy(&name, i, dir, opener)
+                    .journaled_in(&topics.journal, false)
+                    .tracked_by(&topics.syncs);
                 partitions.push(Arc::new(lazy));
             }
             topics.insert(Arc::new(Topic { name, id, partitions, overrides, config }));
@@ -107,7 +111,10 @@ impl Topics {
         let opened =
             PartitionLog::open_shared(&dir, log, Arc::new(RealIo), handles, clean_shutdown)?;
         // Named in the journal already: recovered at start, or new and named before this.
-        Ok(Arc::new(Partition::new(topic, index, opened).journaled_in(&self.journal, true)))
+        let partition = Partition::new(topic, index, opened)
+            .journaled_in(&self.journal, true)
+            .tracked_by(&self.syncs);
+        Ok(Arc::new(partition))
     }
 
     pub(super) fn open_partitions(
