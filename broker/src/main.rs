@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         server::bind(&broker.config).with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = CancellationToken::new();
+    // Not tracked: it holds and writes nothing, so it is dropped with the runtime.
     tokio::spawn(on_signal(shutdown.clone()));
     tracing::info!(listen = %listener.local_addr()?, data_dir = %broker.config.data_dir.display(), "sluiced ready");
     server::run(broker, drivers, listener, shutdown).await;
