@@ -49,14 +49,16 @@ use tokio::sync::{mpsc, oneshot};
 use crate::blocking;
 use crate::config::Config;
 use crate::group::request::OffsetToCommit;
+use crate::group::types::TopicPartition;
 use crate::group::GroupCoordinator;
 use crate::producer_ids::ProducerIds;
 use crate::storage::TxnMarker;
 use crate::topics::{TopicError, Topics};
 use driver::{Command, DriverDeps, Marker, MarkerWriter, MarkerWritten, OffsetApplier};
 use index::TxnIndex;
+use metadata::PendingOffset;
 use request::{ListFilter, TxnDescription, TxnListing, TxnReply, TxnRequest};
-use state::{PendingOffset, ProducerIdSource, TopicPartition, TxnConfig};
+use state::{ProducerIdSource, TxnConfig};
 use store::TxnLog;
 
 /// The internal topic where transactions are kept.
@@ -175,6 +177,17 @@ impl OffsetApplier for GroupOffsets {
             }
         })
     }
+}
+
+/// What ListTransactions answers.
+#[derive(Debug)]
+pub struct TxnList {
+    /// NONE, or why nothing is listed.
+    pub error: ErrorCode,
+    /// The state filters that name no state.
+    pub unknown_states: Vec<String>,
+    /// The transactions that match the filters.
+    pub transactions: Vec<TxnListing>,
 }
 
 /// The coordinator's driver before it runs: made with its handle by
@@ -462,13 +475,10 @@ impl TxnCoordinator {
     ///
     /// # Errors
     /// As [`Self::init_producer_id`].
-    pub async fn list(
-        &self,
-        filter: ListFilter,
-    ) -> Result<(ErrorCode, Vec<String>, Vec<TxnListing>), TxnError> {
+    pub async fn list(&self, filter: ListFilter) -> Result<TxnList, TxnError> {
         self.call("ListTransactions", TxnRequest::List(filter), |reply| match reply {
             TxnReply::List { error, unknown_states, transactions } => {
-                Ok((error, unknown_states, transactions))
+                Ok(TxnList { error, unknown_states, transactions })
             }
             other => Err(Box::new(other)),
         })

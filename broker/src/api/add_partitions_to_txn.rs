@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
 use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
-use crate::txn::state::TopicPartition;
+use crate::group::types::TopicPartition;
 
 /// Answers an AddPartitionsToTxn request.
 pub async fn handle(

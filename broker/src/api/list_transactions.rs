@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::txn::request::ListFilter;
+use crate::txn::TxnList;
 
 /// Answers a ListTransactions request.
 pub async fn handle(
@@ -23,13 +24,14 @@ pub async fn handle(
         duration_ms: if version >= 1 { request.duration_filter } else { -1 },
     };
     let mut response = ListTransactionsResponse::default();
-    let (error, unknown, listed) = match broker.txns.list(filter).await {
-        Ok(r) => r,
-        Err(e) => (e.error_code(), Vec::new(), Vec::new()),
+    let list = match broker.txns.list(filter).await {
+        Ok(list) => list,
+        Err(e) => TxnList { error: e.error_code(), unknown_states: vec![], transactions: vec![] },
     };
-    response.error_code = error.code();
-    response.unknown_state_filters = unknown.into_iter().map(StrBytes::from).collect();
-    response.transaction_states = listed
+    response.error_code = list.error.code();
+    response.unknown_state_filters = list.unknown_states.into_iter().map(StrBytes::from).collect();
+    response.transaction_states = list
+        .transactions
         .into_iter()
         .map(|t| {
             let mut s = TransactionState::default();

@@ -17,7 +17,8 @@ use sluice_protocol::error_code::ErrorCode;
 
 use crate::broker::Broker;
 use crate::group::request::TxnMember;
-use crate::txn::state::{PendingOffset, TopicPartition};
+use crate::group::types::TopicPartition;
+use crate::txn::metadata::PendingOffset;
 
 /// Kafka's `offset.metadata.max.bytes` default, which the group coordinator also uses.
 const METADATA_MAX_BYTES: usize = 4096;

@@ -27,11 +27,9 @@ use sluice_protocol::error_code::ErrorCode;
 
 use super::membership::Group;
 use super::request::{GroupReply, GroupRequest, JoinResult, SyncResult};
-use super::types::{CommittedOffset, Protocol, Token, WriteId};
+use super::types::{CommittedOffset, Protocol, Token, TopicPartition, WriteId};
 
 /// Re-exported for `txn::metadata`, which names it by this path.
-pub use super::types::TopicPartition;
-
 pub(super) mod persistence;
 
 /// Settings of the coordinator, from the broker's config (Kafka's names in brackets).

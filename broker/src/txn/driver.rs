@@ -36,14 +36,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::index::TxnIndex;
+use super::metadata::PendingOffset;
 use super::request::{TxnReply, TxnRequest};
 use super::state::{
-    Completion, Input, LogRecord, Output, PendingOffset, ProducerIdSource, TimerKey, Token,
-    TopicPartition, TxnConfig, TxnMachine, WriteId,
+    Completion, Input, LogRecord, Output, ProducerIdSource, TimerKey, Token, TxnConfig, TxnMachine,
+    WriteId,
 };
 use super::store::{LoadStats, TxnLog};
 use crate::blocking::{self, Blocking, OrLog};
 use crate::error::storage_error_code;
+use crate::group::types::TopicPartition;
 use crate::storage::{now_ms, StorageError};
 
 /// Most bytes of records one append carries when writes queue up.
@@ -465,8 +467,8 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::topics::{TopicDefaults, Topics};
+    use crate::txn::metadata::TxnState;
     use crate::txn::request::TxnDescription;
-    use crate::txn::state::TxnState;
 
     #[derive(Debug, Default)]
     struct Ids(AtomicI64);

@@ -7,7 +7,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use sluice_protocol::error_code::ErrorCode;
 
-use super::state::{IndexUpdate, TopicPartition, TxnState, VerifyEntry};
+use super::metadata::TxnState;
+use super::state::{IndexUpdate, VerifyEntry};
+use crate::group::types::TopicPartition;
 
 /// What the produce path and OffsetFetch read without a round trip through the driver:
 /// per producer id, its epoch, whether a transition is in flight and the partitions of

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use crate::group::state::TopicPartition;
+use crate::group::types::TopicPartition;
 
 /// Epoch of a producer that has none yet (Kafka's `RecordBatch.NO_PRODUCER_EPOCH`).
 pub const NO_EPOCH: i16 = -1;

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
-use super::metadata::{PendingOffset, TopicPartition, TxnMetadata, TxnState};
+use super::metadata::{PendingOffset, TxnMetadata, TxnState};
+use crate::group::types::TopicPartition;
 
 const VERSION: u16 = 0;
 

@@ -4,7 +4,8 @@
 
 use sluice_protocol::error_code::ErrorCode;
 
-use super::metadata::{PendingOffset, TopicPartition, TxnState};
+use super::metadata::{PendingOffset, TxnState};
+use crate::group::types::TopicPartition;
 
 /// What the coordinator is asked; version differences are resolved by the handlers.
 #[derive(Debug, Clone)]

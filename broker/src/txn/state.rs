@@ -37,11 +37,12 @@ use std::sync::Arc;
 
 use sluice_protocol::error_code::ErrorCode;
 
-pub use super::metadata::{
-    epoch_exhausted, PendingOffset, TopicPartition, TxnMetadata, TxnState, NO_EPOCH, NO_PRODUCER_ID,
+use super::metadata::{
+    epoch_exhausted, PendingOffset, TxnMetadata, TxnState, NO_EPOCH, NO_PRODUCER_ID,
 };
 use super::records::{self, RecordError, TxnValue};
 use super::request::{TxnReply, TxnRequest};
+use crate::group::types::TopicPartition;
 
 mod additions;
 mod completion;

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use sluice_protocol::error_code::ErrorCode;
 
 use super::index::TxnIndex;
+use super::metadata::{PendingOffset, TxnState};
 use super::request::*;
 use super::state::*;
+use crate::group::types::TopicPartition;
 
 mod additions;
 mod completion;

@@ -112,7 +112,10 @@ impl TxnMachine {
         self.issue(txn_id, Some(next), Then::Ok(token));
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of TxnOffsetCommit, as Kafka's handler takes them"
+    )]
     pub(super) fn txn_offset_commit(
         &mut self,
         token: Token,

@@ -6,7 +6,10 @@ use super::*;
 
 impl TxnMachine {
     /// Kafka's `endTransaction`; `from_client` false for the coordinator's own aborts.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of EndTxn and who asked, as Kafka's endTransaction takes them"
+    )]
     pub(super) fn end_txn(
         &mut self,
         token: Option<Token>,
