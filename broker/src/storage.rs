@@ -42,7 +42,6 @@ mod index;
 pub mod io;
 mod partition_log;
 mod producer_state;
-mod recovery;
 mod recovery_journal;
 mod segment;
 pub(crate) mod sys;

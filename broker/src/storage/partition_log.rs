@@ -31,6 +31,7 @@ mod compaction;
 mod flush;
 mod open;
 mod read;
+mod recovery;
 mod retention;
 mod roll;
 

@@ -22,14 +22,15 @@ use super::index::{
     EntryCount, IndexEntry, IndexState, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex,
 };
 use super::io::FileIo;
-use super::recovery::{self, StopReason};
 use super::sys::{self, MmapRegion};
 use super::txn_index::{self, AbortedTxn};
 use super::{segment_file_name, FileSlice, StorageError};
+use scan::StopReason;
 
 mod append;
 mod load;
 mod reader;
+mod scan;
 
 pub(crate) use reader::SegmentReader;
 

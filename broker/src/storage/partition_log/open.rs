@@ -1,6 +1,6 @@
-//! Opening a partition: clean starts and recovery after a crash (which segments to
-//! recover, cutting a log that lost records, the checkpoints it trusts), and the
-//! producer state and aborted-transaction index rebuilt from the log's tail.
+//! Opening a partition: its segments (after a crash, those `recovery` picks are
+//! recovered), the checkpoints it trusts, and the producer state and aborted-transaction
+//! index rebuilt from the log's tail.
 
 use super::*;
 use crate::storage::checkpoint::{
@@ -52,65 +52,7 @@ impl PartitionLog {
         let (bases, snapshots) = segment_bases(dir)?;
         let checkpoint = checkpoint::read(dir, LOG_START_CHECKPOINT)?;
         let recovery_point = if clean { None } else { Some(read_recovery_point(dir)) };
-        let interval = config.index_interval_bytes;
-        let mut segments = Vec::with_capacity(bases.len().max(1));
-        for (i, &base) in bases.iter().enumerate() {
-            let path = dir.join(crate::storage::segment_file_name(base, "log"));
-            let successor = bases.get(i + 1).copied();
-            // After a crash, as in Kafka, every segment with records at or past the
-            // recovery point is recovered; the ones below it were synced after they
-            // rolled. Without a checkpoint that is every segment.
-            let recover = recovery_point.is_some_and(|rp| successor.is_none_or(|next| next > rp));
-            let segment = match successor {
-                None => Segment::open(
-                    &handles,
-                    dir,
-                    &path,
-                    base,
-                    active_role(&config, 0),
-                    !recover,
-                    interval,
-                )?,
-                Some(_) if !recover => {
-                    Segment::open(&handles, dir, &path, base, Role::Sealed, true, interval)?
-                }
-                Some(next) => {
-                    // Recovered as a writable segment, so that its indexes can be rebuilt
-                    // in place; sealed again when it is whole.
-                    let role = active_role(&config, 0);
-                    let s = Segment::open(&handles, dir, &path, base, role, false, interval)?;
-                    // A cleaned segment that ends in a hole (its last records were
-                    // compacted away) is whole and ends below its successor.
-                    let hole = s.is_whole() && s.next_offset() < next;
-                    if s.next_offset() != next && !hole {
-                        // Records below its successor's base are gone: later segments
-                        // would leave a gap, so the log ends here, as Kafka truncates.
-                        tracing::warn!(
-                            segment = %path.display(),
-                            next_offset = s.next_offset(),
-                            removed_segments = bases.len() - i - 1,
-                            "a sealed segment lost records in the crash: the log is cut there"
-                        );
-                        for &later in &bases[i + 1..] {
-                            Segment::remove_files(dir, later)?;
-                        }
-                        segments.push(Arc::new(s));
-                        break;
-                    }
-                    s.finish_time_index(&RealIo)?;
-                    s.trim()?;
-                    drop(s);
-                    let sealed =
-                        Segment::open(&handles, dir, &path, base, Role::Sealed, true, interval)?;
-                    sealed.set_synced_size(0);
-                    sealed
-                }
-            };
-            if recover {
-                tracing::info!(segment = %path.display(), next_offset = segment.next_offset(), "recovered segment");
-            }
-            segments.push(Arc::new(segment));
-        }
+        let mut segments = recovery::open_segments(dir, &bases, recovery_point, &config, &handles)?;
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0);
             let (cap, idx) = capacities(&config, 0);

@@ -28,7 +28,7 @@ impl Segment {
         }
         let mut rebuilt: Vec<(OffsetEntry, Option<TimeEntry>)> = Vec::new();
         let mut since = 0u64;
-        let end = recovery::scan(
+        let end = scan::scan(
             bytes,
             start.position as usize,
             self.base_offset + i64::from(start.relative_offset),

@@ -1,5 +1,6 @@
 //! Scanning a segment's bytes for whole, valid batches: what recovery runs after a crash
-//! and what opening a segment runs over the few kilobytes after its last index entry.
+//! and what opening a segment runs over the few kilobytes after its last index entry
+//! (which segments a crash leaves to recover is `partition_log::recovery`'s).
 //!
 //! A scan stops at the first byte that does not start a valid batch: a zero length (the
 //! preallocated, never written tail), a torn batch that runs past the data, a wrong magic,
