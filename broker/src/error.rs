@@ -3,13 +3,16 @@
 use sluice_protocol::error_code::ErrorCode;
 use sluice_protocol::record::BatchError;
 
-use crate::storage::StorageError;
+use crate::storage::{ProducerBatchError, StorageError};
 use crate::topics::{ProtectedOperation, TopicError};
 
 /// The Kafka error code for a storage error.
 pub fn storage_error_code(e: &StorageError) -> ErrorCode {
     match e {
         StorageError::InvalidBatch { source, .. } => batch_error_code(source),
+        StorageError::ProducerBatch { source: ProducerBatchError::TooLarge { .. }, .. } => {
+            ErrorCode::MESSAGE_TOO_LARGE
+        }
         StorageError::ProducerBatch { .. } => ErrorCode::INVALID_RECORD,
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
         StorageError::Closed { .. } => ErrorCode::NOT_LEADER_OR_FOLLOWER,

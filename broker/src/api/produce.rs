@@ -4,9 +4,10 @@
 //! frame (one Bytes, read once from the socket)
 //!  -> ProduceRequest decode: each partition's record set is a Bytes slice of the frame
 //!     (no copy, nothing decompressed)
-//!  -> per partition: ValidRecords::from_producer: length, magic 2, CRC-32C, counts, no
-//!     control batch, transactional ones idempotent (one pass, no copy)
-//!  -> topic checks: max.message.bytes per batch,
+//!  -> per partition: ValidRecords::from_producer: length, magic 2, CRC-32C, counts, then
+//!     per batch max.message.bytes, no control batch, transactional ones idempotent
+//!     (one pass, no copy)
+//!  -> topic checks:
 //!     CreateTime timestamps within message.timestamp.before/after.max.ms (the header's
 //!     max timestamp; records read only when the age is bounded or a batch is too late);
 //!     on a compacted topic only, every record is read (decompressed when the batch is)
@@ -311,11 +312,11 @@ async fn append(
         records.ok_or_else(|| Refusal::new(ErrorCode::CORRUPT_MESSAGE, "null record set"))?;
     let size = records.len() as u64;
     let (valid, log_append_time) = match timestamp_type {
-        TimestampType::CreateTime => (validate(records)?, -1),
+        TimestampType::CreateTime => (validate(records, max_message_bytes)?, -1),
         TimestampType::LogAppendTime => {
             // Checked before rewriting: the rewrite recomputes CRCs, which would hide
             // corruption that arrived with the request.
-            validate(records.clone())?;
+            validate(records.clone(), max_message_bytes)?;
             let now = now_ms();
             let mut owned = records.to_vec();
             let mut pos = 0;
@@ -327,21 +328,9 @@ async fn append(
                 batch::set_log_append_time(&mut owned[pos..pos + len], now);
                 pos += len;
             }
-            (validate(Bytes::from(owned))?, now)
+            (validate(Bytes::from(owned), max_message_bytes)?, now)
         }
     };
-    for b in valid.batches() {
-        if b.size() > max_message_bytes.max(0) as usize {
-            return Err(Refusal::new(
-                ErrorCode::MESSAGE_TOO_LARGE,
-                format!(
-                    "batch of {} bytes exceeds max.message.bytes {max_message_bytes}",
-                    b.size()
-                ),
-            )
-            .into());
-        }
-    }
     if matches!(timestamp_type, TimestampType::CreateTime) {
         timestamps::check(&valid, config.timestamps, now_ms())?;
     }
@@ -392,6 +381,13 @@ async fn append(
 
 /// The producer's record sets, checked; a batch that fails its checks is refused with
 /// its batch error's code ([`crate::error::batch_error_code`]).
-fn validate(records: Bytes) -> Result<ValidRecords<Bytes>, Refusal> {
-    ValidRecords::from_producer(records).map_err(Refusal::from)
+fn validate(records: Bytes, max_message_bytes: i32) -> Result<ValidRecords<Bytes>, Refusal> {
+    let max = usize::try_from(max_message_bytes).unwrap_or(0);
+    ValidRecords::from_producer(records, max).map_err(|e| match &e {
+        // The rule's own words, as the client has always been told them.
+        StorageError::ProducerBatch { source, .. } => {
+            Refusal::new(storage_error_code(&e), source.to_string())
+        }
+        _ => Refusal::from(e),
+    })
 }

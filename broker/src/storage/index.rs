@@ -408,9 +408,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.index");
         drop(offset_index(dir.path(), &[(1, 100), (5, 5000)]));
-        // The crashed file keeps its sparse 800 bytes, of which only the first chunk has
-        // blocks. With the disk full, an entry past the reserved chunk must be refused,
-        // not stored into a hole (SIGBUS).
+        // After a crash only the entries count as reserved, whatever the file's length (an
+        // older version left it sparse): with the disk full, an entry past them must be
+        // refused, not stored into what may be a hole (SIGBUS).
         let io = FaultyIo::new();
         io.fail_reserves_from(1);
         let idx = OffsetIndex::open(&path, 800, EntryCount::Scan).unwrap();

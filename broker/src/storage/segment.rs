@@ -147,8 +147,8 @@ impl Segment {
         let role = Role::Active { capacity, index_capacity };
         Self::open(handles, dir, &files[0], base_offset, role, true, index_interval).inspect_err(
             |_| {
-                // A file left behind (the log, sized to capacity, say, when the index could
-                // not be opened) would be taken for a segment at the next start: remove them.
+                // A file left behind (the log, say, when the index could not be opened)
+                // would be taken for a segment at the next start: remove them.
                 let _ = Self::remove_files(dir, base_offset);
             },
         )

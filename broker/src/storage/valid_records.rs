@@ -66,17 +66,21 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
         Ok(ValidRecords { bytes, batches })
     }
 
-    /// [`Self::new`] for a producer's record set, which may also not hold a control batch
+    /// [`Self::new`] for a producer's record set, whose batches may also not be larger
+    /// than `max_batch_bytes` (the topic's `max.message.bytes`), nor be a control batch
     /// (the transaction coordinator writes those), a transactional batch without a
     /// producer id and sequence, or a batch whose record count is not its offset count.
+    /// Each batch is checked in that order before the next, as Kafka's validation does.
     ///
     /// # Errors
     /// [`StorageError::InvalidBatch`], [`StorageError::ProducerBatch`] naming the first
     /// batch at fault.
-    pub fn from_producer(bytes: B) -> Result<Self, StorageError> {
+    pub fn from_producer(bytes: B, max_batch_bytes: usize) -> Result<Self, StorageError> {
         let valid = Self::new(bytes)?;
         for (b, meta) in valid.batches().zip(&valid.batches) {
-            let refused = if b.is_control() {
+            let refused = if b.size() > max_batch_bytes {
+                Some(ProducerBatchError::TooLarge { size: b.size(), max: max_batch_bytes })
+            } else if b.is_control() {
                 Some(ProducerBatchError::Control)
             } else if b.is_transactional() && (b.producer_id() < 0 || b.base_sequence() < 0) {
                 Some(ProducerBatchError::TransactionalWithoutSequence)
@@ -125,6 +129,14 @@ impl<B: AsRef<[u8]>> ValidRecords<B> {
 /// What a producer's batch may not be, though the format allows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ProducerBatchError {
+    /// Larger than the topic's `max.message.bytes` (MESSAGE_TOO_LARGE).
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    TooLarge {
+        /// The batch's size.
+        size: usize,
+        /// The topic's limit.
+        max: usize,
+    },
     /// A control batch (commit or abort marker).
     #[error("control batches are written by the transaction coordinator only")]
     Control,
@@ -155,7 +167,11 @@ mod tests {
     }
 
     fn refusal(set: Vec<u8>) -> Option<(usize, ProducerBatchError)> {
-        match ValidRecords::from_producer(set) {
+        refusal_under(set, 1 << 20)
+    }
+
+    fn refusal_under(set: Vec<u8>, max: usize) -> Option<(usize, ProducerBatchError)> {
+        match ValidRecords::from_producer(set, max) {
             Err(StorageError::ProducerBatch { position, source }) => Some((position, source)),
             Err(e) => panic!("not a producer refusal: {e}"),
             Ok(_) => None,
@@ -166,10 +182,10 @@ mod tests {
     fn a_producer_may_not_write_what_only_the_broker_writes() {
         let ok = batch(0, 3, 40);
         assert_eq!(refusal(ok.clone()), None);
-        assert!(ValidRecords::from_producer(transactional_batch(7, 0, 0, 2))
+        assert!(ValidRecords::from_producer(transactional_batch(7, 0, 0, 2), 1 << 20)
             .unwrap()
             .is_transactional());
-        assert!(!ValidRecords::from_producer(idempotent_batch(7, 0, 0, 2))
+        assert!(!ValidRecords::from_producer(idempotent_batch(7, 0, 0, 2), 1 << 20)
             .unwrap()
             .is_transactional());
 
@@ -193,5 +209,28 @@ mod tests {
         let mismatch = ProducerBatchError::CountMismatch { count: 2, last_offset_delta: 2 };
         assert_eq!(refusal(gap.clone()), Some((0, mismatch)));
         assert!(ValidRecords::new(gap).is_ok());
+    }
+
+    #[test]
+    fn each_batch_is_checked_for_size_first_and_before_the_next_batch() {
+        let control = with_attributes(batch(0, 1, 40), batch::attributes::CONTROL);
+        let big = batch(0, 1, 400);
+        let too_large = |size| ProducerBatchError::TooLarge { size, max: 200 };
+        // A control batch over the limit is too large (MESSAGE_TOO_LARGE), as Kafka says.
+        let big_control = with_attributes(big.clone(), batch::attributes::CONTROL);
+        assert_eq!(refusal_under(big_control, 200), Some((0, too_large(461))));
+        // The first batch at fault decides, whichever its rule.
+        let set = [control.clone(), big.clone()].concat();
+        assert_eq!(refusal_under(set, 200), Some((0, ProducerBatchError::Control)));
+        let set = [big.clone(), control].concat();
+        assert_eq!(refusal_under(set, 200), Some((0, too_large(461))));
+        let code = |source| {
+            crate::error::storage_error_code(&StorageError::ProducerBatch { position: 0, source })
+        };
+        assert_eq!(code(too_large(461)), sluice_protocol::error_code::ErrorCode::MESSAGE_TOO_LARGE);
+        assert_eq!(
+            code(ProducerBatchError::Control),
+            sluice_protocol::error_code::ErrorCode::INVALID_RECORD
+        );
     }
 }
