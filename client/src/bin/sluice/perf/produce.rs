@@ -135,10 +135,13 @@ impl Payloads {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--payload-file {}", path.display()))?;
             let delimiter = args.payload_delimiter.replace("\\n", "\n");
+            // Leaked once, as the random pool is: a static payload's clone and drop touch
+            // no reference count shared by every record.
+            let text: &'static str = Box::leak(text.into_boxed_str());
             let payloads: Vec<Bytes> = text
                 .split(delimiter.as_str())
                 .filter(|s| !s.is_empty())
-                .map(|s| Bytes::from(s.to_string()))
+                .map(|s| Bytes::from_static(s.as_bytes()))
                 .collect();
             if payloads.is_empty() {
                 return Err(CliError::Usage(format!(
