@@ -111,7 +111,7 @@ impl InternalLog {
         // A topic made some other way (an older broker, or one whose broker-wide retention
         // would reach it) could let retention delete its records: give it the internal
         // topic's settings.
-        if check_internal(topic, &topics.effective_config(&found)).is_err() {
+        if check_internal(topic, &found.config).is_err() {
             let mut overrides = found.overrides.clone();
             overrides.extend(wanted);
             topics.set_overrides(topic, overrides, false).map_err(OpenError::Topic)?;

@@ -207,22 +207,13 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    /// The nice value of this process's thread named `name`, once it exists.
-    fn nice_of_thread(name: &str) -> i32 {
-        for _ in 0..500 {
-            for task in std::fs::read_dir("/proc/self/task").unwrap() {
-                let dir = task.unwrap().path();
-                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-                if comm.trim_end() == name {
-                    let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-                    // Field 19 is the nice value; fields after the command's ')' start at 3.
-                    let after = &stat[stat.rfind(')').unwrap() + 2..];
-                    return after.split(' ').nth(16).unwrap().parse().unwrap();
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("no thread named {name}");
+    /// The nice value of this process's thread named `name`, if it exists.
+    fn nice_of_thread(name: &str) -> Option<i32> {
+        std::fs::read_dir("/proc/self/task").unwrap().find_map(|task| {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            (comm.trim_end() == name).then(|| crate::storage::sys::thread_nice(&dir))
+        })
     }
 
     #[test]
@@ -230,14 +221,15 @@ mod tests {
         let config = CleanerConfig { enable: true, threads: 1, ..CleanerConfig::default() };
         let cleaner = LogCleaner::start(&config, Arc::new(Vec::new)).unwrap();
         // Lowered by the thread itself as it starts: wait for it to be so.
-        let mut nice = nice_of_thread("log-cleaner-0");
-        for _ in 0..100 {
-            if nice == NICE {
+        let mut nice = None;
+        for _ in 0..500 {
+            nice = nice_of_thread("log-cleaner-0");
+            if nice == Some(NICE) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
-            nice = nice_of_thread("log-cleaner-0");
         }
+        let nice = nice.expect("a thread named log-cleaner-0");
         assert_eq!(nice, NICE);
         cleaner.shutdown();
     }

@@ -255,7 +255,8 @@ pub enum StorageError {
     },
     /// A producer's batch that only the broker may write, or with counts only compaction
     /// leaves.
-    #[error("record batch at byte {position} of the record set refused: {source}")]
+    // The rule's own words: they are the producer's error message (Produce v8+).
+    #[error("{source}")]
     ProducerBatch {
         /// Where in the appended bytes the batch starts.
         position: usize,

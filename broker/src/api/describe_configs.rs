@@ -194,7 +194,7 @@ fn entry(
 
 /// Every topic config of `topic` in [`TOPIC_CONFIGS`] order, with sources and synonyms.
 pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
-    let actual = broker.topics.effective_config(topic);
+    let actual = &topic.config;
     let defaults = no_overrides(broker.topics.defaults());
     let builtin = no_overrides(&TopicDefaults::from_config(&Config::default()));
     TOPIC_CONFIGS
@@ -205,7 +205,7 @@ pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
             let builtin_value = config_value(&builtin, name);
             let mut synonyms = vec![];
             if topic.overrides.contains_key(name) {
-                synonyms.push((name, config_value(&actual, name), DYNAMIC_TOPIC_CONFIG));
+                synonyms.push((name, config_value(actual, name), DYNAMIC_TOPIC_CONFIG));
             }
             if let Some(broker) = row.broker {
                 if default_value != builtin_value {
@@ -217,7 +217,7 @@ pub fn topic_configs(broker: &Broker, topic: &Topic) -> Vec<Described> {
             }
             Described {
                 name,
-                value: config_value(&actual, name),
+                value: config_value(actual, name),
                 source: synonyms.first().map_or(DEFAULT_CONFIG, |s| s.2),
                 read_only: false,
                 config_type: row.key.config_type.code(),

@@ -383,11 +383,5 @@ async fn append(
 /// its batch error's code ([`crate::error::batch_error_code`]).
 fn validate(records: Bytes, max_message_bytes: i32) -> Result<ValidRecords<Bytes>, Refusal> {
     let max = usize::try_from(max_message_bytes).unwrap_or(0);
-    ValidRecords::from_producer(records, max).map_err(|e| match &e {
-        // The rule's own words, as the client has always been told them.
-        StorageError::ProducerBatch { source, .. } => {
-            Refusal::new(storage_error_code(&e), source.to_string())
-        }
-        _ => Refusal::from(e),
-    })
+    ValidRecords::from_producer(records, max).map_err(Refusal::from)
 }

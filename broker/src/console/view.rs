@@ -174,7 +174,7 @@ pub fn broker_and_topics(broker: &Broker, started: Instant) -> (BrokerView, Vec<
     totals.add_requests(&broker.metrics.unattributed);
     let mut poisoned = 0;
     for t in broker.topics.list() {
-        let config = broker.topics.effective_config(&t);
+        let config = &t.config;
         let mut view = TopicView {
             name: t.name.clone(),
             id: t.id.to_string(),

@@ -276,6 +276,15 @@ pub fn default_open_segments() -> usize {
     usize::try_from(bound).unwrap_or(usize::MAX)
 }
 
+/// The nice value of this process's thread whose `/proc/self/task` directory is `task`.
+#[cfg(test)]
+pub(crate) fn thread_nice(task: &std::path::Path) -> i32 {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    // Field 19 of stat is the nice value; fields after the command's ')' start at 3.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,10 +294,7 @@ mod tests {
         std::thread::spawn(|| {
             lower_thread_priority(7).unwrap();
             let tid = nix::unistd::gettid().as_raw();
-            let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
-            // Field 19 of stat is the nice value; fields after the command's ')' start at 3.
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            let nice: i32 = after.split(' ').nth(16).unwrap().parse().unwrap();
+            let nice = thread_nice(std::path::Path::new(&format!("/proc/self/task/{tid}")));
             assert_eq!(nice, 7);
         })
         .join()
