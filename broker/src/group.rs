@@ -10,7 +10,7 @@
 //! - [`types`]: the plain types the others share (tokens, partitions, committed offsets,
 //!   group states, protocols); it uses none of them, so their imports form no cycle.
 //! - [`records`]: keys and values of `__consumer_offsets` in Kafka's schemas.
-//! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
+//! - [`store`]: the internal topic on the storage engine: loading and appends (the log cleaner compacts it).
 //! - `driver`: the task that owns the clock, timers and log writes and runs the machine.
 //! - [`GroupCoordinator`]: the handle the request handlers in `api/` call.
 //!
@@ -59,8 +59,6 @@ use types::TopicPartition;
 
 /// Requests queued for the driver before handlers wait to send.
 const QUEUE: usize = 1024;
-/// Log records after which a compaction is considered (see [`store`]).
-const COMPACTION_MIN_RECORDS: i64 = 16_384;
 
 /// Elements of a request's list past which a handler reads it on a blocking thread.
 const OFF_WORKER_ELEMENTS: usize = 4096;
@@ -372,8 +370,7 @@ impl GroupDriver {
         match opened {
             Ok(log) => {
                 let log = Arc::new(log);
-                let driver =
-                    driver::run(log, self.config, COMPACTION_MIN_RECORDS, self.commands, shutdown);
+                let driver = driver::run(log, self.config, self.commands, shutdown);
                 let (done, finished) = oneshot::channel();
                 let thread =
                     std::thread::Builder::new().name("sluice-groups".into()).spawn(move || {

@@ -1,27 +1,27 @@
 //! The broker's own internal topics (`__consumer_offsets`, `__transaction_state`) on its
 //! own storage engine: created on first use with settings no client may loosen, read
 //! whole at start to rebuild a coordinator, appended to as the coordinator writes, and
-//! compacted by rewriting.
+//! compacted by the log cleaner.
 //!
 //! Layout: one partition. Kafka spreads keys over 50 partitions so that coordinators
 //! spread over brokers; on a single node one partition keeps loading to one sequential
 //! scan and keeps every key's records in order.
 //!
-//! Compaction: a coordinator's memory *is* the latest value of every live key. When the
-//! log holds more than `max(min_records, 2 × live records at the last compaction)`
-//! records, the coordinator's driver (with no write in flight) asks its state machine for
-//! a snapshot, appends it, and moves the log start offset to its first record with
-//! `delete_records`; whole segments below are then deleted (here and by the retention
-//! task). Each compaction rewrites L live records after at least 2L appends, so the cost
-//! is amortised O(1) per write and the log stays within about twice the live data plus
-//! one segment (`segment.bytes` 16 MiB, so little garbage waits in the active segment). A
-//! crash between the append and the move leaves duplicates, which loading absorbs: later
-//! records win. Tombstones need no rewriting: after a snapshot, nothing before it is read.
+//! Compaction: the log cleaner's, as for any topic with `cleanup.policy=compact` (Kafka's
+//! way for these topics). Each coordinator record is keyed by what it describes (a
+//! group, a committed offset, a transactional id) and its value is the whole state of
+//! that key, or a tombstone when the key goes; so the latest record per key, which the
+//! cleaner keeps, is exactly the coordinator's state, and loading applies records in
+//! order with later ones winning. A tombstone stays `delete.retention.ms` after the pass
+//! that first keeps it, and the records it deletes are gone before it (the cleaner drops a
+//! key's older records in the pass that first sees the newer one). The cleaner runs when
+//! the sealed segments' dirty ratio passes `min.cleanable.dirty.ratio` (0.5), so the log
+//! stays within about twice the live data plus the active segment (`segment.bytes` 16
+//! MiB); with `log.cleaner.enable=false` it grows without bound, as Kafka's does.
 //!
 //! The topics have `retention.ms=-1` and `retention.bytes=-1` (records must not age out;
 //! clients cannot change that, see [`crate::topic_config::check_internal`]) and
-//! `cleanup.policy=compact` (the log cleaner cleans them too; the rewrite above is what
-//! bounds them).
+//! `cleanup.policy=compact`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,8 +38,6 @@ use crate::topics::{TopicError, Topics};
 const SEGMENT_BYTES: &str = "16777216";
 /// How much of the log one read brings in while loading.
 const LOAD_CHUNK: u64 = 1 << 20;
-/// Largest batch a compaction writes (the broker's default `message.max.bytes`).
-const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
 /// Decompression limit for a batch read back (ours are uncompressed; this bounds a
 /// corrupt or foreign one).
 const MAX_BATCH_RECORDS_BYTES: usize = 64 << 20;
@@ -204,31 +202,18 @@ impl InternalLog {
         self.partition.append_blocking(&set).map(|_| ())
     }
 
-    /// Appends a snapshot of every live record and drops everything before it. Blocking.
-    ///
-    /// # Errors
-    /// The storage error of the append or of moving the log start.
-    pub fn compact(&self, snapshot: &[LogRecord], now: i64) -> Result<i64, StorageError> {
-        let log = &self.log;
-        let start = log.log_end_offset();
-        let mut set = Vec::new();
-        let mut chunk_start = 0;
-        let mut size = 0;
-        for (i, r) in snapshot.iter().enumerate() {
-            size += r.key.len() + r.value.as_ref().map_or(0, |v| v.len()) + 32;
-            if size >= SNAPSHOT_BATCH_BYTES || i + 1 == snapshot.len() {
-                set.extend_from_slice(&self.build_batch(&snapshot[chunk_start..=i], now));
-                chunk_start = i + 1;
-                size = 0;
-            }
-        }
-        let first =
-            if set.is_empty() { start } else { self.partition.append_blocking(&set)?.base_offset };
-        let new_start = log.delete_records(first)?;
-        // Whole segments below the new start go now rather than at the next retention
-        // check.
-        log.apply_retention(now)?;
-        Ok(new_start)
+    /// Runs one log cleaner pass at `now`, as the cleaner's threads would.
+    #[cfg(test)]
+    pub(crate) fn clean(&self, now: i64) -> crate::storage::CleanStats {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let res = crate::storage::CleanerResources {
+            map_bytes: 1 << 20,
+            load_factor: 0.9,
+            io_buffer_bytes: 1 << 16,
+            throttle: &|_| {},
+            stop: &stop,
+        };
+        self.log.clean(&res, now).expect("a pass").expect("a compacted log")
     }
 
     /// One uncompressed batch of these records (empty for none).

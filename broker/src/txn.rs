@@ -9,7 +9,7 @@
 //! - [`request`]: what the coordinator is asked and what it answers.
 //! - [`metadata`]: one transactional id's metadata and Kafka's transaction states.
 //! - [`records`]: keys and values of `__transaction_state` (Sluice's own format).
-//! - [`store`]: the internal topic on the storage engine: loading, appends, compaction.
+//! - [`store`]: the internal topic on the storage engine: loading and appends (the log cleaner compacts it).
 //! - `driver`: the task that owns the clock, timers, log writes, marker writes and the
 //!   application of offsets, and runs the machine.
 //! - [`index`]: [`TxnIndex`], what produce and OffsetFetch read without asking the
@@ -19,8 +19,8 @@
 //!
 //! Offsets (TxnOffsetCommit) are kept with the transaction, in this coordinator's state
 //! and in `__transaction_state`, not as transactional records in `__consumer_offsets`
-//! (whose store compacts by rewriting a snapshot, which cannot hold records of an open
-//! transaction). A commit applies them to the group coordinator as ordinary commits
+//! (so that loading that topic never has to resolve open transactions and their
+//! markers). A commit applies them to the group coordinator as ordinary commits
 //! ([`crate::group::GroupCoordinator::commit_txn_offsets`]); an abort drops them.
 //!
 //! The EndTxn flow: Ongoing → Prepare{Commit,Abort} written (EndTxn is answered here, as
@@ -68,8 +68,6 @@ pub const OFFSETS_TOPIC: &str = crate::group::store::TOPIC;
 
 /// Requests queued for the driver before handlers wait to send.
 const QUEUE: usize = 1024;
-/// Log records after which a compaction is considered (see [`store`]).
-const COMPACTION_MIN_RECORDS: i64 = 16_384;
 
 /// Why the coordinator cannot serve.
 #[derive(Debug, Error)]
@@ -242,7 +240,6 @@ impl TxnDriver {
             markers: Arc::new(PartitionMarkers { topics }),
             offsets: Arc::new(GroupOffsets { groups }),
             index: self.index,
-            compaction_min_records: COMPACTION_MIN_RECORDS,
         };
         let driver = driver::run(deps, commands, first);
         let (done, finished) = oneshot::channel();

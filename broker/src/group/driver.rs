@@ -9,14 +9,13 @@
 //!                                       │  Write     → queue ─▶ one append at a time on a
 //!                                       │               blocking thread, many writes per
 //!                                       │               append (one sync in durable mode)
-//!                                       └─ when idle and the log is long: compaction
 //! ```
 //!
 //! Invariants: appends happen one at a time in the order the machine issued the writes,
-//! so completions come back in that order; a compaction starts only when the machine has
-//! no write in flight, so its snapshot is exactly the log's live state; every request
-//! gets its reply through its oneshot (a dropped receiver only means the client left).
-//! A write or compaction that panics stops the driver ([`crate::blocking`] resumes the
+//! so completions come back in that order; every request gets its reply through its
+//! oneshot (a dropped receiver only means the client left). The log cleaner compacts the
+//! log, as any compacted topic's ([`crate::internal_log`]); the driver only appends.
+//! A write that panics stops the driver ([`crate::blocking`] resumes the
 //! panic here): the waiting requests, and every one after, see the coordinator stopped
 //! (COORDINATOR_NOT_AVAILABLE) rather than a machine running on over a half-done write.
 //! The command channel is bounded; the write queue holds at most one write per request in
@@ -59,16 +58,8 @@ pub(super) enum Command {
     TopicsDeleted(Vec<String>),
 }
 
-/// A blocking job on the log and what to report when it ends.
-#[derive(Debug)]
-enum Job {
-    /// These writes, appended together.
-    Append(Vec<WriteId>),
-    /// A compaction that rewrote this many live records.
-    Compact(usize),
-}
-
-type JobHandle = Blocking<(Job, Result<(), ErrorCode>)>;
+/// An append of these writes together, and how it ended.
+type JobHandle = Blocking<(Vec<WriteId>, Result<(), ErrorCode>)>;
 type Loaded = (GroupMachine, Result<LoadStats, StorageError>);
 
 /// Timers by key (a later set replaces the deadline) and by deadline.
@@ -110,8 +101,6 @@ struct Driver {
     next_token: Token,
     timers: Timers,
     queue: VecDeque<(WriteId, Vec<LogRecord>)>,
-    compaction_min_records: i64,
-    compact_above: i64,
     closing: bool,
 }
 
@@ -119,7 +108,6 @@ struct Driver {
 pub(super) async fn run(
     log: Arc<OffsetsLog>,
     config: GroupConfig,
-    compaction_min_records: i64,
     mut commands: mpsc::Receiver<Command>,
     shutdown: CancellationToken,
 ) {
@@ -131,8 +119,6 @@ pub(super) async fn run(
         next_token: 0,
         timers: Timers::default(),
         queue: VecDeque::new(),
-        compaction_min_records,
-        compact_above: compaction_min_records,
         closing: false,
     };
     let mut loader: Option<OrLog<Loaded>> = Some(
@@ -150,7 +136,7 @@ pub(super) async fn run(
     let mut deleted_while_loading: Vec<String> = Vec::new();
     loop {
         if job.is_none() {
-            job = d.next_job(!stopping);
+            job = d.next_append();
         }
         if stopping && job.is_none() {
             break;
@@ -188,8 +174,10 @@ pub(super) async fn run(
                 }
             } => {
                 job = None;
-                let (finished, result) = done;
-                d.job_done(finished, result);
+                let (ids, result) = done;
+                for id in ids {
+                    d.step(Input::Written { id, result });
+                }
             }
             () = sleep_until(next_timer) => d.fire_timers(),
             () = shutdown.cancelled(), if !d.closing => {
@@ -275,67 +263,30 @@ impl Driver {
         }
     }
 
-    /// The next blocking job: queued writes first; else, when nothing is in flight and
-    /// the log has grown past its threshold, a compaction.
-    fn next_job(&mut self, may_compact: bool) -> Option<JobHandle> {
-        if !self.queue.is_empty() {
-            let mut ids = Vec::new();
-            let mut writes = Vec::new();
-            let mut bytes = 0;
-            while let Some((id, records)) = self.queue.pop_front() {
-                bytes += records
-                    .iter()
-                    .map(|r| r.key.len() + r.value.as_ref().map_or(0, |v| v.len()))
-                    .sum::<usize>();
-                ids.push(id);
-                writes.push(records);
-                if bytes >= MAX_APPEND_BYTES {
-                    break;
-                }
+    /// An append of the queued writes (up to [`MAX_APPEND_BYTES`]), if any.
+    fn next_append(&mut self) -> Option<JobHandle> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let mut ids = Vec::new();
+        let mut writes = Vec::new();
+        let mut bytes = 0;
+        while let Some((id, records)) = self.queue.pop_front() {
+            bytes += records
+                .iter()
+                .map(|r| r.key.len() + r.value.as_ref().map_or(0, |v| v.len()))
+                .sum::<usize>();
+            ids.push(id);
+            writes.push(records);
+            if bytes >= MAX_APPEND_BYTES {
+                break;
             }
-            let log = Arc::clone(&self.log);
-            return Some(blocking::run("__consumer_offsets write", move || {
-                let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
-                (Job::Append(ids), result)
-            }));
         }
-        let quiet = !self.machine.is_loading() && self.machine.writes_in_flight() == 0;
-        if !may_compact || !quiet || self.log.records() <= self.compact_above {
-            return None;
-        }
-        let live = self.machine.live_records();
-        let threshold = self.compaction_min_records.max(2 * live as i64);
-        if self.log.records() <= threshold {
-            self.compact_above = threshold;
-            return None;
-        }
-        let snapshot = self.machine.snapshot();
         let log = Arc::clone(&self.log);
-        tracing::info!(records = log.records(), live, "compacting __consumer_offsets");
-        Some(blocking::run("__consumer_offsets compaction", move || {
-            let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
-                tracing::warn!(error = %e, "compacting __consumer_offsets failed");
-                storage_error_code(&e)
-            });
-            (Job::Compact(snapshot.len()), result)
+        Some(blocking::run("__consumer_offsets write", move || {
+            let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
+            (ids, result)
         }))
-    }
-
-    fn job_done(&mut self, job: Job, result: Result<(), ErrorCode>) {
-        match job {
-            Job::Append(ids) => {
-                for id in ids {
-                    self.step(Input::Written { id, result });
-                }
-            }
-            Job::Compact(live) => {
-                self.compact_above = match result {
-                    Ok(()) => self.compaction_min_records.max(2 * live as i64),
-                    // Try again after as many records again, not on every write.
-                    Err(_) => self.log.records() + self.compaction_min_records,
-                };
-            }
-        }
     }
 }
 
@@ -365,14 +316,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_driver_compacts_a_long_log_and_stops_after_its_writes() {
+    async fn the_driver_appends_each_commit_and_stops_after_its_writes() {
         let dir = tempfile::tempdir().unwrap();
         let defaults = TopicDefaults::from_config(&Config::default());
         let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
         let log = Arc::new(OffsetsLog::open(&topics).unwrap());
         let (tx, rx) = mpsc::channel(16);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(Arc::clone(&log), GroupConfig::default(), 50, rx, shutdown));
+        let task = tokio::spawn(run(Arc::clone(&log), GroupConfig::default(), rx, shutdown));
         for offset in 0..400 {
             // Until the (empty) log is loaded, commits are refused as Kafka does.
             loop {
@@ -391,8 +342,8 @@ mod tests {
                 }
             }
         }
-        // Six live offsets: the log was rewritten whenever it passed 50 records.
-        assert!(log.records() <= 60, "{} records left", log.records());
+        // The driver never rewrites the log (the cleaner compacts it): one record a commit.
+        assert_eq!(log.records(), 400);
         let (done, stopped) = oneshot::channel();
         tx.send(Command::Stop(done)).await.unwrap();
         stopped.await.unwrap();

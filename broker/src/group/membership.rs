@@ -121,7 +121,7 @@ pub struct Group {
     pub new_member_added: bool,
     /// Committed offsets.
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
-    /// The last group metadata value written to the log (what a compaction rewrites).
+    /// The last group metadata value written to the log (the group's record in a cleaned log).
     pub persisted: Option<Bytes>,
     /// Topics the members subscribe to, when they speak the consumer protocol.
     pub subscribed: Option<BTreeSet<String>>,

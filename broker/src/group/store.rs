@@ -1,6 +1,6 @@
 //! `__consumer_offsets`: the group coordinator's internal topic, kept as every internal
-//! topic is ([`crate::internal_log`]: one partition, read whole at start, compacted by a
-//! snapshot rewrite). Records are in Kafka's format ([`super::records`]).
+//! topic is ([`crate::internal_log`]: one partition, read whole at start, compacted by
+//! the log cleaner). Records are in Kafka's format ([`super::records`]).
 
 use super::state::{GroupMachine, LogRecord};
 use super::GroupError;
@@ -51,14 +51,6 @@ impl OffsetsLog {
     pub fn append(&self, writes: &[Vec<LogRecord>], now: i64) -> Result<(), StorageError> {
         self.0.append(writes, now)
     }
-
-    /// Appends a snapshot of every live record and drops everything before it. Blocking.
-    ///
-    /// # Errors
-    /// The storage error of the append or of moving the log start.
-    pub fn compact(&self, snapshot: &[LogRecord], now: i64) -> Result<i64, StorageError> {
-        self.0.compact(snapshot, now)
-    }
 }
 
 #[cfg(test)]
@@ -70,21 +62,8 @@ mod tests {
     use crate::group::types::TopicPartition;
     use crate::topics::TopicDefaults;
 
-    fn commit(c: &mut GroupMachine, log: &OffsetsLog, group: &str, offset: i64, now: i64) {
-        let request = GroupRequest::Commit(CommitRequest {
-            group_id: group.into(),
-            generation: -1,
-            member_id: String::new(),
-            instance_id: None,
-            retention_ms: -1,
-            offsets: vec![OffsetToCommit {
-                partition: TopicPartition { topic: "t".into(), partition: 0 },
-                offset,
-                leader_epoch: -1,
-                commit_timestamp: -1,
-                metadata: None,
-            }],
-        });
+    /// Runs `request` and appends what it writes.
+    fn run(c: &mut GroupMachine, log: &OffsetsLog, request: GroupRequest, now: i64) {
         for o in c.step(Input::Request { token: 1, request }, now) {
             if let Output::Write { id, records } = o {
                 log.append(&[records], now).unwrap();
@@ -93,36 +72,77 @@ mod tests {
         }
     }
 
+    fn commit(group: &str, partition: i32, offset: i64) -> GroupRequest {
+        GroupRequest::Commit(CommitRequest {
+            group_id: group.into(),
+            generation: -1,
+            member_id: String::new(),
+            instance_id: None,
+            retention_ms: -1,
+            offsets: vec![OffsetToCommit {
+                partition: TopicPartition { topic: "t".into(), partition },
+                offset,
+                leader_epoch: -1,
+                commit_timestamp: -1,
+                metadata: None,
+            }],
+        })
+    }
+
+    /// (records, tombstones) a load reads.
+    fn census(log: &OffsetsLog) -> (u64, u64) {
+        let (mut records, mut tombstones) = (0, 0);
+        log.0
+            .load(|_, value| {
+                records += 1;
+                tombstones += u64::from(value.is_none());
+                Ok::<(), String>(())
+            })
+            .unwrap();
+        (records, tombstones)
+    }
+
     #[test]
-    fn offsets_survive_a_reopen_and_compaction_keeps_only_live_records() {
+    fn the_log_cleaner_leaves_the_coordinators_state_and_drops_tombstones_past_their_horizon() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.log.segment_bytes = 1 << 20;
+        let config = Config { internal_segment_bytes: Some(4096), ..Config::default() };
         let defaults = TopicDefaults::from_config(&config);
-        {
+        let day = 24 * 3600 * 1000;
+        let live = {
             let topics = Topics::load(dir.path(), defaults.clone()).unwrap();
             let log = OffsetsLog::open(&topics).unwrap();
             let mut c = GroupMachine::new(GroupConfig::default(), 1);
             c.finish_loading(0);
-            for i in 0..200 {
-                commit(&mut c, &log, &format!("g{}", i % 4), i, 1000);
+            run(&mut c, &log, commit("gone", 0, 7), 1000);
+            for i in 0..2000 {
+                run(&mut c, &log, commit(&format!("g{}", i % 4), (i % 5) as i32, i), 1000);
             }
-            assert_eq!(log.records(), 200);
-            let snapshot = c.snapshot();
-            assert_eq!(snapshot.len(), 4);
-            log.compact(&snapshot, 2000).unwrap();
-            assert_eq!(log.records(), 4, "only the snapshot is left to read");
-            commit(&mut c, &log, "g0", 1000, 3000);
+            run(&mut c, &log, GroupRequest::Delete(vec!["gone".into()]), 1000);
+            // The active segment is never cleaned: roll it with more of the same.
+            for i in 0..100 {
+                run(&mut c, &log, commit("g0", 0, 2000 + i), 1000);
+            }
+            assert_eq!(log.records(), 2103);
+            let stats = log.0.clean(2000);
+            assert!(stats.segments_cleaned + stats.segments_removed > 10, "{stats:?}");
+            let (records, tombstones) = census(&log);
+            assert!(records < 200, "{records} records left of 2103");
+            assert_eq!(tombstones, 2, "the deleted group's offset and group records, for now");
             topics.close_all();
-        }
+            c.snapshot()
+        };
         let topics = Topics::load(dir.path(), defaults).unwrap();
         let log = OffsetsLog::open(&topics).unwrap();
         let mut c = GroupMachine::new(GroupConfig::default(), 1);
-        let stats = log.load_into(&mut c).unwrap();
-        assert_eq!(stats, LoadStats { records: 5, skipped: 0 });
-        let tp = TopicPartition { topic: "t".into(), partition: 0 };
-        assert_eq!(c.group("g0").unwrap().offsets[&tp].offset, 1000);
-        assert_eq!(c.group("g3").unwrap().offsets[&tp].offset, 199);
+        log.load_into(&mut c).unwrap();
+        assert_eq!(c.snapshot(), live, "the cleaned log loads into the state it was cut from");
+        assert!(c.group("gone").is_none());
+        // Past delete.retention.ms (a day by default) a pass drops the tombstone.
+        log.0.clean(2000 + day + 1);
+        assert_eq!(census(&log).1, 0);
+        let mut again = GroupMachine::new(GroupConfig::default(), 1);
+        log.load_into(&mut again).unwrap();
+        assert_eq!(again.snapshot(), live);
         let t = topics.get(TOPIC).unwrap();
         assert_eq!(topics.effective_config(&t).log.retention_ms, -1);
     }

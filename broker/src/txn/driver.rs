@@ -13,15 +13,14 @@
 //!                                       │  Complete  → a task: markers (blocking, retried
 //!                                       │               with backoff), then offsets to the
 //!                                       │               group coordinator ─▶ Completed
-//!                                       └─ when idle and the log is long: compaction
 //! ```
 //!
 //! Invariants: appends happen one at a time in the order the machine issued them; a
 //! marker write that fails is retried, never dropped (a partition whose topic is gone is
 //! skipped); a completion cut short by a stop is redone at the next start from the
 //! Prepare* state in the log (a second marker for the same transaction is harmless:
-//! consumers skip a marker of a producer with no open transaction). A write or compaction
-//! that panics stops the driver ([`crate::blocking`] resumes the panic here): the waiting
+//! consumers skip a marker of a producer with no open transaction). The log cleaner
+//! compacts the log ([`crate::internal_log`]); the driver only appends. A write that panics stops the driver ([`crate::blocking`] resumes the panic here): the waiting
 //! requests, and every one after, see the coordinator stopped (COORDINATOR_NOT_AVAILABLE)
 //! rather than a machine running on over a half-done write.
 
@@ -126,16 +125,10 @@ pub(super) struct DriverDeps {
     pub markers: Arc<dyn MarkerWriter>,
     pub offsets: Arc<dyn OffsetApplier>,
     pub index: Arc<TxnIndex>,
-    pub compaction_min_records: i64,
 }
 
-#[derive(Debug)]
-enum Job {
-    Append(Vec<WriteId>),
-    Compact(usize),
-}
-
-type JobHandle = Blocking<(Job, Result<(), ErrorCode>)>;
+/// An append of these writes together, and how it ended.
+type JobHandle = Blocking<(Vec<WriteId>, Result<(), ErrorCode>)>;
 type Loaded = (TxnMachine, Result<LoadStats, StorageError>);
 
 struct Driver {
@@ -145,7 +138,6 @@ struct Driver {
     next_token: Token,
     timers: BTreeMap<TimerKey, i64>,
     queue: VecDeque<(WriteId, LogRecord)>,
-    compact_above: i64,
     completions: JoinSet<Option<Input>>,
     stop_completions: CancellationToken,
 }
@@ -162,7 +154,6 @@ pub(super) async fn run(
     let (config, ids) = (deps.config.clone(), Arc::clone(&deps.ids));
     let mut d = Driver {
         machine: TxnMachine::new(deps.config.clone(), Arc::clone(&deps.ids)),
-        compact_above: deps.compaction_min_records,
         deps,
         waiting: HashMap::new(),
         next_token: 0,
@@ -192,7 +183,7 @@ pub(super) async fn run(
     }
     loop {
         if job.is_none() {
-            job = d.next_job(!stopping);
+            job = d.next_append();
         }
         if stopping && job.is_none() {
             break;
@@ -223,8 +214,10 @@ pub(super) async fn run(
                 }
             } => {
                 job = None;
-                let (finished, result) = done;
-                d.job_done(finished, result);
+                let (ids, result) = done;
+                for id in ids {
+                    d.step(Input::Written { id, result });
+                }
             }
             Some(completed) = d.completions.join_next(), if !d.completions.is_empty() => {
                 match completed {
@@ -332,63 +325,27 @@ impl Driver {
         }
     }
 
-    fn next_job(&mut self, may_compact: bool) -> Option<JobHandle> {
-        if !self.queue.is_empty() {
-            let mut ids = Vec::new();
-            let mut writes = Vec::new();
-            let mut bytes = 0;
-            while let Some((id, record)) = self.queue.pop_front() {
-                bytes += record.key.len() + record.value.as_ref().map_or(0, |v| v.len());
-                ids.push(id);
-                writes.push(vec![record]);
-                if bytes >= MAX_APPEND_BYTES {
-                    break;
-                }
+    /// An append of the queued writes (up to [`MAX_APPEND_BYTES`]), if any.
+    fn next_append(&mut self) -> Option<JobHandle> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let mut ids = Vec::new();
+        let mut writes = Vec::new();
+        let mut bytes = 0;
+        while let Some((id, record)) = self.queue.pop_front() {
+            bytes += record.key.len() + record.value.as_ref().map_or(0, |v| v.len());
+            ids.push(id);
+            writes.push(vec![record]);
+            if bytes >= MAX_APPEND_BYTES {
+                break;
             }
-            let log = Arc::clone(&self.deps.log);
-            return Some(blocking::run("__transaction_state write", move || {
-                let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
-                (Job::Append(ids), result)
-            }));
         }
-        let quiet = !self.machine.is_loading() && self.machine.writes_in_flight() == 0;
-        let log = &self.deps.log;
-        if !may_compact || !quiet || log.records() <= self.compact_above {
-            return None;
-        }
-        let live = self.machine.live_records();
-        let threshold = self.deps.compaction_min_records.max(2 * live as i64);
-        if log.records() <= threshold {
-            self.compact_above = threshold;
-            return None;
-        }
-        let snapshot = self.machine.snapshot();
-        let log = Arc::clone(log);
-        tracing::info!(records = log.records(), live, "compacting __transaction_state");
-        Some(blocking::run("__transaction_state compaction", move || {
-            let result = log.compact(&snapshot, now_ms()).map(|_| ()).map_err(|e| {
-                tracing::warn!(error = %e, "compacting __transaction_state failed");
-                storage_error_code(&e)
-            });
-            (Job::Compact(snapshot.len()), result)
+        let log = Arc::clone(&self.deps.log);
+        Some(blocking::run("__transaction_state write", move || {
+            let result = log.append(&writes, now_ms()).map_err(|e| storage_error_code(&e));
+            (ids, result)
         }))
-    }
-
-    fn job_done(&mut self, job: Job, result: Result<(), ErrorCode>) {
-        match job {
-            Job::Append(ids) => {
-                for id in ids {
-                    self.step(Input::Written { id, result });
-                }
-            }
-            Job::Compact(live) => {
-                let min = self.deps.compaction_min_records;
-                self.compact_above = match result {
-                    Ok(()) => min.max(2 * live as i64),
-                    Err(_) => self.deps.log.records() + min,
-                };
-            }
-        }
     }
 }
 
@@ -551,7 +508,6 @@ mod tests {
             markers: Arc::clone(&markers) as Arc<dyn MarkerWriter>,
             offsets: Arc::clone(&applied) as Arc<dyn OffsetApplier>,
             index: Arc::new(TxnIndex::default()),
-            compaction_min_records: 4,
         };
         let (tx, rx) = mpsc::channel(16);
         let driver = tokio::spawn(run(deps, rx, None));
@@ -595,13 +551,12 @@ mod tests {
         let marker = Marker { producer_id: pid, producer_epoch: epoch, commit: true };
         assert_eq!(written, vec![(tp("a"), marker)], "the deleted topic is skipped");
         assert_eq!(*applied.0.lock().unwrap(), vec![("g".to_string(), vec![(tp("a"), offset)])]);
-        // Past `compaction_min_records` the log was rewritten (a snapshot of the one id, and
-        // perhaps its Complete record after it).
         let (done, stopped) = oneshot::channel();
         tx.send(Command::Stop(done)).await.unwrap();
         stopped.await.unwrap();
         driver.await.unwrap();
-        assert!(log.records() <= 2, "six writes compacted: {} left", log.records());
+        // One record per state change (the driver never rewrites the log; the cleaner does).
+        assert_eq!(log.records(), 6);
         topics.close_all();
     }
 }

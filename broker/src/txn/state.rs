@@ -333,13 +333,6 @@ impl TxnMachine {
         self.txns.get(id)
     }
 
-    /// Every live record, for a compaction.
-    pub fn snapshot(&self) -> Vec<LogRecord> {
-        let mut ids: Vec<&String> = self.txns.keys().collect();
-        ids.sort();
-        ids.into_iter().map(|id| record(id, Some(&self.txns[id]))).collect()
-    }
-
     /// Whether `group` has offsets pending in an ongoing or completing transaction on
     /// `partition` (OffsetFetch's `require_stable`).
     pub fn has_pending_offsets(&self, group: &str, partition: &TopicPartition) -> bool {

@@ -2,7 +2,9 @@
 //! with tombstones in small segments; after cleaning a consumer from the beginning reads
 //! exactly the latest record of each key at its original offset, with every codec, also
 //! after the broker is killed at random points while it cleans; and keyless records are
-//! refused on a compacted topic while the rest of the request is appended.
+//! refused on a compacted topic while the rest of the request is appended; the group
+//! coordinator's `__consumer_offsets` is compacted by the same cleaner and its offsets
+//! survive.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -116,6 +118,45 @@ fn a_broker_killed_while_it_cleans_loses_nothing_that_compaction_keeps() {
     run(&broker, &["verify", topic, state, "present", "90"]);
     assert!(broker.log().contains("cleaned log"), "{}", tail(&broker.log(), 40));
     eprintln!("{kills} kills ({mid_swap} with a pass's files on disk) in {:?}", started.elapsed());
+}
+
+/// `__consumer_offsets` has no compaction of its own: the log cleaner shrinks it to about
+/// the live offsets, drops a deleted group's tombstones past `delete.retention.ms`, and
+/// confluent-kafka reads back exactly the last commits after a SIGKILL and a restart.
+#[test]
+fn the_log_cleaner_compacts_consumer_offsets_and_every_last_commit_survives_a_kill() {
+    let mut broker = BrokerProcess::start(&FAST_CLEANER);
+    let offsets = |b: &BrokerProcess, args: &[&str]| {
+        crate::interop::python_with_args("offsets_compaction.py", b, args)
+    };
+    let rounds = "300";
+    offsets(&broker, &["commit", "committed", rounds]);
+    // 4 groups x 8 partitions x 300 rounds, and the deleted group's records.
+    let census = |b: &BrokerProcess| -> (u64, u64, u64) {
+        let out = offsets(b, &["census", "committed", rounds]);
+        let n: Vec<u64> = out.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        (n[0], n[1], n[2])
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut records, mut tombstones, mut end) = census(&broker);
+    while records * 5 > end || tombstones > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{records} records ({tombstones} tombstones) left of {end}: {}",
+            tail(&broker.log(), 30)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        (records, tombstones, end) = census(&broker);
+    }
+    assert!(end >= 9600, "{end} records appended");
+    assert!(broker.log().contains("cleaned log topic=__consumer_offsets"));
+    eprintln!("{records} records left of {end}");
+    broker.kill();
+    broker.restart_on_same_port();
+    offsets(&broker, &["check", "committed", rounds]);
+    broker.stop();
+    broker.restart_on_same_port();
+    offsets(&broker, &["check", "committed", rounds]);
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! What `__consumer_offsets` holds of the [`GroupMachine`]'s state, in both directions:
 //! loading its records back ([`GroupMachine::load`], later records win, then
-//! [`GroupMachine::finish_loading`]), the snapshot a compaction rewrites, and the records
-//! of a group's metadata and of a committed offset.
+//! [`GroupMachine::finish_loading`]) and the records of a group's metadata and of a
+//! committed offset.
 //!
-//! Invariant: a snapshot loaded into a fresh machine gives the state the whole log gives.
+//! Invariant: the latest record of every key (what the log cleaner keeps) loaded into a
+//! fresh machine gives the state the whole log gives.
 
 use std::collections::HashMap;
 
@@ -92,7 +93,8 @@ impl GroupMachine {
     }
 
     /// The records that hold the whole state: the last group value of every group and
-    /// every committed offset. Rewriting them lets the log drop everything before.
+    /// every committed offset (what a cleaned log must still hold; tests compare them).
+    #[cfg(test)]
     pub fn snapshot(&self) -> Vec<LogRecord> {
         let mut ids: Vec<&String> = self.groups.keys().collect();
         ids.sort();
@@ -110,7 +112,7 @@ impl GroupMachine {
         out
     }
 
-    /// How many records [`Self::snapshot`] would write.
+    /// How many records hold the whole state: one per group value and committed offset.
     pub fn live_records(&self) -> usize {
         self.groups.values().map(|g| usize::from(g.persisted.is_some()) + g.offsets.len()).sum()
     }

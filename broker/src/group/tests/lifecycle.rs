@@ -1,5 +1,5 @@
-//! The machine's own lifecycle: loading `__consumer_offsets` back, the snapshot a
-//! compaction rewrites, shutdown.
+//! The machine's own lifecycle: loading `__consumer_offsets` back, the records that hold
+//! its whole state (what a cleaned log keeps), shutdown.
 
 use super::*;
 
@@ -56,7 +56,7 @@ fn loading_answers_as_kafka_does_then_restores_groups_and_offsets() {
 }
 
 #[test]
-fn a_snapshot_holds_the_whole_state_and_tombstones_delete() {
+fn the_latest_records_hold_the_whole_state_and_tombstones_delete() {
     let mut h = Harness::default();
     let (a, _, gen) = h.stable_pair("g");
     let t = h.commit("g", &a, gen, &[("t", 0, 1), ("t", 1, 2)]);
