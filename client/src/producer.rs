@@ -5,8 +5,9 @@
 //! The produce path and its copy budget:
 //! ```text
 //! send(record)             metadata known: no await; else waits for it (max.block.ms)
+//!   -> buffer.memory       a semaphore of bytes, taken into the producer's credit in
+//!                          chunks (one atomic per chunk); send waits when it is full
 //!   -> partitioner         Java's murmur2 for keys, KIP-794 sticky without
-//!   -> buffer.memory       a semaphore of bytes; send waits when it is full (max.block.ms)
 //!   -> accumulator.append  record encoded into the partition's batch buffer (copy 1)
 //!   -> batch closes        at batch.size, or linger.ms later: compressed in one pass
 //! sender task
@@ -125,6 +126,8 @@ struct State {
     partitioner: Box<dyn PartitionerDebug>,
     /// The last topic's partition count, under the metadata version it was read at.
     partitions: Option<(Arc<str>, u32, u64)>,
+    /// `buffer.memory` taken from the semaphore but not yet given to a record.
+    memory_credit: send::MemoryCredit,
 }
 
 /// A partitioner the producer can hold.
@@ -224,6 +227,7 @@ impl Producer {
                 accumulator,
                 partitioner: Box::new(partitioner),
                 partitions: None,
+                memory_credit: send::MemoryCredit::default(),
             }),
             memory,
             wake: Notify::new(),

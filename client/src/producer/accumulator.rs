@@ -175,7 +175,8 @@ impl Accumulator {
     )]
     pub fn append(
         &mut self,
-        tp: &TopicPartition,
+        topic: &Arc<str>,
+        partition: i32,
         timestamp: i64,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
@@ -184,23 +185,26 @@ impl Accumulator {
         now: impl FnOnce() -> Instant,
     ) -> Result<(DeliveryFuture, bool)> {
         let limit = self.batch_limit();
-        let at = self.queue_index(tp);
-        let queue = &mut self.queues[at].1;
+        let at = self.queue_index(topic, partition);
+        let (tp, queue) = &mut self.queues[at];
         let mut became_ready = false;
-        if let Some(open) = &queue.open {
-            let len =
-                open.builder.encoded_len(timestamp, key, value, headers).map_err(too_large)?;
-            if open.records > 0 && open.builder.uncompressed_size() + len > limit {
-                let open = queue.open.take().expect("checked above");
-                queue.queued.push_back(close(open, tp));
-                became_ready = true;
+        let mut appended = false;
+        if let Some(open) = &mut queue.open {
+            match open.builder.append_within(limit, timestamp, key, value, headers) {
+                Ok(Some(_)) => appended = true,
+                Ok(None) => {
+                    let open = queue.open.take().expect("checked above");
+                    queue.queued.push_back(close(open, tp));
+                    became_ready = true;
+                }
+                Err(e) => return Err(too_large(e)),
             }
         }
         if queue.open.is_none() {
             became_ready = true;
             let id = self.next_id;
             self.next_id += 1;
-            let completion = CompletionGuard::default();
+            let completion = CompletionGuard::new(tp.clone());
             self.incomplete.insert(id, completion.completion().clone());
             let capacity = self.settings.batch_size.min(limit).min(1 << 20);
             queue.open = Some(OpenBatch {
@@ -215,12 +219,13 @@ impl Accumulator {
             });
         }
         let open = queue.open.as_mut().expect("just ensured");
-        open.builder.append(timestamp, key, value, headers).map_err(too_large)?;
+        if !appended {
+            open.builder.append(timestamp, key, value, headers).map_err(too_large)?;
+        }
         let index = open.records;
         open.records += 1;
         open.memory += memory;
-        let future =
-            DeliveryFuture::new(open.completion.completion().clone(), tp.clone(), index, timestamp);
+        let future = DeliveryFuture::new(open.completion.completion().clone(), index, timestamp);
         if open.builder.uncompressed_size() >= self.settings.batch_size {
             let open = queue.open.take().expect("present");
             queue.queued.push_back(close(open, tp));
@@ -240,17 +245,16 @@ impl Accumulator {
         max_timestamp: i64,
         now: Instant,
     ) -> DeliveryFuture {
-        let at = self.queue_index(tp);
+        let at = self.queue_index(&tp.topic, tp.partition);
         let queue = &mut self.queues[at].1;
         if let Some(open) = queue.open.take() {
             queue.queued.push_back(close(open, tp));
         }
         let id = self.next_id;
         self.next_id += 1;
-        let completion = CompletionGuard::default();
+        let completion = CompletionGuard::new(tp.clone());
         self.incomplete.insert(id, completion.completion().clone());
-        let future =
-            DeliveryFuture::new(completion.completion().clone(), tp.clone(), 0, max_timestamp);
+        let future = DeliveryFuture::new(completion.completion().clone(), 0, max_timestamp);
         let memory = bytes.len();
         queue.queued.push_back(Batch {
             id,
@@ -268,13 +272,15 @@ impl Accumulator {
         future
     }
 
-    /// The index of `tp`'s queue, made if new.
-    fn queue_index(&mut self, tp: &TopicPartition) -> usize {
+    /// The index of the queue of `partition` of `topic`, made if new. A run of records
+    /// to the queue of the last call costs no reference count.
+    fn queue_index(&mut self, topic: &Arc<str>, partition: i32) -> usize {
         if let Some((last, at)) = &self.last {
-            if Arc::ptr_eq(&last.topic, &tp.topic) && last.partition == tp.partition {
+            if Arc::ptr_eq(&last.topic, topic) && last.partition == partition {
                 return *at;
             }
         }
+        let tp = &TopicPartition { topic: topic.clone(), partition };
         let at = match self.index.get(tp) {
             Some(&at) => at,
             None => {
@@ -399,7 +405,7 @@ impl Accumulator {
     ) {
         batch.retry_at = Some(retry_at);
         batch.last_error = Some(error);
-        let at = self.queue_index(&batch.tp);
+        let at = self.queue_index(&batch.tp.topic, batch.tp.partition);
         let queue = &mut self.queues[at].1;
         if was_in_flight {
             queue.in_flight = queue.in_flight.saturating_sub(1);

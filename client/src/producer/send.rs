@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use sluice_protocol::record::Header;
+use tokio::sync::Semaphore;
 
 use super::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata, State};
 use crate::cluster::Cluster;
@@ -31,6 +32,94 @@ impl State {
     }
 }
 
+/// What one try at placing a record under the state lock came to.
+enum Attempt {
+    /// In its partition's batch; `wake`: the sender must look again.
+    Appended { partition: i32, delivery: DeliveryFuture, wake: bool },
+    /// Refused.
+    Failed(ClientError),
+    /// `buffer.memory` is used up: wait for room.
+    NoMemory,
+    /// The topic's partition count is not known yet: wait for metadata.
+    NoMetadata,
+}
+
+/// `buffer.memory` bytes a producer took from its semaphore but has not yet given to a
+/// record: one contended atomic per chunk of records instead of per record.
+#[derive(Debug, Default)]
+pub(super) struct MemoryCredit(usize);
+
+impl MemoryCredit {
+    /// Takes `size` bytes for a record from the credit, topping it up from `memory` by
+    /// `chunk` bytes at a time; near the limit, by exactly what the record needs. False
+    /// when even that is not free; the credit then goes back to `memory`, so that a wait
+    /// for the record's whole size can be met.
+    fn reserve(&mut self, size: usize, memory: &Semaphore, chunk: usize) -> bool {
+        if self.0 >= size {
+            self.0 -= size;
+            return true;
+        }
+        let need = size - self.0;
+        for take in [need.max(chunk), need] {
+            if let Ok(permit) = memory.try_acquire_many(take as u32) {
+                permit.forget();
+                self.0 = self.0 + take - size;
+                return true;
+            }
+        }
+        memory.add_permits(std::mem::take(&mut self.0));
+        false
+    }
+
+    /// Gives a reserved record's `size` bytes back to the credit.
+    fn give_back(&mut self, size: usize) {
+        self.0 += size;
+    }
+}
+
+/// The credit's top-up for a producer with this `buffer.memory`: a 64th of it (so a
+/// small buffer still fills to its last bytes), at most 256 KiB.
+fn memory_chunk(buffer_memory: usize) -> usize {
+    (buffer_memory / 64).min(256 << 10)
+}
+
+impl State {
+    /// Places a record whose memory is reserved: its partition, then its batch. When it
+    /// is not placed, its memory goes back to the credit (so a send dropped while it
+    /// waits for metadata holds none).
+    fn append(
+        &mut self,
+        config: &ProducerConfig,
+        cluster: &Cluster,
+        record: &ProducerRecord,
+        timestamp: i64,
+        headers: &[Header<'_>],
+        size: usize,
+    ) -> Attempt {
+        let Some(partitions) = self.partition_count(&record.topic, cluster) else {
+            self.memory_credit.give_back(size);
+            return Attempt::NoMetadata;
+        };
+        let appended = place(self, config, record, partitions, size).and_then(|partition| {
+            let (delivery, wake) = self.accumulator.append(
+                &record.topic,
+                partition,
+                timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                headers,
+                size,
+                Instant::now,
+            )?;
+            Ok(Attempt::Appended { partition, delivery, wake })
+        });
+        appended.unwrap_or_else(|e| {
+            self.memory_credit.give_back(size);
+            Attempt::Failed(e)
+        })
+    }
+}
+
 /// The partition a record goes to: its own, checked, or the partitioner's choice.
 fn place(
     state: &mut State,
@@ -38,8 +127,8 @@ fn place(
     record: &ProducerRecord,
     partitions: u32,
     size: usize,
-) -> Result<TopicPartition> {
-    let partition = match record.partition {
+) -> Result<i32> {
+    Ok(match record.partition {
         Some(p) if p < 0 || p as u32 >= partitions => {
             return Err(ClientError::UnknownPartition {
                 topic: record.topic.to_string(),
@@ -52,8 +141,7 @@ fn place(
             let key = if config.partitioner_ignore_keys { None } else { record.key.as_deref() };
             state.partitioner.partition(key, size, partitions) as i32
         }
-    };
-    Ok(TopicPartition { topic: record.topic.clone(), partition })
+    })
 }
 
 impl Producer {
@@ -90,36 +178,28 @@ impl Producer {
             move || *deadline.get_or_insert_with(|| Instant::now() + inner.config.max_block);
         let permits =
             u32::try_from(size).expect("invariant: size is at most max.request.size, an i32");
-        match inner.memory.try_acquire_many(permits) {
-            Ok(permit) => permit.forget(),
-            Err(_) => self.wait_for_memory(permits, deadline()).await?,
-        }
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let headers: Vec<Header<'_>> = record
             .headers
             .iter()
             .map(|(k, v)| Header { key: k.as_bytes(), value: v.as_deref() })
             .collect();
+        let mut reserved = false;
         loop {
-            let appended = {
+            let attempt = {
                 let mut state = inner.state.lock().expect("lock");
-                state.partition_count(&record.topic, &inner.cluster).map(|partitions| {
-                    let tp = place(&mut state, &inner.config, &record, partitions, size)?;
-                    let appended = state.accumulator.append(
-                        &tp,
-                        timestamp,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
-                        &headers,
-                        size,
-                        Instant::now,
-                    )?;
-                    Ok((tp, appended))
-                })
+                let chunk = memory_chunk(inner.config.buffer_memory);
+                reserved = reserved || state.memory_credit.reserve(size, &inner.memory, chunk);
+                if reserved {
+                    state.append(&inner.config, &inner.cluster, &record, timestamp, &headers, size)
+                } else {
+                    Attempt::NoMemory
+                }
             };
-            match appended {
-                Some(Ok((tp, (delivery, mut wake)))) => {
+            match attempt {
+                Attempt::Appended { partition, delivery, mut wake } => {
                     if let Some(txn) = &inner.txn {
+                        let tp = TopicPartition { topic: record.topic.clone(), partition };
                         wake |= txn
                             .with(|m| !m.partitions.contains(&tp) && m.new_partitions.insert(tp));
                     }
@@ -128,15 +208,16 @@ impl Producer {
                     }
                     return Ok(delivery);
                 }
-                Some(Err(e)) => {
-                    inner.memory.add_permits(size);
-                    return Err(e);
+                Attempt::Failed(e) => return Err(e),
+                // The waits are boxed: inline, their state would make every send's
+                // future kilobytes long, and moving it cost more than the append.
+                Attempt::NoMemory => {
+                    Box::pin(self.wait_for_memory(permits, deadline())).await?;
+                    reserved = true;
                 }
-                None => {
-                    if let Err(e) = self.wait_for_metadata(&record.topic, deadline()).await {
-                        inner.memory.add_permits(size);
-                        return Err(e);
-                    }
+                Attempt::NoMetadata => {
+                    reserved = false;
+                    Box::pin(self.wait_for_metadata(&record.topic, deadline())).await?;
                 }
             }
         }
@@ -310,4 +391,42 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_taken_a_chunk_at_a_time_and_to_the_last_byte() {
+        let memory = Semaphore::new(1030);
+        let mut credit = MemoryCredit::default();
+        assert!(credit.reserve(10, &memory, 100));
+        assert_eq!((memory.available_permits(), credit.0), (930, 90), "one chunk taken");
+        assert!(credit.reserve(90, &memory, 100));
+        assert_eq!((memory.available_permits(), credit.0), (930, 0), "from the credit alone");
+        for _ in 0..9 {
+            assert!(credit.reserve(100, &memory, 100));
+        }
+        // Less than a chunk is left: exactly what the record needs.
+        assert_eq!(memory.available_permits(), 30);
+        assert!(credit.reserve(30, &memory, 100));
+        assert_eq!((memory.available_permits(), credit.0), (0, 0));
+        assert!(!credit.reserve(1, &memory, 100));
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_reserved_returns_the_credit_for_its_wait() {
+        let memory = Semaphore::new(100);
+        let mut credit = MemoryCredit::default();
+        assert!(credit.reserve(10, &memory, 50));
+        assert_eq!((memory.available_permits(), credit.0), (50, 40));
+        // 40 in credit and 50 free: a 95-byte record is refused, and the whole 90 is free
+        // again for its wait (were the credit kept, a wait for 95 could never end).
+        assert!(!credit.reserve(95, &memory, 50));
+        assert_eq!((memory.available_permits(), credit.0), (90, 0));
+        credit.give_back(10);
+        assert!(credit.reserve(95, &memory, 50));
+        assert_eq!((memory.available_permits(), credit.0), (5, 0));
+    }
 }

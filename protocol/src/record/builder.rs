@@ -180,6 +180,44 @@ impl BatchBuilder {
             return Err(BuildError::TooManyRecords { count: self.count });
         }
         let body = self.body_len(timestamp, key, value, headers)?;
+        Ok(self.put_record(body, timestamp, key, value, headers))
+    }
+
+    /// Appends a record as [`Self::append`] does, unless the builder holds records and
+    /// this one would take [`Self::uncompressed_size`] past `max_size`: then `Ok(None)`,
+    /// the builder unchanged. The check and the append share one length computation (a
+    /// producer makes both for every record).
+    ///
+    /// # Errors
+    /// As [`Self::append`].
+    pub fn append_within(
+        &mut self,
+        max_size: usize,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> Result<Option<usize>, BuildError> {
+        if self.count == i32::MAX {
+            return Err(BuildError::TooManyRecords { count: self.count });
+        }
+        let body = self.body_len(timestamp, key, value, headers)?;
+        let len = varint::varint_len(body) + body as usize;
+        if self.count > 0 && self.buf.len() + len > max_size {
+            return Ok(None);
+        }
+        Ok(Some(self.put_record(body, timestamp, key, value, headers)))
+    }
+
+    /// Writes a record whose body is `body` bytes long; returns the bytes it added.
+    fn put_record(
+        &mut self,
+        body: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header<'_>],
+    ) -> usize {
         if self.count == 0 {
             self.base_timestamp = timestamp;
             self.max_timestamp = timestamp;
@@ -200,7 +238,7 @@ impl BatchBuilder {
         }
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        Ok(self.buf.len() - before)
+        self.buf.len() - before
     }
 
     /// Finishes the batch: compresses the records and fills in the header and CRC.
@@ -423,6 +461,22 @@ mod tests {
             );
             assert_eq!(b.uncompressed_size() - before, predicted);
         }
+    }
+
+    #[test]
+    fn append_within_appends_what_fits_and_leaves_the_builder_unchanged_otherwise() {
+        let mut b = BatchBuilder::new(Compression::None);
+        let len = b.encoded_len(0, None, Some(&[1; 40]), &[]).unwrap();
+        // The first record goes in whatever the bound: a batch holds at least one.
+        assert_eq!(b.append_within(1, 0, None, Some(&[1; 40]), &[]).unwrap(), Some(len));
+        let size = b.uncompressed_size();
+        let next = b.encoded_len(0, None, Some(&[2; 40]), &[]).unwrap();
+        assert_eq!(b.append_within(size + next - 1, 0, None, Some(&[2; 40]), &[]).unwrap(), None);
+        assert_eq!(b.uncompressed_size(), size);
+        assert_eq!(b.append_within(size + next, 0, None, Some(&[2; 40]), &[]).unwrap(), Some(next));
+        let bytes = b.build().unwrap();
+        let batch = RecordBatch::parse_verified(&bytes).unwrap();
+        assert_eq!(batch.records_count(), 2);
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn tp(p: i32) -> TopicPartition {
 
 fn append(acc: &mut Accumulator, p: i32, value: &[u8], now: Instant) -> bool {
     let (delivery, ready) =
-        acc.append(&tp(p), 1, None, Some(value), &[], value.len(), || now).unwrap();
+        acc.append(&tp(p).topic, p, 1, None, Some(value), &[], value.len(), || now).unwrap();
     drop(delivery);
     ready
 }
@@ -175,7 +175,7 @@ fn batches_past_delivery_timeout_expire() {
 fn a_dropped_batch_fails_its_records() {
     let t0 = Instant::now();
     let mut acc = Accumulator::new(settings());
-    let (delivery, _) = acc.append(&tp(0), 1, None, Some(b"v"), &[], 1, || t0).unwrap();
+    let (delivery, _) = acc.append(&"t".into(), 0, 1, None, Some(b"v"), &[], 1, || t0).unwrap();
     acc.flush();
     drop(drain_all(&mut acc, t0, None));
     let result = tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(delivery);
