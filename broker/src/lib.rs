@@ -26,6 +26,7 @@ pub mod log_cleaner;
 pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
+pub mod schedule;
 pub mod server;
 pub mod storage;
 pub mod topic_config;

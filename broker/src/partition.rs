@@ -22,10 +22,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::blocking;
 use crate::metrics::{PartitionCounters, LOG_FLUSH_TIME};
+use crate::schedule::{Schedule, Slot};
 use crate::storage::io::RealIo;
 use crate::storage::{
-    AppendInfo, CleanShutdown, Isolation, LogConfig, PartitionLog, ReadInfo, RecoveryJournal,
-    SegmentHandles, StorageError, TxnMarker, TxnVerifier, ValidRecords,
+    now_ms, AppendInfo, CleanShutdown, Isolation, LogConfig, PartitionLog, ReadInfo,
+    RecoveryJournal, SegmentHandles, StorageError, TxnMarker, TxnVerifier, ValidRecords,
 };
 
 /// Largest record set appended on the async thread itself: librdkafka's default batch
@@ -54,6 +55,10 @@ pub struct Partition {
     /// Where the sync tasks run: the catalog's one tracker, which shutdown waits on before
     /// the partitions close, or, for a partition used on its own, a tracker of its own.
     tasks: TaskTracker,
+    /// The background flusher's schedule (none for a partition used on its own), and this
+    /// partition's place in it.
+    schedule: Option<Arc<Schedule>>,
+    slot: Arc<Slot>,
     counters: PartitionCounters,
 }
 
@@ -104,6 +109,8 @@ impl Partition {
                 ended: watch::Sender::new(()),
             }),
             tasks: TaskTracker::new(),
+            schedule: None,
+            slot: Arc::new(Slot::new(topic, index)),
             counters: PartitionCounters::default(),
         }
     }
@@ -131,6 +138,31 @@ impl Partition {
     pub fn tracked_by(mut self, tasks: &TaskTracker) -> Self {
         self.tasks = tasks.clone();
         self
+    }
+
+    /// Has the background flusher visit the log when it has something due (see
+    /// [`crate::schedule`]); an open log is scheduled now.
+    #[must_use]
+    pub fn scheduled_in(mut self, schedule: &Arc<Schedule>) -> Self {
+        self.schedule = Some(Arc::clone(schedule));
+        if let Some(log) = self.log.get() {
+            self.schedule_background(log);
+        }
+        self
+    }
+
+    /// Schedules the log for when it is next due, after something changed it. Free when
+    /// it is scheduled that early already (the steady state of appends).
+    fn schedule_background(&self, log: &Arc<PartitionLog>) {
+        let Some(schedule) = &self.schedule else { return };
+        let now = now_ms();
+        // Due already: the visit, soon, asks again.
+        if self.slot.scheduled_at().is_some_and(|at| at <= now) {
+            return;
+        }
+        if let Some(at) = log.background_due(now) {
+            schedule.insert(&self.slot, log, at);
+        }
     }
 
     /// The partition's directory.
@@ -169,6 +201,8 @@ impl Partition {
         // Set while the lock is held: whoever takes it next sees the log, not the opener.
         let log = self.log.get_or_init(|| Arc::new(opened));
         *opener = None;
+        drop(opener);
+        self.schedule_background(log);
         Ok(log)
     }
 
@@ -273,7 +307,12 @@ impl Partition {
     pub fn set_config(&self, config: LogConfig) {
         let mut opener = self.opener.lock().unwrap_or_else(PoisonError::into_inner);
         match (self.log.get(), opener.as_mut()) {
-            (Some(log), _) => log.set_config(config),
+            (Some(log), _) => {
+                log.set_config(config);
+                drop(opener);
+                // A flush.ms set now may make it due sooner.
+                self.schedule_background(log);
+            }
             (None, Some(o)) => o.config = config,
             (None, None) => {}
         }
@@ -342,6 +381,7 @@ impl Partition {
         if result.is_ok() {
             self.counters.appended(count, bytes);
             self.wake();
+            self.schedule_background(log);
         }
         result
     }
@@ -404,6 +444,7 @@ impl Partition {
         let result = log.append(records);
         if result.is_ok() {
             self.wake();
+            self.schedule_background(log);
         }
         result
     }
@@ -423,6 +464,7 @@ impl Partition {
         let result = log.append_txn_marker(marker);
         if result.is_ok() {
             self.wake();
+            self.schedule_background(log);
         }
         result
     }
@@ -614,5 +656,27 @@ mod tests {
         assert_eq!(stored.len(), large_bytes.len());
         assert_eq!(stored[..8], 64i64.to_be_bytes());
         assert_eq!(stored[8..], large_bytes[8..]);
+    }
+
+    #[tokio::test]
+    async fn appends_schedule_the_partition_only_when_they_make_it_due_sooner() {
+        let dir = tempfile::tempdir().unwrap();
+        let schedule = Arc::new(Schedule::default());
+        let log = PartitionLog::open(dir.path(), crate::storage::testing::small_config()).unwrap();
+        let p = Partition::new("t", 0, log).scheduled_in(&schedule);
+        assert!(schedule.is_empty(), "an empty log has nothing due");
+        p.append(records(10), None).await.unwrap();
+        assert!(schedule.is_empty(), "nor one with no flush policy and no producer");
+        // Rolls seal segments, which the flusher syncs: due now, once.
+        while p.opened().unwrap().segment_base_offsets().len() < 3 {
+            p.append(records(10), None).await.unwrap();
+        }
+        assert_eq!(schedule.len(), 1, "scheduled once, however many appends");
+        let due = schedule.take_due(now_ms());
+        assert_eq!(due.len(), 1);
+        let log = due[0].0.upgrade().unwrap();
+        log.flush_if_due(now_ms()).unwrap();
+        assert_eq!(log.background_due(now_ms()), None, "the visit left nothing due");
+        assert!(schedule.take_due(i64::MAX - 1).is_empty());
     }
 }

@@ -332,9 +332,10 @@ fn retention_applies(config: &LogConfig) -> bool {
     config.cleanup_delete && (config.retention_ms >= 0 || config.retention_bytes >= 0)
 }
 
-/// Syncs partitions whose `flush.ms` / `flush.messages` are due, and expires idle
-/// producer ids (`producer.id.expiration.ms`), in the partitions opened since start (one
-/// not opened has nothing unsynced, and its producers expire when it opens).
+/// Syncs partitions whose `flush.ms` / `flush.messages` are due (and segments sealed since
+/// the last tick), and expires idle producer ids (`producer.id.expiration.ms`): the
+/// partitions the schedule has due, each then scheduled for its next due time (see
+/// [`crate::schedule`]), so a tick costs nothing for partitions with nothing due.
 async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.flush_scheduler_interval_ms);
     loop {
@@ -345,23 +346,28 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
         let (b, shutdown) = (Arc::clone(&broker), shutdown.clone());
         // A failed pass is logged; the next tick runs another.
         blocking::run("flush pass", move || {
+            let schedule = b.topics.schedule();
             let now = now_ms();
-            for topic in b.topics.list() {
-                for p in &topic.partitions {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    let Some(log) = p.opened() else { continue };
-                    match log.flush_if_due(now) {
-                        Ok(Some(took)) => crate::metrics::LOG_FLUSH_TIME.record(took),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(topic = %topic.name, partition = p.index(), error = %e, "flush failed"),
-                    }
-                    // Cheap when nothing is due: one look at the longest idle producer.
-                    let expired = log.remove_expired_producers(now);
-                    if expired > 0 {
-                        tracing::debug!(topic = %topic.name, partition = p.index(), expired, "expired producer ids");
-                    }
+            for (log, slot) in schedule.take_due(now) {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                // Gone: the topic was deleted.
+                let Some(log) = log.upgrade() else { continue };
+                let (topic, partition) = (&slot.topic, slot.partition);
+                match log.flush_if_due(now) {
+                    Ok(Some(took)) => crate::metrics::LOG_FLUSH_TIME.record(took),
+                    Ok(None) => {}
+                    Err(StorageError::Closed { .. }) => continue,
+                    Err(e) => tracing::warn!(%topic, partition, error = %e, "flush failed"),
+                }
+                let expired = log.remove_expired_producers(now);
+                if expired > 0 {
+                    tracing::debug!(%topic, partition, expired, "expired producer ids");
+                }
+                // Whatever is due by now waits for the next tick.
+                if let Some(at) = log.background_due(now_ms()) {
+                    schedule.insert(&slot, &log, at);
                 }
             }
         })

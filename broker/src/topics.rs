@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::partition::Partition;
+use crate::schedule::Schedule;
 use crate::storage::{RecoveryJournal, SegmentHandles};
 use crate::topic_config::{canonical, check_internal, validate};
 use crate::topic_rules::normal_name;
@@ -111,6 +112,8 @@ pub struct Topics {
     journal: Arc<RecoveryJournal>,
     /// Every partition's sync tasks (see [`Self::sync_tasks`]).
     syncs: TaskTracker,
+    /// The partitions the background flusher must visit (see [`Self::schedule`]).
+    schedule: Arc<Schedule>,
 }
 
 impl Topics {
@@ -156,6 +159,11 @@ impl Topics {
     /// shutdown closes it and waits for them before [`Self::close_all`].
     pub fn sync_tasks(&self) -> &TaskTracker {
         &self.syncs
+    }
+
+    /// The background flusher's schedule: every partition with something due, by when.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// All topics, sorted by name.

@@ -15,6 +15,8 @@
 //!   ratio (the target: within 1.5×);
 //! - consume every record back from the beginning;
 //! - the broker's RSS, open descriptors and memory maps;
+//! - the broker's CPU while idle, every partition open (its background ticks: flushes,
+//!   producer expiry, retention);
 //! - a clean stop and the start after it (to accepting connections), then a crash
 //!   (SIGKILL) after records were appended to one partition in a hundred, and the start
 //!   after that.
@@ -34,6 +36,8 @@ use sluice_client::producer::{Producer, ProducerRecord};
 use sluice_client::{ClientConfig, TopicPartition};
 
 const RECORD: usize = 100;
+/// How long the idle broker's CPU is measured.
+const IDLE: Duration = Duration::from_secs(10);
 const PAYLOAD: [u8; RECORD] = [b'x'; RECORD];
 
 fn arg(i: usize, default: u64) -> u64 {
@@ -215,6 +219,12 @@ fn main() {
         println!("consume every partition from the beginning: {:.0} records/s", total as f64 / secs);
     });
     println!("broker: {}", resources(broker.pid()));
+    let (cpu0, idle) = (broker.cpu_seconds(), Instant::now());
+    std::thread::sleep(IDLE);
+    println!(
+        "idle, every partition open: broker CPU {:.2} ms per second",
+        (broker.cpu_seconds() - cpu0) * 1e3 / idle.elapsed().as_secs_f64()
+    );
 
     let stop = broker.stop();
     let started = Instant::now();

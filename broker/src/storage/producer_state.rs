@@ -309,6 +309,12 @@ impl ProducerState {
         evicted
     }
 
+    /// When [`Self::expire`] next forgets a producer: the longest idle one's expiry, of
+    /// those not in a transaction (which expiry spares).
+    pub(crate) fn next_expiry(&self, expiration_ms: i64) -> Option<i64> {
+        self.evictable().next().map(|e| e.last_append_ms.saturating_add(expiration_ms))
+    }
+
     /// Forgets producers with no append for `expiration_ms` as of `now_ms` (broker time);
     /// returns how many.
     pub(crate) fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {

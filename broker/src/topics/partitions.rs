@@ -67,6 +67,7 @@ impl Topics {
             catalog_writes: AtomicU64::new(0),
             journal,
             syncs: TaskTracker::new(),
+            schedule: Arc::default(),
         };
         // One parallel pass over every topic: many small topics recover as fast as a few
         // large ones.
@@ -88,7 +89,8 @@ impl Topics {
                 let dir = topics.partition_dir(&name, i);
                 let lazy = Partition::lazy(&name, i, dir, opener)
                     .journaled_in(&topics.journal, false)
-                    .tracked_by(&topics.syncs);
+                    .tracked_by(&topics.syncs)
+                    .scheduled_in(&topics.schedule);
                 partitions.push(Arc::new(lazy));
             }
             topics.insert(Arc::new(Topic { name, id, partitions, overrides, config }));
@@ -113,7 +115,8 @@ impl Topics {
         // Named in the journal already: recovered at start, or new and named before this.
         let partition = Partition::new(topic, index, opened)
             .journaled_in(&self.journal, true)
-            .tracked_by(&self.syncs);
+            .tracked_by(&self.syncs)
+            .scheduled_in(&self.schedule);
         Ok(Arc::new(partition))
     }
 

@@ -134,8 +134,6 @@ impl PartitionLog {
     /// # Errors
     /// As [`Self::sync_to`]; I/O errors writing the recovery point.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<Option<Duration>, StorageError> {
-        // The tick visits every partition: one that is on disk and recorded up to its log
-        // end (every idle one) costs a look at its recovery point and its log end.
         if self.recovery_point_checkpoint.durable() >= self.log_end_offset() {
             return Ok(None);
         }
@@ -155,6 +153,45 @@ impl PartitionLog {
         }
         Ok((self.syncs() != syncs).then(|| started.elapsed()))
     }
+
+    /// When the background flusher next has something to do here ([`Self::flush_if_due`]
+    /// and [`Self::remove_expired_producers`]), so that its tick visits only the logs that
+    /// do: `now_ms` for segments sealed since the last sync or `flush.messages` reached;
+    /// the `flush.ms` deadline of unflushed records; the longest idle producer's expiry.
+    /// `None`: nothing until the log changes (an append, a roll, a config change), after
+    /// which the caller asks again.
+    pub fn background_due(&self, now_ms: i64) -> Option<i64> {
+        if self.is_poisoned() || lock(&self.writer).closed {
+            return None;
+        }
+        let (flush_messages, flush_ms, expiration_ms) = {
+            let c = read_lock(&self.config);
+            (c.flush_messages, c.flush_ms, c.producer_id_expiration_ms)
+        };
+        let active_base = self.segments().last().expect("invariant: a segment").base_offset();
+        let mut due: Option<i64> = None;
+        let mut at = |t: i64| due = Some(due.map_or(t, |d| d.min(t)));
+        if self.recovery_point_checkpoint.durable() < active_base {
+            at(now_ms);
+        }
+        let (flushed, last_flush_ms) = {
+            let state = lock(&self.flush);
+            (state.flushed_offset, state.last_flush_ms)
+        };
+        let unflushed = self.log_end_offset() - flushed;
+        if unflushed > 0 {
+            if unflushed as u64 >= flush_messages {
+                at(now_ms);
+            }
+            if flush_ms >= 0 {
+                at(last_flush_ms.saturating_add(flush_ms));
+            }
+        }
+        if let Some(expiry) = lock(&self.writer).producers.next_expiry(expiration_ms) {
+            at(expiry);
+        }
+        due
+    }
 }
 
 /// Syncs each of `segments` that holds records at or past `from`, through `io`; stops at
@@ -170,3 +207,6 @@ pub(super) fn sync_segments(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
