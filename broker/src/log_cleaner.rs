@@ -136,6 +136,7 @@ fn clean_filthiest(shared: &Shared, source: &LogSource, res: &CleanerResources<'
                 partition,
                 dirty_ratio = format!("{ratio:.3}"),
                 segments_cleaned = stats.segments_cleaned,
+                segments_merged = stats.segments_merged,
                 segments_removed = stats.segments_removed,
                 bytes_read = stats.bytes_read,
                 bytes_written = stats.bytes_written,

@@ -1,6 +1,7 @@
-//! The log cleaner's rules, without I/O: Kafka's key-hash offset map and the filter that
-//! turns one record batch of a compacted log into what cleaning keeps of it. The passes
-//! over a partition's files, and the crash-safe swap, are in `partition_log/compaction.rs`.
+//! The log cleaner's rules, without I/O: Kafka's key-hash offset map, the filter that
+//! turns one record batch of a compacted log into what cleaning keeps of it, and the
+//! grouping of consecutive segments that are cleaned into one. The passes over a
+//! partition's files, and the crash-safe swap, are in `partition_log/compaction.rs`.
 //!
 //! Kafka's rules (its `Cleaner`, `SkimpyOffsetMap` and `MemoryRecords.filterTo`, KIP-534
 //! for tombstones), which this module keeps:
@@ -26,6 +27,12 @@
 //!   index points at, and no committed value is dropped for a key whose newer value is in
 //!   a transaction that may yet abort. Kafka also removes aborted records and old markers;
 //!   Sluice keeps them (more bytes, the same answers).
+//! - The segments of a pass are cleaned in groups (Kafka's `groupSegmentsBySize`), each
+//!   into one new segment at the group's first base offset: consecutive segments whose
+//!   log bytes together fit in `segment.bytes`, whose offset and time index bytes each fit
+//!   in `segment.index.bytes`, and whose offsets stay within an `i32` of the group's base.
+//!   So a compacted log keeps about one segment per `segment.bytes` of live records, not
+//!   one per segment it ever rolled.
 
 use std::hash::Hasher;
 
@@ -388,6 +395,61 @@ pub(crate) fn write_empty_batch(b: &RecordBatch<'_>, out: &mut Vec<u8>) {
     new[27..35].copy_from_slice(&b.max_timestamp().to_be_bytes());
     new[57..61].copy_from_slice(&0i32.to_be_bytes());
     batch::update_crc(new);
+}
+
+/// A sealed segment as the grouping sees it: what Kafka's `groupSegmentsBySize` reads of
+/// a `LogSegment`, taken before the pass writes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentSizes {
+    /// The segment's base offset.
+    pub base_offset: i64,
+    /// The next segment's base offset: no record of this one is at or past it.
+    pub end_offset: i64,
+    /// Bytes of the `.log`.
+    pub log_bytes: u64,
+    /// Bytes of the `.index` entries.
+    pub offset_index_bytes: u64,
+    /// Bytes of the `.timeindex` entries.
+    pub time_index_bytes: u64,
+}
+
+/// Groups consecutive segments into what one cleaned segment each replaces (Kafka's
+/// `Cleaner.groupSegmentsBySize`): a group grows while its log bytes stay within
+/// `max_log_bytes` (`segment.bytes`), its offset index bytes and its time index bytes each
+/// within `max_index_bytes` (`segment.index.bytes`), and the offsets it may hold stay
+/// within an `i32` of its base (index entries store offsets relative to it). An empty
+/// segment adds no offsets, so it joins whatever its offsets are. Returns the groups as
+/// ranges of `segments`, in order, covering all of them.
+pub(crate) fn group_segments_by_size(
+    segments: &[SegmentSizes],
+    max_log_bytes: u64,
+    max_index_bytes: u64,
+) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < segments.len() {
+        let first = &segments[start];
+        let (mut log, mut index, mut time) =
+            (first.log_bytes, first.offset_index_bytes, first.time_index_bytes);
+        let mut end = start + 1;
+        while let Some(next) = segments.get(end) {
+            let fits = log + next.log_bytes <= max_log_bytes
+                && index + next.offset_index_bytes <= max_index_bytes
+                && time + next.time_index_bytes <= max_index_bytes
+                && (next.log_bytes == 0
+                    || next.end_offset - 1 - first.base_offset <= i64::from(i32::MAX));
+            if !fits {
+                break;
+            }
+            log += next.log_bytes;
+            index += next.offset_index_bytes;
+            time += next.time_index_bytes;
+            end += 1;
+        }
+        groups.push(start..end);
+        start = end;
+    }
+    groups
 }
 
 /// Re-encodes one record with a new timestamp delta; the fields after it are copied.

@@ -8,7 +8,8 @@
 //! end offset → in durable mode wait for a (shared) sync.
 //!
 //! Readers take a snapshot of the segment list (an `Arc` clone under a read lock that
-//! only roll and retention ever write) and never touch the writer lock.
+//! only roll, retention and the cleaner's swaps ever write) and never touch the writer
+//! lock.
 //!
 //! What a crash keeps, and where it is written (all through [`durable`], none of it under
 //! the writer lock except at close, which runs once):

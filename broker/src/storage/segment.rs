@@ -33,6 +33,7 @@ mod reader;
 mod scan;
 
 pub(crate) use reader::SegmentReader;
+pub(crate) use scan::next_offset_from_headers;
 
 /// Smallest and largest block reservation ahead of the write position. The chunk grows
 /// with the segment, so an idle partition holds 64 KiB and a busy one at most 16 MiB.
@@ -363,6 +364,15 @@ impl Segment {
     /// Capacity of the mapping.
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
+    }
+    /// Bytes of the offset index's entries (Kafka's `offsetIndex.sizeInBytes` of a sealed
+    /// segment).
+    pub(crate) fn offset_index_bytes(&self) -> u64 {
+        (self.index_state.len() * OffsetEntry::SIZE) as u64
+    }
+    /// Bytes of the time index's entries.
+    pub(crate) fn time_index_bytes(&self) -> u64 {
+        (self.time_index_state.len() * TimeEntry::SIZE) as u64
     }
     /// Whether either index lacks room for `entries` more entries.
     pub(crate) fn index_lacks_room(&self, entries: usize) -> bool {

@@ -14,7 +14,8 @@
 //! order: an abort is rare next to the records it covers, so a partition's list stays
 //! small, and a fetch finds what overlaps its range with one binary search. The files are
 //! the durable copy: written (unsynced, like the log) at each abort, synced with their
-//! segment, removed with it, and after a crash rebuilt from the replayed log tail.
+//! segment, removed with it, joined into one when the cleaner merges their segments, and
+//! after a crash rebuilt from the replayed log tail.
 
 use std::collections::VecDeque;
 use std::fs::{self, OpenOptions};

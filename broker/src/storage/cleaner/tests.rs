@@ -227,3 +227,62 @@ fn the_offset_map_grows_to_its_bound_and_keeps_every_key() {
     assert!((0..n).all(|i| map.get(format!("key-{i}").as_bytes()) == Some(i as i64)));
     assert_eq!(map.get(b"key-none"), None);
 }
+
+/// Segments of `(log bytes, offsets)` each, one after the other from offset 0, with 8 and
+/// 12 index bytes per 100 log bytes.
+fn sized(segments: &[(u64, i64)]) -> Vec<SegmentSizes> {
+    let mut base = 0;
+    segments
+        .iter()
+        .map(|&(log_bytes, offsets)| {
+            let s = SegmentSizes {
+                base_offset: base,
+                end_offset: base + offsets,
+                log_bytes,
+                offset_index_bytes: log_bytes / 100 * 8,
+                time_index_bytes: log_bytes / 100 * 12,
+            };
+            base += offsets;
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn segments_are_grouped_while_their_log_bytes_fit_in_segment_bytes() {
+    let s = sized(&[(400, 10), (300, 10), (300, 10), (100, 10), (900, 10), (1200, 10), (50, 1)]);
+    assert_eq!(group_segments_by_size(&s, 1000, 1 << 20), vec![0..3, 3..5, 5..6, 6..7]);
+    // Exactly full is a fit; one segment alone may be larger than the bound.
+    assert_eq!(group_segments_by_size(&s[..3], 1000, 1 << 20), vec![0..3]);
+    assert_eq!(group_segments_by_size(&s[5..], 1000, 1 << 20), vec![0..1, 1..2]);
+    assert_eq!(group_segments_by_size(&[], 1000, 1 << 20), Vec::<std::ops::Range<usize>>::new());
+    assert_eq!(group_segments_by_size(&s, u64::MAX, u64::MAX), vec![0..7]);
+}
+
+#[test]
+fn each_index_must_fit_in_segment_index_bytes() {
+    // 1,000 log bytes each: 80 offset index bytes, 120 time index bytes.
+    let s = sized(&[(1000, 10); 4]);
+    assert_eq!(group_segments_by_size(&s, 1 << 20, 240), vec![0..2, 2..4], "time index");
+    assert_eq!(group_segments_by_size(&s, 1 << 20, 360), vec![0..3, 3..4]);
+    let mut offsets_heavy = s.clone();
+    for x in &mut offsets_heavy {
+        x.offset_index_bytes = 200;
+    }
+    assert_eq!(group_segments_by_size(&offsets_heavy, 1 << 20, 399), vec![0..1, 1..2, 2..3, 3..4]);
+}
+
+#[test]
+fn a_group_spans_at_most_an_i32_of_offsets_from_its_base() {
+    let max = i64::from(i32::MAX);
+    // The second segment's last possible offset is exactly base + i32::MAX: it fits; the
+    // third's is one past.
+    let s = sized(&[(10, max / 2), (10, max - max / 2 + 1), (10, 1)]);
+    assert_eq!(s[1].end_offset - 1 - s[0].base_offset, max);
+    assert_eq!(group_segments_by_size(&s, 1 << 20, 1 << 20), vec![0..2, 2..3]);
+    // An empty segment holds no offset, whatever its range.
+    let mut empty = sized(&[(10, 5), (0, max), (10, 5)]);
+    assert_eq!(group_segments_by_size(&empty, 1 << 20, 1 << 20), vec![0..2, 2..3]);
+    empty[1].log_bytes = 1;
+    assert_eq!(group_segments_by_size(&empty, 1 << 20, 1 << 20), vec![0..1, 1..2, 2..3]);
+}

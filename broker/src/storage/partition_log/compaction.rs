@@ -1,36 +1,34 @@
 //! Cleaning a compacted partition log: which part of it is cleanable, a pass of the
-//! cleaner over its sealed segments, and the swap of a cleaned segment for the old one.
-//! The rules for records and batches are in [`crate::storage::cleaner`].
+//! cleaner over its sealed segments, and the swap of a cleaned segment for the old ones.
+//! The rules for records, batches and groups are in [`crate::storage::cleaner`].
 //!
 //! A pass, as Kafka's `Cleaner.doClean`: the offset map is built from the dirty section
 //! (`cleaner-offset-checkpoint` up to the first uncleanable offset: the active segment,
-//! or the first segment younger than `min.compaction.lag.ms`), then every sealed segment
-//! below the map's end is filtered against it, oldest first, and the checkpoint moves to
-//! the map's end. A segment that nothing changes is left alone, and one that it changes is
-//! swapped for its cleaned copy in steps that a crash cannot tear ([`swap`]).
+//! or the first segment younger than `min.compaction.lag.ms`), then the sealed segments
+//! below the map's end are grouped by size (`segment.bytes`, `segment.index.bytes`, an
+//! `i32` of offsets) and each group is filtered against the map into one segment at the
+//! group's first base offset, oldest group first ([`group`]); the checkpoint moves to the
+//! map's end. A group of one segment that nothing changes is left alone; any other group
+//! is swapped for its cleaned segment in steps that a crash cannot tear ([`swap`]).
 //!
 //! Readers hold their segment (descriptor and mappings), so a swap or removal never cuts a
 //! fetch short. Appends never wait for a pass: the writer lock is taken only to replace
 //! the segment list, and the cleaner reads sealed segments, which appends do not touch.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::IoSlice;
-use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use sluice_protocol::record::batch::RecordBatch;
 
+mod group;
 mod swap;
 
 pub(super) use swap::finish_interrupted_swaps;
-use swap::{suffixed, CLEANED_SUFFIX, SEGMENT_EXTENSIONS, SWAP_SUFFIX};
 
 use super::{lock, PartitionLog};
-use crate::storage::cleaner::{filter_batch, write_empty_batch, FilterContext, OffsetMap, Outcome};
+use crate::storage::cleaner::{group_segments_by_size, FilterContext, OffsetMap, SegmentSizes};
 use crate::storage::segment::{Segment, SegmentReader};
-use crate::storage::StorageError;
+use crate::storage::{LogConfig, StorageError};
 
 /// Most bytes one batch may decompress to while it is cleaned.
 const MAX_DECOMPRESSED_BATCH: usize = 256 << 20;
@@ -98,8 +96,11 @@ impl std::fmt::Debug for CleanerResources<'_> {
 /// What a pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanStats {
-    /// Segments replaced by a cleaned copy.
+    /// Cleaned segments swapped in, each for one segment or for a group merged into it.
     pub segments_cleaned: usize,
+    /// Segments merged into a cleaned segment at an earlier base offset: the segment
+    /// count fell by this much more than by the removed ones.
+    pub segments_merged: usize,
     /// Segments that lost every batch and went.
     pub segments_removed: usize,
     /// Bytes of the segments filtered (the size of the log cleaned).
@@ -237,14 +238,29 @@ impl PartitionLog {
             delete_retention_ms: config.delete_retention_ms,
             max_batch_bytes: MAX_DECOMPRESSED_BATCH,
         };
+        let pass =
+            Pass { map: &map, ctx, last_of_producer: &last_of_producer, res, config: &config };
         let mut stats = CleanStats { end_offset: end, ..CleanStats::default() };
         let mut horizon = i64::MAX;
-        for s in sealed.iter().filter(|s| s.base_offset() < end) {
-            if lock(&self.writer).closed || res.stop.load(Ordering::Acquire) {
-                return Err(StorageError::Closed { path: self.dir.clone() });
-            }
-            let h =
-                self.clean_segment(s, &map, &ctx, &last_of_producer, res, &config, &mut stats)?;
+        // Sealed segments are in offset order, so those below the map's end are a prefix,
+        // and each has its successor in `segments`.
+        let cleaned = &sealed[..sealed.partition_point(|s| s.base_offset() < end)];
+        let sizes: Vec<SegmentSizes> = cleaned
+            .iter()
+            .zip(&segments[1..])
+            .map(|(s, next)| SegmentSizes {
+                base_offset: s.base_offset(),
+                end_offset: next.base_offset(),
+                log_bytes: s.size(),
+                offset_index_bytes: s.offset_index_bytes(),
+                time_index_bytes: s.time_index_bytes(),
+            })
+            .collect();
+        let groups =
+            group_segments_by_size(&sizes, config.segment_bytes, config.segment_index_bytes);
+        for group in groups {
+            self.check_running(res)?;
+            let h = self.clean_group(&cleaned[group], &pass, &mut stats)?;
             horizon = horizon.min(h);
         }
         // The earliest horizon of a kept tombstone: when it passes, a pass removes it.
@@ -253,148 +269,26 @@ impl PartitionLog {
         self.cleaner_checkpoint.advance(self.io.as_ref(), end)?;
         Ok(Some(stats))
     }
+}
 
-    /// Filters one sealed segment into `<base>.log.cleaned` and swaps it in, or removes the
-    /// segment when nothing of it is kept. Returns the earliest delete horizon of a
-    /// tombstone it keeps (`i64::MAX`: none).
-    #[expect(clippy::too_many_arguments, reason = "one pass's state, named at the call")]
-    fn clean_segment(
-        &self,
-        s: &Arc<Segment>,
-        map: &OffsetMap,
-        ctx: &FilterContext,
-        last_of_producer: &HashMap<i64, i64>,
-        res: &CleanerResources<'_>,
-        config: &crate::storage::LogConfig,
-        stats: &mut CleanStats,
-    ) -> Result<i64, StorageError> {
-        let base = s.base_offset();
-        let reader = s.reader()?;
-        let bytes = reader.bytes();
-        let cleaned = suffixed(&self.dir, base, "log", CLEANED_SUFFIX);
-        let mut out: Option<(File, u64)> = None;
-        let mut buf = Vec::with_capacity(res.io_buffer_bytes.max(64 << 10));
-        let mut scratch = Vec::new();
-        let mut horizon = i64::MAX;
-        // The log's first segment stays, if need be as one empty batch header: its base
-        // offset is the log start offset, which compaction never moves (Kafka's neither).
-        let first = self.segments().first().is_some_and(|f| Arc::ptr_eq(f, s));
-        let result = (|| {
-            let mut position = 0usize;
-            let mut last = None;
-            for b in batches_of(s, &reader) {
-                let b = b?;
-                last = Some(b);
-                let at = position;
-                position += b.size();
-                (res.throttle)(b.size() as u64);
-                stats.bytes_read += b.size() as u64;
-                let retain_header = b.producer_id() >= 0
-                    && last_of_producer.get(&b.producer_id()) == Some(&b.last_offset());
-                let before = buf.len();
-                let filtered = if b.base_offset() >= map.end_offset() {
-                    None
-                } else {
-                    b.verify_crc().map_err(|e| corrupt(s, &b, &e.to_string()))?;
-                    Some(
-                        filter_batch(&b, map, ctx, retain_header, &mut buf, &mut scratch)
-                            .map_err(|e| corrupt(s, &b, &e.to_string()))?,
-                    )
-                };
-                if let Some(f) = &filtered {
-                    stats.records_read += u64::from(f.records);
-                    stats.records_kept += u64::from(f.kept);
-                    if let Some(h) = f.delete_horizon {
-                        horizon = horizon.min(h);
-                    }
-                }
-                let outcome = filtered.map_or(Outcome::Keep, |f| f.outcome);
-                if out.is_none() {
-                    if outcome == Outcome::Keep {
-                        continue;
-                    }
-                    // The first change: everything before it is copied as it is.
-                    let file = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .open(&cleaned)
-                        .map_err(|e| StorageError::io("create cleaned segment", &cleaned, e))?;
-                    if at > 0 {
-                        self.io
-                            .write(&file, 0, &mut [IoSlice::new(&bytes[..at])])
-                            .map_err(|e| StorageError::io("write cleaned segment", &cleaned, e))?;
-                        (res.throttle)(at as u64);
-                    }
-                    out = Some((file, at as u64));
-                }
-                if outcome == Outcome::Keep {
-                    buf.truncate(before);
-                    buf.extend_from_slice(b.as_bytes());
-                }
-                if buf.len() >= res.io_buffer_bytes {
-                    if let Some((file, len)) = &mut out {
-                        self.write_out(file, len, &mut buf, &cleaned, res)?;
-                    }
-                }
-            }
-            if let Some((file, len)) = &mut out {
-                if *len == 0 && buf.is_empty() && first {
-                    if let Some(b) = &last {
-                        write_empty_batch(b, &mut buf);
-                    }
-                }
-                self.write_out(file, len, &mut buf, &cleaned, res)?;
-                self.io.sync_file(file).map_err(|e| StorageError::io("sync", &cleaned, e))?;
-            }
-            Ok::<_, StorageError>(())
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&cleaned);
-            return Err(e);
+impl PartitionLog {
+    /// Ends a pass when the log was closed or the broker stops.
+    fn check_running(&self, res: &CleanerResources<'_>) -> Result<(), StorageError> {
+        if lock(&self.writer).closed || res.stop.load(Ordering::Acquire) {
+            return Err(StorageError::Closed { path: self.dir.clone() });
         }
-        let Some((file, len)) = out else { return Ok(horizon) };
-        drop(file);
-        stats.bytes_written += len;
-        if len == 0 {
-            let _ = fs::remove_file(&cleaned);
-            self.remove_cleaned_away(s)?;
-            stats.segments_removed += 1;
-            return Ok(horizon);
-        }
-        if let Err(e) = self.commit_cleaned(base, len, config) {
-            for ext in SEGMENT_EXTENSIONS {
-                for suffix in [CLEANED_SUFFIX, SWAP_SUFFIX] {
-                    let _ = fs::remove_file(suffixed(&self.dir, base, ext, suffix));
-                }
-            }
-            return Err(e);
-        }
-        self.swap_in(s, config)?;
-        stats.segments_cleaned += 1;
-        Ok(horizon)
-    }
-
-    fn write_out(
-        &self,
-        file: &File,
-        len: &mut u64,
-        buf: &mut Vec<u8>,
-        path: &Path,
-        res: &CleanerResources<'_>,
-    ) -> Result<(), StorageError> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        self.io
-            .write(file, *len, &mut [IoSlice::new(buf)])
-            .map_err(|e| StorageError::io("write cleaned segment", path, e))?;
-        (res.throttle)(buf.len() as u64);
-        *len += buf.len() as u64;
-        buf.clear();
         Ok(())
     }
+}
+
+/// What a pass holds fixed while it cleans its groups.
+struct Pass<'a> {
+    map: &'a OffsetMap,
+    ctx: FilterContext,
+    /// Last offset of each producer whose state the partition keeps.
+    last_of_producer: &'a HashMap<i64, i64>,
+    res: &'a CleanerResources<'a>,
+    config: &'a LogConfig,
 }
 
 /// The batches of a sealed segment, in order; a batch that does not parse ends the walk
@@ -440,5 +334,7 @@ fn corrupt(s: &Segment, b: &RecordBatch<'_>, why: &str) -> StorageError {
     }
 }
 
+#[cfg(test)]
+mod merge_tests;
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@
 //! a CRC mismatch, or a base offset that goes backwards. Everything before that byte is
 //! the log; everything from it on is cut.
 
+use sluice_protocol::record::batch;
 use sluice_protocol::record::{BatchError, RecordBatch};
 
 /// One valid batch found by a scan.
@@ -85,6 +86,31 @@ pub(crate) fn scan(
     ScanEnd { valid_end: pos, next_offset, stopped }
 }
 
+/// The offset after the last batch of the log file `file` whose base offset is `base`,
+/// read from its batch headers alone (Kafka's `readNextOffset`): what recovery needs of a
+/// `.swap` log, which was synced whole before its rename, without reading its records. A
+/// header that does not fit in the file ends the walk.
+pub(crate) fn next_offset_from_headers(file: &std::fs::File, base: i64) -> std::io::Result<i64> {
+    use std::os::unix::fs::FileExt as _;
+    const LAST_OFFSET_DELTA_END: usize = 27;
+    let len = file.metadata()?.len();
+    let (mut pos, mut next) = (0u64, base);
+    let mut head = [0u8; LAST_OFFSET_DELTA_END];
+    while pos + batch::HEADER_LEN as u64 <= len {
+        file.read_exact_at(&mut head, pos)?;
+        let base_offset = i64::from_be_bytes(head[0..8].try_into().expect("invariant: 8 bytes"));
+        let length = i32::from_be_bytes(head[8..12].try_into().expect("invariant: 4 bytes"));
+        let delta = i32::from_be_bytes(head[23..27].try_into().expect("invariant: 4 bytes"));
+        let size = batch::LOG_OVERHEAD as u64 + u64::try_from(length).unwrap_or(0);
+        if size < batch::HEADER_LEN as u64 || pos + size > len || base_offset < next {
+            break;
+        }
+        next = base_offset + i64::from(delta) + 1;
+        pos += size;
+    }
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +156,23 @@ mod tests {
         let end = scan(&log, 0, 0, |_| {});
         assert_eq!(end.valid_end, first.len());
         assert!(matches!(end.stopped, Some(StopReason::Invalid(BatchError::CrcMismatch { .. }))));
+    }
+
+    #[test]
+    fn the_next_offset_comes_from_the_last_whole_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut log = log_of(&[batch(100, 3, 10), batch(110, 2, 20)]);
+        std::fs::write(&path, &log).unwrap();
+        let next = |p: &std::path::Path| {
+            next_offset_from_headers(&std::fs::File::open(p).unwrap(), 100).unwrap()
+        };
+        assert_eq!(next(&path), 112, "offsets keep their holes");
+        log.truncate(log.len() - 5);
+        std::fs::write(&path, &log).unwrap();
+        assert_eq!(next(&path), 103, "a torn last batch does not count");
+        std::fs::write(&path, []).unwrap();
+        assert_eq!(next(&path), 100);
     }
 
     #[test]

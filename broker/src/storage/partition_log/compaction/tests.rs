@@ -16,7 +16,7 @@ const CODECS: [Compression; 5] = [
     Compression::Zstd,
 ];
 
-fn compact_config() -> LogConfig {
+pub(super) fn compact_config() -> LogConfig {
     LogConfig {
         segment_bytes: 4096,
         segment_index_bytes: 4096,
@@ -29,7 +29,7 @@ fn compact_config() -> LogConfig {
     }
 }
 
-fn resources(stop: &AtomicBool) -> CleanerResources<'_> {
+pub(super) fn resources(stop: &AtomicBool) -> CleanerResources<'_> {
     CleanerResources {
         map_bytes: 1 << 20,
         load_factor: 0.9,
@@ -40,7 +40,7 @@ fn resources(stop: &AtomicBool) -> CleanerResources<'_> {
 }
 
 /// (offset, key, value) of every record from the log start on.
-fn records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+pub(super) fn records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
     let mut out = vec![];
     let mut offset = log.log_start_offset();
     while offset < log.log_end_offset() {
@@ -64,7 +64,7 @@ fn records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
 
 /// What a compacted reading of everything appended must show: the last record per key
 /// (tombstones included), at its offset.
-fn latest(all: &[(i64, String, Option<String>)]) -> Vec<(i64, String, Option<String>)> {
+pub(super) fn latest(all: &[(i64, String, Option<String>)]) -> Vec<(i64, String, Option<String>)> {
     let mut last: BTreeMap<&str, (i64, Option<String>)> = BTreeMap::new();
     for (o, k, v) in all {
         last.insert(k, (*o, v.clone()));
@@ -238,7 +238,7 @@ fn the_last_batch_of_a_producer_keeps_its_header_across_cleaning_and_restart() {
     assert!(matches!(log.append(&bad), Err(StorageError::OutOfOrderSequence { .. })));
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(super) fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
