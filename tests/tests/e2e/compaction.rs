@@ -1,10 +1,10 @@
 //! Log compaction through the real broker and confluent-kafka: overwrites of 1,000 keys
 //! with tombstones in small segments; after cleaning a consumer from the beginning reads
-//! exactly the latest record of each key at its original offset, with every codec, also
-//! after the broker is killed at random points while it cleans; and keyless records are
-//! refused on a compacted topic while the rest of the request is appended; the group
-//! coordinator's `__consumer_offsets` is compacted by the same cleaner and its offsets
-//! survive.
+//! exactly the latest record of each key at its original offset, with every codec, from
+//! about one segment per `segment.bytes` of what is left (segments merged), also after the
+//! broker is killed at random points while it cleans; and keyless records are refused on
+//! a compacted topic while the rest of the request is appended; the group coordinator's
+//! `__consumer_offsets` is compacted by the same cleaner and its offsets survive.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,6 +29,17 @@ fn run(broker: &BrokerProcess, args: &[&str]) -> String {
 fn tail(s: &str, lines: usize) -> String {
     let all: Vec<&str> = s.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `sluice.internal.log.segment.bytes` of [`FAST_CLEANER`].
+const SEGMENT_BYTES: u64 = 65536;
+
+/// Number of `.log` files (segments) in a partition directory.
+fn log_files(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .count() as u64
 }
 
 /// Bytes of `.log` files in a partition directory.
@@ -82,12 +93,27 @@ fn a_compacted_topic_keeps_the_latest_record_per_key_at_its_offset_with_every_co
         assert!(on_disk * 4 < *bytes, "{codec}: {on_disk} bytes on disk of {bytes} produced");
     }
     assert!(broker.log().contains("cleaned log"), "{}", tail(&broker.log(), 40));
-    // Past delete.retention.ms a pass removes the tombstones.
+    // Past delete.retention.ms a pass removes the tombstones; it also merges the segments
+    // that the first pass emptied (groups are sized by their segments before cleaning).
     for codec in codecs {
         let topic = format!("compacted-{codec}");
         let state = state_dir.path().join(format!("{codec}.json"));
         run(&broker, &["verify", &topic, state.to_str().unwrap(), "absent", "60"]);
-        assert!(leftovers(&broker.data_dir.join(format!("{topic}-0"))).is_empty());
+        let dir = broker.data_dir.join(format!("{topic}-0"));
+        assert!(leftovers(&dir).is_empty());
+        // About one segment per segment.bytes of what is left, and the active one.
+        let (segments, on_disk) = (log_files(&dir), log_bytes(&dir));
+        eprintln!("{codec}: {segments} segments of {on_disk} bytes");
+        assert!(
+            segments <= on_disk.div_ceil(SEGMENT_BYTES) + 1,
+            "{codec}: {segments} segments of {on_disk} bytes"
+        );
+    }
+    let log = broker.log();
+    for codec in codecs {
+        let pass = format!("cleaned log topic=compacted-{codec} ");
+        let merged = |l: &&str| l.contains(&pass) && !l.contains("segments_merged=0");
+        assert!(log.lines().any(|l| merged(&l)), "{codec}: no pass merged segments");
     }
 }
 
