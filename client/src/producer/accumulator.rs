@@ -46,6 +46,14 @@ impl ProducerStamp {
 /// framing.
 const BATCH_OVERHEAD: usize = 61 + 32;
 
+/// Record buffers of compressed batches kept for the next batches, at most (each up to
+/// `batch.size`, 1 MiB at most; Java's `BufferPool` keeps its buffers the same way):
+/// records go into memory already faulted in instead of fresh pages. `sluice perf
+/// produce`, lz4, 3,000,000 random 100-byte records, three alternating runs: client CPU
+/// 1.23-1.48 s against 1.44-1.63 s without, page faults 54,000-194,000 against
+/// 83,000-201,000.
+const SPARE_BUFFERS: usize = 4;
+
 #[derive(Debug)]
 struct OpenBatch {
     id: u64,
@@ -142,6 +150,8 @@ pub struct Accumulator {
     /// Batches with ids below this are ready whatever their linger (flush).
     flush_below: u64,
     closing: bool,
+    /// Record buffers that compression left unused, for the next batches to fill.
+    spares: Vec<Vec<u8>>,
 }
 
 impl Accumulator {
@@ -157,6 +167,7 @@ impl Accumulator {
             incomplete: BTreeMap::new(),
             flush_below: 0,
             closing: false,
+            spares: Vec::new(),
         }
     }
 
@@ -194,7 +205,7 @@ impl Accumulator {
                 Ok(Some(_)) => appended = true,
                 Ok(None) => {
                     let open = queue.open.take().expect("checked above");
-                    queue.queued.push_back(close(open, tp));
+                    queue.queued.push_back(close(open, tp, &mut self.spares));
                     became_ready = true;
                 }
                 Err(e) => return Err(too_large(e)),
@@ -207,9 +218,13 @@ impl Accumulator {
             let completion = CompletionGuard::new(tp.clone());
             self.incomplete.insert(id, completion.completion().clone());
             let capacity = self.settings.batch_size.min(limit).min(1 << 20);
+            let builder = match self.spares.pop() {
+                Some(buffer) => BatchBuilder::with_buffer(self.settings.compression, buffer),
+                None => BatchBuilder::with_capacity(self.settings.compression, capacity),
+            };
             queue.open = Some(OpenBatch {
                 id,
-                builder: BatchBuilder::with_capacity(self.settings.compression, capacity)
+                builder: builder
                     .level(self.settings.compression_level)
                     .transactional(self.settings.transactional),
                 created: now(),
@@ -228,7 +243,7 @@ impl Accumulator {
         let future = DeliveryFuture::new(open.completion.completion().clone(), index, timestamp);
         if open.builder.uncompressed_size() >= self.settings.batch_size {
             let open = queue.open.take().expect("present");
-            queue.queued.push_back(close(open, tp));
+            queue.queued.push_back(close(open, tp, &mut self.spares));
             became_ready = true;
         }
         Ok((future, became_ready))
@@ -248,7 +263,7 @@ impl Accumulator {
         let at = self.queue_index(&tp.topic, tp.partition);
         let queue = &mut self.queues[at].1;
         if let Some(open) = queue.open.take() {
-            queue.queued.push_back(close(open, tp));
+            queue.queued.push_back(close(open, tp, &mut self.spares));
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -336,14 +351,14 @@ impl Accumulator {
         for i in 0..n {
             let (tp, queue) = &mut self.queues[(self.rotate + i) % n];
             let tp = &*tp;
-            expire(queue, tp, &settings, now, &mut out.expired);
+            expire(queue, tp, &settings, now, &mut out.expired, &mut self.spares);
             // The open batch closes when it is due: lingered long enough, flushed, closing.
             if queue.queued.is_empty() {
                 if let Some(open) = &queue.open {
                     let due = open.created + settings.linger;
                     if due <= now || open.id < self.flush_below || self.closing {
                         let open = queue.open.take().expect("present");
-                        queue.queued.push_back(close(open, tp));
+                        queue.queued.push_back(close(open, tp, &mut self.spares));
                     } else {
                         out.next_wakeup = earliest(out.next_wakeup, due);
                     }
@@ -475,7 +490,7 @@ impl Accumulator {
         let mut released = 0;
         for (tp, queue) in &mut self.queues {
             if let Some(open) = queue.open.take() {
-                let batch = close(open, tp);
+                let batch = close(open, tp, &mut self.spares);
                 self.incomplete.remove(&batch.id);
                 batch.completion.completion().complete(Err(error.clone()));
                 released += batch.memory;
@@ -494,11 +509,17 @@ fn too_large(e: sluice_protocol::record::BuildError) -> ClientError {
     ClientError::RecordTooLarge { size: 0, reason: e.to_string() }
 }
 
-/// Builds an open batch. It holds at least one record that appended without error and
-/// at most `max.request.size` bytes, so the format's limits cannot be exceeded.
-fn close(open: OpenBatch, tp: &TopicPartition) -> Batch {
-    let bytes =
-        open.builder.build().expect("invariant: an open batch has records and fits an i32 length");
+/// Builds an open batch, keeping the record buffer compression left unused in `spares`.
+/// It holds at least one record that appended without error and at most
+/// `max.request.size` bytes, so the format's limits cannot be exceeded.
+fn close(open: OpenBatch, tp: &TopicPartition, spares: &mut Vec<Vec<u8>>) -> Batch {
+    let (bytes, spare) = open
+        .builder
+        .build_recycling()
+        .expect("invariant: an open batch has records and fits an i32 length");
+    if let Some(buffer) = spare.filter(|_| spares.len() < SPARE_BUFFERS) {
+        spares.push(buffer);
+    }
     Batch {
         id: open.id,
         tp: tp.clone(),
@@ -521,11 +542,12 @@ fn expire(
     settings: &AccumulatorSettings,
     now: Instant,
     out: &mut Vec<Batch>,
+    spares: &mut Vec<Vec<u8>>,
 ) {
     let deadline = |created: Instant| created + settings.delivery_timeout;
     if queue.open.as_ref().is_some_and(|o| deadline(o.created) <= now) {
         let open = queue.open.take().expect("present");
-        out.push(close(open, tp));
+        out.push(close(open, tp, spares));
     }
     while queue.queued.front().is_some_and(|b| deadline(b.created) <= now) {
         out.push(queue.queued.pop_front().expect("front exists"));

@@ -78,7 +78,14 @@ impl BatchBuilder {
 
     /// As [`Self::new`], reserving room for `records_bytes` of encoded records.
     pub fn with_capacity(compression: Compression, records_bytes: usize) -> Self {
-        let mut buf = Vec::with_capacity(HEADER_LEN + records_bytes);
+        BatchBuilder::with_buffer(compression, Vec::with_capacity(HEADER_LEN + records_bytes))
+    }
+
+    /// A builder that writes into `buf` (emptied, its capacity kept): one that
+    /// [`Self::build_recycling`] gave back, so that a producer fills the same memory
+    /// batch after batch instead of faulting in fresh pages for each (Java's `BufferPool`).
+    pub fn with_buffer(compression: Compression, mut buf: Vec<u8>) -> Self {
+        buf.clear();
         buf.resize(HEADER_LEN, 0);
         BatchBuilder {
             compression,
@@ -249,18 +256,27 @@ impl BatchBuilder {
     /// # Errors
     /// [`BuildError::Empty`] without records, [`BuildError::BatchTooLarge`] past 2 GiB.
     pub fn build(self) -> Result<Vec<u8>, BuildError> {
+        self.build_recycling().map(|(batch, _)| batch)
+    }
+
+    /// [`Self::build`], also giving back the buffer the records were written to when
+    /// compression left it unused, for [`Self::with_buffer`].
+    ///
+    /// # Errors
+    /// As [`Self::build`].
+    pub fn build_recycling(self) -> Result<(Vec<u8>, Option<Vec<u8>>), BuildError> {
         if self.count == 0 {
             return Err(BuildError::Empty);
         }
-        let mut out = match self.compression {
-            Compression::None => self.buf,
+        let (mut out, spare) = match self.compression {
+            Compression::None => (self.buf, None),
             codec => {
                 let records = &self.buf[HEADER_LEN..];
                 // Records compress a few times over; the Vec grows if not.
                 let mut out = Vec::with_capacity(HEADER_LEN + records.len() / 2);
                 out.resize(HEADER_LEN, 0);
                 compression::compress_into_at(codec, self.level, records, &mut out);
-                out
+                (out, Some(self.buf))
             }
         };
         let batch_length = i32::try_from(out.len() - LOG_OVERHEAD)
@@ -286,7 +302,7 @@ impl BatchBuilder {
         h.put(batch::BASE_SEQUENCE, &self.base_sequence.to_be_bytes());
         h.put(batch::RECORDS_COUNT, &self.count.to_be_bytes());
         batch::update_crc(&mut out);
-        Ok(out)
+        Ok((out, spare))
     }
 
     /// Length of a record after its length varint, checked to fit an i32.
@@ -477,6 +493,28 @@ mod tests {
         let bytes = b.build().unwrap();
         let batch = RecordBatch::parse_verified(&bytes).unwrap();
         assert_eq!(batch.records_count(), 2);
+    }
+
+    #[test]
+    fn a_compressed_batch_gives_back_its_record_buffer_for_the_next_one() {
+        let mut b = BatchBuilder::new(Compression::None);
+        b.append(1, None, Some(b"plain"), &[]).unwrap();
+        assert!(b.build_recycling().unwrap().1.is_none(), "uncompressed: the buffer is the batch");
+        let mut b = BatchBuilder::with_capacity(Compression::Lz4, 4096);
+        b.append(1, None, Some(&[1; 500]), &[]).unwrap();
+        let (first, spare) = b.build_recycling().unwrap();
+        let spare = spare.expect("compression left it unused");
+        assert!(spare.capacity() >= 4096);
+        let mut b = BatchBuilder::with_buffer(Compression::Lz4, spare);
+        b.append(2, Some(b"k"), Some(b"second"), &[]).unwrap();
+        let second = b.build().unwrap();
+        for (bytes, value) in [(&first, vec![1u8; 500]), (&second, b"second".to_vec())] {
+            let batch = RecordBatch::parse_verified(bytes).unwrap();
+            let records = batch.records(1 << 20).unwrap();
+            let got: Vec<Vec<u8>> =
+                records.iter().map(|r| r.unwrap().value().unwrap().to_vec()).collect();
+            assert_eq!(got, [value], "nothing of the first batch is left in the second");
+        }
     }
 
     #[test]

@@ -225,3 +225,32 @@ fn a_transactional_partition_waits_until_it_joined_the_transaction() {
     assert!(d.blocked.is_empty());
     assert_eq!(d.by_node.into_values().flatten().count(), 1, "partition 0 once it joined");
 }
+
+#[test]
+fn compressed_batches_hand_their_record_buffers_to_the_next_batches() {
+    let now = Instant::now();
+    for (compression, spares) in [(Compression::Lz4, 1), (Compression::None, 0)] {
+        let mut acc = Accumulator::new(AccumulatorSettings { compression, ..settings() });
+        // 1000-byte batches of 100-byte records: a few records close the first batch.
+        let mut records = 0;
+        while acc.queues.first().is_none_or(|(_, q)| q.queued.is_empty()) {
+            append(&mut acc, 0, &[7; 100], now);
+            records += 1;
+        }
+        assert_eq!(acc.spares.len(), spares, "{compression:?}: closed, its buffer kept");
+        append(&mut acc, 0, &[7; 100], now);
+        assert!(acc.spares.is_empty(), "{compression:?}: the next batch fills it");
+        // Every batch still carries exactly its records.
+        acc.flush();
+        let mut counts = Vec::new();
+        loop {
+            let batches = drain_all(&mut acc, now, None);
+            if batches.is_empty() {
+                break;
+            }
+            let count = |b: &Batch| RecordBatch::parse_verified(&b.bytes).unwrap().records_count();
+            counts.extend(batches.iter().map(count));
+        }
+        assert_eq!(counts, [records, 1], "{compression:?}");
+    }
+}
