@@ -151,8 +151,9 @@ impl Partition {
         self
     }
 
-    /// Schedules the log for when it is next due, after something changed it. Free when
-    /// it is scheduled that early already (the steady state of appends).
+    /// Schedules the log for when it is next due, after something changed it: a look at
+    /// the log's state, and the schedule's lock only when that is sooner than the slot's
+    /// time (not in the steady state of appends).
     fn schedule_background(&self, log: &Arc<PartitionLog>) {
         let Some(schedule) = &self.schedule else { return };
         let now = now_ms();

@@ -6,7 +6,7 @@
 //! scheduled). Whatever changes a log (an append, an open, a config change) asks it when
 //! it is next due ([`crate::storage::PartitionLog::background_due`]) and
 //! [`Schedule::insert`]s that; an insert only ever moves a slot earlier, and one that
-//! would not is a single atomic load, so an append pays no lock in the steady state. The
+//! would not is a single atomic load, so appends do not contend on the schedule. The
 //! flusher [`Schedule::take_due`]s the entries whose time has come, visits their logs
 //! and inserts each at its next due time.
 //!
