@@ -13,9 +13,9 @@
 //! Invariant: a log whose state makes it due at time `t` is scheduled at or before `t`.
 //! A change made while its entry is taken still reschedules it: the taker marks the slot
 //! unscheduled before it visits, so the changer's insert is not skipped, and a visit
-//! that began before the change is followed by the changer's own insert. Entries moved
-//! earlier leave their old entry behind; it is skipped when taken (its time is no
-//! longer the slot's).
+//! that began before the change is followed by the changer's own insert. A slot has at
+//! most one entry (keyed by its time and its address; a move earlier removes the old
+//! one), so the schedule holds at most one entry per partition.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -59,8 +59,8 @@ pub struct Schedule {
 
 #[derive(Debug, Default)]
 struct Entries {
-    by_time: BTreeMap<(i64, u64), Due>,
-    seq: u64,
+    /// By (time, the slot's address).
+    by_time: BTreeMap<(i64, usize), Due>,
 }
 
 impl Schedule {
@@ -70,14 +70,17 @@ impl Schedule {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        // Checked again under the lock: a concurrent insert may have moved it earlier.
-        if at >= slot.at.load(Ordering::Acquire) {
+        // Read again under the lock: a concurrent insert may have moved it earlier.
+        let old = slot.at.load(Ordering::Acquire);
+        if at >= old {
             return;
         }
+        let id = Arc::as_ptr(slot) as usize;
+        if old != UNSCHEDULED {
+            entries.by_time.remove(&(old, id));
+        }
         slot.at.store(at, Ordering::Release);
-        entries.seq += 1;
-        let key = (at, entries.seq);
-        entries.by_time.insert(key, (Arc::downgrade(log), Arc::clone(slot)));
+        entries.by_time.insert((at, id), (Arc::downgrade(log), Arc::clone(slot)));
     }
 
     /// Takes out every entry due by `now_ms`, marking each slot unscheduled; entries left
@@ -128,12 +131,11 @@ mod tests {
         assert_eq!(a.scheduled_at(), Some(300), "a later time does not move it");
         schedule.insert(&b, &log, 200);
         schedule.insert(&a, &log, 100);
-        assert_eq!(schedule.len(), 3, "the move earlier left its old entry");
+        assert_eq!(schedule.len(), 2, "a's move earlier took out its old entry");
         let due: Vec<i32> = schedule.take_due(250).iter().map(|(_, s)| s.partition).collect();
         assert_eq!(due, [0, 1]);
         assert_eq!((a.scheduled_at(), b.scheduled_at()), (None, None));
-        // The entry at 300 was a's old place: dropped, not visited again.
-        assert!(schedule.take_due(1000).is_empty());
+        assert!(schedule.take_due(1000).is_empty(), "a's old place is not visited");
         assert!(schedule.is_empty());
         schedule.insert(&a, &log, 500);
         assert_eq!(a.scheduled_at(), Some(500), "taken, it can be scheduled again");
