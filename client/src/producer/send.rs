@@ -51,15 +51,17 @@ pub(super) struct MemoryCredit(usize);
 
 impl MemoryCredit {
     /// Takes `size` bytes for a record from the credit, topping it up from `memory` by
-    /// `chunk` bytes at a time; near the limit, by exactly what the record needs. False
-    /// when even that is not free; the credit then goes back to `memory`, so that a wait
-    /// for the record's whole size can be met.
-    fn reserve(&mut self, size: usize, memory: &Semaphore, chunk: usize) -> bool {
+    /// a chunk at a time (1/64 of `buffer_memory`, so that a small buffer still fills to
+    /// its last bytes, and at most 256 KiB); near the limit, by exactly what the record
+    /// needs. False when even that is not free; the credit then goes back to `memory`, so
+    /// that a wait for the record's whole size can be met.
+    fn reserve(&mut self, size: usize, memory: &Semaphore, buffer_memory: usize) -> bool {
         if self.0 >= size {
             self.0 -= size;
             return true;
         }
         let need = size - self.0;
+        let chunk = (buffer_memory / 64).min(256 << 10);
         for take in [need.max(chunk), need] {
             if let Ok(permit) = memory.try_acquire_many(take as u32) {
                 permit.forget();
@@ -75,12 +77,6 @@ impl MemoryCredit {
     fn give_back(&mut self, size: usize) {
         self.0 += size;
     }
-}
-
-/// The credit's top-up for a producer with this `buffer.memory`: a 64th of it (so a
-/// small buffer still fills to its last bytes), at most 256 KiB.
-fn memory_chunk(buffer_memory: usize) -> usize {
-    (buffer_memory / 64).min(256 << 10)
 }
 
 impl State {
@@ -188,8 +184,9 @@ impl Producer {
         loop {
             let attempt = {
                 let mut state = inner.state.lock().expect("lock");
-                let chunk = memory_chunk(inner.config.buffer_memory);
-                reserved = reserved || state.memory_credit.reserve(size, &inner.memory, chunk);
+                let buffer_memory = inner.config.buffer_memory;
+                reserved =
+                    reserved || state.memory_credit.reserve(size, &inner.memory, buffer_memory);
                 if reserved {
                     state.append(&inner.config, &inner.cluster, &record, timestamp, &headers, size)
                 } else {
@@ -400,33 +397,35 @@ mod tests {
     #[test]
     fn memory_is_taken_a_chunk_at_a_time_and_to_the_last_byte() {
         let memory = Semaphore::new(1030);
+        // A buffer.memory of 6,400 bytes: chunks of 100.
         let mut credit = MemoryCredit::default();
-        assert!(credit.reserve(10, &memory, 100));
+        assert!(credit.reserve(10, &memory, 6400));
         assert_eq!((memory.available_permits(), credit.0), (930, 90), "one chunk taken");
-        assert!(credit.reserve(90, &memory, 100));
+        assert!(credit.reserve(90, &memory, 6400));
         assert_eq!((memory.available_permits(), credit.0), (930, 0), "from the credit alone");
         for _ in 0..9 {
-            assert!(credit.reserve(100, &memory, 100));
+            assert!(credit.reserve(100, &memory, 6400));
         }
         // Less than a chunk is left: exactly what the record needs.
         assert_eq!(memory.available_permits(), 30);
-        assert!(credit.reserve(30, &memory, 100));
+        assert!(credit.reserve(30, &memory, 6400));
         assert_eq!((memory.available_permits(), credit.0), (0, 0));
-        assert!(!credit.reserve(1, &memory, 100));
+        assert!(!credit.reserve(1, &memory, 6400));
     }
 
     #[test]
     fn a_record_that_cannot_be_reserved_returns_the_credit_for_its_wait() {
         let memory = Semaphore::new(100);
+        // A buffer.memory of 3,200 bytes: chunks of 50.
         let mut credit = MemoryCredit::default();
-        assert!(credit.reserve(10, &memory, 50));
+        assert!(credit.reserve(10, &memory, 3200));
         assert_eq!((memory.available_permits(), credit.0), (50, 40));
         // 40 in credit and 50 free: a 95-byte record is refused, and the whole 90 is free
         // again for its wait (were the credit kept, a wait for 95 could never end).
-        assert!(!credit.reserve(95, &memory, 50));
+        assert!(!credit.reserve(95, &memory, 3200));
         assert_eq!((memory.available_permits(), credit.0), (90, 0));
         credit.give_back(10);
-        assert!(credit.reserve(95, &memory, 50));
+        assert!(credit.reserve(95, &memory, 3200));
         assert_eq!((memory.available_permits(), credit.0), (5, 0));
     }
 }

@@ -183,11 +183,8 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header<'_>],
     ) -> Result<usize, BuildError> {
-        if self.count == i32::MAX {
-            return Err(BuildError::TooManyRecords { count: self.count });
-        }
-        let body = self.body_len(timestamp, key, value, headers)?;
-        Ok(self.put_record(body, timestamp, key, value, headers))
+        let appended = self.append_within(usize::MAX, timestamp, key, value, headers)?;
+        Ok(appended.expect("invariant: no record exceeds usize::MAX bytes"))
     }
 
     /// Appends a record as [`Self::append`] does, unless the builder holds records and
@@ -210,21 +207,9 @@ impl BatchBuilder {
         }
         let body = self.body_len(timestamp, key, value, headers)?;
         let len = varint::varint_len(body) + body as usize;
-        if self.count > 0 && self.buf.len() + len > max_size {
+        if self.count > 0 && self.buf.len().saturating_add(len) > max_size {
             return Ok(None);
         }
-        Ok(Some(self.put_record(body, timestamp, key, value, headers)))
-    }
-
-    /// Writes a record whose body is `body` bytes long; returns the bytes it added.
-    fn put_record(
-        &mut self,
-        body: i32,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header<'_>],
-    ) -> usize {
         if self.count == 0 {
             self.base_timestamp = timestamp;
             self.max_timestamp = timestamp;
@@ -245,7 +230,7 @@ impl BatchBuilder {
         }
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
-        self.buf.len() - before
+        Ok(Some(self.buf.len() - before))
     }
 
     /// Finishes the batch: compresses the records and fills in the header and CRC.

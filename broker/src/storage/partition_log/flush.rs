@@ -161,15 +161,22 @@ impl PartitionLog {
     /// `None`: nothing until the log changes (an append, a roll, a config change), after
     /// which the caller asks again.
     pub fn background_due(&self, now_ms: i64) -> Option<i64> {
-        if self.is_poisoned() || lock(&self.writer).closed {
+        if self.is_poisoned() {
             return None;
         }
         let (flush_messages, flush_ms, expiration_ms) = {
             let c = read_lock(&self.config);
             (c.flush_messages, c.flush_ms, c.producer_id_expiration_ms)
         };
+        let expiry = {
+            let writer = lock(&self.writer);
+            if writer.closed {
+                return None;
+            }
+            writer.producers.next_expiry(expiration_ms)
+        };
         let active_base = self.segments().last().expect("invariant: a segment").base_offset();
-        let mut due: Option<i64> = None;
+        let mut due: Option<i64> = expiry;
         let mut at = |t: i64| due = Some(due.map_or(t, |d| d.min(t)));
         if self.recovery_point_checkpoint.durable() < active_base {
             at(now_ms);
@@ -186,9 +193,6 @@ impl PartitionLog {
             if flush_ms >= 0 {
                 at(last_flush_ms.saturating_add(flush_ms));
             }
-        }
-        if let Some(expiry) = lock(&self.writer).producers.next_expiry(expiration_ms) {
-            at(expiry);
         }
         due
     }

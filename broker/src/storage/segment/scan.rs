@@ -98,11 +98,11 @@ pub(crate) fn next_offset_from_headers(file: &std::fs::File, base: i64) -> std::
     let mut head = [0u8; LAST_OFFSET_DELTA_END];
     while pos + batch::HEADER_LEN as u64 <= len {
         file.read_exact_at(&mut head, pos)?;
+        let Ok(Some(size)) = batch::total_size(&head) else { break };
+        let size = size as u64;
         let base_offset = i64::from_be_bytes(head[0..8].try_into().expect("invariant: 8 bytes"));
-        let length = i32::from_be_bytes(head[8..12].try_into().expect("invariant: 4 bytes"));
         let delta = i32::from_be_bytes(head[23..27].try_into().expect("invariant: 4 bytes"));
-        let size = batch::LOG_OVERHEAD as u64 + u64::try_from(length).unwrap_or(0);
-        if size < batch::HEADER_LEN as u64 || pos + size > len || base_offset < next {
+        if pos + size > len || base_offset < next {
             break;
         }
         next = base_offset + i64::from(delta) + 1;
